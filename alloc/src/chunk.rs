@@ -1,0 +1,356 @@
+//! Chunks: `CHUNK_BYTES`-aligned mappings with their metadata at the base.
+//!
+//! A **small chunk** begins with a [`SmallChunk`] header that holds, side by
+//! side, the per-chunk block hints, one [`BlockMeta`] per block, and the mark
+//! and start bitmaps of every block. The header fills the first
+//! [`META_BLOCKS`] blocks; the remaining blocks hold objects. Fixed metadata
+//! is therefore `META_BLOCKS / BLOCKS_PER_CHUNK` of the heap (9/512 = 1.76%
+//! with the normal sizes).
+//!
+//! A **large chunk** holds one large object after a [`LargeChunk`] header.
+//!
+//! Both begin with a [`ChunkHead`], so masking any object address down to
+//! its chunk base finds out which kind holds it.
+//!
+//! Invariants this module keeps:
+//! - (C1) Every chunk is mapped zero-filled, and all-zero bytes are a valid
+//!   value of every metadata type here (atomics have their integer's
+//!   representation), so a fresh mapping needs only its non-zero fields set.
+//!   Under loom, whose atomics are not plain integers, every field is written.
+//! - (C2) A chunk's memory stays mapped until its `Space` is dropped: a
+//!   [`BlockRef`] is only used by code that holds the space alive, so the
+//!   references it hands out never dangle.
+//! - (C3) `ChunkHead::kind` and `index` are written before the chunk is
+//!   published (Release store into the chunk table) and never change.
+
+use std::ptr::NonNull;
+
+use crate::layout::*;
+use crate::sync::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+
+/// The chunk holds blocks of small objects.
+pub(crate) const KIND_SMALL: u8 = 1;
+/// The chunk holds one large object.
+pub(crate) const KIND_LARGE: u8 = 2;
+
+/// The common prefix of every chunk.
+#[repr(C)]
+pub(crate) struct ChunkHead {
+    pub(crate) kind: u8,
+    pub(crate) index: u32,
+}
+
+/// Block states. The state is the truth about who owns a block; the
+/// per-chunk hint bitmaps only help find candidates (see `pool.rs`).
+pub(crate) mod state {
+    /// Empty, in the pool. Zero, so a fresh chunk's blocks start free.
+    pub const FREE: u8 = 0;
+    /// Owned by one local allocator.
+    pub const ALLOC: u8 = 1;
+    /// Holds objects; nobody owns it; no hole is offered.
+    pub const USED: u8 = 2;
+    /// Holds objects and a chain of holes valid for epoch `swept_epoch`.
+    pub const RECYCLABLE: u8 = 3;
+    /// Claimed by a sweeper (or by an allocator sweeping lazily).
+    pub const SWEEPING: u8 = 4;
+    /// Holds chunk metadata; never changes.
+    pub const META: u8 = 5;
+}
+
+/// Per-block metadata.
+#[repr(C)]
+pub(crate) struct BlockMeta {
+    /// One of [`state`]; changed by CAS (claims) or by the owner (releases).
+    pub(crate) state: AtomicU8,
+    /// The sweep epoch this block was last swept in (or claimed empty in).
+    pub(crate) swept_epoch: AtomicU32,
+    /// Granules covered by live cells after the last sweep.
+    pub(crate) live_granules: AtomicU32,
+    /// Granule index of the first hole of the chain (meaningful in RECYCLABLE).
+    pub(crate) first_hole: AtomicU32,
+    /// Length in granules of the largest hole of the chain.
+    pub(crate) max_hole: AtomicU32,
+    /// Bitmap of objects that need a destructor, allocated on first use.
+    pub(crate) drop_bits: AtomicPtr<DropBits>,
+}
+
+/// One bit per granule: the object starting there needs its destructor run
+/// when it dies. Only blocks that ever held such an object have one.
+pub(crate) struct DropBits(pub(crate) [AtomicU64; BITMAP_WORDS]);
+
+impl DropBits {
+    pub(crate) fn new() -> Self {
+        DropBits(std::array::from_fn(|_| AtomicU64::new(0)))
+    }
+}
+
+type Bitmap = [AtomicU64; BITMAP_WORDS];
+
+/// Header of a small chunk.
+#[repr(C)]
+pub(crate) struct SmallChunk {
+    pub(crate) head: ChunkHead,
+    /// Hint: block may be FREE.
+    pub(crate) free_hint: [AtomicU64; CHUNK_BITMAP_WORDS],
+    /// Hint: block may be RECYCLABLE.
+    pub(crate) recyclable_hint: [AtomicU64; CHUNK_BITMAP_WORDS],
+    /// Hint: block may need sweeping in the current epoch.
+    pub(crate) unswept_hint: [AtomicU64; CHUNK_BITMAP_WORDS],
+    /// The data pages were given back to the OS and not touched since.
+    pub(crate) decommitted: AtomicBool,
+    pub(crate) blocks: [BlockMeta; BLOCKS_PER_CHUNK],
+    pub(crate) marks: [Bitmap; BLOCKS_PER_CHUNK],
+    pub(crate) starts: [Bitmap; BLOCKS_PER_CHUNK],
+}
+
+/// Blocks at the start of each small chunk taken by its header.
+pub(crate) const META_BLOCKS: usize = std::mem::size_of::<SmallChunk>().div_ceil(BLOCK_BYTES);
+/// Data blocks per small chunk.
+pub(crate) const DATA_BLOCKS: usize = BLOCKS_PER_CHUNK - META_BLOCKS;
+const _: () = assert!(META_BLOCKS < BLOCKS_PER_CHUNK / 2, "metadata must leave room for data");
+
+/// Header of a large chunk. The object follows at `offset`.
+#[repr(C)]
+pub(crate) struct LargeChunk {
+    pub(crate) head: ChunkHead,
+    /// Bit 0: the object is marked.
+    pub(crate) mark: AtomicU64,
+    /// The object's size in bytes (granule-rounded).
+    pub(crate) size: AtomicUsize,
+    /// Length of the whole mapping.
+    pub(crate) map_len: AtomicUsize,
+    /// Offset of the object from the chunk base.
+    pub(crate) offset: AtomicUsize,
+    /// Sweep epoch the object was last swept in or born in.
+    pub(crate) swept_epoch: AtomicU32,
+    /// The object needs its destructor run when it dies.
+    pub(crate) has_drop: AtomicBool,
+}
+
+/// Offset of a large object from its chunk base for alignment `align`.
+pub(crate) fn large_offset(align: usize) -> usize {
+    std::mem::size_of::<LargeChunk>().next_multiple_of(align.max(GRANULE))
+}
+
+/// Map and initialise a small chunk that will sit at `index` in the table.
+pub(crate) fn map_small(index: u32, huge_pages: bool) -> Option<NonNull<SmallChunk>> {
+    let base = crate::os::map_aligned(CHUNK_BYTES, CHUNK_BYTES, huge_pages)?;
+    let chunk = base.cast::<SmallChunk>();
+    // SAFETY: the mapping is fresh, zeroed, CHUNK_BYTES long and aligned, so
+    // it holds a SmallChunk (META_BLOCKS blocks cover it) that nobody else can
+    // see yet; by (C1) zero bytes are valid for every field.
+    unsafe {
+        #[cfg(tmgc_loom)]
+        init_loom_small(chunk);
+        let c = chunk.as_ptr();
+        (*c).head.kind = KIND_SMALL;
+        (*c).head.index = index;
+        let c = &*c;
+        for b in 0..META_BLOCKS {
+            c.blocks[b].state.store(state::META, Ordering::Relaxed);
+        }
+        for b in META_BLOCKS..BLOCKS_PER_CHUNK {
+            let (w, m) = crate::bitmap::locate(b);
+            c.free_hint[w].fetch_or(m, Ordering::Relaxed);
+        }
+    }
+    Some(chunk)
+}
+
+#[cfg(tmgc_loom)]
+unsafe fn init_loom_small(chunk: NonNull<SmallChunk>) {
+    fn words<const N: usize>() -> [AtomicU64; N] {
+        std::array::from_fn(|_| AtomicU64::new(0))
+    }
+    let value = SmallChunk {
+        head: ChunkHead { kind: 0, index: 0 },
+        free_hint: words(),
+        recyclable_hint: words(),
+        unswept_hint: words(),
+        decommitted: AtomicBool::new(false),
+        blocks: std::array::from_fn(|_| BlockMeta {
+            state: AtomicU8::new(state::FREE),
+            swept_epoch: AtomicU32::new(0),
+            live_granules: AtomicU32::new(0),
+            first_hole: AtomicU32::new(0),
+            max_hole: AtomicU32::new(0),
+            drop_bits: AtomicPtr::new(std::ptr::null_mut()),
+        }),
+        marks: std::array::from_fn(|_| words()),
+        starts: std::array::from_fn(|_| words()),
+    };
+    // SAFETY: the caller passes fresh memory big enough for a SmallChunk.
+    unsafe { chunk.as_ptr().write(value) };
+}
+
+/// Drop a small chunk's metadata values (only loom's atomics need it) and
+/// unmap it.
+///
+/// # Safety
+/// `chunk` came from [`map_small`], is unmapped at most once, and no
+/// reference into it (no `BlockRef`, no object pointer) is used afterwards.
+pub(crate) unsafe fn unmap_small(chunk: NonNull<SmallChunk>) {
+    // SAFETY: the caller guarantees exclusive, final access.
+    unsafe {
+        let c = chunk.as_ref();
+        for b in META_BLOCKS..BLOCKS_PER_CHUNK {
+            let p = c.blocks[b].drop_bits.load(Ordering::Relaxed);
+            if !p.is_null() {
+                drop(Box::from_raw(p));
+            }
+        }
+        #[cfg(tmgc_loom)]
+        std::ptr::drop_in_place(chunk.as_ptr());
+        crate::os::unmap(chunk.cast(), CHUNK_BYTES, CHUNK_BYTES);
+    }
+}
+
+/// A handle on one data block of a small chunk.
+///
+/// By (C2) the references it returns are valid while its space lives; every
+/// holder of a `BlockRef` holds the space.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct BlockRef {
+    chunk: NonNull<SmallChunk>,
+    index: usize,
+}
+
+// SAFETY: a BlockRef is an address into shared, atomically accessed metadata;
+// which thread may touch what is governed by the block state, not by which
+// thread holds the handle.
+unsafe impl Send for BlockRef {}
+// SAFETY: as above; `&BlockRef` only gives out `&` to atomics.
+unsafe impl Sync for BlockRef {}
+
+impl BlockRef {
+    pub(crate) fn new(chunk: NonNull<SmallChunk>, index: usize) -> Self {
+        debug_assert!((META_BLOCKS..BLOCKS_PER_CHUNK).contains(&index), "not a data block");
+        BlockRef { chunk, index }
+    }
+
+    /// The chunk header.
+    #[inline(always)]
+    pub(crate) fn chunk(&self) -> &SmallChunk {
+        // SAFETY: (C2): the chunk is mapped and initialised while any BlockRef
+        // to it is in use.
+        unsafe { self.chunk.as_ref() }
+    }
+
+    pub(crate) fn index(&self) -> usize {
+        self.index
+    }
+
+    #[inline(always)]
+    pub(crate) fn meta(&self) -> &BlockMeta {
+        &self.chunk().blocks[self.index]
+    }
+
+    #[inline(always)]
+    pub(crate) fn marks(&self) -> &[AtomicU64] {
+        &self.chunk().marks[self.index]
+    }
+
+    #[inline(always)]
+    pub(crate) fn starts(&self) -> &[AtomicU64] {
+        &self.chunk().starts[self.index]
+    }
+
+    /// The block's drop bitmap, if it has one.
+    pub(crate) fn drop_bits(&self) -> Option<&DropBits> {
+        let p = self.meta().drop_bits.load(Ordering::Acquire);
+        // SAFETY: a non-null pointer here came from Box::into_raw in
+        // `drop_bits_or_init` and is freed only by the block's owner when the
+        // block becomes FREE, so it is live while our caller owns the block.
+        unsafe { p.as_ref() }
+    }
+
+    /// The block's drop bitmap, allocating it. Only the block's owner calls this.
+    pub(crate) fn drop_bits_or_init(&self) -> &DropBits {
+        if let Some(d) = self.drop_bits() {
+            return d;
+        }
+        let p = Box::into_raw(Box::new(DropBits::new()));
+        self.meta().drop_bits.store(p, Ordering::Release);
+        // SAFETY: just allocated; freed only when the block becomes FREE.
+        unsafe { &*p }
+    }
+
+    /// Free the drop bitmap. Only the block's owner calls this, when the
+    /// block holds no object that needs dropping.
+    pub(crate) fn free_drop_bits(&self) {
+        let p = self.meta().drop_bits.swap(std::ptr::null_mut(), Ordering::AcqRel);
+        if !p.is_null() {
+            // SAFETY: came from Box::into_raw; the owner is its only user.
+            drop(unsafe { Box::from_raw(p) });
+        }
+    }
+
+    /// Address of the block's first byte.
+    #[inline(always)]
+    pub(crate) fn base(&self) -> *mut u8 {
+        // SAFETY: index < BLOCKS_PER_CHUNK, so the offset stays inside the
+        // chunk mapping that `chunk` points to (with its provenance).
+        unsafe { self.chunk.as_ptr().cast::<u8>().add(self.index * BLOCK_BYTES) }
+    }
+
+    /// Address of granule `g` of the block (`g == BLOCK_GRANULES` is one past the end).
+    #[inline(always)]
+    pub(crate) fn granule_ptr(&self, g: usize) -> *mut u8 {
+        debug_assert!(g <= BLOCK_GRANULES);
+        // SAFETY: at most one past the block's end, which is still inside
+        // the chunk mapping or one past it.
+        unsafe { self.base().add(g * GRANULE) }
+    }
+
+    /// Granule index of an address inside (or one past) the block.
+    #[inline(always)]
+    pub(crate) fn granule_of(&self, p: *const u8) -> usize {
+        let off = p.addr().wrapping_sub(self.base().addr());
+        debug_assert!(off <= BLOCK_BYTES, "address outside its block");
+        off / GRANULE
+    }
+
+    /// The block holding `p`, which must lie in a data block of a live small chunk.
+    ///
+    /// # Safety
+    /// `p` points into (or one past the granule-aligned end of) a data block
+    /// of a small chunk whose space is alive.
+    pub(crate) unsafe fn containing(p: *const u8) -> BlockRef {
+        let base = p.cast_mut().map_addr(|a| a & !(CHUNK_BYTES - 1));
+        let index = (p.addr() - base.addr()) / BLOCK_BYTES;
+        // SAFETY: masking keeps provenance of a pointer into the chunk and
+        // the caller guarantees it is a live small chunk.
+        BlockRef::new(unsafe { NonNull::new_unchecked(base.cast()) }, index)
+    }
+}
+
+/// Where an object lives, found by masking its address.
+pub(crate) enum Location<'a> {
+    /// In a block: the block and the object's first granule.
+    Small(BlockRef, usize),
+    /// In its own large chunk.
+    Large(&'a LargeChunk),
+}
+
+/// Find the chunk that holds `obj`.
+///
+/// # Safety
+/// `obj` is an object start handed out by an allocator of a live space and
+/// not yet freed (so its chunk is mapped and its head initialised).
+#[inline]
+pub(crate) unsafe fn locate<'a>(obj: NonNull<u8>) -> Location<'a> {
+    let base = obj.as_ptr().map_addr(|a| a & !(CHUNK_BYTES - 1));
+    // SAFETY: the caller guarantees the chunk is live, and every chunk begins
+    // with an initialised ChunkHead (C3).
+    let kind = unsafe { (*base.cast::<ChunkHead>()).kind };
+    if kind == KIND_LARGE {
+        // SAFETY: a large chunk begins with a LargeChunk.
+        Location::Large(unsafe { &*base.cast::<LargeChunk>() })
+    } else {
+        debug_assert_eq!(kind, KIND_SMALL, "object pointer into a chunk of unknown kind");
+        // SAFETY: the object lies in a data block of a live small chunk.
+        let block = unsafe { BlockRef::containing(obj.as_ptr()) };
+        let g = block.granule_of(obj.as_ptr());
+        Location::Small(block, g)
+    }
+}

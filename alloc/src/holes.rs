@@ -1,0 +1,97 @@
+//! The hole chain: free ranges of a swept block, linked through the free
+//! memory itself.
+//!
+//! A hole is a run of free granules `[g, g + len)` whose first granule has a
+//! start bit (a *filler* cell, never marked). Its first 8 bytes hold
+//! `[next, len]` as two `u32`s: the granule index of the next hole (or
+//! [`NO_HOLE`]) and the length in granules. The block's metadata points at
+//! the first hole and records the largest. The chain lives in the holes, not
+//! in the mark bitmap, so it stays valid after the next cycle clears marks.
+//!
+//! Only the block's owner reads or writes the chain (the block-state CAS
+//! hands the memory over, so the plain accesses here never race).
+
+use crate::chunk::BlockRef;
+use crate::layout::MIN_HOLE_GRANULES;
+use crate::sync::Ordering;
+
+/// End of the chain.
+pub(crate) const NO_HOLE: u32 = u32::MAX;
+
+/// A free range `[start, start + len)` in granules of `block`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Hole {
+    pub(crate) start: usize,
+    pub(crate) len: usize,
+}
+
+/// Builds a chain in address order while a block is swept or retired.
+pub(crate) struct ChainBuilder {
+    block: BlockRef,
+    first: u32,
+    last: u32,
+    max: usize,
+}
+
+impl ChainBuilder {
+    pub(crate) fn new(block: BlockRef) -> Self {
+        ChainBuilder { block, first: NO_HOLE, last: NO_HOLE, max: 0 }
+    }
+
+    /// Add a free run. Runs shorter than the minimum hole stay free but unlinked.
+    pub(crate) fn push(&mut self, hole: Hole) {
+        if hole.len < MIN_HOLE_GRANULES {
+            return;
+        }
+        // SAFETY: the caller owns the block and `hole` is free memory in it.
+        unsafe { write_header(self.block, hole.start, NO_HOLE, hole.len as u32) };
+        if self.last == NO_HOLE {
+            self.first = hole.start as u32;
+        } else {
+            // SAFETY: `last` is a hole header this builder wrote.
+            unsafe {
+                let len = read_header(self.block, self.last as usize).1;
+                write_header(self.block, self.last as usize, hole.start as u32, len);
+            }
+        }
+        self.last = hole.start as u32;
+        self.max = self.max.max(hole.len);
+    }
+
+    /// Record the chain in the block's metadata; returns the largest hole.
+    pub(crate) fn finish(self) -> usize {
+        let m = self.block.meta();
+        m.first_hole.store(self.first, Ordering::Relaxed);
+        m.max_hole.store(self.max as u32, Ordering::Relaxed);
+        self.max
+    }
+}
+
+/// The holes of an owned block's chain, in chain order.
+pub(crate) fn read_chain(block: BlockRef) -> Vec<Hole> {
+    let mut out = Vec::new();
+    let mut g = block.meta().first_hole.load(Ordering::Relaxed);
+    while g != NO_HOLE {
+        // SAFETY: the caller owns the block; `g` came from a chain a sweep or
+        // retire of this block wrote, and its holes have not been used since.
+        let (next, len) = unsafe { read_header(block, g as usize) };
+        out.push(Hole { start: g as usize, len: len as usize });
+        g = next;
+    }
+    out
+}
+
+/// # Safety
+/// The caller owns `block` and granule `g` begins at least one free granule.
+unsafe fn write_header(block: BlockRef, g: usize, next: u32, len: u32) {
+    // SAFETY: granules are 16-byte aligned and at least 8 bytes long.
+    unsafe { block.granule_ptr(g).cast::<[u32; 2]>().write([next, len]) }
+}
+
+/// # Safety
+/// The caller owns `block` and a header was written at granule `g`.
+unsafe fn read_header(block: BlockRef, g: usize) -> (u32, u32) {
+    // SAFETY: as for write_header; the header is initialised.
+    let [next, len] = unsafe { block.granule_ptr(g).cast::<[u32; 2]>().read() };
+    (next, len)
+}

@@ -1,0 +1,168 @@
+//! The large-object space: objects above [`crate::LARGE_THRESHOLD`], each in
+//! its own `CHUNK_BYTES`-aligned mapping headed by a `LargeChunk`.
+//!
+//! Invariants:
+//! - (L1) Every live large object is in the space's `LargeSet`, under its
+//!   mutex. Whoever removes it from the set (a sweep finding it unmarked, or
+//!   the allocator rewinding it) is the only one who unmaps it.
+//! - (L2) A large object is swept in epoch `e` only if its `swept_epoch` is
+//!   below `e`; it is born with the space's current sweep epoch, so objects
+//!   allocated during sweep `e` survive it (white allocation is safe there).
+//!
+//! Allocating a large object is a system call or three and takes the set's
+//! mutex; that is not the common path.
+
+use std::collections::HashMap;
+use std::ptr::NonNull;
+
+use crate::chunk::{large_offset, ChunkHead, LargeChunk, KIND_LARGE};
+use crate::layout::CHUNK_BYTES;
+use crate::space::SpaceInner;
+use crate::sync::Ordering;
+use crate::AllocError;
+
+const PAGE: usize = 4096;
+
+/// A large chunk pointer that may cross threads (it is only dereferenced
+/// under the rules of (L1)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct LargePtr(pub(crate) NonNull<LargeChunk>);
+// SAFETY: see (L1): the set's mutex decides who may unmap it; its fields are atomics.
+unsafe impl Send for LargePtr {}
+
+impl LargePtr {
+    pub(crate) fn get(&self) -> &LargeChunk {
+        // SAFETY: (L1): a LargePtr is used only while the object is in the set
+        // or owned by whoever removed it, so the mapping is live.
+        unsafe { self.0.as_ref() }
+    }
+
+    /// The object's address.
+    pub(crate) fn object(&self) -> NonNull<u8> {
+        let off = self.get().offset.load(Ordering::Relaxed);
+        // SAFETY: the object lies inside the mapping at `offset`.
+        unsafe { NonNull::new_unchecked(self.0.as_ptr().cast::<u8>().add(off)) }
+    }
+}
+
+/// The set of live large objects, keyed by chunk address.
+#[derive(Default)]
+pub(crate) struct LargeSet {
+    pub(crate) objects: HashMap<usize, LargePtr>,
+    pub(crate) bytes: usize,
+}
+
+/// Map a large object of `size` bytes (granule-rounded by the caller).
+pub(crate) fn alloc_large(
+    space: &SpaceInner,
+    size: usize,
+    align: usize,
+    black: bool,
+    needs_drop: bool,
+) -> Result<LargePtr, AllocError> {
+    let offset = large_offset(align);
+    let map_len = (offset + size).next_multiple_of(PAGE);
+    space.reserve_heap(map_len)?;
+    let Some(base) = crate::os::map_aligned(map_len, CHUNK_BYTES, space.config.get_huge_pages()) else {
+        space.unreserve_heap(map_len);
+        return Err(AllocError::OutOfMemory { requested: map_len });
+    };
+    let chunk = base.cast::<LargeChunk>();
+    // SAFETY: fresh zeroed mapping, large enough for the header, seen by nobody yet.
+    unsafe {
+        #[cfg(tmgc_loom)]
+        chunk.as_ptr().write(LargeChunk {
+            head: ChunkHead { kind: 0, index: 0 },
+            mark: crate::sync::AtomicU64::new(0),
+            size: crate::sync::AtomicUsize::new(0),
+            map_len: crate::sync::AtomicUsize::new(0),
+            offset: crate::sync::AtomicUsize::new(0),
+            swept_epoch: crate::sync::AtomicU32::new(0),
+            has_drop: crate::sync::AtomicBool::new(false),
+        });
+        let c = chunk.as_ptr();
+        (*c).head = ChunkHead { kind: KIND_LARGE, index: u32::MAX };
+    }
+    let ptr = LargePtr(chunk);
+    let c = ptr.get();
+    c.size.store(size, Ordering::Relaxed);
+    c.map_len.store(map_len, Ordering::Relaxed);
+    c.offset.store(offset, Ordering::Relaxed);
+    c.swept_epoch.store(space.sweep_epoch.load(Ordering::SeqCst), Ordering::Relaxed);
+    c.has_drop.store(needs_drop, Ordering::Relaxed);
+    c.mark.store(black as u64, Ordering::Release);
+    space.committed_bytes.fetch_add(map_len, Ordering::Relaxed);
+    let mut set = space.large.lock().unwrap_or_else(|e| e.into_inner());
+    set.objects.insert(chunk.as_ptr().addr(), ptr);
+    set.bytes += size;
+    Ok(ptr)
+}
+
+/// Remove a large object from the set (rewind). Returns whether it was there.
+pub(crate) fn remove_large(space: &SpaceInner, ptr: LargePtr) -> bool {
+    let mut set = space.large.lock().unwrap_or_else(|e| e.into_inner());
+    let removed = set.objects.remove(&ptr.0.as_ptr().addr()).is_some();
+    if removed {
+        set.bytes -= ptr.get().size.load(Ordering::Relaxed);
+    }
+    removed
+}
+
+/// Unmap a large object that was removed from the set.
+///
+/// # Safety
+/// The caller removed `ptr` from the set (L1) and nobody uses the object
+/// or its header again.
+pub(crate) unsafe fn unmap_large(space: &SpaceInner, ptr: LargePtr) {
+    let map_len = ptr.get().map_len.load(Ordering::Relaxed);
+    space.unreserve_heap(map_len);
+    space.committed_bytes.fetch_sub(map_len, Ordering::Relaxed);
+    // SAFETY: forwarded from the caller; this is exactly the mapping made by alloc_large.
+    unsafe {
+        #[cfg(tmgc_loom)]
+        std::ptr::drop_in_place(ptr.0.as_ptr());
+        crate::os::unmap(ptr.0.cast(), map_len, CHUNK_BYTES);
+    }
+}
+
+/// Sweep the large-object space for `epoch`: unmap every unmarked object
+/// born before the epoch. Returns (live bytes, freed objects).
+pub(crate) fn sweep_large(space: &SpaceInner, epoch: u32) -> (usize, usize) {
+    let dead: Vec<LargePtr> = {
+        let mut set = space.large.lock().unwrap_or_else(|e| e.into_inner());
+        let mut dead = Vec::new();
+        set.objects.retain(|_, p| {
+            let c = p.get();
+            let keep = c.swept_epoch.load(Ordering::Relaxed) >= epoch || c.mark.load(Ordering::Acquire) & 1 != 0;
+            if keep {
+                c.swept_epoch.store(epoch, Ordering::Relaxed);
+            } else {
+                dead.push(*p);
+            }
+            keep
+        });
+        let freed: usize = dead.iter().map(|p| p.get().size.load(Ordering::Relaxed)).sum();
+        set.bytes -= freed;
+        dead
+    };
+    let live = space.large.lock().unwrap_or_else(|e| e.into_inner()).bytes;
+    let n = dead.len();
+    for p in dead {
+        if p.get().has_drop.load(Ordering::Relaxed) {
+            if let Some(h) = space.drop_hook.as_deref() {
+                h(p.object());
+            }
+        }
+        // SAFETY: removed from the set above (L1); nobody else holds it.
+        unsafe { unmap_large(space, p) };
+    }
+    (live, n)
+}
+
+/// Clear the marks of every large object.
+pub(crate) fn clear_large_marks(space: &SpaceInner) {
+    let set = space.large.lock().unwrap_or_else(|e| e.into_inner());
+    for p in set.objects.values() {
+        p.get().mark.store(0, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,609 @@
+//! The thread-local bump allocator.
+//!
+//! ## Fast path
+//! `cursor` and `limit` bound the current *region* (a hole or a whole fresh
+//! block). An allocation that fits is a compare, an add, and a plain store of
+//! one start bit into the block's start bitmap, which only this allocator
+//! writes while it owns the block. No atomic read-modify-write, no lock, no
+//! thread-local lookup. `cursor` and `limit` start out null, so the first
+//! allocation takes the slow path without an "initialised?" test.
+//!
+//! ## Slow path (`#[cold]`), in order
+//! 1. the next hole of a block this allocator owns (`pending`);
+//! 2. a RECYCLABLE block swept in the current epoch whose largest hole fits;
+//! 3. a block still unswept in the current epoch, swept here (lazy sweep);
+//! 4. a FREE block from the pool (counted against the heap limit);
+//! 5. a new chunk from the OS.
+//!
+//! ## Invariants
+//! - (A1) Every block in `owned` is in state ALLOC and owned by this
+//!   allocator; the current region and every pending region lie in one of them.
+//! - (A2) A region is entered at a granule with no live cell inside it; when it
+//!   is left, a filler start bit is set at the cursor if space remains, so the
+//!   block's cell partition (sweep.rs, (P)) holds once the block is retired.
+//! - (A3) Objects in `[black_from, cursor)` were allocated black; their mark
+//!   bits are set (flushed) when the region is left, the colour changes, or
+//!   `flush_marks` is called. Until then a marker may see them unmarked and
+//!   trace them once more, which is harmless.
+//! - (A4) While a checkpoint is open, no owned block is retired, so
+//!   everything allocated since the checkpoint is still in this allocator's
+//!   hands and `rewind` can give it back exactly.
+
+use std::ptr::{null_mut, NonNull};
+
+use crate::bitmap;
+use crate::chunk::{state, BlockRef};
+use crate::holes::{read_chain, ChainBuilder, Hole};
+use crate::large::{self, LargePtr};
+use crate::layout::*;
+use crate::pool::{self, cas_state, claim_in_chunk, for_each_chunk_from, Hint};
+use crate::space::{settle, Space, SpaceInner};
+use crate::sweep::sweep_block;
+use crate::sync::{Arc, AtomicU64, Ordering};
+use crate::AllocError;
+
+/// The colour new objects get.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Colour {
+    /// Unmarked: a new object survives the next sweep only if something marks it.
+    White,
+    /// Marked: a new object survives the sweep of the cycle being marked.
+    Black,
+}
+
+/// A range of free granules `[start, end)` of an owned block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Region {
+    pub(crate) block: BlockRef,
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+}
+
+/// What happened since the oldest open checkpoint (see `checkpoint.rs`).
+#[derive(Debug)]
+pub(crate) enum LogEntry {
+    /// A region was left after bumping up to granule `used`.
+    Region { region: Region, used: usize },
+    /// A large object was allocated.
+    Large(LargePtr),
+}
+
+/// How many unswept blocks one refill may sweep before it takes a free block.
+const LAZY_SWEEP_ATTEMPTS: usize = 16;
+
+/// A thread's allocator. Obtain one with [`Space::allocator`].
+///
+/// ```
+/// use tmgc_alloc::{Config, Space};
+/// let space = Space::new(Config::default()).unwrap();
+/// let mut a = space.allocator();
+/// let p = a.alloc(32, 8).unwrap();
+/// assert_eq!(p.as_ptr() as usize % 16, 0);
+/// assert!(a.alloc(0, 8).is_err());
+/// ```
+pub struct LocalAllocator {
+    // Hot: the fast path reads only these four fields.
+    cursor: *mut u8,
+    limit: *mut u8,
+    block_base: *mut u8,
+    starts: *const AtomicU64,
+    // Cold.
+    pub(crate) black: bool,
+    pub(crate) black_from: *mut u8,
+    pub(crate) region_start: *mut u8,
+    pub(crate) block: Option<BlockRef>,
+    pub(crate) pending: Vec<Region>,
+    pub(crate) owned: Vec<BlockRef>,
+    pub(crate) log: Vec<LogEntry>,
+    pub(crate) open: u32,
+    pub(crate) era: u64,
+    pub(crate) id: u64,
+    pub(crate) retired_bytes: i64,
+    folded: i64,
+    chunk_cursor: usize,
+    lazy_drop_sweep: bool,
+    pub(crate) space: Arc<SpaceInner>,
+}
+
+// SAFETY: every raw pointer in a LocalAllocator points into blocks it owns
+// (A1) or is null; ownership is recorded in shared atomic block states, not
+// tied to a thread, so the allocator may move to another thread.
+unsafe impl Send for LocalAllocator {}
+
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+impl LocalAllocator {
+    pub(crate) fn new(space: Arc<SpaceInner>) -> Self {
+        LocalAllocator {
+            cursor: null_mut(),
+            limit: null_mut(),
+            block_base: null_mut(),
+            starts: std::ptr::null(),
+            black: false,
+            black_from: null_mut(),
+            region_start: null_mut(),
+            block: None,
+            pending: Vec::new(),
+            owned: Vec::new(),
+            log: Vec::new(),
+            open: 0,
+            era: 0,
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            retired_bytes: 0,
+            folded: 0,
+            chunk_cursor: 0,
+            lazy_drop_sweep: true,
+            space,
+        }
+    }
+
+    /// Allocate `size` bytes aligned to `align`. The memory is uninitialised.
+    ///
+    /// Errors: [`AllocError::ZeroSize`], [`AllocError::BadAlign`],
+    /// [`AllocError::TooLarge`], [`AllocError::HeapExhausted`],
+    /// [`AllocError::OutOfMemory`]. On error nothing changes.
+    #[inline(always)]
+    pub fn alloc(&mut self, size: usize, align: usize) -> Result<NonNull<u8>, AllocError> {
+        if size.wrapping_sub(1) < LARGE_THRESHOLD && align.is_power_of_two() && align <= GRANULE {
+            let size = granule_round(size);
+            let p = self.cursor;
+            if size <= self.limit.addr().wrapping_sub(p.addr()) {
+                // SAFETY: `size <= limit - cursor`, so `p + size` stays inside
+                // the current region of an owned block (A1); `starts` is that
+                // block's start bitmap and `g < BLOCK_GRANULES` because `p` is
+                // inside the block. Only this allocator writes that bitmap
+                // while it owns the block, so a plain load/store suffices.
+                unsafe {
+                    self.cursor = p.add(size);
+                    let g = (p.addr() - self.block_base.addr()) >> LOG_GRANULE;
+                    let w = &*self.starts.add(g / 64);
+                    w.store(w.load(Ordering::Relaxed) | (1u64 << (g % 64)), Ordering::Relaxed);
+                    return Ok(NonNull::new_unchecked(p));
+                }
+            }
+        }
+        self.alloc_slow(size, align, false)
+    }
+
+    /// Allocate an object whose destructor must run when a sweep frees it:
+    /// the space's drop hook is called with its address then.
+    pub fn alloc_needs_drop(&mut self, size: usize, align: usize) -> Result<NonNull<u8>, AllocError> {
+        if size > LARGE_THRESHOLD {
+            return self.alloc_slow(size, align, true);
+        }
+        let p = self.alloc(size, align)?;
+        let block = self.block.expect("a small allocation has a current block");
+        let g = block.granule_of(p.as_ptr());
+        bitmap::set_owned(&block.drop_bits_or_init().0, g);
+        Ok(p)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn alloc_slow(&mut self, size: usize, align: usize, needs_drop: bool) -> Result<NonNull<u8>, AllocError> {
+        if size == 0 {
+            return Err(AllocError::ZeroSize);
+        }
+        if !align.is_power_of_two() || align > MAX_ALIGN {
+            return Err(AllocError::BadAlign { align });
+        }
+        let max = self.space.max_object_bytes();
+        if size > max {
+            return Err(AllocError::TooLarge { size, max });
+        }
+        let rsize = granule_round(size);
+        if rsize > LARGE_THRESHOLD {
+            let ptr = large::alloc_large(&self.space, rsize, align, self.black, needs_drop)?;
+            self.retired_bytes += rsize as i64;
+            if self.open > 0 {
+                self.log.push(LogEntry::Large(ptr));
+            }
+            self.maybe_fold();
+            return Ok(ptr.object());
+        }
+        let need = rsize / GRANULE + align.max(GRANULE) / GRANULE - 1;
+        loop {
+            let p = self.cursor.map_addr(|a| (a + align - 1) & !(align - 1));
+            if !self.cursor.is_null() && p.addr() + rsize <= self.limit.addr() {
+                let block = self.block.expect("a region has a block");
+                if p != self.cursor {
+                    // Alignment padding becomes a free filler cell (A2).
+                    bitmap::set_owned(block.starts(), block.granule_of(self.cursor));
+                }
+                let g = block.granule_of(p);
+                bitmap::set_owned(block.starts(), g);
+                if needs_drop {
+                    bitmap::set_owned(&block.drop_bits_or_init().0, g);
+                }
+                // SAFETY: `p + rsize <= limit`, inside the region.
+                self.cursor = unsafe { p.add(rsize) };
+                // SAFETY: inside a mapped block, so non-null.
+                return Ok(unsafe { NonNull::new_unchecked(p) });
+            }
+            self.next_region(need)?;
+        }
+    }
+
+    /// Leave the current region and enter one with at least `need` granules.
+    fn next_region(&mut self, need: usize) -> Result<(), AllocError> {
+        self.leave_region();
+        while let Some(r) = self.pending.pop() {
+            if r.end - r.start >= need {
+                self.enter_region(r);
+                self.retire_finished();
+                return Ok(());
+            }
+            // Too small for this request: skip it, leaving a free filler (A2).
+            bitmap::set_owned(r.block.starts(), r.start);
+            if self.open > 0 {
+                self.log.push(LogEntry::Region { region: r, used: r.start });
+            }
+        }
+        self.retire_finished();
+        let (block, holes) = self.claim_block(need)?;
+        self.owned.push(block);
+        self.chunk_cursor = block.chunk().head.index as usize;
+        for h in holes.iter().rev() {
+            self.pending.push(Region { block, start: h.start, end: h.start + h.len });
+        }
+        // The claim guarantees one hole fits; skip the ones before it.
+        self.next_region_from_pending(need);
+        Ok(())
+    }
+
+    fn next_region_from_pending(&mut self, need: usize) {
+        while let Some(r) = self.pending.pop() {
+            if r.end - r.start >= need {
+                self.enter_region(r);
+                return;
+            }
+            bitmap::set_owned(r.block.starts(), r.start);
+            if self.open > 0 {
+                self.log.push(LogEntry::Region { region: r, used: r.start });
+            }
+        }
+        unreachable!("a claimed block has a hole that fits");
+    }
+
+    fn enter_region(&mut self, r: Region) {
+        debug_assert_eq!(pool::state_of(r.block), state::ALLOC, "entering a region of a block not owned");
+        self.block = Some(r.block);
+        self.block_base = r.block.base();
+        self.starts = r.block.starts().as_ptr();
+        self.cursor = r.block.granule_ptr(r.start);
+        self.limit = r.block.granule_ptr(r.end);
+        self.region_start = self.cursor;
+        self.black_from = self.cursor;
+    }
+
+    /// Leave the current region: flush black marks, set the filler (A2),
+    /// account and log it. Idempotent.
+    pub(crate) fn leave_region(&mut self) {
+        let Some(b) = self.block.take() else { return };
+        let start = b.granule_of(self.region_start);
+        let used = b.granule_of(self.cursor);
+        let end = b.granule_of(self.limit);
+        if self.black {
+            bitmap::or_range_from(b.marks(), b.starts(), b.granule_of(self.black_from), used);
+        }
+        if used < end {
+            bitmap::set_owned(b.starts(), used);
+        }
+        self.retired_bytes += ((used - start) * GRANULE) as i64;
+        if self.open > 0 {
+            self.log.push(LogEntry::Region { region: Region { block: b, start, end }, used });
+        }
+        self.cursor = null_mut();
+        self.limit = null_mut();
+        self.region_start = null_mut();
+        self.black_from = null_mut();
+        self.maybe_fold();
+    }
+
+    /// Claim a block with a hole of at least `need` granules; returns it
+    /// (state ALLOC, owned by us) with its holes in address order.
+    fn claim_block(&mut self, need: usize) -> Result<(BlockRef, Vec<Hole>), AllocError> {
+        let space = Arc::clone(&self.space);
+        let table = &space.chunks;
+        let epoch = space.sweep_epoch.load(Ordering::SeqCst);
+        let hook = space.drop_hook.as_deref();
+
+        // 2. A recyclable block swept in this epoch.
+        let recycled = for_each_chunk_from(table, self.chunk_cursor, |c| {
+            claim_in_chunk(
+                c,
+                Hint::Recyclable,
+                |b| {
+                    b.meta().max_hole.load(Ordering::Relaxed) as usize >= need
+                        && b.meta().swept_epoch.load(Ordering::Relaxed) == epoch
+                },
+                |b| cas_state(b, state::RECYCLABLE, state::ALLOC),
+            )
+        });
+        if let Some(b) = recycled {
+            if b.meta().swept_epoch.load(Ordering::Acquire) == epoch
+                && b.meta().max_hole.load(Ordering::Relaxed) as usize >= need
+            {
+                return Ok((b, read_chain(b)));
+            }
+            // Its epoch or holes changed between the hint and the claim.
+            b.meta().state.store(state::SWEEPING, Ordering::SeqCst);
+            if let Some(r) = self.sweep_for_alloc(b, epoch, need, hook) {
+                return Ok(r);
+            }
+        }
+
+        // 3. Lazy sweep.
+        for _ in 0..LAZY_SWEEP_ATTEMPTS {
+            let lazy_drop = self.lazy_drop_sweep;
+            let mut prev = state::USED;
+            let claimed = for_each_chunk_from(table, self.chunk_cursor, |c| {
+                claim_in_chunk(
+                    c,
+                    Hint::Unswept,
+                    |b| lazy_drop || b.drop_bits().is_none(),
+                    |b| {
+                        for from in [state::USED, state::RECYCLABLE] {
+                            if cas_state(b, from, state::SWEEPING) {
+                                prev = from;
+                                return true;
+                            }
+                        }
+                        false
+                    },
+                )
+            });
+            let Some(b) = claimed else { break };
+            let done = b.meta().swept_epoch.load(Ordering::Acquire) >= epoch;
+            if done || (!lazy_drop && b.drop_bits().is_some()) {
+                b.meta().state.store(prev, Ordering::SeqCst);
+                if prev == state::RECYCLABLE {
+                    pool::set_hint(b, Hint::Recyclable);
+                }
+                if !done {
+                    pool::set_hint(b, Hint::Unswept);
+                    break; // leave it for a sweeper or a commit point
+                }
+                continue;
+            }
+            if let Some(r) = self.sweep_for_alloc(b, epoch, need, hook) {
+                return Ok(r);
+            }
+        }
+
+        // 4. A free block; 5. a new chunk.
+        space.reserve_heap(BLOCK_BYTES)?;
+        loop {
+            let seen = table.len();
+            if let Some(b) = pool::claim_free(table, self.chunk_cursor) {
+                let c = b.chunk();
+                if c.decommitted.load(Ordering::Relaxed) && c.decommitted.swap(false, Ordering::AcqRel) {
+                    space.committed_bytes.fetch_add(pool::CHUNK_DATA_BYTES, Ordering::Relaxed);
+                }
+                b.meta().swept_epoch.store(space.sweep_epoch.load(Ordering::SeqCst), Ordering::Release);
+                return Ok((b, vec![Hole { start: 0, len: BLOCK_GRANULES }]));
+            }
+            match table.grow(space.config.get_huge_pages(), seen) {
+                Ok(_) => {
+                    if table.len() > seen {
+                        space.committed_bytes.fetch_add(CHUNK_BYTES, Ordering::Relaxed);
+                    }
+                }
+                Err(e) => {
+                    space.unreserve_heap(BLOCK_BYTES);
+                    return Err(match (e, space.config.get_heap_limit()) {
+                        (pool::GrowError::TableFull, Some(limit)) => AllocError::HeapExhausted {
+                            requested: BLOCK_BYTES,
+                            heap_bytes: space.heap_bytes.load(Ordering::Relaxed),
+                            limit,
+                        },
+                        _ => AllocError::OutOfMemory { requested: CHUNK_BYTES },
+                    });
+                }
+            }
+        }
+    }
+
+    /// Sweep a block we hold in SWEEPING; keep it if a hole fits, else settle it.
+    fn sweep_for_alloc(
+        &mut self,
+        b: BlockRef,
+        epoch: u32,
+        need: usize,
+        hook: Option<&(dyn Fn(NonNull<u8>) + Send + Sync)>,
+    ) -> Option<(BlockRef, Vec<Hole>)> {
+        let s = sweep_block(b, epoch, hook);
+        self.space.live_bytes.fetch_add(s.live * GRANULE, Ordering::Relaxed);
+        if s.live == 0 {
+            b.meta().state.store(state::ALLOC, Ordering::SeqCst);
+            return Some((b, vec![Hole { start: 0, len: BLOCK_GRANULES }]));
+        }
+        if s.max_hole >= need {
+            b.meta().state.store(state::ALLOC, Ordering::SeqCst);
+            return Some((b, read_chain(b)));
+        }
+        settle(&self.space, b, s);
+        None
+    }
+
+    /// Retire owned blocks that have no region left in use, unless a
+    /// checkpoint is open (A4).
+    fn retire_finished(&mut self) {
+        if self.open > 0 {
+            return;
+        }
+        let current = self.block;
+        let pending = &self.pending;
+        let space = &self.space;
+        self.owned.retain(|&b| {
+            let busy = Some(b) == current || pending.iter().any(|r| r.block == b);
+            if !busy {
+                retire_block(space, b, &[]);
+            }
+            busy
+        });
+    }
+
+    /// Give every block this allocator owns back to the space: holes it has
+    /// not used become a RECYCLABLE block's chain. Call at a commit point;
+    /// the next allocation takes a fresh region. Fails while a checkpoint is open.
+    pub fn retire_all(&mut self) -> Result<(), AllocError> {
+        if self.open > 0 {
+            return Err(AllocError::CheckpointOpen);
+        }
+        let remainder = self.block.map(|b| (b, b.granule_of(self.cursor), b.granule_of(self.limit)));
+        self.leave_region();
+        if let Some((block, start, end)) = remainder.filter(|r| r.1 < r.2) {
+            self.pending.push(Region { block, start, end });
+        }
+        let pending = std::mem::take(&mut self.pending);
+        for b in std::mem::take(&mut self.owned) {
+            let mut regions: Vec<Hole> = pending
+                .iter()
+                .filter(|r| r.block == b)
+                .map(|r| Hole { start: r.start, len: r.end - r.start })
+                .collect();
+            regions.sort_by_key(|h| h.start);
+            retire_block(&self.space, b, &regions);
+        }
+        self.fold_now();
+        Ok(())
+    }
+
+    /// Choose the colour of the objects allocated from now on.
+    pub fn set_colour(&mut self, colour: Colour) {
+        self.flush_marks();
+        self.black = colour == Colour::Black;
+    }
+
+    /// The colour new objects get.
+    pub fn colour(&self) -> Colour {
+        if self.black {
+            Colour::Black
+        } else {
+            Colour::White
+        }
+    }
+
+    /// Set the mark bits of every object allocated black so far (A3).
+    pub fn flush_marks(&mut self) {
+        if let (true, Some(b)) = (self.black, self.block) {
+            bitmap::or_range_from(b.marks(), b.starts(), b.granule_of(self.black_from), b.granule_of(self.cursor));
+        }
+        self.black_from = self.cursor;
+    }
+
+    /// Whether the lazy sweep of the slow path may sweep blocks holding
+    /// objects with destructors (and so run destructors). A collector turns
+    /// this off while a transaction runs, so destructors never run inside one.
+    pub fn set_lazy_drop_sweep(&mut self, allowed: bool) {
+        self.lazy_drop_sweep = allowed;
+    }
+
+    /// Bytes this allocator has allocated (and not rewound) over its life.
+    pub fn allocated_bytes(&self) -> u64 {
+        (self.retired_bytes + (self.cursor.addr() - self.region_start.addr()) as i64) as u64
+    }
+
+    /// A handle on the space this allocator takes memory from.
+    pub fn space(&self) -> Space {
+        Space { inner: Arc::clone(&self.space) }
+    }
+
+    /// A unique id (checkpoints carry it).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn maybe_fold(&mut self) {
+        let delta = self.retired_bytes - self.folded;
+        if delta.unsigned_abs() as usize >= self.space.config.get_fold_bytes() {
+            self.fold_now();
+        }
+    }
+
+    /// Add this allocator's unreported bytes to the space's counter.
+    pub(crate) fn fold_now(&mut self) {
+        let delta = self.retired_bytes - self.folded;
+        if delta != 0 {
+            self.space.allocated.fetch_add(delta, Ordering::Relaxed);
+            self.folded = self.retired_bytes;
+        }
+    }
+
+    /// Reset the bump region so the next allocation takes the slow path
+    /// (used by rewind before restoring a region).
+    pub(crate) fn restore_region(&mut self, block: BlockRef, start: usize, cursor: usize, end: usize) {
+        self.block = Some(block);
+        self.block_base = block.base();
+        self.starts = block.starts().as_ptr();
+        self.region_start = block.granule_ptr(start);
+        self.cursor = block.granule_ptr(cursor);
+        self.limit = block.granule_ptr(end);
+    }
+
+    pub(crate) fn cursor(&self) -> *mut u8 {
+        self.cursor
+    }
+
+    pub(crate) fn limit(&self) -> *mut u8 {
+        self.limit
+    }
+
+    pub(crate) fn clear_region(&mut self) {
+        self.block = None;
+        self.cursor = null_mut();
+        self.limit = null_mut();
+        self.region_start = null_mut();
+        self.black_from = null_mut();
+    }
+}
+
+impl Drop for LocalAllocator {
+    fn drop(&mut self) {
+        // Open checkpoints end with the allocator: what they cover stays allocated.
+        self.open = 0;
+        self.log.clear();
+        let _ = self.retire_all();
+    }
+}
+
+/// Give an owned block back: free if it holds nothing, RECYCLABLE if it has
+/// `holes` (free regions, sorted, each starting a filler) and was swept in
+/// the current epoch, USED otherwise; hinted as unswept if it needs a sweep.
+pub(crate) fn retire_block(space: &SpaceInner, b: BlockRef, holes: &[Hole]) {
+    debug_assert_eq!(pool::state_of(b), state::ALLOC, "retiring a block not owned");
+    for h in holes {
+        bitmap::set_owned(b.starts(), h.start);
+    }
+    let live = bitmap::next_set(b.starts(), 0).is_some_and(|_| {
+        let free: usize = holes.iter().map(|h| h.len).sum();
+        free < BLOCK_GRANULES
+    });
+    if !live {
+        crate::space::make_free(space, b);
+        return;
+    }
+    let epoch = space.sweep_epoch.load(Ordering::SeqCst);
+    let swept = b.meta().swept_epoch.load(Ordering::Relaxed);
+    if !holes.is_empty() && swept == epoch {
+        let mut chain = ChainBuilder::new(b);
+        for h in holes {
+            chain.push(*h);
+        }
+        if chain.finish() > 0 {
+            b.meta().state.store(state::RECYCLABLE, Ordering::SeqCst);
+            pool::set_hint(b, Hint::Recyclable);
+        } else {
+            b.meta().state.store(state::USED, Ordering::SeqCst);
+        }
+    } else {
+        b.meta().state.store(state::USED, Ordering::SeqCst);
+    }
+    // Read the epoch again after the state store: with begin_sweep's store
+    // of the epoch and load of the state (all SeqCst), one of the two sees
+    // the other, so the block is never left unswept and unhinted.
+    if swept < space.sweep_epoch.load(Ordering::SeqCst) {
+        pool::set_hint(b, Hint::Unswept);
+    }
+}

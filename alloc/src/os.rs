@@ -1,0 +1,118 @@
+//! Aligned memory from the OS, and giving it back.
+//!
+//! Normally `mmap`/`munmap`/`madvise`. Under miri and loom the system
+//! allocator stands in (miri does not model `mmap` with trimming), with the
+//! same contract: zeroed, `align`-aligned memory.
+//!
+//! This module and `chunk.rs` hold the crate's raw memory handling.
+
+use std::ptr::NonNull;
+
+/// Map `len` bytes aligned to `align` (a power of two, at least a page),
+/// zero-filled. `None` when the OS refuses.
+pub(crate) fn map_aligned(len: usize, align: usize, huge_pages: bool) -> Option<NonNull<u8>> {
+    debug_assert!(align.is_power_of_two() && len % 4096 == 0);
+    imp::map_aligned(len, align, huge_pages)
+}
+
+/// Return a mapping made by [`map_aligned`].
+///
+/// # Safety
+/// `ptr`, `len` and `align` must be exactly those of one earlier
+/// `map_aligned` call whose memory has not been unmapped yet, and nothing may
+/// touch that memory afterwards: every later access would fault (or, under
+/// miri, be a use after free).
+pub(crate) unsafe fn unmap(ptr: NonNull<u8>, len: usize, align: usize) {
+    // SAFETY: forwarded from the caller.
+    unsafe { imp::unmap(ptr, len, align) }
+}
+
+/// Tell the OS it may take back the physical pages of `[ptr, ptr + len)`; the
+/// range stays mapped and reads as zero afterwards.
+///
+/// # Safety
+/// The range must lie inside one live mapping from [`map_aligned`], be
+/// page-aligned, and hold nothing anyone still needs: its contents are lost.
+pub(crate) unsafe fn decommit(ptr: NonNull<u8>, len: usize) {
+    // SAFETY: forwarded from the caller.
+    unsafe { imp::decommit(ptr, len) }
+}
+
+#[cfg(not(any(miri, tmgc_loom)))]
+mod imp {
+    use std::ptr::NonNull;
+
+    pub(super) fn map_aligned(len: usize, align: usize, huge_pages: bool) -> Option<NonNull<u8>> {
+        let reserve = len.checked_add(align)?;
+        // SAFETY: an anonymous private mapping at an address of the kernel's
+        // choosing aliases nothing.
+        let raw = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                reserve,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if raw == libc::MAP_FAILED {
+            return None;
+        }
+        let raw = raw.cast::<u8>();
+        let lead = raw.align_offset(align);
+        let trail = reserve - lead - len;
+        // SAFETY: `[raw, raw + lead)` and the tail after `len` lie inside the
+        // mapping just made, and nobody else knows of it yet.
+        unsafe {
+            if lead > 0 {
+                libc::munmap(raw.cast(), lead);
+            }
+            if trail > 0 {
+                libc::munmap(raw.add(lead + len).cast(), trail);
+            }
+        }
+        // SAFETY: `lead < reserve`, so the result is inside the mapping.
+        let base = unsafe { raw.add(lead) };
+        if huge_pages {
+            // SAFETY: advice on our own mapping; failure only loses the hint.
+            unsafe { libc::madvise(base.cast(), len, libc::MADV_HUGEPAGE) };
+        }
+        NonNull::new(base)
+    }
+
+    pub(super) unsafe fn unmap(ptr: NonNull<u8>, len: usize, _align: usize) {
+        // SAFETY: the caller passes one whole live mapping.
+        let rc = unsafe { libc::munmap(ptr.as_ptr().cast(), len) };
+        debug_assert_eq!(rc, 0, "munmap of a chunk failed");
+    }
+
+    pub(super) unsafe fn decommit(ptr: NonNull<u8>, len: usize) {
+        // SAFETY: the caller passes a page-aligned range of a live private
+        // anonymous mapping whose contents are dead; MADV_DONTNEED makes it
+        // read as zero.
+        unsafe { libc::madvise(ptr.as_ptr().cast(), len, libc::MADV_DONTNEED) };
+    }
+}
+
+#[cfg(any(miri, tmgc_loom))]
+mod imp {
+    use std::alloc::{alloc_zeroed, dealloc, Layout};
+    use std::ptr::NonNull;
+
+    pub(super) fn map_aligned(len: usize, align: usize, _huge_pages: bool) -> Option<NonNull<u8>> {
+        let layout = Layout::from_size_align(len, align).ok()?;
+        // SAFETY: `len` is non-zero (callers map whole pages).
+        NonNull::new(unsafe { alloc_zeroed(layout) })
+    }
+
+    pub(super) unsafe fn unmap(ptr: NonNull<u8>, len: usize, align: usize) {
+        // SAFETY: the caller passes one live allocation made with this layout.
+        unsafe { dealloc(ptr.as_ptr(), Layout::from_size_align_unchecked(len, align)) }
+    }
+
+    pub(super) unsafe fn decommit(ptr: NonNull<u8>, len: usize) {
+        // SAFETY: the caller passes a range inside one live allocation.
+        unsafe { std::ptr::write_bytes(ptr.as_ptr(), 0, len) }
+    }
+}

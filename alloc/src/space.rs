@@ -1,0 +1,499 @@
+//! The space: memory shared by every allocator of one heap.
+//!
+//! It owns the chunk table (the block pool), the large-object set, the
+//! accounting counters and the sweep epoch. A `Space` is an ordinary value:
+//! one process can hold many, and dropping the last handle (and the last
+//! allocator) unmaps everything.
+//!
+//! ## Sweep epochs
+//! `sweep_epoch` counts sweeps. `begin_sweep` starts epoch `e`: every block
+//! holding objects with `swept_epoch < e` must be swept once with this
+//! cycle's marks before an allocator may allocate white in it. Blocks are
+//! swept by whoever claims them first: an eager sweeper (`sweep`, callable
+//! from many threads at once) or an allocator taking the block (lazy sweep).
+//! A block owned by an allocator is never swept; it is hinted as unswept when
+//! its owner retires it. `unswept_blocks() == 0` means the sweep is over.
+//!
+//! A block stamped with epoch `s` has been swept for `s`: a later
+//! `sweep(s)` does not look at it, so objects allocated in it after the
+//! stamp survive that sweep whatever their colour.
+
+use std::ptr::NonNull;
+
+use crate::bitmap;
+use crate::chunk::{locate, state, BlockRef, Location, KIND_LARGE, KIND_SMALL, META_BLOCKS};
+use crate::large::{self, LargeSet};
+use crate::layout::*;
+use crate::local::LocalAllocator;
+use crate::pool::{self, cas_state, claim_in_chunk, ChunkTable, Hint};
+use crate::sweep::{sweep_block, Swept};
+use crate::sync::{Arc, AtomicI64, AtomicU32, AtomicUsize, Mutex, Ordering};
+use crate::{AllocError, Config};
+
+/// A destructor hook: called by sweeping with the address of each dead
+/// object that was allocated with `alloc_needs_drop`.
+pub type DropHook = Box<dyn Fn(NonNull<u8>) + Send + Sync>;
+
+#[cfg(not(any(miri, tmgc_loom)))]
+const MAX_CHUNKS: usize = 1 << 16;
+#[cfg(all(miri, not(tmgc_loom)))]
+const MAX_CHUNKS: usize = 64;
+#[cfg(tmgc_loom)]
+const MAX_CHUNKS: usize = 2;
+
+pub(crate) struct SpaceInner {
+    pub(crate) config: Config,
+    pub(crate) chunks: ChunkTable,
+    pub(crate) heap_bytes: AtomicUsize,
+    pub(crate) committed_bytes: AtomicUsize,
+    pub(crate) allocated: AtomicI64,
+    pub(crate) live_bytes: AtomicUsize,
+    pub(crate) sweep_epoch: AtomicU32,
+    pub(crate) large_swept_epoch: AtomicU32,
+    pub(crate) large: Mutex<LargeSet>,
+    pub(crate) drop_hook: Option<DropHook>,
+}
+
+/// A heap's memory: chunks of blocks plus large objects. Cheap to clone
+/// (a reference count). See the crate docs for an example.
+#[derive(Clone)]
+pub struct Space {
+    pub(crate) inner: Arc<SpaceInner>,
+}
+
+/// What one call of [`Space::sweep`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SweepReport {
+    /// Blocks this call swept.
+    pub blocks_swept: usize,
+    /// Of those, blocks that were empty and went back to the pool.
+    pub blocks_freed: usize,
+    /// Bytes in live cells of the blocks this call swept.
+    pub live_bytes: usize,
+    /// Objects handed to the drop hook.
+    pub objects_dropped: usize,
+    /// Large objects unmapped.
+    pub large_freed: usize,
+    /// Chunks whose pages went back to the OS.
+    pub chunks_decommitted: usize,
+}
+
+/// A snapshot of a space's accounting.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SpaceStats {
+    /// Bytes of blocks in use plus large-object mappings: what the limit caps.
+    pub heap_bytes: usize,
+    /// The heap limit, if any.
+    pub heap_limit: Option<usize>,
+    /// Bytes of memory mapped from the OS and not given back.
+    pub committed_bytes: usize,
+    /// Bytes allocated since the counter was last taken (folded per thread in batches).
+    pub allocated_bytes: i64,
+    /// Bytes in live cells found by the current or last sweep.
+    pub live_bytes: usize,
+    /// Chunks mapped.
+    pub chunks: usize,
+    /// Blocks in the pool.
+    pub blocks_free: usize,
+    /// Blocks owned by allocators.
+    pub blocks_owned: usize,
+    /// Blocks holding objects with no hole offered.
+    pub blocks_used: usize,
+    /// Blocks holding objects and holes.
+    pub blocks_recyclable: usize,
+    /// Live large objects, and their bytes.
+    pub large_objects: usize,
+    /// Bytes of live large objects.
+    pub large_bytes: usize,
+    /// Bytes of side metadata (chunk headers and bitmaps).
+    pub metadata_bytes: usize,
+    /// The current sweep epoch.
+    pub sweep_epoch: u32,
+}
+
+impl Space {
+    /// A new, empty space. Nothing is mapped until the first allocation.
+    pub fn new(config: Config) -> Result<Space, AllocError> {
+        Self::build(config, None)
+    }
+
+    /// A new space whose sweeps call `hook` for every dead object that was
+    /// allocated with [`LocalAllocator::alloc_needs_drop`]. The hook runs
+    /// before the object's memory can be reused.
+    pub fn with_drop_hook(
+        config: Config,
+        hook: impl Fn(NonNull<u8>) + Send + Sync + 'static,
+    ) -> Result<Space, AllocError> {
+        Self::build(config, Some(Box::new(hook)))
+    }
+
+    fn build(config: Config, drop_hook: Option<DropHook>) -> Result<Space, AllocError> {
+        if config.get_fold_bytes() == 0 {
+            return Err(AllocError::InvalidConfig("fold_bytes must be at least 1"));
+        }
+        let capacity = match config.get_heap_limit() {
+            Some(0) => return Err(AllocError::InvalidConfig("heap_limit must be positive")),
+            Some(l) => (l.div_ceil(pool::CHUNK_DATA_BYTES) + 1).min(MAX_CHUNKS),
+            None => MAX_CHUNKS,
+        };
+        Ok(Space {
+            inner: Arc::new(SpaceInner {
+                config,
+                chunks: ChunkTable::new(capacity),
+                heap_bytes: AtomicUsize::new(0),
+                committed_bytes: AtomicUsize::new(0),
+                allocated: AtomicI64::new(0),
+                live_bytes: AtomicUsize::new(0),
+                sweep_epoch: AtomicU32::new(0),
+                large_swept_epoch: AtomicU32::new(0),
+                large: Mutex::new(LargeSet::default()),
+                drop_hook,
+            }),
+        })
+    }
+
+    /// A new thread-local allocator for this space.
+    pub fn allocator(&self) -> LocalAllocator {
+        LocalAllocator::new(Arc::clone(&self.inner))
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Bytes allocated since the counter was last taken, as folded by the
+    /// allocators so far (each holds back less than `fold_bytes`).
+    pub fn allocated_bytes(&self) -> i64 {
+        self.inner.allocated.load(Ordering::Relaxed)
+    }
+
+    /// Read and reset the allocation counter (a pacer calls this at a cycle start).
+    pub fn take_allocated_bytes(&self) -> i64 {
+        self.inner.allocated.swap(0, Ordering::Relaxed)
+    }
+
+    /// Bytes the heap limit counts.
+    pub fn heap_bytes(&self) -> usize {
+        self.inner.heap_bytes.load(Ordering::Relaxed)
+    }
+
+    /// The current sweep epoch.
+    pub fn sweep_epoch(&self) -> u32 {
+        self.inner.sweep_epoch.load(Ordering::SeqCst)
+    }
+
+    /// Start sweep epoch `e = sweep_epoch() + 1` with the marks now in the
+    /// bitmaps, and return it. Every block holding objects becomes due for
+    /// sweeping; see the module docs. The caller (a collector) guarantees
+    /// marking is over and the previous sweep finished.
+    pub fn begin_sweep(&self) -> u32 {
+        let s = &self.inner;
+        let e = s.sweep_epoch.fetch_add(1, Ordering::SeqCst) + 1;
+        s.live_bytes.store(0, Ordering::Relaxed);
+        for b in s.chunks.blocks() {
+            let st = b.meta().state.load(Ordering::SeqCst);
+            if (st == state::USED || st == state::RECYCLABLE) && b.meta().swept_epoch.load(Ordering::Acquire) < e {
+                pool::set_hint(b, Hint::Unswept);
+            }
+        }
+        e
+    }
+
+    /// Sweep every block still due in the current epoch that no allocator
+    /// owns, and the large objects. Safe to call from many threads at once:
+    /// they share the work block by block.
+    pub fn sweep(&self) -> SweepReport {
+        let s = &self.inner;
+        let epoch = s.sweep_epoch.load(Ordering::SeqCst);
+        let hook = s.drop_hook.as_deref();
+        let mut report = SweepReport::default();
+        for i in 0..s.chunks.len() {
+            let c = s.chunks.get(i);
+            loop {
+                let mut prev = state::USED;
+                let claimed = claim_in_chunk(
+                    c,
+                    Hint::Unswept,
+                    |_| true,
+                    |b| {
+                        for from in [state::USED, state::RECYCLABLE] {
+                            if cas_state(b, from, state::SWEEPING) {
+                                prev = from;
+                                return true;
+                            }
+                        }
+                        false
+                    },
+                );
+                let Some(b) = claimed else { break };
+                if b.meta().swept_epoch.load(Ordering::Acquire) >= epoch {
+                    b.meta().state.store(prev, Ordering::SeqCst);
+                    if prev == state::RECYCLABLE {
+                        pool::set_hint(b, Hint::Recyclable);
+                    }
+                    continue;
+                }
+                let swept = sweep_block(b, epoch, hook);
+                s.live_bytes.fetch_add(swept.live * GRANULE, Ordering::Relaxed);
+                report.blocks_swept += 1;
+                report.live_bytes += swept.live * GRANULE;
+                report.objects_dropped += swept.dropped;
+                if swept.live == 0 {
+                    report.blocks_freed += 1;
+                }
+                settle(s, b, swept);
+            }
+        }
+        if s.large_swept_epoch.fetch_max(epoch, Ordering::AcqRel) < epoch {
+            let (live, freed) = large::sweep_large(s, epoch);
+            s.live_bytes.fetch_add(live, Ordering::Relaxed);
+            report.large_freed = freed;
+        }
+        if s.config.get_decommit_empty_chunks() {
+            report.chunks_decommitted = self.release_empty_chunks();
+        }
+        report
+    }
+
+    /// Blocks holding objects that are not yet swept in the current epoch
+    /// (including blocks allocators still own). Zero means the sweep is done.
+    pub fn unswept_blocks(&self) -> usize {
+        let s = &self.inner;
+        let e = s.sweep_epoch.load(Ordering::SeqCst);
+        s.chunks
+            .blocks()
+            .filter(|b| {
+                let st = b.meta().state.load(Ordering::Acquire);
+                st != state::FREE && b.meta().swept_epoch.load(Ordering::Acquire) < e
+            })
+            .count()
+            + usize::from(s.large_swept_epoch.load(Ordering::Acquire) < e)
+    }
+
+    /// Clear every mark bit, for the next cycle. The caller guarantees no
+    /// marking and no sweeping is in progress.
+    pub fn clear_marks(&self) {
+        for b in self.inner.chunks.blocks() {
+            if b.meta().state.load(Ordering::Acquire) != state::FREE {
+                bitmap::clear_all(b.marks());
+            }
+        }
+        large::clear_large_marks(&self.inner);
+    }
+
+    /// Give the pages of every wholly free chunk back to the OS; they stay
+    /// reserved and come back zeroed on first use. Returns how many chunks.
+    pub fn release_empty_chunks(&self) -> usize {
+        let s = &self.inner;
+        let mut released = 0;
+        for i in 0..s.chunks.len() {
+            let c = s.chunks.get(i);
+            // SAFETY: chunks stay mapped while the space lives (C2).
+            let chunk = unsafe { c.as_ref() };
+            if chunk.decommitted.load(Ordering::Acquire) {
+                continue;
+            }
+            let blocks: Vec<BlockRef> = (META_BLOCKS..BLOCKS_PER_CHUNK).map(|b| BlockRef::new(c, b)).collect();
+            if blocks.iter().any(|b| pool::state_of(*b) != state::FREE) {
+                continue;
+            }
+            // Lock every block by moving it out of FREE; roll back on a race.
+            let mut locked = Vec::with_capacity(blocks.len());
+            for b in &blocks {
+                if cas_state(*b, state::FREE, state::SWEEPING) {
+                    locked.push(*b);
+                } else {
+                    break;
+                }
+            }
+            let all = locked.len() == blocks.len();
+            if all {
+                let data = BlockRef::new(c, META_BLOCKS).base();
+                // SAFETY: every data block of the chunk is locked by us and
+                // free, so no one needs its contents; the range is
+                // page-aligned and inside the chunk mapping.
+                unsafe { crate::os::decommit(NonNull::new_unchecked(data), pool::CHUNK_DATA_BYTES) };
+                chunk.decommitted.store(true, Ordering::Release);
+                s.committed_bytes.fetch_sub(pool::CHUNK_DATA_BYTES, Ordering::Relaxed);
+                released += 1;
+            }
+            for b in locked {
+                b.meta().state.store(state::FREE, Ordering::SeqCst);
+                pool::set_hint(b, Hint::Free);
+            }
+        }
+        released
+    }
+
+    /// Is `p` the first granule of a cell (an object, or a free filler) in
+    /// this space, or the start of a live large object? Safe on any pointer;
+    /// slow (a verifier's check, not a fast path).
+    pub fn is_cell_start(&self, p: *const u8) -> bool {
+        let s = &self.inner;
+        let base = p.addr() & !(CHUNK_BYTES - 1);
+        let in_table = (0..s.chunks.len()).any(|i| s.chunks.get(i).as_ptr().addr() == base);
+        if in_table {
+            let index = (p.addr() - base) / BLOCK_BYTES;
+            if index < META_BLOCKS || p.addr() % GRANULE != 0 {
+                return false;
+            }
+            let b = BlockRef::new(s.chunks.get(base_index(s, base)), index);
+            return pool::state_of(b) != state::FREE
+                && bitmap::get(b.starts(), b.granule_of(p), Ordering::Relaxed);
+        }
+        let set = s.large.lock().unwrap_or_else(|e| e.into_inner());
+        set.objects.get(&base).is_some_and(|l| l.object().as_ptr().cast_const() == p)
+    }
+
+    /// A snapshot of the accounting.
+    pub fn stats(&self) -> SpaceStats {
+        let s = &self.inner;
+        let census = pool::census(&s.chunks);
+        let (large_objects, large_bytes) = {
+            let set = s.large.lock().unwrap_or_else(|e| e.into_inner());
+            (set.objects.len(), set.bytes)
+        };
+        let chunks = s.chunks.len();
+        SpaceStats {
+            heap_bytes: s.heap_bytes.load(Ordering::Relaxed),
+            heap_limit: s.config.get_heap_limit(),
+            committed_bytes: s.committed_bytes.load(Ordering::Relaxed),
+            allocated_bytes: s.allocated.load(Ordering::Relaxed),
+            live_bytes: s.live_bytes.load(Ordering::Relaxed),
+            chunks,
+            blocks_free: census[state::FREE as usize],
+            blocks_owned: census[state::ALLOC as usize],
+            blocks_used: census[state::USED as usize] + census[state::SWEEPING as usize],
+            blocks_recyclable: census[state::RECYCLABLE as usize],
+            large_objects,
+            large_bytes,
+            metadata_bytes: chunks * META_BLOCKS * BLOCK_BYTES,
+            sweep_epoch: s.sweep_epoch.load(Ordering::SeqCst),
+        }
+    }
+}
+
+fn base_index(s: &SpaceInner, base: usize) -> usize {
+    (0..s.chunks.len()).find(|&i| s.chunks.get(i).as_ptr().addr() == base).expect("chunk in table")
+}
+
+impl SpaceInner {
+    /// The largest object that could ever be allocated.
+    pub(crate) fn max_object_bytes(&self) -> usize {
+        let hard = (isize::MAX as usize / 2) & !(GRANULE - 1);
+        self.config.get_heap_limit().map_or(hard, |l| l.min(hard))
+    }
+
+    /// Count `bytes` more against the heap limit, or fail without change.
+    pub(crate) fn reserve_heap(&self, bytes: usize) -> Result<(), AllocError> {
+        let before = self.heap_bytes.fetch_add(bytes, Ordering::AcqRel);
+        if let Some(limit) = self.config.get_heap_limit() {
+            if before + bytes > limit {
+                self.heap_bytes.fetch_sub(bytes, Ordering::AcqRel);
+                return Err(AllocError::HeapExhausted { requested: bytes, heap_bytes: before, limit });
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn unreserve_heap(&self, bytes: usize) {
+        self.heap_bytes.fetch_sub(bytes, Ordering::AcqRel);
+    }
+}
+
+impl Drop for SpaceInner {
+    fn drop(&mut self) {
+        let large: Vec<_> = {
+            let mut set = self.large.lock().unwrap_or_else(|e| e.into_inner());
+            set.objects.drain().map(|(_, p)| p).collect()
+        };
+        for p in large {
+            // SAFETY: the last handle is gone, so no allocator or object user remains.
+            unsafe { large::unmap_large(self, p) };
+        }
+        for c in self.chunks.drain() {
+            // SAFETY: as above; each chunk is unmapped once.
+            unsafe { crate::chunk::unmap_small(c) };
+        }
+    }
+}
+
+/// Put a block that was just swept (state SWEEPING or ALLOC, owned by the
+/// caller) where it belongs: the pool, the recyclable set, or used.
+pub(crate) fn settle(space: &SpaceInner, b: BlockRef, swept: Swept) {
+    if swept.live == 0 {
+        make_free(space, b);
+    } else if swept.max_hole > 0 {
+        b.meta().state.store(state::RECYCLABLE, Ordering::SeqCst);
+        pool::set_hint(b, Hint::Recyclable);
+    } else {
+        b.meta().state.store(state::USED, Ordering::SeqCst);
+    }
+}
+
+/// Return an owned block that holds no object to the pool.
+pub(crate) fn make_free(space: &SpaceInner, b: BlockRef) {
+    debug_assert!(
+        bitmap::count(b.marks()) == 0 || bitmap::next_set(b.starts(), 0).is_none(),
+        "freeing a block with marked objects"
+    );
+    bitmap::clear_all(b.starts());
+    bitmap::clear_all(b.marks());
+    b.free_drop_bits();
+    b.meta().state.store(state::FREE, Ordering::SeqCst);
+    pool::set_hint(b, Hint::Free);
+    space.unreserve_heap(BLOCK_BYTES);
+}
+
+/// Mark `obj`. Returns `true` if this call marked it (its mark went 0 -> 1):
+/// only then should a marker trace it.
+///
+/// # Safety
+/// `obj` must be an object address returned by an allocator of a space that
+/// is still alive, and not yet freed by a sweep or a rewind. Otherwise this
+/// reads and writes unrelated memory.
+#[inline]
+pub unsafe fn mark(obj: NonNull<u8>) -> bool {
+    // SAFETY: forwarded from the caller.
+    match unsafe { locate(obj) } {
+        Location::Small(b, g) => {
+            let (w, m) = bitmap::locate(g);
+            b.marks()[w].fetch_or(m, Ordering::AcqRel) & m == 0
+        }
+        Location::Large(l) => l.mark.fetch_or(1, Ordering::AcqRel) & 1 == 0,
+    }
+}
+
+/// Is `obj` marked?
+///
+/// # Safety
+/// As for [`mark`].
+#[inline]
+pub unsafe fn is_marked(obj: NonNull<u8>) -> bool {
+    // SAFETY: forwarded from the caller.
+    match unsafe { locate(obj) } {
+        Location::Small(b, g) => bitmap::get(b.marks(), g, Ordering::Acquire),
+        Location::Large(l) => l.mark.load(Ordering::Acquire) & 1 != 0,
+    }
+}
+
+/// Bytes from `obj` to the end of its cell (or the large object's size):
+/// at least the object's size.
+///
+/// # Safety
+/// As for [`mark`], and the object's block is not being allocated into by
+/// another thread (its start bits are read).
+pub unsafe fn cell_bytes(obj: NonNull<u8>) -> usize {
+    // SAFETY: forwarded from the caller.
+    match unsafe { locate(obj) } {
+        Location::Small(b, g) => {
+            (bitmap::next_set(b.starts(), g + 1).unwrap_or(BLOCK_GRANULES) - g) * GRANULE
+        }
+        Location::Large(l) => l.size.load(Ordering::Relaxed),
+    }
+}
+
+const _: () = assert!(KIND_SMALL != KIND_LARGE);
