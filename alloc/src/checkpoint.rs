@@ -76,15 +76,18 @@ impl LocalAllocator {
         let switched = self.log.len() > ck.log_len;
         let mut again: Vec<Region> = Vec::new();
 
-        // The current region.
+        // The current region: it is the checkpoint's own region only if no
+        // region was left since (then bumping resumes at the checkpoint's cursor).
         if let Some(b) = self.block {
             let start = b.granule_of(self.region_start);
             let cursor = b.granule_of(self.cursor());
             let end = b.granule_of(self.limit());
-            let from = if switched { start } else { ck.region.map_or(start, |r| r.2) };
-            clear_bits(b, from, cursor);
-            if switched {
-                again.push(Region { block: b, start, end });
+            match ck.region.filter(|_| !switched) {
+                Some(r) => clear_bits(b, r.2, cursor),
+                None => {
+                    clear_bits(b, start, cursor);
+                    again.push(Region { block: b, start, end });
+                }
             }
         }
         // Everything logged since the checkpoint, newest first.

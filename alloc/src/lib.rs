@@ -57,3 +57,6 @@ pub use layout::{BLOCK_BYTES, CHUNK_BYTES, GRANULE, LARGE_THRESHOLD, MAX_ALIGN};
 pub use local::{Colour, LocalAllocator};
 pub use space::{cell_bytes, is_marked, mark, DropHook, Space, SpaceStats, SweepReport};
 pub use sweep::POISON;
+
+#[cfg(all(test, not(tmgc_loom)))]
+mod tests;

@@ -250,6 +250,7 @@ impl Space {
         if s.large_swept_epoch.fetch_max(epoch, Ordering::AcqRel) < epoch {
             let (live, freed) = large::sweep_large(s, epoch);
             s.live_bytes.fetch_add(live, Ordering::Relaxed);
+            report.live_bytes += live;
             report.large_freed = freed;
         }
         if s.config.get_decommit_empty_chunks() {

@@ -1,0 +1,447 @@
+//! Unit tests of the allocation layer. They run under miri too (with the
+//! shrunken sizes of `layout.rs`), so loops are kept small there.
+
+use std::collections::HashSet;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use crate::chunk::{DATA_BLOCKS, META_BLOCKS};
+use crate::layout::*;
+use crate::*;
+
+const N: usize = if cfg!(miri) { 300 } else { 5000 };
+
+fn space() -> Space {
+    Space::new(Config::default()).unwrap()
+}
+
+fn fill(p: NonNull<u8>, len: usize, byte: u8) {
+    // SAFETY: tests only fill memory they just allocated with at least `len` bytes.
+    unsafe { std::ptr::write_bytes(p.as_ptr(), byte, len) }
+}
+
+fn holds(p: NonNull<u8>, len: usize, byte: u8) -> bool {
+    // SAFETY: tests only read memory they allocated and filled.
+    unsafe { std::slice::from_raw_parts(p.as_ptr(), len).iter().all(|&b| b == byte) }
+}
+
+fn mark(p: NonNull<u8>) -> bool {
+    // SAFETY: tests mark only objects they allocated and that are not freed.
+    unsafe { crate::mark(p) }
+}
+
+fn is_marked(p: NonNull<u8>) -> bool {
+    // SAFETY: as for `mark`.
+    unsafe { crate::is_marked(p) }
+}
+
+fn collect(space: &Space) -> SweepReport {
+    space.begin_sweep();
+    let r = space.sweep();
+    assert_eq!(space.unswept_blocks(), 0, "sweep left blocks unswept");
+    r
+}
+
+#[test]
+fn metadata_within_two_percent() {
+    let ratio = META_BLOCKS as f64 / (META_BLOCKS + DATA_BLOCKS) as f64;
+    assert!(ratio <= 0.02 || cfg!(miri), "fixed metadata is {:.2}%", ratio * 100.0);
+    assert!(META_BLOCKS >= 1);
+}
+
+#[test]
+fn objects_are_aligned_disjoint_and_in_their_block() {
+    let s = space();
+    let mut a = s.allocator();
+    let mut seen: Vec<(usize, usize)> = Vec::new();
+    for i in 0..N {
+        let size = 1 + (i * 37) % 700;
+        let align = [1, 8, 16, 64, 256][i % 5];
+        let p = a.alloc(size, align).unwrap();
+        assert_eq!(p.as_ptr().addr() % align.max(GRANULE), 0);
+        let start = p.as_ptr().addr();
+        assert_eq!(start / BLOCK_BYTES, (start + size - 1) / BLOCK_BYTES, "object crosses a block");
+        fill(p, size, (i % 251) as u8);
+        seen.push((start, size));
+    }
+    seen.sort();
+    for w in seen.windows(2) {
+        assert!(w[0].0 + w[0].1 <= w[1].0, "objects overlap");
+    }
+}
+
+#[test]
+fn misuse_is_an_error() {
+    let s = Space::new(Config::default().heap_limit(4 * BLOCK_BYTES)).unwrap();
+    let mut a = s.allocator();
+    assert_eq!(a.alloc(0, 8), Err(AllocError::ZeroSize));
+    assert_eq!(a.alloc(8, 3), Err(AllocError::BadAlign { align: 3 }));
+    assert_eq!(a.alloc(8, 0), Err(AllocError::BadAlign { align: 0 }));
+    assert_eq!(a.alloc(8, MAX_ALIGN * 2), Err(AllocError::BadAlign { align: MAX_ALIGN * 2 }));
+    assert!(matches!(a.alloc(usize::MAX, 8), Err(AllocError::TooLarge { .. })));
+    assert!(matches!(a.alloc(5 * BLOCK_BYTES, 8), Err(AllocError::TooLarge { .. })));
+    // Fill up to the limit, then get a clear error, and nothing breaks.
+    let mut n = 0;
+    let err = loop {
+        match a.alloc(64, 8) {
+            Ok(_) => n += 1,
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(err, AllocError::HeapExhausted { limit, .. } if limit == 4 * BLOCK_BYTES), "{err}");
+    assert_eq!(n, 4 * BLOCK_BYTES / 64);
+    assert!(err.to_string().contains("heap limit"));
+    assert!(s.heap_bytes() <= 4 * BLOCK_BYTES);
+    assert!(Space::new(Config::default().heap_limit(0)).is_err());
+    assert!(Space::new(Config::default().fold_bytes(0)).is_err());
+}
+
+#[test]
+fn sweep_frees_exactly_the_unmarked() {
+    let s = space();
+    let mut a = s.allocator();
+    let objs: Vec<_> = (0..N).map(|i| (a.alloc(48, 8).unwrap(), i)).collect();
+    for &(p, i) in &objs {
+        fill(p, 48, i as u8);
+        if i % 3 == 0 {
+            assert!(mark(p));
+            assert!(!mark(p), "second mark must report already marked");
+        }
+    }
+    a.retire_all().unwrap();
+    let heap_before = s.heap_bytes();
+    let report = collect(&s);
+    let live = objs.iter().filter(|(_, i)| i % 3 == 0).count();
+    assert_eq!(report.live_bytes, live * 48);
+    for &(p, i) in &objs {
+        if i % 3 == 0 {
+            assert!(holds(p, 48, i as u8), "live object damaged by sweep");
+        }
+    }
+    // Reuse: the freed cells are handed out again before the heap grows.
+    s.clear_marks();
+    let live_set: HashSet<usize> = objs.iter().filter(|(_, i)| i % 3 == 0).map(|(p, _)| p.as_ptr().addr()).collect();
+    for _ in 0..(N - live) / 2 {
+        let p = a.alloc(48, 8).unwrap();
+        let x = p.as_ptr().addr();
+        assert!(live_set.iter().all(|&l| x + 48 <= l || l + 48 <= x), "new object overlaps a live one");
+    }
+    assert_eq!(s.heap_bytes(), heap_before, "the heap grew instead of reusing swept holes");
+    for &(p, i) in &objs {
+        if i % 3 == 0 {
+            assert!(holds(p, 48, i as u8));
+        }
+    }
+}
+
+#[test]
+fn empty_blocks_return_to_the_pool() {
+    let s = space();
+    let mut a = s.allocator();
+    for _ in 0..N {
+        a.alloc(64, 8).unwrap();
+    }
+    a.retire_all().unwrap();
+    assert!(s.heap_bytes() > 0);
+    let r = collect(&s);
+    assert_eq!(r.live_bytes, 0);
+    assert_eq!(s.heap_bytes(), 0);
+    assert_eq!(r.blocks_freed, r.blocks_swept);
+    let st = s.stats();
+    assert_eq!(st.blocks_used + st.blocks_recyclable + st.blocks_owned, 0);
+}
+
+#[test]
+fn drop_hook_sees_exactly_the_dead_drop_objects() {
+    let dropped = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let d2 = Arc::clone(&dropped);
+    let s = Space::with_drop_hook(Config::default(), move |p| d2.lock().unwrap().push(p.as_ptr().addr())).unwrap();
+    let mut a = s.allocator();
+    let mut expect = HashSet::new();
+    for i in 0..N / 4 {
+        let big = i % 50 == 0;
+        let size = if big { LARGE_THRESHOLD + 100 } else { 32 };
+        let p = if i % 2 == 0 { a.alloc_needs_drop(size, 8).unwrap() } else { a.alloc(size, 8).unwrap() };
+        if i % 3 == 0 {
+            mark(p);
+        } else if i % 2 == 0 {
+            expect.insert(p.as_ptr().addr());
+        }
+    }
+    a.retire_all().unwrap();
+    let r = collect(&s);
+    let got: HashSet<usize> = dropped.lock().unwrap().iter().copied().collect();
+    assert_eq!(got, expect);
+    assert_eq!(dropped.lock().unwrap().len(), expect.len(), "an object was dropped twice");
+    assert!(r.objects_dropped > 0);
+}
+
+#[test]
+fn rewind_gives_back_exactly_what_was_allocated() {
+    let s = space();
+    let mut a = s.allocator();
+    let before: Vec<_> = (0..10).map(|i| (a.alloc(32, 8).unwrap(), i)).collect();
+    for &(p, i) in &before {
+        fill(p, 32, i);
+    }
+    let bytes0 = a.allocated_bytes();
+    let heap0 = s.heap_bytes();
+    let ck = a.checkpoint();
+    let first: Vec<usize> = (0..N).map(|i| a.alloc(16 + (i % 5) * 16, 8).unwrap().as_ptr().addr()).collect();
+    let big = a.alloc(3 * LARGE_THRESHOLD, 8).unwrap();
+    assert!(a.allocated_bytes() > bytes0);
+    a.rewind(&ck).unwrap();
+    assert_eq!(a.allocated_bytes(), bytes0);
+    assert!(s.stats().large_objects == 0, "rewound large object still mapped");
+    let _ = big;
+    // The same sizes come back at the same addresses: nothing leaked.
+    let second: Vec<usize> = (0..N).map(|i| a.alloc(16 + (i % 5) * 16, 8).unwrap().as_ptr().addr()).collect();
+    assert_eq!(first, second);
+    a.rewind(&ck).unwrap();
+    a.release(ck).unwrap();
+    a.retire_all().unwrap();
+    assert!(s.heap_bytes() <= heap0.max(BLOCK_BYTES));
+    for &(p, i) in &before {
+        assert!(holds(p, 32, i));
+    }
+    // Everything rewound is free: a sweep with only `before` marked finds 10 objects.
+    for &(p, _) in &before {
+        mark(p);
+    }
+    assert_eq!(collect(&s).live_bytes, 10 * 32);
+}
+
+#[test]
+fn rewind_leaves_the_space_counter_unchanged() {
+    let s = Space::new(Config::default().fold_bytes(1)).unwrap();
+    let mut a = s.allocator();
+    a.alloc(64, 8).unwrap();
+    a.retire_all().unwrap();
+    let before = s.allocated_bytes();
+    let ck = a.checkpoint();
+    for _ in 0..N {
+        a.alloc(100, 8).unwrap();
+    }
+    assert!(s.allocated_bytes() > before);
+    a.rewind(&ck).unwrap();
+    assert_eq!(s.allocated_bytes(), before);
+    a.release(ck).unwrap();
+}
+
+#[test]
+fn checkpoint_misuse_is_an_error() {
+    let s = space();
+    let mut a = s.allocator();
+    let mut b = s.allocator();
+    let ck = a.checkpoint();
+    assert_eq!(b.rewind(&ck), Err(AllocError::ForeignCheckpoint));
+    let inner = a.checkpoint();
+    a.alloc(32, 8).unwrap();
+    a.rewind(&ck).unwrap();
+    assert_eq!(a.rewind(&inner), Err(AllocError::StaleCheckpoint));
+    assert_eq!(a.retire_all(), Err(AllocError::CheckpointOpen));
+    a.release(ck).unwrap();
+    assert_eq!(a.release(inner), Err(AllocError::StaleCheckpoint));
+    let ck2 = a.checkpoint();
+    a.release(ck2).unwrap();
+    assert_eq!(a.open_checkpoints(), 0);
+    a.retire_all().unwrap();
+}
+
+#[test]
+fn nested_checkpoints() {
+    let s = space();
+    let mut a = s.allocator();
+    let outer = a.checkpoint();
+    let x = a.alloc(32, 8).unwrap().as_ptr().addr();
+    let inner = a.checkpoint();
+    let y = a.alloc(32, 8).unwrap().as_ptr().addr();
+    a.rewind(&inner).unwrap();
+    assert_eq!(a.alloc(32, 8).unwrap().as_ptr().addr(), y);
+    a.release(inner).unwrap();
+    a.rewind(&outer).unwrap();
+    assert_eq!(a.alloc(32, 8).unwrap().as_ptr().addr(), x);
+    a.release(outer).unwrap();
+}
+
+#[test]
+fn black_allocation_is_marked_by_the_next_flush() {
+    let s = space();
+    let mut a = s.allocator();
+    let white = a.alloc(32, 8).unwrap();
+    a.set_colour(Colour::Black);
+    assert_eq!(a.colour(), Colour::Black);
+    let blacks: Vec<_> = (0..N).map(|_| a.alloc(32, 8).unwrap()).collect();
+    let big = a.alloc(LARGE_THRESHOLD * 2, 8).unwrap();
+    assert!(is_marked(big), "large objects are born black");
+    a.flush_marks();
+    assert!(blacks.iter().all(|&p| is_marked(p)));
+    assert!(!is_marked(white));
+    a.set_colour(Colour::White);
+    let white2 = a.alloc(32, 8).unwrap();
+    a.retire_all().unwrap();
+    assert!(!is_marked(white2));
+    let r = collect(&s);
+    assert_eq!(r.live_bytes, N * 32 + LARGE_THRESHOLD * 2);
+}
+
+#[test]
+fn rewind_clears_black_marks() {
+    let s = space();
+    let mut a = s.allocator();
+    a.set_colour(Colour::Black);
+    let ck = a.checkpoint();
+    let objs: Vec<_> = (0..N).map(|_| a.alloc(32, 8).unwrap()).collect();
+    a.flush_marks();
+    assert!(objs.iter().all(|&p| is_marked(p)));
+    a.rewind(&ck).unwrap();
+    a.release(ck).unwrap();
+    a.retire_all().unwrap();
+    let r = collect(&s);
+    assert_eq!(r.live_bytes, 0, "a rewound black object left a stale mark");
+}
+
+#[test]
+fn lazy_sweep_by_the_allocator() {
+    let s = space();
+    let mut a = s.allocator();
+    let keep: Vec<_> = (0..N).map(|i| a.alloc(32, 8).map(|p| (p, i)).unwrap()).collect();
+    for &(p, i) in &keep {
+        fill(p, 32, i as u8);
+        if i % 2 == 0 {
+            mark(p);
+        }
+    }
+    a.retire_all().unwrap();
+    let heap = s.heap_bytes();
+    s.begin_sweep();
+    assert!(s.unswept_blocks() > 0);
+    // No eager sweep: the allocator sweeps what it takes.
+    let mut b = s.allocator();
+    for _ in 0..N / 2 {
+        b.alloc(32, 8).unwrap();
+    }
+    assert_eq!(s.heap_bytes(), heap, "lazy sweeping should have reused holes");
+    b.retire_all().unwrap();
+    s.sweep();
+    assert_eq!(s.unswept_blocks(), 0);
+    for &(p, i) in keep.iter().filter(|(_, i)| i % 2 == 0) {
+        assert!(holds(p, 32, i as u8));
+    }
+}
+
+#[test]
+fn owned_blocks_are_not_swept_until_retired() {
+    let s = space();
+    let mut a = s.allocator();
+    let p = a.alloc(32, 8).unwrap();
+    fill(p, 32, 7);
+    // `p` is unmarked, but its block is owned: sweeping must not touch it.
+    s.begin_sweep();
+    s.sweep();
+    assert!(holds(p, 32, 7));
+    assert_eq!(s.unswept_blocks(), 1, "the owned block is still due");
+    a.flush_marks();
+    mark(p);
+    a.retire_all().unwrap();
+    s.sweep();
+    assert_eq!(s.unswept_blocks(), 0);
+    assert!(holds(p, 32, 7));
+}
+
+#[test]
+fn a_block_swept_this_epoch_is_not_swept_again() {
+    let s = space();
+    let mut a = s.allocator();
+    a.alloc(32, 8).unwrap();
+    a.retire_all().unwrap();
+    s.begin_sweep();
+    s.sweep();
+    // Allocated white after the sweep of this epoch: survives a repeat sweep call.
+    let p = a.alloc(32, 8).unwrap();
+    fill(p, 32, 9);
+    a.retire_all().unwrap();
+    let r = s.sweep();
+    assert_eq!(r.blocks_swept, 0);
+    assert!(holds(p, 32, 9));
+}
+
+#[test]
+fn large_objects_are_swept_and_unmapped() {
+    let s = space();
+    let mut a = s.allocator();
+    let keep = a.alloc(LARGE_THRESHOLD + 1, 64).unwrap();
+    assert_eq!(keep.as_ptr().addr() % 64, 0);
+    fill(keep, LARGE_THRESHOLD + 1, 3);
+    let _dead = a.alloc(LARGE_THRESHOLD * 3, 8).unwrap();
+    assert_eq!(s.stats().large_objects, 2);
+    assert!(s.is_cell_start(keep.as_ptr()));
+    mark(keep);
+    let r = collect(&s);
+    assert_eq!(r.large_freed, 1);
+    assert_eq!(s.stats().large_objects, 1);
+    assert!(holds(keep, LARGE_THRESHOLD + 1, 3));
+    // SAFETY: `keep` is a live large object.
+    assert!(unsafe { cell_bytes(keep) } > LARGE_THRESHOLD);
+}
+
+#[test]
+fn empty_chunks_are_decommitted() {
+    let s = space();
+    let mut a = s.allocator();
+    let blocks = if cfg!(miri) { 70 } else { 600 };
+    for _ in 0..blocks * (BLOCK_BYTES / 1024) {
+        a.alloc(1024, 8).unwrap();
+    }
+    a.retire_all().unwrap();
+    let committed = s.stats().committed_bytes;
+    let r = collect(&s);
+    assert!(r.chunks_decommitted >= 1, "{r:?}");
+    assert!(s.stats().committed_bytes < committed);
+    // Decommitted chunks are reused, zeroed, and count as committed again.
+    let p = a.alloc(64, 8).unwrap();
+    assert!(holds(p, 64, 0) || cfg!(debug_assertions));
+    assert!(s.stats().committed_bytes > 0);
+}
+
+#[test]
+fn cell_starts_are_recognised() {
+    let s = space();
+    let mut a = s.allocator();
+    let p = a.alloc(64, 8).unwrap();
+    assert!(s.is_cell_start(p.as_ptr()));
+    // SAFETY: one granule inside a 64-byte object.
+    assert!(!s.is_cell_start(unsafe { p.as_ptr().add(GRANULE) }));
+    assert!(!s.is_cell_start(std::ptr::null()));
+    let x = 5u64;
+    assert!(!s.is_cell_start((&x as *const u64).cast()));
+}
+
+#[test]
+fn allocators_on_many_threads() {
+    let s = space();
+    let live = Arc::new(AtomicUsize::new(0));
+    std::thread::scope(|scope| {
+        for t in 0..2u8 {
+            let s = s.clone();
+            let live = Arc::clone(&live);
+            scope.spawn(move || {
+                let mut a = s.allocator();
+                let objs: Vec<_> = (0..N).map(|_| a.alloc(40, 8).unwrap()).collect();
+                for &p in &objs {
+                    fill(p, 40, t + 1);
+                }
+                for &p in objs.iter().step_by(2) {
+                    mark(p);
+                    live.fetch_add(48, Ordering::Relaxed);
+                }
+                a.retire_all().unwrap();
+                for &p in objs.iter() {
+                    assert!(holds(p, 40, t + 1), "another thread wrote into our object");
+                }
+            });
+        }
+    });
+    assert_eq!(collect(&s).live_bytes, live.load(Ordering::Relaxed));
+}
