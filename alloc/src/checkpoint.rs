@@ -73,7 +73,7 @@ impl LocalAllocator {
     /// checkpoints become stale.
     pub fn rewind(&mut self, ck: &Checkpoint) -> Result<(), AllocError> {
         self.check(ck)?;
-        let switched = self.log.len() > ck.log_len;
+        let switched = self.log[ck.log_len..].iter().any(|e| matches!(e, LogEntry::Region { .. }));
         let mut again: Vec<Region> = Vec::new();
 
         // The current region: it is the checkpoint's own region only if no
@@ -92,11 +92,13 @@ impl LocalAllocator {
         }
         // Everything logged since the checkpoint, newest first.
         let entries: Vec<LogEntry> = self.log.drain(ck.log_len..).collect();
+        let first_region = entries.iter().position(|e| matches!(e, LogEntry::Region { .. }));
         for (i, e) in entries.into_iter().enumerate().rev() {
             match e {
                 LogEntry::Region { region, used } => {
                     let hi = if used < region.end { used + 1 } else { region.end };
-                    let first = i == 0 && ck.region.is_some_and(|r| r.0 == region.block && r.1 == region.start);
+                    let first = Some(i) == first_region
+                        && ck.region.is_some_and(|r| r.0 == region.block && r.1 == region.start);
                     let from = if first { ck.region.map_or(region.start, |r| r.2) } else { region.start };
                     clear_bits(region.block, from, hi);
                     if !first {

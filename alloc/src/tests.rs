@@ -445,3 +445,19 @@ fn allocators_on_many_threads() {
     });
     assert_eq!(collect(&s).live_bytes, live.load(Ordering::Relaxed));
 }
+
+#[test]
+fn rewind_past_only_a_large_object_keeps_older_objects() {
+    // Regression: a large allocation alone used to make rewind treat the
+    // current region as new and clear objects allocated before the checkpoint.
+    let s = space();
+    let mut a = s.allocator();
+    let old = a.alloc(16, 16).unwrap();
+    let ck = a.checkpoint();
+    a.alloc(LARGE_THRESHOLD * 2, 8).unwrap();
+    a.rewind(&ck).unwrap();
+    assert!(s.is_cell_start(old.as_ptr()), "object from before the checkpoint lost its start bit");
+    let next = a.alloc(16, 16).unwrap();
+    assert_ne!(next, old);
+    a.release(ck).unwrap();
+}
