@@ -125,6 +125,8 @@ pub(crate) struct LargeChunk {
     pub(crate) swept_epoch: AtomicU32,
     /// The object needs its destructor run when it dies.
     pub(crate) has_drop: AtomicBool,
+    /// Index in the space's large-object set (changed under its mutex).
+    pub(crate) slot: AtomicUsize,
 }
 
 /// Offset of a large object from its chunk base for alignment `align`.

@@ -12,7 +12,6 @@
 //! Allocating a large object is a system call or three and takes the set's
 //! mutex; that is not the common path.
 
-use std::collections::HashMap;
 use std::ptr::NonNull;
 
 use crate::chunk::{large_offset, ChunkHead, LargeChunk, KIND_LARGE};
@@ -45,11 +44,34 @@ impl LargePtr {
     }
 }
 
-/// The set of live large objects, keyed by chunk address.
+/// The set of live large objects: a slab in allocation order (deterministic,
+/// which loom needs); each header records its slot, so removal is O(1).
 #[derive(Default)]
 pub(crate) struct LargeSet {
-    pub(crate) objects: HashMap<usize, LargePtr>,
+    pub(crate) objects: Vec<LargePtr>,
     pub(crate) bytes: usize,
+}
+
+impl LargeSet {
+    fn insert(&mut self, p: LargePtr) {
+        p.get().slot.store(self.objects.len(), Ordering::Relaxed);
+        self.objects.push(p);
+        self.bytes += p.get().size.load(Ordering::Relaxed);
+    }
+
+    /// Remove `p` if it is in the set.
+    fn remove(&mut self, p: LargePtr) -> bool {
+        let i = p.get().slot.load(Ordering::Relaxed);
+        if self.objects.get(i) != Some(&p) {
+            return false;
+        }
+        self.objects.swap_remove(i);
+        if let Some(moved) = self.objects.get(i) {
+            moved.get().slot.store(i, Ordering::Relaxed);
+        }
+        self.bytes -= p.get().size.load(Ordering::Relaxed);
+        true
+    }
 }
 
 /// Map a large object of `size` bytes (granule-rounded by the caller).
@@ -79,6 +101,7 @@ pub(crate) fn alloc_large(
             offset: crate::sync::AtomicUsize::new(0),
             swept_epoch: crate::sync::AtomicU32::new(0),
             has_drop: crate::sync::AtomicBool::new(false),
+            slot: crate::sync::AtomicUsize::new(0),
         });
         let c = chunk.as_ptr();
         (*c).head = ChunkHead { kind: KIND_LARGE, index: u32::MAX };
@@ -92,20 +115,13 @@ pub(crate) fn alloc_large(
     c.has_drop.store(needs_drop, Ordering::Relaxed);
     c.mark.store(black as u64, Ordering::Release);
     space.committed_bytes.fetch_add(map_len, Ordering::Relaxed);
-    let mut set = space.large.lock().unwrap_or_else(|e| e.into_inner());
-    set.objects.insert(chunk.as_ptr().addr(), ptr);
-    set.bytes += size;
+    space.large.lock().unwrap_or_else(|e| e.into_inner()).insert(ptr);
     Ok(ptr)
 }
 
 /// Remove a large object from the set (rewind). Returns whether it was there.
 pub(crate) fn remove_large(space: &SpaceInner, ptr: LargePtr) -> bool {
-    let mut set = space.large.lock().unwrap_or_else(|e| e.into_inner());
-    let removed = set.objects.remove(&ptr.0.as_ptr().addr()).is_some();
-    if removed {
-        set.bytes -= ptr.get().size.load(Ordering::Relaxed);
-    }
-    removed
+    space.large.lock().unwrap_or_else(|e| e.into_inner()).remove(ptr)
 }
 
 /// Unmap a large object that was removed from the set.
@@ -130,19 +146,21 @@ pub(crate) unsafe fn unmap_large(space: &SpaceInner, ptr: LargePtr) {
 pub(crate) fn sweep_large(space: &SpaceInner, epoch: u32) -> (usize, usize) {
     let dead: Vec<LargePtr> = {
         let mut set = space.large.lock().unwrap_or_else(|e| e.into_inner());
-        let mut dead = Vec::new();
-        set.objects.retain(|_, p| {
-            let c = p.get();
-            let keep = c.swept_epoch.load(Ordering::Relaxed) >= epoch || c.mark.load(Ordering::Acquire) & 1 != 0;
-            if keep {
-                c.swept_epoch.store(epoch, Ordering::Relaxed);
-            } else {
-                dead.push(*p);
-            }
-            keep
-        });
-        let freed: usize = dead.iter().map(|p| p.get().size.load(Ordering::Relaxed)).sum();
-        set.bytes -= freed;
+        let dead: Vec<LargePtr> = set
+            .objects
+            .iter()
+            .copied()
+            .filter(|p| {
+                let c = p.get();
+                c.swept_epoch.load(Ordering::Relaxed) < epoch && c.mark.load(Ordering::Acquire) & 1 == 0
+            })
+            .collect();
+        for p in &dead {
+            set.remove(*p);
+        }
+        for p in &set.objects {
+            p.get().swept_epoch.store(epoch, Ordering::Relaxed);
+        }
         dead
     };
     let live = space.large.lock().unwrap_or_else(|e| e.into_inner()).bytes;
@@ -162,7 +180,7 @@ pub(crate) fn sweep_large(space: &SpaceInner, epoch: u32) -> (usize, usize) {
 /// Clear the marks of every large object.
 pub(crate) fn clear_large_marks(space: &SpaceInner) {
     let set = space.large.lock().unwrap_or_else(|e| e.into_inner());
-    for p in set.objects.values() {
+    for p in &set.objects {
         p.get().mark.store(0, Ordering::Relaxed);
     }
 }

@@ -57,8 +57,9 @@ pub(crate) const CHUNK_BITMAP_WORDS: usize = BLOCKS_PER_CHUNK.div_ceil(64);
 /// call each costs little next to initialising them.
 pub const LARGE_THRESHOLD: usize = BLOCK_BYTES / 4;
 
-/// Largest alignment an allocation may ask for.
-pub const MAX_ALIGN: usize = 4096;
+/// Largest alignment an allocation may ask for: a page, or a quarter block
+/// where blocks are smaller (under miri and loom).
+pub const MAX_ALIGN: usize = if BLOCK_BYTES / 4 < 4096 { BLOCK_BYTES / 4 } else { 4096 };
 
 /// Holes smaller than this many granules are not offered for reuse by the
 /// sweep (they stay free and merge with their neighbours when those die).

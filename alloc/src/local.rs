@@ -600,10 +600,15 @@ pub(crate) fn retire_block(space: &SpaceInner, b: BlockRef, holes: &[Hole]) {
     } else {
         b.meta().state.store(state::USED, Ordering::SeqCst);
     }
-    // Read the epoch again after the state store: with begin_sweep's store
-    // of the epoch and load of the state (all SeqCst), one of the two sees
-    // the other, so the block is never left unswept and unhinted.
-    if swept < space.sweep_epoch.load(Ordering::SeqCst) {
+    // Read the epoch again, with a read-modify-write, after the state store.
+    // `begin_sweep` bumps the epoch with an RMW and then loads block states.
+    // The two RMWs are ordered in the epoch's modification order: if ours is
+    // later it reads the new epoch and we hint; if it is earlier, begin_sweep's
+    // RMW reads from it (release/acquire), so our USED/RECYCLABLE store
+    // happens-before begin_sweep's state load, which therefore sees it and
+    // hints. Either way the block is never left unswept and unhinted. (A plain
+    // load would need SeqCst's total order, which loom does not model.)
+    if swept < space.sweep_epoch.fetch_add(0, Ordering::AcqRel) {
         pool::set_hint(b, Hint::Unswept);
     }
 }

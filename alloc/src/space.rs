@@ -191,7 +191,9 @@ impl Space {
     /// marking is over and the previous sweep finished.
     pub fn begin_sweep(&self) -> u32 {
         let s = &self.inner;
-        let e = s.sweep_epoch.fetch_add(1, Ordering::SeqCst) + 1;
+        // An RMW, then state loads: see `retire_block` for why this pairing
+        // never leaves a block unswept and unhinted.
+        let e = s.sweep_epoch.fetch_add(1, Ordering::AcqRel) + 1;
         s.live_bytes.store(0, Ordering::Relaxed);
         for b in s.chunks.blocks() {
             let st = b.meta().state.load(Ordering::SeqCst);
@@ -346,7 +348,7 @@ impl Space {
                 && bitmap::get(b.starts(), b.granule_of(p), Ordering::Relaxed);
         }
         let set = s.large.lock().unwrap_or_else(|e| e.into_inner());
-        set.objects.get(&base).is_some_and(|l| l.object().as_ptr().cast_const() == p)
+        set.objects.iter().any(|l| l.object().as_ptr().cast_const() == p)
     }
 
     /// A snapshot of the accounting.
@@ -409,7 +411,7 @@ impl Drop for SpaceInner {
     fn drop(&mut self) {
         let large: Vec<_> = {
             let mut set = self.large.lock().unwrap_or_else(|e| e.into_inner());
-            set.objects.drain().map(|(_, p)| p).collect()
+            std::mem::take(&mut set.objects)
         };
         for p in large {
             // SAFETY: the last handle is gone, so no allocator or object user remains.
