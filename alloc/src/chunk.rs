@@ -98,6 +98,10 @@ pub(crate) struct SmallChunk {
     pub(crate) unswept_hint: [AtomicU64; CHUNK_BITMAP_WORDS],
     /// The data pages were given back to the OS and not touched since.
     pub(crate) decommitted: AtomicBool,
+    /// A block was claimed from the pool since the last idle check.
+    pub(crate) touched: AtomicBool,
+    /// The chunk was wholly free at the last idle check.
+    pub(crate) empty_seen: AtomicBool,
     pub(crate) blocks: [BlockMeta; BLOCKS_PER_CHUNK],
     pub(crate) marks: [Bitmap; BLOCKS_PER_CHUNK],
     pub(crate) starts: [Bitmap; BLOCKS_PER_CHUNK],
@@ -170,6 +174,8 @@ unsafe fn init_loom_small(chunk: NonNull<SmallChunk>) {
         recyclable_hint: words(),
         unswept_hint: words(),
         decommitted: AtomicBool::new(false),
+        touched: AtomicBool::new(false),
+        empty_seen: AtomicBool::new(false),
         blocks: std::array::from_fn(|_| BlockMeta {
             state: AtomicU8::new(state::FREE),
             swept_epoch: AtomicU32::new(0),

@@ -35,8 +35,10 @@ impl Config {
         self
     }
 
-    /// Give the pages of wholly empty chunks back to the OS after sweeping
-    /// (default on).
+    /// Give the pages of idle chunks back to the OS after sweeping (default
+    /// on). A chunk is idle when it was wholly free at two consecutive sweeps
+    /// and no block was taken from it in between, so a heap in a steady state
+    /// does not give memory back only to fault it in again.
     pub fn decommit_empty_chunks(mut self, on: bool) -> Self {
         self.decommit_empty_chunks = on;
         self

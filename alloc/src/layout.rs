@@ -46,6 +46,7 @@ pub const CHUNK_BYTES: usize = 1 << LOG_CHUNK;
 pub const BLOCK_GRANULES: usize = BLOCK_BYTES / GRANULE;
 /// Words in one per-block side bitmap (one bit per granule).
 pub(crate) const BITMAP_WORDS: usize = BLOCK_GRANULES / 64;
+const _: () = assert!(BITMAP_WORDS.is_power_of_two());
 /// Blocks in one chunk, metadata blocks included.
 pub(crate) const BLOCKS_PER_CHUNK: usize = CHUNK_BYTES / BLOCK_BYTES;
 /// Words in one per-chunk block bitmap (one bit per block).

@@ -71,6 +71,32 @@ pub(crate) enum LogEntry {
 /// How many unswept blocks one refill may sweep before it takes a free block.
 const LAZY_SWEEP_ATTEMPTS: usize = 16;
 
+/// Set the start bit of granule `p` in its block's start bitmap `starts`.
+///
+/// # Safety
+/// `p` lies in a block owned by the caller's allocator and `starts` is that
+/// block's start bitmap. The owner is the only one touching the bitmap
+/// while it owns the block (ownership moved by the block-state CAS orders
+/// all other accesses), so a plain, non-atomic `or` into memory is race-free;
+/// on x86-64 it is one `or` instruction. Under loom, atomics are kept so the
+/// model sees every access.
+#[inline(always)]
+unsafe fn set_start_bit(starts: *const AtomicU64, p: *mut u8) {
+    let a = p.addr();
+    let word = (a >> (LOG_GRANULE + 6)) & (BITMAP_WORDS - 1);
+    let bit = 1u64 << ((a >> LOG_GRANULE) & 63);
+    // SAFETY: `word < BITMAP_WORDS`, inside the bitmap; see above for races.
+    unsafe {
+        let w = &*starts.add(word);
+        #[cfg(not(tmgc_loom))]
+        {
+            *w.as_ptr() |= bit;
+        }
+        #[cfg(tmgc_loom)]
+        w.store(w.load(Ordering::Relaxed) | bit, Ordering::Relaxed);
+    }
+}
+
 /// A thread's allocator. Obtain one with [`Space::allocator`].
 ///
 /// ```
@@ -82,10 +108,9 @@ const LAZY_SWEEP_ATTEMPTS: usize = 16;
 /// assert!(a.alloc(0, 8).is_err());
 /// ```
 pub struct LocalAllocator {
-    // Hot: the fast path reads only these four fields.
+    // Hot: the fast path reads only these three fields.
     cursor: *mut u8,
     limit: *mut u8,
-    block_base: *mut u8,
     starts: *const AtomicU64,
     // Cold.
     pub(crate) black: bool,
@@ -117,7 +142,6 @@ impl LocalAllocator {
         LocalAllocator {
             cursor: null_mut(),
             limit: null_mut(),
-            block_base: null_mut(),
             starts: std::ptr::null(),
             black: false,
             black_from: null_mut(),
@@ -149,15 +173,12 @@ impl LocalAllocator {
             let p = self.cursor;
             if size <= self.limit.addr().wrapping_sub(p.addr()) {
                 // SAFETY: `size <= limit - cursor`, so `p + size` stays inside
-                // the current region of an owned block (A1); `starts` is that
-                // block's start bitmap and `g < BLOCK_GRANULES` because `p` is
-                // inside the block. Only this allocator writes that bitmap
-                // while it owns the block, so a plain load/store suffices.
+                // the current region of an owned block (A1). Blocks are
+                // BLOCK_BYTES-aligned, so the address alone gives the start
+                // bitmap word of `p` within `starts` (that block's bitmap).
                 unsafe {
                     self.cursor = p.add(size);
-                    let g = (p.addr() - self.block_base.addr()) >> LOG_GRANULE;
-                    let w = &*self.starts.add(g / 64);
-                    w.store(w.load(Ordering::Relaxed) | (1u64 << (g % 64)), Ordering::Relaxed);
+                    set_start_bit(self.starts, p);
                     return Ok(NonNull::new_unchecked(p));
                 }
             }
@@ -268,7 +289,6 @@ impl LocalAllocator {
     fn enter_region(&mut self, r: Region) {
         debug_assert_eq!(pool::state_of(r.block), state::ALLOC, "entering a region of a block not owned");
         self.block = Some(r.block);
-        self.block_base = r.block.base();
         self.starts = r.block.starts().as_ptr();
         self.cursor = r.block.granule_ptr(r.start);
         self.limit = r.block.granule_ptr(r.end);
@@ -377,6 +397,9 @@ impl LocalAllocator {
             let seen = table.len();
             if let Some(b) = pool::claim_free(table, self.chunk_cursor) {
                 let c = b.chunk();
+                if !c.touched.load(Ordering::Relaxed) {
+                    c.touched.store(true, Ordering::Relaxed);
+                }
                 if c.decommitted.load(Ordering::Relaxed) && c.decommitted.swap(false, Ordering::AcqRel) {
                     space.committed_bytes.fetch_add(pool::CHUNK_DATA_BYTES, Ordering::Relaxed);
                 }
@@ -535,7 +558,6 @@ impl LocalAllocator {
     /// (used by rewind before restoring a region).
     pub(crate) fn restore_region(&mut self, block: BlockRef, start: usize, cursor: usize, end: usize) {
         self.block = Some(block);
-        self.block_base = block.base();
         self.starts = block.starts().as_ptr();
         self.region_start = block.granule_ptr(start);
         self.cursor = block.granule_ptr(cursor);

@@ -256,7 +256,7 @@ impl Space {
             report.large_freed = freed;
         }
         if s.config.get_decommit_empty_chunks() {
-            report.chunks_decommitted = self.release_empty_chunks();
+            report.chunks_decommitted = self.release_idle_chunks();
         }
         report
     }
@@ -287,9 +287,19 @@ impl Space {
         large::clear_large_marks(&self.inner);
     }
 
-    /// Give the pages of every wholly free chunk back to the OS; they stay
-    /// reserved and come back zeroed on first use. Returns how many chunks.
+    /// Give the pages of every wholly free chunk back to the OS now; they
+    /// stay reserved and come back zeroed on first use. Returns how many
+    /// chunks. (`sweep` does this only for chunks that stayed idle, see
+    /// [`Config::decommit_empty_chunks`].)
     pub fn release_empty_chunks(&self) -> usize {
+        let s = &self.inner;
+        (0..s.chunks.len()).filter(|&i| try_decommit(s, s.chunks.get(i))).count()
+    }
+
+    /// Decommit chunks that were wholly free at the previous idle check and
+    /// had no block claimed since: memory a steady-state heap keeps reusing
+    /// is not given back only to be faulted in again.
+    fn release_idle_chunks(&self) -> usize {
         let s = &self.inner;
         let mut released = 0;
         for i in 0..s.chunks.len() {
@@ -299,33 +309,11 @@ impl Space {
             if chunk.decommitted.load(Ordering::Acquire) {
                 continue;
             }
-            let blocks: Vec<BlockRef> = (META_BLOCKS..BLOCKS_PER_CHUNK).map(|b| BlockRef::new(c, b)).collect();
-            if blocks.iter().any(|b| pool::state_of(*b) != state::FREE) {
-                continue;
-            }
-            // Lock every block by moving it out of FREE; roll back on a race.
-            let mut locked = Vec::with_capacity(blocks.len());
-            for b in &blocks {
-                if cas_state(*b, state::FREE, state::SWEEPING) {
-                    locked.push(*b);
-                } else {
-                    break;
-                }
-            }
-            let all = locked.len() == blocks.len();
-            if all {
-                let data = BlockRef::new(c, META_BLOCKS).base();
-                // SAFETY: every data block of the chunk is locked by us and
-                // free, so no one needs its contents; the range is
-                // page-aligned and inside the chunk mapping.
-                unsafe { crate::os::decommit(NonNull::new_unchecked(data), pool::CHUNK_DATA_BYTES) };
-                chunk.decommitted.store(true, Ordering::Release);
-                s.committed_bytes.fetch_sub(pool::CHUNK_DATA_BYTES, Ordering::Relaxed);
+            let touched = chunk.touched.swap(false, Ordering::AcqRel);
+            let empty = (META_BLOCKS..BLOCKS_PER_CHUNK).all(|b| pool::state_of(BlockRef::new(c, b)) == state::FREE);
+            let was_empty = chunk.empty_seen.swap(empty, Ordering::AcqRel);
+            if empty && was_empty && !touched && try_decommit(s, c) {
                 released += 1;
-            }
-            for b in locked {
-                b.meta().state.store(state::FREE, Ordering::SeqCst);
-                pool::set_hint(b, Hint::Free);
             }
         }
         released
@@ -377,6 +365,43 @@ impl Space {
             sweep_epoch: s.sweep_epoch.load(Ordering::SeqCst),
         }
     }
+}
+
+/// Decommit chunk `c` if every data block is free; returns whether it did.
+fn try_decommit(s: &SpaceInner, c: NonNull<crate::chunk::SmallChunk>) -> bool {
+    // SAFETY: chunks stay mapped while the space lives (C2).
+    let chunk = unsafe { c.as_ref() };
+    if chunk.decommitted.load(Ordering::Acquire) {
+        return false;
+    }
+    let blocks: Vec<BlockRef> = (META_BLOCKS..BLOCKS_PER_CHUNK).map(|b| BlockRef::new(c, b)).collect();
+    if blocks.iter().any(|b| pool::state_of(*b) != state::FREE) {
+        return false;
+    }
+    // Lock every block by moving it out of FREE; roll back on a race.
+    let mut locked = Vec::with_capacity(blocks.len());
+    for b in &blocks {
+        if cas_state(*b, state::FREE, state::SWEEPING) {
+            locked.push(*b);
+        } else {
+            break;
+        }
+    }
+    let all = locked.len() == blocks.len();
+    if all {
+        let data = blocks[0].base();
+        // SAFETY: every data block of the chunk is locked by us and free, so
+        // no one needs its contents; the range is page-aligned and inside the
+        // chunk mapping.
+        unsafe { crate::os::decommit(NonNull::new_unchecked(data), pool::CHUNK_DATA_BYTES) };
+        chunk.decommitted.store(true, Ordering::Release);
+        s.committed_bytes.fetch_sub(pool::CHUNK_DATA_BYTES, Ordering::Relaxed);
+    }
+    for b in locked {
+        b.meta().state.store(state::FREE, Ordering::SeqCst);
+        pool::set_hint(b, Hint::Free);
+    }
+    all
 }
 
 fn base_index(s: &SpaceInner, base: usize) -> usize {
