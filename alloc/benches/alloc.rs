@@ -6,8 +6,9 @@
 //! Every variant does the same work per object: allocate, write its first
 //! word, and keep the pointer in an array. Variants:
 //! - `bump`: a hand-written bump pointer over a pre-faulted region (the floor);
-//! - `tmgc`: `LocalAllocator::alloc`, rewound to a checkpoint after each batch
-//!   (warm memory, the pure fast path plus its refills);
+//! - `tmgc`: `LocalAllocator::alloc`, rewound to a checkpoint every 64
+//!   batches, as the bump region is reset (warm memory: the fast path plus
+//!   its refills every 32 KiB, plus the amortised rewind);
 //! - `tmgc_swept`: the same, but memory comes back by full sweep cycles with
 //!   every object dead (alloc plus amortised sweeping, no rewind);
 //! - `system`, `mimalloc`: `GlobalAlloc::alloc` then `dealloc` of each object
@@ -76,25 +77,78 @@ fn init(p: *mut u8, i: usize) {
     unsafe { p.cast::<usize>().write(i) }
 }
 
-fn batch_bump(b: &mut Bump, sizes: &[usize], out: &mut [*mut u8]) {
-    b.cursor = 0;
-    for (i, &s) in sizes.iter().enumerate() {
-        let p = b.alloc(s);
-        init(p, i);
-        out[i] = p;
+/// Sizes are compile-time constants for the fixed-size workloads (as for
+/// `alloc(size_of::<T>())`) and read from an array for the mixed one.
+#[derive(Clone, Copy)]
+enum Sizes<'a> {
+    Fixed(usize),
+    Mixed(&'a [usize]),
+}
+
+#[inline(always)]
+fn for_each_size(sizes: Sizes<'_>, mut f: impl FnMut(usize, usize)) {
+    match sizes {
+        Sizes::Fixed(16) => (0..BATCH).for_each(|i| f(i, 16)),
+        Sizes::Fixed(32) => (0..BATCH).for_each(|i| f(i, 32)),
+        Sizes::Fixed(64) => (0..BATCH).for_each(|i| f(i, 64)),
+        Sizes::Fixed(n) => (0..BATCH).for_each(|i| f(i, n)),
+        Sizes::Mixed(v) => v.iter().enumerate().for_each(|(i, &s)| f(i, s)),
     }
 }
 
-fn batch_tmgc(a: &mut LocalAllocator, sizes: &[usize], out: &mut [*mut u8]) {
-    let ck = a.checkpoint();
-    for (i, &s) in sizes.iter().enumerate() {
-        let p = a.alloc(s, 8).unwrap().as_ptr();
+/// Batches between resets: the bump region and the tmgc checkpoint cover
+/// this many batches (1 to 4 MiB), so both touch the same memory.
+const RESET_EVERY: usize = 64;
+
+#[inline(never)]
+fn batch_bump(b: &mut Bump, sizes: Sizes<'_>, out: &mut [*mut u8]) {
+    if b.region.len() - b.cursor < BATCH * 512 {
+        b.cursor = 0;
+    }
+    for_each_size(sizes, |i, s| {
+        let p = b.alloc(s);
         init(p, i);
         out[i] = p;
+    });
+}
+
+/// tmgc with a checkpoint rewound every `RESET_EVERY` batches.
+struct Rewinding {
+    a: LocalAllocator,
+    ck: Option<tmgc_alloc::Checkpoint>,
+    n: usize,
+}
+
+impl Rewinding {
+    fn new(space: &Space) -> Self {
+        Rewinding { a: space.allocator(), ck: None, n: 0 }
     }
-    black_box(&out);
-    a.rewind(&ck).unwrap();
-    a.release(ck).unwrap();
+
+    #[inline(never)]
+    fn batch(&mut self, sizes: Sizes<'_>, out: &mut [*mut u8]) {
+        if self.n % RESET_EVERY == 0 {
+            if let Some(ck) = self.ck.take() {
+                self.a.rewind(&ck).unwrap();
+                self.a.release(ck).unwrap();
+            }
+            self.ck = Some(self.a.checkpoint());
+        }
+        self.n += 1;
+        let a = &mut self.a;
+        for_each_size(sizes, |i, s| {
+            let p = a.alloc(s, 8).unwrap().as_ptr();
+            init(p, i);
+            out[i] = p;
+        });
+    }
+}
+
+impl Drop for Rewinding {
+    fn drop(&mut self) {
+        if let Some(ck) = self.ck.take() {
+            self.a.release(ck).unwrap();
+        }
+    }
 }
 
 /// Allocation with memory coming back through full sweep cycles (all dead).
@@ -110,12 +164,14 @@ impl Swept {
         let a = space.allocator();
         Swept { space, a, since: 0 }
     }
-    fn batch(&mut self, sizes: &[usize], out: &mut [*mut u8]) {
-        for (i, &s) in sizes.iter().enumerate() {
-            let p = self.a.alloc(s, 8).unwrap().as_ptr();
+    #[inline(never)]
+    fn batch(&mut self, sizes: Sizes<'_>, out: &mut [*mut u8]) {
+        let a = &mut self.a;
+        for_each_size(sizes, |i, s| {
+            let p = a.alloc(s, 8).unwrap().as_ptr();
             init(p, i);
             out[i] = p;
-        }
+        });
         self.since += 1;
         if self.since == 256 {
             self.since = 0;
@@ -127,46 +183,43 @@ impl Swept {
     }
 }
 
-fn batch_global(g: &dyn GlobalAlloc, sizes: &[usize], out: &mut [*mut u8]) {
-    for (i, &s) in sizes.iter().enumerate() {
+#[inline(never)]
+fn batch_global<G: GlobalAlloc>(g: &G, sizes: Sizes<'_>, out: &mut [*mut u8]) {
+    for_each_size(sizes, |i, s| {
         // SAFETY: non-zero size, valid alignment.
         let p = unsafe { g.alloc(Layout::from_size_align_unchecked(s, 8)) };
         init(p, i);
         out[i] = p;
-    }
+    });
     black_box(&out);
-    for (i, &s) in sizes.iter().enumerate() {
+    for_each_size(sizes, |i, s| {
         // SAFETY: allocated just above with this layout.
         unsafe { g.dealloc(out[i], Layout::from_size_align_unchecked(s, 8)) };
-    }
+    });
 }
 
-fn workloads() -> Vec<(String, Vec<usize>)> {
-    let mut w: Vec<(String, Vec<usize>)> = [16, 32, 64].iter().map(|&s| (s.to_string(), vec![s; BATCH])).collect();
-    w.push(("mixed".into(), mixed_sizes()));
+fn workloads() -> Vec<(String, Option<usize>)> {
+    let mut w: Vec<(String, Option<usize>)> = [16, 32, 64].iter().map(|&s| (s.to_string(), Some(s))).collect();
+    w.push(("mixed".into(), None));
     w
 }
 
 fn single_thread(c: &mut Criterion) {
     let mut g = c.benchmark_group("alloc_1t");
     g.throughput(Throughput::Elements(BATCH as u64));
-    for (name, sizes) in workloads() {
+    let mixed = mixed_sizes();
+    for (name, fixed) in workloads() {
+        let sizes = fixed.map_or(Sizes::Mixed(&mixed), Sizes::Fixed);
         let mut out = vec![std::ptr::null_mut(); BATCH];
-        let mut bump = Bump::new(1 << 20);
-        g.bench_with_input(BenchmarkId::new("bump", &name), &sizes, |b, s| {
-            b.iter(|| batch_bump(&mut bump, s, &mut out))
-        });
+        let mut bump = Bump::new(RESET_EVERY * BATCH * 64 + BATCH * 512);
+        g.bench_function(BenchmarkId::new("bump", &name), |b| b.iter(|| batch_bump(&mut bump, sizes, &mut out)));
         let space = Space::new(Config::default()).unwrap();
-        let mut a = space.allocator();
-        g.bench_with_input(BenchmarkId::new("tmgc", &name), &sizes, |b, s| b.iter(|| batch_tmgc(&mut a, s, &mut out)));
+        let mut r = Rewinding::new(&space);
+        g.bench_function(BenchmarkId::new("tmgc", &name), |b| b.iter(|| r.batch(sizes, &mut out)));
         let mut sw = Swept::new();
-        g.bench_with_input(BenchmarkId::new("tmgc_swept", &name), &sizes, |b, s| b.iter(|| sw.batch(s, &mut out)));
-        g.bench_with_input(BenchmarkId::new("system", &name), &sizes, |b, s| {
-            b.iter(|| batch_global(&System, s, &mut out))
-        });
-        g.bench_with_input(BenchmarkId::new("mimalloc", &name), &sizes, |b, s| {
-            b.iter(|| batch_global(&MiMalloc, s, &mut out))
-        });
+        g.bench_function(BenchmarkId::new("tmgc_swept", &name), |b| b.iter(|| sw.batch(sizes, &mut out)));
+        g.bench_function(BenchmarkId::new("system", &name), |b| b.iter(|| batch_global(&System, sizes, &mut out)));
+        g.bench_function(BenchmarkId::new("mimalloc", &name), |b| b.iter(|| batch_global(&MiMalloc, sizes, &mut out)));
     }
     g.finish();
 }
@@ -176,7 +229,9 @@ fn single_thread(c: &mut Criterion) {
 fn two_threads(c: &mut Criterion) {
     let mut g = c.benchmark_group("alloc_2t");
     g.throughput(Throughput::Elements(2 * BATCH as u64));
-    for (name, sizes) in workloads().into_iter().filter(|(n, _)| n == "32" || n == "mixed") {
+    let mixed = mixed_sizes();
+    for (name, fixed) in workloads().into_iter().filter(|(n, _)| n == "32" || n == "mixed") {
+        let sizes = fixed.map_or(Sizes::Mixed(&mixed), Sizes::Fixed);
         let run = |iters: u64, work: &(dyn Fn(u64) + Sync)| -> Duration {
             let barrier = std::sync::Barrier::new(3);
             std::thread::scope(|s| {
@@ -193,45 +248,45 @@ fn two_threads(c: &mut Criterion) {
                 t.elapsed()
             })
         };
-        g.bench_with_input(BenchmarkId::new("bump", &name), &sizes, |b, s| {
+        g.bench_function(BenchmarkId::new("bump", &name), |b| {
             b.iter_custom(|iters| {
                 run(iters, &|n| {
-                    let mut bump = Bump::new(1 << 20);
+                    let mut bump = Bump::new(RESET_EVERY * BATCH * 64 + BATCH * 512);
                     let mut out = vec![std::ptr::null_mut(); BATCH];
                     for _ in 0..n {
-                        batch_bump(&mut bump, s, &mut out);
+                        batch_bump(&mut bump, sizes, &mut out);
                     }
                 })
             })
         });
         let space = Space::new(Config::default()).unwrap();
-        g.bench_with_input(BenchmarkId::new("tmgc", &name), &sizes, |b, s| {
+        g.bench_function(BenchmarkId::new("tmgc", &name), |b| {
             b.iter_custom(|iters| {
                 run(iters, &|n| {
-                    let mut a = space.allocator();
+                    let mut r = Rewinding::new(&space);
                     let mut out = vec![std::ptr::null_mut(); BATCH];
                     for _ in 0..n {
-                        batch_tmgc(&mut a, s, &mut out);
+                        r.batch(sizes, &mut out);
                     }
                 })
             })
         });
-        g.bench_with_input(BenchmarkId::new("system", &name), &sizes, |b, s| {
+        g.bench_function(BenchmarkId::new("system", &name), |b| {
             b.iter_custom(|iters| {
                 run(iters, &|n| {
                     let mut out = vec![std::ptr::null_mut(); BATCH];
                     for _ in 0..n {
-                        batch_global(&System, s, &mut out);
+                        batch_global(&System, sizes, &mut out);
                     }
                 })
             })
         });
-        g.bench_with_input(BenchmarkId::new("mimalloc", &name), &sizes, |b, s| {
+        g.bench_function(BenchmarkId::new("mimalloc", &name), |b| {
             b.iter_custom(|iters| {
                 run(iters, &|n| {
                     let mut out = vec![std::ptr::null_mut(); BATCH];
                     for _ in 0..n {
-                        batch_global(&MiMalloc, s, &mut out);
+                        batch_global(&MiMalloc, sizes, &mut out);
                     }
                 })
             })

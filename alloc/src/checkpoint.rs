@@ -73,6 +73,7 @@ impl LocalAllocator {
     /// checkpoints become stale.
     pub fn rewind(&mut self, ck: &Checkpoint) -> Result<(), AllocError> {
         self.check(ck)?;
+        self.flush_stage();
         let switched = self.log[ck.log_len..].iter().any(|e| matches!(e, LogEntry::Region { .. }));
         let mut again: Vec<Region> = Vec::new();
 

@@ -2,10 +2,9 @@
 //!
 //! ## Fast path
 //! `cursor` and `limit` bound the current *region* (a hole or a whole fresh
-//! block). An allocation that fits is a compare, an add, and a plain store of
-//! one start bit into the block's start bitmap, which only this allocator
-//! writes while it owns the block. No atomic read-modify-write, no lock, no
-//! thread-local lookup. `cursor` and `limit` start out null, so the first
+//! block). An allocation that fits is a compare, an add, and a one-byte
+//! store that stages its start bit (A5). No atomic, no lock, no thread-local
+//! lookup, and no load that depends on the previous allocation's store. `cursor` and `limit` start out null, so the first
 //! allocation takes the slow path without an "initialised?" test.
 //!
 //! ## Slow path (`#[cold]`), in order
@@ -25,6 +24,13 @@
 //!   bits are set (flushed) when the region is left, the colour changes, or
 //!   `flush_marks` is called. Until then a marker may see them unmarked and
 //!   trace them once more, which is harmless.
+//! - (A5) Start bits of the bitmap word the cursor is in are *staged*: one
+//!   byte per granule in the allocator, folded into the block's bitmap (one
+//!   `or`) when the cursor moves to the next word, and before anything reads
+//!   or changes the bitmap (leaving a region, the slow path, rewind,
+//!   `flush_marks`). A read-modify-write of the bitmap word per allocation
+//!   would chain consecutive allocations through store forwarding and double
+//!   the cost of the fast path (measured: docs/PERFORMANCE.md).
 //! - (A4) While a checkpoint is open, no owned block is retired, so
 //!   everything allocated since the checkpoint is still in this allocator's
 //!   hands and `rewind` can give it back exactly.
@@ -68,34 +74,37 @@ pub(crate) enum LogEntry {
     Large(LargePtr),
 }
 
+/// The byte a staged start bit is written as (its top bit is what
+/// `movemask` collects).
+const STAGED: u8 = 0x80;
+
+/// Staged start bits of one block, one byte per granule.
+#[repr(C, align(64))]
+struct Stage([u8; BLOCK_GRANULES]);
+
+/// The top bits of 64 staged bytes as one bitmap word.
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+#[inline]
+fn gather(b: &[u8; 64]) -> u64 {
+    use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_movemask_epi8};
+    let mut bits = 0u64;
+    for (i, chunk) in b.chunks_exact(16).enumerate() {
+        // SAFETY: SSE2 is part of x86-64; `chunk` is 16 readable bytes.
+        let m = unsafe { _mm_movemask_epi8(_mm_loadu_si128(chunk.as_ptr().cast::<__m128i>())) };
+        bits |= u64::from(m as u16) << (16 * i);
+    }
+    bits
+}
+
+/// The top bits of 64 staged bytes as one bitmap word.
+#[cfg(not(all(target_arch = "x86_64", not(miri))))]
+#[inline]
+fn gather(b: &[u8; 64]) -> u64 {
+    b.iter().enumerate().fold(0, |bits, (i, &x)| bits | (u64::from(x >> 7) << i))
+}
+
 /// How many unswept blocks one refill may sweep before it takes a free block.
 const LAZY_SWEEP_ATTEMPTS: usize = 16;
-
-/// Set the start bit of granule `p` in its block's start bitmap `starts`.
-///
-/// # Safety
-/// `p` lies in a block owned by the caller's allocator and `starts` is that
-/// block's start bitmap. The owner is the only one touching the bitmap
-/// while it owns the block (ownership moved by the block-state CAS orders
-/// all other accesses), so a plain, non-atomic `or` into memory is race-free;
-/// on x86-64 it is one `or` instruction. Under loom, atomics are kept so the
-/// model sees every access.
-#[inline(always)]
-unsafe fn set_start_bit(starts: *const AtomicU64, p: *mut u8) {
-    let a = p.addr();
-    let word = (a >> (LOG_GRANULE + 6)) & (BITMAP_WORDS - 1);
-    let bit = 1u64 << ((a >> LOG_GRANULE) & 63);
-    // SAFETY: `word < BITMAP_WORDS`, inside the bitmap; see above for races.
-    unsafe {
-        let w = &*starts.add(word);
-        #[cfg(not(tmgc_loom))]
-        {
-            *w.as_ptr() |= bit;
-        }
-        #[cfg(tmgc_loom)]
-        w.store(w.load(Ordering::Relaxed) | bit, Ordering::Relaxed);
-    }
-}
 
 /// A thread's allocator. Obtain one with [`Space::allocator`].
 ///
@@ -108,11 +117,17 @@ unsafe fn set_start_bit(starts: *const AtomicU64, p: *mut u8) {
 /// assert!(a.alloc(0, 8).is_err());
 /// ```
 pub struct LocalAllocator {
-    // Hot: the fast path reads only these three fields.
+    // Hot: the fast path touches only these fields.
     cursor: *mut u8,
     limit: *mut u8,
+    /// One byte per granule of the current block: start bits not yet folded
+    /// into the block's start bitmap (A5). Owned: from `Box::into_raw` of a
+    /// `Stage`, freed in `Drop`, and only ever accessed through this pointer.
+    stage: *mut u8,
     starts: *const AtomicU64,
     // Cold.
+    /// First granule of the current block whose start bit may be staged.
+    stage_from: usize,
     pub(crate) black: bool,
     pub(crate) black_from: *mut u8,
     pub(crate) region_start: *mut u8,
@@ -142,7 +157,9 @@ impl LocalAllocator {
         LocalAllocator {
             cursor: null_mut(),
             limit: null_mut(),
+            stage: Box::into_raw(Box::new(Stage([0; BLOCK_GRANULES]))).cast::<u8>(),
             starts: std::ptr::null(),
+            stage_from: 0,
             black: false,
             black_from: null_mut(),
             region_start: null_mut(),
@@ -173,17 +190,45 @@ impl LocalAllocator {
             let p = self.cursor;
             if size <= self.limit.addr().wrapping_sub(p.addr()) {
                 // SAFETY: `size <= limit - cursor`, so `p + size` stays inside
-                // the current region of an owned block (A1). Blocks are
-                // BLOCK_BYTES-aligned, so the address alone gives the start
-                // bitmap word of `p` within `starts` (that block's bitmap).
+                // the current region of an owned block (A1).
+                // A byte store, no load: nothing chains one allocation to the
+                // next through memory (A5). Blocks are aligned, so the
+                // address gives the granule index.
+                // SAFETY: `p + size <= limit` keeps the cursor in the region
+                // of an owned block (A1); the index is below BLOCK_GRANULES,
+                // the length of the stage `stage` points to.
                 unsafe {
                     self.cursor = p.add(size);
-                    set_start_bit(self.starts, p);
+                    *self.stage.add((p.addr() >> LOG_GRANULE) & (BLOCK_GRANULES - 1)) = STAGED;
                     return Ok(NonNull::new_unchecked(p));
                 }
             }
         }
         self.alloc_slow(size, align, false)
+    }
+
+    /// Fold staged start bits `[stage_from, cursor)` into the current
+    /// block's start bitmap and clear them from the stage (A5).
+    pub(crate) fn flush_stage(&mut self) {
+        let Some(b) = self.block else { return };
+        let from = self.stage_from;
+        let to = b.granule_of(self.cursor);
+        if from >= to {
+            return;
+        }
+        let starts = b.starts();
+        for w in from / 64..=(to - 1) / 64 {
+            // SAFETY: `stage` is our own BLOCK_GRANULES-byte buffer and
+            // `w * 64 + 64 <= BLOCK_GRANULES`; no other reference to it exists.
+            let chunk = unsafe { &mut *self.stage.add(w * 64).cast::<[u8; 64]>() };
+            let bits = gather(chunk);
+            if bits != 0 {
+                *chunk = [0; 64];
+                // Plain load and store: only the owner writes this bitmap (A1).
+                starts[w].store(starts[w].load(Ordering::Relaxed) | bits, Ordering::Relaxed);
+            }
+        }
+        self.stage_from = to;
     }
 
     /// Allocate an object whose destructor must run when a sweep frees it:
@@ -202,6 +247,7 @@ impl LocalAllocator {
     #[cold]
     #[inline(never)]
     fn alloc_slow(&mut self, size: usize, align: usize, needs_drop: bool) -> Result<NonNull<u8>, AllocError> {
+        self.flush_stage();
         if size == 0 {
             return Err(AllocError::ZeroSize);
         }
@@ -287,6 +333,7 @@ impl LocalAllocator {
     }
 
     fn enter_region(&mut self, r: Region) {
+        debug_assert!(self.block.is_none(), "entering a region without leaving the last");
         debug_assert_eq!(pool::state_of(r.block), state::ALLOC, "entering a region of a block not owned");
         self.block = Some(r.block);
         self.starts = r.block.starts().as_ptr();
@@ -294,11 +341,13 @@ impl LocalAllocator {
         self.limit = r.block.granule_ptr(r.end);
         self.region_start = self.cursor;
         self.black_from = self.cursor;
+        self.stage_from = r.start;
     }
 
     /// Leave the current region: flush black marks, set the filler (A2),
     /// account and log it. Idempotent.
     pub(crate) fn leave_region(&mut self) {
+        self.flush_stage();
         let Some(b) = self.block.take() else { return };
         let start = b.granule_of(self.region_start);
         let used = b.granule_of(self.cursor);
@@ -508,8 +557,11 @@ impl LocalAllocator {
         }
     }
 
-    /// Set the mark bits of every object allocated black so far (A3).
+    /// Publish the start bits of recent allocations (A5) and set the mark
+    /// bits of every object allocated black so far (A3). A collector calls
+    /// this at commit points before anyone else reads this allocator's blocks.
     pub fn flush_marks(&mut self) {
+        self.flush_stage();
         if let (true, Some(b)) = (self.black, self.block) {
             bitmap::or_range_from(b.marks(), b.starts(), b.granule_of(self.black_from), b.granule_of(self.cursor));
         }
@@ -557,11 +609,13 @@ impl LocalAllocator {
     /// Reset the bump region so the next allocation takes the slow path
     /// (used by rewind before restoring a region).
     pub(crate) fn restore_region(&mut self, block: BlockRef, start: usize, cursor: usize, end: usize) {
+        self.flush_stage();
         self.block = Some(block);
         self.starts = block.starts().as_ptr();
         self.region_start = block.granule_ptr(start);
         self.cursor = block.granule_ptr(cursor);
         self.limit = block.granule_ptr(end);
+        self.stage_from = cursor;
     }
 
     pub(crate) fn cursor(&self) -> *mut u8 {
@@ -573,6 +627,7 @@ impl LocalAllocator {
     }
 
     pub(crate) fn clear_region(&mut self) {
+        self.flush_stage();
         self.block = None;
         self.cursor = null_mut();
         self.limit = null_mut();
@@ -587,6 +642,9 @@ impl Drop for LocalAllocator {
         self.open = 0;
         self.log.clear();
         let _ = self.retire_all();
+        // SAFETY: `stage` came from Box::into_raw of a Stage in `new` and is
+        // freed only here.
+        drop(unsafe { Box::from_raw(self.stage.cast::<Stage>()) });
     }
 }
 
@@ -632,5 +690,36 @@ pub(crate) fn retire_block(space: &SpaceInner, b: BlockRef, holes: &[Hole]) {
     // load would need SeqCst's total order, which loom does not model.)
     if swept < space.sweep_epoch.fetch_add(0, Ordering::AcqRel) {
         pool::set_hint(b, Hint::Unswept);
+    }
+}
+
+#[cfg(all(test, not(tmgc_loom)))]
+mod stage_tests {
+    use super::*;
+
+    #[test]
+    fn gather_matches_a_naive_fold() {
+        let mut x = 0x1234_5678_9abc_def1u64;
+        for _ in 0..200 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let mut st = [0u8; 64];
+            for (i, b) in st.iter_mut().enumerate() {
+                if x >> i & 1 == 1 {
+                    *b = STAGED;
+                }
+            }
+            assert_eq!(gather(&st), x);
+        }
+    }
+
+    #[test]
+    fn staged_starts_are_published_by_flush() {
+        let s = crate::Space::new(crate::Config::default()).unwrap();
+        let mut a = s.allocator();
+        let objs: Vec<_> = (0..300).map(|_| a.alloc(16, 8).unwrap()).collect();
+        a.flush_marks();
+        assert!(objs.iter().all(|p| s.is_cell_start(p.as_ptr())));
     }
 }
