@@ -26,14 +26,6 @@ pub(crate) fn set_owned(words: &[AtomicU64], i: usize) {
     word.store(word.load(Ordering::Relaxed) | m, Ordering::Relaxed);
 }
 
-/// Clear bit `i` with a plain store. Only for bitmaps the caller owns.
-#[inline]
-pub(crate) fn clear_owned(words: &[AtomicU64], i: usize) {
-    let (w, m) = locate(i);
-    let word = &words[w];
-    word.store(word.load(Ordering::Relaxed) & !m, Ordering::Relaxed);
-}
-
 /// Is bit `i` set?
 #[inline]
 pub(crate) fn get(words: &[AtomicU64], i: usize, order: Ordering) -> bool {
@@ -61,11 +53,11 @@ pub(crate) fn clear_range_owned(words: &[AtomicU64], lo: usize, hi: usize) {
     if lo >= hi {
         return;
     }
-    for w in lo / 64..=(hi - 1) / 64 {
+    for (w, word) in words.iter().enumerate().take((hi - 1) / 64 + 1).skip(lo / 64) {
         let m = range_mask(w, lo, hi);
-        let v = words[w].load(Ordering::Relaxed);
+        let v = word.load(Ordering::Relaxed);
         if v & m != 0 {
-            words[w].store(v & !m, Ordering::Relaxed);
+            word.store(v & !m, Ordering::Relaxed);
         }
     }
 }
@@ -75,10 +67,10 @@ pub(crate) fn clear_range_shared(words: &[AtomicU64], lo: usize, hi: usize) {
     if lo >= hi {
         return;
     }
-    for w in lo / 64..=(hi - 1) / 64 {
+    for (w, word) in words.iter().enumerate().take((hi - 1) / 64 + 1).skip(lo / 64) {
         let m = range_mask(w, lo, hi);
-        if words[w].load(Ordering::Relaxed) & m != 0 {
-            words[w].fetch_and(!m, Ordering::AcqRel);
+        if word.load(Ordering::Relaxed) & m != 0 {
+            word.fetch_and(!m, Ordering::AcqRel);
         }
     }
 }
@@ -152,7 +144,7 @@ mod tests {
         clear_range_owned(&b, 60, 131);
         assert_eq!(count(&b), 2);
         assert!(get(&b, 0, Ordering::Relaxed) && get(&b, 255, Ordering::Relaxed));
-        clear_owned(&b, 0);
+        clear_range_owned(&b, 0, 1);
         assert_eq!(next_set(&b, 0), Some(255));
     }
 

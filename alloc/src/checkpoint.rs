@@ -44,9 +44,9 @@ impl LocalAllocator {
     /// Open a checkpoint at the current allocation point.
     pub fn checkpoint(&mut self) -> Checkpoint {
         self.open += 1;
-        let region = self.block.map(|b| {
-            (b, b.granule_of(self.region_start), b.granule_of(self.cursor()), b.granule_of(self.limit()))
-        });
+        let region = self
+            .block
+            .map(|b| (b, b.granule_of(self.region_start), b.granule_of(self.cursor()), b.granule_of(self.limit())));
         Checkpoint {
             alloc_id: self.id,
             era: self.era,

@@ -58,10 +58,9 @@ impl fmt::Display for AllocError {
                 "alignment {align} is not supported: it must be a power of two no greater than {}",
                 crate::MAX_ALIGN
             ),
-            AllocError::HeapExhausted { requested, heap_bytes, limit } => write!(
-                f,
-                "heap limit of {limit} bytes reached: {heap_bytes} bytes in use, {requested} more requested"
-            ),
+            AllocError::HeapExhausted { requested, heap_bytes, limit } => {
+                write!(f, "heap limit of {limit} bytes reached: {heap_bytes} bytes in use, {requested} more requested")
+            }
             AllocError::OutOfMemory { requested } => {
                 write!(f, "the operating system refused to map {requested} more bytes")
             }

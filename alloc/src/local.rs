@@ -217,7 +217,7 @@ impl LocalAllocator {
             return;
         }
         let starts = b.starts();
-        for w in from / 64..=(to - 1) / 64 {
+        for (w, start_word) in starts.iter().enumerate().take((to - 1) / 64 + 1).skip(from / 64) {
             // SAFETY: `stage` is our own BLOCK_GRANULES-byte buffer and
             // `w * 64 + 64 <= BLOCK_GRANULES`; no other reference to it exists.
             let chunk = unsafe { &mut *self.stage.add(w * 64).cast::<[u8; 64]>() };
@@ -225,7 +225,7 @@ impl LocalAllocator {
             if bits != 0 {
                 *chunk = [0; 64];
                 // Plain load and store: only the owner writes this bitmap (A1).
-                starts[w].store(starts[w].load(Ordering::Relaxed) | bits, Ordering::Relaxed);
+                start_word.store(start_word.load(Ordering::Relaxed) | bits, Ordering::Relaxed);
             }
         }
         self.stage_from = to;

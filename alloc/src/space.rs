@@ -332,8 +332,7 @@ impl Space {
                 return false;
             }
             let b = BlockRef::new(s.chunks.get(base_index(s, base)), index);
-            return pool::state_of(b) != state::FREE
-                && bitmap::get(b.starts(), b.granule_of(p), Ordering::Relaxed);
+            return pool::state_of(b) != state::FREE && bitmap::get(b.starts(), b.granule_of(p), Ordering::Relaxed);
         }
         let set = s.large.lock().unwrap_or_else(|e| e.into_inner());
         set.objects.iter().any(|l| l.object().as_ptr().cast_const() == p)
@@ -517,9 +516,7 @@ pub unsafe fn is_marked(obj: NonNull<u8>) -> bool {
 pub unsafe fn cell_bytes(obj: NonNull<u8>) -> usize {
     // SAFETY: forwarded from the caller.
     match unsafe { locate(obj) } {
-        Location::Small(b, g) => {
-            (bitmap::next_set(b.starts(), g + 1).unwrap_or(BLOCK_GRANULES) - g) * GRANULE
-        }
+        Location::Small(b, g) => (bitmap::next_set(b.starts(), g + 1).unwrap_or(BLOCK_GRANULES) - g) * GRANULE,
         Location::Large(l) => l.size.load(Ordering::Relaxed),
     }
 }

@@ -12,10 +12,12 @@
 //! for an allocator sweeping lazily):
 //! - a cell whose start is marked is live; its granules count as live;
 //! - every other cell is free: objects among them that need a destructor
-//!   (drop bit set) are handed to the drop hook, and in debug builds their
-//!   memory is poisoned;
+//!   (drop bit set, mark clear) are handed to the drop hook first, and in
+//!   debug builds free memory is poisoned;
 //! - each maximal run of free cells keeps only its first start bit (a
-//!   filler), so (P) still holds, and becomes one hole of the chain.
+//!   filler), so (P) still holds, and becomes one hole of the chain;
+//! - a block with no live cell is wholly free (no hole chain is needed: the
+//!   caller returns it to the pool or bumps through it whole).
 //!
 //! Marks are left as they are: they are this cycle's and are cleared before
 //! the next one (`Space::clear_marks`).
@@ -43,67 +45,76 @@ pub(crate) struct Swept {
 pub const POISON: u8 = 0xDB;
 
 /// Sweep an owned block for `epoch`. See the module docs.
+///
+/// The cost is proportional to the live cells and the free runs, not to
+/// the dead objects: marks are only ever set at cell starts (`mark` takes an
+/// object address, black flushes copy start bits), so the marked starts,
+/// read word by word, give the live cells, and the gaps between them are the
+/// free runs, cleared a word at a time.
 pub(crate) fn sweep_block(block: BlockRef, epoch: u32, hook: Option<&(dyn Fn(NonNull<u8>) + Send + Sync)>) -> Swept {
     let starts = block.starts();
     let marks = block.marks();
-    let drops = block.drop_bits();
     let mut out = Swept::default();
-    let mut chain = ChainBuilder::new(block);
-    let mut run: Option<usize> = None;
 
-    let Some(mut s) = bitmap::next_set(starts, 0) else {
-        // No cell at all: the block is empty.
-        block.meta().swept_epoch.store(epoch, Ordering::Release);
-        block.meta().live_granules.store(0, Ordering::Relaxed);
-        return out;
-    };
-    if s > 0 {
-        // Granules before the first cell are free (a defensive repair of (P)).
-        bitmap::set_owned(starts, 0);
-        run = Some(0);
-    }
-    loop {
-        let e = bitmap::next_set(starts, s + 1).unwrap_or(BLOCK_GRANULES);
-        if bitmap::get(marks, s, Ordering::Acquire) {
-            if let Some(r) = run.take() {
-                chain.push(Hole { start: r, len: s - r });
+    // Destructors first, while dead objects are intact.
+    if let Some(d) = block.drop_bits() {
+        for (w, word) in d.0.iter().enumerate() {
+            let mut dead = word.load(Ordering::Relaxed) & !marks[w].load(Ordering::Acquire);
+            if dead == 0 {
+                continue;
             }
-            out.live += e - s;
-        } else {
-            if let Some(d) = drops {
-                if bitmap::get(&d.0, s, Ordering::Relaxed) {
-                    bitmap::clear_owned(&d.0, s);
-                    out.dropped += 1;
-                    if let Some(h) = hook {
-                        // SAFETY: granule pointers of a data block are non-null.
-                        h(unsafe { NonNull::new_unchecked(block.granule_ptr(s)) });
-                    }
+            word.store(word.load(Ordering::Relaxed) & !dead, Ordering::Relaxed);
+            while dead != 0 {
+                let g = w * 64 + dead.trailing_zeros() as usize;
+                dead &= dead - 1;
+                out.dropped += 1;
+                if let Some(h) = hook {
+                    // SAFETY: granule pointers of a data block are non-null.
+                    h(unsafe { NonNull::new_unchecked(block.granule_ptr(g)) });
                 }
             }
-            poison(block, s, e);
-            if run.is_none() {
-                run = Some(s);
-            } else {
-                bitmap::clear_owned(starts, s);
-            }
         }
+    }
+
+    let mut chain = ChainBuilder::new(block);
+    let mut free_from = 0; // start of the current free run
+    let mut g = 0;
+    while let Some(s) = bitmap::next_set(marks, g) {
+        debug_assert!(bitmap::get(starts, s, Ordering::Relaxed), "mark bit {s} is not at a cell start");
+        if s > free_from {
+            free_run(block, &mut chain, free_from, s);
+        }
+        let e = bitmap::next_set(starts, s + 1).unwrap_or(BLOCK_GRANULES);
+        out.live += e - s;
+        free_from = e;
+        g = e;
         if e == BLOCK_GRANULES {
             break;
         }
-        s = e;
     }
-    if let Some(r) = run {
-        chain.push(Hole { start: r, len: BLOCK_GRANULES - r });
-    }
-    out.max_hole = chain.finish();
     if out.live == 0 {
+        // Nothing survived: the whole block is free.
         bitmap::clear_all(starts);
+        poison(block, 0, BLOCK_GRANULES);
         block.free_drop_bits();
+    } else if free_from < BLOCK_GRANULES {
+        free_run(block, &mut chain, free_from, BLOCK_GRANULES);
     }
+    out.max_hole = if out.live == 0 { BLOCK_GRANULES } else { chain.finish() };
     let m = block.meta();
     m.live_granules.store(out.live as u32, Ordering::Relaxed);
     m.swept_epoch.store(epoch, Ordering::Release);
     out
+}
+
+/// Make granules `[from, to)` (whole dead cells) one free filler cell and a
+/// hole of the chain.
+fn free_run(block: BlockRef, chain: &mut ChainBuilder, from: usize, to: usize) {
+    let starts = block.starts();
+    bitmap::clear_range_owned(starts, from, to);
+    bitmap::set_owned(starts, from);
+    poison(block, from, to);
+    chain.push(Hole { start: from, len: to - from });
 }
 
 /// Fill freed granules `[s, e)` with [`POISON`] in debug builds.

@@ -6,8 +6,8 @@
 use std::collections::HashSet;
 use std::ptr::NonNull;
 
-use std::sync::{Arc, Mutex};
 use loom::thread;
+use std::sync::{Arc, Mutex};
 use tmgc_alloc::{Colour, Config, Space, BLOCK_BYTES, LARGE_THRESHOLD};
 
 fn addr(p: NonNull<u8>) -> usize {

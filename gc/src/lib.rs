@@ -8,3 +8,7 @@
 
 pub use tmgc_alloc as alloc;
 pub use tmgc_roots as roots;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -296,7 +296,10 @@ fn report(sh: &Shared) -> ExitCode {
             ("heap now / committed", format!("{} / {}", mib(st.heap_bytes), mib(st.committed_bytes))),
             ("live after last sweep", mib(st.live_bytes)),
             ("peak RSS", rss.map_or("n/a".into(), |k| mib(k * 1024))),
-            ("verification", if sh.args.verify { "every kept object, every collection: OK".into() } else { "off".into() }),
+            (
+                "verification",
+                if sh.args.verify { "every kept object, every collection: OK".into() } else { "off".into() },
+            ),
         ];
         println!("{:-<60}", "");
         for (k, v) in rows {
