@@ -4,15 +4,17 @@
 //! Run: `cargo bench -p tmgc-alloc --bench alloc` (about 3 minutes).
 //!
 //! Every variant does the same work per object: allocate, write its first
-//! word, and keep the pointer in an array. Variants:
-//! - `bump`: a hand-written bump pointer over a pre-faulted region (the floor);
-//! - `tmgc`: `LocalAllocator::alloc`, rewound to a checkpoint every 64
-//!   batches, as the bump region is reset (warm memory: the fast path plus
-//!   its refills every 32 KiB, plus the amortised rewind);
-//! - `tmgc_swept`: the same, but memory comes back by full sweep cycles with
-//!   every object dead (alloc plus amortised sweeping, no rewind);
-//! - `system`, `mimalloc`: `GlobalAlloc::alloc` then `dealloc` of each object
-//!   of the batch, i.e. `Box::new` + drop with that allocator.
+//! word, and keep the pointer in an array; a batch is 1024 objects. Every
+//! `k` batches each variant gives back what those batches allocated, so all
+//! of them cycle through the same memory (`k = 1`: hot, 16 to 64 KiB;
+//! `k = 64`: warm, 1 to 4 MiB). Variants:
+//! - `bump`: a hand-written bump pointer over a pre-faulted region, reset (the floor);
+//! - `tmgc`: `LocalAllocator::alloc`, rewound to a checkpoint (the fast path,
+//!   its refills every 32 KiB and the amortised rewind);
+//! - `tmgc_swept` (k = 64 only): memory comes back by full sweep cycles
+//!   every 256 batches with every object dead (no rewind);
+//! - `system`, `mimalloc`: `GlobalAlloc::alloc`, and `dealloc` of each
+//!   object at the reset: `Box::new` and drop with that allocator.
 //!
 //! `fresh` allocates 64 MiB of 32-byte objects from never-touched memory:
 //! page faults dominate, and transparent huge pages change them.
@@ -96,50 +98,62 @@ fn for_each_size(sizes: Sizes<'_>, mut f: impl FnMut(usize, usize)) {
     }
 }
 
-/// Batches between resets: the bump region and the tmgc checkpoint cover
-/// this many batches (1 to 4 MiB), so both touch the same memory.
-const RESET_EVERY: usize = 64;
+/// The largest object any workload allocates.
+const MAX_SIZE: usize = 512;
 
-#[inline(never)]
-fn batch_bump(b: &mut Bump, sizes: Sizes<'_>, out: &mut [*mut u8]) {
-    if b.region.len() - b.cursor < BATCH * 512 {
-        b.cursor = 0;
-    }
-    for_each_size(sizes, |i, s| {
-        let p = b.alloc(s);
-        init(p, i);
-        out[i] = p;
-    });
+/// One allocator under test. Every `k` batches it gives back everything the
+/// last `k` batches allocated: the bump pointer resets, tmgc rewinds to a
+/// checkpoint, malloc frees each object. So all variants cycle through the
+/// same amount of memory: `k = 1` keeps it hot in L1/L2, `k = 64` (1 to 4
+/// MiB) does not.
+trait Variant {
+    fn batch(&mut self, sizes: Sizes<'_>, out: &mut [*mut u8]);
+    fn reset(&mut self, sizes: Sizes<'_>, out: &mut [*mut u8]);
 }
 
-/// tmgc with a checkpoint rewound every `RESET_EVERY` batches.
+impl Variant for Bump {
+    #[inline(never)]
+    fn batch(&mut self, sizes: Sizes<'_>, out: &mut [*mut u8]) {
+        for_each_size(sizes, |i, s| {
+            let p = self.alloc(s);
+            init(p, i);
+            out[i] = p;
+        });
+    }
+    fn reset(&mut self, _: Sizes<'_>, _: &mut [*mut u8]) {
+        self.cursor = 0;
+    }
+}
+
+/// tmgc, rewound to a checkpoint at each reset.
 struct Rewinding {
     a: LocalAllocator,
     ck: Option<tmgc_alloc::Checkpoint>,
-    n: usize,
 }
 
 impl Rewinding {
     fn new(space: &Space) -> Self {
-        Rewinding { a: space.allocator(), ck: None, n: 0 }
+        let mut a = space.allocator();
+        let ck = Some(a.checkpoint());
+        Rewinding { a, ck }
     }
+}
 
+impl Variant for Rewinding {
     #[inline(never)]
     fn batch(&mut self, sizes: Sizes<'_>, out: &mut [*mut u8]) {
-        if self.n % RESET_EVERY == 0 {
-            if let Some(ck) = self.ck.take() {
-                self.a.rewind(&ck).unwrap();
-                self.a.release(ck).unwrap();
-            }
-            self.ck = Some(self.a.checkpoint());
-        }
-        self.n += 1;
         let a = &mut self.a;
         for_each_size(sizes, |i, s| {
             let p = a.alloc(s, 8).unwrap().as_ptr();
             init(p, i);
             out[i] = p;
         });
+    }
+    fn reset(&mut self, _: Sizes<'_>, _: &mut [*mut u8]) {
+        let ck = self.ck.take().unwrap();
+        self.a.rewind(&ck).unwrap();
+        self.a.release(ck).unwrap();
+        self.ck = Some(self.a.checkpoint());
     }
 }
 
@@ -148,6 +162,55 @@ impl Drop for Rewinding {
         if let Some(ck) = self.ck.take() {
             self.a.release(ck).unwrap();
         }
+    }
+}
+
+/// `Box::new` and drop through a global allocator.
+struct Malloc<G: GlobalAlloc>(G);
+
+impl<G: GlobalAlloc> Variant for Malloc<G> {
+    #[inline(never)]
+    fn batch(&mut self, sizes: Sizes<'_>, out: &mut [*mut u8]) {
+        for_each_size(sizes, |i, s| {
+            // SAFETY: non-zero size, valid alignment.
+            let p = unsafe { self.0.alloc(Layout::from_size_align_unchecked(s, 8)) };
+            init(p, i);
+            out[i] = p;
+        });
+    }
+    fn reset(&mut self, sizes: Sizes<'_>, out: &mut [*mut u8]) {
+        for batch in out.chunks_exact(BATCH) {
+            for_each_size(sizes, |i, s| {
+                if !batch[i].is_null() {
+                    // SAFETY: allocated by `batch` with this layout, freed once.
+                    unsafe { self.0.dealloc(batch[i], Layout::from_size_align_unchecked(s, 8)) };
+                }
+            });
+        }
+        out.fill(std::ptr::null_mut());
+    }
+}
+
+/// Run batches of `v`, resetting every `k`.
+struct Driver<V: Variant> {
+    v: V,
+    k: usize,
+    n: usize,
+    out: Vec<*mut u8>,
+}
+
+impl<V: Variant> Driver<V> {
+    fn new(v: V, k: usize) -> Self {
+        Driver { v, k, n: 0, out: vec![std::ptr::null_mut(); k * BATCH] }
+    }
+    fn step(&mut self, sizes: Sizes<'_>) {
+        let slot = self.n % self.k;
+        if slot == 0 && self.n > 0 {
+            self.v.reset(sizes, &mut self.out);
+        }
+        self.n += 1;
+        self.v.batch(sizes, &mut self.out[slot * BATCH..(slot + 1) * BATCH]);
+        black_box(&self.out);
     }
 }
 
@@ -183,21 +246,6 @@ impl Swept {
     }
 }
 
-#[inline(never)]
-fn batch_global<G: GlobalAlloc>(g: &G, sizes: Sizes<'_>, out: &mut [*mut u8]) {
-    for_each_size(sizes, |i, s| {
-        // SAFETY: non-zero size, valid alignment.
-        let p = unsafe { g.alloc(Layout::from_size_align_unchecked(s, 8)) };
-        init(p, i);
-        out[i] = p;
-    });
-    black_box(&out);
-    for_each_size(sizes, |i, s| {
-        // SAFETY: allocated just above with this layout.
-        unsafe { g.dealloc(out[i], Layout::from_size_align_unchecked(s, 8)) };
-    });
-}
-
 fn workloads() -> Vec<(String, Option<usize>)> {
     let mut w: Vec<(String, Option<usize>)> = [16, 32, 64].iter().map(|&s| (s.to_string(), Some(s))).collect();
     w.push(("mixed".into(), None));
@@ -205,29 +253,37 @@ fn workloads() -> Vec<(String, Option<usize>)> {
 }
 
 fn single_thread(c: &mut Criterion) {
-    let mut g = c.benchmark_group("alloc_1t");
-    g.throughput(Throughput::Elements(BATCH as u64));
     let mixed = mixed_sizes();
-    for (name, fixed) in workloads() {
-        let sizes = fixed.map_or(Sizes::Mixed(&mixed), Sizes::Fixed);
-        let mut out = vec![std::ptr::null_mut(); BATCH];
-        let mut bump = Bump::new(RESET_EVERY * BATCH * 64 + BATCH * 512);
-        g.bench_function(BenchmarkId::new("bump", &name), |b| b.iter(|| batch_bump(&mut bump, sizes, &mut out)));
-        let space = Space::new(Config::default()).unwrap();
-        let mut r = Rewinding::new(&space);
-        g.bench_function(BenchmarkId::new("tmgc", &name), |b| b.iter(|| r.batch(sizes, &mut out)));
-        let mut sw = Swept::new();
-        g.bench_function(BenchmarkId::new("tmgc_swept", &name), |b| b.iter(|| sw.batch(sizes, &mut out)));
-        g.bench_function(BenchmarkId::new("system", &name), |b| b.iter(|| batch_global(&System, sizes, &mut out)));
-        g.bench_function(BenchmarkId::new("mimalloc", &name), |b| b.iter(|| batch_global(&MiMalloc, sizes, &mut out)));
+    for k in [1, 64] {
+        let mut g = c.benchmark_group(format!("alloc_1t_k{k}"));
+        g.throughput(Throughput::Elements(BATCH as u64));
+        for (name, fixed) in workloads() {
+            let sizes = fixed.map_or(Sizes::Mixed(&mixed), Sizes::Fixed);
+            let mut bump = Driver::new(Bump::new(k * BATCH * MAX_SIZE), k);
+            g.bench_function(BenchmarkId::new("bump", &name), |b| b.iter(|| bump.step(sizes)));
+            let space = Space::new(Config::default()).unwrap();
+            let mut tmgc = Driver::new(Rewinding::new(&space), k);
+            g.bench_function(BenchmarkId::new("tmgc", &name), |b| b.iter(|| tmgc.step(sizes)));
+            let mut system = Driver::new(Malloc(System), k);
+            g.bench_function(BenchmarkId::new("system", &name), |b| b.iter(|| system.step(sizes)));
+            system.v.reset(sizes, &mut system.out);
+            let mut mi = Driver::new(Malloc(MiMalloc), k);
+            g.bench_function(BenchmarkId::new("mimalloc", &name), |b| b.iter(|| mi.step(sizes)));
+            mi.v.reset(sizes, &mut mi.out);
+            if k == 64 {
+                let mut sw = Swept::new();
+                let mut out = vec![std::ptr::null_mut(); BATCH];
+                g.bench_function(BenchmarkId::new("tmgc_swept", &name), |b| b.iter(|| sw.batch(sizes, &mut out)));
+            }
+        }
+        g.finish();
     }
-    g.finish();
 }
 
 /// Two threads, each doing `iters` batches; the time is wall-clock for both,
 /// so perfect scaling shows the same time per batch as one thread.
 fn two_threads(c: &mut Criterion) {
-    let mut g = c.benchmark_group("alloc_2t");
+    let mut g = c.benchmark_group("alloc_2t_k64");
     g.throughput(Throughput::Elements(2 * BATCH as u64));
     let mixed = mixed_sizes();
     for (name, fixed) in workloads().into_iter().filter(|(n, _)| n == "32" || n == "mixed") {
@@ -248,14 +304,12 @@ fn two_threads(c: &mut Criterion) {
                 t.elapsed()
             })
         };
+        let k = 64;
         g.bench_function(BenchmarkId::new("bump", &name), |b| {
             b.iter_custom(|iters| {
                 run(iters, &|n| {
-                    let mut bump = Bump::new(RESET_EVERY * BATCH * 64 + BATCH * 512);
-                    let mut out = vec![std::ptr::null_mut(); BATCH];
-                    for _ in 0..n {
-                        batch_bump(&mut bump, sizes, &mut out);
-                    }
+                    let mut d = Driver::new(Bump::new(k * BATCH * MAX_SIZE), k);
+                    (0..n).for_each(|_| d.step(sizes));
                 })
             })
         });
@@ -263,31 +317,26 @@ fn two_threads(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new("tmgc", &name), |b| {
             b.iter_custom(|iters| {
                 run(iters, &|n| {
-                    let mut r = Rewinding::new(&space);
-                    let mut out = vec![std::ptr::null_mut(); BATCH];
-                    for _ in 0..n {
-                        r.batch(sizes, &mut out);
-                    }
+                    let mut d = Driver::new(Rewinding::new(&space), k);
+                    (0..n).for_each(|_| d.step(sizes));
                 })
             })
         });
         g.bench_function(BenchmarkId::new("system", &name), |b| {
             b.iter_custom(|iters| {
                 run(iters, &|n| {
-                    let mut out = vec![std::ptr::null_mut(); BATCH];
-                    for _ in 0..n {
-                        batch_global(&System, sizes, &mut out);
-                    }
+                    let mut d = Driver::new(Malloc(System), k);
+                    (0..n).for_each(|_| d.step(sizes));
+                    d.v.reset(sizes, &mut d.out);
                 })
             })
         });
         g.bench_function(BenchmarkId::new("mimalloc", &name), |b| {
             b.iter_custom(|iters| {
                 run(iters, &|n| {
-                    let mut out = vec![std::ptr::null_mut(); BATCH];
-                    for _ in 0..n {
-                        batch_global(&MiMalloc, sizes, &mut out);
-                    }
+                    let mut d = Driver::new(Malloc(MiMalloc), k);
+                    (0..n).for_each(|_| d.step(sizes));
+                    d.v.reset(sizes, &mut d.out);
                 })
             })
         });
