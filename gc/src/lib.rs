@@ -1,13 +1,61 @@
 //! # tmgc
 //!
-//! A concurrent mark-sweep garbage collector for transactional heaps. The
-//! object model and transactions, and the collector itself, arrive with the
-//! next issues; today this crate re-exports the allocation layer it is built
-//! on ([`alloc`]).
+//! A concurrent mark-sweep garbage collector for transactional heaps.
+//!
+//! This crate holds the object model: every object is a [`Header`] (its
+//! [`TypeInfo`] and transactional [`ObjFlags`], and a TL2 version-lock word)
+//! followed by its payload. Payload types are Rust types implementing
+//! [`Trace`] (derive it) or [`DynType`]s an interpreter registers at run
+//! time. Mutable fields are atomic words: [`Ref`] for references, [`Value`]
+//! for word-sized data.
+//!
+//! ```
+//! use tmgc::{GcType, Ref, Trace, Value};
+//!
+//! #[derive(Trace)]
+//! struct Node {
+//!     key: u64,                // immutable after allocation
+//!     value: Value<i64>,       // transactional data
+//!     next: Ref<Node>,         // transactional reference
+//! }
+//!
+//! let info = Node::TYPE_INFO;
+//! assert!(info.has_refs());
+//! assert_eq!(info.size(), std::mem::size_of::<Node>());
+//! ```
+//!
+//! `Trace` cannot be derived for a union (which field is live is unknown):
+//!
+//! ```compile_fail
+//! #[derive(tmgc::Trace)]
+//! union U { a: u64, b: f64 }
+//! ```
+//!
+//! Transactions (`Heap`, `Mutator`, `Gc<'tx, T>`, `Root<T>`) and the
+//! concurrent collector are the next pieces; the allocation layer they stand
+//! on is re-exported as [`alloc`].
 #![deny(missing_docs)]
 
+// Lets `#[derive(Trace)]`'s `::tmgc::` paths resolve inside this crate too.
+extern crate self as tmgc;
+
+mod field;
+pub mod flags;
+mod header;
+mod trace;
+mod types;
+
+pub use field::{Ref, Value, Word};
+pub use flags::ObjFlags;
+pub use header::{Header, HEADER_BYTES};
 pub use tmgc_alloc as alloc;
+pub use tmgc_derive::Trace;
 pub use tmgc_roots as roots;
+pub use trace::{NoTrace, NoTraceSafe, Trace, Tracer, Visitor};
+pub use types::{DropFn, DynObjectView, DynTraceFn, DynType, DynTypeSpec, GcType, TraceFn, TypeError, TypeInfo};
+
+#[cfg(test)]
+mod tests;
 
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]

@@ -1,0 +1,179 @@
+//! Field types of heap objects: [`Ref`] for references, [`Value`] for
+//! word-sized plain data.
+//!
+//! Both are atomic words. Markers read reference fields while commits write
+//! them back (design brief §3, P2d and P5), and transactions read fields
+//! that other commits write, so every mutable word of a published object is
+//! accessed atomically: writes with Release, reads with Acquire. A plain
+//! Rust field (a `String`, a `u32`) is allowed too, but it is immutable
+//! after allocation: only `Ref` and `Value` fields change transactionally.
+//! Reading and writing them goes through a transaction (next issue); here
+//! they provide their layout and tracing.
+
+use std::marker::PhantomData;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+
+use crate::header::Header;
+use crate::trace::{Trace, Tracer};
+
+/// A reference field: a nullable pointer to another heap object of type `T`.
+///
+/// It has no public way to dereference it: only a transaction can read it,
+/// as a `Gc<'tx, T>` that cannot outlive the transaction. So a destructor,
+/// which runs outside any transaction, cannot reach other heap objects.
+#[repr(transparent)]
+pub struct Ref<T: ?Sized> {
+    ptr: AtomicPtr<Header>,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T: ?Sized> Ref<T> {
+    /// A null reference.
+    pub const fn null() -> Self {
+        Ref { ptr: AtomicPtr::new(std::ptr::null_mut()), _type: PhantomData }
+    }
+
+    /// The referent's header (Acquire), for markers and transactions.
+    #[inline]
+    pub(crate) fn load(&self) -> Option<NonNull<Header>> {
+        NonNull::new(self.ptr.load(Ordering::Acquire))
+    }
+
+    /// Store a referent (Release): a commit's write-back, or initialisation.
+    #[inline]
+    #[allow(dead_code)] // used by the transaction layer
+    pub(crate) fn store(&self, obj: Option<NonNull<Header>>) {
+        self.ptr.store(obj.map_or(std::ptr::null_mut(), NonNull::as_ptr), Ordering::Release);
+    }
+}
+
+impl<T: ?Sized> Default for Ref<T> {
+    fn default() -> Self {
+        Self::null()
+    }
+}
+
+impl<T: ?Sized> std::fmt::Debug for Ref<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Ref({:p})", self.ptr.load(Ordering::Relaxed))
+    }
+}
+
+// SAFETY: visits its one reference, read atomically.
+unsafe impl<T: ?Sized + 'static> Trace for Ref<T> {
+    #[inline]
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        tracer.edge(self.load());
+    }
+}
+
+/// Plain data that fits in a word, stored atomically.
+pub trait Word: Copy + Send + Sync + 'static + private::Sealed {
+    /// The value's bits.
+    fn to_bits(self) -> u64;
+    /// The value from its bits.
+    fn from_bits(bits: u64) -> Self;
+}
+
+mod private {
+    pub trait Sealed {}
+}
+
+macro_rules! word_int {
+    ($($t:ty),*) => {$(
+        impl private::Sealed for $t {}
+        impl Word for $t {
+            #[inline]
+            fn to_bits(self) -> u64 { self as u64 }
+            #[inline]
+            fn from_bits(bits: u64) -> Self { bits as $t }
+        }
+    )*};
+}
+word_int!(u8, u16, u32, u64, usize, i8, i16, i32, i64, isize);
+
+impl private::Sealed for bool {}
+impl Word for bool {
+    fn to_bits(self) -> u64 {
+        self as u64
+    }
+    fn from_bits(bits: u64) -> Self {
+        bits != 0
+    }
+}
+
+impl private::Sealed for f64 {}
+impl Word for f64 {
+    fn to_bits(self) -> u64 {
+        f64::to_bits(self)
+    }
+    fn from_bits(bits: u64) -> Self {
+        f64::from_bits(bits)
+    }
+}
+
+impl private::Sealed for f32 {}
+impl Word for f32 {
+    fn to_bits(self) -> u64 {
+        u64::from(f32::to_bits(self))
+    }
+    fn from_bits(bits: u64) -> Self {
+        f32::from_bits(bits as u32)
+    }
+}
+
+impl private::Sealed for char {}
+impl Word for char {
+    fn to_bits(self) -> u64 {
+        u64::from(u32::from(self))
+    }
+    fn from_bits(bits: u64) -> Self {
+        char::from_u32(bits as u32).unwrap_or('\u{fffd}')
+    }
+}
+
+/// A transactional plain-data field.
+#[repr(transparent)]
+pub struct Value<T: Word> {
+    bits: AtomicU64,
+    _type: PhantomData<T>,
+}
+
+impl<T: Word> Value<T> {
+    /// A field holding `v`.
+    pub fn new(v: T) -> Self {
+        Value { bits: AtomicU64::new(v.to_bits()), _type: PhantomData }
+    }
+
+    #[inline]
+    #[allow(dead_code)] // used by the transaction layer
+    pub(crate) fn load(&self) -> T {
+        T::from_bits(self.bits.load(Ordering::Acquire))
+    }
+
+    #[inline]
+    #[allow(dead_code)] // used by the transaction layer
+    pub(crate) fn store(&self, v: T) {
+        self.bits.store(v.to_bits(), Ordering::Release)
+    }
+}
+
+impl<T: Word + Default> Default for Value<T> {
+    fn default() -> Self {
+        Self::new(T::default())
+    }
+}
+
+impl<T: Word + std::fmt::Debug> std::fmt::Debug for Value<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Value({:?})", T::from_bits(self.bits.load(Ordering::Relaxed)))
+    }
+}
+
+// SAFETY: plain data, no reference.
+unsafe impl<T: Word> Trace for Value<T> {
+    const HAS_REFS: bool = false;
+    #[inline]
+    fn trace(&self, _: &mut Tracer<'_>) {}
+}

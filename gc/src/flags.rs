@@ -1,0 +1,85 @@
+//! Per-object transactional flags.
+//!
+//! Every object begins with a [`Header`](crate::header::Header) of two
+//! words: the type word (a `&'static TypeInfo` whose low bits hold the
+//! [`ObjFlags`] below) and the version-lock word (see [`vlock`]).
+//!
+//! | flag | meaning | set by, when | cleared by, when | under |
+//! |---|---|---|---|---|
+//! | `NEW` | allocated by the running transaction and not yet published: private to its thread, written in place, rewound on abort | the allocating transaction, at allocation | the same transaction at commit, before the Release store that publishes it | the owning thread only (nobody else can reach it) |
+//! | `HAS_DROP` | sweeping must run the type's destructor | allocation, from the type | never | immutable |
+//! | `WEAK` | the object is a weak reference: its referent is not traced and is cleared when it dies | allocation | never | immutable |
+//! | `FINALIZABLE` | a finalizer runs (outside any transaction) before the object is freed | allocation | never | immutable |
+//! | `LARGE` | the object lives in the large-object space | allocation, from the size | never | immutable |
+//! | `CARDS` | a large array whose reference slots are tracked by card marking | allocation | never | immutable |
+//!
+//! All flags but `NEW` are fixed at allocation; `NEW` changes only before
+//! publication. So once an object is published its header never changes
+//! except the version-lock word, which is what the commit protocol and the
+//! marker rely on (design brief §3, P2d).
+//!
+//! **Candidates not taken.** `HAS_SHADOW` is not a header bit: several
+//! transactions may hold private copies of one object at once, so "has a
+//! shadow" belongs to each transaction's write set, not to the object.
+//! `LOCKED` and `INEVITABLE_OWNED` live in the version-lock word, where the
+//! commit takes them with one CAS together with the version.
+
+bitflags::bitflags! {
+    /// Per-object flags; see the [module docs](self) for who sets and clears each.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct ObjFlags: usize {
+        /// Allocated by the running transaction; not yet published.
+        const NEW = 1 << 0;
+        /// Sweeping runs the type's destructor.
+        const HAS_DROP = 1 << 1;
+        /// A weak reference object.
+        const WEAK = 1 << 2;
+        /// Has a finalizer.
+        const FINALIZABLE = 1 << 3;
+        /// Lives in the large-object space.
+        const LARGE = 1 << 4;
+        /// A large array with card marking.
+        const CARDS = 1 << 5;
+    }
+}
+
+/// Bits of the type word that hold flags (`TypeInfo` is 64-byte aligned).
+pub(crate) const FLAG_MASK: usize = 0b11_1111;
+
+/// The version-lock word: TL2's versioned lock.
+///
+/// | bits | meaning |
+/// |---|---|
+/// | 0 `LOCKED` | a committing transaction holds the object (between locking its write set and writing back) |
+/// | 1 `INEVITABLE` | the inevitable transaction owns the object: others must wait or abort |
+/// | 2..64 | the version: the global clock value of the last commit that wrote the object |
+///
+/// A reader samples the word, reads, and samples again: an unchanged,
+/// unlocked word with a version no newer than its read version means the
+/// read was consistent (opacity).
+pub mod vlock {
+    /// Held by a committing transaction.
+    pub const LOCKED: u64 = 1 << 0;
+    /// Owned by the inevitable transaction.
+    pub const INEVITABLE: u64 = 1 << 1;
+    /// How far the version is shifted.
+    pub const VERSION_SHIFT: u32 = 2;
+
+    /// The version in a version-lock word.
+    #[inline]
+    pub const fn version(word: u64) -> u64 {
+        word >> VERSION_SHIFT
+    }
+
+    /// An unlocked word holding `version`.
+    #[inline]
+    pub const fn with_version(version: u64) -> u64 {
+        version << VERSION_SHIFT
+    }
+
+    /// Whether the word is locked by a commit or owned by the inevitable transaction.
+    #[inline]
+    pub const fn is_held(word: u64) -> bool {
+        word & (LOCKED | INEVITABLE) != 0
+    }
+}

@@ -1,0 +1,84 @@
+//! The object header: two words in front of every object's payload.
+//!
+//! ```text
+//! | type word: &'static TypeInfo | ObjFlags (low 6 bits) | version-lock word | payload ...
+//! ```
+//!
+//! Invariants:
+//! - (H1) The type word is written before the object is published and only
+//!   its `NEW` bit changes afterwards, by the owning transaction before the
+//!   publishing Release store. The shape and length of a published object
+//!   never change, so a marker may read them at any time.
+//! - (H2) The version-lock word is changed only by CAS (a commit taking the
+//!   lock, the inevitable transaction taking ownership) or by the lock holder
+//!   (release with a new version). See [`crate::flags::vlock`].
+
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+
+use crate::flags::{ObjFlags, FLAG_MASK};
+use crate::types::TypeInfo;
+
+/// The header in front of every heap object.
+#[repr(C, align(16))]
+pub struct Header {
+    ty: AtomicPtr<TypeInfo>,
+    vlock: AtomicU64,
+}
+
+/// Bytes of the header: one granule.
+pub const HEADER_BYTES: usize = std::mem::size_of::<Header>();
+const _: () = assert!(HEADER_BYTES == 16);
+const _: () = assert!(std::mem::align_of::<TypeInfo>() > FLAG_MASK);
+
+impl Header {
+    /// A header for an object of type `ty` with `flags`, version 0.
+    pub fn new(ty: &'static TypeInfo, flags: ObjFlags) -> Header {
+        let p = (ty as *const TypeInfo).cast_mut().map_addr(|a| a | (flags.bits() & FLAG_MASK));
+        Header { ty: AtomicPtr::new(p), vlock: AtomicU64::new(0) }
+    }
+
+    /// The object's type.
+    #[inline]
+    pub fn type_info(&self) -> &'static TypeInfo {
+        let p = self.ty.load(Ordering::Acquire).map_addr(|a| a & !FLAG_MASK);
+        // SAFETY: (H1) the type word always holds a `&'static TypeInfo`
+        // with flag bits in its alignment padding, which we just masked off.
+        unsafe { &*p }
+    }
+
+    /// The object's flags.
+    #[inline]
+    pub fn flags(&self) -> ObjFlags {
+        ObjFlags::from_bits_truncate(self.ty.load(Ordering::Acquire).addr() & FLAG_MASK)
+    }
+
+    /// Clear `NEW`: the owning transaction publishes the object (H1).
+    #[allow(dead_code)] // used by the transaction layer
+    pub(crate) fn clear_new(&self) {
+        let p = self.ty.load(Ordering::Relaxed).map_addr(|a| a & !ObjFlags::NEW.bits());
+        self.ty.store(p, Ordering::Release);
+    }
+
+    /// The version-lock word (H2).
+    #[inline]
+    pub fn vlock(&self) -> &AtomicU64 {
+        &self.vlock
+    }
+
+    /// The payload of the object whose header is at `this`.
+    ///
+    /// # Safety
+    /// `this` must point at the header of a live object (allocated as header
+    /// plus payload, not yet freed); otherwise the type read here is garbage
+    /// and the returned pointer points anywhere.
+    #[inline]
+    #[allow(dead_code)] // used by the transaction layer and the marker
+    pub(crate) unsafe fn payload(this: NonNull<Header>) -> NonNull<u8> {
+        // SAFETY: the caller guarantees a live header.
+        let off = unsafe { this.as_ref() }.type_info().payload_offset();
+        // SAFETY: objects are allocated as header + payload, so the payload
+        // offset stays inside the object.
+        unsafe { this.cast::<u8>().add(off) }
+    }
+}

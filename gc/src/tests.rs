@@ -1,0 +1,192 @@
+//! Unit tests of the object model.
+
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::flags::vlock;
+use crate::*;
+
+/// Collects the references a trace reports.
+#[derive(Default)]
+struct Collect(Vec<usize>);
+
+impl Visitor for Collect {
+    fn visit(&mut self, obj: NonNull<Header>) {
+        self.0.push(obj.as_ptr() as usize);
+    }
+}
+
+fn trace_of<T: Trace>(v: &T) -> Vec<usize> {
+    let mut c = Collect::default();
+    v.trace(&mut Tracer::new(&mut c));
+    c.0
+}
+
+#[derive(Trace)]
+struct Leaf {
+    a: u64,
+    b: Value<f64>,
+}
+
+#[derive(Trace)]
+struct Node {
+    key: u64,
+    left: Ref<Node>,
+    right: Ref<Node>,
+    items: Vec<Ref<Leaf>>,
+    name: String,
+}
+
+#[derive(Trace)]
+enum Shape {
+    Empty,
+    One(Ref<Leaf>),
+    Two { a: Ref<Leaf>, b: Ref<Leaf> },
+    Data(u32),
+}
+
+#[derive(Trace)]
+struct Pair<A, B>(A, B);
+
+/// Headers to point references at (never dereferenced by tracing).
+fn headers(n: usize) -> Vec<Header> {
+    (0..n).map(|_| Header::new(Leaf::TYPE_INFO, ObjFlags::empty())).collect()
+}
+
+fn ptr(h: &Header) -> Option<NonNull<Header>> {
+    Some(NonNull::from(h))
+}
+
+#[test]
+fn derive_traces_every_reference_and_nothing_else() {
+    let hs = headers(4);
+    let n =
+        Node { key: 7, left: Ref::null(), right: Ref::null(), items: vec![Ref::null(), Ref::null()], name: "n".into() };
+    assert!(trace_of(&n).is_empty(), "null references are not edges");
+    n.left.store(ptr(&hs[0]));
+    n.items[1].store(ptr(&hs[1]));
+    n.right.store(ptr(&hs[2]));
+    let mut got = trace_of(&n);
+    got.sort();
+    let mut want: Vec<usize> = [0, 1, 2].iter().map(|&i| &hs[i] as *const Header as usize).collect();
+    want.sort();
+    assert_eq!(got, want);
+    let _ = (n.key, &n.name);
+}
+
+#[test]
+fn has_refs_is_honest() {
+    const {
+        assert!(!Leaf::HAS_REFS);
+        assert!(Node::HAS_REFS);
+        assert!(Shape::HAS_REFS);
+        assert!(!<Pair<u8, String>>::HAS_REFS);
+        assert!(<Pair<u8, Ref<Leaf>>>::HAS_REFS);
+    }
+    assert!(!Leaf::TYPE_INFO.has_refs());
+    let l = Leaf { a: 1, b: Value::new(2.5) };
+    assert_eq!(l.b.load(), 2.5);
+    let _ = l.a;
+}
+
+#[test]
+fn enums_trace_the_live_variant() {
+    let hs = headers(2);
+    let two = Shape::Two { a: Ref::null(), b: Ref::null() };
+    if let Shape::Two { a, b } = &two {
+        a.store(ptr(&hs[0]));
+        b.store(ptr(&hs[1]));
+    }
+    assert_eq!(trace_of(&two).len(), 2);
+    let one = Shape::One(Ref::null());
+    assert!(trace_of(&one).is_empty());
+    assert!(trace_of(&Shape::Empty).is_empty());
+    assert!(trace_of(&Shape::Data(3)).is_empty());
+}
+
+static DROPS: AtomicUsize = AtomicUsize::new(0);
+
+#[derive(Trace)]
+struct Droppy {
+    s: String,
+}
+
+#[derive(Trace)]
+struct Counted(u8);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        DROPS.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn drop_flags_and_destructors() {
+    assert!(Droppy::TYPE_INFO.flags().contains(ObjFlags::HAS_DROP));
+    assert!(!Leaf::TYPE_INFO.flags().contains(ObjFlags::HAS_DROP));
+    let mut slot = std::mem::MaybeUninit::new(Counted(1));
+    let before = DROPS.load(Ordering::SeqCst);
+    // SAFETY: the slot holds an initialised `Counted`, dropped exactly once here.
+    unsafe { Counted::TYPE_INFO.drop_payload(NonNull::new(slot.as_mut_ptr().cast()).unwrap()) };
+    assert_eq!(DROPS.load(Ordering::SeqCst), before + 1);
+    let _ = Droppy { s: String::new() }.s;
+}
+
+#[test]
+fn headers_round_trip_type_and_flags() {
+    let h = Header::new(Node::TYPE_INFO, ObjFlags::NEW | ObjFlags::HAS_DROP);
+    assert_eq!(h.type_info().size(), std::mem::size_of::<Node>());
+    assert!(h.type_info().name().ends_with("Node"));
+    assert_eq!(h.flags(), ObjFlags::NEW | ObjFlags::HAS_DROP);
+    h.clear_new();
+    assert_eq!(h.flags(), ObjFlags::HAS_DROP);
+    assert_eq!(h.vlock().load(Ordering::Relaxed), 0);
+    const { assert!(HEADER_BYTES == 16) };
+    assert_eq!(Node::TYPE_INFO.payload_offset(), 16);
+    assert_eq!(Node::TYPE_INFO.object_size(), 16 + std::mem::size_of::<Node>());
+}
+
+#[test]
+fn version_lock_words() {
+    let w = vlock::with_version(41);
+    assert_eq!(vlock::version(w), 41);
+    assert!(!vlock::is_held(w));
+    assert!(vlock::is_held(w | vlock::LOCKED));
+    assert!(vlock::is_held(w | vlock::INEVITABLE));
+    assert_eq!(vlock::version(w | vlock::LOCKED), 41);
+}
+
+#[test]
+fn dynamic_types_trace_slots_and_callback() {
+    fn extra(view: &DynObjectView<'_>, t: &mut Tracer<'_>) {
+        // The interpreter keeps a tagged reference in data word 0.
+        let w = view.data()[0].load(Ordering::Relaxed) as usize;
+        t.edge(NonNull::new(w as *mut Header));
+    }
+    let ty = DynType::register(DynTypeSpec { name: "Pair".into(), ref_slots: 2, data_words: 1, trace: Some(extra) })
+        .unwrap();
+    assert_eq!(ty.info().shape(), Some((2, 1)));
+    assert_eq!(ty.info().size(), 24);
+    assert!(ty.info().has_refs());
+    assert_eq!(ty.info().name(), "Pair");
+    // An object: header then 3 words, built by hand.
+    #[repr(C)]
+    struct Obj {
+        h: Header,
+        slots: [Ref<()>; 2],
+        data: [std::sync::atomic::AtomicU64; 1],
+    }
+    let hs = headers(2);
+    let o = Obj { h: Header::new(ty.info(), ObjFlags::empty()), slots: [Ref::null(), Ref::null()], data: [0.into()] };
+    o.slots[1].store(ptr(&hs[0]));
+    o.data[0].store(&hs[1] as *const Header as u64, Ordering::Relaxed);
+    let mut c = Collect::default();
+    // SAFETY: `o` is a live object of this dynamic type.
+    unsafe { ty.info().trace(Header::payload(NonNull::from(&o.h)), &mut Tracer::new(&mut c)) };
+    assert_eq!(c.0.len(), 2);
+    let plain =
+        DynType::register(DynTypeSpec { name: "Bytes".into(), ref_slots: 0, data_words: 4, trace: None }).unwrap();
+    assert!(!plain.info().has_refs());
+    assert!(DynType::register(DynTypeSpec { name: "Huge".into(), ref_slots: usize::MAX, data_words: 1, trace: None })
+        .is_err());
+}

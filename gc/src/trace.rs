@@ -1,0 +1,173 @@
+//! Tracing: how the marker finds the references inside an object.
+//!
+//! # The `Trace` contract (read this before implementing it by hand)
+//!
+//! `unsafe trait Trace` is how the collector learns where a type keeps its
+//! heap references. An implementation is sound when:
+//!
+//! 1. **Every reference is visited.** `trace` calls [`Tracer::edge`] (through
+//!    the fields' own `trace`) for every [`Ref`](crate::Ref) stored in
+//!    `self`, directly or inside owned data (a `Vec<Ref<T>>`, an `Option`).
+//!    A reference that is not visited is not marked; its object is freed
+//!    while still reachable, and the next read through it is a use after
+//!    free.
+//! 2. **Tracing only reads.** `trace` runs on marker threads concurrently with
+//!    commits that write fields back; it must not write, lock, allocate in the
+//!    heap, or assume any other field is stable. `Ref::trace` loads its word
+//!    atomically (Acquire), which is why references are atomic words.
+//! 3. **`HAS_REFS` is honest.** It may be `true` for a type with no reference
+//!    (only wasted work), never `false` for one that has any: the marker
+//!    skips objects whose type says `false`.
+//!
+//! `#[derive(Trace)]` meets all three by tracing every field. Hand-written
+//! impls are for containers and foreign types; [`NoTrace`] wraps a value that
+//! holds no reference.
+
+use std::ptr::NonNull;
+
+use crate::header::Header;
+
+/// Receives the references a marker finds.
+pub trait Visitor {
+    /// Visit one non-null reference to an object header.
+    fn visit(&mut self, obj: NonNull<Header>);
+}
+
+/// What [`Trace::trace`] reports references to.
+pub struct Tracer<'a> {
+    visitor: &'a mut dyn Visitor,
+}
+
+impl<'a> Tracer<'a> {
+    /// A tracer reporting to `visitor`.
+    pub fn new(visitor: &'a mut dyn Visitor) -> Self {
+        Tracer { visitor }
+    }
+
+    /// Report one reference (ignores null).
+    #[inline]
+    pub fn edge(&mut self, obj: Option<NonNull<Header>>) {
+        if let Some(o) = obj {
+            self.visitor.visit(o);
+        }
+    }
+}
+
+/// Types the collector can trace. See the [module docs](self) for the
+/// contract; derive it with `#[derive(Trace)]`.
+///
+/// # Safety
+/// `trace` must visit every heap reference `self` holds, must only read,
+/// and `HAS_REFS` must be `true` if the type can hold any reference (see
+/// the module docs for what goes wrong otherwise).
+pub unsafe trait Trace: Send + Sync + 'static {
+    /// Whether values of this type can hold heap references.
+    const HAS_REFS: bool = true;
+
+    /// Visit every heap reference in `self`.
+    fn trace(&self, tracer: &mut Tracer<'_>);
+}
+
+macro_rules! no_refs {
+    ($($t:ty),* $(,)?) => {$(
+        // SAFETY: holds no heap reference.
+        unsafe impl Trace for $t {
+            const HAS_REFS: bool = false;
+            #[inline]
+            fn trace(&self, _: &mut Tracer<'_>) {}
+        }
+    )*};
+}
+
+no_refs!(
+    (),
+    bool,
+    char,
+    u8,
+    u16,
+    u32,
+    u64,
+    u128,
+    usize,
+    i8,
+    i16,
+    i32,
+    i64,
+    i128,
+    isize,
+    f32,
+    f64,
+    String,
+    Box<str>,
+    std::sync::atomic::AtomicU64,
+    std::sync::atomic::AtomicUsize,
+    std::sync::atomic::AtomicBool
+);
+
+// SAFETY: traces each element.
+unsafe impl<T: Trace> Trace for Vec<T> {
+    const HAS_REFS: bool = T::HAS_REFS;
+    fn trace(&self, t: &mut Tracer<'_>) {
+        if T::HAS_REFS {
+            self.iter().for_each(|x| x.trace(t));
+        }
+    }
+}
+
+// SAFETY: traces each element.
+unsafe impl<T: Trace, const N: usize> Trace for [T; N] {
+    const HAS_REFS: bool = T::HAS_REFS;
+    fn trace(&self, t: &mut Tracer<'_>) {
+        if T::HAS_REFS {
+            self.iter().for_each(|x| x.trace(t));
+        }
+    }
+}
+
+// SAFETY: traces the value if present.
+unsafe impl<T: Trace> Trace for Option<T> {
+    const HAS_REFS: bool = T::HAS_REFS;
+    fn trace(&self, t: &mut Tracer<'_>) {
+        if let Some(x) = self {
+            x.trace(t);
+        }
+    }
+}
+
+// SAFETY: traces the boxed value.
+unsafe impl<T: Trace> Trace for Box<T> {
+    const HAS_REFS: bool = T::HAS_REFS;
+    fn trace(&self, t: &mut Tracer<'_>) {
+        (**self).trace(t);
+    }
+}
+
+/// A value that holds no heap reference, whatever its type: its
+/// `Trace` impl does nothing. Wrapping a value that *does* hold a `Ref` in
+/// it is prevented: `Ref` is not `NoTraceSafe`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NoTrace<T>(pub T);
+
+/// Types that certainly hold no heap reference, for [`NoTrace`]. Any type
+/// that is `Send + Sync + 'static` and not built from `Ref` qualifies; since
+/// `Ref` cannot be told apart by the type system, the bound is on
+/// `'static + Send + Sync` plus this marker, implemented by users for their
+/// own foreign types.
+///
+/// # Safety
+/// The type must not contain a [`Ref`](crate::Ref) anywhere.
+pub unsafe trait NoTraceSafe: Send + Sync + 'static {}
+
+// SAFETY: `NoTraceSafe` promises there is no reference to visit.
+unsafe impl<T: NoTraceSafe> Trace for NoTrace<T> {
+    const HAS_REFS: bool = false;
+    #[inline]
+    fn trace(&self, _: &mut Tracer<'_>) {}
+}
+
+impl<T> std::ops::Deref for NoTrace<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
