@@ -40,6 +40,12 @@ impl<T: ?Sized> Ref<T> {
         NonNull::new(self.ptr.load(Ordering::Acquire))
     }
 
+    /// The word itself, for the transaction layer's write log.
+    #[inline]
+    pub(crate) fn word(&self) -> &AtomicPtr<Header> {
+        &self.ptr
+    }
+
     /// Store a referent (Release): a commit's write-back, or initialisation.
     #[inline]
     #[allow(dead_code)] // used by the transaction layer
@@ -144,6 +150,12 @@ impl<T: Word> Value<T> {
     /// A field holding `v`.
     pub fn new(v: T) -> Self {
         Value { bits: AtomicU64::new(v.to_bits()), _type: PhantomData }
+    }
+
+    /// The word itself, for the transaction layer's write log.
+    #[inline]
+    pub(crate) fn word(&self) -> &AtomicU64 {
+        &self.bits
     }
 
     #[inline]

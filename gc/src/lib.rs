@@ -39,19 +39,29 @@
 // Lets `#[derive(Trace)]`'s `::tmgc::` paths resolve inside this crate too.
 extern crate self as tmgc;
 
+mod error;
 mod field;
 pub mod flags;
+mod gcref;
 mod header;
+mod heap;
+mod mutator;
 mod trace;
+mod tx;
 mod types;
 
+pub use error::{Abort, Conflict, HeapError, RootMisuse, TxError};
 pub use field::{Ref, Value, Word};
 pub use flags::ObjFlags;
+pub use gcref::{Dyn, Gc, GlobalRoot, Root};
 pub use header::{Header, HEADER_BYTES};
+pub use heap::{Config, Heap};
+pub use mutator::Mutator;
 pub use tmgc_alloc as alloc;
 pub use tmgc_derive::Trace;
 pub use tmgc_roots as roots;
 pub use trace::{NoTrace, NoTraceSafe, Trace, Tracer, Visitor};
+pub use tx::Tx;
 pub use types::{DropFn, DynObjectView, DynTraceFn, DynType, DynTypeSpec, GcType, TraceFn, TypeError, TypeInfo};
 
 #[cfg(test)]

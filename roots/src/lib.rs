@@ -1,9 +1,267 @@
 //! # tmgc-roots
 //!
-//! Root sets for the tmgc collector: each mutator's own root set, scanned by
-//! that mutator at its own commit point, and the global roots. This crate is
-//! filled in by the collector issue; today it only fixes the crate's place in
-//! the dependency order `tmgc-alloc <- tmgc-roots <- tmgc <- tmgc-stress`.
+//! Root sets for the tmgc collector.
+//!
+//! - [`RootTable`]: one mutator's own roots. Only its thread touches it
+//!   (the collector will ask the thread to scan it at its own commit point:
+//!   unsynchronised root scanning), so it needs no lock. Roots are added and
+//!   removed **transactionally**: a root created by a transaction is pending
+//!   until the transaction commits and vanishes if it aborts; a root dropped
+//!   is removed at the next commit. Each slot has a generation, so a handle
+//!   to a root that an abort discarded is detected, not misread.
+//! - [`GlobalRoots`]: roots shared by all threads, behind a mutex (rarely
+//!   changed; scanned by the collector once per cycle).
+//!
+//! Entries are plain object addresses (`NonNull<u8>`); the `tmgc` crate
+//! wraps them in typed handles.
 #![deny(missing_docs)]
 
+use std::ptr::NonNull;
+use std::sync::Mutex;
+
 pub use tmgc_alloc as alloc;
+
+/// A handle on one slot of a [`RootTable`]: index and generation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Slot {
+    index: u32,
+    generation: u32,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    obj: Option<NonNull<u8>>,
+    generation: u32,
+    /// Created by the running transaction, not yet committed.
+    pending: bool,
+}
+
+/// Why a root could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootError {
+    /// The root was created by a transaction that aborted, or was dropped.
+    Stale,
+}
+
+impl std::fmt::Display for RootError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "stale root: it was created by a transaction that aborted, or already dropped")
+    }
+}
+
+impl std::error::Error for RootError {}
+
+/// One mutator's roots. See the crate docs.
+#[derive(Default, Debug)]
+pub struct RootTable {
+    entries: Vec<Entry>,
+    free: Vec<u32>,
+    /// Slots created by the running transaction.
+    created: Vec<u32>,
+    /// Slots dropped since the last commit.
+    dropped: Vec<Slot>,
+}
+
+impl RootTable {
+    /// An empty table.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Add a root for `obj`, pending until [`RootTable::commit`].
+    pub fn create(&mut self, obj: NonNull<u8>) -> Slot {
+        let index = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.entries.push(Entry { obj: None, generation: 0, pending: false });
+                (self.entries.len() - 1) as u32
+            }
+        };
+        let e = &mut self.entries[index as usize];
+        e.obj = Some(obj);
+        e.pending = true;
+        self.created.push(index);
+        Slot { index, generation: e.generation }
+    }
+
+    /// The object of a live root (pending ones included: the transaction that
+    /// created it may use it).
+    pub fn get(&self, slot: Slot) -> Result<NonNull<u8>, RootError> {
+        match self.entries.get(slot.index as usize) {
+            Some(e) if e.generation == slot.generation => e.obj.ok_or(RootError::Stale),
+            _ => Err(RootError::Stale),
+        }
+    }
+
+    /// Drop a root; it is removed at the next commit point (or at once if it
+    /// is still pending and the transaction aborts).
+    pub fn drop_root(&mut self, slot: Slot) {
+        if self.get(slot).is_ok() {
+            self.dropped.push(slot);
+        }
+    }
+
+    /// The running transaction committed: its roots become permanent and
+    /// dropped roots go away.
+    pub fn commit(&mut self) {
+        for i in self.created.drain(..) {
+            self.entries[i as usize].pending = false;
+        }
+        for s in std::mem::take(&mut self.dropped) {
+            self.release(s);
+        }
+    }
+
+    /// The running transaction aborted: its roots vanish (their handles go
+    /// stale). Drops of older roots still happen at the next commit point.
+    pub fn abort(&mut self) {
+        for i in std::mem::take(&mut self.created) {
+            let e = &mut self.entries[i as usize];
+            if e.pending {
+                let s = Slot { index: i, generation: e.generation };
+                self.release(s);
+            }
+        }
+        let entries = &self.entries;
+        self.dropped.retain(|s| entries.get(s.index as usize).is_some_and(|e| e.generation == s.generation));
+    }
+
+    fn release(&mut self, s: Slot) {
+        let e = &mut self.entries[s.index as usize];
+        if e.generation == s.generation && e.obj.is_some() {
+            e.obj = None;
+            e.pending = false;
+            e.generation = e.generation.wrapping_add(1);
+            self.free.push(s.index);
+        }
+    }
+
+    /// Every committed root's object (what a root scan reports).
+    pub fn scan(&self) -> impl Iterator<Item = NonNull<u8>> + '_ {
+        self.entries.iter().filter(|e| !e.pending).filter_map(|e| e.obj)
+    }
+
+    /// Live roots, pending ones included.
+    pub fn len(&self) -> usize {
+        self.entries.iter().filter(|e| e.obj.is_some()).count()
+    }
+
+    /// No live root.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A handle on a global root.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct GlobalSlot(usize);
+
+/// An object address held by a global root (keeps the pointer's provenance).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ObjPtr(NonNull<u8>);
+// SAFETY: a plain address; what may be done with the object is decided by
+// the collector and transaction protocols, not by which thread holds it.
+unsafe impl Send for ObjPtr {}
+
+/// Roots shared by all threads. See the crate docs.
+#[derive(Default, Debug)]
+pub struct GlobalRoots {
+    slots: Mutex<Vec<Option<ObjPtr>>>,
+}
+
+impl GlobalRoots {
+    /// An empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Reserve an empty global root; [`GlobalRoots::set`] fills it (a
+    /// transaction reserves, its commit sets).
+    pub fn reserve(&self) -> GlobalSlot {
+        let mut v = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        v.push(None);
+        GlobalSlot(v.len() - 1)
+    }
+
+    /// Add a global root holding `obj`.
+    pub fn add(&self, obj: NonNull<u8>) -> GlobalSlot {
+        let s = self.reserve();
+        self.set(s, obj);
+        s
+    }
+
+    /// Replace the object a global root holds.
+    pub fn set(&self, slot: GlobalSlot, obj: NonNull<u8>) {
+        let mut v = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        v[slot.0] = Some(ObjPtr(obj));
+    }
+
+    /// The object a global root holds, if it was set.
+    pub fn get(&self, slot: GlobalSlot) -> Option<NonNull<u8>> {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner()).get(slot.0).copied().flatten().map(|p| p.0)
+    }
+
+    /// Every global root's object.
+    pub fn scan(&self) -> Vec<NonNull<u8>> {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner()).iter().flatten().map(|p| p.0).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(n: usize) -> NonNull<u8> {
+        NonNull::new(n as *mut u8).unwrap()
+    }
+
+    #[test]
+    fn roots_are_pending_until_commit() {
+        let mut t = RootTable::new();
+        let a = t.create(p(16));
+        assert_eq!(t.get(a), Ok(p(16)));
+        assert_eq!(t.scan().count(), 0, "pending roots are not scanned yet");
+        t.commit();
+        assert_eq!(t.scan().collect::<Vec<_>>(), vec![p(16)]);
+    }
+
+    #[test]
+    fn abort_discards_created_roots_and_stales_their_handles() {
+        let mut t = RootTable::new();
+        let kept = t.create(p(16));
+        t.commit();
+        let lost = t.create(p(32));
+        t.abort();
+        assert_eq!(t.get(lost), Err(RootError::Stale));
+        assert_eq!(t.get(kept), Ok(p(16)));
+        // The slot is reused with a new generation: the old handle stays stale.
+        let again = t.create(p(48));
+        assert_eq!(again.index, lost.index);
+        assert_eq!(t.get(lost), Err(RootError::Stale));
+        t.commit();
+        assert_eq!(t.len(), 2);
+    }
+
+    #[test]
+    fn drops_take_effect_at_commit() {
+        let mut t = RootTable::new();
+        let a = t.create(p(16));
+        t.commit();
+        t.drop_root(a);
+        assert_eq!(t.get(a), Ok(p(16)), "still there until the commit point");
+        t.commit();
+        assert_eq!(t.get(a), Err(RootError::Stale));
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn global_roots() {
+        let g = GlobalRoots::new();
+        let s = g.add(p(16));
+        g.set(s, p(64));
+        assert_eq!(g.get(s), Some(p(64)));
+        let r = g.reserve();
+        assert_eq!(g.get(r), None);
+        assert_eq!(g.scan(), vec![p(64)]);
+    }
+}

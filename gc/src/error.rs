@@ -1,0 +1,108 @@
+//! Transaction outcomes and errors.
+
+use std::fmt;
+
+/// A conflict with another transaction: the attempt must be retried.
+/// Returned by the `Tx` accessors; `?` turns it into [`Abort::Conflict`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conflict;
+
+impl fmt::Display for Conflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "transaction conflict (retried automatically)")
+    }
+}
+
+impl std::error::Error for Conflict {}
+
+/// Why a transaction body stopped early.
+#[derive(Debug)]
+pub enum Abort<E> {
+    /// A conflict: the transaction is rewound and retried.
+    Conflict,
+    /// The body gave up on purpose: the transaction is rewound and
+    /// [`TxError::Aborted`] carries the value out, with no retry.
+    User(E),
+    /// The heap is full: the transaction is rewound and the error returned.
+    Heap(tmgc_alloc::AllocError),
+    /// A root handle was stale or belonged to another mutator.
+    Root(RootMisuse),
+}
+
+impl<E> From<Conflict> for Abort<E> {
+    fn from(_: Conflict) -> Self {
+        Abort::Conflict
+    }
+}
+
+impl<E> From<tmgc_alloc::AllocError> for Abort<E> {
+    fn from(e: tmgc_alloc::AllocError) -> Self {
+        Abort::Heap(e)
+    }
+}
+
+impl<E> From<RootMisuse> for Abort<E> {
+    fn from(m: RootMisuse) -> Self {
+        Abort::Root(m)
+    }
+}
+
+/// Misuse of a root handle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootMisuse {
+    /// Created by a transaction that aborted, or already dropped.
+    Stale,
+    /// Belongs to another mutator (thread).
+    Foreign,
+    /// A global root whose creating transaction never committed.
+    Unset,
+}
+
+/// How a transaction ended without committing.
+#[derive(Debug)]
+pub enum TxError<E> {
+    /// The body returned `Abort::User(e)`.
+    Aborted(E),
+    /// Allocation failed (heap limit, or an invalid request); nothing was kept.
+    Alloc(tmgc_alloc::AllocError),
+    /// A root handle was misused.
+    Root(RootMisuse),
+}
+
+impl<E: fmt::Debug> fmt::Display for TxError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TxError::Aborted(e) => write!(f, "transaction aborted by its body: {e:?}"),
+            TxError::Alloc(e) => write!(f, "transaction rolled back: {e}"),
+            TxError::Root(RootMisuse::Stale) => {
+                write!(f, "stale root: created by a transaction that aborted, or already dropped")
+            }
+            TxError::Root(RootMisuse::Foreign) => write!(f, "root belongs to another mutator"),
+            TxError::Root(RootMisuse::Unset) => write!(f, "global root whose transaction never committed"),
+        }
+    }
+}
+
+impl<E: fmt::Debug> std::error::Error for TxError<E> {}
+
+/// Errors of heap set-up and attachment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HeapError {
+    /// The allocation layer refused the configuration.
+    Alloc(tmgc_alloc::AllocError),
+    /// This thread already has a mutator for this heap (transactions would
+    /// nest or deadlock with an inevitable one).
+    AlreadyAttached,
+}
+
+impl fmt::Display for HeapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HeapError::Alloc(e) => write!(f, "{e}"),
+            HeapError::AlreadyAttached => write!(f, "this thread already has a mutator attached to this heap"),
+        }
+    }
+}
+
+impl std::error::Error for HeapError {}

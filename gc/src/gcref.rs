@@ -1,0 +1,182 @@
+//! Handles on heap objects: [`Gc<'tx, T>`] inside a transaction, [`Root<T>`]
+//! and [`GlobalRoot<T>`] across transactions.
+//!
+//! # Why `Gc<'tx, T>` cannot escape its transaction
+//!
+//! 1. `Mutator::transaction` calls the body as `for<'tx> FnMut(&mut
+//!    Tx<'tx>)`: `'tx` is chosen anew for each attempt, and the body must
+//!    work for *every* `'tx`.
+//! 2. `Gc<'tx, T>` and `Tx<'tx>` are **invariant** in `'tx` (a
+//!    `PhantomData<fn(&'tx ()) -> &'tx ()>`), so a `Gc<'tx, T>` cannot be
+//!    coerced to any other lifetime.
+//! 3. The body's result type `R` and every variable it captures are named
+//!    outside the closure, so none can mention `'tx`: returning a `Gc`,
+//!    storing it in a captured variable, or keeping it for the next attempt
+//!    are all type errors.
+//!
+//! So every `Gc` dies with its transaction, and the collector never has to
+//! scan a thread's stack: what outlives a transaction is an explicit
+//! [`Root`] or [`GlobalRoot`]. `Gc` holds a raw pointer, so it is neither
+//! `Send` nor `Sync`.
+//!
+//! ```compile_fail,E0521
+//! # use tmgc::*;
+//! # #[derive(Trace)] struct Cell { v: Value<u64> }
+//! let heap = Heap::new(Config::default()).unwrap();
+//! let mut m = heap.attach().unwrap();
+//! let mut escaped = None;
+//! let _ = m.transaction::<_, ()>(|tx| {
+//!     escaped = Some(tx.alloc(Cell { v: Value::new(1) })?); // does not compile
+//!     Ok(())
+//! });
+//! ```
+//!
+//! ```compile_fail
+//! # use tmgc::*;
+//! # #[derive(Trace)] struct Cell { v: Value<u64> }
+//! let heap = Heap::new(Config::default()).unwrap();
+//! let mut m = heap.attach().unwrap();
+//! let gc = m.transaction::<_, ()>(|tx| Ok(tx.alloc(Cell { v: Value::new(1) })?)); // does not compile
+//! ```
+//!
+//! A `Mutator` cannot move to another thread either:
+//!
+//! ```compile_fail,E0277
+//! let heap = tmgc::Heap::new(tmgc::Config::default()).unwrap();
+//! let m = heap.attach().unwrap();
+//! std::thread::spawn(move || drop(m)); // does not compile: Mutator is not Send
+//! ```
+
+use std::cell::RefCell;
+use std::marker::PhantomData;
+use std::ops::Deref;
+use std::ptr::NonNull;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use tmgc_roots::{GlobalSlot, RootTable, Slot};
+
+use crate::header::Header;
+use crate::heap::HeapInner;
+use crate::types::GcType;
+
+/// Invariant lifetime brand.
+pub(crate) type Brand<'tx> = PhantomData<fn(&'tx ()) -> &'tx ()>;
+
+/// A reference to a heap object, valid for the transaction `'tx`.
+pub struct Gc<'tx, T: ?Sized> {
+    pub(crate) ptr: NonNull<Header>,
+    _brand: Brand<'tx>,
+    _type: PhantomData<*const T>,
+}
+
+impl<T: ?Sized> Clone for Gc<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T: ?Sized> Copy for Gc<'_, T> {}
+
+impl<T: ?Sized> PartialEq for Gc<'_, T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.ptr == other.ptr
+    }
+}
+
+impl<T: ?Sized> Eq for Gc<'_, T> {}
+
+impl<T: ?Sized> std::fmt::Debug for Gc<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Gc({:p})", self.ptr)
+    }
+}
+
+impl<'tx, T: ?Sized> Gc<'tx, T> {
+    /// # Safety
+    /// `ptr` is the header of a live object of type `T` that stays live for `'tx`.
+    pub(crate) unsafe fn from_header(ptr: NonNull<Header>) -> Self {
+        Gc { ptr, _brand: PhantomData, _type: PhantomData }
+    }
+
+    /// The object's header.
+    pub fn header(&self) -> &'tx Header {
+        // SAFETY: (from_header) the object is live for 'tx.
+        unsafe { self.ptr.as_ref() }
+    }
+
+    /// Whether two handles name the same object.
+    pub fn ptr_eq(a: Self, b: Self) -> bool {
+        a.ptr == b.ptr
+    }
+}
+
+/// Reading a `Gc` gives the payload: immutable fields directly, and `Ref` /
+/// `Value` fields, which only a transaction can read or write.
+impl<'tx, T: GcType> Deref for Gc<'tx, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: (from_header) a live, initialised object of type T; its
+        // payload sits at the type's payload offset.
+        unsafe { &*self.ptr.cast::<u8>().add(T::TYPE_INFO.payload_offset()).cast::<T>().as_ptr() }
+    }
+}
+
+/// Marker type of dynamically typed objects ([`crate::DynType`]).
+pub enum Dyn {}
+
+/// A reference to a heap object that outlives transactions: one of this
+/// thread's roots. Created with `Tx::root`, read with `Tx::get_root`.
+/// Dropping it removes the root at the next commit point. Not `Send`: a
+/// root belongs to its thread's root set (design brief §3, trap 2).
+pub struct Root<T: ?Sized> {
+    pub(crate) slot: Slot,
+    pub(crate) table: Rc<RefCell<RootTable>>,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T: ?Sized> Root<T> {
+    pub(crate) fn new(slot: Slot, table: Rc<RefCell<RootTable>>) -> Self {
+        Root { slot, table, _type: PhantomData }
+    }
+}
+
+impl<T: ?Sized> Drop for Root<T> {
+    fn drop(&mut self) {
+        if let Ok(mut t) = self.table.try_borrow_mut() {
+            t.drop_root(self.slot);
+        }
+    }
+}
+
+impl<T: ?Sized> std::fmt::Debug for Root<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Root({:?})", self.slot)
+    }
+}
+
+/// A root shared by every thread. Created with `Tx::global_root` (set when
+/// that transaction commits), read with `Tx::global`. `Send` and `Sync`.
+pub struct GlobalRoot<T: ?Sized> {
+    pub(crate) slot: GlobalSlot,
+    pub(crate) heap: Arc<HeapInner>,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T: ?Sized> GlobalRoot<T> {
+    pub(crate) fn new(slot: GlobalSlot, heap: Arc<HeapInner>) -> Self {
+        GlobalRoot { slot, heap, _type: PhantomData }
+    }
+}
+
+impl<T: ?Sized> Clone for GlobalRoot<T> {
+    fn clone(&self) -> Self {
+        GlobalRoot::new(self.slot, Arc::clone(&self.heap))
+    }
+}
+
+impl<T: ?Sized> std::fmt::Debug for GlobalRoot<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GlobalRoot({:?})", self.slot)
+    }
+}

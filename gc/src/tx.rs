@@ -1,0 +1,560 @@
+//! Transactions: TL2 with lazy versioning, opacity, and commit points.
+//!
+//! ## The algorithm
+//! - **Begin**: read the global clock into `rv` (the read version).
+//! - **Read** a field of a published object: sample its version-lock word,
+//!   load the field (Acquire), sample the word again. A held lock, a version
+//!   newer than `rv`, or a change between the samples is a [`Conflict`]; the
+//!   object joins the read set. Every value a transaction sees was therefore
+//!   current at `rv`: a running transaction never sees an inconsistent state,
+//!   even one that will abort (**opacity**).
+//! - **Write**: buffered in the write log (lazy versioning), per word; a read
+//!   of a word this transaction wrote returns the buffered value. The first
+//!   write to an object validates it and puts it in the read set, so a commit
+//!   never writes back into an object that changed after `rv` (design brief
+//!   §3, trap 8). Objects this transaction allocated (`NEW`) are private and
+//!   written in place.
+//! - **Commit** (only if it wrote or published): enter the commit gate; lock
+//!   the written objects in address order (CAS on the version-lock word);
+//!   take `wv` from the clock; validate the read set against `rv` (skipped
+//!   when `wv == rv + 1`: nobody committed since); stamp the new objects with
+//!   `wv` and clear their `NEW` flag; write the logged words back with
+//!   Release stores; release the locks with version `wv`. Read-only
+//!   transactions commit with no work at all.
+//! - **Abort**: release any locks, run the destructors of the objects it
+//!   allocated, rewind the allocator to the attempt's checkpoint, discard the
+//!   roots it created. Conflicts retry with backoff.
+//!
+//! Serializability: a writing transaction is equivalent to running at `wv`
+//! (its reads were valid at `rv` and unchanged until `wv`; its writes appear
+//! at `wv` under the locks); a read-only one at `rv`.
+//!
+//! ## Inevitable transactions
+//! `become_inevitable` takes the commit gate exclusively: it waits for
+//! commits in flight, then no other commit can start until it ends. It
+//! validates what it has read so far, moves `rv` to the current clock, and
+//! from then on reads without validation and cannot conflict. **Other
+//! transactions keep running but wait at their commit** until it ends. At
+//! most one is inevitable at a time; a second waits in `become_inevitable`.
+//! Its writes are still buffered, so an inevitable transaction that fails
+//! (heap full, or its body gives up) still rolls back its heap effects.
+
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+
+use tmgc_alloc::{AllocError, Checkpoint, LocalAllocator};
+
+use crate::error::{Conflict, RootMisuse};
+use crate::field::{Ref, Value, Word};
+use crate::flags::{vlock, ObjFlags};
+use crate::gcref::{Brand, Dyn, Gc, GlobalRoot, Root};
+use crate::header::Header;
+use crate::heap::HeapInner;
+use crate::mutator::Core;
+use crate::types::{DynType, GcType, TypeInfo};
+
+/// A logged write.
+#[derive(Clone, Copy)]
+pub(crate) enum Write {
+    Word { obj: NonNull<Header>, word: *const AtomicU64, value: u64 },
+    Ptr { obj: NonNull<Header>, word: *const AtomicPtr<Header>, value: *mut Header },
+}
+
+impl Write {
+    fn obj(&self) -> NonNull<Header> {
+        match *self {
+            Write::Word { obj, .. } | Write::Ptr { obj, .. } => obj,
+        }
+    }
+    fn addr(&self) -> usize {
+        match *self {
+            Write::Word { word, .. } => word.addr(),
+            Write::Ptr { word, .. } => word.addr(),
+        }
+    }
+}
+
+/// Per-attempt logs, kept in the mutator so their memory is reused.
+#[derive(Default)]
+pub(crate) struct Logs {
+    pub(crate) reads: Vec<NonNull<Header>>,
+    pub(crate) writes: Vec<Write>,
+    pub(crate) news: Vec<NonNull<Header>>,
+    pub(crate) globals: Vec<(tmgc_roots::GlobalSlot, NonNull<Header>)>,
+    pub(crate) locked: Vec<(NonNull<Header>, u64)>,
+}
+
+impl Logs {
+    fn clear(&mut self) {
+        self.reads.clear();
+        self.writes.clear();
+        self.news.clear();
+        self.globals.clear();
+        self.locked.clear();
+    }
+}
+
+/// A running transaction. Its lifetime `'tx` brands every [`Gc`] it hands
+/// out (see the `gcref` module docs).
+pub struct Tx<'tx> {
+    core: &'tx mut Core,
+    ck: Option<Checkpoint>,
+    rv: u64,
+    inevitable: bool,
+    finished: bool,
+    _brand: Brand<'tx>,
+}
+
+impl<'tx> Tx<'tx> {
+    pub(crate) fn begin(core: &'tx mut Core) -> Self {
+        let ck = core.alloc.checkpoint();
+        let rv = core.heap.clock.load(Ordering::Acquire);
+        Tx { core, ck: Some(ck), rv, inevitable: false, finished: false, _brand: std::marker::PhantomData }
+    }
+
+    fn heap(&self) -> &HeapInner {
+        &self.core.heap
+    }
+
+    // ---- allocation ----
+
+    /// Allocate `value` in the heap. The object is private to this
+    /// transaction until it commits, and vanishes if it aborts (its destructor
+    /// runs then).
+    pub fn alloc<T: GcType>(&mut self, value: T) -> Result<Gc<'tx, T>, AllocError> {
+        let h = self.alloc_raw(T::TYPE_INFO)?;
+        // SAFETY: `alloc_raw` returned a fresh object of T's size and
+        // alignment with its header written; the payload is uninitialised.
+        unsafe {
+            crate::header::Header::payload(h).cast::<T>().write(value);
+            Ok(Gc::from_header(h))
+        }
+    }
+
+    /// Allocate an object of a dynamic type: null slots, zero data words.
+    pub fn alloc_dyn(&mut self, ty: DynType) -> Result<Gc<'tx, Dyn>, AllocError> {
+        let info = ty.info();
+        let h = self.alloc_raw(info)?;
+        // SAFETY: a fresh payload of `size` bytes = slots + data words, all of
+        // which are 8-byte atomics whose zero value is null / 0.
+        unsafe { std::ptr::write_bytes(Header::payload(h).as_ptr(), 0, info.size()) };
+        // SAFETY: header written, payload initialised, live for 'tx.
+        Ok(unsafe { Gc::from_header(h) })
+    }
+
+    fn alloc_raw(&mut self, info: &'static TypeInfo) -> Result<NonNull<Header>, AllocError> {
+        let size = info.object_size();
+        let align = info.align().max(crate::HEADER_BYTES);
+        let needs_drop = info.flags().contains(ObjFlags::HAS_DROP);
+        let a: &mut LocalAllocator = &mut self.core.alloc;
+        let p = if needs_drop { a.alloc_needs_drop(size, align)? } else { a.alloc(size, align)? };
+        let h = p.cast::<Header>();
+        let flags = info.flags() | ObjFlags::NEW;
+        // SAFETY: fresh, suitably aligned memory of at least a header's size.
+        unsafe { h.write(Header::new(info, flags)) };
+        self.core.logs.news.push(h);
+        Ok(h)
+    }
+
+    // ---- reads and writes ----
+
+    fn check_field<T: GcType, F>(obj: Gc<'tx, T>, field: &F) {
+        let base = obj.ptr.addr().get() + T::TYPE_INFO.payload_offset();
+        let a = (field as *const F).addr();
+        assert!(
+            a >= base && a + std::mem::size_of::<F>() <= base + T::TYPE_INFO.size(),
+            "field projection must return a field of the object passed in"
+        );
+    }
+
+    /// Read a [`Value`] field of `obj`.
+    pub fn get<T: GcType, W: Word>(
+        &mut self,
+        obj: Gc<'tx, T>,
+        field: impl FnOnce(&T) -> &Value<W>,
+    ) -> Result<W, Conflict> {
+        let f = field(&obj);
+        Self::check_field(obj, f);
+        let bits = self.read_word(obj.ptr, f.word())?;
+        Ok(W::from_bits(bits))
+    }
+
+    /// Write a [`Value`] field of `obj`.
+    pub fn set<T: GcType, W: Word>(
+        &mut self,
+        obj: Gc<'tx, T>,
+        field: impl FnOnce(&T) -> &Value<W>,
+        value: W,
+    ) -> Result<(), Conflict> {
+        let f = field(&obj);
+        Self::check_field(obj, f);
+        self.write(Write::Word { obj: obj.ptr, word: f.word(), value: value.to_bits() })
+    }
+
+    /// Read a [`Ref`] field of `obj`.
+    pub fn load<T: GcType, U: ?Sized>(
+        &mut self,
+        obj: Gc<'tx, T>,
+        field: impl FnOnce(&T) -> &Ref<U>,
+    ) -> Result<Option<Gc<'tx, U>>, Conflict> {
+        let f = field(&obj);
+        Self::check_field(obj, f);
+        let p = self.read_ptr(obj.ptr, f.word())?;
+        // SAFETY: a reference field of a live object holds null or a live
+        // object of type U (written only through `store`, which takes a
+        // `Gc<U>`), kept alive for 'tx (no object is freed under a running
+        // transaction).
+        Ok(NonNull::new(p).map(|p| unsafe { Gc::from_header(p) }))
+    }
+
+    /// Write a [`Ref`] field of `obj`.
+    pub fn store<T: GcType, U: ?Sized>(
+        &mut self,
+        obj: Gc<'tx, T>,
+        field: impl FnOnce(&T) -> &Ref<U>,
+        value: Option<Gc<'tx, U>>,
+    ) -> Result<(), Conflict> {
+        let f = field(&obj);
+        Self::check_field(obj, f);
+        let value = value.map_or(std::ptr::null_mut(), |g| g.ptr.as_ptr());
+        self.write(Write::Ptr { obj: obj.ptr, word: f.word(), value })
+    }
+
+    fn dyn_words(obj: Gc<'tx, Dyn>) -> (usize, usize, NonNull<u8>) {
+        let info = obj.header().type_info();
+        let (slots, data) = info.shape().expect("a Gc<Dyn> has a dynamic type");
+        // SAFETY: a live object.
+        (slots, data, unsafe { Header::payload(obj.ptr) })
+    }
+
+    /// Read reference slot `i` of a dynamic object. Panics if `i` is out of range.
+    pub fn slot(&mut self, obj: Gc<'tx, Dyn>, i: usize) -> Result<Option<Gc<'tx, Dyn>>, Conflict> {
+        let (slots, _, p) = Self::dyn_words(obj);
+        assert!(i < slots, "slot {i} out of range: the type has {slots}");
+        // SAFETY: slot i of the payload's slot array.
+        let w = unsafe { &*p.cast::<AtomicPtr<Header>>().as_ptr().add(i) };
+        let v = self.read_ptr(obj.ptr, w)?;
+        // SAFETY: as in `load`: slots hold null or live dynamic objects.
+        Ok(NonNull::new(v).map(|v| unsafe { Gc::from_header(v) }))
+    }
+
+    /// Write reference slot `i` of a dynamic object. Panics if `i` is out of range.
+    pub fn set_slot(&mut self, obj: Gc<'tx, Dyn>, i: usize, value: Option<Gc<'tx, Dyn>>) -> Result<(), Conflict> {
+        let (slots, _, p) = Self::dyn_words(obj);
+        assert!(i < slots, "slot {i} out of range: the type has {slots}");
+        // SAFETY: slot i of the payload's slot array.
+        let word = unsafe { p.cast::<AtomicPtr<Header>>().as_ptr().add(i) }.cast_const();
+        self.write(Write::Ptr { obj: obj.ptr, word, value: value.map_or(std::ptr::null_mut(), |g| g.ptr.as_ptr()) })
+    }
+
+    /// Read data word `i` of a dynamic object. Panics if `i` is out of range.
+    pub fn data(&mut self, obj: Gc<'tx, Dyn>, i: usize) -> Result<u64, Conflict> {
+        let (slots, data, p) = Self::dyn_words(obj);
+        assert!(i < data, "data word {i} out of range: the type has {data}");
+        // SAFETY: data word i follows the slots.
+        let w = unsafe { &*p.cast::<AtomicU64>().as_ptr().add(slots + i) };
+        self.read_word(obj.ptr, w)
+    }
+
+    /// Write data word `i` of a dynamic object. Panics if `i` is out of range.
+    pub fn set_data(&mut self, obj: Gc<'tx, Dyn>, i: usize, value: u64) -> Result<(), Conflict> {
+        let (slots, data, p) = Self::dyn_words(obj);
+        assert!(i < data, "data word {i} out of range: the type has {data}");
+        // SAFETY: data word i follows the slots.
+        let word = unsafe { p.cast::<AtomicU64>().as_ptr().add(slots + i) }.cast_const();
+        self.write(Write::Word { obj: obj.ptr, word, value })
+    }
+
+    fn is_new(obj: NonNull<Header>) -> bool {
+        // SAFETY: a live object.
+        unsafe { obj.as_ref() }.flags().contains(ObjFlags::NEW)
+    }
+
+    fn logged(&self, addr: usize) -> Option<Write> {
+        self.core.logs.writes.iter().rev().find(|w| w.addr() == addr).copied()
+    }
+
+    /// TL2 read of one word of `obj` (see the module docs).
+    fn read_checked<V>(&mut self, obj: NonNull<Header>, load: impl FnOnce() -> V) -> Result<V, Conflict> {
+        if self.inevitable {
+            return Ok(load());
+        }
+        // SAFETY: a live object.
+        let h = unsafe { obj.as_ref() };
+        let v1 = h.vlock().load(Ordering::Acquire);
+        if vlock::is_held(v1) || vlock::version(v1) > self.rv {
+            return Err(Conflict);
+        }
+        let value = load();
+        let v2 = h.vlock().load(Ordering::Acquire);
+        if v1 != v2 {
+            return Err(Conflict);
+        }
+        let reads = &mut self.core.logs.reads;
+        if reads.last() != Some(&obj) {
+            reads.push(obj);
+        }
+        Ok(value)
+    }
+
+    fn read_word(&mut self, obj: NonNull<Header>, w: &AtomicU64) -> Result<u64, Conflict> {
+        if Self::is_new(obj) {
+            return Ok(w.load(Ordering::Relaxed));
+        }
+        if let Some(Write::Word { value, .. }) = self.logged((w as *const AtomicU64).addr()) {
+            return Ok(value);
+        }
+        self.read_checked(obj, || w.load(Ordering::Acquire))
+    }
+
+    fn read_ptr(&mut self, obj: NonNull<Header>, w: &AtomicPtr<Header>) -> Result<*mut Header, Conflict> {
+        if Self::is_new(obj) {
+            return Ok(w.load(Ordering::Relaxed));
+        }
+        if let Some(Write::Ptr { value, .. }) = self.logged((w as *const AtomicPtr<Header>).addr()) {
+            return Ok(value);
+        }
+        self.read_checked(obj, || w.load(Ordering::Acquire))
+    }
+
+    fn write(&mut self, w: Write) -> Result<(), Conflict> {
+        let obj = w.obj();
+        if Self::is_new(obj) {
+            // Private: written in place.
+            match w {
+                // SAFETY: a field word of a live object of ours.
+                Write::Word { word, value, .. } => unsafe { (*word).store(value, Ordering::Relaxed) },
+                // SAFETY: as above.
+                Write::Ptr { word, value, .. } => unsafe { (*word).store(value, Ordering::Relaxed) },
+            }
+            return Ok(());
+        }
+        let logs = &mut self.core.logs;
+        if let Some(e) = logs.writes.iter_mut().rev().find(|e| e.addr() == w.addr()) {
+            *e = w;
+            return Ok(());
+        }
+        if !logs.writes.iter().any(|e| e.obj() == obj) {
+            // First write to this object: it must be unchanged since `rv`
+            // and it joins the read set (trap 8).
+            self.read_checked(obj, || ())?;
+        }
+        self.core.logs.writes.push(w);
+        Ok(())
+    }
+
+    // ---- roots ----
+
+    /// Make `obj` a root of this thread, from this transaction's commit on.
+    /// If the transaction aborts the root vanishes and the handle is stale.
+    pub fn root<T: ?Sized>(&mut self, obj: Gc<'tx, T>) -> Root<T> {
+        let slot = self.core.roots.borrow_mut().create(obj.ptr.cast());
+        Root::new(slot, std::rc::Rc::clone(&self.core.roots))
+    }
+
+    /// The object a root holds.
+    pub fn get_root<T: ?Sized>(&mut self, root: &Root<T>) -> Result<Gc<'tx, T>, RootMisuse> {
+        if !std::rc::Rc::ptr_eq(&root.table, &self.core.roots) {
+            return Err(RootMisuse::Foreign);
+        }
+        let p = self.core.roots.borrow().get(root.slot).map_err(|_| RootMisuse::Stale)?;
+        // SAFETY: a live root keeps its object alive; it was created from a
+        // `Gc<T>`.
+        Ok(unsafe { Gc::from_header(p.cast()) })
+    }
+
+    /// Make `obj` a global root, set when this transaction commits.
+    pub fn global_root<T: ?Sized>(&mut self, obj: Gc<'tx, T>) -> GlobalRoot<T> {
+        let slot = self.core.heap.globals.reserve();
+        self.core.logs.globals.push((slot, obj.ptr));
+        GlobalRoot::new(slot, std::sync::Arc::clone(&self.core.heap))
+    }
+
+    /// The object a global root holds.
+    pub fn global<T: ?Sized>(&mut self, root: &GlobalRoot<T>) -> Result<Gc<'tx, T>, RootMisuse> {
+        if !std::sync::Arc::ptr_eq(&root.heap, &self.core.heap) {
+            return Err(RootMisuse::Foreign);
+        }
+        let p = self.core.heap.globals.get(root.slot).ok_or(RootMisuse::Unset)?;
+        let h = p.cast::<Header>();
+        // Published by a commit at version v: a transaction that began
+        // before it must not see it (opacity).
+        self.read_checked(h, || ()).map_err(|_| RootMisuse::Unset)?;
+        // SAFETY: global roots keep their objects alive; created from a Gc<T>.
+        Ok(unsafe { Gc::from_header(h) })
+    }
+
+    // ---- inevitability ----
+
+    /// Make this transaction inevitable: from now on it cannot conflict, so
+    /// it may do I/O. Others wait at their commit until it ends. Fails with
+    /// a conflict (the attempt retries) if what it read so far is stale.
+    pub fn become_inevitable(&mut self) -> Result<(), Conflict> {
+        if self.inevitable {
+            return Ok(());
+        }
+        self.heap().gate_exclusive();
+        let rv = self.rv;
+        let stale = self.core.logs.reads.iter().any(|o| {
+            // SAFETY: objects in the read set are live.
+            let w = unsafe { o.as_ref() }.vlock().load(Ordering::Acquire);
+            vlock::is_held(w) || vlock::version(w) > rv
+        });
+        if stale {
+            self.heap().gate_release_exclusive();
+            return Err(Conflict);
+        }
+        self.inevitable = true;
+        self.rv = self.heap().clock.load(Ordering::Acquire);
+        Ok(())
+    }
+
+    /// Whether this transaction is inevitable.
+    pub fn is_inevitable(&self) -> bool {
+        self.inevitable
+    }
+
+    // ---- commit and abort ----
+
+    pub(crate) fn commit(mut self) -> Result<(), Conflict> {
+        let r = self.try_commit();
+        if r.is_ok() {
+            if self.inevitable {
+                self.heap().gate_release_exclusive();
+            }
+            let ck = self.ck.take().expect("one checkpoint per attempt");
+            self.core.alloc.release(ck).expect("the attempt's own checkpoint");
+            self.core.roots.borrow_mut().commit();
+            self.core.logs.clear();
+            self.finished = true;
+        }
+        r
+    }
+
+    fn try_commit(&mut self) -> Result<(), Conflict> {
+        let logs = &mut self.core.logs;
+        if logs.writes.is_empty() && logs.news.is_empty() && logs.globals.is_empty() {
+            return Ok(()); // read-only: every read was valid at rv
+        }
+        let heap = &*self.core.heap;
+        let gated = !self.inevitable;
+        if gated {
+            heap.gate_enter();
+        }
+        // Lock the written objects, in address order (no lock cycles).
+        let mut objs: Vec<NonNull<Header>> = logs.writes.iter().map(Write::obj).collect();
+        objs.sort();
+        objs.dedup();
+        for o in objs {
+            // SAFETY: objects in the write log are live.
+            let vl = unsafe { o.as_ref() }.vlock();
+            let w = vl.load(Ordering::Acquire);
+            let ok = !vlock::is_held(w)
+                && (self.inevitable || vlock::version(w) <= self.rv)
+                && vl.compare_exchange(w, w | vlock::LOCKED, Ordering::AcqRel, Ordering::Relaxed).is_ok();
+            if !ok {
+                Self::unlock(logs);
+                if gated {
+                    heap.gate_exit();
+                }
+                return Err(Conflict);
+            }
+            logs.locked.push((o, w));
+        }
+        let wv = heap.clock.fetch_add(1, Ordering::AcqRel) + 1;
+        if !self.inevitable && wv != self.rv + 1 {
+            let rv = self.rv;
+            let valid = logs.reads.iter().all(|o| {
+                if let Some(&(_, w)) = logs.locked.iter().find(|(l, _)| l == o) {
+                    return vlock::version(w) <= rv;
+                }
+                // SAFETY: objects in the read set are live.
+                let w = unsafe { o.as_ref() }.vlock().load(Ordering::Acquire);
+                !vlock::is_held(w) && vlock::version(w) <= rv
+            });
+            if !valid {
+                Self::unlock(logs);
+                if gated {
+                    heap.gate_exit();
+                }
+                return Err(Conflict);
+            }
+        }
+        // Publish new objects: stamped with wv (a transaction older than wv
+        // that reaches one through a global root conflicts), then NEW cleared
+        // with Release, before any reference to them is written back.
+        for h in &logs.news {
+            // SAFETY: our own live new objects.
+            let h = unsafe { h.as_ref() };
+            h.vlock().store(vlock::with_version(wv), Ordering::Relaxed);
+            h.clear_new();
+        }
+        for w in &logs.writes {
+            match *w {
+                // SAFETY: field words of live objects we hold locked.
+                Write::Word { word, value, .. } => unsafe { (*word).store(value, Ordering::Release) },
+                // SAFETY: as above.
+                Write::Ptr { word, value, .. } => unsafe { (*word).store(value, Ordering::Release) },
+            }
+        }
+        for (o, _) in logs.locked.drain(..) {
+            // SAFETY: live objects we hold locked.
+            unsafe { o.as_ref() }.vlock().store(vlock::with_version(wv), Ordering::Release);
+        }
+        for &(slot, h) in &logs.globals {
+            heap.globals.set(slot, h.cast());
+        }
+        if gated {
+            heap.gate_exit();
+        }
+        Ok(())
+    }
+
+    fn unlock(logs: &mut Logs) {
+        for (o, w) in logs.locked.drain(..) {
+            // SAFETY: live objects we locked; restore their word.
+            unsafe { o.as_ref() }.vlock().store(w, Ordering::Release);
+        }
+    }
+
+    /// Roll the attempt back (also on panic, from `Drop`).
+    pub(crate) fn abort(mut self) {
+        self.rollback();
+    }
+
+    fn rollback(&mut self) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        if self.inevitable {
+            self.heap().gate_release_exclusive();
+        }
+        Self::unlock(&mut self.core.logs);
+        // Destructors of the values this attempt moved into the heap.
+        for h in &self.core.logs.news {
+            // SAFETY: our own new objects, initialised by `alloc` (the header
+            // is written before the object is logged; a dynamic payload is
+            // zeroed) and about to be rewound: each payload is dropped once.
+            unsafe {
+                let info = h.as_ref().type_info();
+                if info.flags().contains(ObjFlags::HAS_DROP) {
+                    info.drop_payload(Header::payload(*h));
+                }
+            }
+        }
+        if let Some(ck) = self.ck.take() {
+            self.core.alloc.rewind(&ck).expect("the attempt's own checkpoint");
+            self.core.alloc.release(ck).expect("the attempt's own checkpoint");
+        }
+        self.core.roots.borrow_mut().abort();
+        self.core.logs.clear();
+    }
+}
+
+impl Drop for Tx<'_> {
+    fn drop(&mut self) {
+        // A body that panicked: roll back, and let the panic go on.
+        self.rollback();
+    }
+}
