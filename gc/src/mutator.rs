@@ -45,6 +45,7 @@ pub struct Mutator {
     core: Core,
     commits: u64,
     conflicts: u64,
+    last_version: (u64, bool),
     // Not Send or Sync (also implied by the `Rc`; stated for the reader).
     _thread_bound: PhantomData<*mut ()>,
 }
@@ -59,6 +60,7 @@ impl Mutator {
             core: Core { heap, alloc, roots: Rc::new(RefCell::new(RootTable::new())), logs: Logs::default() },
             commits: 0,
             conflicts: 0,
+            last_version: (0, false),
             _thread_bound: PhantomData,
         }
     }
@@ -102,8 +104,9 @@ impl Mutator {
             let mut tx = Tx::begin(&mut self.core);
             match body(&mut tx) {
                 Ok(r) => {
-                    if tx.commit().is_ok() {
+                    if let Ok(v) = tx.commit() {
                         self.commits += 1;
+                        self.last_version = v;
                         return Ok(r);
                     }
                 }
@@ -145,6 +148,15 @@ impl Mutator {
     /// Bytes this mutator has allocated and kept (aborted attempts excluded).
     pub fn allocated_bytes(&self) -> u64 {
         self.core.alloc.allocated_bytes()
+    }
+
+    /// Where the last committed transaction serializes: `(version, wrote)`.
+    /// A writer's version is its write version (unique to it); a read-only
+    /// transaction's is its read version, and it comes after every writer
+    /// with that version or less. Sorting committed transactions by
+    /// `(version, !wrote)` gives an equivalent serial order.
+    pub fn last_commit_version(&self) -> (u64, bool) {
+        self.last_version
     }
 
     /// Transactions committed and conflicts retried by this mutator.

@@ -376,12 +376,12 @@ impl<'tx> Tx<'tx> {
             return Err(RootMisuse::Foreign);
         }
         let p = self.core.heap.globals.get(root.slot).ok_or(RootMisuse::Unset)?;
-        let h = p.cast::<Header>();
-        // Published by a commit at version v: a transaction that began
-        // before it must not see it (opacity).
-        self.read_checked(h, || ()).map_err(|_| RootMisuse::Unset)?;
+        // No version check is needed here: the object's immutable fields were
+        // written before its commit published it (Release), and any field
+        // read checks the object's version, which is the publishing commit's
+        // `wv`, against this transaction's `rv` (opacity).
         // SAFETY: global roots keep their objects alive; created from a Gc<T>.
-        Ok(unsafe { Gc::from_header(h) })
+        Ok(unsafe { Gc::from_header(p.cast::<Header>()) })
     }
 
     // ---- inevitability ----
@@ -416,7 +416,9 @@ impl<'tx> Tx<'tx> {
 
     // ---- commit and abort ----
 
-    pub(crate) fn commit(mut self) -> Result<(), Conflict> {
+    /// Commit; returns the version the transaction serializes at, and
+    /// whether it wrote (or published) anything.
+    pub(crate) fn commit(mut self) -> Result<(u64, bool), Conflict> {
         let r = self.try_commit();
         if r.is_ok() {
             if self.inevitable {
@@ -431,10 +433,10 @@ impl<'tx> Tx<'tx> {
         r
     }
 
-    fn try_commit(&mut self) -> Result<(), Conflict> {
+    fn try_commit(&mut self) -> Result<(u64, bool), Conflict> {
         let logs = &mut self.core.logs;
         if logs.writes.is_empty() && logs.news.is_empty() && logs.globals.is_empty() {
-            return Ok(()); // read-only: every read was valid at rv
+            return Ok((self.rv, false)); // read-only: every read was valid at rv
         }
         let heap = &*self.core.heap;
         let gated = !self.inevitable;
@@ -507,7 +509,7 @@ impl<'tx> Tx<'tx> {
         if gated {
             heap.gate_exit();
         }
-        Ok(())
+        Ok((wv, true))
     }
 
     fn unlock(logs: &mut Logs) {
