@@ -31,7 +31,7 @@ use crate::AllocError;
 #[derive(Debug)]
 pub struct Checkpoint {
     alloc_id: u64,
-    era: u64,
+    serial: u64,
     depth: u32,
     log_len: usize,
     region: Option<(BlockRef, usize, usize, usize)>,
@@ -43,13 +43,16 @@ pub struct Checkpoint {
 impl LocalAllocator {
     /// Open a checkpoint at the current allocation point.
     pub fn checkpoint(&mut self) -> Checkpoint {
+        let serial = self.next_serial;
+        self.next_serial += 1;
+        self.serials.push(serial);
         self.open += 1;
         let region = self
             .block
             .map(|b| (b, b.granule_of(self.region_start), b.granule_of(self.cursor()), b.granule_of(self.limit())));
         Checkpoint {
             alloc_id: self.id,
-            era: self.era,
+            serial,
             depth: self.open - 1,
             log_len: self.log.len(),
             region,
@@ -63,7 +66,10 @@ impl LocalAllocator {
         if ck.alloc_id != self.id {
             return Err(AllocError::ForeignCheckpoint);
         }
-        if ck.era != self.era || ck.depth >= self.open || ck.log_len > self.log.len() {
+        // Each checkpoint has a serial number, and the open ones are listed
+        // in order: one that was released or rewound past is not at its
+        // depth any more, even if a newer checkpoint took that depth since.
+        if self.serials.get(ck.depth as usize) != Some(&ck.serial) || ck.log_len > self.log.len() {
             return Err(AllocError::StaleCheckpoint);
         }
         Ok(())
@@ -129,6 +135,7 @@ impl LocalAllocator {
         }
         self.retired_bytes = ck.total - self.region_bytes();
         self.open = ck.depth + 1;
+        self.serials.truncate(self.open as usize);
         self.fold_now();
         Ok(())
     }
@@ -137,11 +144,21 @@ impl LocalAllocator {
     pub fn release(&mut self, ck: Checkpoint) -> Result<(), AllocError> {
         self.check(&ck)?;
         self.open = ck.depth;
+        self.serials.truncate(self.open as usize);
         if self.open == 0 {
-            self.log.clear();
-            self.era += 1;
+            self.end_checkpoints();
         }
         Ok(())
+    }
+
+    /// The last checkpoint is closed: unpin the large objects it covered
+    /// (sweeps may look at them again) and forget the log.
+    pub(crate) fn end_checkpoints(&mut self) {
+        for e in self.log.drain(..) {
+            if let LogEntry::Large(p) = e {
+                p.get().pinned.store(false, std::sync::atomic::Ordering::Release);
+            }
+        }
     }
 
     /// Number of open checkpoints.

@@ -100,8 +100,9 @@ pub(crate) struct SmallChunk {
     pub(crate) decommitted: AtomicBool,
     /// A block was claimed from the pool since the last idle check.
     pub(crate) touched: AtomicBool,
-    /// The chunk was wholly free at the last idle check.
-    pub(crate) empty_seen: AtomicBool,
+    /// 1 + the sweep epoch in which the chunk was last found wholly free
+    /// and untouched (0: not seen so).
+    pub(crate) empty_seen: AtomicU32,
     pub(crate) blocks: [BlockMeta; BLOCKS_PER_CHUNK],
     pub(crate) marks: [Bitmap; BLOCKS_PER_CHUNK],
     pub(crate) starts: [Bitmap; BLOCKS_PER_CHUNK],
@@ -131,6 +132,10 @@ pub(crate) struct LargeChunk {
     pub(crate) has_drop: AtomicBool,
     /// Index in the space's large-object set (changed under its mutex).
     pub(crate) slot: AtomicUsize,
+    /// Allocated under an open checkpoint: sweeps leave it alone until the
+    /// checkpoint closes (only its allocator may free it, by rewind).
+    /// A std atomic: not part of any modelled protocol.
+    pub(crate) pinned: std::sync::atomic::AtomicBool,
 }
 
 /// Offset of a large object from its chunk base for alignment `align`.
@@ -175,7 +180,7 @@ unsafe fn init_loom_small(chunk: NonNull<SmallChunk>) {
         unswept_hint: words(),
         decommitted: AtomicBool::new(false),
         touched: AtomicBool::new(false),
-        empty_seen: AtomicBool::new(false),
+        empty_seen: AtomicU32::new(0),
         blocks: std::array::from_fn(|_| BlockMeta {
             state: AtomicU8::new(state::FREE),
             swept_epoch: AtomicU32::new(0),

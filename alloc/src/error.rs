@@ -3,7 +3,8 @@
 use std::fmt;
 
 /// Why an allocation-layer call failed. Nothing is lost when one is returned:
-/// the allocator and the space are unchanged.
+/// every object stays allocated, the allocator resumes in the region it was
+/// bumping, and the accounting is unchanged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AllocError {

@@ -8,6 +8,9 @@
 //! - (L2) A large object is swept in epoch `e` only if its `swept_epoch` is
 //!   below `e`; it is born with the space's current sweep epoch, so objects
 //!   allocated during sweep `e` survive it (white allocation is safe there).
+//! - (L3) A large object allocated while its allocator has a checkpoint open
+//!   is *pinned* until the last checkpoint closes: a sweep never frees it,
+//!   so a rewind can always remove and unmap it itself.
 //!
 //! Allocating a large object is a system call or three and takes the set's
 //! mutex; that is not the common path.
@@ -81,6 +84,7 @@ pub(crate) fn alloc_large(
     align: usize,
     black: bool,
     needs_drop: bool,
+    pinned: bool,
 ) -> Result<LargePtr, AllocError> {
     let offset = large_offset(align);
     let map_len = (offset + size).next_multiple_of(PAGE);
@@ -102,6 +106,7 @@ pub(crate) fn alloc_large(
             swept_epoch: crate::sync::AtomicU32::new(0),
             has_drop: crate::sync::AtomicBool::new(false),
             slot: crate::sync::AtomicUsize::new(0),
+            pinned: std::sync::atomic::AtomicBool::new(false),
         });
         let c = chunk.as_ptr();
         (*c).head = ChunkHead { kind: KIND_LARGE, index: u32::MAX };
@@ -113,6 +118,7 @@ pub(crate) fn alloc_large(
     c.offset.store(offset, Ordering::Relaxed);
     c.swept_epoch.store(space.sweep_epoch.load(Ordering::SeqCst), Ordering::Relaxed);
     c.has_drop.store(needs_drop, Ordering::Relaxed);
+    c.pinned.store(pinned, std::sync::atomic::Ordering::Relaxed);
     c.mark.store(black as u64, Ordering::Release);
     space.committed_bytes.fetch_add(map_len, Ordering::Relaxed);
     space.large.lock().unwrap_or_else(|e| e.into_inner()).insert(ptr);
@@ -152,7 +158,9 @@ pub(crate) fn sweep_large(space: &SpaceInner, epoch: u32) -> (usize, usize) {
             .copied()
             .filter(|p| {
                 let c = p.get();
-                c.swept_epoch.load(Ordering::Relaxed) < epoch && c.mark.load(Ordering::Acquire) & 1 == 0
+                c.swept_epoch.load(Ordering::Relaxed) < epoch
+                    && c.mark.load(Ordering::Acquire) & 1 == 0
+                    && !c.pinned.load(std::sync::atomic::Ordering::Acquire)
             })
             .collect();
         for p in &dead {

@@ -136,7 +136,9 @@ pub struct LocalAllocator {
     pub(crate) owned: Vec<BlockRef>,
     pub(crate) log: Vec<LogEntry>,
     pub(crate) open: u32,
-    pub(crate) era: u64,
+    /// Serial numbers of the open checkpoints, outermost first.
+    pub(crate) serials: Vec<u64>,
+    pub(crate) next_serial: u64,
     pub(crate) id: u64,
     pub(crate) retired_bytes: i64,
     folded: i64,
@@ -168,7 +170,8 @@ impl LocalAllocator {
             owned: Vec::new(),
             log: Vec::new(),
             open: 0,
-            era: 0,
+            serials: Vec::new(),
+            next_serial: 0,
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             retired_bytes: 0,
             folded: 0,
@@ -260,7 +263,7 @@ impl LocalAllocator {
         }
         let rsize = granule_round(size);
         if rsize > LARGE_THRESHOLD {
-            let ptr = large::alloc_large(&self.space, rsize, align, self.black, needs_drop)?;
+            let ptr = large::alloc_large(&self.space, rsize, align, self.black, needs_drop, self.open > 0)?;
             self.retired_bytes += rsize as i64;
             if self.open > 0 {
                 self.log.push(LogEntry::Large(ptr));
@@ -274,7 +277,14 @@ impl LocalAllocator {
             if !self.cursor.is_null() && p.addr() + rsize <= self.limit.addr() {
                 let block = self.block.expect("a region has a block");
                 if p != self.cursor {
-                    // Alignment padding becomes a free filler cell (A2).
+                    // Alignment padding becomes a free filler cell (A2). Under
+                    // black allocation, flush the marks below it first so the
+                    // filler is never copied into the mark bitmap (A3).
+                    if self.black {
+                        let from = block.granule_of(self.black_from);
+                        bitmap::or_range_from(block.marks(), block.starts(), from, block.granule_of(self.cursor));
+                        self.black_from = p;
+                    }
                     bitmap::set_owned(block.starts(), block.granule_of(self.cursor));
                 }
                 let g = block.granule_of(p);
@@ -292,8 +302,15 @@ impl LocalAllocator {
     }
 
     /// Leave the current region and enter one with at least `need` granules.
+    /// On error nothing has changed: the region, the pending holes and the
+    /// log are as they were, and no block was retired.
     fn next_region(&mut self, need: usize) -> Result<(), AllocError> {
+        let saved = self.block.map(|b| {
+            (b, b.granule_of(self.region_start), b.granule_of(self.cursor), b.granule_of(self.limit), self.black_from)
+        });
+        let (log_len, retired) = (self.log.len(), self.retired_bytes);
         self.leave_region();
+        let mut skipped = Vec::new();
         while let Some(r) = self.pending.pop() {
             if r.end - r.start >= need {
                 self.enter_region(r);
@@ -305,17 +322,33 @@ impl LocalAllocator {
             if self.open > 0 {
                 self.log.push(LogEntry::Region { region: r, used: r.start });
             }
+            skipped.push(r);
         }
-        self.retire_finished();
-        let (block, holes) = self.claim_block(need)?;
-        self.owned.push(block);
-        self.chunk_cursor = block.chunk().head.index as usize;
-        for h in holes.iter().rev() {
-            self.pending.push(Region { block, start: h.start, end: h.start + h.len });
+        match self.claim_block(need) {
+            Ok((block, holes)) => {
+                self.retire_finished();
+                self.owned.push(block);
+                self.chunk_cursor = block.chunk().head.index as usize;
+                for h in holes.iter().rev() {
+                    self.pending.push(Region { block, start: h.start, end: h.start + h.len });
+                }
+                // The claim guarantees one hole fits; skip the ones before it.
+                self.next_region_from_pending(need);
+                Ok(())
+            }
+            Err(e) => {
+                self.pending.extend(skipped.into_iter().rev());
+                self.log.truncate(log_len);
+                if let Some((b, start, cursor, end, black_from)) = saved {
+                    // Remove the filler leaving set, and resume where we were.
+                    bitmap::clear_range_owned(b.starts(), cursor, (cursor + 1).min(end));
+                    self.restore_region(b, start, cursor, end);
+                    self.black_from = black_from;
+                }
+                self.retired_bytes = retired;
+                Err(e)
+            }
         }
-        // The claim guarantees one hole fits; skip the ones before it.
-        self.next_region_from_pending(need);
-        Ok(())
     }
 
     fn next_region_from_pending(&mut self, need: usize) {
@@ -395,11 +428,11 @@ impl LocalAllocator {
             {
                 return Ok((b, read_chain(b)));
             }
-            // Its epoch or holes changed between the hint and the claim.
-            b.meta().state.store(state::SWEEPING, Ordering::SeqCst);
-            if let Some(r) = self.sweep_for_alloc(b, epoch, need, hook) {
-                return Ok(r);
-            }
+            // Its epoch or holes changed between the hint and the claim
+            // (another allocator used it, or a sweep epoch began). Put it
+            // back; never sweep here: it may already be swept for this
+            // epoch, and sweeping twice frees live white objects.
+            crate::space::release_block(&space, b, state::RECYCLABLE);
         }
 
         // 3. Lazy sweep.
@@ -410,7 +443,9 @@ impl LocalAllocator {
                 claim_in_chunk(
                     c,
                     Hint::Unswept,
-                    |b| lazy_drop || b.drop_bits().is_none(),
+                    // Only test the pointer: the bitmap of a block we do not
+                    // own may be freed at any moment.
+                    |b| lazy_drop || b.meta().drop_bits.load(Ordering::Relaxed).is_null(),
                     |b| {
                         for from in [state::USED, state::RECYCLABLE] {
                             if cas_state(b, from, state::SWEEPING) {
@@ -425,10 +460,7 @@ impl LocalAllocator {
             let Some(b) = claimed else { break };
             let done = b.meta().swept_epoch.load(Ordering::Acquire) >= epoch;
             if done || (!lazy_drop && b.drop_bits().is_some()) {
-                b.meta().state.store(prev, Ordering::SeqCst);
-                if prev == state::RECYCLABLE {
-                    pool::set_hint(b, Hint::Recyclable);
-                }
+                crate::space::release_block(&space, b, prev);
                 if !done {
                     pool::set_hint(b, Hint::Unswept);
                     break; // leave it for a sweeper or a commit point
@@ -456,8 +488,8 @@ impl LocalAllocator {
                 return Ok((b, vec![Hole { start: 0, len: BLOCK_GRANULES }]));
             }
             match table.grow(space.config.get_huge_pages(), seen) {
-                Ok(_) => {
-                    if table.len() > seen {
+                Ok(mapped) => {
+                    if mapped {
                         space.committed_bytes.fetch_add(CHUNK_BYTES, Ordering::Relaxed);
                     }
                 }
@@ -640,7 +672,8 @@ impl Drop for LocalAllocator {
     fn drop(&mut self) {
         // Open checkpoints end with the allocator: what they cover stays allocated.
         self.open = 0;
-        self.log.clear();
+        self.serials.clear();
+        self.end_checkpoints();
         let _ = self.retire_all();
         // SAFETY: `stage` came from Box::into_raw of a Stage in `new` and is
         // freed only here.
@@ -666,31 +699,17 @@ pub(crate) fn retire_block(space: &SpaceInner, b: BlockRef, holes: &[Hole]) {
     }
     let epoch = space.sweep_epoch.load(Ordering::SeqCst);
     let swept = b.meta().swept_epoch.load(Ordering::Relaxed);
+    let mut st = state::USED;
     if !holes.is_empty() && swept == epoch {
         let mut chain = ChainBuilder::new(b);
         for h in holes {
             chain.push(*h);
         }
         if chain.finish() > 0 {
-            b.meta().state.store(state::RECYCLABLE, Ordering::SeqCst);
-            pool::set_hint(b, Hint::Recyclable);
-        } else {
-            b.meta().state.store(state::USED, Ordering::SeqCst);
+            st = state::RECYCLABLE;
         }
-    } else {
-        b.meta().state.store(state::USED, Ordering::SeqCst);
     }
-    // Read the epoch again, with a read-modify-write, after the state store.
-    // `begin_sweep` bumps the epoch with an RMW and then loads block states.
-    // The two RMWs are ordered in the epoch's modification order: if ours is
-    // later it reads the new epoch and we hint; if it is earlier, begin_sweep's
-    // RMW reads from it (release/acquire), so our USED/RECYCLABLE store
-    // happens-before begin_sweep's state load, which therefore sees it and
-    // hints. Either way the block is never left unswept and unhinted. (A plain
-    // load would need SeqCst's total order, which loom does not model.)
-    if swept < space.sweep_epoch.fetch_add(0, Ordering::AcqRel) {
-        pool::set_hint(b, Hint::Unswept);
-    }
+    crate::space::release_block(space, b, st);
 }
 
 #[cfg(all(test, not(tmgc_loom)))]

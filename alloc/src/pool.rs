@@ -81,15 +81,14 @@ impl ChunkTable {
         })
     }
 
-    /// Map a new chunk and publish it. `on_map` runs under the growth lock
-    /// before publication (for accounting). Returns `None` when the table is
-    /// full or the OS refuses.
-    pub(crate) fn grow(&self, huge_pages: bool, seen_len: usize) -> Result<usize, GrowError> {
+    /// Map a new chunk and publish it, unless the table grew since the
+    /// caller saw `seen_len` chunks (then look there first). Returns whether
+    /// this call mapped a chunk.
+    pub(crate) fn grow(&self, huge_pages: bool, seen_len: usize) -> Result<bool, GrowError> {
         let _g = self.grow.lock().unwrap_or_else(|e| e.into_inner());
         let n = self.len.load(Ordering::Acquire);
         if n != seen_len {
-            // Someone else grew the table meanwhile: look there first.
-            return Ok(n);
+            return Ok(false);
         }
         if n == self.slots.len() {
             return Err(GrowError::TableFull);
@@ -97,7 +96,7 @@ impl ChunkTable {
         let c = map_small(n as u32, huge_pages).ok_or(GrowError::Os)?;
         self.slots[n].store(c.as_ptr(), Ordering::Release);
         self.len.store(n + 1, Ordering::Release);
-        Ok(n + 1)
+        Ok(true)
     }
 
     /// All chunks, for teardown.

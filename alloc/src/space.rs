@@ -232,10 +232,7 @@ impl Space {
                 );
                 let Some(b) = claimed else { break };
                 if b.meta().swept_epoch.load(Ordering::Acquire) >= epoch {
-                    b.meta().state.store(prev, Ordering::SeqCst);
-                    if prev == state::RECYCLABLE {
-                        pool::set_hint(b, Hint::Recyclable);
-                    }
+                    release_block(s, b, prev);
                     continue;
                 }
                 let swept = sweep_block(b, epoch, hook);
@@ -309,10 +306,18 @@ impl Space {
             if chunk.decommitted.load(Ordering::Acquire) {
                 continue;
             }
+            let epoch = s.sweep_epoch.load(Ordering::Acquire);
             let touched = chunk.touched.swap(false, Ordering::AcqRel);
             let empty = (META_BLOCKS..BLOCKS_PER_CHUNK).all(|b| pool::state_of(BlockRef::new(c, b)) == state::FREE);
-            let was_empty = chunk.empty_seen.swap(empty, Ordering::AcqRel);
-            if empty && was_empty && !touched && try_decommit(s, c) {
+            let seen = chunk.empty_seen.load(Ordering::Acquire);
+            if !empty || touched {
+                // Used since the last look: start counting again.
+                chunk.empty_seen.store(if empty { epoch + 1 } else { 0 }, Ordering::Release);
+            } else if seen == 0 {
+                chunk.empty_seen.store(epoch + 1, Ordering::Release);
+            } else if seen < epoch + 1 && try_decommit(s, c) {
+                // Free and untouched since an earlier epoch.
+                chunk.empty_seen.store(0, Ordering::Release);
                 released += 1;
             }
         }
@@ -321,7 +326,9 @@ impl Space {
 
     /// Is `p` the first granule of a cell (an object, or a free filler) in
     /// this space, or the start of a live large object? Safe on any pointer;
-    /// slow (a verifier's check, not a fast path).
+    /// slow (a verifier's check, not a fast path). Objects allocated since
+    /// their allocator last published its start bits (`flush_marks`,
+    /// `retire_all`) may not show yet.
     pub fn is_cell_start(&self, p: *const u8) -> bool {
         let s = &self.inner;
         let base = p.addr() & !(CHUNK_BYTES - 1);
@@ -386,14 +393,14 @@ fn try_decommit(s: &SpaceInner, c: NonNull<crate::chunk::SmallChunk>) -> bool {
             break;
         }
     }
-    let all = locked.len() == blocks.len();
+    // Another thread may have decommitted it between our check and our locks.
+    let all = locked.len() == blocks.len() && !chunk.decommitted.swap(true, Ordering::AcqRel);
     if all {
         let data = blocks[0].base();
         // SAFETY: every data block of the chunk is locked by us and free, so
         // no one needs its contents; the range is page-aligned and inside the
         // chunk mapping.
         unsafe { crate::os::decommit(NonNull::new_unchecked(data), pool::CHUNK_DATA_BYTES) };
-        chunk.decommitted.store(true, Ordering::Release);
         s.committed_bytes.fetch_sub(pool::CHUNK_DATA_BYTES, Ordering::Relaxed);
     }
     for b in locked {
@@ -454,10 +461,34 @@ pub(crate) fn settle(space: &SpaceInner, b: BlockRef, swept: Swept) {
     if swept.live == 0 {
         make_free(space, b);
     } else if swept.max_hole > 0 {
-        b.meta().state.store(state::RECYCLABLE, Ordering::SeqCst);
-        pool::set_hint(b, Hint::Recyclable);
+        release_block(space, b, state::RECYCLABLE);
     } else {
-        b.meta().state.store(state::USED, Ordering::SeqCst);
+        release_block(space, b, state::USED);
+    }
+}
+
+/// Give up ownership of a block that holds objects, as USED or RECYCLABLE:
+/// store the state, set its hints (H1), and hint it unswept if a sweep epoch
+/// it has not been swept for has begun. Every path that makes a block
+/// unowned with objects in it goes through here.
+///
+/// The epoch is read with a read-modify-write after the state store.
+/// `begin_sweep` bumps the epoch with an RMW and then loads block states.
+/// The two RMWs are ordered in the epoch's modification order: if ours is
+/// later it reads the new epoch and we hint; if it is earlier, begin_sweep's
+/// RMW reads from it (release/acquire), so our state store happens-before
+/// begin_sweep's state load, which sees the block and hints it. Either way
+/// the block is never left unswept and unhinted. (A plain load would need
+/// SeqCst's total order, which loom does not model; loom found the lost
+/// block with one.)
+pub(crate) fn release_block(space: &SpaceInner, b: BlockRef, st: u8) {
+    debug_assert!(st == state::USED || st == state::RECYCLABLE, "release_block to state {st}");
+    b.meta().state.store(st, Ordering::SeqCst);
+    if st == state::RECYCLABLE {
+        pool::set_hint(b, Hint::Recyclable);
+    }
+    if b.meta().swept_epoch.load(Ordering::Acquire) < space.sweep_epoch.fetch_add(0, Ordering::AcqRel) {
+        pool::set_hint(b, Hint::Unswept);
     }
 }
 
@@ -511,8 +542,10 @@ pub unsafe fn is_marked(obj: NonNull<u8>) -> bool {
 /// at least the object's size.
 ///
 /// # Safety
-/// As for [`mark`], and the object's block is not being allocated into by
-/// another thread (its start bits are read).
+/// As for [`mark`]. Also, the allocator that allocated in the object's block
+/// has published its start bits since (`flush_marks`, `retire_all`, or
+/// leaving the block) and is not allocating in it now: otherwise the start
+/// bits read here are incomplete and the size returned is too large.
 pub unsafe fn cell_bytes(obj: NonNull<u8>) -> usize {
     // SAFETY: forwarded from the caller.
     match unsafe { locate(obj) } {

@@ -476,3 +476,83 @@ fn rewind_past_only_a_large_object_keeps_older_objects() {
     assert_ne!(next, old);
     a.release(ck).unwrap();
 }
+
+// Regression tests from a review of this crate (each failed before its fix).
+
+#[test]
+fn a_stale_checkpoint_stays_stale_after_a_new_one_takes_its_depth() {
+    let s = space();
+    let mut a = s.allocator();
+    a.alloc(16, 16).unwrap();
+    let outer = a.checkpoint();
+    a.alloc(16, 16).unwrap();
+    let inner = a.checkpoint();
+    a.rewind(&outer).unwrap();
+    assert_eq!(a.rewind(&inner), Err(AllocError::StaleCheckpoint));
+    let inner2 = a.checkpoint();
+    let y = a.alloc(64, 16).unwrap().as_ptr().addr();
+    assert_eq!(a.rewind(&inner), Err(AllocError::StaleCheckpoint), "a stale checkpoint came back to life");
+    let z = a.alloc(16, 16).unwrap().as_ptr().addr();
+    assert!(z >= y + 64 || z + 16 <= y, "new object overlaps a live one");
+    a.release(inner2).unwrap();
+    a.release(outer).unwrap();
+}
+
+#[test]
+fn large_objects_under_an_open_checkpoint_are_not_swept() {
+    let s = space();
+    let mut a = s.allocator();
+    let ck = a.checkpoint();
+    let big = a.alloc(3 * LARGE_THRESHOLD, 8).unwrap();
+    fill(big, 64, 5);
+    s.begin_sweep();
+    assert_eq!(s.sweep().large_freed, 0, "swept a large object its allocator may still rewind");
+    assert!(holds(big, 64, 5));
+    a.rewind(&ck).unwrap();
+    assert_eq!(s.stats().large_objects, 0);
+    // After the checkpoint closes, unmarked large objects are swept again.
+    a.alloc(3 * LARGE_THRESHOLD, 8).unwrap();
+    a.release(ck).unwrap();
+    s.begin_sweep();
+    assert_eq!(s.sweep().large_freed, 1);
+}
+
+#[test]
+fn cell_bytes_is_exact_after_a_flush() {
+    let s = space();
+    let mut a = s.allocator();
+    let p = a.alloc(16, 8).unwrap();
+    let _q = a.alloc(16, 8).unwrap();
+    a.flush_marks();
+    // SAFETY: `p` is live and its allocator has published its start bits.
+    assert_eq!(unsafe { cell_bytes(p) }, 16);
+}
+
+#[test]
+fn alignment_padding_is_not_marked_by_black_allocation() {
+    let s = space();
+    let mut a = s.allocator();
+    a.set_colour(Colour::Black);
+    a.alloc(16, 16).unwrap();
+    a.alloc(16, 64).unwrap();
+    a.set_colour(Colour::White);
+    a.retire_all().unwrap();
+    assert_eq!(collect(&s).live_bytes, 2 * GRANULE, "padding counted as live");
+}
+
+#[test]
+fn a_failed_allocation_changes_nothing() {
+    let s = Space::new(Config::default().heap_limit(BLOCK_BYTES)).unwrap();
+    let mut a = s.allocator();
+    for _ in 0..(BLOCK_GRANULES - 500) {
+        a.alloc(16, 16).unwrap();
+    }
+    let before = a.allocated_bytes();
+    assert!(matches!(a.alloc(LARGE_THRESHOLD, 16), Err(AllocError::HeapExhausted { .. })));
+    assert_eq!(a.allocated_bytes(), before);
+    // The 500 free granules of the block are still ours.
+    for _ in 0..500 {
+        a.alloc(16, 16).unwrap();
+    }
+    assert!(a.alloc(16, 16).is_err());
+}
