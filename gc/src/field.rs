@@ -12,7 +12,9 @@
 
 use std::marker::PhantomData;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
+
+use crate::sync::{AtomicPtr, AtomicU64};
 
 use crate::header::Header;
 use crate::trace::{Trace, Tracer};
@@ -30,7 +32,14 @@ pub struct Ref<T: ?Sized> {
 
 impl<T: ?Sized> Ref<T> {
     /// A null reference.
+    #[cfg(not(tmgc_loom))]
     pub const fn null() -> Self {
+        Ref { ptr: AtomicPtr::new(std::ptr::null_mut()), _type: PhantomData }
+    }
+
+    /// A null reference.
+    #[cfg(tmgc_loom)]
+    pub fn null() -> Self {
         Ref { ptr: AtomicPtr::new(std::ptr::null_mut()), _type: PhantomData }
     }
 

@@ -14,7 +14,9 @@
 //!   (release with a new version). See [`crate::flags::vlock`].
 
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
+
+use crate::sync::{AtomicPtr, AtomicU64};
 
 use crate::flags::{ObjFlags, FLAG_MASK};
 use crate::types::TypeInfo;

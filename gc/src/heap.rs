@@ -8,10 +8,12 @@
 //!   commit-point poll flag the collector will raise.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crossbeam_utils::{Backoff, CachePadded};
+use crossbeam_utils::CachePadded;
+
+use crate::sync::{AtomicBool, AtomicU64, Spin};
 use tmgc_alloc::Space;
 use tmgc_roots::GlobalRoots;
 
@@ -44,7 +46,7 @@ impl HeapInner {
     /// A normal commit enters the gate (waits while an inevitable
     /// transaction runs).
     pub(crate) fn gate_enter(&self) {
-        let backoff = Backoff::new();
+        let backoff = Spin::new();
         loop {
             let g = self.gate.load(Ordering::Acquire);
             if g & EXCLUSIVE == 0
@@ -63,7 +65,7 @@ impl HeapInner {
     /// Take the gate exclusively: waits for commits in flight to finish and
     /// for any other inevitable transaction to end.
     pub(crate) fn gate_exclusive(&self) {
-        let backoff = Backoff::new();
+        let backoff = Spin::new();
         while self.gate.compare_exchange_weak(0, EXCLUSIVE, Ordering::AcqRel, Ordering::Relaxed).is_err() {
             backoff.snooze();
         }
@@ -90,9 +92,15 @@ pub struct Heap {
     pub(crate) inner: Arc<HeapInner>,
 }
 
+#[cfg(not(tmgc_loom))]
 thread_local! {
     /// Heaps this thread has a mutator for (by address of their shared state).
     static ATTACHED: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
+#[cfg(tmgc_loom)]
+loom::thread_local! {
+    static ATTACHED: RefCell<Vec<usize>> = RefCell::new(Vec::new());
 }
 
 impl Heap {

@@ -46,6 +46,7 @@ mod gcref;
 mod header;
 mod heap;
 mod mutator;
+mod sync;
 mod trace;
 mod tx;
 mod types;

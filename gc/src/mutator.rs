@@ -22,7 +22,6 @@ use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crossbeam_utils::Backoff;
 use tmgc_alloc::LocalAllocator;
 use tmgc_roots::RootTable;
 
@@ -98,7 +97,7 @@ impl Mutator {
         &mut self,
         mut body: impl for<'tx> FnMut(&mut Tx<'tx>) -> Result<R, Abort<E>>,
     ) -> Result<R, TxError<E>> {
-        let backoff = Backoff::new();
+        let backoff = crate::sync::Spin::new();
         loop {
             self.commit_point();
             let mut tx = Tx::begin(&mut self.core);

@@ -40,7 +40,9 @@
 //! (heap full, or its body gives up) still rolls back its heap effects.
 
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
+
+use crate::sync::{AtomicPtr, AtomicU64};
 
 use tmgc_alloc::{AllocError, Checkpoint, LocalAllocator};
 

@@ -14,7 +14,7 @@
 //! outlives every object of its type (it is `'static`).
 
 use std::ptr::NonNull;
-use std::sync::atomic::AtomicU64;
+use crate::sync::AtomicU64;
 
 use crate::field::Ref;
 use crate::flags::ObjFlags;
