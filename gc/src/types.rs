@@ -13,8 +13,8 @@
 //! Invariant (T1): a `TypeInfo` never changes after it is created, and it
 //! outlives every object of its type (it is `'static`).
 
-use std::ptr::NonNull;
 use crate::sync::AtomicU64;
+use std::ptr::NonNull;
 
 use crate::field::Ref;
 use crate::flags::ObjFlags;

@@ -1,0 +1,209 @@
+//! Transaction edge cases: aborts and panics lose nothing, inevitable
+//! transactions, the heap limit, root misuse, dynamic types.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tmgc::{Abort, Config, DynType, DynTypeSpec, Heap, HeapError, Ref, RootMisuse, Trace, TxError, Value};
+
+#[derive(Trace)]
+struct Cell {
+    value: Value<i64>,
+    next: Ref<Cell>,
+}
+
+static DROPS: AtomicUsize = AtomicUsize::new(0);
+
+#[derive(Trace)]
+struct Noisy {
+    name: String,
+}
+
+impl Drop for Noisy {
+    fn drop(&mut self) {
+        DROPS.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn an_aborted_transaction_leaves_allocated_bytes_unchanged() {
+    let heap = Heap::new(Config::default().clone()).unwrap();
+    let mut m = heap.attach().unwrap();
+    m.transaction::<_, ()>(|tx| {
+        tx.alloc(Cell { value: Value::new(1), next: Ref::null() })?;
+        Ok(())
+    })
+    .unwrap();
+    let (mine, space) = (m.allocated_bytes(), heap.space().allocated_bytes());
+    let r = m.transaction(|tx| {
+        for i in 0..10_000 {
+            tx.alloc(Cell { value: Value::new(i), next: Ref::null() })?;
+        }
+        Err::<(), _>(Abort::User("no"))
+    });
+    assert!(matches!(r, Err(TxError::Aborted("no"))));
+    assert_eq!(m.allocated_bytes(), mine);
+    assert_eq!(heap.space().allocated_bytes(), space);
+}
+
+#[test]
+fn aborts_and_panics_run_the_destructors_of_what_they_allocated() {
+    let heap = Heap::new(Config::default()).unwrap();
+    let mut m = heap.attach().unwrap();
+    let before = DROPS.load(Ordering::SeqCst);
+    let _ = m.transaction(|tx| {
+        tx.alloc(Noisy { name: "a".into() })?;
+        tx.alloc(Noisy { name: "b".into() })?;
+        Err::<(), _>(Abort::User(()))
+    });
+    assert_eq!(DROPS.load(Ordering::SeqCst), before + 2);
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        let _ = m.transaction::<(), ()>(|tx| {
+            tx.alloc(Noisy { name: "c".into() })?;
+            panic!("boom");
+        });
+    }));
+    assert!(r.is_err());
+    assert_eq!(DROPS.load(Ordering::SeqCst), before + 3);
+    // The mutator still works after the panic.
+    let n = m
+        .transaction::<_, ()>(|tx| {
+            let c = tx.alloc(Noisy { name: "kept".into() })?;
+            Ok(c.name.len())
+        })
+        .unwrap();
+    assert_eq!(n, 4);
+}
+
+#[test]
+fn inevitable_transactions_never_retry_and_others_wait() {
+    let heap = Heap::new(Config::default()).unwrap();
+    let counter = {
+        let mut m = heap.attach().unwrap();
+        m.transaction::<_, ()>(|tx| {
+            let c = tx.alloc(Cell { value: Value::new(0), next: Ref::null() })?;
+            Ok(tx.global_root(c))
+        })
+        .unwrap()
+    };
+    let inevitable_attempts = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for t in 0..3 {
+            let (heap, counter, attempts) = (heap.clone(), counter.clone(), &inevitable_attempts);
+            s.spawn(move || {
+                let mut m = heap.attach().unwrap();
+                for i in 0..300 {
+                    let io = t == 0 && i % 30 == 0;
+                    m.transaction::<_, ()>(|tx| {
+                        let c = tx.global(&counter)?;
+                        if io {
+                            tx.become_inevitable()?;
+                            attempts.fetch_add(1, Ordering::SeqCst);
+                            // "I/O": others keep running meanwhile.
+                            std::thread::sleep(std::time::Duration::from_millis(1));
+                        }
+                        let v = tx.get(c, |c| &c.value)?;
+                        tx.set(c, |c| &c.value, v + 1)?;
+                        Ok(())
+                    })
+                    .unwrap();
+                }
+            });
+        }
+    });
+    // Once inevitable, an attempt always commits: exactly one per I/O transaction.
+    assert_eq!(inevitable_attempts.load(Ordering::SeqCst), 10);
+    let mut m = heap.attach().unwrap();
+    let v = m
+        .transaction::<_, ()>(|tx| {
+            let c = tx.global(&counter)?;
+            Ok(tx.get(c, |c| &c.value)?)
+        })
+        .unwrap();
+    assert_eq!(v, 900);
+}
+
+#[test]
+fn the_heap_limit_is_a_clean_error() {
+    let heap = Heap::new(Config { alloc: tmgc::alloc::Config::default().heap_limit(1 << 20) }).unwrap();
+    let mut m = heap.attach().unwrap();
+    let root = m
+        .transaction::<_, ()>(|tx| {
+            let c = tx.alloc(Cell { value: Value::new(7), next: Ref::null() })?;
+            Ok(tx.root(c))
+        })
+        .unwrap();
+    let r = m.transaction::<(), ()>(|tx| loop {
+        tx.alloc(Cell { value: Value::new(0), next: Ref::null() })?;
+    });
+    assert!(matches!(r, Err(TxError::Alloc(tmgc::alloc::AllocError::HeapExhausted { .. }))), "{r:?}");
+    // Nothing lost: the old object is intact and new transactions work.
+    let v = m
+        .transaction::<_, ()>(|tx| {
+            let c = tx.get_root(&root)?;
+            Ok(tx.get(c, |c| &c.value)?)
+        })
+        .unwrap();
+    assert_eq!(v, 7);
+}
+
+#[test]
+fn root_misuse_is_a_clear_error() {
+    let heap = Heap::new(Config::default()).unwrap();
+    let mut m = heap.attach().unwrap();
+    assert!(matches!(heap.attach(), Err(HeapError::AlreadyAttached)));
+    // A root created by a transaction that aborted is stale.
+    let mut stale = None;
+    let _ = m.transaction(|tx| {
+        let c = tx.alloc(Cell { value: Value::new(1), next: Ref::null() })?;
+        stale = Some(tx.root(c));
+        Err::<(), _>(Abort::User(()))
+    });
+    let stale = stale.unwrap();
+    let r = m.transaction::<_, ()>(|tx| Ok(tx.get_root(&stale).map(|_| ())?));
+    assert!(matches!(r, Err(TxError::Root(RootMisuse::Stale))));
+    // A root of another heap's mutator is foreign.
+    let other = Heap::new(Config::default()).unwrap();
+    let mut m2 = other.attach().unwrap();
+    let foreign = m2
+        .transaction::<_, ()>(|tx| {
+            let c = tx.alloc(Cell { value: Value::new(1), next: Ref::null() })?;
+            Ok(tx.root(c))
+        })
+        .unwrap();
+    let r = m.transaction::<_, ()>(|tx| Ok(tx.get_root(&foreign).map(|_| ())?));
+    assert!(matches!(r, Err(TxError::Root(RootMisuse::Foreign))));
+}
+
+#[test]
+fn dynamic_objects_in_transactions() {
+    let ty = DynType::register(DynTypeSpec { name: "Pair".into(), ref_slots: 2, data_words: 1, trace: None }).unwrap();
+    let heap = Heap::new(Config::default()).unwrap();
+    let mut m = heap.attach().unwrap();
+    let root = m
+        .transaction::<_, ()>(|tx| {
+            let a = tx.alloc_dyn(ty)?;
+            let b = tx.alloc_dyn(ty)?;
+            tx.set_slot(a, 0, Some(b))?;
+            tx.set_data(b, 0, 99)?;
+            Ok(tx.root(a))
+        })
+        .unwrap();
+    let v = m
+        .transaction::<_, ()>(|tx| {
+            let a = tx.get_root(&root)?;
+            let b = tx.slot(a, 0)?.expect("linked");
+            assert!(tx.slot(a, 1)?.is_none());
+            tx.set_data(b, 0, 100)?;
+            Ok(tx.data(b, 0)?)
+        })
+        .unwrap();
+    assert_eq!(v, 100);
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        let _ = m.transaction::<_, ()>(|tx| {
+            let a = tx.get_root(&root)?;
+            Ok(tx.slot(a, 2)?.is_some())
+        });
+    }));
+    assert!(r.is_err(), "an out-of-range slot must panic with a clear message");
+}
