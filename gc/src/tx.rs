@@ -84,6 +84,8 @@ pub(crate) struct Logs {
     pub(crate) news: Vec<NonNull<Header>>,
     pub(crate) globals: Vec<(tmgc_roots::GlobalSlot, NonNull<Header>)>,
     pub(crate) locked: Vec<(NonNull<Header>, u64)>,
+    /// Scratch for the commit's lock set (kept to reuse its memory).
+    pub(crate) objs: Vec<NonNull<Header>>,
 }
 
 impl Logs {
@@ -366,8 +368,10 @@ impl<'tx> Tx<'tx> {
     }
 
     /// Make `obj` a global root, set when this transaction commits.
+    /// Panics past 65,536 global roots (global roots are for a program's
+    /// entry points, not per-object bookkeeping).
     pub fn global_root<T: ?Sized>(&mut self, obj: Gc<'tx, T>) -> GlobalRoot<T> {
-        let slot = self.core.heap.globals.reserve();
+        let slot = self.core.heap.globals.reserve().expect("too many global roots (the limit is 65,536)");
         self.core.logs.globals.push((slot, obj.ptr));
         GlobalRoot::new(slot, std::sync::Arc::clone(&self.core.heap))
     }
@@ -446,10 +450,11 @@ impl<'tx> Tx<'tx> {
             heap.gate_enter();
         }
         // Lock the written objects, in address order (no lock cycles).
-        let mut objs: Vec<NonNull<Header>> = logs.writes.iter().map(Write::obj).collect();
-        objs.sort();
+        let mut objs = std::mem::take(&mut logs.objs);
+        objs.extend(logs.writes.iter().map(Write::obj));
+        objs.sort_unstable();
         objs.dedup();
-        for o in objs {
+        for &o in &objs {
             // SAFETY: objects in the write log are live.
             let vl = unsafe { o.as_ref() }.vlock();
             let w = vl.load(Ordering::Acquire);
@@ -458,6 +463,8 @@ impl<'tx> Tx<'tx> {
                 && vl.compare_exchange(w, w | vlock::LOCKED, Ordering::AcqRel, Ordering::Relaxed).is_ok();
             if !ok {
                 Self::unlock(logs);
+                objs.clear();
+                logs.objs = objs;
                 if gated {
                     heap.gate_exit();
                 }
@@ -465,6 +472,8 @@ impl<'tx> Tx<'tx> {
             }
             logs.locked.push((o, w));
         }
+        objs.clear();
+        logs.objs = objs;
         let wv = heap.clock.fetch_add(1, Ordering::AcqRel) + 1;
         if !self.inevitable && wv != self.rv + 1 {
             let rv = self.rv;

@@ -17,7 +17,7 @@
 #![deny(missing_docs)]
 
 use std::ptr::NonNull;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 pub use tmgc_alloc as alloc;
 
@@ -156,18 +156,42 @@ impl RootTable {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct GlobalSlot(usize);
 
-/// An object address held by a global root (keeps the pointer's provenance).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct ObjPtr(NonNull<u8>);
-// SAFETY: a plain address; what may be done with the object is decided by
-// the collector and transaction protocols, not by which thread holds it.
-unsafe impl Send for ObjPtr {}
+/// Global roots per segment.
+const SEGMENT: usize = 1024;
+/// Segments: at most `SEGMENT * SEGMENTS` (65,536) global roots.
+const SEGMENTS: usize = 64;
+
+type Segment = [AtomicPtr<u8>; SEGMENT];
 
 /// Roots shared by all threads. See the crate docs.
-#[derive(Default, Debug)]
+///
+/// Reading a global root is two atomic loads, with no lock: every
+/// transaction that starts from shared data reads one, so a mutex here
+/// would serialise all threads. Slots live in append-only segments that
+/// are never moved or freed while the set lives.
 pub struct GlobalRoots {
-    slots: Mutex<Vec<Option<ObjPtr>>>,
+    segments: Box<[AtomicPtr<Segment>]>,
+    next: AtomicUsize,
 }
+
+impl Default for GlobalRoots {
+    fn default() -> Self {
+        GlobalRoots {
+            segments: (0..SEGMENTS).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect(),
+            next: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl std::fmt::Debug for GlobalRoots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GlobalRoots({} slots)", self.next.load(Ordering::Relaxed))
+    }
+}
+
+/// Why a global root could not be made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GlobalRootsFull;
 
 impl GlobalRoots {
     /// An empty set.
@@ -175,35 +199,70 @@ impl GlobalRoots {
         Self::default()
     }
 
+    fn segment(&self, k: usize) -> Option<&Segment> {
+        let p = self.segments.get(k)?.load(Ordering::Acquire);
+        // SAFETY: a non-null segment pointer came from Box::into_raw below and
+        // is freed only when the set is dropped.
+        unsafe { p.as_ref() }
+    }
+
     /// Reserve an empty global root; [`GlobalRoots::set`] fills it (a
     /// transaction reserves, its commit sets).
-    pub fn reserve(&self) -> GlobalSlot {
-        let mut v = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        v.push(None);
-        GlobalSlot(v.len() - 1)
+    pub fn reserve(&self) -> Result<GlobalSlot, GlobalRootsFull> {
+        let i = self.next.fetch_add(1, Ordering::AcqRel);
+        let k = i / SEGMENT;
+        if k >= SEGMENTS {
+            return Err(GlobalRootsFull);
+        }
+        if self.segment(k).is_none() {
+            let fresh: Box<Segment> = Box::new(std::array::from_fn(|_| AtomicPtr::new(std::ptr::null_mut())));
+            let fresh = Box::into_raw(fresh);
+            if self.segments[k]
+                .compare_exchange(std::ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                // SAFETY: ours, never published.
+                drop(unsafe { Box::from_raw(fresh) });
+            }
+        }
+        Ok(GlobalSlot(i))
     }
 
     /// Add a global root holding `obj`.
-    pub fn add(&self, obj: NonNull<u8>) -> GlobalSlot {
-        let s = self.reserve();
+    pub fn add(&self, obj: NonNull<u8>) -> Result<GlobalSlot, GlobalRootsFull> {
+        let s = self.reserve()?;
         self.set(s, obj);
-        s
+        Ok(s)
     }
 
-    /// Replace the object a global root holds.
+    /// Replace the object a global root holds (Release).
     pub fn set(&self, slot: GlobalSlot, obj: NonNull<u8>) {
-        let mut v = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        v[slot.0] = Some(ObjPtr(obj));
+        let seg = self.segment(slot.0 / SEGMENT).expect("a reserved slot's segment exists");
+        seg[slot.0 % SEGMENT].store(obj.as_ptr(), Ordering::Release);
     }
 
-    /// The object a global root holds, if it was set.
+    /// The object a global root holds, if it was set (Acquire).
     pub fn get(&self, slot: GlobalSlot) -> Option<NonNull<u8>> {
-        self.slots.lock().unwrap_or_else(|e| e.into_inner()).get(slot.0).copied().flatten().map(|p| p.0)
+        let seg = self.segment(slot.0 / SEGMENT)?;
+        NonNull::new(seg[slot.0 % SEGMENT].load(Ordering::Acquire))
     }
 
     /// Every global root's object.
     pub fn scan(&self) -> Vec<NonNull<u8>> {
-        self.slots.lock().unwrap_or_else(|e| e.into_inner()).iter().flatten().map(|p| p.0).collect()
+        let n = self.next.load(Ordering::Acquire).min(SEGMENT * SEGMENTS);
+        (0..n).filter_map(|i| self.get(GlobalSlot(i))).collect()
+    }
+}
+
+impl Drop for GlobalRoots {
+    fn drop(&mut self) {
+        for s in self.segments.iter() {
+            let p = s.load(Ordering::Acquire);
+            if !p.is_null() {
+                // SAFETY: from Box::into_raw in `reserve`; dropped once.
+                drop(unsafe { Box::from_raw(p) });
+            }
+        }
     }
 }
 
@@ -257,11 +316,15 @@ mod tests {
     #[test]
     fn global_roots() {
         let g = GlobalRoots::new();
-        let s = g.add(p(16));
+        let s = g.add(p(16)).unwrap();
         g.set(s, p(64));
         assert_eq!(g.get(s), Some(p(64)));
-        let r = g.reserve();
+        let r = g.reserve().unwrap();
         assert_eq!(g.get(r), None);
         assert_eq!(g.scan(), vec![p(64)]);
+        // Across segments.
+        let many: Vec<_> = (0..3000).map(|i| g.add(p(16 * (i + 1))).unwrap()).collect();
+        assert_eq!(g.get(many[2999]), Some(p(16 * 3000)));
+        assert_eq!(g.scan().len(), 3001);
     }
 }

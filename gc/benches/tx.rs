@@ -1,0 +1,118 @@
+//! Transaction throughput against a global lock, in the same run.
+//!
+//! Run: `cargo bench -p tmgc --bench tx` (about 1 minute).
+//!
+//! The work: read 8 word fields of a record and write 1. `tmgc` does it in a
+//! transaction (the record reached through a root); `mutex` does it under
+//! one `std::sync::Mutex` holding all records (the global-lock baseline).
+//! Two threads run either on disjoint records (no conflicts: scaling) or on
+//! the same record (every transaction conflicts with the other thread's).
+
+use std::hint::black_box;
+use std::sync::{Barrier, Mutex};
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use tmgc::{Config, GlobalRoot, Heap, Mutator, Trace, Value};
+
+const BATCH: u64 = 1000;
+
+#[derive(Trace)]
+struct Rec {
+    f: [Value<u64>; 8],
+}
+
+fn make(heap: &Heap, n: usize) -> Vec<GlobalRoot<Rec>> {
+    let mut m = heap.attach().unwrap();
+    (0..n)
+        .map(|_| {
+            m.transaction::<_, ()>(|tx| {
+                let r = tx.alloc(Rec { f: std::array::from_fn(|i| Value::new(i as u64)) })?;
+                Ok(tx.global_root(r))
+            })
+            .unwrap()
+        })
+        .collect()
+}
+
+fn tx_batch(m: &mut Mutator, rec: &GlobalRoot<Rec>) {
+    for _ in 0..BATCH {
+        m.transaction::<_, ()>(|tx| {
+            let r = tx.global(rec)?;
+            let mut sum = 0;
+            for i in 0..8 {
+                sum += tx.get(r, |r| &r.f[i])?;
+            }
+            tx.set(r, |r| &r.f[0], black_box(sum) % 1000)?;
+            Ok(())
+        })
+        .unwrap();
+    }
+}
+
+fn mutex_batch(lock: &Mutex<Vec<[u64; 8]>>, i: usize) {
+    for _ in 0..BATCH {
+        let mut g = lock.lock().unwrap();
+        let r = &mut g[i];
+        let sum: u64 = r.iter().sum();
+        r[0] = black_box(sum) % 1000;
+    }
+}
+
+fn two(iters: u64, work: &(dyn Fn(usize, u64) + Sync)) -> Duration {
+    let barrier = Barrier::new(3);
+    std::thread::scope(|s| {
+        for t in 0..2 {
+            let barrier = &barrier;
+            s.spawn(move || {
+                barrier.wait();
+                work(t, iters);
+                barrier.wait();
+            });
+        }
+        barrier.wait();
+        let start = Instant::now();
+        barrier.wait();
+        start.elapsed()
+    })
+}
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("tx_read8_write1");
+    g.throughput(Throughput::Elements(BATCH));
+    let heap = Heap::new(Config::default()).unwrap();
+    let recs = make(&heap, 2);
+    {
+        let mut m = heap.attach().unwrap();
+        g.bench_function(BenchmarkId::new("tmgc", "1 thread"), |b| b.iter(|| tx_batch(&mut m, &recs[0])));
+    }
+    let lock = Mutex::new(vec![[1u64; 8]; 2]);
+    g.bench_function(BenchmarkId::new("mutex", "1 thread"), |b| b.iter(|| mutex_batch(&lock, 0)));
+
+    // Two threads: throughput is 2 * BATCH per iteration.
+    g.throughput(Throughput::Elements(2 * BATCH));
+    for (name, shared) in [("2 threads disjoint", false), ("2 threads shared", true)] {
+        g.bench_function(BenchmarkId::new("tmgc", name), |b| {
+            b.iter_custom(|iters| {
+                two(iters, &|t, n| {
+                    let mut m = heap.attach().unwrap();
+                    let rec = &recs[if shared { 0 } else { t }];
+                    (0..n).for_each(|_| tx_batch(&mut m, rec));
+                })
+            })
+        });
+        g.bench_function(BenchmarkId::new("mutex", name), |b| {
+            b.iter_custom(|iters| {
+                two(iters, &|t, n| (0..n).for_each(|_| mutex_batch(&lock, if shared { 0 } else { t })))
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3)).sample_size(20);
+    targets = bench
+}
+criterion_main!(benches);
