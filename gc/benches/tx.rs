@@ -22,12 +22,15 @@ struct Rec {
     f: [Value<u64>; 8],
 }
 
+/// Records for the threads, at least a cache line apart (so "disjoint"
+/// records share no line).
 fn make(heap: &Heap, n: usize) -> Vec<GlobalRoot<Rec>> {
     let mut m = heap.attach().unwrap();
     (0..n)
         .map(|_| {
             m.transaction::<_, ()>(|tx| {
                 let r = tx.alloc(Rec { f: std::array::from_fn(|i| Value::new(i as u64)) })?;
+                tx.alloc(Rec { f: std::array::from_fn(|_| Value::new(0)) })?; // spacer
                 Ok(tx.global_root(r))
             })
             .unwrap()

@@ -1,9 +1,8 @@
 //! The heap: shared state of all mutators.
 //!
 //! - the TL2 **global version clock**, bumped once by every commit that
-//!   writes or publishes;
-//! - the **commit gate**: the count of commits in flight, or the inevitable
-//!   transaction's exclusive hold (see `Tx::become_inevitable`);
+//!   writes or publishes, whose top bit says an inevitable transaction runs
+//!   (see `Tx::become_inevitable`);
 //! - the allocation [`Space`](tmgc_alloc::Space), global roots, and the
 //!   commit-point poll flag the collector will raise.
 
@@ -28,13 +27,14 @@ pub struct Config {
     pub alloc: tmgc_alloc::Config,
 }
 
-/// The gate's exclusive bit: an inevitable transaction runs.
-const EXCLUSIVE: u64 = 1 << 63;
+/// The clock's top bit: an inevitable transaction runs. The other bits
+/// count commits (the TL2 version clock).
+pub(crate) const INEVITABLE: u64 = 1 << 63;
 
 pub(crate) struct HeapInner {
     pub(crate) space: Space,
+    /// TL2 version clock, with the `INEVITABLE` bit.
     pub(crate) clock: CachePadded<AtomicU64>,
-    gate: CachePadded<AtomicU64>,
     pub(crate) globals: GlobalRoots,
     /// Raised by the collector to ask mutators to meet it at a commit point.
     pub(crate) poll: AtomicBool,
@@ -43,37 +43,37 @@ pub(crate) struct HeapInner {
 }
 
 impl HeapInner {
-    /// A normal commit enters the gate (waits while an inevitable
-    /// transaction runs).
-    pub(crate) fn gate_enter(&self) {
-        let backoff = Spin::new();
+    /// The current version (the clock without the inevitable bit).
+    pub(crate) fn version(&self) -> u64 {
+        self.clock.load(Ordering::Acquire) & !INEVITABLE
+    }
+
+    /// Wait while an inevitable transaction runs.
+    pub(crate) fn wait_inevitable(&self) {
+        let spin = Spin::new();
+        while self.clock.load(Ordering::Acquire) & INEVITABLE != 0 {
+            spin.snooze();
+        }
+    }
+
+    /// Set the inevitable bit (waiting for another inevitable transaction to
+    /// end); returns the version at that moment.
+    pub(crate) fn take_inevitable(&self) -> u64 {
+        let spin = Spin::new();
         loop {
-            let g = self.gate.load(Ordering::Acquire);
-            if g & EXCLUSIVE == 0
-                && self.gate.compare_exchange_weak(g, g + 1, Ordering::AcqRel, Ordering::Relaxed).is_ok()
+            let c = self.clock.load(Ordering::Acquire);
+            if c & INEVITABLE == 0
+                && self.clock.compare_exchange_weak(c, c | INEVITABLE, Ordering::AcqRel, Ordering::Relaxed).is_ok()
             {
-                return;
+                return c;
             }
-            backoff.snooze();
+            spin.snooze();
         }
     }
 
-    pub(crate) fn gate_exit(&self) {
-        self.gate.fetch_sub(1, Ordering::Release);
-    }
-
-    /// Take the gate exclusively: waits for commits in flight to finish and
-    /// for any other inevitable transaction to end.
-    pub(crate) fn gate_exclusive(&self) {
-        let backoff = Spin::new();
-        while self.gate.compare_exchange_weak(0, EXCLUSIVE, Ordering::AcqRel, Ordering::Relaxed).is_err() {
-            backoff.snooze();
-        }
-    }
-
-    pub(crate) fn gate_release_exclusive(&self) {
-        debug_assert_eq!(self.gate.load(Ordering::Relaxed), EXCLUSIVE, "releasing a gate not held exclusively");
-        self.gate.store(0, Ordering::Release);
+    pub(crate) fn release_inevitable(&self) {
+        let prev = self.clock.fetch_and(!INEVITABLE, Ordering::AcqRel);
+        debug_assert!(prev & INEVITABLE != 0, "releasing inevitability not held");
     }
 }
 
@@ -122,7 +122,6 @@ impl Heap {
             inner: Arc::new(HeapInner {
                 space,
                 clock: CachePadded::new(AtomicU64::new(0)),
-                gate: CachePadded::new(AtomicU64::new(0)),
                 globals: GlobalRoots::new(),
                 poll: AtomicBool::new(false),
                 commits: AtomicU64::new(0),
@@ -159,7 +158,7 @@ impl Heap {
 
     /// The global version clock (commits that wrote or published).
     pub fn clock(&self) -> u64 {
-        self.inner.clock.load(Ordering::Acquire)
+        self.inner.version()
     }
 }
 

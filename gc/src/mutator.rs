@@ -124,6 +124,8 @@ impl Mutator {
                 }
             }
             self.conflicts += 1;
+            // Do not spin against an inevitable transaction: wait it out.
+            self.core.heap.wait_inevitable();
             backoff.snooze();
         }
     }

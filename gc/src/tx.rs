@@ -14,9 +14,10 @@
 //!   never writes back into an object that changed after `rv` (design brief
 //!   §3, trap 8). Objects this transaction allocated (`NEW`) are private and
 //!   written in place.
-//! - **Commit** (only if it wrote or published): enter the commit gate; lock
-//!   the written objects in address order (CAS on the version-lock word);
-//!   take `wv` from the clock; validate the read set against `rv` (skipped
+//! - **Commit** (only if it wrote or published): lock the written objects in
+//!   address order (CAS on the version-lock word); take `wv` from the clock
+//!   (one `fetch_add`, the only shared read-modify-write of a commit);
+//!   validate the read set against `rv` (skipped
 //!   when `wv == rv + 1`: nobody committed since); stamp the new objects with
 //!   `wv` and clear their `NEW` flag; write the logged words back with
 //!   Release stores; release the locks with version `wv`. Read-only
@@ -30,14 +31,18 @@
 //! at `wv` under the locks); a read-only one at `rv`.
 //!
 //! ## Inevitable transactions
-//! `become_inevitable` takes the commit gate exclusively: it waits for
-//! commits in flight, then no other commit can start until it ends. It
-//! validates what it has read so far, moves `rv` to the current clock, and
-//! from then on reads without validation and cannot conflict. **Other
-//! transactions keep running but wait at their commit** until it ends. At
-//! most one is inevitable at a time; a second waits in `become_inevitable`.
-//! Its writes are still buffered, so an inevitable transaction that fails
-//! (heap full, or its body gives up) still rolls back its heap effects.
+//! `become_inevitable` sets the clock's top bit (`INEVITABLE`; it waits if
+//! another inevitable transaction holds it). A normal commit that then takes
+//! its version from the clock sees the bit and backs off (unlocks, retries
+//! once the bit clears), so no commit lands while it runs. Commits that took
+//! their version *before* the bit was set already hold all their locks (a
+//! commit locks before it takes its version); the inevitable transaction
+//! waits for those locks instead of aborting, and what they write carries a
+//! version within its new read version. It validates what it read before,
+//! moves `rv` to the clock, and from then on cannot conflict: it may do I/O.
+//! **Other transactions keep running but wait at their commit** until it
+//! ends. Its writes are still buffered, so an inevitable transaction that
+//! fails (heap full, or its body gives up) still rolls back its heap effects.
 
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
@@ -51,8 +56,9 @@ use crate::field::{Ref, Value, Word};
 use crate::flags::{vlock, ObjFlags};
 use crate::gcref::{Brand, Dyn, Gc, GlobalRoot, Root};
 use crate::header::Header;
-use crate::heap::HeapInner;
+use crate::heap::{HeapInner, INEVITABLE};
 use crate::mutator::Core;
+use crate::sync::Spin;
 use crate::types::{DynType, GcType, TypeInfo};
 
 /// A logged write.
@@ -112,7 +118,7 @@ pub struct Tx<'tx> {
 impl<'tx> Tx<'tx> {
     pub(crate) fn begin(core: &'tx mut Core) -> Self {
         let ck = core.alloc.checkpoint();
-        let rv = core.heap.clock.load(Ordering::Acquire);
+        let rv = core.heap.version();
         Tx { core, ck: Some(ck), rv, inevitable: false, finished: false, _brand: std::marker::PhantomData }
     }
 
@@ -279,12 +285,26 @@ impl<'tx> Tx<'tx> {
     }
 
     /// TL2 read of one word of `obj` (see the module docs).
-    fn read_checked<V>(&mut self, obj: NonNull<Header>, load: impl FnOnce() -> V) -> Result<V, Conflict> {
-        if self.inevitable {
-            return Ok(load());
-        }
+    fn read_checked<V>(&mut self, obj: NonNull<Header>, load: impl Fn() -> V) -> Result<V, Conflict> {
         // SAFETY: a live object.
         let h = unsafe { obj.as_ref() };
+        if self.inevitable {
+            // Only commits that took their version before we became
+            // inevitable can still be writing (they hold their locks): wait
+            // for them; what they wrote has a version within our `rv`.
+            let spin = Spin::new();
+            loop {
+                let v1 = h.vlock().load(Ordering::Acquire);
+                if !vlock::is_held(v1) {
+                    let value = load();
+                    if h.vlock().load(Ordering::Acquire) == v1 {
+                        debug_assert!(vlock::version(v1) <= self.rv, "a commit after an inevitable transaction began");
+                        return Ok(value);
+                    }
+                }
+                spin.snooze();
+            }
+        }
         let v1 = h.vlock().load(Ordering::Acquire);
         if vlock::is_held(v1) || vlock::version(v1) > self.rv {
             return Err(Conflict);
@@ -399,19 +419,28 @@ impl<'tx> Tx<'tx> {
         if self.inevitable {
             return Ok(());
         }
-        self.heap().gate_exclusive();
+        let now = self.heap().take_inevitable();
+        // Everything read so far must still be as it was at `rv`. Commits in
+        // flight hold their locks until they finish: wait for them.
         let rv = self.rv;
+        let spin = Spin::new();
         let stale = self.core.logs.reads.iter().any(|o| {
             // SAFETY: objects in the read set are live.
-            let w = unsafe { o.as_ref() }.vlock().load(Ordering::Acquire);
-            vlock::is_held(w) || vlock::version(w) > rv
+            let vl = unsafe { o.as_ref() }.vlock();
+            loop {
+                let w = vl.load(Ordering::Acquire);
+                if !vlock::is_held(w) {
+                    return vlock::version(w) > rv;
+                }
+                spin.snooze();
+            }
         });
         if stale {
-            self.heap().gate_release_exclusive();
+            self.heap().release_inevitable();
             return Err(Conflict);
         }
         self.inevitable = true;
-        self.rv = self.heap().clock.load(Ordering::Acquire);
+        self.rv = now;
         Ok(())
     }
 
@@ -428,7 +457,7 @@ impl<'tx> Tx<'tx> {
         let r = self.try_commit();
         if r.is_ok() {
             if self.inevitable {
-                self.heap().gate_release_exclusive();
+                self.heap().release_inevitable();
             }
             let ck = self.ck.take().expect("one checkpoint per attempt");
             self.core.alloc.release(ck).expect("the attempt's own checkpoint");
@@ -445,36 +474,48 @@ impl<'tx> Tx<'tx> {
             return Ok((self.rv, false)); // read-only: every read was valid at rv
         }
         let heap = &*self.core.heap;
-        let gated = !self.inevitable;
-        if gated {
-            heap.gate_enter();
-        }
-        // Lock the written objects, in address order (no lock cycles).
+        // Lock the written objects, in address order (no lock cycles). A
+        // normal commit gives up on a held lock; the inevitable one waits
+        // (the holder is a commit that will finish or back off).
         let mut objs = std::mem::take(&mut logs.objs);
         objs.extend(logs.writes.iter().map(Write::obj));
         objs.sort_unstable();
         objs.dedup();
+        let spin = Spin::new();
+        let mut failed = false;
         for &o in &objs {
             // SAFETY: objects in the write log are live.
             let vl = unsafe { o.as_ref() }.vlock();
-            let w = vl.load(Ordering::Acquire);
-            let ok = !vlock::is_held(w)
-                && (self.inevitable || vlock::version(w) <= self.rv)
-                && vl.compare_exchange(w, w | vlock::LOCKED, Ordering::AcqRel, Ordering::Relaxed).is_ok();
-            if !ok {
-                Self::unlock(logs);
-                objs.clear();
-                logs.objs = objs;
-                if gated {
-                    heap.gate_exit();
+            loop {
+                let w = vl.load(Ordering::Acquire);
+                let free = !vlock::is_held(w) && (self.inevitable || vlock::version(w) <= self.rv);
+                if free && vl.compare_exchange(w, w | vlock::LOCKED, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+                    logs.locked.push((o, w));
+                    break;
                 }
-                return Err(Conflict);
+                if !self.inevitable {
+                    failed = true;
+                    break;
+                }
+                spin.snooze();
             }
-            logs.locked.push((o, w));
+            if failed {
+                break;
+            }
         }
         objs.clear();
         logs.objs = objs;
-        let wv = heap.clock.fetch_add(1, Ordering::AcqRel) + 1;
+        if failed {
+            Self::unlock(logs);
+            return Err(Conflict);
+        }
+        let c = heap.clock.fetch_add(1, Ordering::AcqRel);
+        if c & INEVITABLE != 0 && !self.inevitable {
+            // An inevitable transaction runs: no other commit may land.
+            Self::unlock(logs);
+            return Err(Conflict);
+        }
+        let wv = (c & !INEVITABLE) + 1;
         if !self.inevitable && wv != self.rv + 1 {
             let rv = self.rv;
             let valid = logs.reads.iter().all(|o| {
@@ -487,9 +528,6 @@ impl<'tx> Tx<'tx> {
             });
             if !valid {
                 Self::unlock(logs);
-                if gated {
-                    heap.gate_exit();
-                }
                 return Err(Conflict);
             }
         }
@@ -517,9 +555,6 @@ impl<'tx> Tx<'tx> {
         for &(slot, h) in &logs.globals {
             heap.globals.set(slot, h.cast());
         }
-        if gated {
-            heap.gate_exit();
-        }
         Ok((wv, true))
     }
 
@@ -540,10 +575,10 @@ impl<'tx> Tx<'tx> {
             return;
         }
         self.finished = true;
-        if self.inevitable {
-            self.heap().gate_release_exclusive();
-        }
         Self::unlock(&mut self.core.logs);
+        if self.inevitable {
+            self.heap().release_inevitable();
+        }
         // Destructors of the values this attempt moved into the heap.
         for h in &self.core.logs.news {
             // SAFETY: our own new objects, initialised by `alloc` (the header

@@ -122,3 +122,38 @@ fn read_set_validation_prevents_write_skew() {
         assert_eq!(x + y, 5, "both withdrew: write skew, ({x}, {y})");
     });
 }
+
+/// An inevitable transaction races a normal commit: once inevitable it never
+/// retries and sees a consistent state; the normal one waits for it; the
+/// outcome is serial.
+#[test]
+fn inevitable_transactions_race_normal_commits() {
+    loom::model(|| {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let heap = Heap::new(Config::default()).unwrap();
+        let bank = setup(&heap);
+        let (h1, b1) = (heap.clone(), bank.clone());
+        let t1 = thread::spawn(move || transfer(&h1, &b1, true, 3));
+        let after_inevitable = Arc::new(AtomicUsize::new(0));
+        let mut m = heap.attach().unwrap();
+        m.transaction::<_, ()>(|tx| {
+            let k = tx.global(&bank)?;
+            let a = tx.load(k, |k| &k.a)?.unwrap();
+            let x = tx.get(a, |v| &v.balance)?;
+            tx.become_inevitable()?;
+            after_inevitable.fetch_add(1, Ordering::SeqCst);
+            let b = tx.load(k, |k| &k.b)?.unwrap();
+            let y = tx.get(b, |v| &v.balance)?;
+            assert_eq!(x + y, 20, "inevitable transaction saw an inconsistent state");
+            tx.set(b, |v| &v.balance, y - 5)?;
+            tx.set(a, |v| &v.balance, x + 5)?;
+            Ok(())
+        })
+        .unwrap();
+        drop(m);
+        t1.join().unwrap();
+        assert_eq!(after_inevitable.load(Ordering::SeqCst), 1, "an inevitable attempt was retried");
+        assert_eq!(balances(&heap, &bank), (12, 8));
+    });
+}
