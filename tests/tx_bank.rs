@@ -34,6 +34,23 @@ fn setup(heap: &Heap) -> GlobalRoot<Bank> {
     .unwrap()
 }
 
+/// Sum every balance in one read-only transaction. Reads are opaque, so the
+/// total is exact in every attempt, not only the committed one: checked
+/// inside the body.
+fn audit(m: &mut tmgc::Mutator, bank: &GlobalRoot<Bank>) -> i64 {
+    m.transaction::<_, ()>(|tx| {
+        let b = tx.global(bank)?;
+        let mut sum = 0;
+        for k in 0..ACCOUNTS {
+            let a = tx.load(b, |b| &b.accounts[k])?.expect("account");
+            sum += tx.get(a, |a| &a.balance)?;
+        }
+        assert_eq!(sum, START * ACCOUNTS as i64, "an inconsistent snapshot");
+        Ok(sum)
+    })
+    .unwrap()
+}
+
 fn run(threads: usize, transfers: usize) {
     let heap = Heap::new(Config::default()).unwrap();
     let bank = setup(&heap);
@@ -52,19 +69,7 @@ fn run(threads: usize, transfers: usize) {
                     x ^= x << 17;
                     if t == 0 && i % 4 == 0 {
                         // A read-only auditor.
-                        let total = m
-                            .transaction::<_, ()>(|tx| {
-                                let b = tx.global(&bank)?;
-                                let mut sum = 0;
-                                for k in 0..ACCOUNTS {
-                                    let a = tx.load(b, |b| &b.accounts[k])?.expect("account");
-                                    sum += tx.get(a, |a| &a.balance)?;
-                                }
-                                // Opacity: holds in every attempt, not only the committed one.
-                                assert_eq!(sum, START * ACCOUNTS as i64, "an inconsistent snapshot");
-                                Ok(sum)
-                            })
-                            .unwrap();
+                        let total = audit(&mut m, &bank);
                         assert_eq!(total, START * ACCOUNTS as i64);
                         checks.fetch_add(1, Ordering::Relaxed);
                         continue;
@@ -88,17 +93,7 @@ fn run(threads: usize, transfers: usize) {
         }
     });
     let mut m = heap.attach().unwrap();
-    let total = m
-        .transaction::<_, ()>(|tx| {
-            let b = tx.global(&bank)?;
-            let mut sum = 0;
-            for k in 0..ACCOUNTS {
-                let a = tx.load(b, |b| &b.accounts[k])?.expect("account");
-                sum += tx.get(a, |a| &a.balance)?;
-            }
-            Ok(sum)
-        })
-        .unwrap();
+    let total = audit(&mut m, &bank);
     assert_eq!(total, START * ACCOUNTS as i64);
     assert!(checks.load(Ordering::Relaxed) > 0);
     drop(m);

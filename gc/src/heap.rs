@@ -108,10 +108,11 @@ impl Heap {
     pub fn new(config: Config) -> Result<Heap, HeapError> {
         let space = tmgc_alloc::Space::with_drop_hook(config.alloc, |p| {
             let h = p.cast::<Header>();
-            // SAFETY: the allocation layer calls the hook once for each dead
-            // object allocated with `alloc_needs_drop`, which the transaction
-            // layer does only for objects whose type has a destructor; the
-            // object starts with its header and its payload is initialised.
+            // The allocation layer calls the hook once for each dead object
+            // allocated with `alloc_needs_drop`, which the transaction layer
+            // does only for objects whose type has a destructor.
+            // SAFETY: so `h` is a dead object's header, its payload is
+            // initialised, and nothing uses it again: drop it exactly once.
             unsafe {
                 let info = h.as_ref().type_info();
                 info.drop_payload(Header::payload(h));

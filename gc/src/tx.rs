@@ -210,10 +210,10 @@ impl<'tx> Tx<'tx> {
         let f = field(&obj);
         Self::check_field(obj, f);
         let p = self.read_ptr(obj.ptr, f.word())?;
-        // SAFETY: a reference field of a live object holds null or a live
-        // object of type U (written only through `store`, which takes a
-        // `Gc<U>`), kept alive for 'tx (no object is freed under a running
-        // transaction).
+        // A reference field holds null or a `U` (only `store`, which takes a
+        // `Gc<U>`, writes it), and no object is freed under a running
+        // transaction.
+        // SAFETY: so `p` is a live `U` for 'tx.
         Ok(NonNull::new(p).map(|p| unsafe { Gc::from_header(p) }))
     }
 
