@@ -62,10 +62,15 @@ impl Header {
         self.ty.store(p, Ordering::Release);
     }
 
-    /// The version-lock word (H2).
+    /// The version-lock word (H2); only the transaction layer changes it.
     #[inline]
-    pub fn vlock(&self) -> &AtomicU64 {
+    pub(crate) fn vlock(&self) -> &AtomicU64 {
         &self.vlock
+    }
+
+    /// The current value of the version-lock word (see [`crate::flags::vlock`]).
+    pub fn version_lock(&self) -> u64 {
+        self.vlock.load(Ordering::Acquire)
     }
 
     /// The payload of the object whose header is at `this`.

@@ -146,9 +146,11 @@ impl Heap {
         Ok(Mutator::new(Arc::clone(&self.inner)))
     }
 
-    /// The allocation space (statistics, and for the collector).
-    pub fn space(&self) -> &Space {
-        &self.inner.space
+    /// Statistics of the heap's memory. (The `Space` itself is not exposed:
+    /// sweeping it by hand would free objects that transactions and roots
+    /// still reach. Only the collector sweeps.)
+    pub fn space_stats(&self) -> tmgc_alloc::SpaceStats {
+        self.inner.space.stats()
     }
 
     /// Transactions committed and conflicts retried so far (folded in when
