@@ -207,3 +207,71 @@ fn dynamic_objects_in_transactions() {
     }));
     assert!(r.is_err(), "an out-of-range slot must panic with a clear message");
 }
+
+static BOMB_DROPS: AtomicUsize = AtomicUsize::new(0);
+
+#[derive(Trace)]
+struct Bomb {
+    armed: bool,
+}
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        BOMB_DROPS.fetch_add(1, Ordering::SeqCst);
+        if self.armed {
+            panic!("bomb");
+        }
+    }
+}
+
+#[test]
+fn a_destructor_that_panics_during_rollback_is_not_run_twice() {
+    let heap = Heap::new(Config::default()).unwrap();
+    let mut m = heap.attach().unwrap();
+    let before = BOMB_DROPS.load(Ordering::SeqCst);
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        let _ = m.transaction(|tx| {
+            tx.alloc(Bomb { armed: true })?;
+            tx.alloc(Bomb { armed: false })?;
+            Err::<(), _>(Abort::User(()))
+        });
+    }));
+    assert!(r.is_err(), "the destructor's panic propagates");
+    assert_eq!(BOMB_DROPS.load(Ordering::SeqCst), before + 2, "every value dropped once, despite the panic");
+    // The rollback finished: the next transactions neither drop them again
+    // nor publish them.
+    let _ = m.transaction(|_| Err::<(), _>(Abort::User(())));
+    m.transaction::<_, ()>(|tx| {
+        tx.alloc(Cell { value: Value::new(1), next: Ref::null() })?;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(BOMB_DROPS.load(Ordering::SeqCst), before + 2);
+}
+
+#[test]
+fn aborted_attempts_give_their_global_root_slots_back() {
+    let heap = Heap::new(Config::default()).unwrap();
+    let mut m = heap.attach().unwrap();
+    // Far more aborted attempts than there are global root slots (65,536).
+    for _ in 0..70_000 {
+        let _ = m.transaction(|tx| {
+            let c = tx.alloc(Cell { value: Value::new(0), next: Ref::null() })?;
+            let _g = tx.global_root(c);
+            Err::<(), _>(Abort::User(()))
+        });
+    }
+    let g = m
+        .transaction::<_, ()>(|tx| {
+            let c = tx.alloc(Cell { value: Value::new(5), next: Ref::null() })?;
+            Ok(tx.global_root(c))
+        })
+        .unwrap();
+    let v = m
+        .transaction::<_, ()>(|tx| {
+            let c = tx.global(&g)?;
+            Ok(tx.get(c, |c| &c.value)?)
+        })
+        .unwrap();
+    assert_eq!(v, 5);
+}

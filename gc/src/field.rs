@@ -27,7 +27,9 @@ use crate::trace::{Trace, Tracer};
 #[repr(transparent)]
 pub struct Ref<T: ?Sized> {
     ptr: AtomicPtr<Header>,
-    _type: PhantomData<fn() -> T>,
+    /// Invariant in `T` (a mutable cell: covariance would let a
+    /// `&Ref<Sub>` be written with a `Gc<Super>`), and `Send + Sync`.
+    _type: PhantomData<fn(&T) -> &T>,
 }
 
 impl<T: ?Sized> Ref<T> {

@@ -8,10 +8,10 @@
 //! |---|---|---|---|---|
 //! | `NEW` | allocated by the running transaction and not yet published: private to its thread, written in place, rewound on abort | the allocating transaction, at allocation | the same transaction at commit, before the Release store that publishes it | the owning thread only (nobody else can reach it) |
 //! | `HAS_DROP` | sweeping must run the type's destructor | allocation, from the type | never | immutable |
-//! | `WEAK` | the object is a weak reference: its referent is not traced and is cleared when it dies | allocation | never | immutable |
-//! | `FINALIZABLE` | a finalizer runs (outside any transaction) before the object is freed | allocation | never | immutable |
-//! | `LARGE` | the object lives in the large-object space | allocation, from the size | never | immutable |
-//! | `CARDS` | a large array whose reference slots are tracked by card marking | allocation | never | immutable |
+//! | `WEAK` | *reserved* for weak references (their referent is not traced and is cleared when it dies); not set yet | allocation | never | immutable |
+//! | `FINALIZABLE` | *reserved* for finalizers (run outside any transaction before the object is freed); not set yet | allocation | never | immutable |
+//! | `LARGE` | the object lives in the large-object space | allocation, from its size | never | immutable |
+//! | `CARDS` | *reserved* for large arrays whose reference slots are tracked by card marking; not set yet | allocation | never | immutable |
 //!
 //! All flags but `NEW` are fixed at allocation; `NEW` changes only before
 //! publication. So once an object is published its header never changes
@@ -51,7 +51,7 @@ pub(crate) const FLAG_MASK: usize = 0b11_1111;
 /// | bits | meaning |
 /// |---|---|
 /// | 0 `LOCKED` | a committing transaction holds the object (between locking its write set and writing back) |
-/// | 1 `INEVITABLE` | the inevitable transaction owns the object: others must wait or abort |
+/// | 1 `INEVITABLE` | *reserved* for object ownership by an inevitable transaction; not set today (inevitability is a bit of the global clock, see `tx.rs`), but treated as held |
 /// | 2..64 | the version: the global clock value of the last commit that wrote the object |
 ///
 /// A reader samples the word, reads, and samples again: an unchanged,

@@ -132,7 +132,7 @@ pub enum Dyn {}
 pub struct Root<T: ?Sized> {
     pub(crate) slot: Slot,
     pub(crate) table: Rc<RefCell<RootTable>>,
-    _type: PhantomData<fn() -> T>,
+    _type: PhantomData<fn(&T) -> &T>,
 }
 
 impl<T: ?Sized> Root<T> {
@@ -160,7 +160,7 @@ impl<T: ?Sized> std::fmt::Debug for Root<T> {
 pub struct GlobalRoot<T: ?Sized> {
     pub(crate) slot: GlobalSlot,
     pub(crate) heap: Arc<HeapInner>,
-    _type: PhantomData<fn() -> T>,
+    _type: PhantomData<fn(&T) -> &T>,
 }
 
 impl<T: ?Sized> GlobalRoot<T> {

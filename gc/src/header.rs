@@ -10,8 +10,8 @@
 //!   publishing Release store. The shape and length of a published object
 //!   never change, so a marker may read them at any time.
 //! - (H2) The version-lock word is changed only by CAS (a commit taking the
-//!   lock, the inevitable transaction taking ownership) or by the lock holder
-//!   (release with a new version). See [`crate::flags::vlock`].
+//!   lock) or by the lock holder (release with a new version, or restoring
+//!   the old word when the commit backs off). See [`crate::flags::vlock`].
 
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering;

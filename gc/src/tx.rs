@@ -95,6 +95,10 @@ pub(crate) struct Logs {
 }
 
 impl Logs {
+    fn is_clear(&self) -> bool {
+        self.reads.is_empty() && self.writes.is_empty() && self.news.is_empty() && self.globals.is_empty()
+    }
+
     fn clear(&mut self) {
         self.reads.clear();
         self.writes.clear();
@@ -117,6 +121,7 @@ pub struct Tx<'tx> {
 
 impl<'tx> Tx<'tx> {
     pub(crate) fn begin(core: &'tx mut Core) -> Self {
+        debug_assert!(core.logs.is_clear(), "an attempt began with another attempt's logs");
         let ck = core.alloc.checkpoint();
         let rv = core.heap.version();
         Tx { core, ck: Some(ck), rv, inevitable: false, finished: false, _brand: std::marker::PhantomData }
@@ -159,7 +164,10 @@ impl<'tx> Tx<'tx> {
         let a: &mut LocalAllocator = &mut self.core.alloc;
         let p = if needs_drop { a.alloc_needs_drop(size, align)? } else { a.alloc(size, align)? };
         let h = p.cast::<Header>();
-        let flags = info.flags() | ObjFlags::NEW;
+        let mut flags = info.flags() | ObjFlags::NEW;
+        if size > tmgc_alloc::LARGE_THRESHOLD {
+            flags |= ObjFlags::LARGE;
+        }
         // SAFETY: fresh, suitably aligned memory of at least a header's size.
         unsafe { h.write(Header::new(info, flags)) };
         self.core.logs.news.push(h);
@@ -579,16 +587,26 @@ impl<'tx> Tx<'tx> {
         if self.inevitable {
             self.heap().release_inevitable();
         }
-        // Destructors of the values this attempt moved into the heap.
-        for h in &self.core.logs.news {
-            // SAFETY: our own new objects, initialised by `alloc` (the header
-            // is written before the object is logged; a dynamic payload is
-            // zeroed) and about to be rewound: each payload is dropped once.
-            unsafe {
-                let info = h.as_ref().type_info();
-                if info.flags().contains(ObjFlags::HAS_DROP) {
-                    info.drop_payload(Header::payload(*h));
+        // Destructors of the values this attempt moved into the heap. A
+        // destructor that panics must not stop the rollback half-way (the
+        // next attempt would drop the same values again): finish it, then
+        // let the first panic go on.
+        let mut panic = None;
+        for h in std::mem::take(&mut self.core.logs.news) {
+            let run = || {
+                // SAFETY: our own new objects, initialised by `alloc` (the
+                // header is written before the object is logged; a dynamic
+                // payload is zeroed) and about to be rewound: each payload is
+                // dropped once (the list was taken, so never again).
+                unsafe {
+                    let info = h.as_ref().type_info();
+                    if info.flags().contains(ObjFlags::HAS_DROP) {
+                        info.drop_payload(Header::payload(h));
+                    }
                 }
+            };
+            if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
+                panic.get_or_insert(p);
             }
         }
         if let Some(ck) = self.ck.take() {
@@ -596,7 +614,15 @@ impl<'tx> Tx<'tx> {
             self.core.alloc.release(ck).expect("the attempt's own checkpoint");
         }
         self.core.roots.borrow_mut().abort();
+        for &(slot, _) in &self.core.logs.globals {
+            self.core.heap.globals.unreserve(slot);
+        }
         self.core.logs.clear();
+        if let Some(p) = panic {
+            if !std::thread::panicking() {
+                std::panic::resume_unwind(p);
+            }
+        }
     }
 }
 

@@ -25,13 +25,16 @@ pub use tmgc_alloc as alloc;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Slot {
     index: u32,
-    generation: u32,
+    /// 64 bits: a stale handle never matches a reused slot again (a 32-bit
+    /// generation wraps after 2^32 aborted roots, and a stale `Root<A>`
+    /// would then read whatever object of whatever type sits there).
+    generation: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
 struct Entry {
     obj: Option<NonNull<u8>>,
-    generation: u32,
+    generation: u64,
     /// Created by the running transaction, not yet committed.
     pending: bool,
 }
@@ -172,6 +175,8 @@ type Segment = [AtomicPtr<u8>; SEGMENT];
 pub struct GlobalRoots {
     segments: Box<[AtomicPtr<Segment>]>,
     next: AtomicUsize,
+    /// Reserved slots given back unset (their transaction aborted).
+    free: std::sync::Mutex<Vec<usize>>,
 }
 
 impl Default for GlobalRoots {
@@ -179,6 +184,7 @@ impl Default for GlobalRoots {
         GlobalRoots {
             segments: (0..SEGMENTS).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect(),
             next: AtomicUsize::new(0),
+            free: std::sync::Mutex::new(Vec::new()),
         }
     }
 }
@@ -209,6 +215,9 @@ impl GlobalRoots {
     /// Reserve an empty global root; [`GlobalRoots::set`] fills it (a
     /// transaction reserves, its commit sets).
     pub fn reserve(&self) -> Result<GlobalSlot, GlobalRootsFull> {
+        if let Some(i) = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+            return Ok(GlobalSlot(i));
+        }
         let i = self.next.fetch_add(1, Ordering::AcqRel);
         let k = i / SEGMENT;
         if k >= SEGMENTS {
@@ -226,6 +235,14 @@ impl GlobalRoots {
             }
         }
         Ok(GlobalSlot(i))
+    }
+
+    /// Give back a reserved slot that was never set (its transaction
+    /// aborted), for reuse.
+    pub fn unreserve(&self, slot: GlobalSlot) {
+        if self.get(slot).is_none() {
+            self.free.lock().unwrap_or_else(|e| e.into_inner()).push(slot.0);
+        }
     }
 
     /// Add a global root holding `obj`.
@@ -321,6 +338,8 @@ mod tests {
         assert_eq!(g.get(s), Some(p(64)));
         let r = g.reserve().unwrap();
         assert_eq!(g.get(r), None);
+        g.unreserve(r);
+        assert_eq!(g.reserve().unwrap(), r, "an unset slot is reused");
         assert_eq!(g.scan(), vec![p(64)]);
         // Across segments.
         let many: Vec<_> = (0..3000).map(|i| g.add(p(16 * (i + 1))).unwrap()).collect();
