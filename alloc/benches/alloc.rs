@@ -125,6 +125,16 @@ impl Variant for Bump {
     }
 }
 
+/// One batch of tmgc allocations (shared by the tmgc variants).
+#[inline(always)]
+fn tmgc_batch(a: &mut LocalAllocator, sizes: Sizes<'_>, out: &mut [*mut u8]) {
+    for_each_size(sizes, |i, s| {
+        let p = a.alloc(s, 8).unwrap().as_ptr();
+        init(p, i);
+        out[i] = p;
+    });
+}
+
 /// tmgc, rewound to a checkpoint at each reset.
 struct Rewinding {
     a: LocalAllocator,
@@ -142,12 +152,7 @@ impl Rewinding {
 impl Variant for Rewinding {
     #[inline(never)]
     fn batch(&mut self, sizes: Sizes<'_>, out: &mut [*mut u8]) {
-        let a = &mut self.a;
-        for_each_size(sizes, |i, s| {
-            let p = a.alloc(s, 8).unwrap().as_ptr();
-            init(p, i);
-            out[i] = p;
-        });
+        tmgc_batch(&mut self.a, sizes, out);
     }
     fn reset(&mut self, _: Sizes<'_>, _: &mut [*mut u8]) {
         let ck = self.ck.take().unwrap();
@@ -229,12 +234,7 @@ impl Swept {
     }
     #[inline(never)]
     fn batch(&mut self, sizes: Sizes<'_>, out: &mut [*mut u8]) {
-        let a = &mut self.a;
-        for_each_size(sizes, |i, s| {
-            let p = a.alloc(s, 8).unwrap().as_ptr();
-            init(p, i);
-            out[i] = p;
-        });
+        tmgc_batch(&mut self.a, sizes, out);
         self.since += 1;
         if self.since == 256 {
             self.since = 0;

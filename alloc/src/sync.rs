@@ -16,13 +16,3 @@ pub(crate) use loom::sync::{
     atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering},
     Arc, Mutex,
 };
-
-/// Spin-wait hint: loom needs an explicit yield in every spin loop.
-#[allow(dead_code)]
-#[inline]
-pub(crate) fn spin_hint() {
-    #[cfg(tmgc_loom)]
-    loom::thread::yield_now();
-    #[cfg(not(tmgc_loom))]
-    std::hint::spin_loop();
-}

@@ -57,9 +57,9 @@ impl<T: ?Sized> Ref<T> {
         &self.ptr
     }
 
-    /// Store a referent (Release): a commit's write-back, or initialisation.
-    #[inline]
-    #[allow(dead_code)] // used by the transaction layer
+    /// Store a referent (Release). The transaction layer writes through
+    /// [`Ref::word`]; unit tests build objects with this.
+    #[cfg(test)]
     pub(crate) fn store(&self, obj: Option<NonNull<Header>>) {
         self.ptr.store(obj.map_or(std::ptr::null_mut(), NonNull::as_ptr), Ordering::Release);
     }
@@ -169,16 +169,10 @@ impl<T: Word> Value<T> {
         &self.bits
     }
 
-    #[inline]
-    #[allow(dead_code)] // used by the transaction layer
+    /// The value, read directly (unit tests; transactions use [`Value::word`]).
+    #[cfg(test)]
     pub(crate) fn load(&self) -> T {
         T::from_bits(self.bits.load(Ordering::Acquire))
-    }
-
-    #[inline]
-    #[allow(dead_code)] // used by the transaction layer
-    pub(crate) fn store(&self, v: T) {
-        self.bits.store(v.to_bits(), Ordering::Release)
     }
 }
 

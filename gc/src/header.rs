@@ -56,7 +56,6 @@ impl Header {
     }
 
     /// Clear `NEW`: the owning transaction publishes the object (H1).
-    #[allow(dead_code)] // used by the transaction layer
     pub(crate) fn clear_new(&self) {
         let p = self.ty.load(Ordering::Relaxed).map_addr(|a| a & !ObjFlags::NEW.bits());
         self.ty.store(p, Ordering::Release);
@@ -80,7 +79,6 @@ impl Header {
     /// plus payload, not yet freed); otherwise the type read here is garbage
     /// and the returned pointer points anywhere.
     #[inline]
-    #[allow(dead_code)] // used by the transaction layer and the marker
     pub(crate) unsafe fn payload(this: NonNull<Header>) -> NonNull<u8> {
         // SAFETY: the caller guarantees a live header.
         let off = unsafe { this.as_ref() }.type_info().payload_offset();

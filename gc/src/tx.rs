@@ -592,12 +592,14 @@ impl<'tx> Tx<'tx> {
         // next attempt would drop the same values again): finish it, then
         // let the first panic go on.
         let mut panic = None;
-        for h in std::mem::take(&mut self.core.logs.news) {
+        let mut news = std::mem::take(&mut self.core.logs.news);
+        for &h in &news {
             let run = || {
-                // SAFETY: our own new objects, initialised by `alloc` (the
-                // header is written before the object is logged; a dynamic
-                // payload is zeroed) and about to be rewound: each payload is
-                // dropped once (the list was taken, so never again).
+                // Our own new objects, initialised by `alloc` (the header is
+                // written before the object is logged; a dynamic payload is
+                // zeroed), about to be rewound; the list was taken, so no
+                // later rollback sees them again.
+                // SAFETY: so each payload is live and dropped exactly once.
                 unsafe {
                     let info = h.as_ref().type_info();
                     if info.flags().contains(ObjFlags::HAS_DROP) {
@@ -609,6 +611,8 @@ impl<'tx> Tx<'tx> {
                 panic.get_or_insert(p);
             }
         }
+        news.clear();
+        self.core.logs.news = news; // keep the buffer's memory
         if let Some(ck) = self.ck.take() {
             self.core.alloc.rewind(&ck).expect("the attempt's own checkpoint");
             self.core.alloc.release(ck).expect("the attempt's own checkpoint");
