@@ -94,6 +94,8 @@ pub enum HeapError {
     /// This thread already has a mutator for this heap (transactions would
     /// nest or deadlock with an inevitable one).
     AlreadyAttached,
+    /// A configuration value is out of range (the message says which).
+    Config(&'static str),
 }
 
 impl fmt::Display for HeapError {
@@ -101,6 +103,7 @@ impl fmt::Display for HeapError {
         match self {
             HeapError::Alloc(e) => write!(f, "{e}"),
             HeapError::AlreadyAttached => write!(f, "this thread already has a mutator attached to this heap"),
+            HeapError::Config(m) => write!(f, "invalid configuration: {m}"),
         }
     }
 }

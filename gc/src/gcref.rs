@@ -47,17 +47,17 @@
 //! std::thread::spawn(move || drop(m)); // does not compile: Mutator is not Send
 //! ```
 
-use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::ptr::NonNull;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use tmgc_roots::{GlobalSlot, RootTable, Slot};
+use tmgc_roots::{GlobalSlot, Slot};
 
 use crate::header::Header;
 use crate::heap::HeapInner;
+use crate::mutator::RootDrops;
 use crate::types::GcType;
 
 /// Invariant lifetime brand.
@@ -131,20 +131,22 @@ pub enum Dyn {}
 /// root belongs to its thread's root set (design brief §3, trap 2).
 pub struct Root<T: ?Sized> {
     pub(crate) slot: Slot,
-    pub(crate) table: Rc<RefCell<RootTable>>,
+    pub(crate) drops: Rc<RootDrops>,
     _type: PhantomData<fn(&T) -> &T>,
 }
 
 impl<T: ?Sized> Root<T> {
-    pub(crate) fn new(slot: Slot, table: Rc<RefCell<RootTable>>) -> Self {
-        Root { slot, table, _type: PhantomData }
+    pub(crate) fn new(slot: Slot, drops: Rc<RootDrops>) -> Self {
+        Root { slot, drops, _type: PhantomData }
     }
 }
 
 impl<T: ?Sized> Drop for Root<T> {
     fn drop(&mut self) {
-        if let Ok(mut t) = self.table.try_borrow_mut() {
-            t.drop_root(self.slot);
+        // Queued, applied at this thread's next commit or abort: the table
+        // itself may be in the collector's hands while the thread is parked.
+        if let Ok(mut d) = self.drops.try_borrow_mut() {
+            d.push(self.slot);
         }
     }
 }

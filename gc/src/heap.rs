@@ -4,7 +4,7 @@
 //!   writes or publishes, whose top bit says an inevitable transaction runs
 //!   (see `Tx::become_inevitable`);
 //! - the allocation [`Space`](tmgc_alloc::Space), global roots, and the
-//!   commit-point poll flag the collector will raise.
+//!   collector (`collector/`), which meets each mutator at its commit points.
 
 use std::cell::RefCell;
 use std::sync::atomic::Ordering;
@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use crossbeam_utils::CachePadded;
 
-use crate::sync::{AtomicBool, AtomicU64, Spin};
+use crate::collector::stats::GcStats;
+use crate::collector::{CollectError, Collector, GcConfig};
+use crate::sync::{AtomicU64, Spin};
 use tmgc_alloc::Space;
 use tmgc_roots::GlobalRoots;
 
@@ -21,10 +23,54 @@ use crate::header::Header;
 use crate::mutator::Mutator;
 
 /// How a heap is set up.
-#[derive(Clone, Debug, Default)]
+///
+/// ```
+/// let mut config = tmgc::Config::default();
+/// config.alloc = config.alloc.heap_limit(256 << 20);
+/// config.growth_factor = 2.0; // let the heap grow to 3x live before a cycle
+/// let heap = tmgc::Heap::new(config).unwrap();
+/// ```
+#[derive(Clone, Debug)]
 pub struct Config {
     /// The allocation layer's configuration (heap limit, huge pages, ...).
     pub alloc: tmgc_alloc::Config,
+    /// The pacer: a cycle starts once the bytes allocated since the last
+    /// one reach `growth_factor` times the live bytes it left (default 1.0),
+    /// and never below `min_trigger_bytes`.
+    pub growth_factor: f64,
+    /// The smallest allocation volume that triggers a cycle (default 8 MiB).
+    pub min_trigger_bytes: u64,
+    /// Run the heap verifier after every marking (a stop-the-world
+    /// re-trace; see `docs/COLLECTOR.md`). Default: on in debug builds, off
+    /// in release builds.
+    pub verify: bool,
+    /// Run cycles on a background collector thread (default). Off: cycles
+    /// run on the threads that call [`Heap::collect`] or wait for memory.
+    pub background: bool,
+    /// How marking is done.
+    pub marker: MarkerKind,
+}
+
+/// The marking strategy (see [`crate::collector::mark::Marker`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MarkerKind {
+    /// One marker: the collector thread (or the thread running the cycle).
+    #[default]
+    Serial,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            alloc: tmgc_alloc::Config::default(),
+            growth_factor: 1.0,
+            min_trigger_bytes: 8 << 20,
+            verify: cfg!(debug_assertions),
+            background: !cfg!(tmgc_loom),
+            marker: MarkerKind::Serial,
+        }
+    }
 }
 
 /// The clock's top bit: an inevitable transaction runs. The other bits
@@ -36,10 +82,9 @@ pub(crate) struct HeapInner {
     /// TL2 version clock, with the `INEVITABLE` bit.
     pub(crate) clock: CachePadded<AtomicU64>,
     pub(crate) globals: GlobalRoots,
-    /// Raised by the collector to ask mutators to meet it at a commit point.
-    pub(crate) poll: AtomicBool,
     pub(crate) commits: AtomicU64,
     pub(crate) conflicts: AtomicU64,
+    pub(crate) collector: Collector,
 }
 
 impl HeapInner {
@@ -119,16 +164,64 @@ impl Heap {
             }
         })
         .map_err(HeapError::Alloc)?;
-        Ok(Heap {
-            inner: Arc::new(HeapInner {
-                space,
-                clock: CachePadded::new(AtomicU64::new(0)),
-                globals: GlobalRoots::new(),
-                poll: AtomicBool::new(false),
-                commits: AtomicU64::new(0),
-                conflicts: AtomicU64::new(0),
-            }),
-        })
+        if !(config.growth_factor.is_finite() && config.growth_factor > 0.0) {
+            return Err(HeapError::Config("growth_factor must be a positive number"));
+        }
+        crate::sync::init_fences();
+        let gc = GcConfig {
+            growth_factor: config.growth_factor,
+            min_trigger_bytes: config.min_trigger_bytes,
+            verify: config.verify,
+            background: config.background && !cfg!(tmgc_loom),
+        };
+        let marker: Box<dyn crate::collector::mark::Marker> = match config.marker {
+            MarkerKind::Serial => Box::new(crate::collector::mark::SerialMarker),
+        };
+        let inner = Arc::new(HeapInner {
+            space,
+            clock: CachePadded::new(AtomicU64::new(0)),
+            globals: GlobalRoots::new(),
+            commits: AtomicU64::new(0),
+            conflicts: AtomicU64::new(0),
+            collector: Collector::new(gc, marker),
+        });
+        if inner.collector.config.background {
+            crate::collector::spawn(&inner);
+        }
+        Ok(Heap { inner })
+    }
+
+    /// Run a full collection cycle that starts after this call, and wait
+    /// for it. Safe to call from a thread with an attached mutator (between
+    /// its transactions the mutator is parked, and the collector answers
+    /// for it). Fails only if the heap verifier found a bug, or the heap is
+    /// shutting down.
+    ///
+    /// ```
+    /// use tmgc::{Config, Heap, Value, Trace};
+    /// #[derive(Trace)]
+    /// struct Cell { v: Value<u64> }
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.attach().unwrap();
+    /// let keep = m.transaction::<_, ()>(|tx| {
+    ///     for _ in 0..1000 { tx.alloc(Cell { v: Value::new(0) })?; } // garbage once committed
+    ///     let c = tx.alloc(Cell { v: Value::new(7) })?;
+    ///     Ok(tx.root(c))
+    /// }).unwrap();
+    /// let cycle = heap.collect().unwrap();
+    /// assert!(cycle.live_bytes < 1000 * 32);
+    /// let v = m.transaction::<_, ()>(|tx| { let c = tx.get_root(&keep)?; Ok(tx.get(c, |c| &c.v)?) });
+    /// assert_eq!(v.unwrap(), 7);
+    /// ```
+    pub fn collect(&self) -> Result<crate::CycleStats, CollectError> {
+        self.inner.collector.collect(&self.inner)
+    }
+
+    /// Collector statistics: cycles, their durations and volumes, heap
+    /// size, and every mutator's pauses at commit points.
+    pub fn stats(&self) -> GcStats {
+        self.inner.collector.stats(&self.inner)
     }
 
     /// Attach the calling thread: its mutator runs its transactions. One per

@@ -31,14 +31,18 @@
 //! union U { a: u64, b: f64 }
 //! ```
 //!
-//! Transactions (`Heap`, `Mutator`, `Gc<'tx, T>`, `Root<T>`) and the
-//! concurrent collector are the next pieces; the allocation layer they stand
-//! on is re-exported as [`alloc`].
+//! Transactions run on a [`Heap`] through a per-thread [`Mutator`]; objects
+//! reached inside one are [`Gc<'tx, T>`](Gc) handles that cannot escape it,
+//! and [`Root`]s keep objects across transactions. The concurrent
+//! [`collector`] reclaims memory while transactions run, meeting each thread
+//! only at its commit points. The allocation layer is re-exported as
+//! [`alloc`].
 #![deny(missing_docs)]
 
 // Lets `#[derive(Trace)]`'s `::tmgc::` paths resolve inside this crate too.
 extern crate self as tmgc;
 
+pub mod collector;
 mod error;
 mod field;
 pub mod flags;
@@ -51,12 +55,14 @@ mod trace;
 mod tx;
 mod types;
 
+pub use collector::stats::{CycleStats, GcStats};
+pub use collector::CollectError;
 pub use error::{Abort, Conflict, HeapError, RootMisuse, TxError};
 pub use field::{Ref, Value, Word};
 pub use flags::ObjFlags;
 pub use gcref::{Dyn, Gc, GlobalRoot, Root};
 pub use header::{Header, HEADER_BYTES};
-pub use heap::{Config, Heap};
+pub use heap::{Config, Heap, MarkerKind};
 pub use mutator::Mutator;
 pub use tmgc_alloc as alloc;
 pub use tmgc_derive::Trace;

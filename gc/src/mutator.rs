@@ -7,8 +7,22 @@
 //!
 //! **Commit points.** Each attempt begins at a commit point: the boundary
 //! between two transactions of this thread, the one place where a mutator
-//! will meet the collector. The check costs one relaxed load of the heap's
-//! poll flag on the fast path.
+//! meets the collector. On the fast path it costs a store (this thread is
+//! running), a compiler fence, and one load of this thread's own `pending`
+//! flag: no lock, no read-modify-write (`collector/handshake.rs`).
+//!
+//! **Parking.** Between transactions a mutator is *parked*: the collector
+//! answers its handshakes for it (shading its roots, retiring its blocks)
+//! under the thread's own lock, so a thread that attaches and then sleeps,
+//! blocks on I/O, or waits for another thread never holds up a cycle. Waits
+//! inside `transaction` (for an inevitable transaction, or for a cycle to
+//! free memory) park too.
+//!
+//! **Heap limit.** An attempt that runs out of heap rolls back, waits
+//! (parked) for a full cycle that starts after it failed, and retries once;
+//! only if it runs out again does `transaction` return
+//! [`TxError::Alloc`]`(HeapExhausted)`. An inevitable transaction returns
+//! the error at once (it may have done I/O, so it is not retried).
 //!
 //! **Nesting.** A transaction body cannot start another transaction: the
 //! mutator is mutably borrowed by the running one (a compile error), and a
@@ -21,27 +35,60 @@ use std::marker::PhantomData;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 
-use tmgc_alloc::LocalAllocator;
-use tmgc_roots::RootTable;
+use hdrhistogram::Histogram;
+use tmgc_alloc::{AllocError, LocalAllocator};
+use tmgc_roots::{RootTable, Slot};
 
+use crate::collector::handshake::{new_histogram, respond, word, Record, DETACHED, PARKED, RUNNING};
+use crate::collector::mark::Grey;
 use crate::error::{Abort, TxError};
 use crate::heap::{detach, HeapInner};
+use crate::sync::{light_fence, lock};
 use crate::tx::{Logs, Tx};
 
-/// What a transaction borrows from its mutator.
+/// The collector's per-thread state (barrier, buffers, pacing), part of `Core`.
+pub(crate) struct LocalGc {
+    /// The commit barrier is on (from handshake 1 to this thread's SWEEP).
+    pub(crate) barrier: bool,
+    /// The cycle (24-bit epoch) the barrier was turned on for.
+    pub(crate) barrier_epoch: u64,
+    /// The cycle whose SWEEP this thread answered.
+    pub(crate) swept_epoch: u64,
+    /// Objects this thread shaded and has not handed over yet.
+    pub(crate) grey: Vec<Grey>,
+    /// Pauses not yet merged into the record (ns).
+    pub(crate) pauses: Histogram<u64>,
+    /// Own allocated bytes at which to consult the pacer next.
+    pub(crate) pacer_next: u64,
+}
+
+/// How often (in bytes this thread allocates) a commit point consults the pacer.
+const PACER_STEP: u64 = 256 << 10;
+
+/// What a transaction borrows from its mutator: everything the collector
+/// may also touch while the thread is parked (see `Record`).
 pub(crate) struct Core {
     pub(crate) heap: Arc<HeapInner>,
     pub(crate) alloc: LocalAllocator,
-    pub(crate) roots: Rc<RefCell<RootTable>>,
+    pub(crate) roots: RootTable,
     pub(crate) logs: Logs,
+    pub(crate) gc: LocalGc,
 }
+
+/// Roots dropped (outside any transaction, or inside one) and not yet
+/// removed from the table: `Root::drop` only queues here, so it never
+/// touches the table while the collector may be scanning it.
+pub(crate) type RootDrops = RefCell<Vec<Slot>>;
 
 /// A thread's handle on a [`Heap`](crate::Heap): it runs that thread's
 /// transactions. Not `Send`: its roots and its allocator's blocks belong to
 /// its thread.
 pub struct Mutator {
-    core: Core,
+    rec: Arc<Record>,
+    heap: Arc<HeapInner>,
+    drops: Rc<RootDrops>,
     commits: u64,
     conflicts: u64,
     last_version: (u64, bool),
@@ -49,18 +96,104 @@ pub struct Mutator {
     _thread_bound: PhantomData<*mut ()>,
 }
 
+/// Parks the thread when a transaction ends, also by unwinding.
+struct Running<'a>(&'a Record);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.state.store(PARKED, Ordering::Release);
+    }
+}
+
 impl Mutator {
     pub(crate) fn new(heap: Arc<HeapInner>) -> Self {
         let mut alloc = heap.space.allocator();
         // Destructors never run inside a transaction: leave blocks that hold
-        // objects with destructors to eager sweepers and commit points.
+        // objects with destructors to the collector's sweep.
         alloc.set_lazy_drop_sweep(false);
+        let core = Core {
+            heap: Arc::clone(&heap),
+            alloc,
+            roots: RootTable::new(),
+            logs: Logs::default(),
+            gc: LocalGc {
+                barrier: false,
+                barrier_epoch: u64::MAX,
+                swept_epoch: u64::MAX,
+                grey: Vec::new(),
+                pauses: new_histogram(),
+                pacer_next: PACER_STEP,
+            },
+        };
+        let rec = heap.collector.register(|id| Record::new(id, core));
+        let heap = Arc::clone(&heap);
         Mutator {
-            core: Core { heap, alloc, roots: Rc::new(RefCell::new(RootTable::new())), logs: Logs::default() },
+            rec,
+            heap,
+            drops: Rc::new(RefCell::new(Vec::new())),
             commits: 0,
             conflicts: 0,
             last_version: (0, false),
             _thread_bound: PhantomData,
+        }
+    }
+
+    /// Become RUNNING: the commit point. Fast path: a store, a compiler
+    /// fence and one load of our own flag.
+    #[inline]
+    fn enter<'a>(rec: &'a Record, heap: &HeapInner) -> Running<'a> {
+        rec.state.store(RUNNING, Ordering::Relaxed);
+        light_fence();
+        if rec.pending.load(Ordering::Acquire) {
+            Self::enter_slow(rec, heap);
+        }
+        Running(rec)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn enter_slow(rec: &Record, heap: &HeapInner) {
+        let t0 = Instant::now();
+        let mut g = lock(&rec.handoff);
+        loop {
+            rec.pending.store(false, Ordering::Relaxed);
+            let w = heap.collector.word.load(Ordering::Acquire);
+            if rec.acked.load(Ordering::Relaxed) == w {
+                break;
+            }
+            if word::phase(w) == word::VERIFY {
+                // Stop for the verifier: parked, lock released, until the
+                // word moves on; then come back in as at any commit point.
+                rec.acked.store(w, Ordering::Release);
+                rec.state.store(PARKED, Ordering::Release);
+                drop(g);
+                heap.collector.wait_word_change(w);
+                rec.state.store(RUNNING, Ordering::Relaxed);
+                light_fence();
+                g = lock(&rec.handoff);
+                continue;
+            }
+            // SAFETY: (H1) we are RUNNING; nobody else holds a reference.
+            respond(heap, unsafe { rec.core_mut() }, w);
+            rec.acked.store(w, Ordering::Release);
+        }
+        // SAFETY: (H1) as above.
+        let core = unsafe { rec.core_mut() };
+        let _ = core.gc.pauses.record(t0.elapsed().as_nanos() as u64);
+        let _ = g.pauses.add(&core.gc.pauses);
+        core.gc.pauses.reset();
+    }
+
+    /// Consult the pacer (every `PACER_STEP` bytes this thread allocates).
+    #[cold]
+    fn pace(core: &mut Core) {
+        core.gc.pacer_next = core.alloc.allocated_bytes() + PACER_STEP;
+        let heap = &core.heap;
+        let space = &heap.space;
+        let due = space.allocated_bytes().max(0) as u64 >= heap.collector.trigger_bytes.load(Ordering::Relaxed);
+        let pressed = space.config().get_heap_limit().is_some_and(|l| space.heap_bytes() >= l / 10 * 8);
+        if (due || pressed) && !heap.collector.cycle_pending() {
+            heap.collector.request_cycle();
         }
     }
 
@@ -98,9 +231,16 @@ impl Mutator {
         mut body: impl for<'tx> FnMut(&mut Tx<'tx>) -> Result<R, Abort<E>>,
     ) -> Result<R, TxError<E>> {
         let backoff = crate::sync::Spin::new();
+        let mut waited_for_memory = false;
+        let rec: &Record = &self.rec;
         loop {
-            self.commit_point();
-            let mut tx = Tx::begin(&mut self.core);
+            let running = Self::enter(rec, &self.heap);
+            // SAFETY: (H1) we are RUNNING, and this is the only reference.
+            let core = unsafe { rec.core_mut() };
+            if core.alloc.allocated_bytes() >= core.gc.pacer_next {
+                Self::pace(core);
+            }
+            let mut tx = Tx::begin(core, &self.drops);
             match body(&mut tx) {
                 Ok(r) => {
                     if let Ok(v) = tx.commit() {
@@ -115,8 +255,18 @@ impl Mutator {
                     return Err(TxError::Aborted(e));
                 }
                 Err(Abort::Heap(e)) => {
+                    let inevitable = tx.is_inevitable();
                     tx.abort();
-                    return Err(TxError::Alloc(e));
+                    let exhausted = matches!(e, AllocError::HeapExhausted { .. });
+                    if !exhausted || inevitable || waited_for_memory {
+                        return Err(TxError::Alloc(e));
+                    }
+                    // Rolled back; wait parked for a cycle that starts after
+                    // the failure (trap 10), then retry once.
+                    waited_for_memory = true;
+                    drop(running);
+                    let _ = self.heap.collector.collect(&self.heap);
+                    continue;
                 }
                 Err(Abort::Root(m)) => {
                     tx.abort();
@@ -124,31 +274,30 @@ impl Mutator {
                 }
             }
             self.conflicts += 1;
-            // Do not spin against an inevitable transaction: wait it out.
-            self.core.heap.wait_inevitable();
+            drop(running);
+            // Do not spin against an inevitable transaction: wait it out,
+            // parked (a blocking wait is a commit point).
+            self.heap.wait_inevitable();
             backoff.snooze();
         }
     }
 
-    /// The commit-point check: one relaxed load unless the collector asked
-    /// for this thread.
-    #[inline]
+    /// A commit point outside any transaction: answer the collector now if
+    /// it asked. (Rarely needed: a parked thread is answered for.)
     pub fn commit_point(&mut self) {
-        if self.core.heap.poll.load(Ordering::Relaxed) {
-            self.commit_point_slow();
-        }
+        drop(Self::enter(&self.rec, &self.heap));
     }
 
-    #[cold]
-    fn commit_point_slow(&mut self) {
-        // Make this thread's recent allocations parseable for the collector
-        // (start bits, black marks). The collector's handshake joins here.
-        self.core.alloc.flush_marks();
+    fn with_core<T>(&self, f: impl FnOnce(&mut Core) -> T) -> T {
+        let _running = Self::enter(&self.rec, &self.heap);
+        // SAFETY: (H1) RUNNING; no transaction is running (it would borrow
+        // `self` mutably), so this is the only reference.
+        f(unsafe { self.rec.core_mut() })
     }
 
     /// Bytes this mutator has allocated and kept (aborted attempts excluded).
     pub fn allocated_bytes(&self) -> u64 {
-        self.core.alloc.allocated_bytes()
+        self.with_core(|c| c.alloc.allocated_bytes())
     }
 
     /// Where the last committed transaction serializes: `(version, wrote)`.
@@ -167,15 +316,38 @@ impl Mutator {
 
     /// Committed roots of this thread (what a root scan would report).
     pub fn root_count(&self) -> usize {
-        self.core.roots.borrow().scan().count()
+        self.with_core(|c| c.roots.scan().count())
+    }
+
+    /// This mutator's id in [`crate::GcStats::per_mutator`].
+    pub fn id(&self) -> u64 {
+        self.rec.id
     }
 }
 
 impl Drop for Mutator {
     fn drop(&mut self) {
-        let h = &self.core.heap;
-        h.commits.fetch_add(self.commits, Ordering::Relaxed);
-        h.conflicts.fetch_add(self.conflicts, Ordering::Relaxed);
-        detach(h);
+        let rec: &Record = &self.rec;
+        let running = Self::enter(rec, &self.heap);
+        let heap = Arc::clone(&self.heap);
+        let pauses;
+        {
+            let mut g = lock(&rec.handoff);
+            // SAFETY: (H1) RUNNING, and no transaction is running.
+            let core = unsafe { rec.core_mut() };
+            // Hand over what the collector needs from us; our blocks go back
+            // to the space (they are swept like any others); our roots go
+            // away with us.
+            heap.collector.grey.push_packet(std::mem::take(&mut core.gc.grey));
+            let _ = core.alloc.retire_all();
+            let _ = g.pauses.add(&core.gc.pauses);
+            pauses = g.pauses.clone();
+            rec.state.store(DETACHED, Ordering::Release);
+            std::mem::forget(running); // stays DETACHED, not PARKED
+        }
+        heap.collector.unregister(rec, &pauses);
+        heap.commits.fetch_add(self.commits, Ordering::Relaxed);
+        heap.conflicts.fetch_add(self.conflicts, Ordering::Relaxed);
+        detach(&heap);
     }
 }

@@ -45,19 +45,21 @@
 //! fails (heap full, or its body gives up) still rolls back its heap effects.
 
 use std::ptr::NonNull;
+use std::rc::Rc;
 use std::sync::atomic::Ordering;
 
 use crate::sync::{AtomicPtr, AtomicU64};
 
 use tmgc_alloc::{AllocError, Checkpoint, LocalAllocator};
 
+use crate::collector::mark::shade;
 use crate::error::{Conflict, RootMisuse};
 use crate::field::{Ref, Value, Word};
 use crate::flags::{vlock, ObjFlags};
 use crate::gcref::{Brand, Dyn, Gc, GlobalRoot, Root};
 use crate::header::Header;
 use crate::heap::{HeapInner, INEVITABLE};
-use crate::mutator::Core;
+use crate::mutator::{Core, RootDrops};
 use crate::sync::Spin;
 use crate::types::{DynType, GcType, TypeInfo};
 
@@ -112,6 +114,7 @@ impl Logs {
 /// out (see the `gcref` module docs).
 pub struct Tx<'tx> {
     core: &'tx mut Core,
+    drops: &'tx Rc<RootDrops>,
     ck: Option<Checkpoint>,
     rv: u64,
     inevitable: bool,
@@ -120,11 +123,20 @@ pub struct Tx<'tx> {
 }
 
 impl<'tx> Tx<'tx> {
-    pub(crate) fn begin(core: &'tx mut Core) -> Self {
+    pub(crate) fn begin(core: &'tx mut Core, drops: &'tx Rc<RootDrops>) -> Self {
         debug_assert!(core.logs.is_clear(), "an attempt began with another attempt's logs");
         let ck = core.alloc.checkpoint();
         let rv = core.heap.version();
-        Tx { core, ck: Some(ck), rv, inevitable: false, finished: false, _brand: std::marker::PhantomData }
+        Tx { core, drops, ck: Some(ck), rv, inevitable: false, finished: false, _brand: std::marker::PhantomData }
+    }
+
+    /// Apply the root drops queued since the last commit or abort.
+    fn apply_root_drops(&mut self) {
+        if let Ok(mut d) = self.drops.try_borrow_mut() {
+            for s in d.drain(..) {
+                self.core.roots.drop_root(s);
+            }
+        }
     }
 
     fn heap(&self) -> &HeapInner {
@@ -380,16 +392,16 @@ impl<'tx> Tx<'tx> {
     /// Make `obj` a root of this thread, from this transaction's commit on.
     /// If the transaction aborts the root vanishes and the handle is stale.
     pub fn root<T: ?Sized>(&mut self, obj: Gc<'tx, T>) -> Root<T> {
-        let slot = self.core.roots.borrow_mut().create(obj.ptr.cast());
-        Root::new(slot, std::rc::Rc::clone(&self.core.roots))
+        let slot = self.core.roots.create(obj.ptr.cast());
+        Root::new(slot, Rc::clone(self.drops))
     }
 
     /// The object a root holds.
     pub fn get_root<T: ?Sized>(&mut self, root: &Root<T>) -> Result<Gc<'tx, T>, RootMisuse> {
-        if !std::rc::Rc::ptr_eq(&root.table, &self.core.roots) {
+        if !Rc::ptr_eq(&root.drops, self.drops) {
             return Err(RootMisuse::Foreign);
         }
-        let p = self.core.roots.borrow().get(root.slot).map_err(|_| RootMisuse::Stale)?;
+        let p = self.core.roots.get(root.slot).map_err(|_| RootMisuse::Stale)?;
         // SAFETY: a live root keeps its object alive; it was created from a
         // `Gc<T>`.
         Ok(unsafe { Gc::from_header(p.cast()) })
@@ -469,7 +481,8 @@ impl<'tx> Tx<'tx> {
             }
             let ck = self.ck.take().expect("one checkpoint per attempt");
             self.core.alloc.release(ck).expect("the attempt's own checkpoint");
-            self.core.roots.borrow_mut().commit();
+            self.apply_root_drops();
+            self.core.roots.commit();
             self.core.logs.clear();
             self.finished = true;
         }
@@ -539,6 +552,10 @@ impl<'tx> Tx<'tx> {
                 return Err(Conflict);
             }
         }
+        if self.core.gc.barrier {
+            self.commit_barrier();
+        }
+        let logs = &mut self.core.logs;
         // Publish new objects: stamped with wv (a transaction older than wv
         // that reaches one through a global root conflicts), then NEW cleared
         // with Release, before any reference to them is written back.
@@ -561,9 +578,49 @@ impl<'tx> Tx<'tx> {
             unsafe { o.as_ref() }.vlock().store(vlock::with_version(wv), Ordering::Release);
         }
         for &(slot, h) in &logs.globals {
-            heap.globals.set(slot, h.cast());
+            self.core.heap.globals.set(slot, h.cast());
         }
         Ok((wv, true))
+    }
+
+    /// The commit barrier while the collector marks (design brief §3, P2),
+    /// run after validation, with the write set locked, before write-back:
+    /// (a) shade the old value of every reference field about to be
+    /// overwritten (snapshot at the beginning: a deleted edge cannot hide an
+    /// object the marker has not reached); (b) shade the objects of the
+    /// roots this transaction created and of the global roots it sets;
+    /// (c) if this transaction allocated white (it began before this thread
+    /// observed MARK), shade every object it publishes. Only 0 -> 1 marks
+    /// push (M1), into this thread's buffer, handed over at a commit point.
+    #[cold]
+    fn commit_barrier(&mut self) {
+        let core = &mut *self.core;
+        let grey = &mut core.gc.grey;
+        for w in &core.logs.writes {
+            if let Write::Ptr { word, .. } = *w {
+                // SAFETY: a field word of a live object we hold locked.
+                let old = unsafe { (*word).load(Ordering::Acquire) };
+                if let Some(old) = NonNull::new(old) {
+                    // SAFETY: a published reference field holds null or a
+                    // live object; nothing is swept while the barrier is on.
+                    unsafe { shade(old, grey) };
+                }
+            }
+        }
+        for r in core.roots.created() {
+            // SAFETY: a root's object is live (this transaction reached it).
+            unsafe { shade(r.cast(), grey) };
+        }
+        for &(_, h) in &core.logs.globals {
+            // SAFETY: as above.
+            unsafe { shade(h, grey) };
+        }
+        if core.alloc.colour() == tmgc_alloc::Colour::White {
+            for &h in &core.logs.news {
+                // SAFETY: our own new objects, initialised, about to be published.
+                unsafe { shade(h, grey) };
+            }
+        }
     }
 
     fn unlock(logs: &mut Logs) {
@@ -617,7 +674,8 @@ impl<'tx> Tx<'tx> {
             self.core.alloc.rewind(&ck).expect("the attempt's own checkpoint");
             self.core.alloc.release(ck).expect("the attempt's own checkpoint");
         }
-        self.core.roots.borrow_mut().abort();
+        self.apply_root_drops();
+        self.core.roots.abort();
         for &(slot, _) in &self.core.logs.globals {
             self.core.heap.globals.unreserve(slot);
         }

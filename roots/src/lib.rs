@@ -2,14 +2,15 @@
 //!
 //! Root sets for the tmgc collector.
 //!
-//! - [`RootTable`]: one mutator's own roots. Only its thread touches it
-//!   (the collector will ask the thread to scan it at its own commit point:
-//!   unsynchronised root scanning), so it needs no lock. Roots are added and
+//! - [`RootTable`]: one mutator's own roots. Its thread scans it at its own
+//!   commit point when the collector asks (unsynchronised root scanning);
+//!   while the thread is parked the collector scans it on the thread's
+//!   behalf, holding the thread's own lock. It needs no lock of its own. Roots are added and
 //!   removed **transactionally**: a root created by a transaction is pending
 //!   until the transaction commits and vanishes if it aborts; a root dropped
 //!   is removed at the next commit. Each slot has a generation, so a handle
 //!   to a root that an abort discarded is detected, not misread.
-//! - [`GlobalRoots`]: roots shared by all threads, behind a mutex (rarely
+//! - [`GlobalRoots`]: roots shared by all threads, lock-free to read (rarely
 //!   changed; scanned by the collector once per cycle).
 //!
 //! Entries are plain object addresses (`NonNull<u8>`); the `tmgc` crate
@@ -64,6 +65,12 @@ pub struct RootTable {
     /// Slots dropped since the last commit.
     dropped: Vec<Slot>,
 }
+
+// SAFETY: a table holds object addresses, not references into any thread's
+// memory; moving it to another thread is sound. (The tmgc crate hands a
+// table to the collector only while its thread is parked: the handshake
+// protocol, not the type system, keeps the two from using it at once.)
+unsafe impl Send for RootTable {}
 
 impl RootTable {
     /// An empty table.
@@ -137,6 +144,12 @@ impl RootTable {
             e.generation = e.generation.wrapping_add(1);
             self.free.push(s.index);
         }
+    }
+
+    /// Objects of the roots the running transaction created (pending until
+    /// it commits): a commit during marking shades them.
+    pub fn created(&self) -> impl Iterator<Item = NonNull<u8>> + '_ {
+        self.created.iter().filter_map(|&i| self.entries[i as usize].obj)
     }
 
     /// Every committed root's object (what a root scan reports).

@@ -1,0 +1,210 @@
+//! Handshakes: how the collector meets each mutator at its commit points,
+//! and acts for mutators that are parked or gone.
+//!
+//! ## The request word
+//! The collector publishes requests in one word: a sequence number, the
+//! cycle (epoch) and the phase asked for ([`word`]). Each mutator has a
+//! [`Record`] with its own `pending` flag, raised by the collector for every
+//! request; a mutator's commit point reads only that flag (one load on the
+//! fast path, no read-modify-write).
+//!
+//! ## States and ownership of a mutator's `Core`
+//! A record is `RUNNING` while its thread runs a transaction or a commit
+//! point, `PARKED` between transactions (and while it waits for the heap
+//! limit, an inevitable transaction, or a verification), `DETACHED` once
+//! its mutator is dropped. The thread's `Core` (allocator, root table,
+//! barrier state) is used:
+//! - (H1) by its thread while `RUNNING`;
+//! - (H2) by whoever holds the record's `handoff` lock *and* saw `PARKED`
+//!   under it: the collector, acting for the thread.
+//!
+//! A thread becomes `RUNNING` with a plain store, a light fence, and a load
+//! of `pending`; a set flag sends it to the slow path, which takes
+//! `handoff`. The collector raises `pending` (under `handoff`), issues the
+//! heavy fence (`sync::heavy_fence`, `membarrier` on Linux), and only then
+//! reads states. By the asymmetric Dekker argument (docs/COLLECTOR.md,
+//! "Parking") either the collector sees `RUNNING` and waits for the thread's
+//! own acknowledgement, or the thread sees `pending` and blocks on
+//! `handoff` before touching its `Core`. So (H1) and (H2) never overlap.
+//!
+//! ## Responses are cumulative
+//! [`respond`] brings a thread up to date with the current word, whatever
+//! requests it missed: a thread attaching in the middle of a cycle, or one
+//! parked through several requests, ends in the same state as one that saw
+//! every request. `acked` records the last word answered.
+
+use std::cell::UnsafeCell;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use hdrhistogram::Histogram;
+
+use crate::collector::mark::shade;
+use crate::heap::HeapInner;
+use crate::mutator::Core;
+use crate::sync::{lock, AtomicBool, AtomicU32, AtomicU64, Mutex};
+use tmgc_alloc::Colour;
+
+/// The request word: `seq << 32 | epoch (24 bits) << 8 | phase`.
+pub(crate) mod word {
+    /// No cycle runs; nothing to do.
+    pub(crate) const IDLE: u64 = 0;
+    /// Handshake 1 of a cycle: turn the barrier on, shade your roots.
+    pub(crate) const REQ: u64 = 1;
+    /// Marking runs (after T): allocate black from the next transaction.
+    pub(crate) const MARK: u64 = 2;
+    /// A termination round: hand over your grey objects.
+    pub(crate) const FLUSH: u64 = 3;
+    /// The verifier stops the world: park until it is done.
+    pub(crate) const VERIFY: u64 = 4;
+    /// Marking is closed and sweeping runs: retire your blocks, allocate
+    /// white, turn the barrier off.
+    pub(crate) const SWEEP: u64 = 5;
+
+    pub(crate) fn make(seq: u64, epoch: u64, phase: u64) -> u64 {
+        (seq << 32) | ((epoch & 0xFF_FFFF) << 8) | phase
+    }
+    pub(crate) fn phase(w: u64) -> u64 {
+        w & 0xFF
+    }
+    pub(crate) fn epoch(w: u64) -> u64 {
+        (w >> 8) & 0xFF_FFFF
+    }
+}
+
+/// Record states.
+pub(crate) const RUNNING: u32 = 0;
+pub(crate) const PARKED: u32 = 1;
+pub(crate) const DETACHED: u32 = 2;
+
+/// What the `handoff` lock guards besides the `Core` of a parked thread.
+pub(crate) struct Handoff {
+    /// This thread's pauses at commit points (ns), merged from its local
+    /// histogram at each slow path.
+    pub(crate) pauses: Histogram<u64>,
+}
+
+pub(crate) fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000_000, 2).expect("valid histogram bounds")
+}
+
+/// A mutator as the collector sees it. See the module docs.
+pub(crate) struct Record {
+    pub(crate) id: u64,
+    pub(crate) state: AtomicU32,
+    pub(crate) pending: AtomicBool,
+    pub(crate) acked: AtomicU64,
+    pub(crate) handoff: Mutex<Handoff>,
+    core: UnsafeCell<Core>,
+}
+
+// SAFETY: `core` is used by one party at a time, per (H1)/(H2) above; the
+// other fields are atomics and a mutex. `Core` holds only data that may move
+// between threads (its allocator is `Send`; its logs are addresses).
+unsafe impl Sync for Record {}
+// SAFETY: as above.
+unsafe impl Send for Record {}
+
+impl Record {
+    pub(crate) fn new(id: u64, core: Core) -> Record {
+        Record {
+            id,
+            state: AtomicU32::new(PARKED),
+            pending: AtomicBool::new(true),
+            acked: AtomicU64::new(u64::MAX),
+            handoff: Mutex::new(Handoff { pauses: new_histogram() }),
+            core: UnsafeCell::new(core),
+        }
+    }
+
+    /// The thread's `Core`.
+    ///
+    /// # Safety
+    /// The caller is the record's thread while `RUNNING` (H1), or holds
+    /// `handoff` and saw `PARKED` under it (H2); and no other reference
+    /// from this call is alive.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn core_mut(&self) -> &mut Core {
+        // SAFETY: exclusive by the caller's guarantee.
+        unsafe { &mut *self.core.get() }
+    }
+}
+
+/// Bring `core` up to date with request `w` (see the module docs). Called
+/// by the thread at its commit point, or by the collector for a parked one.
+pub(crate) fn respond(heap: &HeapInner, core: &mut Core, w: u64) {
+    let (phase, epoch) = (word::phase(w), word::epoch(w));
+    match phase {
+        word::REQ | word::MARK | word::FLUSH | word::VERIFY => {
+            if !core.gc.barrier || core.gc.barrier_epoch != epoch {
+                // Handshake 1 (P1): barrier on, roots shaded.
+                core.alloc.flush_marks();
+                core.gc.barrier = true;
+                core.gc.barrier_epoch = epoch;
+                let grey = &mut core.gc.grey;
+                for r in core.roots.scan() {
+                    // SAFETY: a committed root keeps its object alive, and
+                    // sweeping (which could free it) is not running: this
+                    // cycle has not reached SWEEP.
+                    unsafe { shade(r.cast(), grey) };
+                }
+            }
+            // P4: transactions begun after observing MARK allocate black.
+            if phase != word::REQ && core.alloc.colour() == Colour::White {
+                core.alloc.set_colour(Colour::Black);
+            }
+        }
+        word::SWEEP if core.gc.swept_epoch != epoch => {
+            // P8: retire the blocks allocated in (black) during marking,
+            // so from now on white objects go only into blocks already
+            // swept in this epoch; then barrier off.
+            core.alloc.retire_all().expect("no checkpoint is open at a commit point");
+            core.alloc.set_colour(Colour::White);
+            core.gc.barrier = false;
+            core.gc.swept_epoch = epoch;
+            // Late shades (see docs/COLLECTOR.md, termination) need no
+            // tracing: marking is closed and complete.
+            core.gc.grey.clear();
+        }
+        _ => {}
+    }
+    heap.collector.grey.push_packet(std::mem::take(&mut core.gc.grey));
+}
+
+/// The collector's side of one handshake: try to complete request `w` for
+/// `rec`. Returns whether `rec` is done with it (acknowledged, answered on
+/// its behalf now, or detached).
+pub(crate) fn try_complete(heap: &HeapInner, rec: &Record, w: u64) -> bool {
+    if rec.acked.load(Ordering::Acquire) == w || rec.state.load(Ordering::Acquire) == DETACHED {
+        return true;
+    }
+    if rec.state.load(Ordering::Acquire) != PARKED {
+        return false; // running: it answers at its next commit point
+    }
+    let _g = lock(&rec.handoff);
+    match rec.state.load(Ordering::Acquire) {
+        DETACHED => return true,
+        PARKED => {}
+        _ => return false,
+    }
+    if rec.acked.load(Ordering::Acquire) == w {
+        return true;
+    }
+    // SAFETY: (H2) we hold `handoff` and saw PARKED under it; the thread
+    // blocks on `handoff` before touching its core again.
+    let core = unsafe { rec.core_mut() };
+    respond(heap, core, w);
+    rec.acked.store(w, Ordering::Release);
+    rec.pending.store(false, Ordering::Release);
+    true
+}
+
+/// Raise `pending` on every record in `recs` (under each one's `handoff`,
+/// so no thread's slow path can clear a flag raised for a newer word).
+pub(crate) fn raise(recs: &[Arc<Record>]) {
+    for r in recs {
+        let _g = lock(&r.handoff);
+        r.pending.store(true, Ordering::Release);
+    }
+    crate::sync::heavy_fence();
+}

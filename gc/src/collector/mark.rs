@@ -1,0 +1,188 @@
+//! Marking: shading, the grey set, and the [`Marker`] strategies.
+//!
+//! ## Invariants
+//! - (M1) `shade(x)` is an atomic `fetch_or` of x's mark bit. Only the call
+//!   that turns the bit 0 -> 1 pushes x (if x's type has references), so an
+//!   object is traced at most once per cycle, whoever shades it: markers,
+//!   commit barriers, root scans (design brief §3, P5).
+//! - (M2) Markers read reference fields with Acquire loads (`Ref::trace`),
+//!   pairing with the Release stores of commit write-back, and never lock
+//!   or write objects.
+//! - (M3) An object reaches the grey set only after its payload is
+//!   initialised and visible to the marker: markers find objects through
+//!   published references (Acquire) or through packets handed over under
+//!   the grey set's mutex by the thread that shaded them, after its commit.
+//! - (M4) No recursion: tracing pushes onto an explicit stack, so a
+//!   10-million-node list needs no deep call stack.
+
+use std::ptr::NonNull;
+
+use crate::header::Header;
+use crate::sync::{lock, AtomicU64, Mutex};
+use crate::trace::{Tracer, Visitor};
+use std::sync::atomic::Ordering;
+
+/// An object address in the grey set. `Send`: it is only an address; the
+/// collector protocol, not the type, says when it may be dereferenced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Grey(pub(crate) NonNull<Header>);
+
+// SAFETY: an address of a heap object, which lives in shared memory; the
+// marking protocol (M1-M3) says when it may be read, on any thread.
+unsafe impl Send for Grey {}
+
+/// Mark `obj`; if this call marked it and it can hold references, push it.
+///
+/// # Safety
+/// `obj` must be a live heap object of a heap that is still alive (allocated
+/// and not freed by a sweep or a rewind).
+#[inline]
+pub(crate) unsafe fn shade(obj: NonNull<Header>, grey: &mut Vec<Grey>) -> bool {
+    // SAFETY: forwarded from the caller.
+    if unsafe { tmgc_alloc::mark(obj.cast()) } {
+        // SAFETY: live, so its header is readable.
+        if unsafe { obj.as_ref() }.type_info().has_refs() {
+            grey.push(Grey(obj));
+        }
+        true
+    } else {
+        false
+    }
+}
+
+/// Trace one grey object: shade everything it references.
+///
+/// # Safety
+/// `obj` must be a live, published heap object (M3).
+pub(crate) unsafe fn scan_object(obj: NonNull<Header>, stack: &mut Vec<Grey>) -> usize {
+    struct Shader<'a>(&'a mut Vec<Grey>);
+    impl Visitor for Shader<'_> {
+        #[inline]
+        fn visit(&mut self, child: NonNull<Header>) {
+            // SAFETY: a reference field of a live object holds null or a live
+            // object (I2 of docs/COLLECTOR.md: nothing reachable is freed
+            // while marking runs).
+            unsafe { shade(child, self.0) };
+        }
+    }
+    // SAFETY: live and published (caller).
+    let h = unsafe { obj.as_ref() };
+    let info = h.type_info();
+    // SAFETY: as above; the payload follows the header.
+    let payload = unsafe { Header::payload(obj) };
+    let mut v = Shader(stack);
+    // SAFETY: a live, initialised payload of this type.
+    unsafe { info.trace(payload, &mut Tracer::new(&mut v)) };
+    info.object_size()
+}
+
+/// The grey objects handed to markers by mutators (their barrier buffers)
+/// and by the collector (root and global-root scans).
+#[derive(Default)]
+pub struct GreySet {
+    packets: Mutex<Vec<Vec<Grey>>>,
+    /// Objects ever handed over (a termination round compares it).
+    handed: AtomicU64,
+}
+
+impl GreySet {
+    /// Hand over a packet of grey objects (empty packets are ignored).
+    pub(crate) fn push_packet(&self, packet: Vec<Grey>) {
+        if packet.is_empty() {
+            return;
+        }
+        self.handed.fetch_add(packet.len() as u64, Ordering::Relaxed);
+        lock(&self.packets).push(packet);
+    }
+
+    /// Take one packet of grey objects, if any.
+    pub fn take_packet(&self) -> Option<Vec<Grey>> {
+        lock(&self.packets).pop()
+    }
+
+    /// Objects handed over so far.
+    pub(crate) fn handed(&self) -> u64 {
+        self.handed.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        lock(&self.packets).is_empty()
+    }
+}
+
+/// What one marking drain did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MarkReport {
+    /// Objects traced.
+    pub objects: u64,
+    /// Bytes of the objects traced (headers included).
+    pub bytes: u64,
+}
+
+impl std::ops::AddAssign for MarkReport {
+    fn add_assign(&mut self, o: MarkReport) {
+        self.objects += o.objects;
+        self.bytes += o.bytes;
+    }
+}
+
+/// The work a [`Marker`] does: trace grey objects until none is left.
+pub struct MarkWork<'a> {
+    pub(crate) grey: &'a GreySet,
+}
+
+impl MarkWork<'_> {
+    /// Take a packet of grey objects.
+    pub fn take_packet(&self) -> Option<Vec<Grey>> {
+        self.grey.take_packet()
+    }
+
+    /// Trace `obj`: shade its children, pushing the newly marked ones onto
+    /// `stack`. Returns the object's size in bytes.
+    pub fn scan(&self, obj: Grey, stack: &mut Vec<Grey>) -> usize {
+        // SAFETY: grey objects are live and published (M3), and nothing
+        // reachable is freed before marking closes.
+        unsafe { scan_object(obj.0, stack) }
+    }
+
+    /// Give grey objects back for other markers (or a later drain).
+    pub fn push_packet(&self, packet: Vec<Grey>) {
+        self.grey.push_packet(packet);
+    }
+}
+
+/// A marking strategy: empties the grey set, tracing everything reachable
+/// from it. Every strategy shares the atomic mark bitmap (M1), so no object
+/// is traced twice; the collector calls `drain` again whenever a
+/// termination round finds new grey objects.
+pub trait Marker: Send + Sync {
+    /// A short name for reports.
+    fn name(&self) -> &'static str;
+
+    /// Trace until the grey set is empty.
+    fn drain(&self, work: &MarkWork<'_>) -> MarkReport;
+}
+
+/// One marker thread (the collector's own): pops packets and traces them
+/// depth-first with an explicit stack (M4).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SerialMarker;
+
+impl Marker for SerialMarker {
+    fn name(&self) -> &'static str {
+        "serial"
+    }
+
+    fn drain(&self, work: &MarkWork<'_>) -> MarkReport {
+        let mut report = MarkReport::default();
+        let mut stack: Vec<Grey> = Vec::new();
+        while let Some(packet) = work.take_packet() {
+            stack.extend(packet);
+            while let Some(g) = stack.pop() {
+                report.bytes += work.scan(g, &mut stack) as u64;
+                report.objects += 1;
+            }
+        }
+        report
+    }
+}

@@ -1,0 +1,489 @@
+//! The collector: concurrent mark-sweep, synchronised with commit points.
+//!
+//! One cycle (docs/COLLECTOR.md has the invariants and the argument):
+//! 1. **REQ(e)** handshake: every thread turns its commit barrier on and
+//!    shades its own roots at its own commit point (or the collector does it
+//!    for a parked thread under the thread's lock). No stop-the-world.
+//! 2. **T**: every acknowledgement is in; the collector shades the global
+//!    roots and publishes **MARK(e)**: transactions begun from now on
+//!    allocate black.
+//! 3. **Marking** by the configured [`Marker`], then **termination rounds**
+//!    (FLUSH handshakes collecting every thread's barrier buffer) until a
+//!    round brings no new grey object.
+//! 4. Optionally the **verifier** stops the world and re-traces.
+//! 5. **SWEEP(e)**: the sweep epoch begins; every thread retires its blocks
+//!    and turns its barrier off at its commit point; blocks are swept by
+//!    allocators (lazily) and by the collector (eagerly, running
+//!    destructors outside transactions); then the mark bitmaps are cleared.
+//!
+//! Cycles are serialised by `cycle`; they run on the background collector
+//! thread or, with [`Config::background`](crate::Config) off, on whichever
+//! thread calls [`Heap::collect`](crate::Heap::collect) or waits for memory.
+
+pub mod mark;
+pub mod stats;
+
+pub(crate) mod handshake;
+mod verify;
+
+use std::collections::VecDeque;
+use std::ptr::NonNull;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use crossbeam_utils::CachePadded;
+use hdrhistogram::Histogram;
+
+use crate::header::Header;
+use crate::heap::HeapInner;
+use crate::sync::{lock, AtomicU64, Condvar, Mutex, Spin};
+use handshake::{raise, try_complete, word, Record, DETACHED, PARKED};
+use mark::{shade, GreySet, MarkReport, MarkWork, Marker};
+use stats::{CycleStats, GcStats};
+
+/// Why a collection did not end well.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CollectError {
+    /// The heap verifier found a reachable object that is not marked (a
+    /// collector bug); the message names it.
+    Verify(String),
+    /// The heap is being dropped.
+    Shutdown,
+}
+
+impl std::fmt::Display for CollectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CollectError::Verify(m) => write!(f, "heap verification failed: {m}"),
+            CollectError::Shutdown => write!(f, "the heap is shutting down"),
+        }
+    }
+}
+
+impl std::error::Error for CollectError {}
+
+/// Cycle requests and completions, shared with the background thread (which
+/// holds it and only a weak reference to the heap).
+pub(crate) struct Signal {
+    state: Mutex<SignalState>,
+    work: Condvar,
+    done: Condvar,
+    /// Wakes threads parked in a VERIFY stop.
+    word: Condvar,
+}
+
+#[derive(Default)]
+struct SignalState {
+    requested: u64,
+    started: u64,
+    done: u64,
+    shutdown: bool,
+    /// Verification failures of completed cycles, by cycle number.
+    failures: Vec<(u64, String)>,
+}
+
+/// Collector state that lasts across cycles (guarded by `cycle`).
+#[derive(Default)]
+struct CycleState {
+    seq: u64,
+    epoch: u64,
+    live_bytes: u64,
+}
+
+struct StatsState {
+    cycles: u64,
+    recent: VecDeque<CycleStats>,
+    max_cycle: Duration,
+    total: Duration,
+    peak_heap: u64,
+    /// Pauses of detached mutators.
+    detached_pauses: Histogram<u64>,
+}
+
+/// The collector's shared state, one per heap.
+pub(crate) struct Collector {
+    /// The current request (see `handshake::word`).
+    pub(crate) word: CachePadded<AtomicU64>,
+    registry: Mutex<Vec<Arc<Record>>>,
+    next_id: AtomicU64,
+    pub(crate) grey: GreySet,
+    cycle: Mutex<CycleState>,
+    pub(crate) signal: Arc<Signal>,
+    stats: Mutex<StatsState>,
+    marker: Box<dyn Marker>,
+    pub(crate) config: GcConfig,
+    /// Allocated bytes (since the cycle start) that trigger the next cycle.
+    pub(crate) trigger_bytes: AtomicU64,
+}
+
+/// The collector's part of [`crate::Config`].
+#[derive(Clone, Debug)]
+pub(crate) struct GcConfig {
+    pub(crate) growth_factor: f64,
+    pub(crate) min_trigger_bytes: u64,
+    pub(crate) verify: bool,
+    pub(crate) background: bool,
+}
+
+impl Collector {
+    pub(crate) fn new(config: GcConfig, marker: Box<dyn Marker>) -> Collector {
+        Collector {
+            word: CachePadded::new(AtomicU64::new(word::make(0, 0, word::IDLE))),
+            registry: Mutex::new(Vec::new()),
+            next_id: AtomicU64::new(1),
+            grey: GreySet::default(),
+            cycle: Mutex::new(CycleState::default()),
+            signal: Arc::new(Signal {
+                state: Mutex::new(SignalState::default()),
+                work: Condvar::new(),
+                done: Condvar::new(),
+                word: Condvar::new(),
+            }),
+            stats: Mutex::new(StatsState {
+                cycles: 0,
+                recent: VecDeque::new(),
+                max_cycle: Duration::ZERO,
+                total: Duration::ZERO,
+                peak_heap: 0,
+                detached_pauses: handshake::new_histogram(),
+            }),
+            trigger_bytes: AtomicU64::new(config.min_trigger_bytes),
+            marker,
+            config,
+        }
+    }
+
+    // ---- registry ----
+
+    /// Register a new mutator. Under the registry lock, so a cycle's
+    /// snapshot of the registry either includes it (and waits for it) or
+    /// was taken before, and then the new record's raised `pending` makes
+    /// its first commit point answer the current word (trap 4).
+    pub(crate) fn register(&self, make: impl FnOnce(u64) -> Record) -> Arc<Record> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let rec = Arc::new(make(id));
+        lock(&self.registry).push(Arc::clone(&rec));
+        rec
+    }
+
+    pub(crate) fn unregister(&self, rec: &Record, pauses: &Histogram<u64>) {
+        lock(&self.registry).retain(|r| !std::ptr::eq(&**r, rec));
+        let _ = lock(&self.stats).detached_pauses.add(pauses);
+    }
+
+    fn snapshot(&self) -> Vec<Arc<Record>> {
+        lock(&self.registry).clone()
+    }
+
+    // ---- requests ----
+
+    /// Publish a new request word and raise every thread's flag.
+    fn request(&self, cs: &mut CycleState, phase: u64) -> (u64, Vec<Arc<Record>>) {
+        cs.seq += 1;
+        let w = word::make(cs.seq, cs.epoch, phase);
+        self.word.store(w, Ordering::SeqCst);
+        // Wake threads parked in a VERIFY stop (they wait for the word).
+        {
+            let _s = lock(&self.signal.state);
+            self.signal.word.notify_all();
+        }
+        let recs = self.snapshot();
+        raise(&recs);
+        (w, recs)
+    }
+
+    /// Wait until every thread of `recs` answered `w` (itself, or through
+    /// the collector while parked).
+    fn await_acks(&self, heap: &HeapInner, w: u64, mut recs: Vec<Arc<Record>>) {
+        let spin = Spin::new();
+        loop {
+            recs.retain(|r| !try_complete(heap, r, w));
+            if recs.is_empty() {
+                return;
+            }
+            spin.wait();
+        }
+    }
+
+    /// Park the calling thread until the word is no longer `w`.
+    pub(crate) fn wait_word_change(&self, w: u64) {
+        let mut s = lock(&self.signal.state);
+        while self.word.load(Ordering::Acquire) == w {
+            s = self.signal.word.wait(s).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    // ---- triggering and waiting ----
+
+    /// Ask for a cycle that starts after now; returns its number.
+    pub(crate) fn request_cycle(&self) -> u64 {
+        let mut s = lock(&self.signal.state);
+        let target = s.started + 1;
+        if s.requested < target {
+            s.requested = target;
+            self.signal.work.notify_all();
+        }
+        target
+    }
+
+    /// Whether a cycle is requested and not yet started.
+    pub(crate) fn cycle_pending(&self) -> bool {
+        let s = lock(&self.signal.state);
+        s.requested > s.started
+    }
+
+    /// Run or wait for a full cycle that starts after now. The calling
+    /// thread's mutator, if any, must be parked.
+    pub(crate) fn collect(&self, heap: &HeapInner) -> Result<CycleStats, CollectError> {
+        let target = self.request_cycle();
+        if self.config.background {
+            let mut s = lock(&self.signal.state);
+            while s.done < target && !s.shutdown {
+                s = self.signal.done.wait(s).unwrap_or_else(|e| e.into_inner());
+            }
+            if s.done < target {
+                return Err(CollectError::Shutdown);
+            }
+            if let Some((_, m)) = s.failures.iter().find(|(c, _)| *c >= target) {
+                return Err(CollectError::Verify(m.clone()));
+            }
+            drop(s);
+            let st = lock(&self.stats);
+            return Ok(st.recent.iter().find(|c| c.cycle >= target).copied().unwrap_or_default());
+        }
+        // No background thread: run cycles here until ours is done.
+        loop {
+            let (n, r) = self.run_requested(heap);
+            if n.is_some_and(|n| n >= target) || lock(&self.signal.state).done >= target {
+                return match r {
+                    Some(r) if n.is_some_and(|n| n >= target) => r,
+                    _ => Ok(CycleStats::default()),
+                };
+            }
+        }
+    }
+
+    /// Start and run the next requested cycle (if one is still wanted).
+    fn run_requested(&self, heap: &HeapInner) -> (Option<u64>, Option<Result<CycleStats, CollectError>>) {
+        let mut cs = lock(&self.cycle);
+        let n = {
+            let mut s = lock(&self.signal.state);
+            if s.requested <= s.started {
+                return (None, None);
+            }
+            s.started += 1;
+            s.started
+        };
+        let r = self.run_cycle(heap, &mut cs, n);
+        let mut s = lock(&self.signal.state);
+        s.done = n;
+        if let Err(CollectError::Verify(m)) = &r {
+            s.failures.push((n, m.clone()));
+        }
+        self.signal.done.notify_all();
+        (Some(n), Some(r))
+    }
+
+    // ---- the cycle ----
+
+    fn run_cycle(&self, heap: &HeapInner, cs: &mut CycleState, n: u64) -> Result<CycleStats, CollectError> {
+        let t0 = Instant::now();
+        let space = &heap.space;
+        let allocated = space.take_allocated_bytes().max(0) as u64;
+        let live_before = cs.live_bytes;
+        cs.epoch += 1;
+        debug_assert_eq!(space.unswept_blocks(), 0, "P0: the previous sweep is finished");
+
+        // 1. REQ(e): barriers on, roots shaded by each thread (P1).
+        let (w, recs) = self.request(cs, word::REQ);
+        self.await_acks(heap, w, recs);
+
+        // 2. T: global roots shaded now, not at the request (trap 3).
+        let mut grey = Vec::new();
+        for g in heap.globals.scan() {
+            // SAFETY: a global root keeps its object alive; nothing is swept
+            // during marking.
+            unsafe { shade(g.cast::<Header>(), &mut grey) };
+        }
+        self.grey.push_packet(grey);
+        let to_t = t0.elapsed();
+        let _ = self.request(cs, word::MARK);
+
+        // 3. Mark, then termination rounds until no new grey object (P6).
+        let work = MarkWork { grey: &self.grey };
+        let mut report = MarkReport::default();
+        let mut rounds = 0;
+        loop {
+            report += self.marker.drain(&work);
+            let before = self.grey.handed();
+            let (w, recs) = self.request(cs, word::FLUSH);
+            self.await_acks(heap, w, recs);
+            rounds += 1;
+            if self.grey.handed() == before && self.grey.is_empty() {
+                break;
+            }
+        }
+        let mark = t0.elapsed() - to_t;
+
+        // 4. Verification (stop-the-world; tests and the stress harness).
+        let mut result = Ok(());
+        if self.config.verify {
+            result = self.verify_stopped(heap, cs);
+        }
+
+        // 5. SWEEP(e).
+        space.begin_sweep();
+        let (w, recs) = self.request(cs, word::SWEEP);
+        self.await_acks(heap, w, recs);
+        let mut dropped = 0u64;
+        let spin = Spin::new();
+        loop {
+            dropped += space.sweep().objects_dropped as u64;
+            if space.unswept_blocks() == 0 {
+                break;
+            }
+            spin.wait();
+        }
+        space.clear_marks();
+
+        let st = space.stats();
+        cs.live_bytes = st.live_bytes as u64;
+        let trigger = ((cs.live_bytes as f64) * self.config.growth_factor) as u64;
+        self.trigger_bytes.store(trigger.max(self.config.min_trigger_bytes), Ordering::Relaxed);
+        let cycle = CycleStats {
+            cycle: n,
+            duration: t0.elapsed(),
+            to_t,
+            mark,
+            rounds,
+            marked_objects: report.objects,
+            marked_bytes: report.bytes,
+            allocated_bytes: allocated,
+            live_bytes: cs.live_bytes,
+            freed_bytes: (live_before + allocated).saturating_sub(cs.live_bytes),
+            heap_bytes: st.heap_bytes as u64,
+            objects_dropped: dropped,
+            verified: self.config.verify,
+        };
+        let mut s = lock(&self.stats);
+        s.cycles += 1;
+        s.max_cycle = s.max_cycle.max(cycle.duration);
+        s.total += cycle.duration;
+        s.peak_heap = s.peak_heap.max(cycle.heap_bytes);
+        if s.recent.len() == 64 {
+            s.recent.pop_front();
+        }
+        s.recent.push_back(cycle);
+        drop(s);
+        result.map(|()| cycle)
+    }
+
+    /// Stop every mutator at a commit point (VERIFY request), hold each
+    /// one's lock, and verify the heap.
+    fn verify_stopped(&self, heap: &HeapInner, cs: &mut CycleState) -> Result<(), CollectError> {
+        let (_w, recs) = self.request(cs, word::VERIFY);
+        let mut held = Vec::with_capacity(recs.len());
+        held.resize_with(recs.len(), || None);
+        let spin = Spin::new();
+        loop {
+            let mut all = true;
+            for (i, r) in recs.iter().enumerate() {
+                if held[i].is_some() || r.state.load(Ordering::Acquire) == DETACHED {
+                    continue;
+                }
+                all = false;
+                if r.state.load(Ordering::Acquire) == PARKED {
+                    let g = lock(&r.handoff);
+                    if r.state.load(Ordering::Acquire) == PARKED {
+                        held[i] = Some(g);
+                    }
+                }
+            }
+            if all {
+                break;
+            }
+            spin.wait();
+        }
+        let mut roots: Vec<(String, NonNull<Header>)> = Vec::new();
+        for (i, r) in recs.iter().enumerate() {
+            if held[i].is_none() {
+                continue; // detached
+            }
+            // SAFETY: (H2) we hold its lock and it is parked.
+            let core = unsafe { r.core_mut() };
+            core.alloc.flush_marks(); // publish staged start bits for the check
+            roots.extend(core.roots.scan().map(|p| (format!("a root of mutator {}", r.id), p.cast())));
+        }
+        roots.extend(heap.globals.scan().into_iter().map(|p| ("a global root".to_string(), p.cast())));
+        // SAFETY: every mutator is parked and held (or detached), marking is
+        // closed, and the sweep has not begun.
+        let r = unsafe { verify::verify(heap, roots) };
+        // Moving on to SWEEP releases the stopped threads (they wait for the
+        // word to change, then for their lock).
+        drop(held);
+        r.map(|_| ()).map_err(CollectError::Verify)
+    }
+
+    // ---- statistics ----
+
+    pub(crate) fn stats(&self, heap: &HeapInner) -> GcStats {
+        let recs = self.snapshot();
+        let s = lock(&self.stats);
+        let mut pauses = s.detached_pauses.clone();
+        let mut per = Vec::new();
+        for r in &recs {
+            let h = lock(&r.handoff).pauses.clone();
+            let _ = pauses.add(&h);
+            per.push((r.id, h));
+        }
+        let failures = lock(&self.signal.state).failures.iter().map(|(_, m)| m.clone()).collect();
+        GcStats {
+            cycles: s.cycles,
+            recent: s.recent.iter().copied().collect(),
+            max_cycle: s.max_cycle,
+            total_cycle_time: s.total,
+            heap_bytes: heap.space.heap_bytes() as u64,
+            peak_heap_bytes: s.peak_heap,
+            pauses,
+            per_mutator: per,
+            verify_failures: failures,
+        }
+    }
+}
+
+/// Start the background collector thread for `heap`. It holds only a weak
+/// reference between cycles, so dropping the last handle ends it.
+#[cfg(not(tmgc_loom))]
+pub(crate) fn spawn(heap: &Arc<HeapInner>) {
+    let weak: Weak<HeapInner> = Arc::downgrade(heap);
+    let signal = Arc::clone(&heap.collector.signal);
+    std::thread::Builder::new()
+        .name("tmgc-collector".into())
+        .spawn(move || loop {
+            {
+                let mut s = lock(&signal.state);
+                while s.requested <= s.started && !s.shutdown {
+                    s = signal.work.wait(s).unwrap_or_else(|e| e.into_inner());
+                }
+                if s.shutdown {
+                    return;
+                }
+            }
+            let Some(heap) = weak.upgrade() else { return };
+            heap.collector.run_requested(&heap);
+        })
+        .expect("spawn the collector thread");
+}
+
+#[cfg(tmgc_loom)]
+pub(crate) fn spawn(_heap: &Arc<HeapInner>) {}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        let mut s = lock(&self.signal.state);
+        s.shutdown = true;
+        self.signal.work.notify_all();
+        self.signal.done.notify_all();
+    }
+}
