@@ -283,9 +283,20 @@ impl Mutator {
     }
 
     /// A commit point outside any transaction: answer the collector now if
-    /// it asked. (Rarely needed: a parked thread is answered for.)
+    /// it asked, and remove the roots dropped since this thread's last
+    /// transaction (a dropped [`Root`](crate::Root) is otherwise removed at
+    /// the next commit or abort). Rarely needed: a parked thread is
+    /// answered for.
     pub fn commit_point(&mut self) {
-        drop(Self::enter(&self.rec, &self.heap));
+        let drops = &self.drops;
+        self.with_core(|c| {
+            if let Ok(mut d) = drops.try_borrow_mut() {
+                for s in d.drain(..) {
+                    c.roots.drop_root(s);
+                }
+            }
+            c.roots.commit();
+        });
     }
 
     fn with_core<T>(&self, f: impl FnOnce(&mut Core) -> T) -> T {

@@ -592,9 +592,17 @@ impl<'tx> Tx<'tx> {
     /// (c) if this transaction allocated white (it began before this thread
     /// observed MARK), shade every object it publishes. Only 0 -> 1 marks
     /// push (M1), into this thread's buffer, handed over at a commit point.
+    ///
+    /// Objects this thread allocated black get their mark bits now (A3 of
+    /// the allocator defers them): published unmarked, another thread's
+    /// barrier would shade them as new work, and a churning heap could keep
+    /// termination rounds finding "new" marks forever (trap 9).
     #[cold]
     fn commit_barrier(&mut self) {
         let core = &mut *self.core;
+        if core.alloc.colour() == tmgc_alloc::Colour::Black {
+            core.alloc.flush_marks();
+        }
         let grey = &mut core.gc.grey;
         for w in &core.logs.writes {
             if let Write::Ptr { word, .. } = *w {

@@ -1,0 +1,304 @@
+//! The collector, one behaviour at a time: what it frees, what it keeps,
+//! and the traps of design brief §3 that a single test can pin down. The
+//! heap verifier is on in every test here (debug builds turn it on by
+//! default; `verified()` makes it explicit).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier};
+use std::thread;
+
+use tmgc::{Abort, Config, GlobalRoot, Heap, Ref, Root, Trace, TxError, Value};
+
+#[derive(Trace)]
+struct Node {
+    val: Value<u64>,
+    next: Ref<Node>,
+}
+
+fn verified() -> Config {
+    Config { verify: true, ..Config::default() }
+}
+
+/// A list of `n` nodes holding `0..n`, returned as a root of its head.
+fn build_list(m: &mut tmgc::Mutator, n: u64) -> Root<Node> {
+    m.transaction::<_, ()>(|tx| {
+        let mut head = None;
+        for i in (0..n).rev() {
+            let node = tx.alloc(Node { val: Value::new(i), next: Ref::null() })?;
+            tx.store(node, |x| &x.next, head)?;
+            head = Some(node);
+        }
+        Ok(tx.root(head.unwrap()))
+    })
+    .unwrap()
+}
+
+fn sum_list(m: &mut tmgc::Mutator, root: &Root<Node>) -> (u64, u64) {
+    m.transaction::<_, ()>(|tx| {
+        let mut cur = Some(tx.get_root(root)?);
+        let (mut n, mut sum) = (0, 0);
+        while let Some(c) = cur {
+            sum += tx.get(c, |x| &x.val)?;
+            n += 1;
+            cur = tx.load(c, |x| &x.next)?;
+        }
+        Ok((n, sum))
+    })
+    .unwrap()
+}
+
+#[test]
+fn a_cycle_frees_garbage_and_keeps_what_roots_reach() {
+    let heap = Heap::new(verified()).unwrap();
+    let mut m = heap.attach().unwrap();
+    let keep = build_list(&mut m, 1000);
+    for _ in 0..20 {
+        drop(build_list(&mut m, 1000)); // garbage once its root is dropped
+    }
+    m.commit_point(); // removes the last dropped root (else: at the next transaction)
+    let c = heap.collect().unwrap();
+    assert!(c.verified);
+    // 1000 live nodes of 32 bytes (plus the few blocks' rounding).
+    assert!(c.live_bytes >= 1000 * 32 && c.live_bytes < 4 * 1000 * 32, "{c:?}");
+    assert!(c.freed_bytes >= 19 * 1000 * 32, "{c:?}");
+    assert_eq!(sum_list(&mut m, &keep), (1000, 999 * 1000 / 2));
+    // Memory comes back: the next lists reuse swept blocks, the heap stays small.
+    let before = heap.stats().heap_bytes;
+    for _ in 0..50 {
+        drop(build_list(&mut m, 1000));
+        m.commit_point();
+        heap.collect().unwrap();
+    }
+    assert!(heap.stats().heap_bytes <= before + (256 << 10), "{} -> {}", before, heap.stats().heap_bytes);
+    assert_eq!(sum_list(&mut m, &keep), (1000, 999 * 1000 / 2));
+    assert!(heap.stats().verify_failures.is_empty());
+}
+
+#[test]
+fn global_roots_keep_objects_alive() {
+    let heap = Heap::new(verified()).unwrap();
+    let mut m = heap.attach().unwrap();
+    let g: GlobalRoot<Node> = m
+        .transaction::<_, ()>(|tx| {
+            let n = tx.alloc(Node { val: Value::new(41), next: Ref::null() })?;
+            Ok(tx.global_root(n))
+        })
+        .unwrap();
+    for _ in 0..3 {
+        heap.collect().unwrap();
+    }
+    let v = m
+        .transaction::<_, ()>(|tx| {
+            let n = tx.global(&g)?;
+            Ok(tx.get(n, |x| &x.val)?)
+        })
+        .unwrap();
+    assert_eq!(v, 41);
+}
+
+/// Trap 2: a root created by a transaction that aborts is not a root.
+#[test]
+fn roots_of_aborted_transactions_keep_nothing_alive() {
+    let heap = Heap::new(verified()).unwrap();
+    let mut m = heap.attach().unwrap();
+    let mut stale = None;
+    let _ = m.transaction(|tx| {
+        let n = tx.alloc(Node { val: Value::new(1), next: Ref::null() })?;
+        stale = Some(tx.root(n));
+        Err::<(), _>(Abort::User(()))
+    });
+    assert_eq!(m.root_count(), 0);
+    let c = heap.collect().unwrap();
+    assert_eq!(c.live_bytes, 0, "{c:?}");
+    let r = m.transaction::<_, ()>(|tx| Ok(tx.get_root(stale.as_ref().unwrap()).is_err()));
+    assert!(r.unwrap());
+}
+
+/// An attached thread that sleeps between transactions never holds up a
+/// cycle: between transactions it is parked and the collector answers for it.
+#[test]
+fn an_idle_attached_thread_does_not_block_collection() {
+    let heap = Heap::new(verified()).unwrap();
+    let go = Arc::new(Barrier::new(2));
+    let idle = {
+        let (heap, go) = (heap.clone(), Arc::clone(&go));
+        thread::spawn(move || {
+            let mut m = heap.attach().unwrap();
+            let keep = build_list(&mut m, 100);
+            go.wait(); // attached, rooted, now idle
+            go.wait(); // the main thread collected meanwhile
+            sum_list(&mut m, &keep)
+        })
+    };
+    go.wait();
+    for _ in 0..5 {
+        heap.collect().unwrap();
+    }
+    go.wait();
+    assert_eq!(idle.join().unwrap(), (100, 99 * 100 / 2));
+}
+
+static DROPPED: AtomicUsize = AtomicUsize::new(0);
+
+#[derive(Trace)]
+struct Droppy {
+    id: u64,
+}
+
+impl Drop for Droppy {
+    fn drop(&mut self) {
+        DROPPED.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Destructors run for swept objects, once, and never for live ones.
+#[test]
+fn destructors_run_when_objects_are_swept() {
+    let heap = Heap::new(verified()).unwrap();
+    let mut m = heap.attach().unwrap();
+    let dropped = &DROPPED;
+    let keep = m
+        .transaction::<_, ()>(|tx| {
+            for i in 0..500 {
+                tx.alloc(Droppy { id: i })?;
+            }
+            let k = tx.alloc(Droppy { id: 9999 })?;
+            Ok(tx.root(k))
+        })
+        .unwrap();
+    assert_eq!(dropped.load(Ordering::SeqCst), 0);
+    let c = heap.collect().unwrap();
+    assert_eq!(dropped.load(Ordering::SeqCst), 500, "{c:?}");
+    heap.collect().unwrap();
+    assert_eq!(dropped.load(Ordering::SeqCst), 500, "no destructor runs twice or for a live object");
+    let id = m.transaction::<_, ()>(|tx| Ok(tx.get_root(&keep)?.id)).unwrap();
+    assert_eq!(id, 9999);
+    drop(keep);
+    m.commit_point();
+    m.transaction::<_, ()>(|_| Ok(())).unwrap(); // applies the root drop
+    heap.collect().unwrap();
+    assert_eq!(dropped.load(Ordering::SeqCst), 501);
+}
+
+/// Trap 10 / heap limit: garbage is collected for a thread at the limit
+/// (it waits at a commit point and retries), and only live data beyond
+/// the limit gives `HeapExhausted`, cleanly.
+#[test]
+fn the_heap_limit_waits_for_a_cycle_before_failing() {
+    let mut config = verified();
+    config.alloc = config.alloc.heap_limit(4 << 20);
+    let heap = Heap::new(config).unwrap();
+    let mut m = heap.attach().unwrap();
+    // 40 MiB of short-lived lists through a 4 MiB heap: never an error.
+    for _ in 0..400 {
+        let r = m.transaction::<_, ()>(|tx| {
+            let mut head = None;
+            for i in 0..3000u64 {
+                let n = tx.alloc(Node { val: Value::new(i), next: Ref::null() })?;
+                tx.store(n, |x| &x.next, head)?;
+                head = Some(n);
+            }
+            Ok(())
+        });
+        r.unwrap();
+    }
+    // Live data beyond the limit: a clean error, and nothing lost.
+    let keep = build_list(&mut m, 1000);
+    let mut roots = Vec::new();
+    let err = loop {
+        match m.transaction::<_, ()>(|tx| {
+            let n = tx.alloc(Node { val: Value::new(0), next: Ref::null() })?;
+            let mut head = Some(n);
+            for _ in 0..1000 {
+                let x = tx.alloc(Node { val: Value::new(0), next: Ref::null() })?;
+                tx.store(x, |x| &x.next, head)?;
+                head = Some(x);
+            }
+            Ok(tx.root(head.unwrap()))
+        }) {
+            Ok(r) => roots.push(r),
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(err, TxError::Alloc(tmgc::alloc::AllocError::HeapExhausted { .. })), "{err:?}");
+    assert_eq!(sum_list(&mut m, &keep), (1000, 999 * 1000 / 2));
+    drop(roots);
+    m.transaction::<_, ()>(|_| Ok(())).unwrap();
+    heap.collect().unwrap();
+    drop(build_list(&mut m, 1000)); // room again
+}
+
+/// A thread that exits or panics in the middle of a cycle loses nothing
+/// and blocks nobody (trap 4).
+#[test]
+fn threads_attach_detach_and_panic_during_cycles() {
+    let heap = Heap::new(verified()).unwrap();
+    let shared: GlobalRoot<Node> = {
+        let mut m = heap.attach().unwrap();
+        m.transaction::<_, ()>(|tx| {
+            let n = tx.alloc(Node { val: Value::new(0), next: Ref::null() })?;
+            Ok(tx.global_root(n))
+        })
+        .unwrap()
+    };
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let collector = {
+        let (heap, stop) = (heap.clone(), Arc::clone(&stop));
+        thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) || n < 5 {
+                heap.collect().unwrap();
+                n += 1;
+            }
+            n
+        })
+    };
+    for round in 0..40u64 {
+        let mut hs = Vec::new();
+        for t in 0..3u64 {
+            let (heap, shared) = (heap.clone(), shared.clone());
+            hs.push(thread::spawn(move || {
+                let mut m = heap.attach().unwrap();
+                let keep = build_list(&mut m, 50);
+                m.transaction::<_, ()>(|tx| {
+                    // Push a new node onto the shared list.
+                    let g = tx.global(&shared)?;
+                    let n = tx.alloc(Node { val: Value::new(1), next: Ref::null() })?;
+                    let old = tx.load(g, |x| &x.next)?;
+                    tx.store(n, |x| &x.next, old)?;
+                    tx.store(g, |x| &x.next, Some(n))?;
+                    Ok(())
+                })
+                .unwrap();
+                assert_eq!(sum_list(&mut m, &keep), (50, 49 * 50 / 2));
+                if (round + t) % 3 == 0 {
+                    let _ = m.transaction::<(), ()>(|tx| {
+                        tx.alloc(Node { val: Value::new(0), next: Ref::null() })?;
+                        panic!("injected")
+                    });
+                }
+            }));
+        }
+        for (t, h) in hs.into_iter().enumerate() {
+            let r = h.join();
+            assert_eq!(r.is_err(), (round + t as u64) % 3 == 0);
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    assert!(collector.join().unwrap() >= 5);
+    let mut m = heap.attach().unwrap();
+    let count = m
+        .transaction::<_, ()>(|tx| {
+            let g = tx.global(&shared)?;
+            let mut cur = tx.load(g, |x| &x.next)?;
+            let mut n = 0;
+            while let Some(c) = cur {
+                n += tx.get(c, |x| &x.val)?;
+                cur = tx.load(c, |x| &x.next)?;
+            }
+            Ok(n)
+        })
+        .unwrap();
+    assert_eq!(count, 120, "every committed push survives");
+    assert!(heap.stats().verify_failures.is_empty());
+}
