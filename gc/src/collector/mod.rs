@@ -29,7 +29,7 @@ mod verify;
 use std::collections::VecDeque;
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
@@ -456,7 +456,7 @@ impl Collector {
 /// reference between cycles, so dropping the last handle ends it.
 #[cfg(not(tmgc_loom))]
 pub(crate) fn spawn(heap: &Arc<HeapInner>) {
-    let weak: Weak<HeapInner> = Arc::downgrade(heap);
+    let weak: std::sync::Weak<HeapInner> = Arc::downgrade(heap);
     let signal = Arc::clone(&heap.collector.signal);
     std::thread::Builder::new()
         .name("tmgc-collector".into())
