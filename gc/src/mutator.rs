@@ -179,7 +179,7 @@ impl Mutator {
         }
         // SAFETY: (H1) as above.
         let core = unsafe { rec.core_mut() };
-        let _ = core.gc.pauses.record(t0.elapsed().as_nanos() as u64);
+        let _ = core.gc.pauses.record((t0.elapsed().as_nanos() as u64).max(1));
         let _ = g.pauses.add(&core.gc.pauses);
         core.gc.pauses.reset();
     }

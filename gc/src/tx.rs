@@ -553,7 +553,12 @@ impl<'tx> Tx<'tx> {
             }
         }
         if self.core.gc.barrier {
+            // GC work at a commit point: timed as a pause (only while the
+            // barrier is on, so the clock reads cost nothing otherwise).
+            let t0 = std::time::Instant::now();
             self.commit_barrier();
+            let ns = t0.elapsed().as_nanos() as u64;
+            let _ = self.core.gc.pauses.record(ns.max(1));
         }
         let logs = &mut self.core.logs;
         // Publish new objects: stamped with wv (a transaction older than wv

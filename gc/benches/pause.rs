@@ -1,0 +1,180 @@
+//! Pauses and cycle durations with a large live heap.
+//!
+//! Run: `cargo bench -p tmgc --bench pause` (about 2 minutes); sizes in MiB
+//! can be given: `cargo bench -p tmgc --bench pause -- 64 256`, and the
+//! number of churning threads with `PAUSE_MUTATORS=1` (default 2).
+//!
+//! For each live-heap size: one thread builds the live heap (chains of
+//! 10,000 nodes of 32 bytes, each held by a global root), then two mutator
+//! threads churn (each transaction replaces one of its 1,024 rooted chains
+//! of 16 nodes, so the commit barrier shades the old chain while marking
+//! runs) while the main thread runs back-to-back collections. Reported:
+//! each churning mutator's pauses at commit points (handshake answers and
+//! commit-barrier work), the cycle durations, and the churn rate. A JSON
+//! line per size goes to `target/pause-<mutators>.json`.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tmgc::{Config, GlobalRoot, Heap, Mutator, Ref, Root, Trace, Value};
+
+#[derive(Trace)]
+struct Node {
+    val: Value<u64>,
+    next: Ref<Node>,
+}
+
+#[derive(Trace)]
+struct Slot {
+    chain: Ref<Node>,
+    next: Ref<Slot>,
+}
+
+const CHAIN: u64 = 10_000;
+const NODE_BYTES: u64 = 32;
+const SLOTS: u64 = 1024;
+const CYCLES: usize = 6;
+
+fn build_live(heap: &Heap, mib: u64) -> Vec<GlobalRoot<Node>> {
+    let mut m = heap.attach().unwrap();
+    let chains = (mib << 20) / (CHAIN * NODE_BYTES);
+    (0..chains)
+        .map(|c| {
+            m.transaction::<_, ()>(|tx| {
+                let mut head = None;
+                for i in 0..CHAIN {
+                    let n = tx.alloc(Node { val: Value::new(c ^ i), next: Ref::null() })?;
+                    tx.store(n, |x| &x.next, head)?;
+                    head = Some(n);
+                }
+                Ok(tx.global_root(head.unwrap()))
+            })
+            .unwrap()
+        })
+        .collect()
+}
+
+fn table(m: &mut Mutator) -> Root<Slot> {
+    m.transaction::<_, ()>(|tx| {
+        let mut head = None;
+        for _ in 0..SLOTS {
+            let s = tx.alloc(Slot { chain: Ref::null(), next: head.map_or(Ref::null(), |_| Ref::null()) })?;
+            tx.store(s, |x| &x.next, head)?;
+            head = Some(s);
+        }
+        Ok(tx.root(head.unwrap()))
+    })
+    .unwrap()
+}
+
+fn churn(heap: Heap, stop: Arc<AtomicBool>, txs: Arc<AtomicU64>, seed: u64) -> u64 {
+    let mut m = heap.attach().unwrap();
+    let t = table(&mut m);
+    let mut x = seed;
+    let mut n = 0;
+    while !stop.load(Ordering::Relaxed) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let k = x % 64; // walk at most 64 slots: short transactions
+        m.transaction::<_, ()>(|tx| {
+            let mut s = tx.get_root(&t)?;
+            for _ in 0..k {
+                s = tx.load(s, |x| &x.next)?.unwrap();
+            }
+            let mut head = None;
+            for i in 0..16 {
+                let n = tx.alloc(Node { val: Value::new(i), next: Ref::null() })?;
+                tx.store(n, |x| &x.next, head)?;
+                head = Some(n);
+            }
+            tx.store(s, |x| &x.chain, head)?;
+            Ok(())
+        })
+        .unwrap();
+        n += 1;
+    }
+    txs.fetch_add(n, Ordering::Relaxed);
+    m.id()
+}
+
+fn main() {
+    let sizes: Vec<u64> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let sizes = if sizes.is_empty() { vec![64, 256, 1024] } else { sizes };
+    let mutators: u64 = std::env::var("PAUSE_MUTATORS").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
+    println!("{mutators} churning mutators, serial marker, {CYCLES} back-to-back cycles per size");
+    let mut json = String::new();
+    println!(
+        "| live heap | cycles | cycle mean | cycle max | mark mean | pause p50 | pause p99 | pause max | commits/s |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for mib in sizes {
+        let config = Config { verify: false, min_trigger_bytes: u64::MAX / 4, ..Config::default() };
+        let heap = Heap::new(config).unwrap();
+        let live = build_live(&heap, mib);
+        heap.collect().unwrap(); // settle: the build's own cycle state
+        let stop = Arc::new(AtomicBool::new(false));
+        let txs = Arc::new(AtomicU64::new(0));
+        let workers: Vec<_> = (0..mutators)
+            .map(|i| {
+                let (heap, stop, txs) = (heap.clone(), Arc::clone(&stop), Arc::clone(&txs));
+                std::thread::spawn(move || churn(heap, stop, txs, 0x9E37_79B9 + i))
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(200));
+        let t0 = Instant::now();
+        let before = heap.stats().cycles;
+        for _ in 0..CYCLES {
+            heap.collect().unwrap();
+        }
+        let elapsed = t0.elapsed();
+        stop.store(true, Ordering::Relaxed);
+        let ids: Vec<u64> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+        let st = heap.stats();
+        let cycles: Vec<_> = st.recent.iter().filter(|c| c.cycle > before).collect();
+        let mean = cycles.iter().map(|c| c.duration).sum::<Duration>() / cycles.len() as u32;
+        let max = cycles.iter().map(|c| c.duration).max().unwrap();
+        let mark = cycles.iter().map(|c| c.mark).sum::<Duration>() / cycles.len() as u32;
+        // The churning mutators' pauses (detached now: folded into `pauses`
+        // together with the builder's, which churned nothing).
+        let p = &st.pauses;
+        eprintln!(
+            "  {mib} MiB: {} pauses; p99.9 {:.1} µs; over 100 µs: {}; over 1 ms: {}",
+            p.len(),
+            p.value_at_quantile(0.999) as f64 / 1e3,
+            p.count_between(100_000, u64::MAX / 2),
+            p.count_between(1_000_000, u64::MAX / 2)
+        );
+        let rate = txs.load(Ordering::Relaxed) as f64 / (elapsed.as_secs_f64() + 0.2);
+        println!(
+            "| {mib} MiB | {} | {:.1} ms | {:.1} ms | {:.1} ms | {:.2} µs | {:.2} µs | {:.1} µs | {:.0} |",
+            cycles.len(),
+            mean.as_secs_f64() * 1e3,
+            max.as_secs_f64() * 1e3,
+            mark.as_secs_f64() * 1e3,
+            p.value_at_quantile(0.5) as f64 / 1e3,
+            p.value_at_quantile(0.99) as f64 / 1e3,
+            p.max() as f64 / 1e3,
+            rate
+        );
+        json.push_str(&format!(
+            "{{\"mutators\":{mutators},\"live_mib\":{mib},\"cycles\":{},\"cycle_mean_ms\":{:.3},\"cycle_max_ms\":{:.3},\"mark_mean_ms\":{:.3},\"pause_p50_us\":{:.3},\"pause_p99_us\":{:.3},\"pause_max_us\":{:.3},\"pauses\":{},\"commits_per_s\":{:.0},\"mutator_ids\":{:?},\"over_1ms\":{}}}\n",
+            cycles.len(),
+            mean.as_secs_f64() * 1e3,
+            max.as_secs_f64() * 1e3,
+            mark.as_secs_f64() * 1e3,
+            p.value_at_quantile(0.5) as f64 / 1e3,
+            p.value_at_quantile(0.99) as f64 / 1e3,
+            p.max() as f64 / 1e3,
+            p.len(),
+            rate,
+            ids,
+            p.count_between(1_000_000, u64::MAX / 2)
+        ));
+        drop(live);
+    }
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../target");
+    let _ = std::fs::create_dir_all(dir);
+    let _ = std::fs::write(format!("{dir}/pause-{mutators}.json"), json);
+}
