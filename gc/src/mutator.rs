@@ -154,6 +154,7 @@ impl Mutator {
     #[inline(never)]
     fn enter_slow(rec: &Record, heap: &HeapInner) {
         let t0 = Instant::now();
+        let mut verify_wait = std::time::Duration::ZERO;
         let mut g = lock(&rec.handoff);
         loop {
             rec.pending.store(false, Ordering::Relaxed);
@@ -167,7 +168,11 @@ impl Mutator {
                 rec.acked.store(w, Ordering::Release);
                 rec.state.store(PARKED, Ordering::Release);
                 drop(g);
+                let stopped = Instant::now();
                 heap.collector.wait_word_change(w);
+                // The verifier's stop-the-world is a test facility, not a
+                // pause of the collector: leave it out of the pause figures.
+                verify_wait += stopped.elapsed();
                 rec.state.store(RUNNING, Ordering::Relaxed);
                 light_fence();
                 g = lock(&rec.handoff);
@@ -179,7 +184,7 @@ impl Mutator {
         }
         // SAFETY: (H1) as above.
         let core = unsafe { rec.core_mut() };
-        let _ = core.gc.pauses.record((t0.elapsed().as_nanos() as u64).max(1));
+        let _ = core.gc.pauses.record((t0.elapsed().saturating_sub(verify_wait).as_nanos() as u64).max(1));
         let _ = g.pauses.add(&core.gc.pauses);
         core.gc.pauses.reset();
     }
@@ -357,6 +362,15 @@ impl Drop for Mutator {
             std::mem::forget(running); // stays DETACHED, not PARKED
         }
         heap.collector.unregister(rec, &pauses);
+        // Short-lived threads may never reach a pacer check of their own:
+        // the bytes they allocated (folded into the space by `retire_all`)
+        // still count.
+        let space = &heap.space;
+        if space.allocated_bytes().max(0) as u64 >= heap.collector.trigger_bytes.load(Ordering::Relaxed)
+            && !heap.collector.cycle_pending()
+        {
+            heap.collector.request_cycle();
+        }
         heap.commits.fetch_add(self.commits, Ordering::Relaxed);
         heap.conflicts.fetch_add(self.conflicts, Ordering::Relaxed);
         detach(&heap);

@@ -1,0 +1,176 @@
+//! What every workload thread carries: its mutator, its seeded random
+//! stream, its counters, and the transaction wrapper that injects user
+//! aborts and panics and classifies every outcome.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use tmgc::{Abort, Heap, Mutator, Tx, TxError};
+
+use crate::opts::Opts;
+
+/// xorshift64*: small, fast, and reproducible from its seed.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    pub fn chance(&mut self, per_mille: u64) -> bool {
+        self.below(1000) < per_mille
+    }
+}
+
+/// A verification failure: what, where, and how to reproduce it.
+#[derive(Clone, Debug)]
+pub struct Failure {
+    pub workload: &'static str,
+    pub thread: usize,
+    pub seed: u64,
+    pub detail: String,
+}
+
+/// Why a transaction body stopped early.
+#[derive(Debug)]
+pub enum Stop {
+    /// An abort the harness injected (the transaction must leave no trace).
+    Injected,
+    /// A check failed: the message names the object.
+    Fail(String),
+}
+
+impl From<String> for Stop {
+    fn from(s: String) -> Stop {
+        Stop::Fail(s)
+    }
+}
+
+/// Per-thread counters, summed into the report.
+#[derive(Clone, Debug, Default)]
+pub struct Counters {
+    pub commits: u64,
+    pub injected_aborts: u64,
+    pub injected_panics: u64,
+    pub exhausted: u64,
+    pub checks: u64,
+    pub threads_spawned: u64,
+}
+
+/// The marker a panic hook recognises (so injected panics print nothing).
+pub const INJECTED: &str = "tmgc-stress: injected panic";
+
+pub struct Ctx<'a> {
+    pub heap: &'a Heap,
+    pub m: &'a mut Mutator,
+    pub rng: Rng,
+    pub opts: &'a Opts,
+    pub thread: usize,
+    pub seed: u64,
+    pub workload: &'static str,
+    pub until: Instant,
+    pub stop: &'a AtomicBool,
+    pub counters: Counters,
+}
+
+impl Ctx<'_> {
+    /// Should the workload keep going (its slice is not over, no failure)?
+    pub fn running(&self) -> bool {
+        Instant::now() < self.until && !self.stop.load(Ordering::Relaxed)
+    }
+
+    pub fn fail(&self, detail: impl Into<String>) -> Failure {
+        Failure { workload: self.workload, thread: self.thread, seed: self.seed, detail: detail.into() }
+    }
+
+    /// Run `body` as a transaction, sometimes aborting or panicking after it
+    /// on purpose (`--abort-percent`, `--panic-permille`). `Ok(Some)`:
+    /// committed; `Ok(None)`: rolled back on purpose, or the heap limit was
+    /// reached cleanly; `Err`: a check failed.
+    pub fn tx<R>(
+        &mut self,
+        mut body: impl for<'t> FnMut(&mut Tx<'t>) -> Result<R, Abort<Stop>>,
+    ) -> Result<Option<R>, Failure> {
+        let abort = self.rng.below(100) < self.opts.abort_percent;
+        let panic = !abort && self.rng.chance(self.opts.panic_permille);
+        let m = &mut *self.m;
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            m.transaction(|tx| {
+                let r = body(tx)?;
+                if abort {
+                    return Err(Abort::User(Stop::Injected));
+                }
+                if panic {
+                    std::panic::panic_any(INJECTED);
+                }
+                Ok(r)
+            })
+        }));
+        match r {
+            Err(p) => {
+                if p.downcast_ref::<&str>() == Some(&INJECTED) {
+                    self.counters.injected_panics += 1;
+                    Ok(None)
+                } else {
+                    let msg = p
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_default();
+                    Err(self.fail(format!("a transaction panicked: {msg}")))
+                }
+            }
+            Ok(Ok(r)) => {
+                self.counters.commits += 1;
+                Ok(Some(r))
+            }
+            Ok(Err(TxError::Aborted(Stop::Injected))) => {
+                self.counters.injected_aborts += 1;
+                Ok(None)
+            }
+            Ok(Err(TxError::Aborted(Stop::Fail(m)))) => Err(self.fail(m)),
+            Ok(Err(TxError::Alloc(tmgc::alloc::AllocError::HeapExhausted { .. }))) => {
+                self.counters.exhausted += 1;
+                Ok(None)
+            }
+            Ok(Err(e)) => Err(self.fail(format!("unexpected transaction error: {e}"))),
+        }
+    }
+
+    /// A read-only checking transaction (no injection): `check` returns a
+    /// message on a discrepancy.
+    pub fn check(
+        &mut self,
+        mut check: impl for<'t> FnMut(&mut Tx<'t>) -> Result<(), Abort<Stop>>,
+    ) -> Result<(), Failure> {
+        self.counters.checks += 1;
+        match self.m.transaction(|tx| check(tx)) {
+            Ok(()) => Ok(()),
+            Err(TxError::Aborted(Stop::Fail(m))) => Err(self.fail(m)),
+            Err(TxError::Alloc(tmgc::alloc::AllocError::HeapExhausted { .. })) => {
+                self.counters.exhausted += 1;
+                Ok(())
+            }
+            Err(e) => Err(self.fail(format!("a check transaction failed: {e:?}"))),
+        }
+    }
+}
+
+/// Turn a failed check into the abort that carries it.
+pub fn ensure(ok: bool, msg: impl FnOnce() -> String) -> Result<(), Abort<Stop>> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Abort::User(Stop::Fail(msg())))
+    }
+}

@@ -1,0 +1,122 @@
+//! Command-line options.
+
+use clap::{Parser, ValueEnum};
+
+/// The workloads (see `workloads/`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Workload {
+    /// Short-lived binary trees plus one long-lived tree per thread.
+    Trees,
+    /// A shared random graph mutated by every thread: conflicts, aborts, a
+    /// conserved sum.
+    Graph,
+    /// An LRU-like cache: long-lived entries with eviction churn.
+    Lru,
+    /// Large objects (over 8 KiB) and reference arrays.
+    Large,
+    /// Long transactions, and inevitable ones.
+    Long,
+    /// Threads that attach, work, and exit or panic in mid-cycle.
+    Churn,
+    /// Live data grown up to the heap limit: clean `HeapExhausted`, never a crash.
+    Pressure,
+}
+
+impl Workload {
+    pub const ALL: [Workload; 7] = [
+        Workload::Trees,
+        Workload::Graph,
+        Workload::Lru,
+        Workload::Large,
+        Workload::Long,
+        Workload::Churn,
+        Workload::Pressure,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Trees => "trees",
+            Workload::Graph => "graph",
+            Workload::Lru => "lru",
+            Workload::Large => "large",
+            Workload::Long => "long",
+            Workload::Churn => "churn",
+            Workload::Pressure => "pressure",
+        }
+    }
+}
+
+/// Marking strategies (the collector's `MarkerKind`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Marker {
+    /// One background marker thread.
+    Serial,
+}
+
+#[derive(Parser, Debug, Clone)]
+#[command(
+    version,
+    about = "Stress harness for the tmgc concurrent collector: transactional workloads, \
+             concurrent collections, verification after every commit and (with --verify) every cycle"
+)]
+pub struct Opts {
+    /// Mutator threads (default: the number of cores). More than cores is allowed.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// How long to run, in seconds.
+    #[arg(long, default_value_t = 30.0)]
+    pub duration: f64,
+    /// Stop after this many committed transactions in all (instead of, or
+    /// before, the duration).
+    #[arg(long)]
+    pub ops: Option<u64>,
+    /// Seed: thread i's operations come from seed + i, so a run is
+    /// reproducible from its seed (up to thread interleaving).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Workloads to mix (comma-separated; default: all). Each thread rotates
+    /// through them, one slice at a time.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub workloads: Vec<Workload>,
+    /// Length of one workload slice, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    pub slice_ms: u64,
+    /// Heap limit in MiB.
+    #[arg(long, default_value_t = 512)]
+    pub heap_limit_mib: usize,
+    /// Pacer growth factor: a cycle starts after allocating this times the live bytes.
+    #[arg(long, default_value_t = 1.0)]
+    pub growth_factor: f64,
+    /// Smallest allocation volume (MiB) that triggers a cycle.
+    #[arg(long, default_value_t = 8)]
+    pub min_trigger_mib: u64,
+    /// Marking strategy.
+    #[arg(long, value_enum, default_value_t = Marker::Serial)]
+    pub marker: Marker,
+    /// Percentage of transactions aborted on purpose (they must leave no trace).
+    #[arg(long, default_value_t = 5)]
+    pub abort_percent: u64,
+    /// Per mille of transactions that panic on purpose.
+    #[arg(long, default_value_t = 2)]
+    pub panic_permille: u64,
+    /// Run the heap verifier after every cycle (a stop-the-world re-trace).
+    #[arg(long)]
+    pub verify: bool,
+    /// Print the report as JSON (and no progress bar).
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl Opts {
+    pub fn threads(&self) -> usize {
+        self.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())).max(1)
+    }
+
+    pub fn workloads(&self) -> Vec<Workload> {
+        if self.workloads.is_empty() {
+            Workload::ALL.to_vec()
+        } else {
+            self.workloads.clone()
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! The report: a summary table (or JSON) and the progress bar.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use tmgc::GcStats;
+
+use crate::ctx::{Counters, Failure};
+use crate::opts::Opts;
+
+pub struct ThreadReport {
+    pub thread: usize,
+    pub counters: Counters,
+    pub conflicts: u64,
+    pub allocated: u64,
+    pub pauses: Option<Histogram<u64>>,
+}
+
+pub struct Report {
+    threads: Vec<ThreadReport>,
+    stats: GcStats,
+    elapsed: Duration,
+    peak_heap: u64,
+    heap_samples: Vec<(f64, u64)>,
+    peak_rss: u64,
+    workloads: Vec<&'static str>,
+    seed: u64,
+    verify: bool,
+    pub failure: Option<Failure>,
+}
+
+/// Peak resident set size of this process, from `/proc/self/status`.
+fn peak_rss() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|k| k.parse::<u64>().ok()))
+        })
+        .map_or(0, |kib| kib << 10)
+}
+
+pub fn progress(secs: f64) -> indicatif::ProgressBar {
+    let b = indicatif::ProgressBar::new((secs * 10.0) as u64);
+    b.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {msg}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    b
+}
+
+fn us(ns: u64) -> f64 {
+    ns as f64 / 1e3
+}
+
+impl Report {
+    pub fn new(
+        opts: &Opts,
+        threads: Vec<ThreadReport>,
+        stats: GcStats,
+        elapsed: Duration,
+        peak_heap: u64,
+        heap_samples: Vec<(f64, u64)>,
+        failure: Option<Failure>,
+    ) -> Report {
+        Report {
+            threads,
+            stats,
+            elapsed,
+            peak_heap,
+            heap_samples,
+            peak_rss: peak_rss(),
+            workloads: opts.workloads().iter().map(|w| w.name()).collect(),
+            seed: opts.seed,
+            verify: opts.verify,
+            failure,
+        }
+    }
+
+    fn total<F: Fn(&ThreadReport) -> u64>(&self, f: F) -> u64 {
+        self.threads.iter().map(f).sum()
+    }
+
+    fn summary(&self) -> Vec<(&'static str, String)> {
+        let secs = self.elapsed.as_secs_f64();
+        let commits = self.total(|t| t.counters.commits);
+        let aborts =
+            self.total(|t| t.counters.injected_aborts + t.counters.injected_panics) + self.total(|t| t.conflicts);
+        let allocated = self.total(|t| t.allocated);
+        let last = self.stats.recent.last();
+        vec![
+            ("duration", format!("{secs:.1} s")),
+            ("threads", self.threads.len().to_string()),
+            ("workloads", self.workloads.join(",")),
+            ("seed", self.seed.to_string()),
+            ("transactions committed", format!("{commits} ({:.0}/s)", commits as f64 / secs)),
+            (
+                "aborts (conflicts + injected)",
+                format!("{aborts} ({:.1}% of attempts)", 100.0 * aborts as f64 / (commits + aborts).max(1) as f64),
+            ),
+            ("injected panics", self.total(|t| t.counters.injected_panics).to_string()),
+            ("clean HeapExhausted", self.total(|t| t.counters.exhausted).to_string()),
+            ("threads spawned by churn", self.total(|t| t.counters.threads_spawned).to_string()),
+            ("checks passed", self.total(|t| t.counters.checks).to_string()),
+            ("allocated", format!("{} MiB ({:.0} MB/s)", allocated >> 20, allocated as f64 / secs / 1e6)),
+            ("collection cycles", self.stats.cycles.to_string()),
+            (
+                "cycle duration mean / max",
+                format!(
+                    "{:.1} ms / {:.1} ms",
+                    self.stats.total_cycle_time.as_secs_f64() * 1e3 / self.stats.cycles.max(1) as f64,
+                    self.stats.max_cycle.as_secs_f64() * 1e3
+                ),
+            ),
+            (
+                "verified cycles",
+                if self.verify { format!("{} (all)", self.stats.cycles) } else { "off (--verify)".into() },
+            ),
+            ("live heap after last cycle", format!("{:.1} MiB", last.map_or(0, |c| c.live_bytes) as f64 / 1048576.0)),
+            ("heap size peak", format!("{:.1} MiB", self.peak_heap as f64 / 1048576.0)),
+            ("peak RSS", format!("{:.1} MiB", self.peak_rss as f64 / 1048576.0)),
+            (
+                "pauses p50 / p99 / max (all threads)",
+                format!(
+                    "{:.2} / {:.2} / {:.1} µs",
+                    us(self.stats.pauses.value_at_quantile(0.5)),
+                    us(self.stats.pauses.value_at_quantile(0.99)),
+                    us(self.stats.pauses.max())
+                ),
+            ),
+        ]
+    }
+
+    pub fn table(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "tmgc-stress summary");
+        for (k, v) in self.summary() {
+            let _ = writeln!(s, "  {k:<38} {v}");
+        }
+        let _ = writeln!(s, "\n  thread  commits  conflicts  aborted  panics  pause p50    p99       max");
+        for t in &self.threads {
+            let (p50, p99, max) =
+                t.pauses.as_ref().map_or((0, 0, 0), |h| (h.value_at_quantile(0.5), h.value_at_quantile(0.99), h.max()));
+            let _ = writeln!(
+                s,
+                "  {:>6}  {:>7}  {:>9}  {:>7}  {:>6}  {:>7.2}µs {:>7.2}µs {:>8.1}µs",
+                t.thread,
+                t.counters.commits,
+                t.conflicts,
+                t.counters.injected_aborts,
+                t.counters.injected_panics,
+                us(p50),
+                us(p99),
+                us(max)
+            );
+        }
+        let samples: Vec<String> =
+            self.heap_samples.iter().map(|(t, b)| format!("{t:.0}s:{:.0}", *b as f64 / 1048576.0)).collect();
+        let _ = writeln!(s, "\n  heap size over time (MiB): {}", samples.join(" "));
+        let _ = writeln!(s, "  result: {}", if self.failure.is_some() { "FAILED" } else { "OK: every check passed" });
+        s
+    }
+
+    pub fn json(&self) -> String {
+        let secs = self.elapsed.as_secs_f64();
+        let threads: Vec<_> = self
+            .threads
+            .iter()
+            .map(|t| {
+                let h = t.pauses.as_ref();
+                serde_json::json!({
+                    "thread": t.thread,
+                    "commits": t.counters.commits,
+                    "conflicts": t.conflicts,
+                    "injected_aborts": t.counters.injected_aborts,
+                    "injected_panics": t.counters.injected_panics,
+                    "heap_exhausted": t.counters.exhausted,
+                    "checks": t.counters.checks,
+                    "allocated_bytes": t.allocated,
+                    "pause_p50_ns": h.map_or(0, |h| h.value_at_quantile(0.5)),
+                    "pause_p99_ns": h.map_or(0, |h| h.value_at_quantile(0.99)),
+                    "pause_max_ns": h.map_or(0, |h| h.max()),
+                })
+            })
+            .collect();
+        let commits = self.total(|t| t.counters.commits);
+        let allocated = self.total(|t| t.allocated);
+        serde_json::json!({
+            "ok": self.failure.is_none(),
+            "failure": self.failure.as_ref().map(|f| serde_json::json!({
+                "workload": f.workload, "thread": f.thread, "seed": f.seed, "detail": f.detail,
+            })),
+            "seed": self.seed,
+            "duration_s": secs,
+            "workloads": self.workloads,
+            "commits": commits,
+            "commits_per_s": commits as f64 / secs,
+            "allocated_bytes": allocated,
+            "allocated_mb_per_s": allocated as f64 / secs / 1e6,
+            "cycles": self.stats.cycles,
+            "verify": self.verify,
+            "cycle_max_ms": self.stats.max_cycle.as_secs_f64() * 1e3,
+            "cycle_total_ms": self.stats.total_cycle_time.as_secs_f64() * 1e3,
+            "live_bytes": self.stats.recent.last().map_or(0, |c| c.live_bytes),
+            "heap_peak_bytes": self.peak_heap,
+            "peak_rss_bytes": self.peak_rss,
+            "heap_bytes_over_time": self.heap_samples,
+            "pause_p50_ns": self.stats.pauses.value_at_quantile(0.5),
+            "pause_p99_ns": self.stats.pauses.value_at_quantile(0.99),
+            "pause_max_ns": self.stats.pauses.max(),
+            "threads": threads,
+        })
+        .to_string()
+    }
+}

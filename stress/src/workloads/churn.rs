@@ -1,0 +1,55 @@
+//! Thread churn: short-lived threads attach, build and check a rooted list,
+//! and exit; a third of them panic inside a transaction instead. They come
+//! and go in the middle of cycles; none may block a handshake or lose an
+//! object of another thread.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use super::{check_list, list};
+use crate::ctx::{Ctx, Failure, INJECTED};
+
+pub fn run(ctx: &mut Ctx<'_>) -> Result<(), Failure> {
+    while ctx.running() {
+        let heap = ctx.heap.clone();
+        let seed = ctx.rng.next();
+        let panics = seed % 3 == 0;
+        ctx.counters.threads_spawned += 1;
+        let child = std::thread::spawn(move || -> Result<(), String> {
+            let mut m = heap.attach().map_err(|e| e.to_string())?;
+            let f = move |i: u64| seed.wrapping_add(i);
+            let r = m.transaction::<_, ()>(|tx| {
+                let l = list(tx, 100, f).map_err(|_| tmgc::Abort::Conflict)?;
+                Ok(tx.root(l.expect("a 100-node list")))
+            });
+            let root = match r {
+                Ok(r) => r,
+                Err(tmgc::TxError::Alloc(_)) => return Ok(()), // heap limit: clean
+                Err(e) => return Err(format!("churn thread: {e}")),
+            };
+            for _ in 0..3 {
+                let r = m.transaction(|tx| {
+                    let l = tx.get_root(&root)?;
+                    check_list(tx, Some(l), 100, f, "churn thread's list")
+                });
+                match r {
+                    Ok(()) | Err(tmgc::TxError::Alloc(_)) => {}
+                    Err(e) => return Err(format!("{e:?}")),
+                }
+            }
+            if panics {
+                let _ = m.transaction::<(), ()>(|tx| {
+                    let _ = list(tx, 10, f);
+                    std::panic::panic_any(INJECTED)
+                });
+            }
+            Ok(())
+        });
+        match catch_unwind(AssertUnwindSafe(|| child.join())) {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(m))) => return Err(ctx.fail(m)),
+            Ok(Err(p)) if p.downcast_ref::<&str>() == Some(&INJECTED) => ctx.counters.injected_panics += 1,
+            Ok(Err(_)) | Err(_) => return Err(ctx.fail("a churn thread panicked unexpectedly")),
+        }
+    }
+    Ok(())
+}

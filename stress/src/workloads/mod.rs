@@ -1,0 +1,84 @@
+//! The workloads. Each runs on one thread for one slice, keeps its own
+//! structures, and checks them after its commits; `graph` also keeps an
+//! invariant over a structure all threads share.
+
+pub mod churn;
+pub mod graph;
+pub mod large;
+pub mod long;
+pub mod lru;
+pub mod pressure;
+pub mod trees;
+
+use tmgc::{Abort, Gc, Ref, Trace, Tx, Value};
+
+use crate::ctx::{ensure, Ctx, Failure, Stop};
+use crate::opts::Workload;
+
+/// A list node, shared by several workloads.
+#[derive(Trace)]
+pub struct Node {
+    pub val: Value<u64>,
+    pub next: Ref<Node>,
+}
+
+/// A list of `len` nodes with values `f(0..len)`, head first.
+pub fn list<'t>(tx: &mut Tx<'t>, len: u64, f: impl Fn(u64) -> u64) -> Result<Option<Gc<'t, Node>>, Abort<Stop>> {
+    let mut head = None;
+    for i in (0..len).rev() {
+        let n = tx.alloc(Node { val: Value::new(f(i)), next: Ref::null() })?;
+        tx.store(n, |x| &x.next, head)?;
+        head = Some(n);
+    }
+    Ok(head)
+}
+
+/// Check a list built by [`list`]: its length and every value.
+pub fn check_list<'t>(
+    tx: &mut Tx<'t>,
+    mut cur: Option<Gc<'t, Node>>,
+    len: u64,
+    f: impl Fn(u64) -> u64,
+    what: &str,
+) -> Result<(), Abort<Stop>> {
+    let mut i = 0;
+    while let Some(n) = cur {
+        let v = tx.get(n, |x| &x.val)?;
+        ensure(v == f(i), || format!("{what}: node {i} at {:p} holds {v}, expected {}", n.header(), f(i)))?;
+        cur = tx.load(n, |x| &x.next)?;
+        i += 1;
+    }
+    ensure(i == len, || format!("{what}: {i} nodes, expected {len}"))
+}
+
+/// Shared state set up before the threads start.
+pub struct Shared {
+    pub graph: graph::Graph,
+}
+
+/// Run one slice of `w`.
+pub fn run(w: Workload, ctx: &mut Ctx<'_>, shared: &Shared) -> Result<(), Failure> {
+    match w {
+        Workload::Trees => trees::run(ctx),
+        Workload::Graph => graph::run(ctx, &shared.graph),
+        Workload::Lru => lru::run(ctx),
+        Workload::Large => large::run(ctx),
+        Workload::Long => long::run(ctx),
+        Workload::Churn => churn::run(ctx),
+        Workload::Pressure => pressure::run(ctx),
+    }
+}
+
+/// Keep trying `f` until it commits (injected aborts and panics, and the
+/// heap limit, retry), or the slice ends.
+pub fn until_committed<R>(
+    ctx: &mut Ctx<'_>,
+    mut f: impl for<'t> FnMut(&mut Tx<'t>) -> Result<R, Abort<Stop>>,
+) -> Result<Option<R>, Failure> {
+    while ctx.running() {
+        if let Some(r) = ctx.tx(&mut f)? {
+            return Ok(Some(r));
+        }
+    }
+    Ok(None)
+}
