@@ -155,7 +155,12 @@ impl Mutator {
     fn enter_slow(rec: &Record, heap: &HeapInner) {
         let t0 = Instant::now();
         let mut verify_wait = std::time::Duration::ZERO;
+        let v0 = heap.collector.verifications.load(Ordering::Acquire);
         let mut g = lock(&rec.handoff);
+        if v0 % 2 == 1 || heap.collector.verifications.load(Ordering::Acquire) != v0 {
+            // Blocked behind the verifier's stop-the-world: not a pause.
+            verify_wait += t0.elapsed();
+        }
         loop {
             rec.pending.store(false, Ordering::Relaxed);
             let w = heap.collector.word.load(Ordering::Acquire);
@@ -175,7 +180,9 @@ impl Mutator {
                 verify_wait += stopped.elapsed();
                 rec.state.store(RUNNING, Ordering::Relaxed);
                 light_fence();
+                let relock = Instant::now();
                 g = lock(&rec.handoff);
+                verify_wait += relock.elapsed();
                 continue;
             }
             // SAFETY: (H1) we are RUNNING; nobody else holds a reference.

@@ -115,6 +115,9 @@ pub(crate) struct Collector {
     pub(crate) config: GcConfig,
     /// Allocated bytes (since the cycle start) that trigger the next cycle.
     pub(crate) trigger_bytes: AtomicU64,
+    /// Odd while the verifier holds the world stopped (bumped at its start
+    /// and end), so waits behind it are not counted as pauses.
+    pub(crate) verifications: AtomicU64,
 }
 
 /// The collector's part of [`crate::Config`].
@@ -149,6 +152,7 @@ impl Collector {
                 detached_pauses: handshake::new_histogram(),
             }),
             trigger_bytes: AtomicU64::new(config.min_trigger_bytes),
+            verifications: AtomicU64::new(0),
             marker,
             config,
         }
@@ -382,6 +386,7 @@ impl Collector {
     /// Stop every mutator at a commit point (VERIFY request), hold each
     /// one's lock, and verify the heap.
     fn verify_stopped(&self, heap: &HeapInner, cs: &mut CycleState) -> Result<(), CollectError> {
+        self.verifications.fetch_add(1, Ordering::AcqRel);
         let (_w, recs) = self.request(cs, word::VERIFY);
         let mut held = Vec::with_capacity(recs.len());
         held.resize_with(recs.len(), || None);
@@ -422,6 +427,7 @@ impl Collector {
         // Moving on to SWEEP releases the stopped threads (they wait for the
         // word to change, then for their lock).
         drop(held);
+        self.verifications.fetch_add(1, Ordering::AcqRel);
         r.map(|_| ()).map_err(CollectError::Verify)
     }
 
