@@ -58,6 +58,9 @@ pub enum MarkerKind {
     /// One marker: the collector thread (or the thread running the cycle).
     #[default]
     Serial,
+    /// This many marker threads with work stealing, started for each
+    /// marking drain (0 means one per core).
+    Parallel(usize),
 }
 
 impl Default for Config {
@@ -176,6 +179,9 @@ impl Heap {
         };
         let marker: Box<dyn crate::collector::mark::Marker> = match config.marker {
             MarkerKind::Serial => Box::new(crate::collector::mark::SerialMarker),
+            MarkerKind::Parallel(n) => Box::new(crate::collector::mark::ParallelMarker {
+                threads: if n == 0 { std::thread::available_parallelism().map_or(2, |n| n.get()) } else { n },
+            }),
         };
         let inner = Arc::new(HeapInner {
             space,

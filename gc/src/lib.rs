@@ -71,7 +71,7 @@ pub use trace::{NoTrace, NoTraceSafe, Trace, Tracer, Visitor};
 pub use tx::Tx;
 pub use types::{DropFn, DynObjectView, DynTraceFn, DynType, DynTypeSpec, GcType, TraceFn, TypeError, TypeInfo};
 
-#[cfg(test)]
+#[cfg(all(test, not(tmgc_loom)))]
 mod tests;
 
 #[cfg(doctest)]

@@ -51,6 +51,8 @@ impl Workload {
 pub enum Marker {
     /// One background marker thread.
     Serial,
+    /// Marker threads with work stealing, one per core.
+    Parallel,
 }
 
 #[derive(Parser, Debug, Clone)]

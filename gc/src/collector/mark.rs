@@ -186,3 +186,110 @@ impl Marker for SerialMarker {
         report
     }
 }
+
+/// How many objects a marker's local stack may hold before it offers half
+/// of them to idle peers (chunked local mark stacks).
+const SHARE_ABOVE: usize = 64;
+
+/// `threads` marker threads with work stealing (crossbeam-deque). Each
+/// marks depth-first from a private stack and moves half of it to its
+/// shared deque only when the stack is deep and a peer is idle, so a long
+/// chain (which cannot be split) runs at the speed of one marker: no deque
+/// operation per object. Termination: `terminate.rs` (loom-modelled).
+#[derive(Debug, Clone, Copy)]
+pub struct ParallelMarker {
+    /// Marker threads (at least 1).
+    pub threads: usize,
+}
+
+impl Marker for ParallelMarker {
+    fn name(&self) -> &'static str {
+        "parallel"
+    }
+
+    fn drain(&self, work: &MarkWork<'_>) -> MarkReport {
+        use crossbeam_deque::{Injector, Steal, Stealer, Worker};
+        let n = self.threads.max(1);
+        let injector: Injector<Grey> = Injector::new();
+        while let Some(p) = work.take_packet() {
+            for g in p {
+                injector.push(g);
+            }
+        }
+        if injector.is_empty() {
+            return MarkReport::default();
+        }
+        let deques: Vec<Worker<Grey>> = (0..n).map(|_| Worker::new_lifo()).collect();
+        let stealers: Vec<Stealer<Grey>> = deques.iter().map(Worker::stealer).collect();
+        let idle = AtomicU64::new(0);
+        let reports: Vec<MarkReport> = std::thread::scope(|s| {
+            let handles: Vec<_> = deques
+                .into_iter()
+                .enumerate()
+                .map(|(me, deque)| {
+                    let (injector, stealers, idle) = (&injector, &stealers, &idle);
+                    s.spawn(move || {
+                        let mut report = MarkReport::default();
+                        let mut stack: Vec<Grey> = Vec::new();
+                        let steal = |deque: &Worker<Grey>| -> Option<Grey> {
+                            loop {
+                                let mut retry = false;
+                                match injector.steal_batch_and_pop(deque) {
+                                    Steal::Success(g) => return Some(g),
+                                    Steal::Retry => retry = true,
+                                    Steal::Empty => {}
+                                }
+                                for (i, st) in stealers.iter().enumerate() {
+                                    if i == me {
+                                        continue;
+                                    }
+                                    match st.steal_batch_and_pop(deque) {
+                                        Steal::Success(g) => return Some(g),
+                                        Steal::Retry => retry = true,
+                                        Steal::Empty => {}
+                                    }
+                                }
+                                if !retry {
+                                    return None;
+                                }
+                            }
+                        };
+                        let visible = || !injector.is_empty() || stealers.iter().any(|s| !s.is_empty());
+                        // `next` and `process` share the stack and the deque.
+                        let state = std::cell::RefCell::new((&mut stack, &deque, &mut report));
+                        crate::collector::terminate::run_worker(
+                            n as u64,
+                            idle,
+                            || {
+                                let mut st = state.borrow_mut();
+                                st.0.pop().or_else(|| st.1.pop()).or_else(|| steal(st.1))
+                            },
+                            visible,
+                            |g| {
+                                let mut st = state.borrow_mut();
+                                let (stack, deque, report) = &mut *st;
+                                report.bytes += work.scan(g, stack) as u64;
+                                report.objects += 1;
+                                if stack.len() > SHARE_ABOVE
+                                    && report.objects % 16 == 0
+                                    && idle.load(Ordering::Relaxed) > 0
+                                {
+                                    for g in stack.drain(..stack.len() / 2) {
+                                        deque.push(g);
+                                    }
+                                }
+                            },
+                        );
+                        report
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("a marker thread panicked")).collect()
+        });
+        let mut total = MarkReport::default();
+        for r in reports {
+            total += r;
+        }
+        total
+    }
+}

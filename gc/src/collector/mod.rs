@@ -24,7 +24,11 @@ pub mod mark;
 pub mod stats;
 
 pub(crate) mod handshake;
+mod terminate;
 mod verify;
+
+#[cfg(all(test, not(tmgc_loom)))]
+mod mark_tests;
 
 use std::collections::VecDeque;
 use std::ptr::NonNull;
