@@ -302,3 +302,48 @@ fn threads_attach_detach_and_panic_during_cycles() {
     assert_eq!(count, 120, "every committed push survives");
     assert!(heap.stats().verify_failures.is_empty());
 }
+
+#[derive(Trace)]
+struct Bomb {
+    armed: bool,
+}
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        if self.armed {
+            panic!("a destructor panics");
+        }
+    }
+}
+
+/// A destructor that panics during the sweep is caught and counted; the
+/// collector keeps working (regression: it used to kill the collector
+/// thread and hang every later `collect`).
+#[test]
+fn a_panicking_destructor_does_not_stop_the_collector() {
+    let heap = Heap::new(verified()).unwrap();
+    let mut m = heap.attach().unwrap();
+    m.transaction::<_, ()>(|tx| {
+        tx.alloc(Bomb { armed: true })?;
+        tx.alloc(Bomb { armed: false })?;
+        Ok(())
+    })
+    .unwrap();
+    heap.collect().unwrap();
+    assert_eq!(heap.stats().destructor_panics, 1);
+    let keep = build_list(&mut m, 10);
+    heap.collect().unwrap();
+    heap.collect().unwrap();
+    assert_eq!(sum_list(&mut m, &keep), (10, 45));
+}
+
+/// `Heap::collect` inside a transaction is a clear error, not a deadlock.
+#[test]
+fn collect_inside_a_transaction_is_an_error() {
+    let heap = Heap::new(verified()).unwrap();
+    let mut m = heap.attach().unwrap();
+    let h = heap.clone();
+    let r = m.transaction::<_, ()>(|_tx| Ok(h.collect())).unwrap();
+    assert!(matches!(r, Err(tmgc::CollectError::InTransaction)), "{r:?}");
+    heap.collect().unwrap();
+}

@@ -87,6 +87,8 @@ pub(crate) struct HeapInner {
     pub(crate) globals: GlobalRoots,
     pub(crate) commits: AtomicU64,
     pub(crate) conflicts: AtomicU64,
+    /// Destructors that panicked during a sweep (caught).
+    pub(crate) destructor_panics: Arc<AtomicU64>,
     pub(crate) collector: Collector,
 }
 
@@ -104,16 +106,18 @@ impl HeapInner {
         }
     }
 
-    /// Set the inevitable bit (waiting for another inevitable transaction to
-    /// end); returns the version at that moment.
-    pub(crate) fn take_inevitable(&self) -> u64 {
+    /// Set the inevitable bit; returns the version at that moment, or
+    /// `None` if another inevitable transaction holds it (the caller
+    /// conflicts and waits parked, not spinning while it runs).
+    pub(crate) fn take_inevitable(&self) -> Option<u64> {
         let spin = Spin::new();
         loop {
             let c = self.clock.load(Ordering::Acquire);
-            if c & INEVITABLE == 0
-                && self.clock.compare_exchange_weak(c, c | INEVITABLE, Ordering::AcqRel, Ordering::Relaxed).is_ok()
-            {
-                return c;
+            if c & INEVITABLE != 0 {
+                return None;
+            }
+            if self.clock.compare_exchange_weak(c, c | INEVITABLE, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+                return Some(c);
             }
             spin.snooze();
         }
@@ -154,16 +158,27 @@ loom::thread_local! {
 impl Heap {
     /// A new, empty heap.
     pub fn new(config: Config) -> Result<Heap, HeapError> {
-        let space = tmgc_alloc::Space::with_drop_hook(config.alloc, |p| {
+        let destructor_panics = Arc::new(AtomicU64::new(0));
+        let panics = Arc::clone(&destructor_panics);
+        let space = tmgc_alloc::Space::with_drop_hook(config.alloc, move |p| {
             let h = p.cast::<Header>();
-            // The allocation layer calls the hook once for each dead object
-            // allocated with `alloc_needs_drop`, which the transaction layer
-            // does only for objects whose type has a destructor.
-            // SAFETY: so `h` is a dead object's header, its payload is
-            // initialised, and nothing uses it again: drop it exactly once.
-            unsafe {
-                let info = h.as_ref().type_info();
-                info.drop_payload(Header::payload(h));
+            let run = || {
+                // The allocation layer calls the hook once for each dead
+                // object allocated with `alloc_needs_drop`, which the
+                // transaction layer does only for objects whose type has a
+                // destructor.
+                // SAFETY: so `h` is a dead object's header, its payload is
+                // initialised, and nothing uses it again: drop it exactly once.
+                unsafe {
+                    let info = h.as_ref().type_info();
+                    info.drop_payload(Header::payload(h));
+                }
+            };
+            // A destructor that panics must not take the sweeper (the
+            // collector thread) down with it: the object is freed anyway,
+            // and the panic is counted (`GcStats::destructor_panics`).
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).is_err() {
+                panics.fetch_add(1, Ordering::Relaxed);
             }
         })
         .map_err(HeapError::Alloc)?;
@@ -189,6 +204,7 @@ impl Heap {
             globals: GlobalRoots::new(),
             commits: AtomicU64::new(0),
             conflicts: AtomicU64::new(0),
+            destructor_panics,
             collector: Collector::new(gc, marker),
         });
         if inner.collector.config.background {

@@ -277,7 +277,7 @@ impl Mutator {
                     // the failure (trap 10), then retry once.
                     waited_for_memory = true;
                     drop(running);
-                    let _ = self.heap.collector.collect(&self.heap);
+                    let _ = self.heap.collector.collect_parked(&self.heap);
                     continue;
                 }
                 Err(Abort::Root(m)) => {

@@ -135,3 +135,22 @@ pub(crate) fn heavy_fence() {
         }
     }
 }
+
+/// The calling thread's id (loom's, under loom: its threads share one OS thread).
+#[cfg(not(tmgc_loom))]
+pub(crate) fn thread_id() -> std::thread::ThreadId {
+    std::thread::current().id()
+}
+
+/// The calling thread's id (loom's, under loom: its threads share one OS thread).
+#[cfg(tmgc_loom)]
+pub(crate) fn thread_id() -> loom::thread::ThreadId {
+    loom::thread::current().id()
+}
+
+/// What [`thread_id`] returns.
+#[cfg(not(tmgc_loom))]
+pub(crate) type ThreadId = std::thread::ThreadId;
+/// What [`thread_id`] returns.
+#[cfg(tmgc_loom)]
+pub(crate) type ThreadId = loom::thread::ThreadId;

@@ -31,8 +31,9 @@
 //! at `wv` under the locks); a read-only one at `rv`.
 //!
 //! ## Inevitable transactions
-//! `become_inevitable` sets the clock's top bit (`INEVITABLE`; it waits if
-//! another inevitable transaction holds it). A normal commit that then takes
+//! `become_inevitable` sets the clock's top bit (`INEVITABLE`; if another
+//! transaction holds it, the attempt conflicts and waits, parked, for it to
+//! end). A normal commit that then takes
 //! its version from the clock sees the bit and backs off (unlocks, retries
 //! once the bit clears), so no commit lands while it runs. Commits that took
 //! their version *before* the bit was set already hold all their locks (a
@@ -434,12 +435,14 @@ impl<'tx> Tx<'tx> {
 
     /// Make this transaction inevitable: from now on it cannot conflict, so
     /// it may do I/O. Others wait at their commit until it ends. Fails with
-    /// a conflict (the attempt retries) if what it read so far is stale.
+    /// a conflict (the attempt retries) if what it read so far is stale, or
+    /// if another transaction is inevitable now (the retry waits, parked,
+    /// until that one ends).
     pub fn become_inevitable(&mut self) -> Result<(), Conflict> {
         if self.inevitable {
             return Ok(());
         }
-        let now = self.heap().take_inevitable();
+        let now = self.heap().take_inevitable().ok_or(Conflict)?;
         // Everything read so far must still be as it was at `rv`. Commits in
         // flight hold their locks until they finish: wait for them.
         let rv = self.rv;
@@ -492,7 +495,18 @@ impl<'tx> Tx<'tx> {
     fn try_commit(&mut self) -> Result<(u64, bool), Conflict> {
         let logs = &mut self.core.logs;
         if logs.writes.is_empty() && logs.news.is_empty() && logs.globals.is_empty() {
-            return Ok((self.rv, false)); // read-only: every read was valid at rv
+            // Read-only: every read was valid at rv. Its new roots still
+            // need barrier (b): the thread's root scan may be behind it,
+            // and the path it read them through may be deleted before T.
+            if self.core.gc.barrier {
+                let core = &mut *self.core;
+                for r in core.roots.created() {
+                    // SAFETY: reached by this transaction, valid at rv, and
+                    // nothing is swept while the barrier is on.
+                    unsafe { shade(r.cast(), &mut core.gc.grey) };
+                }
+            }
+            return Ok((self.rv, false));
         }
         let heap = &*self.core.heap;
         // Lock the written objects, in address order (no lock cycles). A

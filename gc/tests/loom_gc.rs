@@ -13,6 +13,11 @@
 //!   while a cycle runs. No deadlock, no lost acknowledgement, and the
 //!   parked thread's object survives (trap 4).
 //!
+//! - `read_only_root_creation`: a read-only transaction roots an object
+//!   while another thread deletes the only heap path to it, during a cycle.
+//!   The new root must be shaded at commit (found by review: read-only
+//!   commits skipped barrier (b)).
+//!
 //! `RUSTFLAGS="--cfg tmgc_loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p tmgc --test loom_gc --release --target-dir target/loom`
 #![cfg(tmgc_loom)]
 
@@ -150,5 +155,50 @@ fn attach_detach_park() {
         transient.join().unwrap();
         assert_eq!(parked.join().unwrap(), 5);
         assert_eq!(read(&heap, &g, false), 9);
+    });
+}
+
+#[test]
+fn read_only_root_creation() {
+    model(2, || {
+        let heap = Heap::new(config()).unwrap();
+        let g = setup(&heap); // b -> X(7)
+        let rooter = {
+            let (heap, g) = (heap.clone(), g.clone());
+            thread::spawn(move || {
+                let mut m = heap.attach().unwrap();
+                let r = m
+                    .transaction::<_, ()>(|tx| {
+                        let p = tx.global(&g)?;
+                        Ok(tx.load(p, |p| &p.b)?.map(|x| tx.root(x)))
+                    })
+                    .unwrap();
+                heap.collect().expect("the verifier found a reachable object unmarked");
+                r.map(|r| {
+                    m.transaction::<_, ()>(|tx| {
+                        let x = tx.get_root(&r)?;
+                        Ok(tx.get(x, |x| &x.v)?)
+                    })
+                    .unwrap()
+                })
+            })
+        };
+        let deleter = {
+            let (heap, g) = (heap.clone(), g.clone());
+            thread::spawn(move || {
+                let mut m = heap.attach().unwrap();
+                m.transaction::<_, ()>(|tx| {
+                    let p = tx.global(&g)?;
+                    tx.store(p, |p| &p.b, None)?;
+                    Ok(())
+                })
+                .unwrap();
+            })
+        };
+        heap.collect().expect("the verifier found a reachable object unmarked");
+        deleter.join().unwrap();
+        if let Some(v) = rooter.join().unwrap() {
+            assert_eq!(v, 7);
+        }
     });
 }

@@ -91,6 +91,8 @@ pub(crate) fn new_histogram() -> Histogram<u64> {
 /// A mutator as the collector sees it. See the module docs.
 pub(crate) struct Record {
     pub(crate) id: u64,
+    /// The thread that owns the mutator.
+    pub(crate) owner: crate::sync::ThreadId,
     pub(crate) state: AtomicU32,
     pub(crate) pending: AtomicBool,
     pub(crate) acked: AtomicU64,
@@ -109,6 +111,7 @@ impl Record {
     pub(crate) fn new(id: u64, core: Core) -> Record {
         Record {
             id,
+            owner: crate::sync::thread_id(),
             state: AtomicU32::new(PARKED),
             pending: AtomicBool::new(true),
             acked: AtomicU64::new(u64::MAX),

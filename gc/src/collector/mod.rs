@@ -54,6 +54,9 @@ pub enum CollectError {
     Verify(String),
     /// The heap is being dropped.
     Shutdown,
+    /// Called from inside a transaction of this heap (the cycle would wait
+    /// for this thread's next commit point, which cannot come).
+    InTransaction,
 }
 
 impl std::fmt::Display for CollectError {
@@ -61,6 +64,9 @@ impl std::fmt::Display for CollectError {
         match self {
             CollectError::Verify(m) => write!(f, "heap verification failed: {m}"),
             CollectError::Shutdown => write!(f, "the heap is shutting down"),
+            CollectError::InTransaction => {
+                write!(f, "Heap::collect called inside a transaction: call it between transactions")
+            }
         }
     }
 }
@@ -244,6 +250,18 @@ impl Collector {
     /// Run or wait for a full cycle that starts after now. The calling
     /// thread's mutator, if any, must be parked.
     pub(crate) fn collect(&self, heap: &HeapInner) -> Result<CycleStats, CollectError> {
+        let me = crate::sync::thread_id();
+        if self.snapshot().iter().any(|r| r.owner == me && r.state.load(Ordering::Acquire) == handshake::RUNNING) {
+            // The cycle would wait for this thread's commit point, and this
+            // thread for the cycle.
+            return Err(CollectError::InTransaction);
+        }
+        self.collect_parked(heap)
+    }
+
+    /// `collect` for a caller known to be parked (the transaction loop
+    /// waiting for memory).
+    pub(crate) fn collect_parked(&self, heap: &HeapInner) -> Result<CycleStats, CollectError> {
         let target = self.request_cycle();
         if self.config.background {
             let mut s = lock(&self.signal.state);
@@ -302,6 +320,10 @@ impl Collector {
         let live_before = cs.live_bytes;
         cs.epoch += 1;
         debug_assert_eq!(space.unswept_blocks(), 0, "P0: the previous sweep is finished");
+        // Late shades of the previous cycle (a thread with its barrier still
+        // on, detaching before it answered SWEEP) are stale: their marks
+        // were cleared with the rest.
+        while self.grey.take_packet().is_some() {}
 
         // 1. REQ(e): barriers on, roots shaded by each thread (P1).
         let (w, recs) = self.request(cs, word::REQ);
@@ -443,7 +465,12 @@ impl Collector {
         let mut pauses = s.detached_pauses.clone();
         let mut per = Vec::new();
         for r in &recs {
-            let h = lock(&r.handoff).pauses.clone();
+            // `try_lock`: the verifier may hold a parked thread's lock while
+            // it waits for the caller (if the caller is inside a
+            // transaction); then that thread's figures are left out.
+            let Ok(g) = r.handoff.try_lock() else { continue };
+            let h = g.pauses.clone();
+            drop(g);
             let _ = pauses.add(&h);
             per.push((r.id, h));
         }
@@ -458,6 +485,7 @@ impl Collector {
             pauses,
             per_mutator: per,
             verify_failures: failures,
+            destructor_panics: heap.destructor_panics.load(Ordering::Relaxed),
         }
     }
 }

@@ -61,6 +61,9 @@ pub struct GcStats {
     pub per_mutator: Vec<(u64, Histogram<u64>)>,
     /// Heap-verifier failures so far (empty when all is well).
     pub verify_failures: Vec<String>,
+    /// Destructors that panicked while the sweep ran them (caught; the
+    /// objects were freed anyway).
+    pub destructor_panics: u64,
 }
 
 impl GcStats {

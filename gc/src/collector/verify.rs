@@ -40,6 +40,7 @@ pub(crate) unsafe fn verify(heap: &HeapInner, roots: Vec<(String, NonNull<Header
         stack.push((*r, *r));
     }
     let mut children = Vec::new();
+    let mut first: Option<String> = None;
     while let Some((obj, parent)) = stack.pop() {
         if !seen.insert(Grey(obj)) {
             continue;
@@ -55,18 +56,29 @@ pub(crate) unsafe fn verify(heap: &HeapInner, roots: Vec<(String, NonNull<Header
         let h = unsafe { obj.as_ref() };
         let info = h.type_info();
         // SAFETY: as above; marking is closed, so the mark bit is final.
+        #[allow(clippy::undocumented_unsafe_blocks)]
         if !unsafe { tmgc_alloc::is_marked(obj.cast()) } {
-            return Err(format!(
-                "verify: object {:p} of type `{}`, reachable through {:p}, is not marked: the sweep would free it",
-                obj.as_ptr(),
-                info.name(),
-                parent.as_ptr()
-            ));
+            first.get_or_insert_with(|| {
+                format!(
+                    "verify: object {:p} of type `{}`, reachable through {:p}, is not marked: the sweep would free it",
+                    obj.as_ptr(),
+                    info.name(),
+                    parent.as_ptr()
+                )
+            });
+            // Mark it (and, by going on, everything reachable) so the sweep
+            // that follows does not free it: the failure is reported, and
+            // the program that hit it does not crash on a use after free.
+            // SAFETY: an allocated object of this heap.
+            unsafe { tmgc_alloc::mark(obj.cast()) };
         }
         children.clear();
         // SAFETY: a live, initialised payload of this type; the world is stopped.
         unsafe { info.trace(Header::payload(obj), &mut Tracer::new(&mut Edges(&mut children))) };
         stack.extend(children.iter().map(|&c| (c, obj)));
     }
-    Ok(Verified { objects: seen.len() })
+    match first {
+        Some(e) => Err(e),
+        None => Ok(Verified { objects: seen.len() }),
+    }
 }
