@@ -105,8 +105,11 @@ fn build(heap: &Heap, shape: &str, mib: u64) -> u64 {
     }
 }
 
+/// A marking time, and the objects and bytes marked.
+type Marked = (Duration, u64, u64);
+
 /// Best marking time of 3 cycles, and the objects and bytes marked.
-fn run(shape: &str, mib: u64, marker: MarkerKind) -> (Duration, u64, u64) {
+fn run(shape: &str, mib: u64, marker: MarkerKind) -> Marked {
     let config =
         Config { background: false, verify: false, min_trigger_bytes: u64::MAX / 4, marker, ..Config::default() };
     let heap = Heap::new(config).unwrap();
@@ -122,7 +125,7 @@ fn run(shape: &str, mib: u64, marker: MarkerKind) -> (Duration, u64, u64) {
     best
 }
 
-fn boehm(shape: &str, mib: u64, markers: Option<&str>) -> Option<(Duration, u64, u64)> {
+fn boehm(shape: &str, mib: u64, markers: Option<&str>) -> Option<Marked> {
     let exe = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/boehm_mark");
     let mut cmd = std::process::Command::new(exe);
     cmd.args([shape, &mib.to_string()]);
@@ -142,7 +145,7 @@ fn main() {
     println!("|---|---|---|---|---|---|");
     for shape in ["trees", "graph", "list"] {
         let mut serial = None;
-        let rows: Vec<(String, Option<(Duration, u64, u64)>)> = vec![
+        let rows: Vec<(String, Option<Marked>)> = vec![
             ("tmgc serial".into(), Some(run(shape, mib, MarkerKind::Serial))),
             ("tmgc parallel, 1 marker".into(), Some(run(shape, mib, MarkerKind::Parallel(1)))),
             ("tmgc parallel, 2 markers".into(), Some(run(shape, mib, MarkerKind::Parallel(2)))),
