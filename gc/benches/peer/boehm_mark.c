@@ -53,7 +53,7 @@ int main(int argc, char **argv) {
         free(b);
         objects = n * batch; bytes = objects * 48;
     } else {
-        long n = (mib << 20) / 32; T *head = NULL;
+        long n = 10000000; T *head = NULL; /* 10 million nodes, as tmgc's list */
         for (long i = 0; i < n; i++) { T *t = GC_MALLOC(sizeof(T)); t->l = head; head = t; }
         roots[0] = head; objects = n; bytes = n * 32;
     }

@@ -163,6 +163,22 @@ pub trait Marker: Send + Sync {
     fn drain(&self, work: &MarkWork<'_>) -> MarkReport;
 }
 
+/// Trace depth-first from `stack` until it is empty; every 256 objects,
+/// `every` may take work off the stack (to share it). Returns (objects,
+/// bytes) traced. The one inner loop of every marker.
+#[inline(always)]
+fn trace_stack(work: &MarkWork<'_>, stack: &mut Vec<Grey>, mut every: impl FnMut(&mut Vec<Grey>)) -> MarkReport {
+    let (mut objects, mut bytes) = (0u64, 0u64);
+    while let Some(g) = stack.pop() {
+        bytes += work.scan(g, stack) as u64;
+        objects += 1;
+        if objects % 256 == 0 {
+            every(stack);
+        }
+    }
+    MarkReport { objects, bytes }
+}
+
 /// One marker thread (the collector's own): pops packets and traces them
 /// depth-first with an explicit stack (M4).
 #[derive(Debug, Default, Clone, Copy)]
@@ -178,10 +194,7 @@ impl Marker for SerialMarker {
         let mut stack: Vec<Grey> = Vec::new();
         while let Some(packet) = work.take_packet() {
             stack.extend(packet);
-            while let Some(g) = stack.pop() {
-                report.bytes += work.scan(g, &mut stack) as u64;
-                report.objects += 1;
-            }
+            report += trace_stack(work, &mut stack, |_| {});
         }
         report
     }
@@ -256,28 +269,38 @@ impl Marker for ParallelMarker {
                         };
                         let visible = || !injector.is_empty() || stealers.iter().any(|s| !s.is_empty());
                         // `next` and `process` share the stack and the deque.
+                        // The local stack is empty whenever `next` runs:
+                        // `process` marks depth-first from one item until its
+                        // stack is empty, so the per-object cost is the
+                        // serial marker's plus a counter test.
                         let state = std::cell::RefCell::new((&mut stack, &deque, &mut report));
                         crate::collector::terminate::run_worker(
                             n as u64,
                             idle,
                             || {
-                                let mut st = state.borrow_mut();
-                                st.0.pop().or_else(|| st.1.pop()).or_else(|| steal(st.1))
+                                let st = state.borrow();
+                                st.1.pop().or_else(|| steal(st.1))
                             },
                             visible,
                             |g| {
                                 let mut st = state.borrow_mut();
-                                let (stack, deque, report) = &mut *st;
-                                report.bytes += work.scan(g, stack) as u64;
-                                report.objects += 1;
-                                if stack.len() > SHARE_ABOVE
-                                    && report.objects % 16 == 0
-                                    && idle.load(Ordering::Relaxed) > 0
-                                {
-                                    for g in stack.drain(..stack.len() / 2) {
-                                        deque.push(g);
+                                // Work on locals (the stack, the counters),
+                                // as the serial marker does: behind the
+                                // RefCell they would be reloaded per object.
+                                let mut stack = std::mem::take(&mut *st.0);
+                                let deque = st.1;
+                                stack.push(g);
+                                let r = trace_stack(work, &mut stack, |stack| {
+                                    if stack.len() > SHARE_ABOVE && idle.load(Ordering::Relaxed) > 0 {
+                                        // Share the oldest half (nearest the
+                                        // roots: the largest subgraphs).
+                                        for g in stack.drain(..stack.len() / 2) {
+                                            deque.push(g);
+                                        }
                                     }
-                                }
+                                });
+                                *st.0 = stack;
+                                *st.2 += r;
                             },
                         );
                         report
