@@ -87,7 +87,11 @@ fn replace_and_check(m: &mut Mutator, table: &Root<Slot>, k: u64, len: u64, seed
 /// an explicit collector thread has completed 4 cycles, so cycles certainly
 /// overlap the churn); the pacer adds its own cycles.
 fn churn(threads: usize, ops: u64) {
-    let heap = Heap::new(churn_config()).unwrap();
+    churn_with(churn_config(), threads, ops);
+}
+
+fn churn_with(config: Config, threads: usize, ops: u64) {
+    let heap = Heap::new(config).unwrap();
     let cycles_done = Arc::new(AtomicBool::new(false));
     let collector = {
         let (heap, done) = (heap.clone(), Arc::clone(&cycles_done));
@@ -146,6 +150,16 @@ fn churn_4_threads() {
 #[test]
 fn churn_8_threads() {
     churn(8, 500);
+}
+
+#[test]
+fn churn_2_threads_parallel_marker() {
+    churn_with(Config { marker: tmgc::MarkerKind::Parallel(2), ..churn_config() }, 2, 2000);
+}
+
+#[test]
+fn churn_2_threads_mutator_assisted_marking() {
+    churn_with(Config { marker: tmgc::MarkerKind::Assisted, ..churn_config() }, 2, 2000);
 }
 
 fn mk_chain<'tx>(tx: &mut tmgc::Tx<'tx>, n: u64) -> Result<Option<tmgc::Gc<'tx, Node>>, tmgc::Abort<()>> {

@@ -2,7 +2,8 @@
 //!
 //! Run: `cargo bench -p tmgc --bench pause` (about 2 minutes); sizes in MiB
 //! can be given: `cargo bench -p tmgc --bench pause -- 64 256`, and the
-//! number of churning threads with `PAUSE_MUTATORS=1` (default 2).
+//! number of churning threads with `PAUSE_MUTATORS=1` (default 2), the
+//! marker with `PAUSE_MARKER=assisted|parallel` (default serial).
 //!
 //! For each live-heap size: one thread builds the live heap (chains of
 //! 10,000 nodes of 32 bytes, each held by a global root), then two mutator
@@ -11,7 +12,7 @@
 //! runs) while the main thread runs back-to-back collections. Reported:
 //! each churning mutator's pauses at commit points (handshake answers and
 //! commit-barrier work), the cycle durations, and the churn rate. A JSON
-//! line per size goes to `target/pause-<mutators>.json`.
+//! line per size goes to `target/pause-<marker>-<mutators>.json`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -103,14 +104,20 @@ fn main() {
     let sizes: Vec<u64> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let sizes = if sizes.is_empty() { vec![64, 256, 1024] } else { sizes };
     let mutators: u64 = std::env::var("PAUSE_MUTATORS").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
-    println!("{mutators} churning mutators, serial marker, {CYCLES} back-to-back cycles per size");
+    let marker_name = std::env::var("PAUSE_MARKER").unwrap_or_else(|_| "serial".into());
+    println!("{mutators} churning mutators, {marker_name} marker, {CYCLES} back-to-back cycles per size");
     let mut json = String::new();
     println!(
         "| live heap | cycles | cycle mean | cycle max | mark mean | pause p50 | pause p99 | pause max | commits/s |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     for mib in sizes {
-        let config = Config { verify: false, min_trigger_bytes: u64::MAX / 4, ..Config::default() };
+        let marker = match std::env::var("PAUSE_MARKER").as_deref() {
+            Ok("assisted") => tmgc::MarkerKind::Assisted,
+            Ok("parallel") => tmgc::MarkerKind::Parallel(2),
+            _ => tmgc::MarkerKind::Serial,
+        };
+        let config = Config { verify: false, min_trigger_bytes: u64::MAX / 4, marker, ..Config::default() };
         let heap = Heap::new(config).unwrap();
         let live = build_live(&heap, mib);
         heap.collect().unwrap(); // settle: the build's own cycle state
@@ -159,7 +166,7 @@ fn main() {
             rate
         );
         json.push_str(&format!(
-            "{{\"mutators\":{mutators},\"live_mib\":{mib},\"cycles\":{},\"cycle_mean_ms\":{:.3},\"cycle_max_ms\":{:.3},\"mark_mean_ms\":{:.3},\"pause_p50_us\":{:.3},\"pause_p99_us\":{:.3},\"pause_max_us\":{:.3},\"pauses\":{},\"commits_per_s\":{:.0},\"mutator_ids\":{:?},\"over_1ms\":{}}}\n",
+            "{{\"marker\":\"{marker_name}\",\"mutators\":{mutators},\"live_mib\":{mib},\"cycles\":{},\"cycle_mean_ms\":{:.3},\"cycle_max_ms\":{:.3},\"mark_mean_ms\":{:.3},\"pause_p50_us\":{:.3},\"pause_p99_us\":{:.3},\"pause_max_us\":{:.3},\"pauses\":{},\"commits_per_s\":{:.0},\"mutator_ids\":{:?},\"over_1ms\":{}}}\n",
             cycles.len(),
             mean.as_secs_f64() * 1e3,
             max.as_secs_f64() * 1e3,
@@ -176,5 +183,5 @@ fn main() {
     }
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../target");
     let _ = std::fs::create_dir_all(dir);
-    let _ = std::fs::write(format!("{dir}/pause-{mutators}.json"), json);
+    let _ = std::fs::write(format!("{dir}/pause-{marker_name}-{mutators}.json"), json);
 }

@@ -61,6 +61,9 @@ pub enum MarkerKind {
     /// This many marker threads with work stealing, started for each
     /// marking drain (0 means one per core).
     Parallel(usize),
+    /// No marker threads: mutators mark at their commit points, in
+    /// proportion to what they allocate, a bounded amount each time.
+    Assisted,
 }
 
 impl Default for Config {
@@ -194,6 +197,7 @@ impl Heap {
         };
         let marker: Box<dyn crate::collector::mark::Marker> = match config.marker {
             MarkerKind::Serial => Box::new(crate::collector::mark::SerialMarker),
+            MarkerKind::Assisted => Box::new(crate::collector::mark::AssistedMarker::default()),
             MarkerKind::Parallel(n) => Box::new(crate::collector::mark::ParallelMarker {
                 threads: if n == 0 { std::thread::available_parallelism().map_or(2, |n| n.get()) } else { n },
             }),

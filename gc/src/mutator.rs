@@ -66,6 +66,10 @@ pub(crate) struct LocalGc {
 
 /// How often (in bytes this thread allocates) a commit point consults the pacer.
 const PACER_STEP: u64 = 256 << 10;
+/// While mutators assist marking: one assist per this many bytes allocated...
+const ASSIST_STEP: u64 = 16 << 10;
+/// ...tracing at most this many objects (bounded pause: about 10 to 100 µs).
+const ASSIST_BUDGET: usize = 1024;
 
 /// What a transaction borrows from its mutator: everything the collector
 /// may also touch while the thread is parked (see `Record`).
@@ -199,8 +203,18 @@ impl Mutator {
     /// Consult the pacer (every `PACER_STEP` bytes this thread allocates).
     #[cold]
     fn pace(core: &mut Core) {
+        let heap = Arc::clone(&core.heap);
+        if heap.collector.wants_assists() {
+            // A mark assist: GC work at this commit point, bounded, and in
+            // proportion to what this thread allocated (one assist per
+            // `ASSIST_STEP` bytes).
+            let t0 = Instant::now();
+            heap.collector.assist(ASSIST_BUDGET);
+            let _ = core.gc.pauses.record((t0.elapsed().as_nanos() as u64).max(1));
+            core.gc.pacer_next = core.alloc.allocated_bytes() + ASSIST_STEP;
+            return;
+        }
         core.gc.pacer_next = core.alloc.allocated_bytes() + PACER_STEP;
-        let heap = &core.heap;
         let space = &heap.space;
         let due = space.allocated_bytes().max(0) as u64 >= heap.collector.trigger_bytes.load(Ordering::Relaxed);
         let pressed = space.config().get_heap_limit().is_some_and(|l| space.heap_bytes() >= l / 10 * 8);

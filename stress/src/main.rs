@@ -49,6 +49,7 @@ fn main() -> ExitCode {
     config.marker = match opts.marker {
         opts::Marker::Serial => tmgc::MarkerKind::Serial,
         opts::Marker::Parallel => tmgc::MarkerKind::Parallel(0),
+        opts::Marker::Assisted => tmgc::MarkerKind::Assisted,
     };
     let heap = match Heap::new(config) {
         Ok(h) => h,

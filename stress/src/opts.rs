@@ -53,6 +53,8 @@ pub enum Marker {
     Serial,
     /// Marker threads with work stealing, one per core.
     Parallel,
+    /// No marker threads: mutators mark at their commit points.
+    Assisted,
 }
 
 #[derive(Parser, Debug, Clone)]

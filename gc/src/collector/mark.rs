@@ -161,6 +161,20 @@ pub trait Marker: Send + Sync {
 
     /// Trace until the grey set is empty.
     fn drain(&self, work: &MarkWork<'_>) -> MarkReport;
+
+    /// A mutator's share of the marking, at one of its commit points while
+    /// `drain` runs: trace at most `budget` objects. Strategies that mark on
+    /// their own threads do nothing here.
+    fn assist(&self, work: &MarkWork<'_>, budget: usize) -> MarkReport {
+        let _ = (work, budget);
+        MarkReport::default()
+    }
+
+    /// Whether `assist` does anything now (mutators consult the pacer more
+    /// often while it does).
+    fn wants_assists(&self) -> bool {
+        false
+    }
 }
 
 /// Trace depth-first from `stack` until it is empty; every 256 objects,
@@ -314,5 +328,107 @@ impl Marker for ParallelMarker {
             total += r;
         }
         total
+    }
+}
+
+/// Mutator-assisted marking: no marker threads. While marking runs,
+/// mutators trace a bounded number of grey objects at their commit points,
+/// in proportion to what they allocate (like Go's mark assists); the
+/// collector thread only waits, and traces by itself only when no mutator
+/// has assisted for `IDLE_TAKEOVER` (all parked or not allocating), so
+/// marking never depends on a mutator to finish (P0).
+#[derive(Debug, Default)]
+pub struct AssistedMarker {
+    /// `drain` is running: assists are wanted.
+    active: std::sync::atomic::AtomicBool,
+    /// Assists holding grey objects outside the grey set right now.
+    in_flight: std::sync::atomic::AtomicU64,
+    /// When the last assist ended (ns since `epoch`).
+    last_assist_ns: std::sync::atomic::AtomicU64,
+    /// Work done by assists since `drain` began.
+    objects: std::sync::atomic::AtomicU64,
+    bytes: std::sync::atomic::AtomicU64,
+    epoch: std::sync::OnceLock<std::time::Instant>,
+}
+
+/// How long the collector lets marking wait for assists before it traces
+/// a chunk itself.
+const IDLE_TAKEOVER: std::time::Duration = std::time::Duration::from_millis(2);
+
+impl AssistedMarker {
+    fn now_ns(&self) -> u64 {
+        self.epoch.get_or_init(std::time::Instant::now).elapsed().as_nanos() as u64
+    }
+
+    /// Trace up to `budget` objects taken from the grey set; leftovers go
+    /// back as a packet.
+    fn chunk(&self, work: &MarkWork<'_>, budget: usize, by_mutator: bool) -> MarkReport {
+        use std::sync::atomic::Ordering::SeqCst;
+        // Counted in flight *before* taking work, so `drain` never sees the
+        // grey set empty while an assist holds some of it.
+        self.in_flight.fetch_add(1, SeqCst);
+        let mut report = MarkReport::default();
+        if let Some(mut stack) = work.take_packet() {
+            while report.objects < budget as u64 {
+                let Some(g) = stack.pop() else { break };
+                report.bytes += work.scan(g, &mut stack) as u64;
+                report.objects += 1;
+            }
+            work.push_packet(stack);
+        }
+        if by_mutator {
+            self.last_assist_ns.store(self.now_ns(), SeqCst);
+        }
+        self.in_flight.fetch_sub(1, SeqCst);
+        report
+    }
+}
+
+impl Marker for AssistedMarker {
+    fn name(&self) -> &'static str {
+        "assisted"
+    }
+
+    fn drain(&self, work: &MarkWork<'_>) -> MarkReport {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.objects.store(0, SeqCst);
+        self.bytes.store(0, SeqCst);
+        self.last_assist_ns.store(self.now_ns(), SeqCst);
+        self.active.store(true, SeqCst);
+        let mut own = MarkReport::default();
+        loop {
+            if self.in_flight.load(SeqCst) == 0 && work.grey.is_empty() && self.in_flight.load(SeqCst) == 0 {
+                break;
+            }
+            let idle_for = self.now_ns().saturating_sub(self.last_assist_ns.load(SeqCst));
+            if idle_for >= IDLE_TAKEOVER.as_nanos() as u64 {
+                own += self.chunk(work, 4096, false);
+            } else {
+                std::thread::sleep(std::time::Duration::from_micros(100));
+            }
+        }
+        self.active.store(false, SeqCst);
+        // Assists that saw `active` just before it turned off may still be
+        // running: wait for them (they are bounded).
+        while self.in_flight.load(SeqCst) != 0 {
+            std::thread::yield_now();
+        }
+        own += MarkReport { objects: self.objects.load(SeqCst), bytes: self.bytes.load(SeqCst) };
+        own
+    }
+
+    fn assist(&self, work: &MarkWork<'_>, budget: usize) -> MarkReport {
+        use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+        if !self.active.load(SeqCst) {
+            return MarkReport::default();
+        }
+        let r = self.chunk(work, budget, true);
+        self.objects.fetch_add(r.objects, Relaxed);
+        self.bytes.fetch_add(r.bytes, Relaxed);
+        r
+    }
+
+    fn wants_assists(&self) -> bool {
+        self.active.load(std::sync::atomic::Ordering::Relaxed)
     }
 }

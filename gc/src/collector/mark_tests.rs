@@ -5,7 +5,7 @@
 
 use std::ptr::NonNull;
 
-use crate::collector::mark::{shade, GreySet, MarkWork, Marker, ParallelMarker, SerialMarker};
+use crate::collector::mark::{shade, AssistedMarker, GreySet, MarkWork, Marker, ParallelMarker, SerialMarker};
 use crate::{Config, Heap, Ref, Trace};
 
 #[derive(Trace)]
@@ -86,7 +86,8 @@ fn check_all(count: usize, edges: &dyn Fn(usize) -> Vec<usize>, roots: &[usize])
             .unwrap();
     let addrs = build(&heap, count, edges);
     let want = reference(count, edges, roots);
-    let markers: [(&str, Box<dyn Marker>); 4] = [
+    let markers: [(&str, Box<dyn Marker>); 5] = [
+        ("assisted (no mutator: the collector takes over)", Box::new(AssistedMarker::default())),
         ("serial", Box::new(SerialMarker)),
         ("parallel(1)", Box::new(ParallelMarker { threads: 1 })),
         ("parallel(2)", Box::new(ParallelMarker { threads: 2 })),

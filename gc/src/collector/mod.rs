@@ -121,7 +121,7 @@ pub(crate) struct Collector {
     cycle: Mutex<CycleState>,
     pub(crate) signal: Arc<Signal>,
     stats: Mutex<StatsState>,
-    marker: Box<dyn Marker>,
+    pub(crate) marker: Box<dyn Marker>,
     pub(crate) config: GcConfig,
     /// Allocated bytes (since the cycle start) that trigger the next cycle.
     pub(crate) trigger_bytes: AtomicU64,
@@ -455,6 +455,18 @@ impl Collector {
         drop(held);
         self.verifications.fetch_add(1, Ordering::AcqRel);
         r.map(|_| ()).map_err(CollectError::Verify)
+    }
+
+    // ---- mark assists ----
+
+    /// Whether mutators should assist marking now.
+    pub(crate) fn wants_assists(&self) -> bool {
+        self.marker.wants_assists()
+    }
+
+    /// A mutator's assist (at a commit point): trace at most `budget` objects.
+    pub(crate) fn assist(&self, budget: usize) -> u64 {
+        self.marker.assist(&MarkWork { grey: &self.grey }, budget).objects
     }
 
     // ---- statistics ----
