@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Plot the pause benchmark: cycle duration and pause percentiles per live-heap
-size, from target/pause-<mutators>.json (written by
+size, from target/pause-<marker>-<mutators>.json (written by
 `cargo bench -p tmgc --bench pause`). Writes an SVG (default docs/pause.svg).
 Log-scale y axis, one group per heap size. No dependencies."""
 import json, math, sys, pathlib
@@ -15,12 +15,12 @@ if not runs:
 
 series = [("pause p99", "pause_p99_us", 1.0, "#4c9be8"), ("pause max", "pause_max_us", 1.0, "#e8724c"),
           ("cycle mean", "cycle_mean_ms", 1000.0, "#6bbf59")]
-W, H, L, B, T = 760, 360, 70, 60, 40
+W, H, L, B, T = 1100, 380, 70, 74, 40
 lo, hi = 0.01, 1e7  # µs
 def y(v):
     v = max(v, lo)
     return T + (H - T - B) * (1 - (math.log10(v) - math.log10(lo)) / (math.log10(hi) - math.log10(lo)))
-groups = [(r["mutators"], r["live_mib"]) for r in runs]
+groups = [(r.get("marker", "serial"), r["mutators"], r["live_mib"]) for r in runs]
 gw = (W - L - 20) / len(groups)
 bw = gw / (len(series) + 1)
 svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="11">',
@@ -33,14 +33,15 @@ for e in range(-2, 8):
 for target, name in [(100, "p99 target"), (1000, "max target")]:
     svg.append(f'<line x1="{L}" x2="{W-20}" y1="{y(target):.1f}" y2="{y(target):.1f}" stroke="#c00" stroke-dasharray="4 3"/>')
     svg.append(f'<text x="{W-22}" y="{y(target)-3:.1f}" text-anchor="end" fill="#c00">{name}</text>')
-for gi, (r, (m, mib)) in enumerate(zip(runs, groups)):
+for gi, (r, (mk, m, mib)) in enumerate(zip(runs, groups)):
     x0 = L + gi * gw + bw / 2
     for si, (name, key, scale, colour) in enumerate(series):
         v = r[key] * scale
         x = x0 + si * bw
         svg.append(f'<rect x="{x:.1f}" y="{y(v):.1f}" width="{bw*0.9:.1f}" height="{H-B-y(v):.1f}" fill="{colour}"/>')
     svg.append(f'<text x="{x0 + bw*1.4:.1f}" y="{H-B+16}" text-anchor="middle">{mib} MiB</text>')
-    svg.append(f'<text x="{x0 + bw*1.4:.1f}" y="{H-B+30}" text-anchor="middle">{m} mutator{"s" if m > 1 else ""}</text>')
+    svg.append(f'<text x="{x0 + bw*1.4:.1f}" y="{H-B+30}" text-anchor="middle">{m} mut.</text>')
+    svg.append(f'<text x="{x0 + bw*1.4:.1f}" y="{H-B+44}" text-anchor="middle">{mk}</text>')
 for si, (name, _, _, colour) in enumerate(series):
     svg.append(f'<rect x="{L + si*120}" y="{H-18}" width="10" height="10" fill="{colour}"/>')
     svg.append(f'<text x="{L + si*120 + 14}" y="{H-9}">{name}</text>')
