@@ -27,6 +27,8 @@ pub struct Report {
     workloads: Vec<&'static str>,
     seed: u64,
     verify: bool,
+    heap_limit_mib: usize,
+    marker: &'static str,
     pub failure: Option<Failure>,
 }
 
@@ -76,6 +78,12 @@ impl Report {
             workloads: opts.workloads().iter().map(|w| w.name()).collect(),
             seed: opts.seed,
             verify: opts.verify,
+            heap_limit_mib: opts.heap_limit_mib,
+            marker: match opts.marker {
+                crate::opts::Marker::Serial => "serial",
+                crate::opts::Marker::Parallel => "parallel",
+                crate::opts::Marker::Assisted => "assisted",
+            },
             failure,
         }
     }
@@ -84,28 +92,41 @@ impl Report {
         self.threads.iter().map(f).sum()
     }
 
+    /// Live bytes found by the cycles of the run: (mean, max).
+    fn live(&self) -> (u64, u64) {
+        let c = &self.stats.recent;
+        let max = c.iter().map(|c| c.live_bytes).max().unwrap_or(0);
+        (c.iter().map(|c| c.live_bytes).sum::<u64>() / c.len().max(1) as u64, max)
+    }
+
     fn summary(&self) -> Vec<(&'static str, String)> {
         let secs = self.elapsed.as_secs_f64();
         let commits = self.total(|t| t.counters.commits);
-        let aborts =
-            self.total(|t| t.counters.injected_aborts + t.counters.injected_panics) + self.total(|t| t.conflicts);
+        let conflicts = self.total(|t| t.conflicts);
+        let injected = self.total(|t| t.counters.injected_aborts);
+        let panics = self.total(|t| t.counters.injected_panics);
+        let aborts = conflicts + injected + panics;
         let allocated = self.total(|t| t.allocated);
-        let last = self.stats.recent.last();
+        let mib = |b: u64| b as f64 / 1048576.0;
+        let (live_mean, live_max) = self.live();
         vec![
             ("duration", format!("{secs:.1} s")),
             ("threads", self.threads.len().to_string()),
             ("workloads", self.workloads.join(",")),
+            ("marker", self.marker.to_string()),
             ("seed", self.seed.to_string()),
             ("transactions committed", format!("{commits} ({:.0}/s)", commits as f64 / secs)),
             (
-                "aborts (conflicts + injected)",
-                format!("{aborts} ({:.1}% of attempts)", 100.0 * aborts as f64 / (commits + aborts).max(1) as f64),
+                "aborted attempts",
+                format!(
+                    "{aborts} ({:.1}% of attempts): {conflicts} conflicts, {injected} injected aborts, {panics} injected panics",
+                    100.0 * aborts as f64 / (commits + aborts).max(1) as f64
+                ),
             ),
-            ("injected panics", self.total(|t| t.counters.injected_panics).to_string()),
             ("clean HeapExhausted", self.total(|t| t.counters.exhausted).to_string()),
             ("threads spawned by churn", self.total(|t| t.counters.threads_spawned).to_string()),
             ("checks passed", self.total(|t| t.counters.checks).to_string()),
-            ("allocated", format!("{} MiB ({:.0} MB/s)", allocated >> 20, allocated as f64 / secs / 1e6)),
+            ("allocated", format!("{:.0} MiB ({:.0} MiB/s)", mib(allocated), mib(allocated) / secs)),
             ("collection cycles", self.stats.cycles.to_string()),
             (
                 "cycle duration mean / max",
@@ -115,20 +136,17 @@ impl Report {
                     self.stats.max_cycle.as_secs_f64() * 1e3
                 ),
             ),
-            (
-                "verified cycles",
-                if self.verify { format!("{} (all)", self.stats.cycles) } else { "off (--verify)".into() },
-            ),
-            ("live heap after last cycle", format!("{:.1} MiB", last.map_or(0, |c| c.live_bytes) as f64 / 1048576.0)),
-            ("heap size peak", format!("{:.1} MiB", self.peak_heap as f64 / 1048576.0)),
-            ("peak RSS", format!("{:.1} MiB", self.peak_rss as f64 / 1048576.0)),
+            ("verified cycles", if self.verify { format!("{} (all)", self.stats.cycles) } else { "off (--verify)".into() }),
+            ("live heap after a cycle, mean / max", format!("{:.1} / {:.1} MiB (last 64 cycles)", mib(live_mean), mib(live_max))),
+            ("heap size peak / limit", format!("{:.1} / {} MiB", mib(self.peak_heap), self.heap_limit_mib)),
+            ("peak RSS", format!("{:.1} MiB", mib(self.peak_rss))),
             (
                 "pauses p50 / p99 / max (all threads)",
                 format!(
-                    "{:.2} / {:.2} / {:.1} µs",
+                    "{:.2} µs / {:.2} µs / {:.2} ms (wall time; preemption counts when busy threads outnumber cores)",
                     us(self.stats.pauses.value_at_quantile(0.5)),
                     us(self.stats.pauses.value_at_quantile(0.99)),
-                    us(self.stats.pauses.max())
+                    us(self.stats.pauses.max()) / 1e3
                 ),
             ),
         ]
@@ -140,13 +158,14 @@ impl Report {
         for (k, v) in self.summary() {
             let _ = writeln!(s, "  {k:<38} {v}");
         }
-        let _ = writeln!(s, "\n  thread  commits  conflicts  aborted  panics  pause p50    p99       max");
+        let _ =
+            writeln!(s, "\n  thread  commits  conflicts  injected aborts  injected panics  pause p50    p99       max");
         for t in &self.threads {
             let (p50, p99, max) =
                 t.pauses.as_ref().map_or((0, 0, 0), |h| (h.value_at_quantile(0.5), h.value_at_quantile(0.99), h.max()));
             let _ = writeln!(
                 s,
-                "  {:>6}  {:>7}  {:>9}  {:>7}  {:>6}  {:>7.2}µs {:>7.2}µs {:>8.1}µs",
+                "  {:>6}  {:>7}  {:>9}  {:>15}  {:>15}  {:>7.2}µs {:>7.2}µs {:>7.2}ms",
                 t.thread,
                 t.counters.commits,
                 t.conflicts,
@@ -154,7 +173,7 @@ impl Report {
                 t.counters.injected_panics,
                 us(p50),
                 us(p99),
-                us(max)
+                us(max) / 1e3
             );
         }
         let samples: Vec<String> =
@@ -204,7 +223,10 @@ impl Report {
             "verify": self.verify,
             "cycle_max_ms": self.stats.max_cycle.as_secs_f64() * 1e3,
             "cycle_total_ms": self.stats.total_cycle_time.as_secs_f64() * 1e3,
-            "live_bytes": self.stats.recent.last().map_or(0, |c| c.live_bytes),
+            "live_bytes_mean": self.live().0,
+            "live_bytes_max": self.live().1,
+            "marker": self.marker,
+            "heap_limit_mib": self.heap_limit_mib,
             "heap_peak_bytes": self.peak_heap,
             "peak_rss_bytes": self.peak_rss,
             "heap_bytes_over_time": self.heap_samples,
