@@ -65,10 +65,10 @@ fn main() -> ExitCode {
         print!("{}", report.table());
     }
     if let Some(f) = &report.failure {
+        let who = if f.thread == usize::MAX { "the collector".to_string() } else { format!("thread {}", f.thread) };
         eprintln!(
-            "tmgc-stress: VERIFICATION FAILED in workload `{}`, thread {}, seed {} (rerun: --seed {} --threads {}): {}",
+            "tmgc-stress: VERIFICATION FAILED in workload `{}`, {who}, seed {} (rerun: --seed {} --threads {}): {}",
             f.workload,
-            f.thread,
             f.seed,
             opts.seed,
             opts.threads(),
