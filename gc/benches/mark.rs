@@ -4,7 +4,7 @@
 //! Run: `scripts/bench-setup.sh` once (installs libgc and builds the peer),
 //! then `cargo bench -p tmgc --bench mark` (about 3 minutes). Sizes in MiB
 //! can be given after `--` (default 1024 for trees and graph; the list is
-//! 10 million nodes).
+//! 10 million nodes), and a subset of shapes with `MARK_SHAPES=trees,list`.
 //!
 //! Shapes: `trees`, binary trees of depth 20 (32-byte nodes: a 16-byte
 //! header and two references); `graph`, batches of 1 million 48-byte nodes,
@@ -143,7 +143,11 @@ fn main() {
     let mib: u64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1024);
     println!("| shape | marker | mark time | objects/s | bytes/s | vs serial |");
     println!("|---|---|---|---|---|---|");
+    let only = std::env::var("MARK_SHAPES").unwrap_or_default();
     for shape in ["trees", "graph", "list"] {
+        if !only.is_empty() && !only.split(',').any(|s| s == shape) {
+            continue;
+        }
         let mut serial = None;
         let rows: Vec<(String, Option<Marked>)> = vec![
             ("tmgc serial".into(), Some(run(shape, mib, MarkerKind::Serial))),
