@@ -13,6 +13,8 @@
 //!   while a cycle runs. No deadlock, no lost acknowledgement, and the
 //!   parked thread's object survives (trap 4).
 //!
+//! - `global_roots_are_scanned_at_t`: a thread that has not answered REQ
+//!   makes a new object a global root during the cycle (trap 3).
 //! - `read_only_root_creation`: a read-only transaction roots an object
 //!   while another thread deletes the only heap path to it, during a cycle.
 //!   The new root must be shaded at commit (found by review: read-only
@@ -200,5 +202,37 @@ fn read_only_root_creation() {
         if let Some(v) = rooter.join().unwrap() {
             assert_eq!(v, 7);
         }
+    });
+}
+
+/// Trap 3 (global roots at T, not at the request): a thread that has not
+/// answered REQ yet (barrier off) makes a new object a global root. Scanned
+/// at the request, the global set can miss it; scanned at T (after every
+/// answer), it cannot.
+#[test]
+fn global_roots_are_scanned_at_t() {
+    model(2, || {
+        let heap = Heap::new(config()).unwrap();
+        let setter = {
+            let heap = heap.clone();
+            thread::spawn(move || {
+                let mut m = heap.attach().unwrap();
+                m.transaction::<_, ()>(|tx| {
+                    let x = tx.alloc(Leaf { v: Value::new(11) })?;
+                    Ok(tx.global_root(x))
+                })
+                .unwrap()
+            })
+        };
+        heap.collect().expect("the verifier found a reachable object unmarked");
+        let g = setter.join().unwrap();
+        let mut m = heap.attach().unwrap();
+        let v = m
+            .transaction::<_, ()>(|tx| {
+                let x = tx.global(&g)?;
+                Ok(tx.get(x, |x| &x.v)?)
+            })
+            .unwrap();
+        assert_eq!(v, 11);
     });
 }

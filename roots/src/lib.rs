@@ -18,7 +18,21 @@
 #![deny(missing_docs)]
 
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
+
+// Global roots are shared between threads: under `--cfg tmgc_loom` they use
+// loom's atomics and mutex, so the tmgc loom models see the
+// synchronisation a global root carries (a commit's Release store of the
+// slot, the collector's Acquire scan at T).
+#[cfg(not(tmgc_loom))]
+use std::sync::atomic::{AtomicPtr, AtomicUsize};
+#[cfg(not(tmgc_loom))]
+use std::sync::Mutex;
+
+#[cfg(tmgc_loom)]
+use loom::sync::atomic::{AtomicPtr, AtomicUsize};
+#[cfg(tmgc_loom)]
+use loom::sync::Mutex;
 
 pub use tmgc_alloc as alloc;
 
@@ -172,9 +186,9 @@ impl RootTable {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct GlobalSlot(usize);
 
-/// Global roots per segment.
-const SEGMENT: usize = 1024;
-/// Segments: at most `SEGMENT * SEGMENTS` (65,536) global roots.
+/// Global roots per segment (small under loom, which tracks every atomic).
+const SEGMENT: usize = if cfg!(tmgc_loom) { 16 } else { 1024 };
+/// Segments: at most `SEGMENT * SEGMENTS` (65,536; 1,024 under loom) global roots.
 const SEGMENTS: usize = 64;
 
 type Segment = [AtomicPtr<u8>; SEGMENT];
@@ -189,7 +203,7 @@ pub struct GlobalRoots {
     segments: Box<[AtomicPtr<Segment>]>,
     next: AtomicUsize,
     /// Reserved slots given back unset (their transaction aborted).
-    free: std::sync::Mutex<Vec<usize>>,
+    free: Mutex<Vec<usize>>,
 }
 
 impl Default for GlobalRoots {
@@ -197,7 +211,7 @@ impl Default for GlobalRoots {
         GlobalRoots {
             segments: (0..SEGMENTS).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect(),
             next: AtomicUsize::new(0),
-            free: std::sync::Mutex::new(Vec::new()),
+            free: Mutex::new(Vec::new()),
         }
     }
 }
