@@ -315,6 +315,7 @@ impl Mutator {
     /// answered for.
     pub fn commit_point(&mut self) {
         let drops = &self.drops;
+        let rec = &self.rec;
         self.with_core(|c| {
             if let Ok(mut d) = drops.try_borrow_mut() {
                 for s in d.drain(..) {
@@ -322,6 +323,11 @@ impl Mutator {
                 }
             }
             c.roots.commit();
+            // Publish this thread's recent pauses (commit barriers, mark
+            // assists) to `Heap::stats` now rather than at the next handshake.
+            let mut g = lock(&rec.handoff);
+            let _ = g.pauses.add(&c.gc.pauses);
+            c.gc.pauses.reset();
         });
     }
 

@@ -94,44 +94,64 @@ fn run(opts: &Opts, heap: &Heap) -> Report {
             let (heap, opts, mix, shared) = (heap.clone(), opts.clone(), mix.clone(), Arc::clone(&shared));
             let (stop, failure, commits) = (Arc::clone(&stop), Arc::clone(&failure), Arc::clone(&commits));
             std::thread::spawn(move || {
-                let mut m = heap.attach().expect("one mutator per thread");
-                let seed = opts.seed.wrapping_add(t as u64);
-                let mut ctx = Ctx {
-                    heap: &heap,
-                    m: &mut m,
-                    rng: Rng::new(seed),
-                    opts: &opts,
-                    thread: t,
-                    seed,
-                    workload: "",
-                    until: start,
-                    stop: &stop,
-                    counters: Counters::default(),
-                };
-                let mut slice = 0usize;
-                while !stop.load(Ordering::Relaxed) && Instant::now() < end {
-                    let w = mix[(t + slice) % mix.len()];
-                    ctx.workload = w.name();
-                    ctx.until = (Instant::now() + Duration::from_millis(opts.slice_ms)).min(end);
-                    let before = ctx.counters.commits;
-                    let r = workloads::run(w, &mut ctx, &shared);
-                    commits.fetch_add(ctx.counters.commits - before, Ordering::Relaxed);
-                    if let Err(f) = r {
-                        failure.lock().unwrap().get_or_insert(f);
-                        stop.store(true, Ordering::Relaxed);
+                let (stop2, failure2, base_seed) = (Arc::clone(&stop), Arc::clone(&failure), opts.seed);
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    let mut m = heap.attach().expect("one mutator per thread");
+                    let seed = opts.seed.wrapping_add(t as u64);
+                    let mut ctx = Ctx {
+                        heap: &heap,
+                        m: &mut m,
+                        rng: Rng::new(seed),
+                        opts: &opts,
+                        thread: t,
+                        seed,
+                        workload: "",
+                        until: start,
+                        stop: &stop,
+                        counters: Counters::default(),
+                    };
+                    let mut slice = 0usize;
+                    while !stop.load(Ordering::Relaxed) && Instant::now() < end {
+                        let w = mix[(t + slice) % mix.len()];
+                        ctx.workload = w.name();
+                        ctx.until = (Instant::now() + Duration::from_millis(opts.slice_ms)).min(end);
+                        let before = ctx.counters.commits;
+                        let r = workloads::run(w, &mut ctx, &shared);
+                        commits.fetch_add(ctx.counters.commits - before, Ordering::Relaxed);
+                        if let Err(f) = r {
+                            failure.lock().unwrap().get_or_insert(f);
+                            stop.store(true, Ordering::Relaxed);
+                        }
+                        if opts.ops.is_some_and(|n| commits.load(Ordering::Relaxed) >= n) {
+                            stop.store(true, Ordering::Relaxed);
+                        }
+                        slice += 1;
                     }
-                    if opts.ops.is_some_and(|n| commits.load(Ordering::Relaxed) >= n) {
-                        stop.store(true, Ordering::Relaxed);
-                    }
-                    slice += 1;
-                }
-                let counters = ctx.counters.clone();
-                let id = m.id();
-                let allocated = m.allocated_bytes();
-                let (_, conflicts) = m.tx_counts();
-                m.commit_point(); // merge this thread's pauses into the statistics
-                let pauses = heap.stats().per_mutator.into_iter().find(|(i, _)| *i == id).map(|(_, h)| h);
-                ThreadReport { thread: t, counters, conflicts, allocated, pauses }
+                    let counters = ctx.counters.clone();
+                    let id = m.id();
+                    let allocated = m.allocated_bytes();
+                    let (_, conflicts) = m.tx_counts();
+                    m.commit_point(); // merge this thread's pauses into the statistics
+                    let pauses = heap.stats().per_mutator.into_iter().find(|(i, _)| *i == id).map(|(_, h)| h);
+                    ThreadReport { thread: t, counters, conflicts, allocated, pauses }
+                }));
+                r.unwrap_or_else(|p| {
+                    // A panic outside the injected ones (a check's own
+                    // assertion, or a bug): a failure, and everyone stops.
+                    let detail = p
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_else(|| "a worker thread panicked".into());
+                    failure2.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(Failure {
+                        workload: "worker",
+                        thread: t,
+                        seed: base_seed.wrapping_add(t as u64),
+                        detail: format!("panic: {detail}"),
+                    });
+                    stop2.store(true, Ordering::Relaxed);
+                    ThreadReport { thread: t, counters: Counters::default(), conflicts: 0, allocated: 0, pauses: None }
+                })
             })
         })
         .collect();
@@ -184,6 +204,15 @@ fn run(opts: &Opts, heap: &Heap) -> Report {
         }
     }
     let stats = heap.stats();
+    if let Some(f) = stats.verify_failures.first() {
+        // A cycle that failed after the monitor's last look.
+        failure.lock().unwrap().get_or_insert(Failure {
+            workload: "heap verifier",
+            thread: usize::MAX,
+            seed: opts.seed,
+            detail: f.clone(),
+        });
+    }
     let failure = failure.lock().unwrap().clone();
     Report::new(opts, threads, stats, elapsed, peak_heap, heap_samples, failure)
 }

@@ -377,6 +377,10 @@ impl AssistedMarker {
             work.push_packet(stack);
         }
         if by_mutator {
+            // Counted before leaving flight, so `drain` (which waits for no
+            // assist in flight) reads every assist's work.
+            self.objects.fetch_add(report.objects, SeqCst);
+            self.bytes.fetch_add(report.bytes, SeqCst);
             self.last_assist_ns.store(self.now_ns(), SeqCst);
         }
         self.in_flight.fetch_sub(1, SeqCst);
@@ -418,14 +422,11 @@ impl Marker for AssistedMarker {
     }
 
     fn assist(&self, work: &MarkWork<'_>, budget: usize) -> MarkReport {
-        use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+        use std::sync::atomic::Ordering::SeqCst;
         if !self.active.load(SeqCst) {
             return MarkReport::default();
         }
-        let r = self.chunk(work, budget, true);
-        self.objects.fetch_add(r.objects, Relaxed);
-        self.bytes.fetch_add(r.bytes, Relaxed);
-        r
+        self.chunk(work, budget, true)
     }
 
     fn wants_assists(&self) -> bool {

@@ -18,7 +18,12 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<(), Failure> {
             let mut m = heap.attach().map_err(|e| e.to_string())?;
             let f = move |i: u64| seed.wrapping_add(i);
             let r = m.transaction::<_, ()>(|tx| {
-                let l = list(tx, 100, f).map_err(|_| tmgc::Abort::Conflict)?;
+                // A failed check cannot happen while building; keep a heap
+                // exhaustion as it is (it must wait for a cycle, not spin).
+                let l = list(tx, 100, f).map_err(|e| match e {
+                    tmgc::Abort::Heap(h) => tmgc::Abort::Heap(h),
+                    _ => tmgc::Abort::Conflict,
+                })?;
                 Ok(tx.root(l.expect("a 100-node list")))
             });
             let root = match r {

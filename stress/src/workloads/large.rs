@@ -34,20 +34,38 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<(), Failure> {
     else {
         return Ok(());
     };
+    // The seed each slot's object must carry (what this thread committed):
+    // a freed object whose memory another `Big` reused would be
+    // self-consistent, but not carry the right seed.
+    let mut seeds: [Option<u64>; RING] = [None; RING];
     while ctx.running() {
         let (slot, seed) = (ctx.rng.below(RING as u64) as usize, ctx.rng.next());
-        ctx.tx(|tx| {
+        let committed = ctx.tx(|tx| {
             let r = tx.get_root(&ring)?;
             let b =
                 tx.alloc(Big { seed: Value::new(seed), words: std::array::from_fn(|i| Value::new(word(seed, i))) })?;
             tx.store(r, |r| &r.slots[slot], Some(b))?;
             Ok(())
         })?;
+        if committed.is_some() {
+            seeds[slot] = Some(seed);
+        }
         for slot in [slot, ctx.rng.below(RING as u64) as usize] {
             ctx.check(|tx| {
                 let r = tx.get_root(&ring)?;
-                if let Some(b) = tx.load(r, |r| &r.slots[slot])? {
+                let b = tx.load(r, |r| &r.slots[slot])?;
+                ensure(b.is_some() == seeds[slot].is_some(), || {
+                    format!("large slot {slot}: object present is {}", b.is_some())
+                })?;
+                if let Some(b) = b {
                     let seed = tx.get(b, |b| &b.seed)?;
+                    ensure(Some(seed) == seeds[slot], || {
+                        format!(
+                            "large object {:p} in slot {slot} has seed {seed}, committed {:?}",
+                            b.header(),
+                            seeds[slot]
+                        )
+                    })?;
                     for i in (0..WORDS).step_by(7) {
                         let w = tx.get(b, |b| &b.words[i])?;
                         ensure(w == word(seed, i), || {
