@@ -347,3 +347,59 @@ fn collect_inside_a_transaction_is_an_error() {
     assert!(matches!(r, Err(tmgc::CollectError::InTransaction)), "{r:?}");
     heap.collect().unwrap();
 }
+
+/// A node whose hand-written `Trace` panics while `TRACE_BOMB` is set.
+struct Fragile {
+    next: Ref<Fragile>,
+}
+
+static TRACE_BOMB: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+// SAFETY: visits its one reference (and panics on purpose while armed).
+unsafe impl Trace for Fragile {
+    fn trace(&self, t: &mut tmgc::Tracer<'_>) {
+        if TRACE_BOMB.load(Ordering::SeqCst) {
+            panic!("a Trace implementation panics");
+        }
+        self.next.trace(t);
+    }
+}
+
+/// A `Trace` implementation that panics stops collection with a clear
+/// error (`TracePanicked`) and frees nothing, for every marker; the heap
+/// keeps working, and later collections report the same error instead of
+/// hanging.
+#[test]
+fn a_panicking_trace_stops_collection_cleanly() {
+    for marker in [tmgc::MarkerKind::Serial, tmgc::MarkerKind::Parallel(2), tmgc::MarkerKind::Assisted] {
+        TRACE_BOMB.store(false, Ordering::SeqCst);
+        let heap = Heap::new(Config { marker, ..verified() }).unwrap();
+        let mut m = heap.attach().unwrap();
+        let keep = build_list(&mut m, 100);
+        let f = m
+            .transaction::<_, ()>(|tx| {
+                let a = tx.alloc(Fragile { next: Ref::null() })?;
+                let b = tx.alloc(Fragile { next: Ref::null() })?;
+                tx.store(a, |a| &a.next, Some(b))?;
+                Ok(tx.root(a))
+            })
+            .unwrap();
+        heap.collect().unwrap();
+        TRACE_BOMB.store(true, Ordering::SeqCst);
+        let r = heap.collect();
+        assert!(matches!(r, Err(tmgc::CollectError::TracePanicked(_))), "{marker:?}: {r:?}");
+        TRACE_BOMB.store(false, Ordering::SeqCst);
+        let again = heap.collect();
+        assert!(matches!(again, Err(tmgc::CollectError::TracePanicked(_))), "{marker:?}: {again:?}");
+        // Nothing was freed: the list and the fragile pair are intact.
+        assert_eq!(sum_list(&mut m, &keep), (100, 99 * 100 / 2));
+        let linked = m
+            .transaction::<_, ()>(|tx| {
+                let a = tx.get_root(&f)?;
+                Ok(tx.load(a, |a| &a.next)?.is_some())
+            })
+            .unwrap();
+        assert!(linked);
+        drop(build_list(&mut m, 100)); // allocation still works
+    }
+}

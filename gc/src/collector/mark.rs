@@ -249,13 +249,25 @@ impl Marker for ParallelMarker {
         let deques: Vec<Worker<Grey>> = (0..n).map(|_| Worker::new_lifo()).collect();
         let stealers: Vec<Stealer<Grey>> = deques.iter().map(Worker::stealer).collect();
         let idle = AtomicU64::new(0);
+        let abort = crate::sync::AtomicBool::new(false);
         let reports: Vec<MarkReport> = std::thread::scope(|s| {
             let handles: Vec<_> = deques
                 .into_iter()
                 .enumerate()
                 .map(|(me, deque)| {
-                    let (injector, stealers, idle) = (&injector, &stealers, &idle);
+                    let (injector, stealers, idle, abort) = (&injector, &stealers, &idle, &abort);
                     s.spawn(move || {
+                        // A panic (a `Trace` implementation that panics)
+                        // stops the peers too, then goes on to the collector.
+                        struct Abort<'a>(&'a crate::sync::AtomicBool);
+                        impl Drop for Abort<'_> {
+                            fn drop(&mut self) {
+                                if std::thread::panicking() {
+                                    self.0.store(true, Ordering::Relaxed);
+                                }
+                            }
+                        }
+                        let _abort = Abort(abort);
                         let mut report = MarkReport::default();
                         let mut stack: Vec<Grey> = Vec::new();
                         let steal = |deque: &Worker<Grey>| -> Option<Grey> {
@@ -291,6 +303,7 @@ impl Marker for ParallelMarker {
                         crate::collector::terminate::run_worker(
                             n as u64,
                             idle,
+                            abort,
                             || {
                                 let st = state.borrow();
                                 st.1.pop().or_else(|| steal(st.1))
@@ -321,7 +334,18 @@ impl Marker for ParallelMarker {
                     })
                 })
                 .collect();
-            handles.into_iter().map(|h| h.join().expect("a marker thread panicked")).collect()
+            let mut reports = Vec::new();
+            let mut panic = None;
+            for h in handles {
+                match h.join() {
+                    Ok(r) => reports.push(r),
+                    Err(p) => panic = Some(p),
+                }
+            }
+            if let Some(p) = panic {
+                std::panic::resume_unwind(p);
+            }
+            reports
         });
         let mut total = MarkReport::default();
         for r in reports {
@@ -345,6 +369,8 @@ pub struct AssistedMarker {
     in_flight: std::sync::atomic::AtomicU64,
     /// When the last assist ended (ns since `epoch`).
     last_assist_ns: std::sync::atomic::AtomicU64,
+    /// An assist panicked (a `Trace` implementation panicked on a mutator).
+    failed: std::sync::atomic::AtomicBool,
     /// Work done by assists since `drain` began.
     objects: std::sync::atomic::AtomicU64,
     bytes: std::sync::atomic::AtomicU64,
@@ -367,6 +393,18 @@ impl AssistedMarker {
         // Counted in flight *before* taking work, so `drain` never sees the
         // grey set empty while an assist holds some of it.
         self.in_flight.fetch_add(1, SeqCst);
+        // Leaves flight also when tracing panics, marking the drain failed
+        // (else `drain` would wait for this assist forever).
+        struct Flight<'a>(&'a AssistedMarker);
+        impl Drop for Flight<'_> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    self.0.failed.store(true, std::sync::atomic::Ordering::SeqCst);
+                    self.0.in_flight.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+        }
+        let flight = Flight(self);
         let mut report = MarkReport::default();
         if let Some(mut stack) = work.take_packet() {
             while report.objects < budget as u64 {
@@ -383,6 +421,7 @@ impl AssistedMarker {
             self.bytes.fetch_add(report.bytes, SeqCst);
             self.last_assist_ns.store(self.now_ns(), SeqCst);
         }
+        std::mem::forget(flight);
         self.in_flight.fetch_sub(1, SeqCst);
         report
     }
@@ -401,6 +440,10 @@ impl Marker for AssistedMarker {
         self.active.store(true, SeqCst);
         let mut own = MarkReport::default();
         loop {
+            if self.failed.load(SeqCst) {
+                self.active.store(false, SeqCst);
+                panic!("a mark assist panicked: a Trace implementation panicked on a mutator thread");
+            }
             if self.in_flight.load(SeqCst) == 0 && work.grey.is_empty() && self.in_flight.load(SeqCst) == 0 {
                 break;
             }

@@ -57,6 +57,11 @@ pub enum CollectError {
     /// Called from inside a transaction of this heap (the cycle would wait
     /// for this thread's next commit point, which cannot come).
     InTransaction,
+    /// A `Trace` implementation (or a dynamic type's trace callback)
+    /// panicked during marking. Marking could not complete, so nothing was
+    /// freed, and the collector frees nothing from then on: memory stays
+    /// safe, the heap keeps working up to its limit.
+    TracePanicked(String),
 }
 
 impl std::fmt::Display for CollectError {
@@ -64,6 +69,9 @@ impl std::fmt::Display for CollectError {
         match self {
             CollectError::Verify(m) => write!(f, "heap verification failed: {m}"),
             CollectError::Shutdown => write!(f, "the heap is shutting down"),
+            CollectError::TracePanicked(m) => {
+                write!(f, "marking stopped: a Trace implementation panicked ({m}); the collector frees nothing now")
+            }
             CollectError::InTransaction => {
                 write!(f, "Heap::collect called inside a transaction: call it between transactions")
             }
@@ -91,6 +99,8 @@ struct SignalState {
     shutdown: bool,
     /// Verification failures of completed cycles, by cycle number.
     failures: Vec<(u64, String)>,
+    /// Set when marking panicked: no cycle runs any more.
+    broken: Option<String>,
 }
 
 /// Collector state that lasts across cycles (guarded by `cycle`).
@@ -268,6 +278,9 @@ impl Collector {
             while s.done < target && !s.shutdown {
                 s = self.signal.done.wait(s).unwrap_or_else(|e| e.into_inner());
             }
+            if let Some(m) = &s.broken {
+                return Err(CollectError::TracePanicked(m.clone()));
+            }
             if s.done < target {
                 return Err(CollectError::Shutdown);
             }
@@ -299,13 +312,21 @@ impl Collector {
                 return (None, None);
             }
             s.started += 1;
+            if let Some(m) = s.broken.clone() {
+                // Collection stopped for good: answer at once.
+                s.done = s.started;
+                self.signal.done.notify_all();
+                return (Some(s.started), Some(Err(CollectError::TracePanicked(m))));
+            }
             s.started
         };
         let r = self.run_cycle(heap, &mut cs, n);
         let mut s = lock(&self.signal.state);
         s.done = n;
-        if let Err(CollectError::Verify(m)) = &r {
-            s.failures.push((n, m.clone()));
+        match &r {
+            Err(CollectError::Verify(m)) => s.failures.push((n, m.clone())),
+            Err(CollectError::TracePanicked(m)) => s.broken = Some(m.clone()),
+            _ => {}
         }
         self.signal.done.notify_all();
         (Some(n), Some(r))
@@ -345,7 +366,11 @@ impl Collector {
         let mut report = MarkReport::default();
         let mut rounds = 0;
         loop {
-            report += self.marker.drain(&work);
+            let drained = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.marker.drain(&work)));
+            match drained {
+                Ok(r) => report += r,
+                Err(p) => return Err(self.abandon(heap, cs, p)),
+            }
             let before = self.grey.handed();
             let (w, recs) = self.request(cs, word::FLUSH);
             self.await_acks(heap, w, recs);
@@ -407,6 +432,25 @@ impl Collector {
         s.recent.push_back(cycle);
         drop(s);
         result.map(|()| cycle)
+    }
+
+    /// Marking panicked (a `Trace` implementation did): marking is
+    /// incomplete, so nothing may be freed. Bring every thread back to the
+    /// idle state (SWEEP answers: blocks retired, white allocation, barrier
+    /// off) without starting a sweep epoch, drop the grey set, clear the
+    /// marks. The caller records the collector as broken: no later cycle
+    /// runs, so nothing is ever freed on the strength of these marks.
+    fn abandon(&self, heap: &HeapInner, cs: &mut CycleState, p: Box<dyn std::any::Any + Send>) -> CollectError {
+        let msg = p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "a panic".into());
+        let (w, recs) = self.request(cs, word::SWEEP);
+        self.await_acks(heap, w, recs);
+        while self.grey.take_packet().is_some() {}
+        heap.space.clear_marks();
+        CollectError::TracePanicked(msg)
     }
 
     /// Stop every mutator at a commit point (VERIFY request), hold each

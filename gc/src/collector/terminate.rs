@@ -20,7 +20,7 @@
 
 use std::sync::atomic::Ordering;
 
-use crate::sync::{AtomicU64, Spin};
+use crate::sync::{AtomicBool, AtomicU64, Spin};
 
 /// Run one worker until every worker is idle with no work left.
 ///
@@ -30,9 +30,12 @@ use crate::sync::{AtomicU64, Spin};
 ///   seems to hold work; it may be stale.
 /// - `process(item)` handles one item and may make new work, which it must
 ///   put where `next()` (of this worker) or `visible()` (of others) finds it.
+///
+/// `abort` set (a peer panicked) makes idle workers return at once.
 pub(crate) fn run_worker<T>(
     n: u64,
     idle: &AtomicU64,
+    abort: &AtomicBool,
     mut next: impl FnMut() -> Option<T>,
     visible: impl Fn() -> bool,
     mut process: impl FnMut(T),
@@ -45,7 +48,7 @@ pub(crate) fn run_worker<T>(
         idle.fetch_add(1, Ordering::SeqCst);
         let spin = Spin::new();
         loop {
-            if idle.load(Ordering::SeqCst) == n {
+            if idle.load(Ordering::SeqCst) == n || abort.load(Ordering::Relaxed) {
                 return;
             }
             if visible() {
@@ -62,7 +65,7 @@ pub(crate) fn run_worker<T>(
 mod loom_model {
     //! `RUSTFLAGS="--cfg tmgc_loom" cargo test -p tmgc --lib --release --target-dir target/loom terminate`
     use super::run_worker;
-    use loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
     use loom::sync::{Arc, Mutex};
 
     /// Two workers; item k (< 4) makes items 2k+1 and 2k+2 (a tree of 7).
@@ -74,16 +77,18 @@ mod loom_model {
         b.check(|| {
             let queues: Arc<[Mutex<Vec<u64>>; 2]> = Arc::new([Mutex::new(vec![0]), Mutex::new(Vec::new())]);
             let idle = Arc::new(AtomicU64::new(0));
+            let abort = Arc::new(AtomicBool::new(false));
             let done = Arc::new(AtomicUsize::new(0));
             let worker = |me: usize| {
-                let (queues, idle, done) = (Arc::clone(&queues), Arc::clone(&idle), Arc::clone(&done));
+                let (queues, idle, done, abort) =
+                    (Arc::clone(&queues), Arc::clone(&idle), Arc::clone(&done), Arc::clone(&abort));
                 move || {
                     let next = || {
                         let mine = queues[me].lock().unwrap().pop();
                         mine.or_else(|| queues[1 - me].lock().unwrap().pop())
                     };
                     let visible = || queues.iter().any(|q| !q.lock().unwrap().is_empty());
-                    run_worker(2, &idle, next, visible, |k| {
+                    run_worker(2, &idle, &abort, next, visible, |k| {
                         done.fetch_add(1, Ordering::SeqCst);
                         if k < 3 {
                             let mut q = queues[me].lock().unwrap();
