@@ -80,10 +80,11 @@ pub struct RootTable {
     dropped: Vec<Slot>,
 }
 
+// The tmgc crate hands a table to the collector only while its thread is
+// parked: the handshake protocol, not the type system, keeps the two from
+// using it at once.
 // SAFETY: a table holds object addresses, not references into any thread's
-// memory; moving it to another thread is sound. (The tmgc crate hands a
-// table to the collector only while its thread is parked: the handshake
-// protocol, not the type system, keeps the two from using it at once.)
+// memory; moving it to another thread is sound.
 unsafe impl Send for RootTable {}
 
 impl RootTable {
