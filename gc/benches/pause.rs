@@ -153,32 +153,38 @@ fn main() {
             p.count_between(100_000, u64::MAX / 2),
             p.count_between(1_000_000, u64::MAX / 2)
         );
-        let rate = txs.load(Ordering::Relaxed) as f64 / (elapsed.as_secs_f64() + 0.2);
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let us = |ns: u64| ns as f64 / 1e3;
+        let row = serde_json::json!({
+            "marker": marker_name,
+            "mutators": mutators,
+            "live_mib": mib,
+            "cycles": cycles.len(),
+            "cycle_mean_ms": ms(mean),
+            "cycle_max_ms": ms(max),
+            "mark_mean_ms": ms(mark),
+            "pause_p50_us": us(p.value_at_quantile(0.5)),
+            "pause_p99_us": us(p.value_at_quantile(0.99)),
+            "pause_max_us": us(p.max()),
+            "pauses": p.len(),
+            "over_1ms": p.count_between(1_000_000, u64::MAX / 2),
+            "commits_per_s": txs.load(Ordering::Relaxed) as f64 / (elapsed.as_secs_f64() + 0.2),
+            "mutator_ids": ids,
+        });
+        let f = |k: &str| row[k].as_f64().unwrap_or(0.0);
         println!(
             "| {mib} MiB | {} | {:.1} ms | {:.1} ms | {:.1} ms | {:.2} µs | {:.2} µs | {:.1} µs | {:.0} |",
             cycles.len(),
-            mean.as_secs_f64() * 1e3,
-            max.as_secs_f64() * 1e3,
-            mark.as_secs_f64() * 1e3,
-            p.value_at_quantile(0.5) as f64 / 1e3,
-            p.value_at_quantile(0.99) as f64 / 1e3,
-            p.max() as f64 / 1e3,
-            rate
+            f("cycle_mean_ms"),
+            f("cycle_max_ms"),
+            f("mark_mean_ms"),
+            f("pause_p50_us"),
+            f("pause_p99_us"),
+            f("pause_max_us"),
+            f("commits_per_s")
         );
-        json.push_str(&format!(
-            "{{\"marker\":\"{marker_name}\",\"mutators\":{mutators},\"live_mib\":{mib},\"cycles\":{},\"cycle_mean_ms\":{:.3},\"cycle_max_ms\":{:.3},\"mark_mean_ms\":{:.3},\"pause_p50_us\":{:.3},\"pause_p99_us\":{:.3},\"pause_max_us\":{:.3},\"pauses\":{},\"commits_per_s\":{:.0},\"mutator_ids\":{:?},\"over_1ms\":{}}}\n",
-            cycles.len(),
-            mean.as_secs_f64() * 1e3,
-            max.as_secs_f64() * 1e3,
-            mark.as_secs_f64() * 1e3,
-            p.value_at_quantile(0.5) as f64 / 1e3,
-            p.value_at_quantile(0.99) as f64 / 1e3,
-            p.max() as f64 / 1e3,
-            p.len(),
-            rate,
-            ids,
-            p.count_between(1_000_000, u64::MAX / 2)
-        ));
+        json.push_str(&row.to_string());
+        json.push('\n');
         drop(live);
     }
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../target");

@@ -203,7 +203,7 @@ impl Mutator {
     /// Consult the pacer (every `PACER_STEP` bytes this thread allocates).
     #[cold]
     fn pace(core: &mut Core) {
-        let heap = Arc::clone(&core.heap);
+        let heap = &*core.heap;
         if heap.collector.wants_assists() {
             // A mark assist: GC work at this commit point, bounded, and in
             // proportion to what this thread allocated (one assist per

@@ -499,12 +499,7 @@ impl<'tx> Tx<'tx> {
             // need barrier (b): the thread's root scan may be behind it,
             // and the path it read them through may be deleted before T.
             if self.core.gc.barrier {
-                let core = &mut *self.core;
-                for r in core.roots.created() {
-                    // SAFETY: reached by this transaction, valid at rv, and
-                    // nothing is swept while the barrier is on.
-                    unsafe { shade(r.cast(), &mut core.gc.grey) };
-                }
+                shade_created_roots(self.core);
             }
             return Ok((self.rv, false));
         }
@@ -622,6 +617,7 @@ impl<'tx> Tx<'tx> {
         if core.alloc.colour() == tmgc_alloc::Colour::Black {
             core.alloc.flush_marks();
         }
+        shade_created_roots(core);
         let grey = &mut core.gc.grey;
         for w in &core.logs.writes {
             if let Write::Ptr { word, .. } = *w {
@@ -633,10 +629,6 @@ impl<'tx> Tx<'tx> {
                     unsafe { shade(old, grey) };
                 }
             }
-        }
-        for r in core.roots.created() {
-            // SAFETY: a root's object is live (this transaction reached it).
-            unsafe { shade(r.cast(), grey) };
         }
         for &(_, h) in &core.logs.globals {
             // SAFETY: as above.
@@ -719,5 +711,17 @@ impl Drop for Tx<'_> {
     fn drop(&mut self) {
         // A body that panicked: roll back, and let the panic go on.
         self.rollback();
+    }
+}
+
+/// Barrier (b) for the roots the running transaction created: shade their
+/// objects. Every commit with the barrier on runs it, read-only ones too
+/// (a read-only transaction may root an object whose last heap path another
+/// thread deletes before T).
+fn shade_created_roots(core: &mut Core) {
+    for r in core.roots.created() {
+        // SAFETY: this transaction reached the object, it was valid at its
+        // read version, and nothing is swept while the barrier is on.
+        unsafe { shade(r.cast(), &mut core.gc.grey) };
     }
 }

@@ -67,6 +67,11 @@ pub struct Counters {
     pub threads_spawned: u64,
 }
 
+/// The message a panic carried, if it was a string.
+pub fn panic_message(p: &(dyn std::any::Any + Send)) -> Option<String> {
+    p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+}
+
 /// The marker a panic hook recognises (so injected panics print nothing).
 pub const INJECTED: &str = "tmgc-stress: injected panic";
 
@@ -122,11 +127,7 @@ impl Ctx<'_> {
                     self.counters.injected_panics += 1;
                     Ok(None)
                 } else {
-                    let msg = p
-                        .downcast_ref::<String>()
-                        .cloned()
-                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                        .unwrap_or_default();
+                    let msg = panic_message(&*p).unwrap_or_default();
                     Err(self.fail(format!("a transaction panicked: {msg}")))
                 }
             }

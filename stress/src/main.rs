@@ -138,11 +138,7 @@ fn run(opts: &Opts, heap: &Heap) -> Report {
                 r.unwrap_or_else(|p| {
                     // A panic outside the injected ones (a check's own
                     // assertion, or a bug): a failure, and everyone stops.
-                    let detail = p
-                        .downcast_ref::<String>()
-                        .cloned()
-                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                        .unwrap_or_else(|| "a worker thread panicked".into());
+                    let detail = ctx::panic_message(&*p).unwrap_or_else(|| "a worker thread panicked".into());
                     failure2.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(Failure {
                         workload: "worker",
                         thread: t,

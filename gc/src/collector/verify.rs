@@ -56,8 +56,8 @@ pub(crate) unsafe fn verify(heap: &HeapInner, roots: Vec<(String, NonNull<Header
         let h = unsafe { obj.as_ref() };
         let info = h.type_info();
         // SAFETY: as above; marking is closed, so the mark bit is final.
-        #[allow(clippy::undocumented_unsafe_blocks)]
-        if !unsafe { tmgc_alloc::is_marked(obj.cast()) } {
+        let marked = unsafe { tmgc_alloc::is_marked(obj.cast()) };
+        if !marked {
             first.get_or_insert_with(|| {
                 format!(
                     "verify: object {:p} of type `{}`, reachable through {:p}, is not marked: the sweep would free it",
