@@ -1,6 +1,13 @@
 //! A concurrent sorted linked list and a hash map: the final state, and
 //! every operation's result, equal a sequential replay of the committed
-//! operations in their serialization order (`Mutator::last_commit_version`).
+//! operations in their serialization order.
+//!
+//! The order is witnessed in the heap: a structure carries a ticket; an
+//! operation that changes the structure increments it in the same
+//! transaction, and one that only reads it reads the ticket too. Writers
+//! therefore serialize in ticket order, and a reader right after the writer
+//! whose ticket it saw; any isolation failure (a lost update, a reader that
+//! sees part of a commit) shows up as a result the replay disagrees with.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -16,6 +23,7 @@ struct Node {
 #[derive(Trace)]
 struct List {
     head: Ref<Node>,
+    ticket: Value<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,33 +52,44 @@ fn find<'tx>(
     Ok((prev, cur))
 }
 
-fn apply_set(m: &mut Mutator, root: &GlobalRoot<List>, op: SetOp) -> bool {
+/// Apply `op`; returns its result and its place in the serial order.
+fn apply_set(m: &mut Mutator, root: &GlobalRoot<List>, op: SetOp) -> (bool, Place) {
     m.transaction::<_, ()>(|tx| {
         let list = tx.global(root)?;
+        let ticket = tx.get(list, |l| &l.ticket)?;
         let (prev, cur) = find(tx, list, op_key(op))?;
         let present = cur.is_some_and(|n| n.key == op_key(op));
+        let changes = match op {
+            SetOp::Contains(_) => false,
+            SetOp::Insert(_) => !present,
+            SetOp::Remove(_) => present,
+        };
+        if !changes {
+            // Contains says whether the key is there; a failed insert or
+            // remove says it changed nothing.
+            return Ok((present && matches!(op, SetOp::Contains(_)), (ticket, READER)));
+        }
+        tx.set(list, |l| &l.ticket, ticket + 1)?;
+        let place = (ticket + 1, WRITER);
         match op {
-            SetOp::Contains(_) => Ok(present),
+            SetOp::Contains(_) => unreachable!(),
             SetOp::Insert(k) => {
-                if present {
-                    return Ok(false);
-                }
                 let n = tx.alloc(Node { key: k, next: Ref::null() })?;
                 tx.store(n, |n| &n.next, cur)?;
                 match prev {
                     Some(p) => tx.store(p, |p| &p.next, Some(n))?,
                     None => tx.store(list, |l| &l.head, Some(n))?,
                 }
-                Ok(true)
+                Ok((true, place))
             }
             SetOp::Remove(_) => {
-                let Some(c) = cur.filter(|_| present) else { return Ok(false) };
+                let c = cur.expect("present");
                 let after = tx.load(c, |c| &c.next)?;
                 match prev {
                     Some(p) => tx.store(p, |p| &p.next, after)?,
                     None => tx.store(list, |l| &l.head, after)?,
                 }
-                Ok(true)
+                Ok((true, place))
             }
         }
     })
@@ -83,12 +102,20 @@ fn op_key(op: SetOp) -> u64 {
     }
 }
 
-type Log<O, R> = Mutex<Vec<((u64, bool), O, R)>>;
+/// A place in the serial order: the ticket a writer set, or the ticket a
+/// reader saw; a reader comes after the writer of its ticket.
+type Place = (u64, u8);
+const WRITER: u8 = 0;
+const READER: u8 = 1;
 
-/// Sort by serialization point: version, writers before readers.
+type Log<O, R> = Mutex<Vec<(Place, O, R)>>;
+
+/// Sort by place in the serial order; writers' tickets must be 1, 2, 3...
 fn serial<O: Copy, R: Copy>(log: Log<O, R>) -> Vec<(O, R)> {
     let mut v = log.into_inner().unwrap();
-    v.sort_by_key(|((ver, wrote), _, _)| (*ver, !*wrote));
+    v.sort_by_key(|(place, _, _)| *place);
+    let tickets: Vec<u64> = v.iter().filter(|(p, _, _)| p.1 == WRITER).map(|(p, _, _)| p.0).collect();
+    assert_eq!(tickets, (1..=tickets.len() as u64).collect::<Vec<_>>(), "writers lost or repeated a ticket");
     v.into_iter().map(|(_, o, r)| (o, r)).collect()
 }
 
@@ -98,7 +125,7 @@ fn linked_list_matches_a_sequential_replay() {
     let root = {
         let mut m = heap.attach().unwrap();
         m.transaction::<_, ()>(|tx| {
-            let l = tx.alloc(List { head: Ref::null() })?;
+            let l = tx.alloc(List { head: Ref::null(), ticket: Value::new(0) })?;
             Ok(tx.global_root(l))
         })
         .unwrap()
@@ -120,8 +147,8 @@ fn linked_list_matches_a_sequential_replay() {
                         1 => SetOp::Remove(k),
                         _ => SetOp::Contains(k),
                     };
-                    let r = apply_set(&mut m, &root, op);
-                    log.lock().unwrap().push((m.last_commit_version(), op, r));
+                    let (r, place) = apply_set(&mut m, &root, op);
+                    log.lock().unwrap().push((place, op, r));
                 }
             });
         }
@@ -163,6 +190,7 @@ struct Entry {
 #[derive(Trace)]
 struct Map {
     buckets: [Ref<Entry>; BUCKETS],
+    ticket: Value<u64>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -172,9 +200,11 @@ enum MapOp {
     Remove(u64),
 }
 
-fn apply_map(m: &mut Mutator, root: &GlobalRoot<Map>, op: MapOp) -> Option<u64> {
+/// Apply `op`; returns its result and its place in the serial order.
+fn apply_map(m: &mut Mutator, root: &GlobalRoot<Map>, op: MapOp) -> (Option<u64>, Place) {
     m.transaction::<_, ()>(|tx| {
         let map = tx.global(root)?;
+        let ticket = tx.get(map, |m| &m.ticket)?;
         let k = match op {
             MapOp::Put(k, _) | MapOp::Get(k) | MapOp::Remove(k) => k,
         };
@@ -192,6 +222,15 @@ fn apply_map(m: &mut Mutator, root: &GlobalRoot<Map>, op: MapOp) -> Option<u64> 
             Some(e) => Some(tx.get(e, |e| &e.value)?),
             None => None,
         };
+        let changes = match op {
+            MapOp::Get(_) => false,
+            MapOp::Put(..) => true,
+            MapOp::Remove(_) => cur.is_some(),
+        };
+        if !changes {
+            return Ok((old, (ticket, READER)));
+        }
+        tx.set(map, |m| &m.ticket, ticket + 1)?;
         match op {
             MapOp::Get(_) => {}
             MapOp::Put(_, v) => match cur {
@@ -213,7 +252,7 @@ fn apply_map(m: &mut Mutator, root: &GlobalRoot<Map>, op: MapOp) -> Option<u64> 
                 }
             }
         }
-        Ok(old)
+        Ok((old, (ticket + 1, WRITER)))
     })
     .unwrap()
 }
@@ -224,7 +263,7 @@ fn hash_map_matches_a_sequential_replay() {
     let root = {
         let mut m = heap.attach().unwrap();
         m.transaction::<_, ()>(|tx| {
-            let map = tx.alloc(Map { buckets: std::array::from_fn(|_| Ref::null()) })?;
+            let map = tx.alloc(Map { buckets: std::array::from_fn(|_| Ref::null()), ticket: Value::new(0) })?;
             Ok(tx.global_root(map))
         })
         .unwrap()
@@ -246,8 +285,8 @@ fn hash_map_matches_a_sequential_replay() {
                         1 => MapOp::Get(k),
                         _ => MapOp::Remove(k),
                     };
-                    let r = apply_map(&mut m, &root, op);
-                    log.lock().unwrap().push((m.last_commit_version(), op, r));
+                    let (r, place) = apply_map(&mut m, &root, op);
+                    log.lock().unwrap().push((place, op, r));
                 }
             });
         }
@@ -263,6 +302,6 @@ fn hash_map_matches_a_sequential_replay() {
     }
     let mut m = heap.attach().unwrap();
     for (k, v) in model {
-        assert_eq!(apply_map(&mut m, &root, MapOp::Get(k)), Some(v));
+        assert_eq!(apply_map(&mut m, &root, MapOp::Get(k)).0, Some(v));
     }
 }

@@ -96,6 +96,9 @@ pub enum HeapError {
     AlreadyAttached,
     /// A configuration value is out of range (the message says which).
     Config(&'static str),
+    /// About a million mutators are attached at once (each needs a writer
+    /// tag of 20 bits in the objects it writes); detach some first.
+    TooManyMutators,
 }
 
 impl fmt::Display for HeapError {
@@ -104,6 +107,9 @@ impl fmt::Display for HeapError {
             HeapError::Alloc(e) => write!(f, "{e}"),
             HeapError::AlreadyAttached => write!(f, "this thread already has a mutator attached to this heap"),
             HeapError::Config(m) => write!(f, "invalid configuration: {m}"),
+            HeapError::TooManyMutators => {
+                write!(f, "too many mutators attached at once (the limit is {})", crate::flags::vlock::MAX_TAG)
+            }
         }
     }
 }

@@ -46,24 +46,34 @@ bitflags::bitflags! {
 /// Bits of the type word that hold flags (`TypeInfo` is 64-byte aligned).
 pub(crate) const FLAG_MASK: usize = 0b11_1111;
 
-/// The version-lock word: TL2's versioned lock.
+/// The version-lock word: TL2's versioned lock, with the last writer's tag.
 ///
 /// | bits | meaning |
 /// |---|---|
 /// | 0 `LOCKED` | a committing transaction holds the object (between locking its write set and writing back) |
 /// | 1 `INEVITABLE` | *reserved* for object ownership by an inevitable transaction; not set today (inevitability is a bit of the global clock, see `tx.rs`), but treated as held |
-/// | 2..64 | the version: the global clock value of the last commit that wrote the object |
+/// | 2..22 tag | the writer tag of the mutator whose commit last wrote the object (0: never written by a commit) |
+/// | 22..64 version | the write version of that commit |
 ///
-/// A reader samples the word, reads, and samples again: an unchanged,
-/// unlocked word with a version no newer than its read version means the
-/// read was consistent (opacity).
+/// Every commit that writes an object gives it a version larger than the
+/// one it had, so an object's version alone identifies its state: a reader
+/// that samples the word, reads, and samples it again, and later finds the
+/// same word, read a value that has not changed since (no ABA). Whether the
+/// value belongs to the reader's snapshot is decided from the version and
+/// the tag (`tx.rs`: the lazy clock).
 pub mod vlock {
     /// Held by a committing transaction.
     pub const LOCKED: u64 = 1 << 0;
     /// Owned by the inevitable transaction.
     pub const INEVITABLE: u64 = 1 << 1;
+    /// How far the writer tag is shifted.
+    pub const TAG_SHIFT: u32 = 2;
+    /// Bits of the writer tag: at most `2^20 - 1` mutators attached at once.
+    pub const TAG_BITS: u32 = 20;
+    /// The largest writer tag.
+    pub const MAX_TAG: u32 = (1 << TAG_BITS) - 1;
     /// How far the version is shifted.
-    pub const VERSION_SHIFT: u32 = 2;
+    pub const VERSION_SHIFT: u32 = TAG_SHIFT + TAG_BITS;
 
     /// The version in a version-lock word.
     #[inline]
@@ -71,10 +81,30 @@ pub mod vlock {
         word >> VERSION_SHIFT
     }
 
-    /// An unlocked word holding `version`.
+    /// The writer tag in a version-lock word.
+    #[inline]
+    pub const fn tag(word: u64) -> u32 {
+        ((word >> TAG_SHIFT) as u32) & MAX_TAG
+    }
+
+    /// An unlocked word: `version`, written by the mutator tagged `tag`.
+    #[inline]
+    pub const fn stamp(version: u64, tag: u32) -> u64 {
+        version << VERSION_SHIFT | (tag as u64) << TAG_SHIFT
+    }
+
+    /// An unlocked word holding `version` with tag 0.
     #[inline]
     pub const fn with_version(version: u64) -> u64 {
-        version << VERSION_SHIFT
+        stamp(version, 0)
+    }
+
+    /// The word a commit by the mutator tagged `tag` holds while it has
+    /// locked an object whose word was `word`: the version stays, the tag
+    /// says who holds the lock.
+    #[inline]
+    pub const fn locked_by(word: u64, tag: u32) -> u64 {
+        stamp(version(word), tag) | LOCKED
     }
 
     /// Whether the word is locked by a commit or owned by the inevitable transaction.

@@ -1,8 +1,9 @@
 //! The heap: shared state of all mutators.
 //!
-//! - the TL2 **global version clock**, bumped once by every commit that
-//!   writes or publishes, whose top bit says an inevitable transaction runs
-//!   (see `Tx::become_inevitable`);
+//! - the **global version clock**, a lazy TL2 clock: commits read it but do
+//!   not bump it; a transaction that meets a newer version from another
+//!   thread advances it (see `tx.rs`). Its top bit says an inevitable
+//!   transaction runs (see `Tx::become_inevitable`);
 //! - the allocation [`Space`](tmgc_alloc::Space), global roots, and the
 //!   collector (`collector/`), which meets each mutator at its commit points.
 
@@ -79,13 +80,13 @@ impl Default for Config {
     }
 }
 
-/// The clock's top bit: an inevitable transaction runs. The other bits
-/// count commits (the TL2 version clock).
+/// The clock's top bit: an inevitable transaction runs. The other bits are
+/// the version clock (lazy: see `tx.rs`).
 pub(crate) const INEVITABLE: u64 = 1 << 63;
 
 pub(crate) struct HeapInner {
     pub(crate) space: Space,
-    /// TL2 version clock, with the `INEVITABLE` bit.
+    /// The lazy version clock, with the `INEVITABLE` bit.
     pub(crate) clock: CachePadded<AtomicU64>,
     pub(crate) globals: GlobalRoots,
     pub(crate) commits: AtomicU64,
@@ -97,8 +98,26 @@ pub(crate) struct HeapInner {
 
 impl HeapInner {
     /// The current version (the clock without the inevitable bit).
+    /// A `SeqCst` load: part of the lazy clock's total order (`tx.rs`).
     pub(crate) fn version(&self) -> u64 {
-        self.clock.load(Ordering::Acquire) & !INEVITABLE
+        self.clock.load(Ordering::SeqCst) & !INEVITABLE
+    }
+
+    /// Advance the clock to at least `v` (keeping the inevitable bit);
+    /// returns the version it holds afterwards (`>= v`). A `SeqCst`
+    /// read-modify-write, taken only by a transaction that met a version
+    /// newer than its read version written by another thread.
+    pub(crate) fn advance(&self, v: u64) -> u64 {
+        let mut c = self.clock.load(Ordering::SeqCst);
+        loop {
+            if c & !INEVITABLE >= v {
+                return c & !INEVITABLE;
+            }
+            match self.clock.compare_exchange_weak(c, (c & INEVITABLE) | v, Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(_) => return v,
+                Err(now) => c = now,
+            }
+        }
     }
 
     /// Wait while an inevitable transaction runs.
@@ -115,11 +134,11 @@ impl HeapInner {
     pub(crate) fn take_inevitable(&self) -> Option<u64> {
         let spin = Spin::new();
         loop {
-            let c = self.clock.load(Ordering::Acquire);
+            let c = self.clock.load(Ordering::SeqCst);
             if c & INEVITABLE != 0 {
                 return None;
             }
-            if self.clock.compare_exchange_weak(c, c | INEVITABLE, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+            if self.clock.compare_exchange_weak(c, c | INEVITABLE, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
                 return Some(c);
             }
             spin.snooze();
@@ -127,7 +146,7 @@ impl HeapInner {
     }
 
     pub(crate) fn release_inevitable(&self) {
-        let prev = self.clock.fetch_and(!INEVITABLE, Ordering::AcqRel);
+        let prev = self.clock.fetch_and(!INEVITABLE, Ordering::SeqCst);
         debug_assert!(prev & INEVITABLE != 0, "releasing inevitability not held");
     }
 }
@@ -262,7 +281,10 @@ impl Heap {
             a.push(key);
             Ok(())
         })?;
-        Ok(Mutator::new(Arc::clone(&self.inner)))
+        Mutator::new(Arc::clone(&self.inner)).ok_or_else(|| {
+            detach(&self.inner);
+            HeapError::TooManyMutators
+        })
     }
 
     /// Statistics of the heap's memory. (The `Space` itself is not exposed:
@@ -278,7 +300,10 @@ impl Heap {
         (self.inner.commits.load(Ordering::Relaxed), self.inner.conflicts.load(Ordering::Relaxed))
     }
 
-    /// The global version clock (commits that wrote or published).
+    /// The global version clock. It is lazy: commits do not advance it; a
+    /// transaction that meets a newer version written by another thread
+    /// does (so it moves with the communication between threads, not with
+    /// the commit count).
     pub fn clock(&self) -> u64 {
         self.inner.version()
     }

@@ -79,6 +79,9 @@ pub(crate) struct Core {
     pub(crate) roots: RootTable,
     pub(crate) logs: Logs,
     pub(crate) gc: LocalGc,
+    /// This mutator's writer tag (`flags::vlock`): its commits stamp it
+    /// into the objects they write.
+    pub(crate) tag: u32,
 }
 
 /// Roots dropped (outside any transaction, or inside one) and not yet
@@ -110,7 +113,8 @@ impl Drop for Running<'_> {
 }
 
 impl Mutator {
-    pub(crate) fn new(heap: Arc<HeapInner>) -> Self {
+    /// `None` if the heap has `vlock::MAX_TAG` mutators attached.
+    pub(crate) fn new(heap: Arc<HeapInner>) -> Option<Self> {
         let mut alloc = heap.space.allocator();
         // Destructors never run inside a transaction: leave blocks that hold
         // objects with destructors to the collector's sweep.
@@ -128,10 +132,11 @@ impl Mutator {
                 pauses: new_histogram(),
                 pacer_next: PACER_STEP,
             },
+            tag: 0,
         };
-        let rec = heap.collector.register(|id| Record::new(id, core));
+        let rec = heap.collector.register(|id, tag| Record::new(id, tag, core))?;
         let heap = Arc::clone(&heap);
-        Mutator {
+        Some(Mutator {
             rec,
             heap,
             drops: Rc::new(RefCell::new(Vec::new())),
@@ -139,7 +144,7 @@ impl Mutator {
             conflicts: 0,
             last_version: (0, false),
             _thread_bound: PhantomData,
-        }
+        })
     }
 
     /// Become RUNNING: the commit point. Fast path: a store, a compiler
@@ -343,11 +348,13 @@ impl Mutator {
         self.with_core(|c| c.alloc.allocated_bytes())
     }
 
-    /// Where the last committed transaction serializes: `(version, wrote)`.
-    /// A writer's version is its write version (unique to it); a read-only
-    /// transaction's is its read version, and it comes after every writer
-    /// with that version or less. Sorting committed transactions by
-    /// `(version, !wrote)` gives an equivalent serial order.
+    /// The last committed transaction's version: `(version, wrote)`. A
+    /// writer's is its write version, larger than the version of every
+    /// object it read or overwrote; a read-only transaction's is its read
+    /// version. A transaction that read or overwrote another's writes has a
+    /// larger version than it, but independent writers may share a version
+    /// (the clock is lazy, see `Tx`), so versions alone are not a serial
+    /// order.
     pub fn last_commit_version(&self) -> (u64, bool) {
         self.last_version
     }

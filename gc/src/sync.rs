@@ -27,6 +27,20 @@ pub(crate) use loom::sync::{Condvar, Mutex, MutexGuard};
 
 use std::sync::atomic::Ordering;
 
+/// Completes a `SeqCst` access for loom. The transaction layer's lazy clock
+/// (`tx.rs`) relies on the single total order of `SeqCst` accesses (lock
+/// CASes, clock loads, version-lock loads). loom models `SeqCst` accesses
+/// only as `AcqRel`, but models `SeqCst` fences exactly; so under
+/// `tmgc_loom` this is a `fence(SeqCst)`, placed after each such access
+/// that the argument orders before a later one on another location. In
+/// normal builds it is nothing: the accesses themselves are `SeqCst` (on
+/// x86 a `SeqCst` load is a plain load, and a lock CAS is a full barrier).
+#[inline(always)]
+pub(crate) fn sc_order() {
+    #[cfg(tmgc_loom)]
+    fence(Ordering::SeqCst);
+}
+
 /// Spin-wait with backoff (loom: yield, so the model can make progress).
 pub(crate) struct Spin {
     #[cfg(not(tmgc_loom))]

@@ -154,6 +154,12 @@ fn version_lock_words() {
     assert!(vlock::is_held(w | vlock::LOCKED));
     assert!(vlock::is_held(w | vlock::INEVITABLE));
     assert_eq!(vlock::version(w | vlock::LOCKED), 41);
+    let s = vlock::stamp(1 << 40, vlock::MAX_TAG);
+    assert_eq!((vlock::version(s), vlock::tag(s)), (1 << 40, vlock::MAX_TAG));
+    assert!(!vlock::is_held(s));
+    let l = vlock::locked_by(s, 7);
+    assert!(vlock::is_held(l));
+    assert_eq!((vlock::version(l), vlock::tag(l)), (1 << 40, 7));
 }
 
 #[test]

@@ -1,46 +1,75 @@
-//! Transactions: TL2 with lazy versioning, opacity, and commit points.
+//! Transactions: TL2 with lazy versioning and a lazy clock, opacity, and
+//! commit points.
 //!
 //! ## The algorithm
-//! - **Begin**: read the global clock into `rv` (the read version).
-//! - **Read** a field of a published object: sample its version-lock word,
-//!   load the field (Acquire), sample the word again. A held lock, a version
-//!   newer than `rv`, or a change between the samples is a [`Conflict`]; the
-//!   object joins the read set. Every value a transaction sees was therefore
-//!   current at `rv`: a running transaction never sees an inconsistent state,
-//!   even one that will abort (**opacity**).
+//! Every object's version-lock word holds a version and the *writer tag* of
+//! the mutator whose commit last wrote it (`flags::vlock`). The global
+//! clock `G` is **lazy**: commits read it but never bump it, so disjoint
+//! transactions share no written cache line.
+//! - **Begin**: `rv = G`.
+//! - **Read** a field of a published object: sample its word, load the
+//!   field (Acquire), sample the word again; a held lock or a change between
+//!   the samples is a [`Conflict`]. The word is *in the snapshot* if its
+//!   version is at most `rv`, or if it carries this mutator's own tag (the
+//!   object is as our own earlier commit left it). Otherwise another thread
+//!   wrote it after our snapshot began: **extend** the snapshot (advance `G`
+//!   to at least that version, check that every word in the read set is
+//!   unchanged, take `G` as the new `rv`) and read again. The object and the
+//!   word join the read set. A running transaction therefore never sees an
+//!   inconsistent state, even one that will abort (**opacity**).
 //! - **Write**: buffered in the write log (lazy versioning), per word; a read
 //!   of a word this transaction wrote returns the buffered value. The first
-//!   write to an object validates it and puts it in the read set, so a commit
-//!   never writes back into an object that changed after `rv` (design brief
-//!   §3, trap 8). Objects this transaction allocated (`NEW`) are private and
+//!   write to an object puts it in the read set like a read, so a commit
+//!   never writes back into an object that changed since (design brief §3,
+//!   trap 8). Objects this transaction allocated (`NEW`) are private and
 //!   written in place.
 //! - **Commit** (only if it wrote or published): lock the written objects in
-//!   address order (CAS on the version-lock word); take `wv` from the clock
-//!   (one `fetch_add`, the only shared read-modify-write of a commit);
-//!   validate the read set against `rv` (skipped
-//!   when `wv == rv + 1`: nobody committed since); stamp the new objects with
-//!   `wv` and clear their `NEW` flag; write the logged words back with
-//!   Release stores; release the locks with version `wv`. Read-only
+//!   address order (CAS: the lock word keeps the version and carries our
+//!   tag); read `G`; validate the read set (every word as read, or our own
+//!   lock on it); take `wv = max(G, every version read or overwritten) + 1`;
+//!   stamp the new objects with `(wv, tag)` and clear `NEW`; write the logged
+//!   words back (Release); release the locks with `(wv, tag)`. Read-only
 //!   transactions commit with no work at all.
-//! - **Abort**: release any locks, run the destructors of the objects it
-//!   allocated, rewind the allocator to the attempt's checkpoint, discard the
-//!   roots it created. Conflicts retry with backoff.
+//! - **Abort**: release any locks (restoring the words), run the destructors
+//!   of the objects it allocated, rewind the allocator to the attempt's
+//!   checkpoint, discard the roots it created. Conflicts retry with backoff.
 //!
-//! Serializability: a writing transaction is equivalent to running at `wv`
-//! (its reads were valid at `rv` and unchanged until `wv`; its writes appear
-//! at `wv` under the locks); a read-only one at `rv`.
+//! **Why the lazy clock is sound.** (1) A commit with write version `wv`
+//! read `G < wv` *after* locking its write set, so `G` reaches `wv` only by
+//! a later advance; any transaction whose `rv >= wv` read `G` after that,
+//! and so sees the commit's locks or its written-back values, never a
+//! half-written state. This needs the lock CAS, the clock loads and the
+//! version-lock loads to be `SeqCst` (one total order); under loom, which
+//! models `SeqCst` accesses only as `AcqRel`, `sync::sc_order` adds the
+//! equivalent `SeqCst` fences. (2) A word with our own tag was written by
+//! one of our own earlier commits, which finished before this transaction
+//! began; tags are reused only after the previous owner detached (which
+//! happens before the next owner attaches). (3) Each write gives an object a
+//! larger version than it had, so a word that is unchanged means a value
+//! that is unchanged (no ABA), and validation compares words exactly.
+//! (4) Two commits that each read what the other writes both lock before
+//! they validate, in one `SeqCst` order, so the second to validate sees the
+//! first's lock (write skew is impossible; the loom model
+//! `read_set_validation_prevents_write_skew` fails without this order).
+//!
+//! Serializability: a writer is equivalent to running atomically at its
+//! validation (its reads unchanged until then, its writes under its locks);
+//! a reader at its last snapshot. A transaction that read or overwrote
+//! another's write has a larger version than it, but two independent
+//! writers may share a version: unlike TL2's counter, versions are not a
+//! serial order by themselves.
 //!
 //! ## Inevitable transactions
 //! `become_inevitable` sets the clock's top bit (`INEVITABLE`; if another
 //! transaction holds it, the attempt conflicts and waits, parked, for it to
-//! end). A normal commit that then takes
-//! its version from the clock sees the bit and backs off (unlocks, retries
-//! once the bit clears), so no commit lands while it runs. Commits that took
-//! their version *before* the bit was set already hold all their locks (a
-//! commit locks before it takes its version); the inevitable transaction
-//! waits for those locks instead of aborting, and what they write carries a
-//! version within its new read version. It validates what it read before,
-//! moves `rv` to the clock, and from then on cannot conflict: it may do I/O.
+//! end). A normal commit that then reads the clock sees the bit and backs
+//! off (restores its locked words, retries once the bit clears), so no
+//! commit lands while it runs. Commits that read the clock *before* the bit
+//! was set already hold all their locks (a commit locks before it reads the
+//! clock, in the `SeqCst` order); the inevitable transaction waits for those
+//! locks instead of aborting. It checks that what it read before is
+//! unchanged, and from then on reads whatever is unlocked and cannot
+//! conflict: it may do I/O.
 //! **Other transactions keep running but wait at their commit** until it
 //! ends. Its writes are still buffered, so an inevitable transaction that
 //! fails (heap full, or its body gives up) still rolls back its heap effects.
@@ -61,7 +90,7 @@ use crate::gcref::{Brand, Dyn, Gc, GlobalRoot, Root};
 use crate::header::Header;
 use crate::heap::{HeapInner, INEVITABLE};
 use crate::mutator::{Core, RootDrops};
-use crate::sync::Spin;
+use crate::sync::{sc_order, Spin};
 use crate::types::{DynType, GcType, TypeInfo};
 
 /// A logged write.
@@ -88,7 +117,8 @@ impl Write {
 /// Per-attempt logs, kept in the mutator so their memory is reused.
 #[derive(Default)]
 pub(crate) struct Logs {
-    pub(crate) reads: Vec<NonNull<Header>>,
+    /// Objects read, with the version-lock word each had.
+    pub(crate) reads: Vec<(NonNull<Header>, u64)>,
     pub(crate) writes: Vec<Write>,
     pub(crate) news: Vec<NonNull<Header>>,
     pub(crate) globals: Vec<(tmgc_roots::GlobalSlot, NonNull<Header>)>,
@@ -117,7 +147,13 @@ pub struct Tx<'tx> {
     core: &'tx mut Core,
     drops: &'tx Rc<RootDrops>,
     ck: Option<Checkpoint>,
+    /// The read version: every object read has a version at most `rv` or
+    /// was last written by this mutator (see the module docs).
     rv: u64,
+    /// The largest version of any object read (the write version exceeds it).
+    maxv: u64,
+    /// This mutator's writer tag.
+    tag: u32,
     inevitable: bool,
     finished: bool,
     _brand: Brand<'tx>,
@@ -128,7 +164,19 @@ impl<'tx> Tx<'tx> {
         debug_assert!(core.logs.is_clear(), "an attempt began with another attempt's logs");
         let ck = core.alloc.checkpoint();
         let rv = core.heap.version();
-        Tx { core, drops, ck: Some(ck), rv, inevitable: false, finished: false, _brand: std::marker::PhantomData }
+        sc_order();
+        let tag = core.tag;
+        Tx {
+            core,
+            drops,
+            ck: Some(ck),
+            rv,
+            maxv: 0,
+            tag,
+            inevitable: false,
+            finished: false,
+            _brand: std::marker::PhantomData,
+        }
     }
 
     /// Apply the root drops queued since the last commit or abort.
@@ -296,6 +344,7 @@ impl<'tx> Tx<'tx> {
         self.write(Write::Word { obj: obj.ptr, word, value })
     }
 
+    #[inline]
     fn is_new(obj: NonNull<Header>) -> bool {
         // SAFETY: a live object.
         unsafe { obj.as_ref() }.flags().contains(ObjFlags::NEW)
@@ -305,59 +354,115 @@ impl<'tx> Tx<'tx> {
         self.core.logs.writes.iter().rev().find(|w| w.addr() == addr).copied()
     }
 
-    /// TL2 read of one word of `obj` (see the module docs).
+    /// Read one word of `obj` (see the module docs).
     fn read_checked<V>(&mut self, obj: NonNull<Header>, load: impl Fn() -> V) -> Result<V, Conflict> {
         // SAFETY: a live object.
         let h = unsafe { obj.as_ref() };
         if self.inevitable {
-            // Only commits that took their version before we became
-            // inevitable can still be writing (they hold their locks): wait
-            // for them; what they wrote has a version within our `rv`.
+            // Only commits that read the clock before we became inevitable
+            // can still be writing (they hold their locks): wait for them.
+            // Every other commit backs off until we end.
             let spin = Spin::new();
             loop {
-                let v1 = h.vlock().load(Ordering::Acquire);
+                let v1 = h.vlock().load(Ordering::SeqCst);
                 if !vlock::is_held(v1) {
                     let value = load();
-                    if h.vlock().load(Ordering::Acquire) == v1 {
-                        debug_assert!(vlock::version(v1) <= self.rv, "a commit after an inevitable transaction began");
+                    if h.vlock().load(Ordering::SeqCst) == v1 {
+                        self.maxv = self.maxv.max(vlock::version(v1));
                         return Ok(value);
                     }
                 }
                 spin.snooze();
             }
         }
-        let v1 = h.vlock().load(Ordering::Acquire);
-        if vlock::is_held(v1) || vlock::version(v1) > self.rv {
-            return Err(Conflict);
+        loop {
+            let v1 = h.vlock().load(Ordering::SeqCst);
+            if vlock::is_held(v1) {
+                return Err(Conflict);
+            }
+            let version = vlock::version(v1);
+            if version > self.rv && vlock::tag(v1) != self.tag {
+                // Written by another thread after our snapshot: move the
+                // snapshot forward if what we read is still current.
+                self.extend(version)?;
+                continue;
+            }
+            let value = load();
+            if h.vlock().load(Ordering::SeqCst) != v1 {
+                return Err(Conflict);
+            }
+            self.maxv = self.maxv.max(version);
+            let reads = &mut self.core.logs.reads;
+            match reads.last() {
+                // Any later change to an object we read has a version past
+                // `rv` and another tag, so a re-read finds the same word.
+                Some(&(last, w)) if last == obj => debug_assert_eq!(w, v1, "an accepted re-read changed"),
+                _ => reads.push((obj, v1)),
+            }
+            return Ok(value);
         }
-        let value = load();
-        let v2 = h.vlock().load(Ordering::Acquire);
-        if v1 != v2 {
-            return Err(Conflict);
-        }
-        let reads = &mut self.core.logs.reads;
-        if reads.last() != Some(&obj) {
-            reads.push(obj);
-        }
-        Ok(value)
     }
 
+    /// Snapshot extension: advance the clock to at least `version`, check
+    /// that everything read so far is unchanged, and take the clock as the
+    /// new read version.
+    #[cold]
+    #[inline(never)]
+    fn extend(&mut self, version: u64) -> Result<(), Conflict> {
+        let now = self.core.heap.advance(version);
+        sc_order();
+        if !validate(&self.core.logs.reads, self.tag) {
+            return Err(Conflict);
+        }
+        self.rv = now;
+        Ok(())
+    }
+
+    /// Another read of the object read last (a record's fields one after
+    /// another): one sample of its word after the load suffices. A commit
+    /// that wrote the field locked the object first (the word left `seen`)
+    /// and released it with a newer version, so a value newer than `seen`
+    /// (read with Acquire) cannot be followed by `seen` again; a commit that
+    /// backs off restores `seen` but never wrote a field.
+    #[inline]
+    fn reread<V>(&self, obj: NonNull<Header>, load: impl Fn() -> V) -> Option<V> {
+        let &(last, seen) = self.core.logs.reads.last()?;
+        if last != obj {
+            return None;
+        }
+        let value = load();
+        // SAFETY: a live object.
+        (unsafe { obj.as_ref() }.vlock().load(Ordering::SeqCst) == seen).then_some(value)
+    }
+
+    #[inline]
     fn read_word(&mut self, obj: NonNull<Header>, w: &AtomicU64) -> Result<u64, Conflict> {
         if Self::is_new(obj) {
             return Ok(w.load(Ordering::Relaxed));
         }
-        if let Some(Write::Word { value, .. }) = self.logged((w as *const AtomicU64).addr()) {
-            return Ok(value);
+        if !self.core.logs.writes.is_empty() {
+            if let Some(Write::Word { value, .. }) = self.logged((w as *const AtomicU64).addr()) {
+                return Ok(value);
+            }
+        }
+        if let Some(v) = self.reread(obj, || w.load(Ordering::Acquire)) {
+            return Ok(v);
         }
         self.read_checked(obj, || w.load(Ordering::Acquire))
     }
 
+    #[inline]
     fn read_ptr(&mut self, obj: NonNull<Header>, w: &AtomicPtr<Header>) -> Result<*mut Header, Conflict> {
         if Self::is_new(obj) {
             return Ok(w.load(Ordering::Relaxed));
         }
-        if let Some(Write::Ptr { value, .. }) = self.logged((w as *const AtomicPtr<Header>).addr()) {
-            return Ok(value);
+        if !self.core.logs.writes.is_empty() {
+            if let Some(Write::Ptr { value, .. }) = self.logged((w as *const AtomicPtr<Header>).addr()) {
+                return Ok(value);
+            }
+        }
+        if let Some(v) = self.reread(obj, || w.load(Ordering::Acquire)) {
+            return Ok(v);
         }
         self.read_checked(obj, || w.load(Ordering::Acquire))
     }
@@ -379,8 +484,9 @@ impl<'tx> Tx<'tx> {
             *e = w;
             return Ok(());
         }
-        if !logs.writes.iter().any(|e| e.obj() == obj) {
-            // First write to this object: it must be unchanged since `rv`
+        let read_last = logs.reads.last().is_some_and(|&(o, _)| o == obj);
+        if !read_last && !logs.writes.iter().any(|e| e.obj() == obj) {
+            // First write to this object: it must belong to our snapshot,
             // and it joins the read set (trap 8).
             self.read_checked(obj, || ())?;
         }
@@ -443,17 +549,17 @@ impl<'tx> Tx<'tx> {
             return Ok(());
         }
         let now = self.heap().take_inevitable().ok_or(Conflict)?;
-        // Everything read so far must still be as it was at `rv`. Commits in
+        sc_order();
+        // Everything read so far must still be as we read it. Commits in
         // flight hold their locks until they finish: wait for them.
-        let rv = self.rv;
         let spin = Spin::new();
-        let stale = self.core.logs.reads.iter().any(|o| {
+        let stale = self.core.logs.reads.iter().any(|&(o, seen)| {
             // SAFETY: objects in the read set are live.
             let vl = unsafe { o.as_ref() }.vlock();
             loop {
-                let w = vl.load(Ordering::Acquire);
+                let w = vl.load(Ordering::SeqCst);
                 if !vlock::is_held(w) {
-                    return vlock::version(w) > rv;
+                    return w != seen;
                 }
                 spin.snooze();
             }
@@ -517,9 +623,12 @@ impl<'tx> Tx<'tx> {
             // SAFETY: objects in the write log are live.
             let vl = unsafe { o.as_ref() }.vlock();
             loop {
-                let w = vl.load(Ordering::Acquire);
-                let free = !vlock::is_held(w) && (self.inevitable || vlock::version(w) <= self.rv);
-                if free && vl.compare_exchange(w, w | vlock::LOCKED, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+                let w = vl.load(Ordering::SeqCst);
+                if !vlock::is_held(w)
+                    && vl
+                        .compare_exchange(w, vlock::locked_by(w, self.tag), Ordering::SeqCst, Ordering::Relaxed)
+                        .is_ok()
+                {
                     logs.locked.push((o, w));
                     break;
                 }
@@ -539,28 +648,29 @@ impl<'tx> Tx<'tx> {
             Self::unlock(logs);
             return Err(Conflict);
         }
-        let c = heap.clock.fetch_add(1, Ordering::AcqRel);
+        // The lazy clock: read, not bumped (module docs). Ordered after the
+        // locks (a reader whose read version covers our write version must
+        // see them) and before validation (of two commits that each read
+        // what the other writes, the second sees the first's locks).
+        sc_order();
+        let c = heap.clock.load(Ordering::SeqCst);
         if c & INEVITABLE != 0 && !self.inevitable {
             // An inevitable transaction runs: no other commit may land.
             Self::unlock(logs);
             return Err(Conflict);
         }
-        let wv = (c & !INEVITABLE) + 1;
-        if !self.inevitable && wv != self.rv + 1 {
-            let rv = self.rv;
-            let valid = logs.reads.iter().all(|o| {
-                if let Some(&(_, w)) = logs.locked.iter().find(|(l, _)| l == o) {
-                    return vlock::version(w) <= rv;
-                }
-                // SAFETY: objects in the read set are live.
-                let w = unsafe { o.as_ref() }.vlock().load(Ordering::Acquire);
-                !vlock::is_held(w) && vlock::version(w) <= rv
-            });
-            if !valid {
-                Self::unlock(logs);
-                return Err(Conflict);
-            }
+        if !self.inevitable && !validate_locked(&logs.reads, &logs.locked, self.tag) {
+            Self::unlock(logs);
+            return Err(Conflict);
         }
+        // Past the clock and every version read or overwritten, so each
+        // object's version grows with each write (no ABA), and a reader
+        // that depends on us depends on a larger version.
+        let mut wv = (c & !INEVITABLE).max(self.maxv);
+        for &(_, w) in &logs.locked {
+            wv = wv.max(vlock::version(w));
+        }
+        let wv = wv + 1;
         if self.core.gc.barrier {
             // GC work at a commit point: timed as a pause (only while the
             // barrier is on, so the clock reads cost nothing otherwise).
@@ -576,7 +686,7 @@ impl<'tx> Tx<'tx> {
         for h in &logs.news {
             // SAFETY: our own live new objects.
             let h = unsafe { h.as_ref() };
-            h.vlock().store(vlock::with_version(wv), Ordering::Relaxed);
+            h.vlock().store(vlock::stamp(wv, self.tag), Ordering::Relaxed);
             h.clear_new();
         }
         for w in &logs.writes {
@@ -589,7 +699,7 @@ impl<'tx> Tx<'tx> {
         }
         for (o, _) in logs.locked.drain(..) {
             // SAFETY: live objects we hold locked.
-            unsafe { o.as_ref() }.vlock().store(vlock::with_version(wv), Ordering::Release);
+            unsafe { o.as_ref() }.vlock().store(vlock::stamp(wv, self.tag), Ordering::Release);
         }
         for &(slot, h) in &logs.globals {
             self.core.heap.globals.set(slot, h.cast());
@@ -712,6 +822,32 @@ impl Drop for Tx<'_> {
         // A body that panicked: roll back, and let the panic go on.
         self.rollback();
     }
+}
+
+/// Whether every object in a read set still has the word it was read with
+/// (or that word locked by this mutator's own commit). `SeqCst` loads: see
+/// the module docs.
+fn validate(reads: &[(NonNull<Header>, u64)], tag: u32) -> bool {
+    reads.iter().all(|&(o, seen)| {
+        // SAFETY: objects in the read set are live.
+        let w = unsafe { o.as_ref() }.vlock().load(Ordering::SeqCst);
+        w == seen || w == vlock::locked_by(seen, tag)
+    })
+}
+
+/// [`validate`] at commit, with the write set locked: an object we locked
+/// is checked against the word our lock CAS replaced (no load, and no
+/// wait behind the CAS); others are loaded. Large write sets fall back to
+/// loading every word (our lock leaves the version in place).
+fn validate_locked(reads: &[(NonNull<Header>, u64)], locked: &[(NonNull<Header>, u64)], tag: u32) -> bool {
+    if locked.len() > 4 {
+        return validate(reads, tag);
+    }
+    reads.iter().all(|&(o, seen)| match locked.iter().find(|&&(l, _)| l == o) {
+        Some(&(_, was)) => was == seen,
+        // SAFETY: objects in the read set are live.
+        None => unsafe { o.as_ref() }.vlock().load(Ordering::SeqCst) == seen,
+    })
 }
 
 /// Barrier (b) for the roots the running transaction created: shade their

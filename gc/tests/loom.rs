@@ -1,8 +1,11 @@
-//! Loom model of commit and validation (TL2): two transactions transfer
-//! between the same two accounts in opposite directions while a third
-//! thread audits the total read-only. Every interleaving (bounded by
-//! `LOOM_MAX_PREEMPTIONS`) must conserve the total, and the auditor must
-//! see the exact total inside its body: opacity.
+//! Loom models of commit and validation (TL2 with the lazy clock, `tx.rs`):
+//! two transactions transfer between the same two accounts in opposite
+//! directions while a third thread audits the total read-only; write skew;
+//! an inevitable transaction. Readers meet versions newer than their read
+//! version (the clock is lazy) and extend their snapshots; each mutator
+//! reuses the writer tag of one that detached. Every interleaving (bounded by `LOOM_MAX_PREEMPTIONS`) must conserve the
+//! total, and every transaction must see the exact total inside its body:
+//! opacity.
 //!
 //! `RUSTFLAGS="--cfg tmgc_loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p tmgc --test loom --release --target-dir target/loom`
 #![cfg(tmgc_loom)]
@@ -43,6 +46,7 @@ fn transfer(heap: &Heap, bank: &GlobalRoot<Bank>, a_to_b: bool, amount: i64) {
         let (from, to) = if a_to_b { (a, b) } else { (b, a) };
         let f = tx.get(from, |x| &x.balance)?;
         let t = tx.get(to, |x| &x.balance)?;
+        assert_eq!(f + t, 20, "a transfer saw an inconsistent state");
         tx.set(from, |x| &x.balance, f - amount)?;
         tx.set(to, |x| &x.balance, t + amount)?;
         Ok(())

@@ -91,6 +91,8 @@ pub(crate) fn new_histogram() -> Histogram<u64> {
 /// A mutator as the collector sees it. See the module docs.
 pub(crate) struct Record {
     pub(crate) id: u64,
+    /// The mutator's writer tag (`flags::vlock`), also in its `Core`.
+    pub(crate) tag: u32,
     /// The thread that owns the mutator.
     pub(crate) owner: crate::sync::ThreadId,
     pub(crate) state: AtomicU32,
@@ -108,9 +110,11 @@ unsafe impl Sync for Record {}
 unsafe impl Send for Record {}
 
 impl Record {
-    pub(crate) fn new(id: u64, core: Core) -> Record {
+    pub(crate) fn new(id: u64, tag: u32, mut core: Core) -> Record {
+        core.tag = tag;
         Record {
             id,
+            tag,
             owner: crate::sync::thread_id(),
             state: AtomicU32::new(PARKED),
             pending: AtomicBool::new(true),

@@ -121,11 +121,21 @@ struct StatsState {
     detached_pauses: Histogram<u64>,
 }
 
+/// Attached mutators, and the writer tags not in use.
+#[derive(Default)]
+struct Registry {
+    records: Vec<Arc<Record>>,
+    /// Tags of mutators that detached, to reuse (1 ..= `next_tag`).
+    free_tags: Vec<u32>,
+    /// The largest tag handed out so far.
+    next_tag: u32,
+}
+
 /// The collector's shared state, one per heap.
 pub(crate) struct Collector {
     /// The current request (see `handshake::word`).
     pub(crate) word: CachePadded<AtomicU64>,
-    registry: Mutex<Vec<Arc<Record>>>,
+    registry: Mutex<Registry>,
     next_id: AtomicU64,
     pub(crate) grey: GreySet,
     cycle: Mutex<CycleState>,
@@ -153,7 +163,7 @@ impl Collector {
     pub(crate) fn new(config: GcConfig, marker: Box<dyn Marker>) -> Collector {
         Collector {
             word: CachePadded::new(AtomicU64::new(word::make(0, 0, word::IDLE))),
-            registry: Mutex::new(Vec::new()),
+            registry: Mutex::new(Registry::default()),
             next_id: AtomicU64::new(1),
             grey: GreySet::default(),
             cycle: Mutex::new(CycleState::default()),
@@ -180,24 +190,41 @@ impl Collector {
 
     // ---- registry ----
 
-    /// Register a new mutator. Under the registry lock, so a cycle's
-    /// snapshot of the registry either includes it (and waits for it) or
-    /// was taken before, and then the new record's raised `pending` makes
-    /// its first commit point answer the current word (trap 4).
-    pub(crate) fn register(&self, make: impl FnOnce(u64) -> Record) -> Arc<Record> {
+    /// Register a new mutator, with the smallest free writer tag (see
+    /// `flags::vlock`); `None` if `vlock::MAX_TAG` mutators are attached.
+    /// Under the registry lock, so a cycle's snapshot of the registry
+    /// either includes it (and waits for it) or was taken before, and then
+    /// the new record's raised `pending` makes its first commit point answer
+    /// the current word (trap 4). A tag is reused only after its previous
+    /// owner unregistered, so that owner's commits happen before the new
+    /// owner's transactions (the lazy clock's rule for own versions, `tx.rs`).
+    pub(crate) fn register(&self, make: impl FnOnce(u64, u32) -> Record) -> Option<Arc<Record>> {
+        let mut reg = lock(&self.registry);
+        let tag = match reg.free_tags.pop() {
+            Some(t) => t,
+            None if reg.next_tag < crate::flags::vlock::MAX_TAG => {
+                reg.next_tag += 1;
+                reg.next_tag
+            }
+            None => return None,
+        };
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let rec = Arc::new(make(id));
-        lock(&self.registry).push(Arc::clone(&rec));
-        rec
+        let rec = Arc::new(make(id, tag));
+        reg.records.push(Arc::clone(&rec));
+        Some(rec)
     }
 
     pub(crate) fn unregister(&self, rec: &Record, pauses: &Histogram<u64>) {
-        lock(&self.registry).retain(|r| !std::ptr::eq(&**r, rec));
+        {
+            let mut reg = lock(&self.registry);
+            reg.records.retain(|r| !std::ptr::eq(&**r, rec));
+            reg.free_tags.push(rec.tag);
+        }
         let _ = lock(&self.stats).detached_pauses.add(pauses);
     }
 
     fn snapshot(&self) -> Vec<Arc<Record>> {
-        lock(&self.registry).clone()
+        lock(&self.registry).records.clone()
     }
 
     // ---- requests ----
