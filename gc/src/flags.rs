@@ -93,12 +93,6 @@ pub mod vlock {
         version << VERSION_SHIFT | (tag as u64) << TAG_SHIFT
     }
 
-    /// An unlocked word holding `version` with tag 0.
-    #[inline]
-    pub const fn with_version(version: u64) -> u64 {
-        stamp(version, 0)
-    }
-
     /// The word a commit by the mutator tagged `tag` holds while it has
     /// locked an object whose word was `word`: the version stays, the tag
     /// says who holds the lock.

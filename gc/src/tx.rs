@@ -152,8 +152,6 @@ pub struct Tx<'tx> {
     rv: u64,
     /// The largest version of any object read (the write version exceeds it).
     maxv: u64,
-    /// This mutator's writer tag.
-    tag: u32,
     inevitable: bool,
     finished: bool,
     _brand: Brand<'tx>,
@@ -165,14 +163,12 @@ impl<'tx> Tx<'tx> {
         let ck = core.alloc.checkpoint();
         let rv = core.heap.version();
         sc_order();
-        let tag = core.tag;
         Tx {
             core,
             drops,
             ck: Some(ck),
             rv,
             maxv: 0,
-            tag,
             inevitable: false,
             finished: false,
             _brand: std::marker::PhantomData,
@@ -381,7 +377,7 @@ impl<'tx> Tx<'tx> {
                 return Err(Conflict);
             }
             let version = vlock::version(v1);
-            if version > self.rv && vlock::tag(v1) != self.tag {
+            if version > self.rv && vlock::tag(v1) != self.core.tag {
                 // Written by another thread after our snapshot: move the
                 // snapshot forward if what we read is still current.
                 self.extend(version)?;
@@ -411,7 +407,7 @@ impl<'tx> Tx<'tx> {
     fn extend(&mut self, version: u64) -> Result<(), Conflict> {
         let now = self.core.heap.advance(version);
         sc_order();
-        if !validate(&self.core.logs.reads, self.tag) {
+        if !validate(&self.core.logs.reads, self.core.tag) {
             return Err(Conflict);
         }
         self.rv = now;
@@ -626,7 +622,7 @@ impl<'tx> Tx<'tx> {
                 let w = vl.load(Ordering::SeqCst);
                 if !vlock::is_held(w)
                     && vl
-                        .compare_exchange(w, vlock::locked_by(w, self.tag), Ordering::SeqCst, Ordering::Relaxed)
+                        .compare_exchange(w, vlock::locked_by(w, self.core.tag), Ordering::SeqCst, Ordering::Relaxed)
                         .is_ok()
                 {
                     logs.locked.push((o, w));
@@ -659,7 +655,7 @@ impl<'tx> Tx<'tx> {
             Self::unlock(logs);
             return Err(Conflict);
         }
-        if !self.inevitable && !validate_locked(&logs.reads, &logs.locked, self.tag) {
+        if !self.inevitable && !validate_locked(&logs.reads, &logs.locked, self.core.tag) {
             Self::unlock(logs);
             return Err(Conflict);
         }
@@ -686,7 +682,7 @@ impl<'tx> Tx<'tx> {
         for h in &logs.news {
             // SAFETY: our own live new objects.
             let h = unsafe { h.as_ref() };
-            h.vlock().store(vlock::stamp(wv, self.tag), Ordering::Relaxed);
+            h.vlock().store(vlock::stamp(wv, self.core.tag), Ordering::Relaxed);
             h.clear_new();
         }
         for w in &logs.writes {
@@ -699,7 +695,7 @@ impl<'tx> Tx<'tx> {
         }
         for (o, _) in logs.locked.drain(..) {
             // SAFETY: live objects we hold locked.
-            unsafe { o.as_ref() }.vlock().store(vlock::stamp(wv, self.tag), Ordering::Release);
+            unsafe { o.as_ref() }.vlock().store(vlock::stamp(wv, self.core.tag), Ordering::Release);
         }
         for &(slot, h) in &logs.globals {
             self.core.heap.globals.set(slot, h.cast());
