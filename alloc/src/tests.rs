@@ -557,3 +557,39 @@ fn a_failed_allocation_changes_nothing() {
     }
     assert!(a.alloc(16, 16).is_err());
 }
+
+/// Trap 6 of the design brief: once sweep epoch `e` has begun, white
+/// objects go only into blocks already swept for `e`. A block that epoch
+/// `e - 1` left recyclable is swept for `e` before its holes are reused;
+/// reusing them at once would put a new white object into a block that
+/// `e`'s sweep still visits, and that sweep would free it.
+#[test]
+fn white_allocation_uses_only_blocks_swept_this_epoch() {
+    let s = space();
+    let mut a = s.allocator();
+    // Half a block of 64-byte cells; keep every other one, so the block is
+    // left recyclable with 64-byte holes.
+    let cells: Vec<_> = (0..BLOCK_BYTES / 128).map(|_| a.alloc(64, 8).unwrap()).collect();
+    let kept: Vec<_> = cells.iter().copied().step_by(2).collect();
+    for &p in &kept {
+        fill(p, 64, 7);
+        mark(p);
+    }
+    a.retire_all().unwrap();
+    collect(&s);
+    // Next cycle: the kept cells are still live; the new sweep epoch begins.
+    s.clear_marks();
+    for &p in &kept {
+        mark(p);
+    }
+    s.begin_sweep();
+    let mut b = s.allocator();
+    let z = b.alloc(64, 8).unwrap();
+    fill(z, 64, 9);
+    b.retire_all().unwrap();
+    let r = s.sweep();
+    assert_eq!(s.unswept_blocks(), 0);
+    assert!(holds(z, 64, 9), "a white object allocated after begin_sweep was freed by that sweep");
+    assert_eq!(r.blocks_swept, 0, "the block was swept when it was claimed, not again: {r:?}");
+    assert!(kept.iter().all(|&p| holds(p, 64, 7)));
+}
