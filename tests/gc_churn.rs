@@ -186,18 +186,33 @@ struct Wide {
 
 /// The adversarial test: while marking runs, a transaction moves the only
 /// reference to an object X from an object the marker has not scanned yet
-/// (`first`, reached after a 20,000-node chain) into one it has already
+/// (`first`, reached after a 100,000-node chain) into one it has already
 /// scanned (`last`, scanned first), deleting the original, and back. Without
 /// the commit barrier's shading of overwritten references, X is missed and
 /// freed; the verifier (and the checksum read) catch it.
+///
+/// The chain sets the window: with 20,000 nodes the test once passed with
+/// the commit barrier disabled entirely (checked in the session of
+/// 2026-11-26); with 100,000 it fails every run without the barrier.
 #[test]
 fn moving_the_only_reference_behind_the_marker_loses_nothing() {
+    move_the_only_reference_during_cycles(false);
+}
+
+/// Trap 7: the same moves made by inevitable transactions, which must
+/// shade at commit like any other.
+#[test]
+fn an_inevitable_transaction_moving_the_only_reference_loses_nothing() {
+    move_the_only_reference_during_cycles(true);
+}
+
+fn move_the_only_reference_during_cycles(inevitable: bool) {
     let heap = Heap::new(Config { verify: true, ..Config::default() }).unwrap();
     let mut m = heap.attach().unwrap();
     let wide: GlobalRoot<Wide> = m
         .transaction::<_, ()>(|tx| {
             let x = mk_chain(tx, 10)?; // X and its subtree: values sum to 45
-            let c1 = mk_chain(tx, 20_000)?;
+            let c1 = mk_chain(tx, 100_000)?;
             let c2 = mk_chain(tx, 100)?;
             let first = tx.alloc(Holder { extra: Ref::null(), chain: Ref::null() })?;
             let last = tx.alloc(Holder { extra: Ref::null(), chain: Ref::null() })?;
@@ -225,6 +240,10 @@ fn moving_the_only_reference_behind_the_marker_loses_nothing() {
     let mut moves = 0u64;
     while !stop.load(Ordering::Relaxed) {
         m.transaction::<_, ()>(|tx| {
+            if inevitable {
+                tx.become_inevitable()?;
+                assert!(tx.is_inevitable());
+            }
             let w = tx.global(&wide)?;
             let (first, last) = (tx.load(w, |w| &w.first)?.unwrap(), tx.load(w, |w| &w.last)?.unwrap());
             let (from, to) = if moves % 2 == 0 { (first, last) } else { (last, first) };
