@@ -180,6 +180,72 @@ fn destructors_run_when_objects_are_swept() {
     assert_eq!(dropped.load(Ordering::SeqCst), 501);
 }
 
+thread_local! {
+    /// Set while this thread runs a transaction body.
+    static IN_TX: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+static DROPS_TOTAL: AtomicUsize = AtomicUsize::new(0);
+static DROPS_IN_TX: AtomicUsize = AtomicUsize::new(0);
+
+#[derive(Trace)]
+struct Witness {
+    _v: Value<u64>,
+}
+
+impl Drop for Witness {
+    fn drop(&mut self) {
+        DROPS_TOTAL.fetch_add(1, Ordering::Relaxed);
+        if IN_TX.with(|t| t.get()) {
+            DROPS_IN_TX.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Trap 10, first half: a destructor never runs inside a transaction (which
+/// may abort), even when that transaction's allocation sweeps a block
+/// lazily. Two threads allocate objects with destructors, inside
+/// transactions, while cycles run back to back; each destructor checks
+/// whether its thread is inside a transaction body.
+#[test]
+fn destructors_never_run_inside_a_transaction() {
+    let heap = Heap::new(Config { min_trigger_bytes: 1 << 20, ..verified() }).unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let collector = {
+        let (heap, stop) = (heap.clone(), Arc::clone(&stop));
+        thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                heap.collect().unwrap();
+            }
+        })
+    };
+    let hs: Vec<_> = (0..2)
+        .map(|_| {
+            let heap = heap.clone();
+            thread::spawn(move || {
+                let mut m = heap.attach().unwrap();
+                for i in 0..3000u64 {
+                    m.transaction::<_, ()>(|tx| {
+                        IN_TX.with(|t| t.set(true));
+                        let r = (0..200).try_for_each(|j| tx.alloc(Witness { _v: Value::new(i + j) }).map(drop));
+                        IN_TX.with(|t| t.set(false));
+                        r?;
+                        Ok(())
+                    })
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in hs {
+        h.join().unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    collector.join().unwrap();
+    heap.collect().unwrap();
+    assert!(DROPS_TOTAL.load(Ordering::Relaxed) > 100_000, "the test swept objects with destructors");
+    assert_eq!(DROPS_IN_TX.load(Ordering::Relaxed), 0, "a destructor ran inside a transaction");
+}
+
 /// Trap 10 / heap limit: garbage is collected for a thread at the limit
 /// (it waits at a commit point and retries), and only live data beyond
 /// the limit gives `HeapExhausted`, cleanly.
