@@ -29,6 +29,8 @@ mod verify;
 
 #[cfg(all(test, not(tmgc_loom)))]
 mod mark_tests;
+#[cfg(all(test, not(tmgc_loom)))]
+mod trap_tests;
 
 use std::collections::VecDeque;
 use std::ptr::NonNull;
