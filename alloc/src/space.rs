@@ -519,7 +519,17 @@ pub unsafe fn mark(obj: NonNull<u8>) -> bool {
     match unsafe { locate(obj) } {
         Location::Small(b, g) => {
             let (w, m) = bitmap::locate(g);
-            b.marks()[w].fetch_or(m, Ordering::AcqRel) & m == 0
+            let word = &b.marks()[w];
+            // A plain load first: most edges of a shared graph find their
+            // object marked already, and a locked RMW stalls the loads
+            // behind it. A set bit is final for this cycle (bits only go
+            // 0 -> 1 until the sweep, and the clear after the sweep happens
+            // before the next cycle's handshakes), so returning here is
+            // exact; the `fetch_or` alone decides who marks a clear bit.
+            if word.load(Ordering::Relaxed) & m != 0 {
+                return false;
+            }
+            word.fetch_or(m, Ordering::AcqRel) & m == 0
         }
         Location::Large(l) => l.mark.fetch_or(1, Ordering::AcqRel) & 1 == 0,
     }

@@ -25,6 +25,7 @@
 
 use std::ptr::NonNull;
 
+use crate::collector::mark::{shade, Grey};
 use crate::header::Header;
 
 /// Receives the references a marker finds.
@@ -35,20 +36,49 @@ pub trait Visitor {
 
 /// What [`Trace::trace`] reports references to.
 pub struct Tracer<'a> {
-    visitor: &'a mut dyn Visitor,
+    sink: Sink<'a>,
+}
+
+/// Where a [`Tracer`] sends references. Marking, the hot case, is a
+/// predictable branch with the shading inlined at each edge rather than a
+/// call through a `dyn Visitor`.
+enum Sink<'a> {
+    Visitor(&'a mut dyn Visitor),
+    /// Shade each reference onto this mark stack (see [`Tracer::marking`]).
+    Mark(&'a mut Vec<Grey>),
 }
 
 impl<'a> Tracer<'a> {
     /// A tracer reporting to `visitor`.
     pub fn new(visitor: &'a mut dyn Visitor) -> Self {
-        Tracer { visitor }
+        Tracer { sink: Sink::Visitor(visitor) }
+    }
+
+    /// A tracer that shades every reference it is given, pushing the newly
+    /// marked onto `stack`.
+    ///
+    /// # Safety
+    /// It may only trace the payload of a live, published object while
+    /// marking runs (M3 of docs/COLLECTOR.md): every reference such a
+    /// payload holds is then null or a live object (I2), which is what
+    /// [`shade`] requires of each edge.
+    #[inline]
+    pub(crate) unsafe fn marking(stack: &'a mut Vec<Grey>) -> Self {
+        Tracer { sink: Sink::Mark(stack) }
     }
 
     /// Report one reference (ignores null).
     #[inline]
     pub fn edge(&mut self, obj: Option<NonNull<Header>>) {
         if let Some(o) = obj {
-            self.visitor.visit(o);
+            match &mut self.sink {
+                // SAFETY: a marking tracer traces only live published
+                // payloads, whose references are live (`Tracer::marking`).
+                Sink::Mark(stack) => unsafe {
+                    shade(o, stack);
+                },
+                Sink::Visitor(v) => v.visit(o),
+            }
         }
     }
 }

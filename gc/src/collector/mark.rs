@@ -19,7 +19,7 @@ use std::ptr::NonNull;
 
 use crate::header::Header;
 use crate::sync::{lock, AtomicU64, Mutex};
-use crate::trace::{Tracer, Visitor};
+use crate::trace::Tracer;
 use std::sync::atomic::Ordering;
 
 /// An object address in the grey set. `Send`: it is only an address; the
@@ -31,7 +31,12 @@ pub struct Grey(pub(crate) NonNull<Header>);
 // marking protocol (M1-M3) says when it may be read, on any thread.
 unsafe impl Send for Grey {}
 
-/// Mark `obj`; if this call marked it and it can hold references, push it.
+/// Mark `obj`; if this call marked it, push it.
+///
+/// The object's header is not read here: whether it can hold references is
+/// checked when it is popped (`scan_object`). On x86 the next edge's mark
+/// (`lock or`) waits for every earlier load, so a header read here would
+/// serialise one cache miss per edge behind the locked instructions.
 ///
 /// # Safety
 /// `obj` must be a live heap object of a heap that is still alive (allocated
@@ -40,10 +45,7 @@ unsafe impl Send for Grey {}
 pub(crate) unsafe fn shade(obj: NonNull<Header>, grey: &mut Vec<Grey>) -> bool {
     // SAFETY: forwarded from the caller.
     if unsafe { tmgc_alloc::mark(obj.cast()) } {
-        // SAFETY: live, so its header is readable.
-        if unsafe { obj.as_ref() }.type_info().has_refs() {
-            grey.push(Grey(obj));
-        }
+        grey.push(Grey(obj));
         true
     } else {
         false
@@ -55,24 +57,20 @@ pub(crate) unsafe fn shade(obj: NonNull<Header>, grey: &mut Vec<Grey>) -> bool {
 /// # Safety
 /// `obj` must be a live, published heap object (M3).
 pub(crate) unsafe fn scan_object(obj: NonNull<Header>, stack: &mut Vec<Grey>) -> usize {
-    struct Shader<'a>(&'a mut Vec<Grey>);
-    impl Visitor for Shader<'_> {
-        #[inline]
-        fn visit(&mut self, child: NonNull<Header>) {
-            // SAFETY: a reference field of a live object holds null or a live
-            // object (I2 of docs/COLLECTOR.md: nothing reachable is freed
-            // while marking runs).
-            unsafe { shade(child, self.0) };
-        }
-    }
     // SAFETY: live and published (caller).
     let h = unsafe { obj.as_ref() };
     let info = h.type_info();
-    // SAFETY: as above; the payload follows the header.
-    let payload = unsafe { Header::payload(obj) };
-    let mut v = Shader(stack);
+    if !info.has_refs() {
+        return info.object_size();
+    }
+    // SAFETY: as above; the payload follows the header at the type's
+    // payload offset (computed from `info`, already loaded).
+    let payload = unsafe { obj.cast::<u8>().add(info.payload_offset()) };
+    // SAFETY: `payload` is a live, published object's, traced while marking
+    // runs (the caller's guarantee), as `Tracer::marking` requires.
+    let mut tracer = unsafe { Tracer::marking(stack) };
     // SAFETY: a live, initialised payload of this type.
-    unsafe { info.trace(payload, &mut Tracer::new(&mut v)) };
+    unsafe { info.trace(payload, &mut tracer) };
     info.object_size()
 }
 
@@ -179,11 +177,43 @@ pub trait Marker: Send + Sync {
 
 /// Trace depth-first from `stack` until it is empty; every 256 objects,
 /// `every` may take work off the stack (to share it). Returns (objects,
-/// bytes) traced. The one inner loop of every marker.
-#[inline(always)]
-fn trace_stack(work: &MarkWork<'_>, stack: &mut Vec<Grey>, mut every: impl FnMut(&mut Vec<Grey>)) -> MarkReport {
+/// bytes) traced. The one inner loop of every marker: one copy of the
+/// machine code (not inlined, `every` called indirectly once per 256
+/// objects), so the serial marker and the parallel one with one thread run
+/// the same per-object code.
+#[inline(never)]
+fn trace_stack(work: &MarkWork<'_>, stack: &mut Vec<Grey>, every: &mut dyn FnMut(&mut Vec<Grey>)) -> MarkReport {
     let (mut objects, mut bytes) = (0u64, 0u64);
-    while let Some(g) = stack.pop() {
+    // A small FIFO between the stack and the scan (prefetch-on-grey): an
+    // object popped from the stack is prefetched and scanned `PREFETCH`
+    // pops later, so up to that many header misses overlap instead of
+    // each stalling the marker. Depth-first order is kept up to the FIFO's
+    // length. A chain (one object on the stack at a time) bypasses it.
+    let mut ring = [Grey(NonNull::dangling()); PREFETCH];
+    let (mut head, mut len) = (0usize, 0usize);
+    loop {
+        if len == 0 && stack.len() <= 1 {
+            // A chain (or the end): nothing to overlap, skip the FIFO.
+            let Some(g) = stack.pop() else { break };
+            bytes += work.scan(g, stack) as u64;
+            objects += 1;
+            if objects % 256 == 0 {
+                every(stack);
+            }
+            continue;
+        }
+        while len < PREFETCH {
+            let Some(g) = stack.pop() else { break };
+            prefetch(g.0);
+            ring[(head + len) % PREFETCH] = g;
+            len += 1;
+        }
+        if len == 0 {
+            break;
+        }
+        let g = ring[head];
+        head = (head + 1) % PREFETCH;
+        len -= 1;
         bytes += work.scan(g, stack) as u64;
         objects += 1;
         if objects % 256 == 0 {
@@ -191,6 +221,23 @@ fn trace_stack(work: &MarkWork<'_>, stack: &mut Vec<Grey>, mut every: impl FnMut
         }
     }
     MarkReport { objects, bytes }
+}
+
+/// Objects in flight between popping and scanning (`trace_stack`).
+const PREFETCH: usize = 8;
+
+/// Hint the CPU to fetch `obj`'s header line. A hint only: it never faults
+/// and is not ordered with locked instructions.
+#[inline(always)]
+fn prefetch(obj: NonNull<Header>) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint; it reads nothing and never faults,
+    // whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(obj.as_ptr().cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = obj;
 }
 
 /// One marker thread (the collector's own): pops packets and traces them
@@ -208,19 +255,23 @@ impl Marker for SerialMarker {
         let mut stack: Vec<Grey> = Vec::new();
         while let Some(packet) = work.take_packet() {
             stack.extend(packet);
-            report += trace_stack(work, &mut stack, |_| {});
+            report += trace_stack(work, &mut stack, &mut |_| {});
         }
         report
     }
 }
 
-/// How many objects a marker's local stack may hold before it offers half
-/// of them to idle peers (chunked local mark stacks).
-const SHARE_ABOVE: usize = 64;
+/// A marker offers the older half of its local stack to idle peers once
+/// the stack holds this many objects (checked every 256 objects). Low on
+/// purpose: a depth-first trace of a binary tree keeps only about its depth
+/// on the stack (21 for depth 20), so a higher threshold never splits a
+/// tree and two markers share only the roots. A chain keeps one object on
+/// the stack and is never split.
+const SHARE_FROM: usize = 2;
 
 /// `threads` marker threads with work stealing (crossbeam-deque). Each
 /// marks depth-first from a private stack and moves half of it to its
-/// shared deque only when the stack is deep and a peer is idle, so a long
+/// shared deque only when a peer is idle (`SHARE_FROM`), so a long
 /// chain (which cannot be split) runs at the speed of one marker: no deque
 /// operation per object. Termination: `terminate.rs` (loom-modelled).
 #[derive(Debug, Clone, Copy)]
@@ -317,8 +368,8 @@ impl Marker for ParallelMarker {
                                 let mut stack = std::mem::take(&mut *st.0);
                                 let deque = st.1;
                                 stack.push(g);
-                                let r = trace_stack(work, &mut stack, |stack| {
-                                    if stack.len() > SHARE_ABOVE && idle.load(Ordering::Relaxed) > 0 {
+                                let r = trace_stack(work, &mut stack, &mut |stack| {
+                                    if stack.len() >= SHARE_FROM && idle.load(Ordering::Relaxed) > 0 {
                                         // Share the oldest half (nearest the
                                         // roots: the largest subgraphs).
                                         for g in stack.drain(..stack.len() / 2) {
