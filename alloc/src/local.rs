@@ -531,8 +531,12 @@ impl LocalAllocator {
     }
 
     /// Retire owned blocks that have no region left in use, unless a
-    /// checkpoint is open (A4).
-    fn retire_finished(&mut self) {
+    /// checkpoint is open (A4). The slow path does this when it takes a new
+    /// region with no checkpoint open; a caller whose allocations all happen
+    /// under checkpoints (transactions) calls it between them, or the
+    /// filled blocks pile up until [`LocalAllocator::retire_all`], which
+    /// then has that much more to do.
+    pub fn retire_finished(&mut self) {
         if self.open > 0 {
             return;
         }

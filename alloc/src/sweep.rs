@@ -76,6 +76,21 @@ pub(crate) fn sweep_block(block: BlockRef, epoch: u32, hook: Option<&(dyn Fn(Non
         }
     }
 
+    // Fast path: every cell start marked, so every cell is live (P: the
+    // cells tile the block) and nothing changes but the accounting. Most
+    // blocks of a large old heap are like this; checking costs two loads
+    // per 64 granules instead of two bitmap searches per object.
+    if starts.iter().zip(marks.iter()).all(|(s, m)| s.load(Ordering::Relaxed) & !m.load(Ordering::Acquire) == 0)
+        && bitmap::get(starts, 0, Ordering::Relaxed)
+    {
+        out.live = BLOCK_GRANULES;
+        out.max_hole = ChainBuilder::new(block).finish(); // no hole: 0
+        let m = block.meta();
+        m.live_granules.store(out.live as u32, Ordering::Relaxed);
+        m.swept_epoch.store(epoch, Ordering::Release);
+        return out;
+    }
+
     let mut chain = ChainBuilder::new(block);
     let mut free_from = 0; // start of the current free run
     let mut g = 0;

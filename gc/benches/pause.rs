@@ -100,6 +100,17 @@ fn churn(heap: Heap, stop: Arc<AtomicBool>, txs: Arc<AtomicU64>, seed: u64) -> u
     m.id()
 }
 
+/// Milliseconds this VM's CPUs were stolen by the hypervisor so far
+/// (`/proc/stat`, field 8 of the `cpu` line, in 10 ms ticks); 0 where
+/// unavailable. A descheduled vCPU stalls whatever thread it runs, GC work
+/// included, so the pause report states it beside the long pauses.
+fn steal_ms() -> u64 {
+    std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| s.lines().next().and_then(|l| l.split_whitespace().nth(8)).and_then(|v| v.parse::<u64>().ok()))
+        .map_or(0, |ticks| ticks * 10)
+}
+
 fn main() {
     let sizes: Vec<u64> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let sizes = if sizes.is_empty() { vec![64, 256, 1024] } else { sizes };
@@ -131,11 +142,13 @@ fn main() {
             .collect();
         std::thread::sleep(Duration::from_millis(200));
         let t0 = Instant::now();
+        let steal0 = steal_ms();
         let before = heap.stats().cycles;
         for _ in 0..CYCLES {
             heap.collect().unwrap();
         }
         let elapsed = t0.elapsed();
+        let steal = steal_ms() - steal0;
         stop.store(true, Ordering::Relaxed);
         let ids: Vec<u64> = workers.into_iter().map(|w| w.join().unwrap()).collect();
         let st = heap.stats();
@@ -147,11 +160,12 @@ fn main() {
         // together with the builder's, which churned nothing).
         let p = &st.pauses;
         eprintln!(
-            "  {mib} MiB: {} pauses; p99.9 {:.1} µs; over 100 µs: {}; over 1 ms: {}",
+            "  {mib} MiB: {} pauses; p99.9 {:.1} µs; over 100 µs: {}; over 1 ms: {}; hypervisor steal {steal} ms of {:.0} ms",
             p.len(),
             p.value_at_quantile(0.999) as f64 / 1e3,
             p.count_between(100_000, u64::MAX / 2),
-            p.count_between(1_000_000, u64::MAX / 2)
+            p.count_between(1_000_000, u64::MAX / 2),
+            elapsed.as_secs_f64() * 1e3
         );
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         let us = |ns: u64| ns as f64 / 1e3;
@@ -168,6 +182,7 @@ fn main() {
             "pause_max_us": us(p.max()),
             "pauses": p.len(),
             "over_1ms": p.count_between(1_000_000, u64::MAX / 2),
+            "steal_ms": steal,
             "commits_per_s": txs.load(Ordering::Relaxed) as f64 / (elapsed.as_secs_f64() + 0.2),
             "mutator_ids": ids,
         });

@@ -208,6 +208,12 @@ impl Mutator {
     /// Consult the pacer (every `PACER_STEP` bytes this thread allocates).
     #[cold]
     fn pace(core: &mut Core) {
+        // Between transactions no checkpoint is open: give back the blocks
+        // this thread has filled (transactions allocate under checkpoints,
+        // so the allocator's slow path cannot). Bounded here, they make the
+        // SWEEP handshake's `retire_all` short: left to pile up over a
+        // cycle, thousands of blocks took it a millisecond and more.
+        core.alloc.retire_finished();
         let heap = &*core.heap;
         if heap.collector.wants_assists() {
             // A mark assist: GC work at this commit point, bounded, and in

@@ -180,13 +180,14 @@ pub(crate) fn respond(heap: &HeapInner, core: &mut Core, w: u64) {
 
 /// The collector's side of one handshake: try to complete request `w` for
 /// `rec`. Returns whether `rec` is done with it (acknowledged, answered on
-/// its behalf now, or detached).
-pub(crate) fn try_complete(heap: &HeapInner, rec: &Record, w: u64) -> bool {
+/// its behalf now, or detached). A parked thread is answered for only if
+/// `for_parked`.
+pub(crate) fn try_complete(heap: &HeapInner, rec: &Record, w: u64, for_parked: bool) -> bool {
     if rec.acked.load(Ordering::Acquire) == w || rec.state.load(Ordering::Acquire) == DETACHED {
         return true;
     }
-    if rec.state.load(Ordering::Acquire) != PARKED {
-        return false; // running: it answers at its next commit point
+    if !for_parked || rec.state.load(Ordering::Acquire) != PARKED {
+        return false; // it answers at its next commit point
     }
     let _g = lock(&rec.handoff);
     match rec.state.load(Ordering::Acquire) {

@@ -457,7 +457,17 @@ impl AssistedMarker {
         }
         let flight = Flight(self);
         let mut report = MarkReport::default();
-        if let Some(mut stack) = work.take_packet() {
+        if let Some(mut packet) = work.take_packet() {
+            // Work on at most `budget` of the packet's objects: a large
+            // packet (a root scan) would otherwise grow, and reallocating
+            // it inside an assist costs a copy of all of it.
+            let mut stack = if packet.len() > budget {
+                let tail = packet.split_off(packet.len() - budget);
+                work.push_packet(packet);
+                tail
+            } else {
+                packet
+            };
             while report.objects < budget as u64 {
                 let Some(g) = stack.pop() else { break };
                 report.bytes += work.scan(g, &mut stack) as u64;

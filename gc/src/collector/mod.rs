@@ -45,6 +45,10 @@ use crate::header::Header;
 use crate::heap::HeapInner;
 use crate::sync::{lock, AtomicU64, Condvar, Mutex, Spin};
 use handshake::{raise, try_complete, word, Record, DETACHED, PARKED};
+
+/// How long a handshake waits for parked threads to answer by themselves
+/// before the collector answers for them (`await_acks`).
+const ANSWER_GRACE: std::time::Duration = std::time::Duration::from_micros(200);
 use mark::{shade, GreySet, MarkReport, MarkWork, Marker};
 use stats::{CycleStats, GcStats};
 
@@ -250,8 +254,16 @@ impl Collector {
     /// the collector while parked).
     fn await_acks(&self, heap: &HeapInner, w: u64, mut recs: Vec<Arc<Record>>) {
         let spin = Spin::new();
+        let start = std::time::Instant::now();
         loop {
-            recs.retain(|r| !try_complete(heap, r, w));
+            // Answer for parked threads only after a grace period: a busy
+            // thread, parked for a moment between two transactions, answers
+            // by itself at its next commit point. Were the collector to
+            // answer for it, the thread would block on its own handoff lock
+            // meanwhile, and if the collector were preempted holding it, the
+            // thread would wait a scheduler time slice (milliseconds).
+            let for_parked = cfg!(tmgc_loom) || start.elapsed() >= ANSWER_GRACE;
+            recs.retain(|r| !try_complete(heap, r, w, for_parked));
             if recs.is_empty() {
                 return;
             }
