@@ -178,22 +178,33 @@ struct Holder {
     chain: Ref<Node>,
 }
 
+/// Chains between `first` and `last` in `Wide`, of `FILLER_NODES` each.
+const FILLERS: usize = 64;
+const FILLER_NODES: u64 = 1_600;
+
+/// Fields are traced in declaration order and the mark stack is LIFO, so
+/// `last` is scanned first and `first` only after every filler chain (about
+/// 100,000 objects later), whatever the marker's lookahead (its prefetch
+/// FIFO reorders at most 8 objects).
 #[derive(Trace)]
 struct Wide {
     first: Ref<Holder>,
+    fillers: [Ref<Node>; FILLERS],
     last: Ref<Holder>,
 }
 
 /// The adversarial test: while marking runs, a transaction moves the only
 /// reference to an object X from an object the marker has not scanned yet
-/// (`first`, reached after a 100,000-node chain) into one it has already
+/// (`first`, reached after about 100,000 objects) into one it has already
 /// scanned (`last`, scanned first), deleting the original, and back. Without
 /// the commit barrier's shading of overwritten references, X is missed and
 /// freed; the verifier (and the checksum read) catch it.
 ///
-/// The chain sets the window: with 20,000 nodes the test once passed with
-/// the commit barrier disabled entirely (checked in the session of
-/// 2026-11-26); with 100,000 it fails every run without the barrier.
+/// The window must be wide: with `first` 20,000 objects after `last` the
+/// test once passed with the commit barrier disabled entirely; and when the
+/// marker gained its prefetch FIFO, `first` hanging beside `last` was
+/// scanned right after it. Both were found by breaking the barrier on
+/// purpose (session of 2026-11-26); the test now fails every run without it.
 #[test]
 fn moving_the_only_reference_behind_the_marker_loses_nothing() {
     move_the_only_reference_during_cycles(false);
@@ -212,14 +223,18 @@ fn move_the_only_reference_during_cycles(inevitable: bool) {
     let wide: GlobalRoot<Wide> = m
         .transaction::<_, ()>(|tx| {
             let x = mk_chain(tx, 10)?; // X and its subtree: values sum to 45
-            let c1 = mk_chain(tx, 100_000)?;
-            let c2 = mk_chain(tx, 100)?;
             let first = tx.alloc(Holder { extra: Ref::null(), chain: Ref::null() })?;
             let last = tx.alloc(Holder { extra: Ref::null(), chain: Ref::null() })?;
             tx.store(first, |h| &h.extra, x)?;
-            tx.store(first, |h| &h.chain, c2)?;
-            tx.store(last, |h| &h.chain, c1)?;
-            let w = tx.alloc(Wide { first: Ref::null(), last: Ref::null() })?;
+            let w = tx.alloc(Wide {
+                first: Ref::null(),
+                fillers: std::array::from_fn(|_| Ref::null()),
+                last: Ref::null(),
+            })?;
+            for i in 0..FILLERS {
+                let c = mk_chain(tx, FILLER_NODES)?;
+                tx.store(w, |w| &w.fillers[i], c)?;
+            }
             tx.store(w, |w| &w.first, Some(first))?;
             tx.store(w, |w| &w.last, Some(last))?;
             Ok(tx.global_root(w))

@@ -522,10 +522,13 @@ pub unsafe fn mark(obj: NonNull<u8>) -> bool {
             let word = &b.marks()[w];
             // A plain load first: most edges of a shared graph find their
             // object marked already, and a locked RMW stalls the loads
-            // behind it. A set bit is final for this cycle (bits only go
-            // 0 -> 1 until the sweep, and the clear after the sweep happens
-            // before the next cycle's handshakes), so returning here is
-            // exact; the `fetch_or` alone decides who marks a clear bit.
+            // behind it. A set bit is final for this cycle: bits only go
+            // 0 -> 1 until the sweep, and the caller must order the clearing
+            // of the previous cycle's bits (`Space::clear_marks`) before its
+            // marking (the collector does: marker threads start after it,
+            // and mutators reach the next cycle through its request word and
+            // their handoff lock), so this load never returns a stale set
+            // bit. The `fetch_or` alone decides who marks a clear bit.
             if word.load(Ordering::Relaxed) & m != 0 {
                 return false;
             }

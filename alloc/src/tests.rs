@@ -618,7 +618,7 @@ fn a_wholly_live_block_is_swept_to_the_same_state() {
     let recyclable = s.stats().blocks_recyclable;
     assert!(in_block.iter().enumerate().all(|(i, &p)| holds(p, 64, i as u8)));
     assert!(in_block.iter().all(|&p| is_marked(p)));
-    // Next cycle: all but one marked. The one is freed and reused.
+    // Next cycle: all but one marked. The one is freed: the block gets a hole.
     s.clear_marks();
     for &p in &cells[1..] {
         mark(p);

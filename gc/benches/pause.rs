@@ -100,8 +100,9 @@ fn churn(heap: Heap, stop: Arc<AtomicBool>, txs: Arc<AtomicU64>, seed: u64) -> u
     m.id()
 }
 
-/// Milliseconds this VM's CPUs were stolen by the hypervisor so far
-/// (`/proc/stat`, field 8 of the `cpu` line, in 10 ms ticks); 0 where
+/// CPU-milliseconds this VM's CPUs were stolen by the hypervisor so far,
+/// summed over all CPUs (`/proc/stat`, field 8 of the `cpu` line, in 10 ms
+/// ticks); 0 where
 /// unavailable. A descheduled vCPU stalls whatever thread it runs, GC work
 /// included, so the pause report states it beside the long pauses.
 fn steal_ms() -> u64 {
@@ -160,7 +161,7 @@ fn main() {
         // together with the builder's, which churned nothing).
         let p = &st.pauses;
         eprintln!(
-            "  {mib} MiB: {} pauses; p99.9 {:.1} µs; over 100 µs: {}; over 1 ms: {}; hypervisor steal {steal} ms of {:.0} ms",
+            "  {mib} MiB: {} pauses; p99.9 {:.1} µs; over 100 µs: {}; over 1 ms: {}; hypervisor steal {steal} CPU-ms (all CPUs) in {:.0} ms",
             p.len(),
             p.value_at_quantile(0.999) as f64 / 1e3,
             p.count_between(100_000, u64::MAX / 2),
@@ -182,7 +183,7 @@ fn main() {
             "pause_max_us": us(p.max()),
             "pauses": p.len(),
             "over_1ms": p.count_between(1_000_000, u64::MAX / 2),
-            "steal_ms": steal,
+            "steal_cpu_ms": steal,
             "commits_per_s": txs.load(Ordering::Relaxed) as f64 / (elapsed.as_secs_f64() + 0.2),
             "mutator_ids": ids,
         });

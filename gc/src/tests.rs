@@ -167,7 +167,9 @@ fn dynamic_types_trace_slots_and_callback() {
     fn extra(view: &DynObjectView<'_>, t: &mut Tracer<'_>) {
         // The interpreter keeps a tagged reference in data word 0.
         let w = view.data()[0].load(Ordering::Relaxed) as usize;
-        t.edge(NonNull::new(w as *mut Header));
+        // SAFETY: the word holds null or the address of a live object (the
+        // test stores one below).
+        unsafe { t.edge(NonNull::new(w as *mut Header)) };
     }
     let ty = DynType::register(DynTypeSpec { name: "Pair".into(), ref_slots: 2, data_words: 1, trace: Some(extra) })
         .unwrap();

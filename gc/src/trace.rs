@@ -67,13 +67,21 @@ impl<'a> Tracer<'a> {
         Tracer { sink: Sink::Mark(stack) }
     }
 
-    /// Report one reference (ignores null).
+    /// Report one reference (ignores null). Safe code reports references
+    /// by tracing its [`Ref`](crate::Ref) fields (`Ref::trace` calls this);
+    /// calling it directly is for references kept elsewhere, such as a
+    /// tagged word of a dynamic type.
+    ///
+    /// # Safety
+    /// `obj` must be null or point at the header of a live object of the
+    /// heap being traced: a marking tracer sets the object's mark bit, so
+    /// any other address would make it write to unrelated memory.
     #[inline]
-    pub fn edge(&mut self, obj: Option<NonNull<Header>>) {
+    pub unsafe fn edge(&mut self, obj: Option<NonNull<Header>>) {
         if let Some(o) = obj {
             match &mut self.sink {
-                // SAFETY: a marking tracer traces only live published
-                // payloads, whose references are live (`Tracer::marking`).
+                // SAFETY: `o` is a live object (the caller's guarantee), as
+                // `shade` requires.
                 Sink::Mark(stack) => unsafe {
                     shade(o, stack);
                 },

@@ -1,10 +1,12 @@
 //! Marking: shading, the grey set, and the [`Marker`] strategies.
 //!
 //! ## Invariants
-//! - (M1) `shade(x)` is an atomic `fetch_or` of x's mark bit. Only the call
-//!   that turns the bit 0 -> 1 pushes x (if x's type has references), so an
-//!   object is traced at most once per cycle, whoever shades it: markers,
-//!   commit barriers, root scans (design brief §3, P5).
+//! - (M1) `shade(x)` is an atomic `fetch_or` of x's mark bit (after a plain
+//!   load that skips it when the bit is already set). Only the call that
+//!   turns the bit 0 -> 1 pushes x, so an object is traced at most once per
+//!   cycle, whoever shades it: markers, commit barriers, root scans (design
+//!   brief §3, P5). Whether x's type has references is checked when x is
+//!   scanned, not when it is pushed, so grey packets hold leaves too.
 //! - (M2) Markers read reference fields with Acquire loads (`Ref::trace`),
 //!   pairing with the Release stores of commit write-back, and never lock
 //!   or write objects.
