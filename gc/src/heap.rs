@@ -270,7 +270,9 @@ impl Heap {
     }
 
     /// Attach the calling thread: its mutator runs its transactions. One per
-    /// thread and heap ([`HeapError::AlreadyAttached`] otherwise).
+    /// thread and heap ([`HeapError::AlreadyAttached`] otherwise). A
+    /// [`Mutator`] is not `Send`: each thread that runs transactions calls
+    /// `attach` itself (share the [`Heap`], a cheap clone, not the mutator).
     pub fn attach(&self) -> Result<Mutator, HeapError> {
         let key = Arc::as_ptr(&self.inner).addr();
         ATTACHED.with(|a| {

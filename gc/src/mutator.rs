@@ -234,7 +234,14 @@ impl Mutator {
         }
     }
 
-    /// Run `body` as a transaction; see the [module docs](self).
+    /// Run `body` as a transaction; see the [module docs](crate::mutator)
+    /// for retries, parking, the heap limit and nesting.
+    ///
+    /// `R` is what the body returns on success; `E` is the error it may give
+    /// up with on purpose (`Err(Abort::User(e))`, returned as
+    /// [`TxError::Aborted`] without a retry). Rust
+    /// cannot infer `E` from a body that never gives up: write
+    /// `m.transaction::<_, ()>(...)`, as below.
     ///
     /// ```
     /// use tmgc::{Abort, Config, Heap, Trace, TxError, Value};

@@ -91,7 +91,7 @@ impl<'a> Tracer<'a> {
     }
 }
 
-/// Types the collector can trace. See the [module docs](self) for the
+/// Types the collector can trace. See the [module docs](crate::trace) for the
 /// contract; derive it with `#[derive(Trace)]`.
 ///
 /// # Safety

@@ -55,6 +55,8 @@ pub struct GcStats {
     /// Every mutator's pauses at commit points (time spent on GC work there:
     /// handshake responses and commit barriers), in nanoseconds. Threads
     /// still attached contribute what they merged at their last handshake.
+    /// An [`hdrhistogram::Histogram`] (re-exported as
+    /// [`tmgc::Histogram`](crate::Histogram)).
     pub pauses: Histogram<u64>,
     /// The same, per mutator: `(mutator id, histogram)`; detached mutators
     /// are folded into `pauses` only.
@@ -75,5 +77,49 @@ impl GcStats {
     /// The pause at quantile `q` (0.99 for p99), in nanoseconds.
     pub fn pause_quantile_ns(&self, q: f64) -> u64 {
         self.pauses.value_at_quantile(q)
+    }
+}
+
+/// A one-screen summary (the `Debug` form prints the histograms whole).
+///
+/// ```
+/// let heap = tmgc::Heap::new(tmgc::Config::default()).unwrap();
+/// heap.collect().unwrap();
+/// let s = heap.stats().to_string();
+/// assert!(s.starts_with("1 cycle"), "{s}");
+/// ```
+impl std::fmt::Display for GcStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mib = |b: u64| b as f64 / (1 << 20) as f64;
+        let us = |ns: u64| ns as f64 / 1e3;
+        let mean = if self.cycles == 0 { Duration::ZERO } else { self.total_cycle_time / self.cycles as u32 };
+        write!(
+            f,
+            "{} cycle{} (mean {:.1?}, max {:.1?}); heap {:.1} MiB (peak {:.1} MiB)",
+            self.cycles,
+            if self.cycles == 1 { "" } else { "s" },
+            mean,
+            self.max_cycle,
+            mib(self.heap_bytes),
+            mib(self.peak_heap_bytes)
+        )?;
+        if let Some(last) = self.recent.last() {
+            write!(f, "; last cycle: {:.1} MiB live, {:.1} MiB freed", mib(last.live_bytes), mib(last.freed_bytes))?;
+        }
+        write!(
+            f,
+            "; {} pauses: p50 {:.2} µs, p99 {:.2} µs, max {:.1} µs",
+            self.pauses.len(),
+            us(self.pauses.value_at_quantile(0.5)),
+            us(self.pauses.value_at_quantile(0.99)),
+            us(self.pauses.max())
+        )?;
+        if !self.verify_failures.is_empty() {
+            write!(f, "; {} VERIFY FAILURES (first: {})", self.verify_failures.len(), self.verify_failures[0])?;
+        }
+        if self.destructor_panics > 0 {
+            write!(f, "; {} destructor panics", self.destructor_panics)?;
+        }
+        Ok(())
     }
 }
