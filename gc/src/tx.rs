@@ -160,13 +160,14 @@ pub struct Tx<'tx> {
 impl<'tx> Tx<'tx> {
     pub(crate) fn begin(core: &'tx mut Core, drops: &'tx Rc<RootDrops>) -> Self {
         debug_assert!(core.logs.is_clear(), "an attempt began with another attempt's logs");
-        let ck = core.alloc.checkpoint();
         let rv = core.heap.version();
         sc_order();
         Tx {
             core,
             drops,
-            ck: Some(ck),
+            // Taken at the first allocation: most transactions allocate
+            // nothing, and then there is nothing to rewind.
+            ck: None,
             rv,
             maxv: 0,
             inevitable: false,
@@ -219,6 +220,10 @@ impl<'tx> Tx<'tx> {
         let align = info.align().max(crate::HEADER_BYTES);
         let needs_drop = info.flags().contains(ObjFlags::HAS_DROP);
         let a: &mut LocalAllocator = &mut self.core.alloc;
+        if self.ck.is_none() {
+            // Before the attempt's first allocation: an abort rewinds to here.
+            self.ck = Some(a.checkpoint());
+        }
         let p = if needs_drop { a.alloc_needs_drop(size, align)? } else { a.alloc(size, align)? };
         let h = p.cast::<Header>();
         let mut flags = info.flags() | ObjFlags::NEW;
@@ -433,9 +438,9 @@ impl<'tx> Tx<'tx> {
 
     #[inline]
     fn read_word(&mut self, obj: NonNull<Header>, w: &AtomicU64) -> Result<u64, Conflict> {
-        if Self::is_new(obj) {
-            return Ok(w.load(Ordering::Relaxed));
-        }
+        // Our own writes first (a new object's are in place, never logged);
+        // then the object read last, which is not new (new objects never
+        // enter the read set), before looking at the header.
         if !self.core.logs.writes.is_empty() {
             if let Some(Write::Word { value, .. }) = self.logged((w as *const AtomicU64).addr()) {
                 return Ok(value);
@@ -444,14 +449,15 @@ impl<'tx> Tx<'tx> {
         if let Some(v) = self.reread(obj, || w.load(Ordering::Acquire)) {
             return Ok(v);
         }
+        if Self::is_new(obj) {
+            return Ok(w.load(Ordering::Relaxed));
+        }
         self.read_checked(obj, || w.load(Ordering::Acquire))
     }
 
     #[inline]
     fn read_ptr(&mut self, obj: NonNull<Header>, w: &AtomicPtr<Header>) -> Result<*mut Header, Conflict> {
-        if Self::is_new(obj) {
-            return Ok(w.load(Ordering::Relaxed));
-        }
+        // In the order of `read_word`.
         if !self.core.logs.writes.is_empty() {
             if let Some(Write::Ptr { value, .. }) = self.logged((w as *const AtomicPtr<Header>).addr()) {
                 return Ok(value);
@@ -459,6 +465,9 @@ impl<'tx> Tx<'tx> {
         }
         if let Some(v) = self.reread(obj, || w.load(Ordering::Acquire)) {
             return Ok(v);
+        }
+        if Self::is_new(obj) {
+            return Ok(w.load(Ordering::Relaxed));
         }
         self.read_checked(obj, || w.load(Ordering::Acquire))
     }
@@ -578,14 +587,15 @@ impl<'tx> Tx<'tx> {
 
     /// Commit; returns the version the transaction serializes at, and
     /// whether it wrote (or published) anything.
-    pub(crate) fn commit(mut self) -> Result<(u64, bool), Conflict> {
+    pub(crate) fn commit(&mut self) -> Result<(u64, bool), Conflict> {
         let r = self.try_commit();
         if r.is_ok() {
             if self.inevitable {
                 self.heap().release_inevitable();
             }
-            let ck = self.ck.take().expect("one checkpoint per attempt");
-            self.core.alloc.release(ck).expect("the attempt's own checkpoint");
+            if let Some(ck) = self.ck.take() {
+                self.core.alloc.release(ck).expect("the attempt's own checkpoint");
+            }
             self.apply_root_drops();
             self.core.roots.commit();
             self.core.logs.clear();

@@ -128,7 +128,14 @@ impl RootTable {
 
     /// The running transaction committed: its roots become permanent and
     /// dropped roots go away.
+    #[inline]
     pub fn commit(&mut self) {
+        if !self.created.is_empty() || !self.dropped.is_empty() {
+            self.commit_changes();
+        }
+    }
+
+    fn commit_changes(&mut self) {
         for i in self.created.drain(..) {
             self.entries[i as usize].pending = false;
         }
