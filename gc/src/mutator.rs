@@ -43,7 +43,7 @@ use tmgc_roots::{RootTable, Slot};
 
 use crate::collector::handshake::{new_histogram, respond, word, Record, DETACHED, PARKED, RUNNING};
 use crate::collector::mark::Grey;
-use crate::error::{Abort, TxError};
+use crate::error::{Abort, Conflict, TxError};
 use crate::heap::{detach, HeapInner};
 use crate::sync::{light_fence, lock};
 use crate::tx::{Logs, Tx};
@@ -103,8 +103,10 @@ pub struct Mutator {
     _thread_bound: PhantomData<*mut ()>,
 }
 
-/// Parks the thread when a transaction ends, also by unwinding.
-struct Running<'a>(&'a Record);
+/// Parks the thread when a transaction ends, also by unwinding. A running
+/// [`Tx`] owns it, so the thread cannot park while a transaction still
+/// holds its `Core` (H1 of `handshake`): the attempt is finished first.
+pub(crate) struct Running<'a>(&'a Record);
 
 impl Drop for Running<'_> {
     fn drop(&mut self) {
@@ -284,15 +286,18 @@ impl Mutator {
             if core.alloc.allocated_bytes() >= core.gc.pacer_next {
                 Self::pace(core);
             }
-            let mut tx = Tx::begin(core, &self.drops);
+            // The attempt owns `running`: the thread parks only when the
+            // attempt has committed or rolled back.
+            let mut tx = Tx::begin(core, &self.drops, running);
             match body(&mut tx) {
-                Ok(r) => {
-                    if let Ok(v) = tx.commit() {
+                Ok(r) => match tx.commit() {
+                    Ok(v) => {
                         self.commits += 1;
                         self.last_version = v;
                         return Ok(r);
                     }
-                }
+                    Err(Conflict) => tx.abort(),
+                },
                 Err(Abort::Conflict) => tx.abort(),
                 Err(Abort::User(e)) => {
                     tx.abort();
@@ -308,7 +313,6 @@ impl Mutator {
                     // Rolled back; wait parked for a cycle that starts after
                     // the failure (trap 10), then retry once.
                     waited_for_memory = true;
-                    drop(running);
                     let _ = self.heap.collector.collect_parked(&self.heap);
                     continue;
                 }
@@ -318,7 +322,6 @@ impl Mutator {
                 }
             }
             self.conflicts += 1;
-            drop(running);
             // Do not spin against an inevitable transaction: wait it out,
             // parked (a blocking wait is a commit point).
             self.heap.wait_inevitable();

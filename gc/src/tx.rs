@@ -89,7 +89,7 @@ use crate::flags::{vlock, ObjFlags};
 use crate::gcref::{Brand, Dyn, Gc, GlobalRoot, Root};
 use crate::header::Header;
 use crate::heap::{HeapInner, INEVITABLE};
-use crate::mutator::{Core, RootDrops};
+use crate::mutator::{Core, RootDrops, Running};
 use crate::sync::{sc_order, Spin};
 use crate::types::{DynType, GcType, TypeInfo};
 
@@ -155,10 +155,14 @@ pub struct Tx<'tx> {
     inevitable: bool,
     finished: bool,
     _brand: Brand<'tx>,
+    /// The thread is RUNNING while the attempt lives; dropped after
+    /// `Drop::drop` rolled back an unfinished attempt (fields drop after
+    /// it), so the thread parks only once its `Core` is free again.
+    _running: Running<'tx>,
 }
 
 impl<'tx> Tx<'tx> {
-    pub(crate) fn begin(core: &'tx mut Core, drops: &'tx Rc<RootDrops>) -> Self {
+    pub(crate) fn begin(core: &'tx mut Core, drops: &'tx Rc<RootDrops>, running: Running<'tx>) -> Self {
         debug_assert!(core.logs.is_clear(), "an attempt began with another attempt's logs");
         let rv = core.heap.version();
         sc_order();
@@ -173,6 +177,7 @@ impl<'tx> Tx<'tx> {
             inevitable: false,
             finished: false,
             _brand: std::marker::PhantomData,
+            _running: running,
         }
     }
 
