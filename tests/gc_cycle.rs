@@ -469,3 +469,118 @@ fn a_panicking_trace_stops_collection_cleanly() {
         drop(build_list(&mut m, 100)); // allocation still works
     }
 }
+
+#[derive(Trace)]
+struct Counter {
+    n: Value<u64>,
+    last: Ref<Node>,
+}
+
+/// Regression (found by the stress harness in CI): a commit that fails
+/// validation must roll its attempt back before the thread parks. For a
+/// while a failed commit parked the thread first, with the attempt still
+/// holding the thread's allocator (an open checkpoint), and a collector
+/// answering for the "parked" thread panicked ("no checkpoint is open at a
+/// commit point"). For 3 s, four threads increment two shared counters,
+/// allocating in every attempt, so commits fail often, while cycles run
+/// back to back.
+///
+/// Ignored: with the slow thread's transactions inevitable, this test finds
+/// an older problem, not yet understood. In about half the debug runs the
+/// collector thread stops on the assertion that the previous sweep is
+/// finished (P0: one block unswept when a cycle starts), and `collect` then
+/// waits forever. Sessions before 2026-11-26 hang the same way (a worktree
+/// at fcba342 hung 2 runs of 4). Run it with
+/// `cargo test -p tmgc-tests --test gc_cycle failed_commits -- --ignored --nocapture`.
+#[test]
+#[ignore = "finds a known open problem (P0 assertion with inevitable transactions); see its doc comment"]
+fn failed_commits_during_cycles_roll_back_before_parking() {
+    let heap = Heap::new(verified()).unwrap();
+    let counters: Vec<GlobalRoot<Counter>> = {
+        let mut m = heap.attach().unwrap();
+        (0..2)
+            .map(|_| {
+                m.transaction::<_, ()>(|tx| {
+                    let c = tx.alloc(Counter { n: Value::new(0), last: Ref::null() })?;
+                    Ok(tx.global_root(c))
+                })
+                .unwrap()
+            })
+            .collect()
+    };
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let collector = {
+        let (heap, stop) = (heap.clone(), Arc::clone(&stop));
+        thread::spawn(move || {
+            let mut cycles = 0;
+            while !stop.load(Ordering::Relaxed) {
+                heap.collect().unwrap();
+                cycles += 1;
+            }
+            cycles
+        })
+    };
+    // A thread inside slow inevitable transactions holds every handshake
+    // open for a while, and makes the others' commits fail and wait for it
+    // (parked): the collector comes to answer for them meanwhile.
+    let go = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let slow = {
+        let (heap, go) = (heap.clone(), Arc::clone(&go));
+        thread::spawn(move || {
+            let mut m = heap.attach().unwrap();
+            // Stops with the workers: back-to-back inevitable transactions
+            // can starve the others' commits (they wait for each to end).
+            while go.load(Ordering::Relaxed) {
+                m.transaction::<_, ()>(|tx| {
+                    tx.become_inevitable()?;
+                    thread::sleep(std::time::Duration::from_micros(300));
+                    Ok(())
+                })
+                .unwrap();
+            }
+        })
+    };
+    let workers: Vec<_> = (0..4u64)
+        .map(|t| {
+            let (heap, counters, go) = (heap.clone(), counters.clone(), Arc::clone(&go));
+            thread::spawn(move || {
+                let mut m = heap.attach().unwrap();
+                let mut i = 0u64;
+                while go.load(Ordering::Relaxed) {
+                    m.transaction::<_, ()>(|tx| {
+                        let c = tx.global(&counters[((t + i) % 2) as usize])?;
+                        let n = tx.get(c, |c| &c.n)?;
+                        let node = tx.alloc(Node { val: Value::new(n), next: Ref::null() })?;
+                        tx.store(c, |c| &c.last, Some(node))?;
+                        tx.set(c, |c| &c.n, n + 1)?;
+                        Ok(())
+                    })
+                    .unwrap();
+                    i += 1;
+                }
+                (i, m.tx_counts().1)
+            })
+        })
+        .collect();
+    thread::sleep(std::time::Duration::from_secs(3));
+    go.store(false, Ordering::Relaxed);
+    let (increments, conflicts) =
+        workers.into_iter().map(|h| h.join().unwrap()).fold((0, 0), |(a, b), (i, c)| (a + i, b + c));
+    stop.store(true, Ordering::Relaxed);
+    assert!(collector.join().unwrap() > 0);
+    slow.join().unwrap();
+    let mut m = heap.attach().unwrap();
+    let total = m
+        .transaction::<_, ()>(|tx| {
+            let mut total = 0;
+            for c in &counters {
+                let c = tx.global(c)?;
+                total += tx.get(c, |c| &c.n)?;
+            }
+            Ok(total)
+        })
+        .unwrap();
+    assert_eq!(total, increments, "every increment committed exactly once");
+    assert!(conflicts > 0, "the test made commits conflict");
+    assert!(heap.stats().verify_failures.is_empty());
+}
