@@ -165,12 +165,7 @@ fn run(opts: &Opts, heap: &Heap) -> Report {
             heap_samples.push((t, st.heap_bytes));
         }
         if let Some(f) = st.verify_failures.first() {
-            failure.lock().unwrap().get_or_insert(Failure {
-                workload: "heap verifier",
-                thread: usize::MAX,
-                seed: opts.seed,
-                detail: f.clone(),
-            });
+            verifier_failed(&failure, opts.seed, f.clone());
             stop.store(true, Ordering::Relaxed);
         }
         if let Some(b) = &bar {
@@ -191,24 +186,20 @@ fn run(opts: &Opts, heap: &Heap) -> Report {
     // One last cycle, so its verification (if on) covers the final heap.
     if opts.verify {
         if let Err(e) = heap.collect() {
-            failure.lock().unwrap().get_or_insert(Failure {
-                workload: "heap verifier",
-                thread: usize::MAX,
-                seed: opts.seed,
-                detail: e.to_string(),
-            });
+            verifier_failed(&failure, opts.seed, e.to_string());
         }
     }
     let stats = heap.stats();
     if let Some(f) = stats.verify_failures.first() {
         // A cycle that failed after the monitor's last look.
-        failure.lock().unwrap().get_or_insert(Failure {
-            workload: "heap verifier",
-            thread: usize::MAX,
-            seed: opts.seed,
-            detail: f.clone(),
-        });
+        verifier_failed(&failure, opts.seed, f.clone());
     }
     let failure = failure.lock().unwrap().clone();
     Report::new(opts, threads, stats, elapsed, peak_heap, heap_samples, failure)
+}
+
+/// Record a heap-verifier failure, unless a failure is already recorded
+/// (the first one is the one reported).
+fn verifier_failed(failure: &std::sync::Mutex<Option<Failure>>, seed: u64, detail: String) {
+    failure.lock().unwrap().get_or_insert(Failure { workload: "heap verifier", thread: usize::MAX, seed, detail });
 }
