@@ -482,15 +482,13 @@ struct Counter {
 /// allocating in every attempt, so commits fail often, while cycles run
 /// back to back.
 ///
-/// Ignored: with the slow thread's transactions inevitable, this test finds
-/// an older problem, not yet understood. In about half the debug runs the
-/// collector thread stops on the assertion that the previous sweep is
-/// finished (P0: one block unswept when a cycle starts), and `collect` then
-/// waits forever. It is older than the fix this test was written for: at
-/// commit fcba342 the test hung 2 runs of 4 as well. Run it with
-/// `cargo test -p tmgc-tests --test gc_cycle failed_commits -- --ignored --nocapture`.
+/// With the slow thread's transactions inevitable it also found two more
+/// faults, both fixed: the debug P0 check ("the previous sweep is
+/// finished") counted a block caught between its claim from the pool and
+/// its epoch stamp, and the collector thread's panic then left `collect`
+/// waiting for ever (a collector panic now fails every waiter with
+/// `CollectError::Panicked`; `gc/src/collector/panic_tests.rs`).
 #[test]
-#[ignore = "finds a known open problem (P0 assertion with inevitable transactions); see its doc comment"]
 fn failed_commits_during_cycles_roll_back_before_parking() {
     let heap = Heap::new(verified()).unwrap();
     let counters: Vec<GlobalRoot<Counter>> = {

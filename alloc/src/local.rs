@@ -476,7 +476,7 @@ impl LocalAllocator {
         space.reserve_heap(BLOCK_BYTES)?;
         loop {
             let seen = table.len();
-            if let Some(b) = pool::claim_free(table, self.chunk_cursor) {
+            if let Some(b) = pool::claim_free(table, &space.sweep_epoch, self.chunk_cursor) {
                 let c = b.chunk();
                 if !c.touched.load(Ordering::Relaxed) {
                     c.touched.store(true, Ordering::Relaxed);
@@ -484,7 +484,6 @@ impl LocalAllocator {
                 if c.decommitted.load(Ordering::Relaxed) && c.decommitted.swap(false, Ordering::AcqRel) {
                     space.committed_bytes.fetch_add(pool::CHUNK_DATA_BYTES, Ordering::Relaxed);
                 }
-                b.meta().swept_epoch.store(space.sweep_epoch.load(Ordering::SeqCst), Ordering::Release);
                 return Ok((b, vec![Hole { start: 0, len: BLOCK_GRANULES }]));
             }
             match table.grow(space.config.get_huge_pages(), seen) {

@@ -26,7 +26,7 @@ use std::ptr::NonNull;
 
 use crate::chunk::{map_small, state, BlockRef, SmallChunk, DATA_BLOCKS, META_BLOCKS};
 use crate::layout::*;
-use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Mutex, Ordering};
+use crate::sync::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Mutex, Ordering};
 
 /// Which hint bitmap to search.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -170,10 +170,28 @@ pub(crate) fn state_of(block: BlockRef) -> u8 {
 }
 
 /// Claim a FREE block for allocation (`FREE -> ALLOC`) anywhere in the table,
-/// starting at chunk `start`.
-pub(crate) fn claim_free(table: &ChunkTable, start: usize) -> Option<BlockRef> {
+/// starting at chunk `start`, and stamp it as swept in the current epoch
+/// (it holds nothing to sweep).
+///
+/// The stamp follows the CAS at once, because only the owner may write a
+/// block's metadata (a claimer that lost could otherwise stamp a block
+/// someone else owns). Between the two the block is ALLOC with its old
+/// stamp, and `Space::unswept_blocks` counts it: a count taken then is one
+/// too high for an instant (the collector's P0 check allows for that).
+pub(crate) fn claim_free(table: &ChunkTable, sweep_epoch: &AtomicU32, start: usize) -> Option<BlockRef> {
     for_each_chunk_from(table, start, |c| {
-        claim_in_chunk(c, Hint::Free, |_| true, |b| cas_state(b, state::FREE, state::ALLOC))
+        claim_in_chunk(
+            c,
+            Hint::Free,
+            |_| true,
+            |b| {
+                let won = cas_state(b, state::FREE, state::ALLOC);
+                if won {
+                    b.meta().swept_epoch.store(sweep_epoch.load(Ordering::SeqCst), Ordering::Release);
+                }
+                won
+            },
+        )
     })
 }
 

@@ -30,6 +30,8 @@ mod verify;
 #[cfg(all(test, not(tmgc_loom)))]
 mod mark_tests;
 #[cfg(all(test, not(tmgc_loom)))]
+mod panic_tests;
+#[cfg(all(test, not(tmgc_loom)))]
 mod trap_tests;
 
 use std::collections::VecDeque;
@@ -54,6 +56,7 @@ use stats::{CycleStats, GcStats};
 
 /// Why a collection did not end well.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CollectError {
     /// The heap verifier found a reachable object that is not marked (a
     /// collector bug); the message names it.
@@ -68,6 +71,11 @@ pub enum CollectError {
     /// freed, and the collector frees nothing from then on: memory stays
     /// safe, the heap keeps working up to its limit.
     TracePanicked(String),
+    /// The collector itself panicked in a cycle (a bug in tmgc; the message
+    /// is the panic's). The threads were released at their commit points,
+    /// nothing more is freed, and every later collection returns this
+    /// error: memory stays safe, the heap keeps working up to its limit.
+    Panicked(String),
 }
 
 impl std::fmt::Display for CollectError {
@@ -77,6 +85,9 @@ impl std::fmt::Display for CollectError {
             CollectError::Shutdown => write!(f, "the heap is shutting down"),
             CollectError::TracePanicked(m) => {
                 write!(f, "marking stopped: a Trace implementation panicked ({m}); the collector frees nothing now")
+            }
+            CollectError::Panicked(m) => {
+                write!(f, "the collector panicked ({m}), a tmgc bug; it frees nothing now")
             }
             CollectError::InTransaction => {
                 write!(f, "Heap::collect called inside a transaction: call it between transactions")
@@ -105,8 +116,9 @@ struct SignalState {
     shutdown: bool,
     /// Verification failures of completed cycles, by cycle number.
     failures: Vec<(u64, String)>,
-    /// Set when marking panicked: no cycle runs any more.
-    broken: Option<String>,
+    /// Set when marking (`TracePanicked`) or the collector (`Panicked`)
+    /// panicked: no cycle runs any more, and every request gets this.
+    broken: Option<CollectError>,
 }
 
 /// Collector state that lasts across cycles (guarded by `cycle`).
@@ -154,6 +166,22 @@ pub(crate) struct Collector {
     /// Odd while the verifier holds the world stopped (bumped at its start
     /// and end), so waits behind it are not counted as pauses.
     pub(crate) verifications: AtomicU64,
+    /// Tests only: the point of a cycle where the collector panics on
+    /// purpose (`Fault`), to test recovery.
+    #[cfg(all(test, not(tmgc_loom)))]
+    pub(crate) fault: std::sync::atomic::AtomicU8,
+}
+
+/// Points where a test makes the collector panic (`Collector::fault`
+/// holds one, or 0 for none). In other builds they cost nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fault {
+    /// At the start of a cycle, before any request.
+    CycleStart = 1,
+    /// In the verifier's stop, with every thread held at VERIFY.
+    VerifyStop,
+    /// After the sweep epoch began, before the SWEEP request.
+    SweepBegun,
 }
 
 /// The collector's part of [`crate::Config`].
@@ -189,6 +217,8 @@ impl Collector {
             }),
             trigger_bytes: AtomicU64::new(config.min_trigger_bytes),
             verifications: AtomicU64::new(0),
+            #[cfg(all(test, not(tmgc_loom)))]
+            fault: std::sync::atomic::AtomicU8::new(0),
             marker,
             config,
         }
@@ -319,8 +349,8 @@ impl Collector {
             while s.done < target && !s.shutdown {
                 s = self.signal.done.wait(s).unwrap_or_else(|e| e.into_inner());
             }
-            if let Some(m) = &s.broken {
-                return Err(CollectError::TracePanicked(m.clone()));
+            if let Some(e) = &s.broken {
+                return Err(e.clone());
             }
             if s.done < target {
                 return Err(CollectError::Shutdown);
@@ -353,20 +383,21 @@ impl Collector {
                 return (None, None);
             }
             s.started += 1;
-            if let Some(m) = s.broken.clone() {
+            if let Some(e) = s.broken.clone() {
                 // Collection stopped for good: answer at once.
                 s.done = s.started;
                 self.signal.done.notify_all();
-                return (Some(s.started), Some(Err(CollectError::TracePanicked(m))));
+                return (Some(s.started), Some(Err(e)));
             }
             s.started
         };
-        let r = self.run_cycle(heap, &mut cs, n);
+        let cycle = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run_cycle(heap, &mut cs, n)));
+        let r = cycle.unwrap_or_else(|p| Err(self.recover(heap, &mut cs, p)));
         let mut s = lock(&self.signal.state);
         s.done = n;
         match &r {
             Err(CollectError::Verify(m)) => s.failures.push((n, m.clone())),
-            Err(CollectError::TracePanicked(m)) => s.broken = Some(m.clone()),
+            Err(e @ (CollectError::TracePanicked(_) | CollectError::Panicked(_))) => s.broken = Some(e.clone()),
             _ => {}
         }
         self.signal.done.notify_all();
@@ -375,13 +406,24 @@ impl Collector {
 
     // ---- the cycle ----
 
+    /// Tests only: panic here if a test asked for a fault at `point`.
+    #[inline(always)]
+    fn fault_point(&self, point: Fault) {
+        #[cfg(all(test, not(tmgc_loom)))]
+        if self.fault.load(Ordering::Relaxed) == point as u8 {
+            panic!("injected collector fault: {point:?}");
+        }
+        let _ = point;
+    }
+
     fn run_cycle(&self, heap: &HeapInner, cs: &mut CycleState, n: u64) -> Result<CycleStats, CollectError> {
         let t0 = Instant::now();
         let space = &heap.space;
         let allocated = space.take_allocated_bytes().max(0) as u64;
         let live_before = cs.live_bytes;
         cs.epoch += 1;
-        debug_assert_eq!(space.unswept_blocks(), 0, "P0: the previous sweep is finished");
+        debug_assert!(previous_sweep_finished(space), "P0: the previous sweep is finished");
+        self.fault_point(Fault::CycleStart);
         // Late shades of the previous cycle (a thread with its barrier still
         // on, detaching before it answered SWEEP) are stale: their marks
         // were cleared with the rest.
@@ -430,6 +472,7 @@ impl Collector {
 
         // 5. SWEEP(e).
         space.begin_sweep();
+        self.fault_point(Fault::SweepBegun);
         let (w, recs) = self.request(cs, word::SWEEP);
         self.await_acks(heap, w, recs);
         let mut dropped = 0u64;
@@ -482,16 +525,32 @@ impl Collector {
     /// marks. The caller records the collector as broken: no later cycle
     /// runs, so nothing is ever freed on the strength of these marks.
     fn abandon(&self, heap: &HeapInner, cs: &mut CycleState, p: Box<dyn std::any::Any + Send>) -> CollectError {
-        let msg = p
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "a panic".into());
         let (w, recs) = self.request(cs, word::SWEEP);
         self.await_acks(heap, w, recs);
         while self.grey.take_packet().is_some() {}
         heap.space.clear_marks();
-        CollectError::TracePanicked(msg)
+        CollectError::TracePanicked(panic_message(&*p))
+    }
+
+    /// The collector panicked somewhere in a cycle other than a `Trace`
+    /// call (a tmgc bug: an internal assertion, say). Where it stopped is
+    /// unknown, so nothing more may be freed: the caller records the
+    /// collector as broken and no later cycle runs. Release the threads:
+    /// a SWEEP request moves the word off any phase they could be waiting
+    /// in (a VERIFY stop) and turns their barriers off. No sweep epoch is
+    /// begun here; if this cycle already began one, its marks are complete
+    /// (the sweep begins only after marking and verification), so the lazy
+    /// sweep finishing it stays correct, and the marks are left for it. If
+    /// this recovery panics too, the word has still moved on: the threads
+    /// answer it themselves at their commit points.
+    fn recover(&self, heap: &HeapInner, cs: &mut CycleState, p: Box<dyn std::any::Any + Send>) -> CollectError {
+        let msg = panic_message(&*p);
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let (w, recs) = self.request(cs, word::SWEEP);
+            self.await_acks(heap, w, recs);
+            while self.grey.take_packet().is_some() {}
+        }));
+        CollectError::Panicked(msg)
     }
 
     /// Stop every mutator at a commit point (VERIFY request), hold each
@@ -532,6 +591,7 @@ impl Collector {
             roots.extend(core.roots.scan().map(|p| (format!("a root of mutator {}", r.id), p.cast())));
         }
         roots.extend(heap.globals.scan().into_iter().map(|p| ("a global root".to_string(), p.cast())));
+        self.fault_point(Fault::VerifyStop);
         // SAFETY: every mutator is parked and held (or detached), marking is
         // closed, and the sweep has not begun.
         let r = unsafe { verify::verify(heap, roots) };
@@ -585,6 +645,34 @@ impl Collector {
             destructor_panics: heap.destructor_panics.load(Ordering::Relaxed),
         }
     }
+}
+
+/// The message of a caught panic.
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "a panic".into())
+}
+
+/// P0, checked in debug builds at the start of each cycle: no block is
+/// still due for the previous sweep. A block claimed from the pool at this
+/// moment is counted for an instant (its claimer stamps it just after
+/// winning it, `pool::claim_free`), so a non-zero count is looked at again
+/// for up to a second (the claimer may be descheduled) before it counts as
+/// a block the sweep missed.
+/// (Under loom the count is taken once: a model explores the claim window
+/// itself, and a wait would only lengthen it.)
+#[cfg(debug_assertions)]
+fn previous_sweep_finished(space: &tmgc_alloc::Space) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while space.unswept_blocks() != 0 {
+        if cfg!(tmgc_loom) || Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::yield_now();
+    }
+    true
 }
 
 /// Start the background collector thread for `heap`. It holds only a weak
