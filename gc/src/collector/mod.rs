@@ -663,7 +663,6 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
 /// a block the sweep missed.
 /// (Under loom the count is taken once: a model explores the claim window
 /// itself, and a wait would only lengthen it.)
-#[cfg(debug_assertions)]
 fn previous_sweep_finished(space: &tmgc_alloc::Space) -> bool {
     let deadline = Instant::now() + Duration::from_secs(1);
     while space.unswept_blocks() != 0 {
