@@ -3,7 +3,10 @@
 //! Run: `cargo bench -p tmgc --bench pause` (about 2 minutes); sizes in MiB
 //! can be given: `cargo bench -p tmgc --bench pause -- 64 256`, and the
 //! number of churning threads with `PAUSE_MUTATORS=1` (default 2), the
-//! marker with `PAUSE_MARKER=assisted|parallel` (default serial).
+//! marker with `PAUSE_MARKER=assisted|parallel` (default serial). With
+//! `--features pause-cputime` each pause is also timed on the thread's CPU
+//! clock, and the report adds the CPU-time quantiles: a pause whose wall
+//! time is far above any pause's CPU time was the thread off its CPU.
 //!
 //! For each live-heap size: one thread builds the live heap (chains of
 //! 10,000 nodes of 32 bytes, each held by a global root), then two mutator
@@ -168,6 +171,17 @@ fn main() {
             p.count_between(1_000_000, u64::MAX / 2),
             elapsed.as_secs_f64() * 1e3
         );
+        let c = &st.pause_cpu;
+        if !c.is_empty() {
+            eprintln!(
+                "  {mib} MiB: pause CPU time: p99 {:.1} µs, p99.9 {:.1} µs, max {:.1} µs; over 100 µs: {}; over 1 ms: {}",
+                c.value_at_quantile(0.99) as f64 / 1e3,
+                c.value_at_quantile(0.999) as f64 / 1e3,
+                c.max() as f64 / 1e3,
+                c.count_between(100_000, u64::MAX / 2),
+                c.count_between(1_000_000, u64::MAX / 2),
+            );
+        }
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         let us = |ns: u64| ns as f64 / 1e3;
         let row = serde_json::json!({
@@ -184,6 +198,9 @@ fn main() {
             "pauses": p.len(),
             "over_1ms": p.count_between(1_000_000, u64::MAX / 2),
             "steal_cpu_ms": steal,
+            "pause_cpu_p99_us": (!c.is_empty()).then(|| us(c.value_at_quantile(0.99))),
+            "pause_cpu_max_us": (!c.is_empty()).then(|| us(c.max())),
+            "cpu_over_1ms": (!c.is_empty()).then(|| c.count_between(1_000_000, u64::MAX / 2)),
             "commits_per_s": txs.load(Ordering::Relaxed) as f64 / (elapsed.as_secs_f64() + 0.2),
             "mutator_ids": ids,
         });

@@ -37,12 +37,12 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use hdrhistogram::Histogram;
 use tmgc_alloc::{AllocError, LocalAllocator};
 use tmgc_roots::{RootTable, Slot};
 
-use crate::collector::handshake::{new_histogram, respond, word, Record, DETACHED, PARKED, RUNNING};
+use crate::collector::handshake::{respond, word, Record, DETACHED, PARKED, RUNNING};
 use crate::collector::mark::Grey;
+use crate::collector::stats::{PauseClock, Pauses};
 use crate::error::{Abort, Conflict, TxError};
 use crate::heap::{detach, HeapInner};
 use crate::sync::{light_fence, lock};
@@ -59,7 +59,7 @@ pub(crate) struct LocalGc {
     /// Objects this thread shaded and has not handed over yet.
     pub(crate) grey: Vec<Grey>,
     /// Pauses not yet merged into the record (ns).
-    pub(crate) pauses: Histogram<u64>,
+    pub(crate) pauses: Pauses,
     /// Own allocated bytes at which to consult the pacer next.
     pub(crate) pacer_next: u64,
 }
@@ -131,7 +131,7 @@ impl Mutator {
                 barrier_epoch: u64::MAX,
                 swept_epoch: u64::MAX,
                 grey: Vec::new(),
-                pauses: new_histogram(),
+                pauses: Pauses::new(),
                 pacer_next: PACER_STEP,
             },
             tag: 0,
@@ -164,13 +164,13 @@ impl Mutator {
     #[cold]
     #[inline(never)]
     fn enter_slow(rec: &Record, heap: &HeapInner) {
-        let t0 = Instant::now();
+        let clock = PauseClock::start();
         let mut verify_wait = std::time::Duration::ZERO;
         let v0 = heap.collector.verifications.load(Ordering::Acquire);
         let mut g = lock(&rec.handoff);
         if v0 % 2 == 1 || heap.collector.verifications.load(Ordering::Acquire) != v0 {
             // Blocked behind the verifier's stop-the-world: not a pause.
-            verify_wait += t0.elapsed();
+            verify_wait += clock.wall();
         }
         loop {
             rec.pending.store(false, Ordering::Relaxed);
@@ -202,8 +202,8 @@ impl Mutator {
         }
         // SAFETY: (H1) as above.
         let core = unsafe { rec.core_mut() };
-        let _ = core.gc.pauses.record((t0.elapsed().saturating_sub(verify_wait).as_nanos() as u64).max(1));
-        let _ = g.pauses.add(&core.gc.pauses);
+        core.gc.pauses.record(&clock, verify_wait);
+        g.pauses.add(&core.gc.pauses);
         core.gc.pauses.reset();
     }
 
@@ -221,9 +221,9 @@ impl Mutator {
             // A mark assist: GC work at this commit point, bounded, and in
             // proportion to what this thread allocated (one assist per
             // `ASSIST_STEP` bytes).
-            let t0 = Instant::now();
+            let clock = PauseClock::start();
             heap.collector.assist(ASSIST_BUDGET);
-            let _ = core.gc.pauses.record((t0.elapsed().as_nanos() as u64).max(1));
+            core.gc.pauses.record(&clock, std::time::Duration::ZERO);
             core.gc.pacer_next = core.alloc.allocated_bytes() + ASSIST_STEP;
             return;
         }
@@ -347,7 +347,7 @@ impl Mutator {
             // Publish this thread's recent pauses (commit barriers, mark
             // assists) to `Heap::stats` now rather than at the next handshake.
             let mut g = lock(&rec.handoff);
-            let _ = g.pauses.add(&c.gc.pauses);
+            g.pauses.add(&c.gc.pauses);
             c.gc.pauses.reset();
         });
     }
@@ -406,7 +406,7 @@ impl Drop for Mutator {
             // away with us.
             heap.collector.grey.push_packet(std::mem::take(&mut core.gc.grey));
             let _ = core.alloc.retire_all();
-            let _ = g.pauses.add(&core.gc.pauses);
+            g.pauses.add(&core.gc.pauses);
             pauses = g.pauses.clone();
             rec.state.store(DETACHED, Ordering::Release);
             std::mem::forget(running); // stays DETACHED, not PARKED

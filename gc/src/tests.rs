@@ -198,3 +198,37 @@ fn dynamic_types_trace_slots_and_callback() {
     assert!(DynType::register(DynTypeSpec { name: "Huge".into(), ref_slots: usize::MAX, data_words: 1, trace: None })
         .is_err());
 }
+
+/// Pauses are timed on the wall clock always, and on the thread's CPU
+/// clock with the `pause-cputime` feature (`cargo test -p tmgc --lib
+/// --features pause-cputime pause_`): then every pause has both.
+#[test]
+fn pause_cpu_times_are_recorded_with_their_feature_only() {
+    let heap = Heap::new(Config::default()).unwrap();
+    let mut m = heap.attach().unwrap();
+    let root = m
+        .transaction::<_, ()>(|tx| {
+            let l = tx.alloc(Leaf { a: 1, b: Value::new(2.0) })?;
+            Ok(tx.root(l))
+        })
+        .unwrap();
+    for _ in 0..3 {
+        // Parked between transactions: the collector answers for us, and
+        // our next commit point catches up with the word (a pause).
+        heap.collect().unwrap();
+        m.transaction::<_, ()>(|tx| {
+            let l = tx.get_root(&root)?;
+            tx.set(l, |l| &l.b, 3.0)?;
+            Ok(())
+        })
+        .unwrap();
+    }
+    drop(m);
+    let st = heap.stats();
+    assert!(!st.pauses.is_empty(), "no pause was recorded");
+    if cfg!(feature = "pause-cputime") {
+        assert_eq!(st.pause_cpu.len(), st.pauses.len(), "a pause without its CPU time");
+    } else {
+        assert!(st.pause_cpu.is_empty(), "CPU times recorded without the feature");
+    }
+}

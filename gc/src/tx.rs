@@ -83,6 +83,7 @@ use crate::sync::{AtomicPtr, AtomicU64};
 use tmgc_alloc::{AllocError, Checkpoint, LocalAllocator};
 
 use crate::collector::mark::shade;
+use crate::collector::stats::PauseClock;
 use crate::error::{Conflict, RootMisuse};
 use crate::field::{Ref, Value, Word};
 use crate::flags::{vlock, ObjFlags};
@@ -685,10 +686,9 @@ impl<'tx> Tx<'tx> {
         if self.core.gc.barrier {
             // GC work at a commit point: timed as a pause (only while the
             // barrier is on, so the clock reads cost nothing otherwise).
-            let t0 = std::time::Instant::now();
+            let clock = PauseClock::start();
             self.commit_barrier();
-            let ns = t0.elapsed().as_nanos() as u64;
-            let _ = self.core.gc.pauses.record(ns.max(1));
+            self.core.gc.pauses.record(&clock, std::time::Duration::ZERO);
         }
         let logs = &mut self.core.logs;
         // Publish new objects: stamped with wv (a transaction older than wv

@@ -37,7 +37,7 @@ use std::cell::UnsafeCell;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use hdrhistogram::Histogram;
+use crate::collector::stats::Pauses;
 
 use crate::collector::mark::shade;
 use crate::heap::HeapInner;
@@ -80,12 +80,8 @@ pub(crate) const DETACHED: u32 = 2;
 /// What the `handoff` lock guards besides the `Core` of a parked thread.
 pub(crate) struct Handoff {
     /// This thread's pauses at commit points (ns), merged from its local
-    /// histogram at each slow path.
-    pub(crate) pauses: Histogram<u64>,
-}
-
-pub(crate) fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 60_000_000_000, 2).expect("valid histogram bounds")
+    /// histograms at each slow path.
+    pub(crate) pauses: Pauses,
 }
 
 /// A mutator as the collector sees it. See the module docs.
@@ -119,7 +115,7 @@ impl Record {
             state: AtomicU32::new(PARKED),
             pending: AtomicBool::new(true),
             acked: AtomicU64::new(u64::MAX),
-            handoff: Mutex::new(Handoff { pauses: new_histogram() }),
+            handoff: Mutex::new(Handoff { pauses: Pauses::new() }),
             core: UnsafeCell::new(core),
         }
     }

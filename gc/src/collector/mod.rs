@@ -41,7 +41,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
-use hdrhistogram::Histogram;
 
 use crate::header::Header;
 use crate::heap::HeapInner;
@@ -52,7 +51,7 @@ use handshake::{raise, try_complete, word, Record, DETACHED, PARKED};
 /// before the collector answers for them (`await_acks`).
 const ANSWER_GRACE: std::time::Duration = std::time::Duration::from_micros(200);
 use mark::{shade, GreySet, MarkReport, MarkWork, Marker};
-use stats::{CycleStats, GcStats};
+use stats::{CycleStats, GcStats, Pauses};
 
 /// Why a collection did not end well.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -136,7 +135,7 @@ struct StatsState {
     total: Duration,
     peak_heap: u64,
     /// Pauses of detached mutators.
-    detached_pauses: Histogram<u64>,
+    detached_pauses: Pauses,
 }
 
 /// Attached mutators, and the writer tags not in use.
@@ -213,7 +212,7 @@ impl Collector {
                 max_cycle: Duration::ZERO,
                 total: Duration::ZERO,
                 peak_heap: 0,
-                detached_pauses: handshake::new_histogram(),
+                detached_pauses: Pauses::new(),
             }),
             trigger_bytes: AtomicU64::new(config.min_trigger_bytes),
             verifications: AtomicU64::new(0),
@@ -250,13 +249,13 @@ impl Collector {
         Some(rec)
     }
 
-    pub(crate) fn unregister(&self, rec: &Record, pauses: &Histogram<u64>) {
+    pub(crate) fn unregister(&self, rec: &Record, pauses: &Pauses) {
         {
             let mut reg = lock(&self.registry);
             reg.records.retain(|r| !std::ptr::eq(&**r, rec));
             reg.free_tags.push(rec.tag);
         }
-        let _ = lock(&self.stats).detached_pauses.add(pauses);
+        lock(&self.stats).detached_pauses.add(pauses);
     }
 
     fn snapshot(&self) -> Vec<Arc<Record>> {
@@ -628,8 +627,8 @@ impl Collector {
             let Ok(g) = r.handoff.try_lock() else { continue };
             let h = g.pauses.clone();
             drop(g);
-            let _ = pauses.add(&h);
-            per.push((r.id, h));
+            pauses.add(&h);
+            per.push((r.id, h.wall));
         }
         let failures = lock(&self.signal.state).failures.iter().map(|(_, m)| m.clone()).collect();
         GcStats {
@@ -639,7 +638,8 @@ impl Collector {
             total_cycle_time: s.total,
             heap_bytes: heap.space.heap_bytes() as u64,
             peak_heap_bytes: s.peak_heap,
-            pauses,
+            pauses: pauses.wall,
+            pause_cpu: pauses.cpu,
             per_mutator: per,
             verify_failures: failures,
             destructor_panics: heap.destructor_panics.load(Ordering::Relaxed),

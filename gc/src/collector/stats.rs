@@ -1,8 +1,92 @@
 //! Collector statistics: per-cycle figures and commit-point pauses.
+//!
+//! A pause is timed by a [`PauseClock`] started where a commit point begins
+//! GC work and read where it ends. With the `pause-cputime` feature the
+//! clock also reads the thread's CPU clock, so a long pause can be told
+//! apart: GC work (CPU time as long as the wall time) or the thread being
+//! off its CPU in the middle of short work (preempted, or the hypervisor
+//! stealing the core). The feature costs a system call at each end of each
+//! timed pause, so it is off by default.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+
+/// One pause being timed.
+pub(crate) struct PauseClock {
+    wall: Instant,
+    #[cfg(feature = "pause-cputime")]
+    cpu: u64,
+}
+
+impl PauseClock {
+    #[inline]
+    pub(crate) fn start() -> PauseClock {
+        PauseClock {
+            wall: Instant::now(),
+            #[cfg(feature = "pause-cputime")]
+            cpu: thread_cpu_ns(),
+        }
+    }
+
+    /// Wall time so far.
+    pub(crate) fn wall(&self) -> Duration {
+        self.wall.elapsed()
+    }
+}
+
+/// The CPU time this thread has used, in nanoseconds.
+#[cfg(feature = "pause-cputime")]
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec; the call writes only it.
+    let r = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    debug_assert_eq!(r, 0, "CLOCK_THREAD_CPUTIME_ID is supported on every platform tmgc builds for");
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// A thread's pause histograms, in nanoseconds: wall time, and thread CPU
+/// time (recorded only with the `pause-cputime` feature).
+pub(crate) struct Pauses {
+    pub(crate) wall: Histogram<u64>,
+    pub(crate) cpu: Histogram<u64>,
+}
+
+impl Pauses {
+    pub(crate) fn new() -> Pauses {
+        Pauses { wall: new_histogram(), cpu: new_histogram() }
+    }
+
+    /// Record the pause `clock` timed, less `excluded` wall time (a wait
+    /// that is not a pause of the collector's making).
+    #[inline]
+    pub(crate) fn record(&mut self, clock: &PauseClock, excluded: Duration) {
+        let wall = clock.wall().saturating_sub(excluded);
+        let _ = self.wall.record((wall.as_nanos() as u64).max(1));
+        #[cfg(feature = "pause-cputime")]
+        let _ = self.cpu.record(thread_cpu_ns().saturating_sub(clock.cpu).max(1));
+    }
+
+    pub(crate) fn add(&mut self, o: &Pauses) {
+        let _ = self.wall.add(&o.wall);
+        let _ = self.cpu.add(&o.cpu);
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.wall.reset();
+        self.cpu.reset();
+    }
+}
+
+impl Clone for Pauses {
+    fn clone(&self) -> Pauses {
+        Pauses { wall: self.wall.clone(), cpu: self.cpu.clone() }
+    }
+}
+
+pub(crate) fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000_000, 2).expect("valid histogram bounds")
+}
 
 /// What one collection cycle did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -58,7 +142,12 @@ pub struct GcStats {
     /// An [`hdrhistogram::Histogram`] (re-exported as
     /// [`tmgc::Histogram`](crate::Histogram)).
     pub pauses: Histogram<u64>,
-    /// The same, per mutator: `(mutator id, histogram)`; detached mutators
+    /// The thread CPU time of the same pauses, in nanoseconds: recorded
+    /// only with the crate's `pause-cputime` feature (empty otherwise). A
+    /// pause whose wall time is far above its CPU time was spent off the
+    /// CPU (preempted), not on GC work.
+    pub pause_cpu: Histogram<u64>,
+    /// The same wall times, per mutator: `(mutator id, histogram)`; detached mutators
     /// are folded into `pauses` only.
     pub per_mutator: Vec<(u64, Histogram<u64>)>,
     /// Heap-verifier failures so far (empty when all is well).
