@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Plot the pause benchmark: cycle duration and pause percentiles per live-heap
 size, from target/pause-<marker>-<mutators>.json (written by
-`cargo bench -p tmgc --bench pause`). Writes an SVG (default docs/pause.svg).
+`cargo bench -p tmgc --bench pause`, with `--features pause-cputime` for the
+CPU-time bars). Writes an SVG (default docs/pause.svg).
 Log-scale y axis, one group per heap size. No dependencies."""
 import json, math, sys, pathlib
 
@@ -14,6 +15,7 @@ if not runs:
     sys.exit("no target/pause-*.json: run cargo bench -p tmgc --bench pause first")
 
 series = [("pause p99", "pause_p99_us", 1.0, "#4c9be8"), ("pause max", "pause_max_us", 1.0, "#e8724c"),
+          ("pause max, CPU time", "pause_cpu_max_us", 1.0, "#9b59b6"),
           ("cycle mean", "cycle_mean_ms", 1000.0, "#6bbf59")]
 W, H, L, B, T = 1100, 380, 70, 74, 40
 lo, hi = 0.01, 1e7  # µs
@@ -36,15 +38,17 @@ for target, name in [(100, "p99 target"), (1000, "max target")]:
 for gi, (r, (mk, m, mib)) in enumerate(zip(runs, groups)):
     x0 = L + gi * gw + bw / 2
     for si, (name, key, scale, colour) in enumerate(series):
+        if r.get(key) is None:
+            continue  # CPU times: only from runs with --features pause-cputime
         v = r[key] * scale
         x = x0 + si * bw
         svg.append(f'<rect x="{x:.1f}" y="{y(v):.1f}" width="{bw*0.9:.1f}" height="{H-B-y(v):.1f}" fill="{colour}"/>')
-    svg.append(f'<text x="{x0 + bw*1.4:.1f}" y="{H-B+16}" text-anchor="middle">{mib} MiB</text>')
-    svg.append(f'<text x="{x0 + bw*1.4:.1f}" y="{H-B+30}" text-anchor="middle">{m} mut.</text>')
-    svg.append(f'<text x="{x0 + bw*1.4:.1f}" y="{H-B+44}" text-anchor="middle">{mk}</text>')
+    svg.append(f'<text x="{x0 + bw*len(series)/2:.1f}" y="{H-B+16}" text-anchor="middle">{mib} MiB</text>')
+    svg.append(f'<text x="{x0 + bw*len(series)/2:.1f}" y="{H-B+30}" text-anchor="middle">{m} mut.</text>')
+    svg.append(f'<text x="{x0 + bw*len(series)/2:.1f}" y="{H-B+44}" text-anchor="middle">{mk}</text>')
 for si, (name, _, _, colour) in enumerate(series):
-    svg.append(f'<rect x="{L + si*120}" y="{H-18}" width="10" height="10" fill="{colour}"/>')
-    svg.append(f'<text x="{L + si*120 + 14}" y="{H-9}">{name}</text>')
+    svg.append(f'<rect x="{L + si*150}" y="{H-18}" width="10" height="10" fill="{colour}"/>')
+    svg.append(f'<text x="{L + si*150 + 14}" y="{H-9}">{name}</text>')
 svg.append("</svg>")
 out.write_text("\n".join(svg) + "\n")
 print(f"wrote {out}")
