@@ -54,6 +54,7 @@ mod sync;
 pub mod trace;
 pub mod tx;
 mod types;
+pub mod weak;
 
 pub use collector::stats::{CycleStats, GcStats};
 pub use collector::CollectError;
@@ -73,6 +74,7 @@ pub use tmgc_roots as roots;
 pub use trace::{NoTrace, NoTraceSafe, Trace, Tracer, Visitor};
 pub use tx::Tx;
 pub use types::{DropFn, DynObjectView, DynTraceFn, DynType, DynTypeSpec, GcType, TraceFn, TypeError, TypeInfo};
+pub use weak::Weak;
 
 #[cfg(all(test, not(tmgc_loom)))]
 mod tests;

@@ -84,6 +84,7 @@ use tmgc_alloc::{AllocError, Checkpoint, LocalAllocator};
 
 use crate::collector::mark::shade;
 use crate::collector::stats::PauseClock;
+use crate::collector::weak::{cell_slot, WeakPhase};
 use crate::error::{Conflict, RootMisuse};
 use crate::field::{Ref, Value, Word};
 use crate::flags::{vlock, ObjFlags};
@@ -92,7 +93,10 @@ use crate::header::Header;
 use crate::heap::{HeapInner, INEVITABLE};
 use crate::mutator::{Core, RootDrops, Running};
 use crate::sync::{sc_order, Spin};
+use crate::types::WEAK_CELL;
 use crate::types::{DynType, GcType, TypeInfo};
+use crate::weak::Weak;
+use std::sync::Arc;
 
 /// A logged write.
 #[derive(Clone, Copy)]
@@ -240,6 +244,71 @@ impl<'tx> Tx<'tx> {
         unsafe { h.write(Header::new(info, flags)) };
         self.core.logs.news.push(h);
         Ok(h)
+    }
+
+    // ---- weak references ----
+
+    /// Allocate a weak cell referring to `target` (or to nothing). The cell
+    /// is an ordinary object (root it, or store it in a [`Ref`] field); it
+    /// does not keep `target` alive. See [`crate::weak`].
+    pub fn new_weak<T: ?Sized>(&mut self, target: Option<Gc<'tx, T>>) -> Result<Gc<'tx, Weak<T>>, AllocError> {
+        let h = self.alloc_raw(&WEAK_CELL)?;
+        let target = target.map_or(std::ptr::null_mut(), |g| g.ptr.as_ptr());
+        // SAFETY: a fresh weak cell: its payload is one reference word, not
+        // yet initialised; after this write the object is a `Weak<T>`.
+        unsafe {
+            Header::payload(h).cast::<AtomicPtr<Header>>().write(AtomicPtr::new(target));
+            Ok(Gc::from_header(h))
+        }
+    }
+
+    /// The referent of weak cell `w`, if it is still alive. While a cycle
+    /// marks, this keeps the referent alive for the cycle; once marking
+    /// closes, a referent the marker did not reach is `None` (and the cell
+    /// is cleared before its referent is freed). A transactional read of the
+    /// cell: a commit that retargets it conflicts as with any field.
+    pub fn upgrade<T: ?Sized>(&mut self, w: Gc<'tx, Weak<T>>) -> Result<Option<Gc<'tx, T>>, Conflict> {
+        // Inside the gate the weak phase cannot change (collector/weak.rs):
+        // the cell is read, and its referent judged, in one phase.
+        let heap = Arc::clone(&self.core.heap);
+        let gate = heap.collector.weak_gate.enter();
+        // SAFETY: `w` is a live weak cell (a `Gc<Weak<T>>` comes only from
+        // `new_weak` or from reads of references typed `Weak<T>`).
+        let slot = unsafe { cell_slot(w.ptr) };
+        let Some(r) = NonNull::new(self.read_ptr(w.ptr, slot)?) else { return Ok(None) };
+        let live = if Self::is_new(r) {
+            // Our own new object, stored by this transaction: private, live.
+            true
+        } else {
+            match gate.phase {
+                WeakPhase::Idle => true,
+                WeakPhase::Shade => {
+                    // Straight into the collector's grey set, not this
+                    // thread's buffer: the buffer may have been flushed for
+                    // the last time (trap 5).
+                    let mut grey = Vec::new();
+                    // SAFETY: nothing is freed before marking closes, and a
+                    // referent read in SHADE is published and unfreed.
+                    if unsafe { shade(r, &mut grey) } {
+                        heap.collector.grey.push_packet(grey);
+                    }
+                    true
+                }
+                // SAFETY: in CLOSED no sweep has begun (W2): `r` is unfreed.
+                WeakPhase::Closed => unsafe { tmgc_alloc::is_marked(r.cast()) },
+            }
+        };
+        drop(gate);
+        // SAFETY: `r` is alive for 'tx: judged so above, and a cell only
+        // ever holds null or a `T` (`new_weak` and `set_weak` take `Gc<T>`).
+        Ok(live.then(|| unsafe { Gc::from_header(r) }))
+    }
+
+    /// Retarget weak cell `w` (a transactional write of the cell).
+    pub fn set_weak<T: ?Sized>(&mut self, w: Gc<'tx, Weak<T>>, target: Option<Gc<'tx, T>>) -> Result<(), Conflict> {
+        // SAFETY: `w` is a live weak cell (as in `upgrade`).
+        let word: *const AtomicPtr<Header> = unsafe { cell_slot(w.ptr) };
+        self.write(Write::Ptr { obj: w.ptr, word, value: target.map_or(std::ptr::null_mut(), |g| g.ptr.as_ptr()) })
     }
 
     // ---- reads and writes ----
@@ -694,11 +763,22 @@ impl<'tx> Tx<'tx> {
         // Publish new objects: stamped with wv (a transaction older than wv
         // that reaches one through a global root conflicts), then NEW cleared
         // with Release, before any reference to them is written back.
+        let mut weak_cells = false;
         for h in &logs.news {
             // SAFETY: our own live new objects.
             let h = unsafe { h.as_ref() };
             h.vlock().store(vlock::stamp(wv, self.core.tag), Ordering::Relaxed);
+            weak_cells |= h.flags().contains(ObjFlags::WEAK);
             h.clear_new();
+        }
+        if weak_cells {
+            // Published: the collector clears them from its next walk on
+            // (collector/weak.rs, the registry).
+            let cells = logs.news.iter().copied().filter(|h| {
+                // SAFETY: our own objects, live and just published.
+                unsafe { h.as_ref() }.flags().contains(ObjFlags::WEAK)
+            });
+            self.core.heap.collector.weak_cells.register(cells);
         }
         for w in &logs.writes {
             match *w {
@@ -741,7 +821,13 @@ impl<'tx> Tx<'tx> {
         shade_created_roots(core);
         let grey = &mut core.gc.grey;
         for w in &core.logs.writes {
-            if let Write::Ptr { word, .. } = *w {
+            if let Write::Ptr { word, obj, .. } = *w {
+                // SAFETY: a live object we hold locked.
+                if unsafe { obj.as_ref() }.flags().contains(ObjFlags::WEAK) {
+                    // A weak cell's old referent is not part of the snapshot:
+                    // only strong references keep objects alive.
+                    continue;
+                }
                 // SAFETY: a field word of a live object we hold locked.
                 let old = unsafe { (*word).load(Ordering::Acquire) };
                 if let Some(old) = NonNull::new(old) {

@@ -153,6 +153,25 @@ impl std::fmt::Debug for TypeInfo {
     }
 }
 
+/// The type of every weak cell ([`crate::Weak`]): one reference word the
+/// marker does not trace (no references as far as tracing goes), flagged
+/// `WEAK` so its commit registers it with the collector.
+pub(crate) static WEAK_CELL: TypeInfo = TypeInfo {
+    name: Name::Dynamic("tmgc::Weak"),
+    size: std::mem::size_of::<crate::sync::AtomicPtr<crate::header::Header>>(),
+    align: std::mem::align_of::<crate::sync::AtomicPtr<crate::header::Header>>(),
+    has_refs: false,
+    flags: ObjFlags::WEAK,
+    trace: trace_nothing,
+    drop: None,
+    shape: None,
+    dyn_trace: None,
+};
+
+/// # Safety
+/// None needed: reads nothing.
+unsafe fn trace_nothing(_: NonNull<u8>, _: &mut Tracer<'_>) {}
+
 /// # Safety
 /// `p` points at a live `T`.
 unsafe fn trace_erased<T: Trace>(p: NonNull<u8>, t: &mut Tracer<'_>) {

@@ -26,6 +26,7 @@ pub mod stats;
 pub(crate) mod handshake;
 mod terminate;
 mod verify;
+pub(crate) mod weak;
 
 #[cfg(all(test, not(tmgc_loom)))]
 mod mark_tests;
@@ -33,6 +34,8 @@ mod mark_tests;
 mod panic_tests;
 #[cfg(all(test, not(tmgc_loom)))]
 mod trap_tests;
+#[cfg(all(test, not(tmgc_loom)))]
+mod weak_tests;
 
 use std::collections::VecDeque;
 use std::ptr::NonNull;
@@ -52,6 +55,7 @@ use handshake::{raise, try_complete, word, Record, DETACHED, PARKED};
 const ANSWER_GRACE: std::time::Duration = std::time::Duration::from_micros(200);
 use mark::{shade, GreySet, MarkReport, MarkWork, Marker};
 use stats::{CycleStats, GcStats, Pauses};
+use weak::WeakPhase;
 
 /// Why a collection did not end well.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -155,6 +159,10 @@ pub(crate) struct Collector {
     registry: Mutex<Registry>,
     next_id: AtomicU64,
     pub(crate) grey: GreySet,
+    /// The weak-read phases (P7; `weak.rs`).
+    pub(crate) weak_gate: weak::WeakGate,
+    /// Published weak cells, cleared when their referents die.
+    pub(crate) weak_cells: weak::Registry,
     cycle: Mutex<CycleState>,
     pub(crate) signal: Arc<Signal>,
     stats: Mutex<StatsState>,
@@ -169,6 +177,21 @@ pub(crate) struct Collector {
     /// purpose (`Fault`), to test recovery.
     #[cfg(all(test, not(tmgc_loom)))]
     pub(crate) fault: std::sync::atomic::AtomicU8,
+    /// Tests only: the `Hold` point where a cycle waits while this holds
+    /// it (`hold_point`), setting `held` when it gets there; 0 for none.
+    #[cfg(all(test, not(tmgc_loom)))]
+    pub(crate) hold: std::sync::atomic::AtomicU8,
+    #[cfg(all(test, not(tmgc_loom)))]
+    pub(crate) held: std::sync::atomic::AtomicBool,
+}
+
+/// Points where a test holds a cycle (`Collector::hold`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Hold {
+    /// After the last termination round, before marking closes.
+    BeforeClose = 1,
+    /// Marking closed (and verified), weak cells not yet cleared.
+    BeforeWeakClearing,
 }
 
 /// Points where a test makes the collector panic (`Collector::fault`
@@ -199,6 +222,8 @@ impl Collector {
             registry: Mutex::new(Registry::default()),
             next_id: AtomicU64::new(1),
             grey: GreySet::default(),
+            weak_gate: weak::WeakGate::new(),
+            weak_cells: weak::Registry::default(),
             cycle: Mutex::new(CycleState::default()),
             signal: Arc::new(Signal {
                 state: Mutex::new(SignalState::default()),
@@ -218,6 +243,10 @@ impl Collector {
             verifications: AtomicU64::new(0),
             #[cfg(all(test, not(tmgc_loom)))]
             fault: std::sync::atomic::AtomicU8::new(0),
+            #[cfg(all(test, not(tmgc_loom)))]
+            hold: std::sync::atomic::AtomicU8::new(0),
+            #[cfg(all(test, not(tmgc_loom)))]
+            held: std::sync::atomic::AtomicBool::new(false),
             marker,
             config,
         }
@@ -405,6 +434,20 @@ impl Collector {
 
     // ---- the cycle ----
 
+    /// Tests only: wait at `point` while a test holds the cycle there
+    /// (`hold`), after setting `held`.
+    #[inline(always)]
+    fn hold_point(&self, point: Hold) {
+        #[cfg(all(test, not(tmgc_loom)))]
+        if self.hold.load(Ordering::SeqCst) == point as u8 {
+            self.held.store(true, Ordering::SeqCst);
+            while self.hold.load(Ordering::SeqCst) == point as u8 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        let _ = point;
+    }
+
     /// Tests only: panic here if a test asked for a fault at `point`.
     #[inline(always)]
     fn fault_point(&self, point: Fault) {
@@ -427,6 +470,9 @@ impl Collector {
         // on, detaching before it answered SWEEP) are stale: their marks
         // were cleared with the rest.
         while self.grey.take_packet().is_some() {}
+        // Weak reads shade from now on: one that a transaction makes before
+        // its thread answers REQ may be stored into an object after T.
+        self.weak_gate.switch(WeakPhase::Shade, || true);
 
         // 1. REQ(e): barriers on, roots shaded by each thread (P1).
         let (w, recs) = self.request(cs, word::REQ);
@@ -457,8 +503,14 @@ impl Collector {
             let (w, recs) = self.request(cs, word::FLUSH);
             self.await_acks(heap, w, recs);
             rounds += 1;
+            // Close (P7): with no weak read inside the gate, a grey set
+            // still empty means nothing new; else a weak read shaded after
+            // the round, and marking goes on.
             if self.grey.handed() == before && self.grey.is_empty() {
-                break;
+                self.hold_point(Hold::BeforeClose);
+                if self.weak_gate.switch(WeakPhase::Closed, || self.grey.is_empty()) {
+                    break;
+                }
             }
         }
         let mark = t0.elapsed() - to_t;
@@ -468,6 +520,14 @@ impl Collector {
         if self.config.verify {
             result = self.verify_stopped(heap, cs);
         }
+
+        // Weak cells to objects the marker did not reach are cleared before
+        // anything is freed; then weak reads return what they find (W3).
+        self.hold_point(Hold::BeforeWeakClearing);
+        // SAFETY: marking is closed and complete (CLOSED), and this cycle's
+        // sweep has not begun.
+        let weak = unsafe { self.weak_cells.clear_dead() };
+        self.weak_gate.switch(WeakPhase::Idle, || true);
 
         // 5. SWEEP(e).
         space.begin_sweep();
@@ -502,6 +562,7 @@ impl Collector {
             freed_bytes: (live_before + allocated).saturating_sub(cs.live_bytes),
             heap_bytes: st.heap_bytes as u64,
             objects_dropped: dropped,
+            weak_cleared: weak.cleared,
             verified: self.config.verify,
         };
         let mut s = lock(&self.stats);
@@ -527,6 +588,8 @@ impl Collector {
         let (w, recs) = self.request(cs, word::SWEEP);
         self.await_acks(heap, w, recs);
         while self.grey.take_packet().is_some() {}
+        // No sweep follows: weak reads may return what they find.
+        self.weak_gate.switch(WeakPhase::Idle, || true);
         heap.space.clear_marks();
         CollectError::TracePanicked(panic_message(&*p))
     }
@@ -545,6 +608,9 @@ impl Collector {
     fn recover(&self, heap: &HeapInner, cs: &mut CycleState, p: Box<dyn std::any::Any + Send>) -> CollectError {
         let msg = panic_message(&*p);
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            // Weak reads return what they find: no sweep begins from here,
+            // and if one had begun, its clearing was done (W3).
+            self.weak_gate.switch(WeakPhase::Idle, || true);
             let (w, recs) = self.request(cs, word::SWEEP);
             self.await_acks(heap, w, recs);
             while self.grey.take_packet().is_some() {}
@@ -642,6 +708,7 @@ impl Collector {
             pause_cpu: pauses.cpu,
             per_mutator: per,
             verify_failures: failures,
+            weak_cells: self.weak_cells.len(),
             destructor_panics: heap.destructor_panics.load(Ordering::Relaxed),
         }
     }

@@ -116,6 +116,8 @@ pub struct CycleStats {
     pub heap_bytes: u64,
     /// Objects whose destructor the sweep ran.
     pub objects_dropped: u64,
+    /// Weak cells cleared because their referent died.
+    pub weak_cleared: u64,
     /// Whether the verifier checked this cycle.
     pub verified: bool,
 }
@@ -152,6 +154,9 @@ pub struct GcStats {
     pub per_mutator: Vec<(u64, Histogram<u64>)>,
     /// Heap-verifier failures so far (empty when all is well).
     pub verify_failures: Vec<String>,
+    /// Weak cells the collector tracks: alive at the last cycle, or
+    /// published since.
+    pub weak_cells: usize,
     /// Destructors that panicked while the sweep ran them (caught; the
     /// objects were freed anyway).
     pub destructor_panics: u64,

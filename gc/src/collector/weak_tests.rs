@@ -1,0 +1,138 @@
+//! Trap 5 of the design brief: a weak read after a thread's last
+//! termination flush must not resurrect a dying object.
+//!
+//! The test holds a cycle after its last termination round (every thread
+//! has flushed its barrier buffer for the last time), then reads a weak
+//! cell whose referent X (with a child Y) is reachable only through it, and
+//! stores X into a rooted object. With the gate (collector/weak.rs) the
+//! read shades X into the collector's grey set, the close finds it, and
+//! marking traces X and Y. Without it X (or Y) is unmarked while reachable,
+//! and the verifier fails the cycle.
+//!
+//! A second test holds the cycle after marking closed, before the weak
+//! cells are cleared: a weak read there must see that its referent is dead
+//! (unmarked), or it would hand out an object about to be freed.
+
+use std::sync::atomic::Ordering;
+use std::thread;
+use std::time::Duration;
+
+use super::Hold;
+use crate::*;
+
+#[derive(Trace)]
+struct Leaf {
+    v: Value<u64>,
+}
+
+#[derive(Trace)]
+struct Node {
+    child: Ref<Leaf>,
+}
+
+#[derive(Trace)]
+struct Holder {
+    node: Ref<Node>,
+}
+
+#[test]
+fn a_weak_read_after_the_last_flush_keeps_its_referent_and_children() {
+    let heap = Heap::new(Config { verify: true, ..Config::default() }).unwrap();
+    let mut m = heap.attach().unwrap();
+    let (holder, weak) = m
+        .transaction::<_, ()>(|tx| {
+            let y = tx.alloc(Leaf { v: Value::new(42) })?;
+            let x = tx.alloc(Node { child: Ref::null() })?;
+            tx.store(x, |x| &x.child, Some(y))?;
+            let w = tx.new_weak(Some(x))?;
+            let h = tx.alloc(Holder { node: Ref::null() })?;
+            Ok((tx.root(h), tx.root(w)))
+        })
+        .unwrap();
+    let c = &heap.inner.collector;
+    c.hold.store(Hold::BeforeClose as u8, Ordering::SeqCst);
+    let cycle = {
+        let heap = heap.clone();
+        thread::spawn(move || heap.collect())
+    };
+    while !c.held.load(Ordering::SeqCst) {
+        thread::sleep(Duration::from_millis(1));
+    }
+    // Every termination round is answered (this thread was parked and
+    // answered for): a shade into this thread's buffer would never be
+    // flushed again in this cycle.
+    let found = m
+        .transaction::<_, ()>(|tx| {
+            let w = tx.get_root(&weak)?;
+            let h = tx.get_root(&holder)?;
+            let x = tx.upgrade(w)?;
+            tx.store(h, |h| &h.node, x)?;
+            Ok(x.is_some())
+        })
+        .unwrap();
+    assert!(found, "marking had not closed: the referent is still readable");
+    c.hold.store(0, Ordering::SeqCst);
+    let stats = cycle.join().unwrap().expect("the verifier found X or its child unmarked: resurrected by a weak read");
+    assert_eq!(stats.weak_cleared, 0, "the cell's referent was kept");
+    heap.collect().unwrap();
+    let v = m
+        .transaction::<_, ()>(|tx| {
+            let h = tx.get_root(&holder)?;
+            let x = tx.load(h, |h| &h.node)?.expect("the holder keeps X");
+            let y = tx.load(x, |x| &x.child)?.expect("X keeps Y");
+            let w = tx.get_root(&weak)?;
+            assert!(tx.upgrade(w)?.is_some(), "X is strongly reachable now");
+            Ok(tx.get(y, |y| &y.v)?)
+        })
+        .unwrap();
+    assert_eq!(v, 42);
+}
+
+#[test]
+fn a_weak_read_after_marking_closed_does_not_return_a_dead_referent() {
+    // No verifier: its stop-the-world holds every thread until the SWEEP
+    // request, so no transaction could run in this window.
+    let heap = Heap::new(Config { verify: false, ..Config::default() }).unwrap();
+    let mut m = heap.attach().unwrap();
+    let (holder, weak) = m
+        .transaction::<_, ()>(|tx| {
+            let y = tx.alloc(Leaf { v: Value::new(42) })?;
+            let x = tx.alloc(Node { child: Ref::null() })?;
+            tx.store(x, |x| &x.child, Some(y))?;
+            let w = tx.new_weak(Some(x))?;
+            let h = tx.alloc(Holder { node: Ref::null() })?;
+            Ok((tx.root(h), tx.root(w)))
+        })
+        .unwrap();
+    let c = &heap.inner.collector;
+    c.held.store(false, Ordering::SeqCst);
+    c.hold.store(Hold::BeforeWeakClearing as u8, Ordering::SeqCst);
+    let cycle = {
+        let heap = heap.clone();
+        thread::spawn(move || heap.collect())
+    };
+    while !c.held.load(Ordering::SeqCst) {
+        thread::sleep(Duration::from_millis(1));
+    }
+    let found = m
+        .transaction::<_, ()>(|tx| {
+            let w = tx.get_root(&weak)?;
+            let h = tx.get_root(&holder)?;
+            let x = tx.upgrade(w)?;
+            tx.store(h, |h| &h.node, x)?;
+            Ok(x.is_some())
+        })
+        .unwrap();
+    c.hold.store(0, Ordering::SeqCst);
+    let stats = cycle.join().unwrap().unwrap();
+    assert!(!found, "a weak read after marking closed returned an unmarked (dead) referent");
+    assert_eq!(stats.weak_cleared, 1, "the dead referent's cell was cleared");
+    let cleared = m
+        .transaction::<_, ()>(|tx| {
+            let w = tx.get_root(&weak)?;
+            let h = tx.get_root(&holder)?;
+            Ok(tx.upgrade(w)?.is_none() && tx.load(h, |h| &h.node)?.is_none())
+        })
+        .unwrap();
+    assert!(cleared);
+}

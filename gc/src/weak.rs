@@ -1,0 +1,64 @@
+//! Weak references: [`Weak<T>`] cells that do not keep their referent alive.
+//!
+//! A weak cell is a small heap object holding one reference that the
+//! collector does not trace. While something else keeps the referent
+//! reachable, [`Tx::upgrade`](crate::Tx::upgrade) returns it; once the
+//! referent is reachable only through weak cells, the next cycle clears
+//! every cell that refers to it (before it frees it), and `upgrade` returns
+//! `None` from then on. This is what an interpreter needs for Python's
+//! `weakref` objects, or for caches and interning tables.
+//!
+//! Cells are ordinary heap objects: allocate one with
+//! [`Tx::new_weak`](crate::Tx::new_weak), keep it in a [`Ref`](crate::Ref)
+//! field or a root like any object, retarget it with
+//! [`Tx::set_weak`](crate::Tx::set_weak). Reads and writes of the cell are
+//! transactional; the collector's clearing is not a write any transaction
+//! can conflict with (a cleared referent was unreachable, so no
+//! transaction can hold it).
+//!
+//! While a cycle marks, an `upgrade` shades the referent (it stays alive
+//! for this cycle), and after marking closes it returns only referents the
+//! marker reached. `docs/COLLECTOR.md` ("Weak references") has the
+//! protocol and its argument.
+//!
+//! ```
+//! use tmgc::{Config, Heap, Trace, Value};
+//!
+//! #[derive(Trace)]
+//! struct Big { n: Value<u64> }
+//!
+//! let heap = Heap::new(Config::default()).unwrap();
+//! let mut m = heap.attach().unwrap();
+//! let (strong, weak) = m.transaction::<_, ()>(|tx| {
+//!     let b = tx.alloc(Big { n: Value::new(7) })?;
+//!     let w = tx.new_weak(Some(b))?;
+//!     Ok((tx.root(b), tx.root(w)))
+//! }).unwrap();
+//! heap.collect().unwrap();
+//! // Still strongly reachable: the cell still refers to it.
+//! let n = m.transaction::<_, ()>(|tx| {
+//!     let w = tx.get_root(&weak)?;
+//!     Ok(match tx.upgrade(w)? { Some(b) => tx.get(b, |b| &b.n)?, None => 0 })
+//! }).unwrap();
+//! assert_eq!(n, 7);
+//! drop(strong);
+//! m.commit_point(); // the dropped root leaves the root set here
+//! heap.collect().unwrap();
+//! let gone = m.transaction::<_, ()>(|tx| {
+//!     let w = tx.get_root(&weak)?;
+//!     Ok(tx.upgrade(w)?.is_none())
+//! }).unwrap();
+//! assert!(gone, "the cycle cleared the cell");
+//! ```
+
+use std::marker::PhantomData;
+
+/// A weak cell referring to a `T` (or to nothing). Only ever seen behind a
+/// [`Gc`](crate::Gc), a [`Ref`](crate::Ref) or a root: allocate it with
+/// [`Tx::new_weak`](crate::Tx::new_weak). See the [module docs](self).
+pub struct Weak<T: ?Sized> {
+    /// Uninhabited: a `Weak<T>` value never exists outside the heap, whose
+    /// cells have their own layout (one reference word).
+    _never: std::convert::Infallible,
+    _type: PhantomData<fn(&T) -> &T>,
+}
