@@ -8,7 +8,7 @@
 //! |---|---|---|---|---|
 //! | `NEW` | allocated by the running transaction and not yet published: private to its thread, written in place, rewound on abort | the allocating transaction, at allocation | the same transaction at commit, before the Release store that publishes it | the owning thread only (nobody else can reach it) |
 //! | `HAS_DROP` | sweeping must run the type's destructor | allocation, from the type | never | immutable |
-//! | `WEAK` | *reserved* for weak references (their referent is not traced and is cleared when it dies); not set yet | allocation | never | immutable |
+//! | `WEAK` | a weak cell (`Weak<T>`): its one reference word is not traced, and the collector clears it when its referent dies; a commit that publishes one registers it with the collector | allocation, from the weak-cell type | never | immutable |
 //! | `FINALIZABLE` | *reserved* for finalizers (run outside any transaction before the object is freed); not set yet | allocation | never | immutable |
 //! | `LARGE` | the object lives in the large-object space | allocation, from its size | never | immutable |
 //! | `CARDS` | *reserved* for large arrays whose reference slots are tracked by card marking; not set yet | allocation | never | immutable |
