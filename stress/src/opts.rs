@@ -20,10 +20,13 @@ pub enum Workload {
     Churn,
     /// Live data grown up to the heap limit: clean `HeapExhausted`, never a crash.
     Pressure,
+    /// An interning table of weak references: entries die when nothing
+    /// else holds them, and found ones are made strong again.
+    Weak,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 7] = [
+    pub const ALL: [Workload; 8] = [
         Workload::Trees,
         Workload::Graph,
         Workload::Lru,
@@ -31,6 +34,7 @@ impl Workload {
         Workload::Long,
         Workload::Churn,
         Workload::Pressure,
+        Workload::Weak,
     ];
 
     pub fn name(self) -> &'static str {
@@ -42,6 +46,7 @@ impl Workload {
             Workload::Long => "long",
             Workload::Churn => "churn",
             Workload::Pressure => "pressure",
+            Workload::Weak => "weak",
         }
     }
 }

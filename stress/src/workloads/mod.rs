@@ -9,6 +9,7 @@ pub mod long;
 pub mod lru;
 pub mod pressure;
 pub mod trees;
+pub mod weak;
 
 use tmgc::{Abort, Gc, Ref, Trace, Tx, Value};
 
@@ -66,6 +67,7 @@ pub fn run(w: Workload, ctx: &mut Ctx<'_>, shared: &Shared) -> Result<(), Failur
         Workload::Long => long::run(ctx),
         Workload::Churn => churn::run(ctx),
         Workload::Pressure => pressure::run(ctx),
+        Workload::Weak => weak::run(ctx),
     }
 }
 
