@@ -55,6 +55,10 @@ pub(crate) mod state {
     pub const SWEEPING: u8 = 4;
     /// Holds chunk metadata; never changes.
     pub const META: u8 = 5;
+    /// Being claimed from the pool: empty, owned by its claimer, which
+    /// stamps it with the current sweep epoch and then makes it ALLOC
+    /// (`pool::claim_free`). Holds nothing to sweep.
+    pub const CLAIMING: u8 = 6;
 }
 
 /// Per-block metadata.

@@ -173,11 +173,12 @@ pub(crate) fn state_of(block: BlockRef) -> u8 {
 /// starting at chunk `start`, and stamp it as swept in the current epoch
 /// (it holds nothing to sweep).
 ///
-/// The stamp follows the CAS at once, because only the owner may write a
-/// block's metadata (a claimer that lost could otherwise stamp a block
-/// someone else owns). Between the two the block is ALLOC with its old
-/// stamp, and `Space::unswept_blocks` counts it: a count taken then is one
-/// too high for an instant (the collector's P0 check allows for that).
+/// Only a block's owner may write its metadata (a claimer that lost could
+/// otherwise stamp a block someone else owns), so the claim goes through
+/// CLAIMING: `FREE -> CLAIMING` by CAS, the stamp, then ALLOC. A block is
+/// never ALLOC with the stamp of an older epoch than the one its claimer
+/// read, and `Space::unswept_blocks` does not count a CLAIMING block (it
+/// holds nothing), so a count taken mid-claim is exact.
 pub(crate) fn claim_free(table: &ChunkTable, sweep_epoch: &AtomicU32, start: usize) -> Option<BlockRef> {
     for_each_chunk_from(table, start, |c| {
         claim_in_chunk(
@@ -185,11 +186,12 @@ pub(crate) fn claim_free(table: &ChunkTable, sweep_epoch: &AtomicU32, start: usi
             Hint::Free,
             |_| true,
             |b| {
-                let won = cas_state(b, state::FREE, state::ALLOC);
-                if won {
-                    b.meta().swept_epoch.store(sweep_epoch.load(Ordering::SeqCst), Ordering::Release);
+                if !cas_state(b, state::FREE, state::CLAIMING) {
+                    return false;
                 }
-                won
+                b.meta().swept_epoch.store(sweep_epoch.load(Ordering::SeqCst), Ordering::Release);
+                b.meta().state.store(state::ALLOC, Ordering::SeqCst);
+                true
             },
         )
     })
@@ -206,8 +208,8 @@ pub(crate) fn for_each_chunk_from<T>(
 }
 
 /// Number of blocks in each state, for statistics.
-pub(crate) fn census(table: &ChunkTable) -> [usize; 6] {
-    let mut counts = [0usize; 6];
+pub(crate) fn census(table: &ChunkTable) -> [usize; 7] {
+    let mut counts = [0usize; 7];
     for b in table.blocks() {
         counts[state_of(b) as usize] += 1;
     }

@@ -266,8 +266,9 @@ impl Space {
         s.chunks
             .blocks()
             .filter(|b| {
+                // A CLAIMING block is empty (`pool::claim_free`).
                 let st = b.meta().state.load(Ordering::Acquire);
-                st != state::FREE && b.meta().swept_epoch.load(Ordering::Acquire) < e
+                st != state::FREE && st != state::CLAIMING && b.meta().swept_epoch.load(Ordering::Acquire) < e
             })
             .count()
             + usize::from(s.large_swept_epoch.load(Ordering::Acquire) < e)
@@ -362,7 +363,7 @@ impl Space {
             live_bytes: s.live_bytes.load(Ordering::Relaxed),
             chunks,
             blocks_free: census[state::FREE as usize],
-            blocks_owned: census[state::ALLOC as usize],
+            blocks_owned: census[state::ALLOC as usize] + census[state::CLAIMING as usize],
             blocks_used: census[state::USED as usize] + census[state::SWEEPING as usize],
             blocks_recyclable: census[state::RECYCLABLE as usize],
             large_objects,

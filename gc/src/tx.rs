@@ -96,7 +96,6 @@ use crate::sync::{sc_order, Spin};
 use crate::types::WEAK_CELL;
 use crate::types::{DynType, GcType, TypeInfo};
 use crate::weak::Weak;
-use std::sync::Arc;
 
 /// A logged write.
 #[derive(Clone, Copy)]
@@ -270,7 +269,12 @@ impl<'tx> Tx<'tx> {
     pub fn upgrade<T: ?Sized>(&mut self, w: Gc<'tx, Weak<T>>) -> Result<Option<Gc<'tx, T>>, Conflict> {
         // Inside the gate the weak phase cannot change (collector/weak.rs):
         // the cell is read, and its referent judged, in one phase.
-        let heap = Arc::clone(&self.core.heap);
+        let heap: *const HeapInner = &*self.core.heap;
+        // SAFETY: `self.core` holds an `Arc` of the heap for all of 'tx and
+        // this call does not drop it; a raw pointer rather than a clone
+        // keeps two reference-count RMWs off every weak read, and frees
+        // `self` for the transactional read below.
+        let heap = unsafe { &*heap };
         let gate = heap.collector.weak_gate.enter();
         // SAFETY: `w` is a live weak cell (a `Gc<Weak<T>>` comes only from
         // `new_weak` or from reads of references typed `Weak<T>`).
@@ -771,15 +775,6 @@ impl<'tx> Tx<'tx> {
             weak_cells |= h.flags().contains(ObjFlags::WEAK);
             h.clear_new();
         }
-        if weak_cells {
-            // Published: the collector clears them from its next walk on
-            // (collector/weak.rs, the registry).
-            let cells = logs.news.iter().copied().filter(|h| {
-                // SAFETY: our own objects, live and just published.
-                unsafe { h.as_ref() }.flags().contains(ObjFlags::WEAK)
-            });
-            self.core.heap.collector.weak_cells.register(cells);
-        }
         for w in &logs.writes {
             match *w {
                 // SAFETY: field words of live objects we hold locked.
@@ -794,6 +789,19 @@ impl<'tx> Tx<'tx> {
         }
         for &(slot, h) in &logs.globals {
             self.core.heap.globals.set(slot, h.cast());
+        }
+        if weak_cells {
+            // Published: the collector clears them from its next walk on
+            // (collector/weak.rs, the registry). After the unlock, so a
+            // walk in progress holds up no lock of ours. A cell registered
+            // after a walk was published with the barrier on (marked) or
+            // after this thread answered SWEEP (in a swept block): the
+            // registry's argument covers both.
+            let cells = logs.news.iter().copied().filter(|h| {
+                // SAFETY: our own objects, live and just published.
+                unsafe { h.as_ref() }.flags().contains(ObjFlags::WEAK)
+            });
+            self.core.heap.collector.weak_cells.register(cells);
         }
         Ok((wv, true))
     }

@@ -501,6 +501,15 @@ impl Marker for AssistedMarker {
         self.bytes.store(0, SeqCst);
         self.last_assist_ns.store(self.now_ns(), SeqCst);
         self.active.store(true, SeqCst);
+        // Assists stop with the drain, also when its own tracing panics
+        // (else mutators would assist, and not pace, for ever).
+        struct Active<'a>(&'a std::sync::atomic::AtomicBool);
+        impl Drop for Active<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        let _active = Active(&self.active);
         let mut own = MarkReport::default();
         loop {
             if self.failed.load(SeqCst) {

@@ -464,7 +464,7 @@ impl Collector {
         let allocated = space.take_allocated_bytes().max(0) as u64;
         let live_before = cs.live_bytes;
         cs.epoch += 1;
-        debug_assert!(previous_sweep_finished(space), "P0: the previous sweep is finished");
+        debug_assert_eq!(space.unswept_blocks(), 0, "P0: the previous sweep is finished");
         self.fault_point(Fault::CycleStart);
         // Late shades of the previous cycle (a thread with its barrier still
         // on, detaching before it answered SWEEP) are stale: their marks
@@ -518,7 +518,12 @@ impl Collector {
         // 4. Verification (stop-the-world; tests and the stress harness).
         let mut result = Ok(());
         if self.config.verify {
-            result = self.verify_stopped(heap, cs);
+            match self.verify_stopped(heap, cs) {
+                Ok(r) => result = r,
+                // A `Trace` implementation panicked in the re-trace: as in
+                // marking, the cycle is abandoned and nothing is freed.
+                Err(p) => return Err(self.abandon(heap, cs, p)),
+            }
         }
 
         // Weak cells to objects the marker did not reach are cleared before
@@ -607,6 +612,11 @@ impl Collector {
     /// answer it themselves at their commit points.
     fn recover(&self, heap: &HeapInner, cs: &mut CycleState, p: Box<dyn std::any::Any + Send>) -> CollectError {
         let msg = panic_message(&*p);
+        // A panic inside the verifier's stop left its counter odd, which
+        // would keep every later handoff wait out of the pause figures.
+        if self.verifications.load(Ordering::Acquire) % 2 == 1 {
+            self.verifications.fetch_add(1, Ordering::AcqRel);
+        }
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             // Weak reads return what they find: no sweep begins from here,
             // and if one had begun, its clearing was done (W3).
@@ -619,8 +629,15 @@ impl Collector {
     }
 
     /// Stop every mutator at a commit point (VERIFY request), hold each
-    /// one's lock, and verify the heap.
-    fn verify_stopped(&self, heap: &HeapInner, cs: &mut CycleState) -> Result<(), CollectError> {
+    /// one's lock, and verify the heap. The outer `Err` is a panic of a
+    /// `Trace` implementation during the re-trace (the threads are released
+    /// first).
+    #[allow(clippy::type_complexity)]
+    fn verify_stopped(
+        &self,
+        heap: &HeapInner,
+        cs: &mut CycleState,
+    ) -> Result<Result<(), CollectError>, Box<dyn std::any::Any + Send>> {
         self.verifications.fetch_add(1, Ordering::AcqRel);
         let (_w, recs) = self.request(cs, word::VERIFY);
         let mut held = Vec::with_capacity(recs.len());
@@ -657,14 +674,16 @@ impl Collector {
         }
         roots.extend(heap.globals.scan().into_iter().map(|p| ("a global root".to_string(), p.cast())));
         self.fault_point(Fault::VerifyStop);
-        // SAFETY: every mutator is parked and held (or detached), marking is
-        // closed, and the sweep has not begun.
-        let r = unsafe { verify::verify(heap, roots) };
-        // Moving on to SWEEP releases the stopped threads (they wait for the
-        // word to change, then for their lock).
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            // SAFETY: every mutator is parked and held (or detached),
+            // marking is closed, and the sweep has not begun.
+            unsafe { verify::verify(heap, roots) }
+        }));
+        // Moving on (to SWEEP, or the abandon's SWEEP) releases the stopped
+        // threads (they wait for the word to change, then for their lock).
         drop(held);
         self.verifications.fetch_add(1, Ordering::AcqRel);
-        r.map(|_| ()).map_err(CollectError::Verify)
+        r.map(|r| r.map(|_| ()).map_err(CollectError::Verify))
     }
 
     // ---- mark assists ----
@@ -720,25 +739,6 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
         .cloned()
         .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
         .unwrap_or_else(|| "a panic".into())
-}
-
-/// P0, checked in debug builds at the start of each cycle: no block is
-/// still due for the previous sweep. A block claimed from the pool at this
-/// moment is counted for an instant (its claimer stamps it just after
-/// winning it, `pool::claim_free`), so a non-zero count is looked at again
-/// for up to a second (the claimer may be descheduled) before it counts as
-/// a block the sweep missed.
-/// (Under loom the count is taken once: a model explores the claim window
-/// itself, and a wait would only lengthen it.)
-fn previous_sweep_finished(space: &tmgc_alloc::Space) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(1);
-    while space.unswept_blocks() != 0 {
-        if cfg!(tmgc_loom) || Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::yield_now();
-    }
-    true
 }
 
 /// Start the background collector thread for `heap`. It holds only a weak

@@ -121,3 +121,42 @@ fn a_collector_panic_in_the_verifier_stop_releases_the_threads() {
 fn a_collector_panic_after_the_sweep_began_loses_nothing() {
     recovers_from(Fault::SweepBegun);
 }
+
+/// A `Trace` implementation that panics in the verifier's re-trace (not in
+/// marking) is reported as a `Trace` panic, not as a collector bug, and
+/// the stopped threads are released.
+#[test]
+fn a_trace_panic_in_the_verifier_is_a_trace_panic() {
+    use std::sync::atomic::AtomicBool;
+    static FAIL: AtomicBool = AtomicBool::new(false);
+    struct Flaky;
+    // SAFETY: holds no reference; panicking is the point of the test.
+    unsafe impl Trace for Flaky {
+        fn trace(&self, _: &mut Tracer<'_>) {
+            assert!(!FAIL.load(Ordering::SeqCst), "flaky trace");
+        }
+    }
+    let heap = Heap::new(Config { verify: true, ..Config::default() }).unwrap();
+    let mut m = heap.attach().unwrap();
+    let _keep = m
+        .transaction::<_, ()>(|tx| {
+            let f = tx.alloc(Flaky)?;
+            Ok(tx.root(f))
+        })
+        .unwrap();
+    let c = &heap.inner.collector;
+    c.hold.store(super::Hold::BeforeClose as u8, Ordering::SeqCst);
+    let (tx, rx) = mpsc::channel();
+    let h = heap.clone();
+    thread::spawn(move || tx.send(h.collect()).unwrap());
+    while !c.held.load(Ordering::SeqCst) {
+        thread::yield_now();
+    }
+    FAIL.store(true, Ordering::SeqCst);
+    c.hold.store(0, Ordering::SeqCst);
+    let r = rx.recv_timeout(STUCK).expect("collect returned");
+    FAIL.store(false, Ordering::SeqCst);
+    assert!(matches!(r, Err(CollectError::TracePanicked(ref m)) if m.contains("flaky")), "{r:?}");
+    // Released: this thread's next transaction runs.
+    m.transaction::<_, ()>(|_| Ok(())).unwrap();
+}

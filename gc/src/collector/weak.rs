@@ -147,8 +147,6 @@ unsafe impl Send for Cell {}
 pub(crate) struct Cleared {
     /// Cells whose referent died, now cleared.
     pub(crate) cleared: u64,
-    /// Cells that died themselves (left the registry).
-    pub(crate) dead_cells: u64,
 }
 
 /// Every published weak cell that was alive at the last walk or published
@@ -175,8 +173,7 @@ impl Registry {
         lock(&self.cells).retain(|c| {
             // SAFETY: an unfreed object (the caller's guarantee).
             if !unsafe { tmgc_alloc::is_marked(c.0.cast()) } {
-                report.dead_cells += 1;
-                return false;
+                return false; // the cell itself died
             }
             // SAFETY: a live weak cell: its payload is one reference word.
             let slot = unsafe { cell_slot(c.0) };
