@@ -1,8 +1,8 @@
 //! Trap 5 of the design brief: a weak read after a thread's last
 //! termination flush must not resurrect a dying object.
 //!
-//! The test holds a cycle after its last termination round (every thread
-//! has flushed its barrier buffer for the last time), then reads a weak
+//! The first test holds a cycle after its last termination round (every
+//! thread has flushed its barrier buffer for the last time), then reads a weak
 //! cell whose referent X (with a child Y) is reachable only through it, and
 //! stores X into a rooted object. With the gate (collector/weak.rs) the
 //! read shades X into the collector's grey set, the close finds it, and
@@ -35,52 +35,57 @@ struct Holder {
     node: Ref<Node>,
 }
 
-#[test]
-fn a_weak_read_after_the_last_flush_keeps_its_referent_and_children() {
-    let heap = Heap::new(Config { verify: true, ..Config::default() }).unwrap();
-    let mut m = heap.attach().unwrap();
-    let (holder, weak) = m
+/// A holder (rooted, its field empty) and a weak cell (rooted) to X, which
+/// has a child Y holding 42; X is reachable only through the cell.
+fn setup(heap: &Heap) -> (GlobalRoot<Holder>, GlobalRoot<Weak<Node>>) {
+    heap.attach()
+        .unwrap()
         .transaction::<_, ()>(|tx| {
             let y = tx.alloc(Leaf { v: Value::new(42) })?;
             let x = tx.alloc(Node { child: Ref::null() })?;
             tx.store(x, |x| &x.child, Some(y))?;
             let w = tx.new_weak(Some(x))?;
             let h = tx.alloc(Holder { node: Ref::null() })?;
-            Ok((tx.root(h), tx.root(w)))
+            Ok((tx.global_root(h), tx.global_root(w)))
         })
-        .unwrap();
-    let c = &heap.inner.collector;
-    c.hold.store(Hold::BeforeClose as u8, Ordering::SeqCst);
-    let cycle = {
-        let heap = heap.clone();
-        thread::spawn(move || heap.collect())
-    };
-    while !c.held.load(Ordering::SeqCst) {
-        thread::sleep(Duration::from_millis(1));
+        .unwrap()
+}
+
+/// The weak read of the tests: upgrade the cell and store what it gives
+/// into the holder; returns whether it gave anything.
+fn resurrect(
+    holder: GlobalRoot<Holder>,
+    weak: GlobalRoot<Weak<Node>>,
+) -> impl for<'t> FnMut(&mut Tx<'t>) -> Result<bool, Abort<()>> + Send + 'static {
+    move |tx| {
+        let w = tx.global(&weak)?;
+        let h = tx.global(&holder)?;
+        let x = tx.upgrade(w)?;
+        tx.store(h, |h| &h.node, x)?;
+        Ok(x.is_some())
     }
-    // Every termination round is answered (this thread was parked and
-    // answered for): a shade into this thread's buffer would never be
-    // flushed again in this cycle.
-    let found = m
-        .transaction::<_, ()>(|tx| {
-            let w = tx.get_root(&weak)?;
-            let h = tx.get_root(&holder)?;
-            let x = tx.upgrade(w)?;
-            tx.store(h, |h| &h.node, x)?;
-            Ok(x.is_some())
-        })
-        .unwrap();
-    assert!(found, "the referent was unreadable before marking closed");
-    c.hold.store(0, Ordering::SeqCst);
-    let stats = cycle.join().unwrap().expect("the verifier found X or its child unmarked: resurrected by a weak read");
+}
+
+#[test]
+fn a_weak_read_after_the_last_flush_keeps_its_referent_and_children() {
+    let heap = Heap::new(Config { verify: true, ..Config::default() }).unwrap();
+    let (holder, weak) = setup(&heap);
+    // Held after the last termination round: the thread that reads has
+    // answered it (at its first commit point), so a shade into its own
+    // buffer would never be flushed again in this cycle.
+    let (found, cycle) = during(&heap, Hold::BeforeClose, resurrect(holder.clone(), weak.clone()));
+    assert!(found.unwrap(), "the referent was unreadable before marking closed");
+    let stats = cycle.expect("the verifier found X or its child unmarked: resurrected by a weak read");
     assert_eq!(stats.weak_cleared, 0, "the cell's referent was kept");
     heap.collect().unwrap();
-    let v = m
+    let v = heap
+        .attach()
+        .unwrap()
         .transaction::<_, ()>(|tx| {
-            let h = tx.get_root(&holder)?;
+            let h = tx.global(&holder)?;
             let x = tx.load(h, |h| &h.node)?.expect("the holder keeps X");
             let y = tx.load(x, |x| &x.child)?.expect("X keeps Y");
-            let w = tx.get_root(&weak)?;
+            let w = tx.global(&weak)?;
             assert!(tx.upgrade(w)?.is_some(), "X is strongly reachable now");
             Ok(tx.get(y, |y| &y.v)?)
         })
@@ -93,44 +98,16 @@ fn a_weak_read_after_marking_closed_does_not_return_a_dead_referent() {
     // No verifier: its stop-the-world holds every thread until the SWEEP
     // request, so no transaction could run in this window.
     let heap = Heap::new(Config { verify: false, ..Config::default() }).unwrap();
-    let mut m = heap.attach().unwrap();
-    let (holder, weak) = m
+    let (holder, weak) = setup(&heap);
+    let (found, cycle) = during(&heap, Hold::BeforeWeakClearing, resurrect(holder.clone(), weak.clone()));
+    assert!(!found.unwrap(), "a weak read after marking closed returned an unmarked (dead) referent");
+    assert_eq!(cycle.unwrap().weak_cleared, 1, "the dead referent's cell was cleared");
+    let cleared = heap
+        .attach()
+        .unwrap()
         .transaction::<_, ()>(|tx| {
-            let y = tx.alloc(Leaf { v: Value::new(42) })?;
-            let x = tx.alloc(Node { child: Ref::null() })?;
-            tx.store(x, |x| &x.child, Some(y))?;
-            let w = tx.new_weak(Some(x))?;
-            let h = tx.alloc(Holder { node: Ref::null() })?;
-            Ok((tx.root(h), tx.root(w)))
-        })
-        .unwrap();
-    let c = &heap.inner.collector;
-    c.held.store(false, Ordering::SeqCst);
-    c.hold.store(Hold::BeforeWeakClearing as u8, Ordering::SeqCst);
-    let cycle = {
-        let heap = heap.clone();
-        thread::spawn(move || heap.collect())
-    };
-    while !c.held.load(Ordering::SeqCst) {
-        thread::sleep(Duration::from_millis(1));
-    }
-    let found = m
-        .transaction::<_, ()>(|tx| {
-            let w = tx.get_root(&weak)?;
-            let h = tx.get_root(&holder)?;
-            let x = tx.upgrade(w)?;
-            tx.store(h, |h| &h.node, x)?;
-            Ok(x.is_some())
-        })
-        .unwrap();
-    c.hold.store(0, Ordering::SeqCst);
-    let stats = cycle.join().unwrap().unwrap();
-    assert!(!found, "a weak read after marking closed returned an unmarked (dead) referent");
-    assert_eq!(stats.weak_cleared, 1, "the dead referent's cell was cleared");
-    let cleared = m
-        .transaction::<_, ()>(|tx| {
-            let w = tx.get_root(&weak)?;
-            let h = tx.get_root(&holder)?;
+            let w = tx.global(&weak)?;
+            let h = tx.global(&holder)?;
             Ok(tx.upgrade(w)?.is_none() && tx.load(h, |h| &h.node)?.is_none())
         })
         .unwrap();
@@ -155,12 +132,25 @@ fn during<R: Send + 'static>(
     while !c.held.load(Ordering::SeqCst) {
         thread::sleep(Duration::from_millis(1));
     }
-    let r = {
+    // The reader stays attached until the cycle is over: detaching would
+    // hand its barrier buffer to the collector, and rescue a shade that
+    // wrongly went there.
+    let (result, got) = std::sync::mpsc::channel();
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let reader = {
         let heap = heap.clone();
-        thread::spawn(move || heap.attach().unwrap().transaction(body)).join().unwrap()
+        thread::spawn(move || {
+            let mut m = heap.attach().unwrap();
+            result.send(m.transaction(body)).unwrap();
+            finished.recv().unwrap();
+        })
     };
+    let r = got.recv().unwrap();
     c.hold.store(0, Ordering::SeqCst);
-    (r, cycle.join().unwrap())
+    let cycle = cycle.join().unwrap();
+    done.send(()).unwrap();
+    reader.join().unwrap();
+    (r, cycle)
 }
 
 /// A cell a transaction fills with its own new object, read back in the
