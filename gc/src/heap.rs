@@ -239,8 +239,15 @@ impl Heap {
     /// Run a full collection cycle that starts after this call, and wait
     /// for it. Safe to call from a thread with an attached mutator (between
     /// its transactions the mutator is parked, and the collector answers
-    /// for it). Fails only if the heap verifier found a bug, or the heap is
+    /// for it). Fails only if the heap verifier found a bug, a `Trace`
+    /// implementation or the collector itself panicked, or the heap is
     /// shutting down.
+    ///
+    /// A [`Root`](crate::Root) dropped since this thread's last commit
+    /// point still counts: roots leave the root set at the next commit
+    /// point (a transaction, or [`Mutator::commit_point`](crate::Mutator::commit_point)).
+    /// Call `commit_point` before `collect` when that matters (a test that
+    /// expects an object to die, say).
     ///
     /// ```
     /// use tmgc::{Config, Heap, Value, Trace};

@@ -35,8 +35,10 @@
 //! reached inside one are [`Gc<'tx, T>`](Gc) handles that cannot escape it,
 //! and [`Root`]s keep objects across transactions. The concurrent
 //! [`collector`] reclaims memory while transactions run, meeting each thread
-//! only at its commit points. The allocation layer is re-exported as
-//! [`alloc`].
+//! only at its commit points. [`Weak`] cells (module [`weak`]) refer to an
+//! object without keeping it alive: hold them in `Ref<Weak<T>>` fields or
+//! roots, read them with [`Tx::upgrade`]. The allocation layer is
+//! re-exported as [`alloc`].
 #![deny(missing_docs)]
 
 // Lets `#[derive(Trace)]`'s `::tmgc::` paths resolve inside this crate too.

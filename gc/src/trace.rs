@@ -98,6 +98,10 @@ impl<'a> Tracer<'a> {
 /// `trace` must visit every heap reference `self` holds, must only read,
 /// and `HAS_REFS` must be `true` if the type can hold any reference (see
 /// the module docs for what goes wrong otherwise).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not implement `Trace`, so it cannot be stored in the heap",
+    note = "heap objects, weak cells included, are held through `Ref<T>` fields (`Ref<Weak<T>>` for a weak cell); plain data goes in `Value<T>` or an immutable field of a `Trace` type"
+)]
 pub unsafe trait Trace: Send + Sync + 'static {
     /// Whether values of this type can hold heap references.
     const HAS_REFS: bool = true;

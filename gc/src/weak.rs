@@ -50,6 +50,49 @@
 //! }).unwrap();
 //! assert!(gone, "the cycle cleared the cell");
 //! ```
+//!
+//! In an object, a weak cell is held through a `Ref<Weak<T>>` field (a
+//! `Weak<T>` value itself never exists outside the heap):
+//!
+//! ```
+//! use tmgc::{Config, Heap, Ref, Trace, Value, Weak};
+//!
+//! #[derive(Trace)]
+//! struct Interned { text: Value<u64> }
+//!
+//! #[derive(Trace)]
+//! struct CacheSlot {
+//!     key: u64,
+//!     entry: Ref<Weak<Interned>>, // does not keep the entry alive
+//! }
+//!
+//! let heap = Heap::new(Config::default()).unwrap();
+//! let mut m = heap.attach().unwrap();
+//! let slot = m.transaction::<_, ()>(|tx| {
+//!     let e = tx.alloc(Interned { text: Value::new(42) })?;
+//!     let w = tx.new_weak(Some(e))?;
+//!     let s = tx.alloc(CacheSlot { key: 1, entry: Ref::null() })?;
+//!     tx.store(s, |s| &s.entry, Some(w))?;
+//!     Ok(tx.root(s))
+//! }).unwrap();
+//! heap.collect().unwrap(); // nothing else held the entry
+//! let hit = m.transaction::<_, ()>(|tx| {
+//!     let s = tx.get_root(&slot)?;
+//!     let w = tx.load(s, |s| &s.entry)?.expect("the cell itself is held");
+//!     Ok(tx.upgrade(w)?.is_some())
+//! }).unwrap();
+//! assert!(!hit, "the cache entry was collected");
+//! ```
+//!
+//! A `Weak<T>` field by value does not compile (the error's note says to
+//! use `Ref<Weak<T>>`):
+//!
+//! ```compile_fail
+//! #[derive(tmgc::Trace)]
+//! struct Obj { v: tmgc::Value<u64> }
+//! #[derive(tmgc::Trace)]
+//! struct Bad { w: tmgc::Weak<Obj> }
+//! ```
 
 use std::marker::PhantomData;
 

@@ -123,7 +123,10 @@ impl Report {
                     100.0 * aborts as f64 / (commits + aborts).max(1) as f64
                 ),
             ),
-            ("clean HeapExhausted", self.total(|t| t.counters.exhausted).to_string()),
+            (
+                "clean HeapExhausted",
+                format!("{} (the pressure workload fills the heap on purpose)", self.total(|t| t.counters.exhausted)),
+            ),
             ("threads spawned by churn", self.total(|t| t.counters.threads_spawned).to_string()),
             ("checks passed", self.total(|t| t.counters.checks).to_string()),
             ("allocated", format!("{:.0} MiB ({:.0} MiB/s)", mib(allocated), mib(allocated) / secs)),
@@ -138,7 +141,10 @@ impl Report {
             ),
             ("verified cycles", if self.verify { format!("{} (all)", self.stats.cycles) } else { "off (--verify)".into() }),
             ("live heap after a cycle, mean / max", format!("{:.1} / {:.1} MiB (last 64 cycles)", mib(live_mean), mib(live_max))),
-            ("heap size peak / limit", format!("{:.1} / {} MiB", mib(self.peak_heap), self.heap_limit_mib)),
+            (
+                "heap size peak / limit",
+                format!("{:.1} / {} MiB (--heap-limit-mib)", mib(self.peak_heap), self.heap_limit_mib),
+            ),
             ("peak RSS", format!("{:.1} MiB", mib(self.peak_rss))),
             (
                 "pauses p50 / p99 / max (all threads)",

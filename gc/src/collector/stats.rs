@@ -1,6 +1,6 @@
 //! Collector statistics: per-cycle figures and commit-point pauses.
 //!
-//! A pause is timed by a [`PauseClock`] started where a commit point begins
+//! A pause is timed by a clock started where a commit point begins
 //! GC work and read where it ends. With the `pause-cputime` feature the
 //! clock also reads the thread's CPU clock, so a long pause can be told
 //! apart: GC work (CPU time as long as the wall time) or the thread being
@@ -106,11 +106,18 @@ pub struct CycleStats {
     pub marked_objects: u64,
     /// Bytes of the objects the marker traced.
     pub marked_bytes: u64,
-    /// Bytes allocated since the previous cycle began.
+    /// Bytes allocated since the previous cycle began, as the threads have
+    /// reported them: each thread folds its count into the heap's in
+    /// batches (`fold_bytes` of the allocation config, 64 KiB by default)
+    /// and when it leaves a block, so a small allocation may show up a
+    /// cycle late.
     pub allocated_bytes: u64,
-    /// Live bytes after the sweep (cells of marked or black objects).
+    /// Live bytes after the sweep: the cells of marked or black objects
+    /// (a cell is the object rounded up to the 16-byte granule, so this can
+    /// exceed `marked_bytes`).
     pub live_bytes: u64,
-    /// Bytes freed: live before plus allocated, minus live after.
+    /// Bytes freed: live before plus allocated, minus live after (as exact
+    /// as `allocated_bytes`).
     pub freed_bytes: u64,
     /// Heap size (blocks in use plus large objects) after the sweep.
     pub heap_bytes: u64,
@@ -184,26 +191,39 @@ impl GcStats {
 /// ```
 impl std::fmt::Display for GcStats {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mib = |b: u64| b as f64 / (1 << 20) as f64;
+        let bytes = |b: u64| match b {
+            0..1024 => format!("{b} B"),
+            1024..1_048_576 => format!("{:.1} KiB", b as f64 / 1024.0),
+            _ => format!("{:.1} MiB", b as f64 / 1_048_576.0),
+        };
         let us = |ns: u64| ns as f64 / 1e3;
         let mean = if self.cycles == 0 { Duration::ZERO } else { self.total_cycle_time / self.cycles as u32 };
         write!(
             f,
-            "{} cycle{} (mean {:.1?}, max {:.1?}); heap {:.1} MiB (peak {:.1} MiB)",
+            "{} cycle{} (mean {:.1?}, max {:.1?}); heap {} (peak {})",
             self.cycles,
             if self.cycles == 1 { "" } else { "s" },
             mean,
             self.max_cycle,
-            mib(self.heap_bytes),
-            mib(self.peak_heap_bytes)
+            bytes(self.heap_bytes),
+            bytes(self.peak_heap_bytes)
         )?;
         if let Some(last) = self.recent.last() {
-            write!(f, "; last cycle: {:.1} MiB live, {:.1} MiB freed", mib(last.live_bytes), mib(last.freed_bytes))?;
+            write!(f, "; last cycle: {} live, {} freed", bytes(last.live_bytes), bytes(last.freed_bytes))?;
+            if last.weak_cleared > 0 {
+                write!(
+                    f,
+                    ", {} weak cell{} cleared",
+                    last.weak_cleared,
+                    if last.weak_cleared == 1 { "" } else { "s" }
+                )?;
+            }
         }
         write!(
             f,
-            "; {} pauses: p50 {:.2} µs, p99 {:.2} µs, max {:.1} µs",
+            "; {} pause{}: p50 {:.2} µs, p99 {:.2} µs, max {:.1} µs",
             self.pauses.len(),
+            if self.pauses.len() == 1 { "" } else { "s" },
             us(self.pauses.value_at_quantile(0.5)),
             us(self.pauses.value_at_quantile(0.99)),
             us(self.pauses.max())
