@@ -20,6 +20,10 @@
 //!   The new root must be shaded at commit (found by review: read-only
 //!   commits skipped barrier (b)).
 //!
+//! - `weak_read_during_a_cycle`: a weak read races a cycle and makes its
+//!   referent strong; it finds nothing or the referent survives whole
+//!   (trap 5, the weak gate).
+//!
 //! `RUSTFLAGS="--cfg tmgc_loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p tmgc --test loom_gc --release --target-dir target/loom`
 #![cfg(tmgc_loom)]
 
@@ -234,5 +238,78 @@ fn global_roots_are_scanned_at_t() {
             })
             .unwrap();
         assert_eq!(v, 11);
+    });
+}
+
+#[derive(Trace)]
+struct Node {
+    child: Ref<Leaf>,
+}
+
+#[derive(Trace)]
+struct Holder {
+    node: Ref<Node>,
+}
+
+/// `weak_read_during_a_cycle` (P7, trap 5, against the real gate,
+/// registry and clearing): X (with a child) is reachable only through a
+/// weak cell while a cycle runs; another thread reads the cell and stores
+/// what it finds into a rooted holder. In every interleaving, either the
+/// read found nothing, or X and its child survive whole (the verifier of
+/// this cycle and the next passes, and the child's value is intact); and
+/// the cell is cleared only if the read found nothing.
+#[test]
+fn weak_read_during_a_cycle() {
+    model(2, || {
+        let heap = Heap::new(config()).unwrap();
+        let (holder, weak) = {
+            let mut m = heap.attach().unwrap();
+            m.transaction::<_, ()>(|tx| {
+                let y = tx.alloc(Leaf { v: Value::new(9) })?;
+                let x = tx.alloc(Node { child: Ref::null() })?;
+                tx.store(x, |x| &x.child, Some(y))?;
+                let w = tx.new_weak(Some(x))?;
+                let h = tx.alloc(Holder { node: Ref::null() })?;
+                Ok((tx.global_root(h), tx.global_root(w)))
+            })
+            .unwrap()
+        };
+        let reader = {
+            let (heap, holder, weak) = (heap.clone(), holder.clone(), weak.clone());
+            thread::spawn(move || {
+                let mut m = heap.attach().unwrap();
+                m.transaction::<_, ()>(|tx| {
+                    let w = tx.global(&weak)?;
+                    let h = tx.global(&holder)?;
+                    let x = tx.upgrade(w)?;
+                    tx.store(h, |h| &h.node, x)?;
+                    Ok(x.is_some())
+                })
+                .unwrap()
+            })
+        };
+        heap.collect().expect("the verifier found a reachable object unmarked");
+        let found = reader.join().unwrap();
+        heap.collect().expect("the verifier found a reachable object unmarked");
+        let mut m = heap.attach().unwrap();
+        let (kept, still_weak) = m
+            .transaction::<_, ()>(|tx| {
+                let h = tx.global(&holder)?;
+                let kept = match tx.load(h, |h| &h.node)? {
+                    Some(x) => {
+                        let y = tx.load(x, |x| &x.child)?.expect("X keeps its child");
+                        Some(tx.get(y, |y| &y.v)?)
+                    }
+                    None => None,
+                };
+                let w = tx.global(&weak)?;
+                Ok((kept, tx.upgrade(w)?.is_some()))
+            })
+            .unwrap();
+        assert_eq!(kept.is_some(), found);
+        if found {
+            assert_eq!(kept, Some(9), "X's child survived whole");
+            assert!(still_weak, "a cell whose referent lives is not cleared");
+        }
     });
 }
