@@ -270,10 +270,10 @@ impl<'tx> Tx<'tx> {
         // Inside the gate the weak phase cannot change (collector/weak.rs):
         // the cell is read, and its referent judged, in one phase.
         let heap: *const HeapInner = &*self.core.heap;
-        // SAFETY: `self.core` holds an `Arc` of the heap for all of 'tx and
-        // this call does not drop it; a raw pointer rather than a clone
-        // keeps two reference-count RMWs off every weak read, and frees
-        // `self` for the transactional read below.
+        // (A raw pointer, not an `Arc` clone: no reference-count RMWs on a
+        // weak read, and `self` stays free for the transactional read.)
+        // SAFETY: `self.core` holds an `Arc` of the heap for all of 'tx,
+        // and this call does not drop it.
         let heap = unsafe { &*heap };
         let gate = heap.collector.weak_gate.enter();
         // SAFETY: `w` is a live weak cell (a `Gc<Weak<T>>` comes only from
