@@ -229,3 +229,29 @@ fn weak_reads_racing_cycles_never_resurrect_the_dead() {
     let cleared: u64 = st.recent.iter().map(|c| c.weak_cleared).sum();
     assert!(cleared > 0, "cycles cleared cells ({cycles} cycles)");
 }
+
+/// A dropped root leaves the root set at its thread's next commit point:
+/// `Heap::collect` from a thread that has not reached one keeps the object,
+/// `Mutator::collect` (a commit point, then the cycle) frees it.
+#[test]
+fn mutator_collect_applies_dropped_roots_first() {
+    let heap = Heap::new(quiet()).unwrap();
+    let mut m = heap.attach().unwrap();
+    let (root, cell) = m
+        .transaction::<_, ()>(|tx| {
+            let o = tx.alloc(Obj { id: Value::new(5), next: Ref::null() })?;
+            let w = tx.new_weak(Some(o))?;
+            Ok((tx.root(o), tx.root(w)))
+        })
+        .unwrap();
+    drop(root);
+    assert_eq!(heap.collect().unwrap().weak_cleared, 0, "the dropped root still counted");
+    assert_eq!(m.collect().unwrap().weak_cleared, 1, "the commit point removed it first");
+    let gone = m
+        .transaction::<_, ()>(|tx| {
+            let w = tx.get_root(&cell)?;
+            Ok(tx.upgrade(w)?.is_none())
+        })
+        .unwrap();
+    assert!(gone);
+}

@@ -127,8 +127,9 @@ pub enum Dyn {}
 
 /// A reference to a heap object that outlives transactions: one of this
 /// thread's roots. Created with `Tx::root`, read with `Tx::get_root`.
-/// Dropping it removes the root at the next commit point (a transaction, or
-/// `Mutator::commit_point`): until then a collection keeps its object. Not `Send`: a
+/// Dropping it removes the root at the next commit point (a transaction,
+/// `Mutator::commit_point` or `Mutator::collect`): until then a collection
+/// keeps its object. Not `Send`: a
 /// root belongs to its thread's root set (design brief §3, trap 2).
 pub struct Root<T: ?Sized> {
     pub(crate) slot: Slot,

@@ -246,8 +246,8 @@ impl Heap {
     /// A [`Root`](crate::Root) dropped since this thread's last commit
     /// point still counts: roots leave the root set at the next commit
     /// point (a transaction, or [`Mutator::commit_point`](crate::Mutator::commit_point)).
-    /// Call `commit_point` before `collect` when that matters (a test that
-    /// expects an object to die, say).
+    /// [`Mutator::collect`](crate::Mutator::collect) runs that commit point
+    /// first, for a thread that wants its dropped roots gone in this cycle.
     ///
     /// ```
     /// use tmgc::{Config, Heap, Value, Trace};

@@ -329,11 +329,37 @@ impl Mutator {
         }
     }
 
+    /// A full collection, as [`Heap::collect`](crate::Heap::collect), after
+    /// a commit point of this thread ([`Mutator::commit_point`]): the roots
+    /// this thread dropped since its last transaction are gone before the
+    /// cycle starts, so their objects can be freed by it.
+    ///
+    /// ```
+    /// use tmgc::{Config, Heap, Trace, Value};
+    /// #[derive(Trace)]
+    /// struct Big { n: Value<u64> }
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.attach().unwrap();
+    /// let (root, weak) = m.transaction::<_, ()>(|tx| {
+    ///     let b = tx.alloc(Big { n: Value::new(1) })?;
+    ///     let w = tx.new_weak(Some(b))?;
+    ///     Ok((tx.root(b), tx.root(w)))
+    /// }).unwrap();
+    /// drop(root);
+    /// let cycle = m.collect().unwrap();
+    /// assert_eq!(cycle.weak_cleared, 1, "the object died in this very cycle");
+    /// ```
+    pub fn collect(&mut self) -> Result<crate::CycleStats, crate::CollectError> {
+        self.commit_point();
+        self.heap.collector.collect(&self.heap)
+    }
+
     /// A commit point outside any transaction: answer the collector now if
     /// it asked, and remove the roots dropped since this thread's last
     /// transaction (a dropped [`Root`](crate::Root) is otherwise removed at
     /// the next commit or abort). Rarely needed: a parked thread is
-    /// answered for.
+    /// answered for; [`Mutator::collect`] runs one before its cycle.
     pub fn commit_point(&mut self) {
         let drops = &self.drops;
         let rec = &self.rec;

@@ -42,8 +42,7 @@
 //! }).unwrap();
 //! assert_eq!(n, 7);
 //! drop(strong);
-//! m.commit_point(); // the dropped root leaves the root set here
-//! heap.collect().unwrap();
+//! m.collect().unwrap(); // a commit point (the dropped root leaves), then a cycle
 //! let gone = m.transaction::<_, ()>(|tx| {
 //!     let w = tx.get_root(&weak)?;
 //!     Ok(tx.upgrade(w)?.is_none())
