@@ -255,3 +255,65 @@ fn mutator_collect_applies_dropped_roots_first() {
         .unwrap();
     assert!(gone);
 }
+
+/// An interpreter's weak references: weak cells in the reference slots of
+/// dynamic objects (`slot_weak`, `set_slot_weak`). A dict-like object holds
+/// a cell to each of two values; the one nothing else holds is cleared.
+#[test]
+fn dynamic_objects_hold_weak_cells_in_their_slots() {
+    use tmgc::{DynType, DynTypeSpec};
+    let heap = Heap::new(quiet()).unwrap();
+    let mut m = heap.attach().unwrap();
+    let dict =
+        DynType::register(DynTypeSpec { name: "WeakDict".into(), ref_slots: 2, data_words: 0, trace: None }).unwrap();
+    let int = DynType::register(DynTypeSpec { name: "Int".into(), ref_slots: 0, data_words: 1, trace: None }).unwrap();
+    let (d, kept) = m
+        .transaction::<_, ()>(|tx| {
+            let d = tx.alloc_dyn(dict)?;
+            let mut vals = Vec::new();
+            for (i, v) in [10u64, 20].into_iter().enumerate() {
+                let x = tx.alloc_dyn(int)?;
+                tx.set_data(x, 0, v)?;
+                let w = tx.new_weak(Some(x))?;
+                tx.set_slot_weak(d, i, Some(w))?;
+                vals.push(x);
+            }
+            Ok((tx.root(d), tx.root(vals[0])))
+        })
+        .unwrap();
+    assert_eq!(m.collect().unwrap().weak_cleared, 1);
+    let seen = m
+        .transaction::<_, ()>(|tx| {
+            let d = tx.get_root(&d)?;
+            let mut seen = Vec::new();
+            for i in 0..2 {
+                let w = tx.slot_weak(d, i)?.expect("the dict holds its cells");
+                seen.push(match tx.upgrade(w)? {
+                    Some(x) => Some(tx.data(x, 0)?),
+                    None => None,
+                });
+            }
+            Ok(seen)
+        })
+        .unwrap();
+    assert_eq!(seen, vec![Some(10), None], "the rooted value stays, the other is cleared");
+    drop(kept);
+}
+
+/// Reading a slot that holds an ordinary object as a weak cell is a clear
+/// panic, not a reinterpretation of the object.
+#[test]
+#[should_panic(expected = "not a weak cell")]
+fn slot_weak_refuses_an_ordinary_object() {
+    use tmgc::{DynType, DynTypeSpec};
+    let heap = Heap::new(quiet()).unwrap();
+    let mut m = heap.attach().unwrap();
+    let ty = DynType::register(DynTypeSpec { name: "Box".into(), ref_slots: 1, data_words: 0, trace: None }).unwrap();
+    let _ = m.transaction::<_, ()>(|tx| {
+        let a = tx.alloc_dyn(ty)?;
+        let b = tx.alloc_dyn(ty)?;
+        tx.set_slot(a, 0, Some(b))?;
+        tx.slot_weak(a, 0)?;
+        Ok(())
+    });
+}

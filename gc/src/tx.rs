@@ -406,6 +406,46 @@ impl<'tx> Tx<'tx> {
         self.write(Write::Ptr { obj: obj.ptr, word, value: value.map_or(std::ptr::null_mut(), |g| g.ptr.as_ptr()) })
     }
 
+    /// Read reference slot `i` of a dynamic object as a weak cell (one that
+    /// [`Tx::set_slot_weak`] stored there): an interpreter's weak
+    /// references. The slot holds the cell strongly; the cell does not hold
+    /// its referent ([`Tx::upgrade`]). Panics if `i` is out of range, or if
+    /// the slot holds an object that is not a weak cell.
+    pub fn slot_weak(&mut self, obj: Gc<'tx, Dyn>, i: usize) -> Result<Option<Gc<'tx, Weak<Dyn>>>, Conflict> {
+        let (slots, _, p) = Self::dyn_words(obj);
+        assert!(i < slots, "slot {i} out of range: the type has {slots}");
+        // SAFETY: slot i of the payload's slot array.
+        let w = unsafe { &*p.cast::<AtomicPtr<Header>>().as_ptr().add(i) };
+        let Some(v) = NonNull::new(self.read_ptr(obj.ptr, w)?) else { return Ok(None) };
+        // SAFETY: a slot holds null or a live object (as in `slot`).
+        let info = unsafe { v.as_ref() }.type_info();
+        assert!(
+            std::ptr::eq(info, &WEAK_CELL),
+            "slot {i} holds a `{}`, not a weak cell (read it with `slot`)",
+            info.name()
+        );
+        // SAFETY: a live weak cell, whose referent is a dynamic object (only
+        // `set_slot_weak`, which takes a `Gc<Weak<Dyn>>`, stores cells in
+        // slots).
+        Ok(Some(unsafe { Gc::from_header(v) }))
+    }
+
+    /// Store weak cell `cell` (or null) in reference slot `i` of a dynamic
+    /// object; read it back with [`Tx::slot_weak`]. Panics if `i` is out of
+    /// range.
+    pub fn set_slot_weak(
+        &mut self,
+        obj: Gc<'tx, Dyn>,
+        i: usize,
+        cell: Option<Gc<'tx, Weak<Dyn>>>,
+    ) -> Result<(), Conflict> {
+        let (slots, _, p) = Self::dyn_words(obj);
+        assert!(i < slots, "slot {i} out of range: the type has {slots}");
+        // SAFETY: slot i of the payload's slot array.
+        let word = unsafe { p.cast::<AtomicPtr<Header>>().as_ptr().add(i) }.cast_const();
+        self.write(Write::Ptr { obj: obj.ptr, word, value: cell.map_or(std::ptr::null_mut(), |g| g.ptr.as_ptr()) })
+    }
+
     /// Read data word `i` of a dynamic object. Panics if `i` is out of range.
     pub fn data(&mut self, obj: Gc<'tx, Dyn>, i: usize) -> Result<u64, Conflict> {
         let (slots, data, p) = Self::dyn_words(obj);

@@ -11,7 +11,10 @@
 //! Cells are ordinary heap objects: allocate one with
 //! [`Tx::new_weak`](crate::Tx::new_weak), keep it in a [`Ref`](crate::Ref)
 //! field or a root like any object, retarget it with
-//! [`Tx::set_weak`](crate::Tx::set_weak). Reads and writes of the cell are
+//! [`Tx::set_weak`](crate::Tx::set_weak). An interpreter's dynamic objects
+//! keep `Weak<Dyn>` cells in their reference slots
+//! ([`Tx::set_slot_weak`](crate::Tx::set_slot_weak),
+//! [`Tx::slot_weak`](crate::Tx::slot_weak)). Reads and writes of the cell are
 //! transactional; the collector's clearing is not a write any transaction
 //! can conflict with (a cleared referent was unreachable, so no
 //! transaction can hold it).
