@@ -317,3 +317,23 @@ fn slot_weak_refuses_an_ordinary_object() {
         Ok(())
     });
 }
+
+/// A weak cell read from a slot as an ordinary dynamic object is refused by
+/// every dynamic accessor with a clear panic.
+#[test]
+#[should_panic(expected = "not a dynamic object")]
+fn a_weak_cell_read_with_slot_is_refused_as_a_dynamic_object() {
+    use tmgc::{DynType, DynTypeSpec};
+    let heap = Heap::new(quiet()).unwrap();
+    let mut m = heap.attach().unwrap();
+    let ty =
+        DynType::register(DynTypeSpec { name: "Holder".into(), ref_slots: 1, data_words: 1, trace: None }).unwrap();
+    let _ = m.transaction::<_, ()>(|tx| {
+        let a = tx.alloc_dyn(ty)?;
+        let w = tx.new_weak::<tmgc::Dyn>(None)?;
+        tx.set_slot_weak(a, 0, Some(w))?;
+        let c = tx.slot(a, 0)?.expect("the cell");
+        tx.data(c, 0)?;
+        Ok(())
+    });
+}

@@ -2,7 +2,7 @@
 //!
 //! ## Protocol
 //! A block's `state` (see `chunk::state`) is the only truth about who owns
-//! it. Ownership moves by **CAS on the state**: `FREE -> ALLOC`,
+//! it. Ownership moves by **CAS on the state**: `FREE -> CLAIMING` (then ALLOC by its claimer),
 //! `RECYCLABLE -> ALLOC`, `USED|RECYCLABLE -> SWEEPING`. A CAS that fails
 //! means someone else got there first; nobody ever owns a block twice.
 //!
@@ -169,7 +169,7 @@ pub(crate) fn state_of(block: BlockRef) -> u8 {
     block.meta().state.load(Ordering::Acquire)
 }
 
-/// Claim a FREE block for allocation (`FREE -> ALLOC`) anywhere in the table,
+/// Claim a FREE block for allocation (`FREE -> CLAIMING -> ALLOC`) anywhere in the table,
 /// starting at chunk `start`, and stamp it as swept in the current epoch
 /// (it holds nothing to sweep).
 ///

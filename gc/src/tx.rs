@@ -381,28 +381,36 @@ impl<'tx> Tx<'tx> {
 
     fn dyn_words(obj: Gc<'tx, Dyn>) -> (usize, usize, NonNull<u8>) {
         let info = obj.header().type_info();
-        let (slots, data) = info.shape().expect("a Gc<Dyn> has a dynamic type");
+        let (slots, data) = info.shape().unwrap_or_else(|| {
+            panic!(
+                "a `{}` is not a dynamic object (a weak cell read with `slot`? read it with `slot_weak`)",
+                info.name()
+            )
+        });
         // SAFETY: a live object.
         (slots, data, unsafe { Header::payload(obj.ptr) })
     }
 
-    /// Read reference slot `i` of a dynamic object. Panics if `i` is out of range.
-    pub fn slot(&mut self, obj: Gc<'tx, Dyn>, i: usize) -> Result<Option<Gc<'tx, Dyn>>, Conflict> {
+    /// Reference slot `i` of a dynamic object. Panics if `i` is out of range.
+    fn slot_word(obj: Gc<'tx, Dyn>, i: usize) -> &'tx AtomicPtr<Header> {
         let (slots, _, p) = Self::dyn_words(obj);
         assert!(i < slots, "slot {i} out of range: the type has {slots}");
-        // SAFETY: slot i of the payload's slot array.
-        let w = unsafe { &*p.cast::<AtomicPtr<Header>>().as_ptr().add(i) };
-        let v = self.read_ptr(obj.ptr, w)?;
-        // SAFETY: as in `load`: slots hold null or live dynamic objects.
+        // SAFETY: slot i of the payload's slot array, of an object live for 'tx.
+        unsafe { &*p.cast::<AtomicPtr<Header>>().as_ptr().add(i) }
+    }
+
+    /// Read reference slot `i` of a dynamic object. Panics if `i` is out of range.
+    pub fn slot(&mut self, obj: Gc<'tx, Dyn>, i: usize) -> Result<Option<Gc<'tx, Dyn>>, Conflict> {
+        let v = self.read_ptr(obj.ptr, Self::slot_word(obj, i))?;
+        // SAFETY: as in `load`: a slot holds null or a live object: a
+        // dynamic one (`set_slot`), or a weak cell (`set_slot_weak`), which
+        // every dynamic accessor refuses with a panic (`dyn_words`).
         Ok(NonNull::new(v).map(|v| unsafe { Gc::from_header(v) }))
     }
 
     /// Write reference slot `i` of a dynamic object. Panics if `i` is out of range.
     pub fn set_slot(&mut self, obj: Gc<'tx, Dyn>, i: usize, value: Option<Gc<'tx, Dyn>>) -> Result<(), Conflict> {
-        let (slots, _, p) = Self::dyn_words(obj);
-        assert!(i < slots, "slot {i} out of range: the type has {slots}");
-        // SAFETY: slot i of the payload's slot array.
-        let word = unsafe { p.cast::<AtomicPtr<Header>>().as_ptr().add(i) }.cast_const();
+        let word = Self::slot_word(obj, i);
         self.write(Write::Ptr { obj: obj.ptr, word, value: value.map_or(std::ptr::null_mut(), |g| g.ptr.as_ptr()) })
     }
 
@@ -412,11 +420,7 @@ impl<'tx> Tx<'tx> {
     /// its referent ([`Tx::upgrade`]). Panics if `i` is out of range, or if
     /// the slot holds an object that is not a weak cell.
     pub fn slot_weak(&mut self, obj: Gc<'tx, Dyn>, i: usize) -> Result<Option<Gc<'tx, Weak<Dyn>>>, Conflict> {
-        let (slots, _, p) = Self::dyn_words(obj);
-        assert!(i < slots, "slot {i} out of range: the type has {slots}");
-        // SAFETY: slot i of the payload's slot array.
-        let w = unsafe { &*p.cast::<AtomicPtr<Header>>().as_ptr().add(i) };
-        let Some(v) = NonNull::new(self.read_ptr(obj.ptr, w)?) else { return Ok(None) };
+        let Some(v) = NonNull::new(self.read_ptr(obj.ptr, Self::slot_word(obj, i))?) else { return Ok(None) };
         // SAFETY: a slot holds null or a live object (as in `slot`).
         let info = unsafe { v.as_ref() }.type_info();
         assert!(
@@ -439,10 +443,7 @@ impl<'tx> Tx<'tx> {
         i: usize,
         cell: Option<Gc<'tx, Weak<Dyn>>>,
     ) -> Result<(), Conflict> {
-        let (slots, _, p) = Self::dyn_words(obj);
-        assert!(i < slots, "slot {i} out of range: the type has {slots}");
-        // SAFETY: slot i of the payload's slot array.
-        let word = unsafe { p.cast::<AtomicPtr<Header>>().as_ptr().add(i) }.cast_const();
+        let word = Self::slot_word(obj, i);
         self.write(Write::Ptr { obj: obj.ptr, word, value: cell.map_or(std::ptr::null_mut(), |g| g.ptr.as_ptr()) })
     }
 

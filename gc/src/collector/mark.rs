@@ -513,7 +513,6 @@ impl Marker for AssistedMarker {
         let mut own = MarkReport::default();
         loop {
             if self.failed.load(SeqCst) {
-                self.active.store(false, SeqCst);
                 panic!("a mark assist panicked: a Trace implementation panicked on a mutator thread");
             }
             if self.in_flight.load(SeqCst) == 0 && work.grey.is_empty() && self.in_flight.load(SeqCst) == 0 {

@@ -47,6 +47,7 @@ fn thread_cpu_ns() -> u64 {
 
 /// A thread's pause histograms, in nanoseconds: wall time, and thread CPU
 /// time (recorded only with the `pause-cputime` feature).
+#[derive(Clone)]
 pub(crate) struct Pauses {
     pub(crate) wall: Histogram<u64>,
     pub(crate) cpu: Histogram<u64>,
@@ -75,12 +76,6 @@ impl Pauses {
     pub(crate) fn reset(&mut self) {
         self.wall.reset();
         self.cpu.reset();
-    }
-}
-
-impl Clone for Pauses {
-    fn clone(&self) -> Pauses {
-        Pauses { wall: self.wall.clone(), cpu: self.cpu.clone() }
     }
 }
 
