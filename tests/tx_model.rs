@@ -112,8 +112,8 @@ fn observe(m: &mut Mutator, roots: &[Root<Cell>]) -> Model {
     .unwrap()
 }
 
-fn run(ops: Vec<Op>) -> TestResult {
-    let heap = Heap::new(Config::default()).unwrap();
+fn run(ops: Vec<Op>, solo: bool) -> TestResult {
+    let heap = Heap::new(Config { solo, ..Config::default() }).unwrap();
     let mut m = heap.attach().unwrap();
     let mut roots: Vec<Root<Cell>> = Vec::new();
     let mut model = Model::default();
@@ -191,8 +191,9 @@ fn run(ops: Vec<Op>) -> TestResult {
     TestResult::passed()
 }
 
-#[test]
-fn random_transactions_match_the_model() {
+/// A lone mutator runs solo (no concurrency control); the same operations
+/// must also match the model under TL2's (solo mode off).
+fn check(solo: bool) {
     // Injected panics print their message; keep the output readable.
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|info| {
@@ -200,6 +201,17 @@ fn random_transactions_match_the_model() {
             eprintln!("{info}");
         }
     }));
-    QuickCheck::new().tests(200).max_tests(200).quickcheck(run as fn(Vec<Op>) -> TestResult);
+    let prop: fn(Vec<Op>) -> TestResult = if solo { |ops| run(ops, true) } else { |ops| run(ops, false) };
+    QuickCheck::new().tests(200).max_tests(200).quickcheck(prop);
     std::panic::set_hook(hook);
+}
+
+#[test]
+fn random_transactions_match_the_model() {
+    check(true);
+}
+
+#[test]
+fn random_transactions_match_the_model_without_solo_mode() {
+    check(false);
 }

@@ -86,8 +86,16 @@ fn bench(c: &mut Criterion) {
     let heap = Heap::new(Config::default()).unwrap();
     let recs = make(&heap, 2);
     {
+        // Alone on the heap: solo mode (docs/TRANSACTIONS.md).
         let mut m = heap.attach().unwrap();
         g.bench_function(BenchmarkId::new("tmgc", "1 thread"), |b| b.iter(|| tx_batch(&mut m, &recs[0])));
+    }
+    {
+        // The same with full concurrency control, as each of two threads runs.
+        let heap = Heap::new(Config { solo: false, ..Config::default() }).unwrap();
+        let recs = make(&heap, 1);
+        let mut m = heap.attach().unwrap();
+        g.bench_function(BenchmarkId::new("tmgc", "1 thread, solo off"), |b| b.iter(|| tx_batch(&mut m, &recs[0])));
     }
     let lock = Mutex::new(vec![[1u64; 8]; 2]);
     g.bench_function(BenchmarkId::new("mutex", "1 thread"), |b| b.iter(|| mutex_batch(&lock, 0)));

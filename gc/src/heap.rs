@@ -50,6 +50,13 @@ pub struct Config {
     pub background: bool,
     /// How marking is done.
     pub marker: MarkerKind,
+    /// Solo mode (default on): while one mutator is attached, its
+    /// transactions run without concurrency control (no version checks,
+    /// read set, locks or validation). A second attach revokes it first,
+    /// waiting for the running transaction of the first (so a transaction
+    /// body must not wait for another thread to attach). See
+    /// `docs/TRANSACTIONS.md`.
+    pub solo: bool,
 }
 
 /// The marking strategy (see [`crate::collector::mark::Marker`]).
@@ -76,6 +83,7 @@ impl Default for Config {
             verify: cfg!(debug_assertions),
             background: !cfg!(tmgc_loom),
             marker: MarkerKind::Serial,
+            solo: true,
         }
     }
 }
@@ -94,6 +102,8 @@ pub(crate) struct HeapInner {
     /// Destructors that panicked during a sweep (caught).
     pub(crate) destructor_panics: Arc<AtomicU64>,
     pub(crate) collector: Collector,
+    /// The single-mutator grant (`solo`).
+    pub(crate) solo: crate::solo::Solo,
 }
 
 impl HeapInner {
@@ -229,6 +239,7 @@ impl Heap {
             conflicts: AtomicU64::new(0),
             destructor_panics,
             collector: Collector::new(gc, marker),
+            solo: crate::solo::Solo::new(config.solo),
         });
         if inner.collector.config.background {
             crate::collector::spawn(&inner);

@@ -52,6 +52,7 @@ pub mod gcref;
 mod header;
 mod heap;
 pub mod mutator;
+mod solo;
 mod sync;
 pub mod trace;
 pub mod tx;

@@ -82,6 +82,9 @@ pub(crate) struct Core {
     /// This mutator's writer tag (`flags::vlock`): its commits stamp it
     /// into the objects they write.
     pub(crate) tag: u32,
+    /// This thread holds the heap's solo grant: its transactions run
+    /// without concurrency control (`solo`, S3).
+    pub(crate) solo: bool,
 }
 
 /// Roots dropped (outside any transaction, or inside one) and not yet
@@ -135,8 +138,11 @@ impl Mutator {
                 pacer_next: PACER_STEP,
             },
             tag: 0,
+            solo: false,
         };
-        let rec = heap.collector.register(|id, tag| Record::new(id, tag, core))?;
+        let collector = &heap.collector;
+        let rec =
+            heap.solo.attach(|| collector.register(|id, tag| Record::new(id, tag, core)), || collector.snapshot())?;
         let heap = Arc::clone(&heap);
         Some(Mutator {
             rec,
@@ -174,6 +180,8 @@ impl Mutator {
         }
         loop {
             rec.pending.store(false, Ordering::Relaxed);
+            // SAFETY: (H1) we are RUNNING; nobody else holds a reference.
+            crate::solo::apply(rec, unsafe { rec.core_mut() });
             let w = heap.collector.word.load(Ordering::Acquire);
             if rec.acked.load(Ordering::Relaxed) == w {
                 break;
@@ -396,7 +404,8 @@ impl Mutator {
     /// version. A transaction that read or overwrote another's writes has a
     /// larger version than it, but independent writers may share a version
     /// (the clock is lazy, see `Tx`), so versions alone are not a serial
-    /// order.
+    /// order. In solo mode ([`Mutator::is_solo`]) commits advance no
+    /// version: a writer reports its read version.
     pub fn last_commit_version(&self) -> (u64, bool) {
         self.last_version
     }
@@ -409,6 +418,28 @@ impl Mutator {
     /// Committed roots of this thread (what a root scan would report).
     pub fn root_count(&self) -> usize {
         self.with_core(|c| c.roots.scan().count())
+    }
+
+    /// Whether this mutator's transactions run in solo mode: it is the only
+    /// mutator attached to its heap, and [`Config::solo`](crate::Config::solo)
+    /// is on. A commit point (as [`Mutator::commit_point`]): it takes up a
+    /// grant or a revocation made since this thread's last transaction.
+    ///
+    /// ```
+    /// use tmgc::{Config, Heap};
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let m = heap.attach().unwrap();
+    /// assert!(m.is_solo());
+    /// let h = heap.clone();
+    /// std::thread::spawn(move || {
+    ///     let other = h.attach().unwrap(); // revokes the grant first
+    ///     assert!(!other.is_solo());
+    /// }).join().unwrap();
+    /// // The other mutator detached: alone again, solo again.
+    /// assert!(m.is_solo());
+    /// ```
+    pub fn is_solo(&self) -> bool {
+        self.with_core(|c| c.solo)
     }
 
     /// This mutator's id in [`crate::GcStats::per_mutator`].
@@ -437,7 +468,10 @@ impl Drop for Mutator {
             rec.state.store(DETACHED, Ordering::Release);
             std::mem::forget(running); // stays DETACHED, not PARKED
         }
-        heap.collector.unregister(rec, &pauses);
+        heap.solo.detach(rec, || {
+            heap.collector.unregister(rec, &pauses);
+            heap.collector.snapshot()
+        });
         // Short-lived threads may never reach a pacer check of their own:
         // the bytes they allocated (folded into the space by `retire_all`)
         // still count.

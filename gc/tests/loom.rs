@@ -7,6 +7,8 @@
 //! total, and every transaction must see the exact total inside its body:
 //! opacity.
 //!
+//! They run with solo mode off, but one: a second attach revoking solo mode.
+//!
 //! `RUSTFLAGS="--cfg tmgc_loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p tmgc --test loom --release --target-dir target/loom`
 #![cfg(tmgc_loom)]
 
@@ -22,6 +24,13 @@ struct Account {
 struct Bank {
     a: Ref<Account>,
     b: Ref<Account>,
+}
+
+/// Solo mode off: these models are about TL2's concurrency control, which
+/// a lone mutator's solo mode would skip (`a_second_attach_revokes_solo_mode`
+/// models the handover between the two).
+fn tl2() -> Config {
+    Config { solo: false, ..Config::default() }
 }
 
 fn setup(heap: &Heap) -> GlobalRoot<Bank> {
@@ -70,7 +79,7 @@ fn balances(heap: &Heap, bank: &GlobalRoot<Bank>) -> (i64, i64) {
 #[test]
 fn concurrent_commits_conserve_the_total_and_reads_are_opaque() {
     loom::model(|| {
-        let heap = Heap::new(Config::default()).unwrap();
+        let heap = Heap::new(tl2()).unwrap();
         let bank = setup(&heap);
         let (h1, b1) = (heap.clone(), bank.clone());
         let t1 = thread::spawn(move || transfer(&h1, &b1, true, 3));
@@ -84,6 +93,27 @@ fn concurrent_commits_conserve_the_total_and_reads_are_opaque() {
         assert_eq!(balances(&heap, &bank), (12, 8));
         let (commits, _) = heap.tx_counts();
         assert!(commits >= 4);
+    });
+}
+
+/// Solo mode (`solo.rs`): whichever thread attaches first runs alone and
+/// without concurrency control until the next attach revokes the grant,
+/// waiting for its running transaction; a thread left alone by a detach
+/// gets the grant at its next commit point. Transfers and the auditor must
+/// still be serial and opaque. Revoking without waiting for the holder's
+/// transaction makes this model fail (a lost update or an inconsistent read).
+#[test]
+fn a_second_attach_revokes_solo_mode() {
+    loom::model(|| {
+        let heap = Heap::new(Config::default()).unwrap();
+        let bank = setup(&heap);
+        let (h1, b1) = (heap.clone(), bank.clone());
+        let t1 = thread::spawn(move || transfer(&h1, &b1, true, 3));
+        let (h2, b2) = (heap.clone(), bank.clone());
+        let t2 = thread::spawn(move || transfer(&h2, &b2, false, 5));
+        t1.join().unwrap();
+        t2.join().unwrap();
+        assert_eq!(balances(&heap, &bank), (12, 8), "an update was lost");
     });
 }
 
@@ -108,7 +138,7 @@ fn read_set_validation_prevents_write_skew() {
         .unwrap();
     }
     loom::model(|| {
-        let heap = Heap::new(Config::default()).unwrap();
+        let heap = Heap::new(tl2()).unwrap();
         let bank = setup(&heap);
         let (h1, b1) = (heap.clone(), bank.clone());
         let t1 = thread::spawn(move || withdraw(&h1, &b1, true));
@@ -135,7 +165,7 @@ fn inevitable_transactions_race_normal_commits() {
     loom::model(|| {
         use std::sync::atomic::{AtomicUsize, Ordering};
         use std::sync::Arc;
-        let heap = Heap::new(Config::default()).unwrap();
+        let heap = Heap::new(tl2()).unwrap();
         let bank = setup(&heap);
         let (h1, b1) = (heap.clone(), bank.clone());
         let t1 = thread::spawn(move || transfer(&h1, &b1, true, 3));

@@ -240,6 +240,7 @@ impl GlobalRoots {
         Self::default()
     }
 
+    #[inline]
     fn segment(&self, k: usize) -> Option<&Segment> {
         let p = self.segments.get(k)?.load(Ordering::Acquire);
         // SAFETY: a non-null segment pointer came from Box::into_raw below and
@@ -294,6 +295,7 @@ impl GlobalRoots {
     }
 
     /// The object a global root holds, if it was set (Acquire).
+    #[inline]
     pub fn get(&self, slot: GlobalSlot) -> Option<NonNull<u8>> {
         let seg = self.segment(slot.0 / SEGMENT)?;
         NonNull::new(seg[slot.0 % SEGMENT].load(Ordering::Acquire))

@@ -94,6 +94,11 @@ pub(crate) struct Record {
     pub(crate) state: AtomicU32,
     pub(crate) pending: AtomicBool,
     pub(crate) acked: AtomicU64,
+    /// Solo mode wanted for this mutator (`solo`; changed under the heap's
+    /// solo lock, each change followed by a raise of `pending`).
+    pub(crate) solo_want: AtomicBool,
+    /// Solo mode applied to its `Core` (`solo::apply`).
+    pub(crate) solo_has: AtomicBool,
     pub(crate) handoff: Mutex<Handoff>,
     core: UnsafeCell<Core>,
 }
@@ -115,6 +120,8 @@ impl Record {
             state: AtomicU32::new(PARKED),
             pending: AtomicBool::new(true),
             acked: AtomicU64::new(u64::MAX),
+            solo_want: AtomicBool::new(false),
+            solo_has: AtomicBool::new(false),
             handoff: Mutex::new(Handoff { pauses: Pauses::new() }),
             core: UnsafeCell::new(core),
         }
@@ -198,6 +205,9 @@ pub(crate) fn try_complete(heap: &HeapInner, rec: &Record, w: u64, for_parked: b
     // blocks on `handoff` before touching its core again.
     let core = unsafe { rec.core_mut() };
     respond(heap, core, w);
+    // `pending` may also carry a change of solo mode: apply it for the
+    // thread before clearing the flag (S3 of `solo`).
+    crate::solo::apply(rec, core);
     rec.acked.store(w, Ordering::Release);
     rec.pending.store(false, Ordering::Release);
     true

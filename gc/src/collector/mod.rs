@@ -287,7 +287,8 @@ impl Collector {
         lock(&self.stats).detached_pauses.add(pauses);
     }
 
-    fn snapshot(&self) -> Vec<Arc<Record>> {
+    /// The attached mutators' records.
+    pub(crate) fn snapshot(&self) -> Vec<Arc<Record>> {
         lock(&self.registry).records.clone()
     }
 

@@ -1,0 +1,144 @@
+//! Solo mode: a heap with one attached mutator runs its transactions
+//! without concurrency control, like a biased lock; a second attach revokes
+//! the grant through the handshake machinery before it returns.
+//!
+//! ## Why it is safe
+//! Only transactions write object fields (the collector clears weak cells,
+//! but upgrades judge a cell's referent through the weak gate, in solo mode
+//! as in any other). A solo transaction needs no version checks, read set,
+//! locks or validation if no other transaction can commit while it runs
+//! and none of its reads can be overtaken: which holds while its mutator
+//! is the only one attached. Solo commits write back in place, without
+//! touching the version-lock words (no non-solo transaction's read set
+//! spans a solo commit, so no ABA can follow: see (S2)).
+//!
+//! ## Invariants
+//! - (S1) At most one record holds the grant (`Solo::holder`), and only
+//!   while it is the only registered record. Every attach and detach runs
+//!   its registry change and its grant or revocation under `Solo::lock`.
+//! - (S2) A mutator runs a transaction in solo mode only while it holds
+//!   the grant, and an attach returns only after the holder's last solo
+//!   transaction has ended, with a happens-before edge to the attacher
+//!   (the holder's acknowledgement, a Release store, or its PARKED state
+//!   read under its `handoff` lock). So no two transactions overlap when
+//!   either is solo.
+//! - (S3) The grant a thread runs with lives in its `Core` (`Core::solo`),
+//!   read by `Tx::begin` with no atomic. It changes only under the handshake
+//!   ownership rules (H1/H2 of `collector::handshake`): the thread applies
+//!   `Record::solo_want` at a commit point's slow path, or whoever holds
+//!   `handoff` and saw the thread PARKED applies it for the thread. Each
+//!   change of `solo_want` raises the thread's `pending` flag, so the next
+//!   commit point of a running thread takes the slow path; the collector,
+//!   answering for a parked thread, applies it too before clearing `pending`.
+//!
+//! A grant costs the fast path nothing: the commit point's one load of
+//! `pending` covers it. A revocation waits for the holder's running
+//! transaction to end (a body that blocks waits the attach out with it:
+//! a transaction body must not wait for another thread to attach).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crate::collector::handshake::{raise, Record, DETACHED, PARKED};
+use crate::mutator::Core;
+use crate::sync::{lock, Mutex, Spin};
+
+/// The heap's solo grant.
+pub(crate) struct Solo {
+    /// Whether grants are given at all (`Config::solo`).
+    enabled: bool,
+    /// The record holding the grant (S1). Held across each attach's and
+    /// detach's registry change.
+    lock: Mutex<Option<Arc<Record>>>,
+}
+
+impl Solo {
+    pub(crate) fn new(enabled: bool) -> Self {
+        Solo { enabled, lock: Mutex::new(None) }
+    }
+
+    /// Register a new mutator (`register` runs under the solo lock) and
+    /// settle the grant: the first attached mutator gets it; a second one
+    /// revokes it from the holder, waiting for its running transaction.
+    pub(crate) fn attach(
+        &self,
+        register: impl FnOnce() -> Option<Arc<Record>>,
+        attached: impl FnOnce() -> Vec<Arc<Record>>,
+    ) -> Option<Arc<Record>> {
+        let mut holder = lock(&self.lock);
+        let rec = register()?;
+        if let Some(h) = holder.take() {
+            revoke(&h);
+        } else if self.enabled && attached().len() == 1 {
+            // A new record starts PARKED with `pending` raised, so its first
+            // commit point applies the grant (S3).
+            rec.solo_want.store(true, Ordering::Relaxed);
+            *holder = Some(Arc::clone(&rec));
+        }
+        Some(rec)
+    }
+
+    /// Unregister a mutator (under the solo lock); if one mutator remains,
+    /// it gets the grant from its next commit point on.
+    pub(crate) fn detach(&self, rec: &Record, unregister: impl FnOnce() -> Vec<Arc<Record>>) {
+        let mut holder = lock(&self.lock);
+        if holder.as_deref().is_some_and(|h| std::ptr::eq(h, rec)) {
+            *holder = None;
+        }
+        let rest = unregister();
+        if self.enabled && holder.is_none() {
+            if let [only] = &rest[..] {
+                // Every other mutator is gone, and their commits happened
+                // before their detach; the survivor's commit point reads
+                // the grant under its `handoff`, after this raise.
+                only.solo_want.store(true, Ordering::Relaxed);
+                raise(std::slice::from_ref(only));
+                *holder = Some(Arc::clone(only));
+            }
+        }
+    }
+}
+
+/// Bring `core`'s grant up to date with `rec.solo_want` (S3).
+///
+/// The caller owns `core` under H1 or H2 of `collector::handshake`, after
+/// the raise that came with the last change of `solo_want`.
+pub(crate) fn apply(rec: &Record, core: &mut Core) {
+    let want = rec.solo_want.load(Ordering::Acquire);
+    if core.solo != want {
+        core.solo = want;
+        // Release: the thread's solo transactions so far happen before a
+        // revoker that reads `false` here.
+        rec.solo_has.store(want, Ordering::Release);
+    }
+}
+
+/// Take the grant away from `h`, and wait until no solo transaction of its
+/// runs (S2).
+fn revoke(h: &Arc<Record>) {
+    h.solo_want.store(false, Ordering::Relaxed);
+    // Raised under `handoff`, then the heavy fence: the asymmetric Dekker
+    // of the handshakes. Either we see the thread RUNNING below and wait for
+    // its acknowledgement, or it sees `pending` and applies the revocation
+    // at its commit point before its next transaction.
+    raise(std::slice::from_ref(h));
+    let spin = Spin::new();
+    loop {
+        if !h.solo_has.load(Ordering::Acquire) {
+            return; // acknowledged (or never applied the grant)
+        }
+        match h.state.load(Ordering::Acquire) {
+            DETACHED => return,
+            PARKED => {
+                let _g = lock(&h.handoff);
+                if h.state.load(Ordering::Acquire) == PARKED {
+                    // SAFETY: (H2) we hold `handoff` and saw PARKED under it.
+                    apply(h, unsafe { h.core_mut() });
+                    return;
+                }
+            }
+            _ => {}
+        }
+        spin.wait();
+    }
+}
