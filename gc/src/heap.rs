@@ -53,9 +53,9 @@ pub struct Config {
     /// Solo mode (default on): while one mutator is attached, its
     /// transactions run without concurrency control (no version checks,
     /// read set, locks or validation). A second attach revokes it first,
-    /// waiting for the running transaction of the first (so a transaction
-    /// body must not wait for another thread to attach). See
-    /// `docs/TRANSACTIONS.md`.
+    /// waiting for the running transaction of the first: so a transaction
+    /// body must not wait for another thread to attach, nor attach to a
+    /// heap itself. See `docs/TRANSACTIONS.md`.
     pub solo: bool,
 }
 

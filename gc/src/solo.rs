@@ -3,9 +3,10 @@
 //! the grant through the handshake machinery before it returns.
 //!
 //! ## Why it is safe
-//! Only transactions write object fields (the collector clears weak cells,
-//! but upgrades judge a cell's referent through the weak gate, in solo mode
-//! as in any other). A solo transaction needs no version checks, read set,
+//! Only transactions write object fields, but for the collector clearing
+//! dead weak cells, which never touches version words in any mode (upgrades
+//! judge a cell's referent through the weak gate, in solo mode as in any
+//! other). A solo transaction needs no version checks, read set,
 //! locks or validation if no other transaction can commit while it runs
 //! and none of its reads can be overtaken: which holds while its mutator
 //! is the only one attached. Solo commits write back in place, without
@@ -33,8 +34,9 @@
 //!
 //! A grant costs the fast path nothing: the commit point's one load of
 //! `pending` covers it. A revocation waits for the holder's running
-//! transaction to end (a body that blocks waits the attach out with it:
-//! a transaction body must not wait for another thread to attach).
+//! transaction to end, holding the solo lock: so a transaction body must
+//! not wait for another thread to attach, nor attach to a heap itself (two
+//! such bodies on two heaps could wait for each other).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -70,9 +72,11 @@ impl Solo {
         if let Some(h) = holder.take() {
             revoke(&h);
         } else if self.enabled && attached().len() == 1 {
-            // A new record starts PARKED with `pending` raised, so its first
-            // commit point applies the grant (S3).
+            // Raised again after the store: the collector may have answered
+            // for the new (parked) record already, clearing the `pending` it
+            // starts with; its first commit point must apply the grant (S3).
             rec.solo_want.store(true, Ordering::Relaxed);
+            raise(std::slice::from_ref(&rec));
             *holder = Some(Arc::clone(&rec));
         }
         Some(rec)

@@ -605,18 +605,21 @@ impl<'tx> Tx<'tx> {
     fn read_word_slow(&mut self, obj: NonNull<Header>, w: &AtomicU64) -> Result<u64, Conflict> {
         // Our own writes first (a new object's are in place, never logged);
         // then the object read last, which is not new (new objects never
-        // enter the read set), before looking at the header.
+        // enter the read set), before looking at the header. With nothing
+        // logged, `read_word` tried the re-read (and solo mode, then, never
+        // gets here).
         if !self.core.logs.writes.is_empty() {
             if let Some(Write::Word { value, .. }) = self.logged((w as *const AtomicU64).addr()) {
                 return Ok(value);
             }
+            if self.solo {
+                return Ok(w.load(Ordering::Acquire));
+            }
+            if let Some(v) = self.reread(obj, || w.load(Ordering::Acquire)) {
+                return Ok(v);
+            }
         }
-        if self.solo {
-            return Ok(w.load(Ordering::Acquire));
-        }
-        if let Some(v) = self.reread(obj, || w.load(Ordering::Acquire)) {
-            return Ok(v);
-        }
+        debug_assert!(!self.solo, "a solo read with nothing logged takes the fast path");
         if Self::is_new(obj) {
             return Ok(w.load(Ordering::Relaxed));
         }
@@ -644,13 +647,14 @@ impl<'tx> Tx<'tx> {
             if let Some(Write::Ptr { value, .. }) = self.logged((w as *const AtomicPtr<Header>).addr()) {
                 return Ok(value);
             }
+            if self.solo {
+                return Ok(w.load(Ordering::Acquire));
+            }
+            if let Some(v) = self.reread(obj, || w.load(Ordering::Acquire)) {
+                return Ok(v);
+            }
         }
-        if self.solo {
-            return Ok(w.load(Ordering::Acquire));
-        }
-        if let Some(v) = self.reread(obj, || w.load(Ordering::Acquire)) {
-            return Ok(v);
-        }
+        debug_assert!(!self.solo, "a solo read with nothing logged takes the fast path");
         if Self::is_new(obj) {
             return Ok(w.load(Ordering::Relaxed));
         }
