@@ -173,6 +173,9 @@ pub struct Tx<'tx> {
     solo: bool,
     /// `solo`, and no write logged yet: a read is one load.
     unlogged_solo: bool,
+    /// The read set's last entry (`reads.last()`), kept here so that a
+    /// re-read of the same object does not reach into the logs.
+    last_read: Option<(NonNull<Header>, u64)>,
     finished: bool,
     _brand: Brand<'tx>,
     /// The thread is RUNNING while the attempt lives; dropped after
@@ -199,6 +202,7 @@ impl<'tx> Tx<'tx> {
             inevitable: false,
             solo,
             unlogged_solo: solo,
+            last_read: None,
             finished: false,
             _brand: std::marker::PhantomData,
             _running: running,
@@ -541,6 +545,7 @@ impl<'tx> Tx<'tx> {
                 return Err(Conflict);
             }
             self.maxv = self.maxv.max(version);
+            self.last_read = Some((obj, v1));
             let reads = &mut self.core.logs.reads;
             match reads.last() {
                 // Any later change to an object we read has a version past
@@ -575,7 +580,8 @@ impl<'tx> Tx<'tx> {
     /// backs off restores `seen` but never wrote a field.
     #[inline]
     fn reread<V>(&self, obj: NonNull<Header>, load: impl Fn() -> V) -> Option<V> {
-        let &(last, seen) = self.core.logs.reads.last()?;
+        debug_assert_eq!(self.last_read, self.core.logs.reads.last().copied());
+        let (last, seen) = self.last_read?;
         if last != obj {
             return None;
         }
@@ -669,7 +675,7 @@ impl<'tx> Tx<'tx> {
         let logs = &mut self.core.logs;
         if logs.writes.is_empty() && !Self::is_new(w.obj()) {
             let obj = w.obj();
-            if self.solo || logs.reads.last().is_some_and(|&(o, _)| o == obj) {
+            if self.solo || self.last_read.is_some_and(|(o, _)| o == obj) {
                 // Nothing logged to merge with, and the object is in the
                 // read set already (or needs none: solo mode).
                 self.unlogged_solo = false;
@@ -843,7 +849,80 @@ impl<'tx> Tx<'tx> {
             self.finished = true;
             return Ok((self.rv, wrote));
         }
+        if let Some(obj) = self.single_object_writer() {
+            return self.commit_one(obj);
+        }
         self.commit_general()
+    }
+
+    /// The object every logged write goes to, if the attempt wrote one
+    /// object only (a record updated in place) and has nothing else to
+    /// publish, lock or shade: the shape `commit_one` handles.
+    #[inline]
+    fn single_object_writer(&self) -> Option<NonNull<Header>> {
+        let logs = &self.core.logs;
+        let first = logs.writes.first()?.obj();
+        let simple = !self.solo
+            && !self.inevitable
+            && self.ck.is_none()
+            && !self.core.gc.barrier
+            && logs.news.is_empty()
+            && logs.globals.is_empty()
+            && logs.writes.iter().all(|w| w.obj() == first);
+        simple.then_some(first)
+    }
+
+    /// The general commit (`try_commit`) for a write set of one object
+    /// (`single_object_writer`): lock it, read the clock, validate the read
+    /// set, write back, release with the write version. The same steps in
+    /// the same order, without the lock-set scratch, sorting, or the lock
+    /// log; the loom model `read_set_validation_prevents_write_skew` runs
+    /// through it (each withdrawal writes one account).
+    #[inline(never)]
+    fn commit_one(&mut self, obj: NonNull<Header>) -> Result<(u64, bool), Conflict> {
+        let tag = self.core.tag;
+        // SAFETY: an object in the write log is live.
+        let vl = unsafe { obj.as_ref() }.vlock();
+        let w = vl.load(Ordering::SeqCst);
+        if vlock::is_held(w)
+            || vl.compare_exchange(w, vlock::locked_by(w, tag), Ordering::SeqCst, Ordering::Relaxed).is_err()
+        {
+            return Err(Conflict);
+        }
+        // Ordered after the lock and before validation, as in `try_commit`.
+        sc_order();
+        let c = self.core.heap.clock.load(Ordering::SeqCst);
+        let valid = c & INEVITABLE == 0
+            && self.core.logs.reads.iter().all(|&(o, seen)| {
+                if o == obj {
+                    w == seen
+                } else {
+                    // SAFETY: objects in the read set are live.
+                    unsafe { o.as_ref() }.vlock().load(Ordering::SeqCst) == seen
+                }
+            });
+        if !valid {
+            vl.store(w, Ordering::Release); // restore: we wrote nothing
+            return Err(Conflict);
+        }
+        let wv = (c & !INEVITABLE).max(self.maxv).max(vlock::version(w)) + 1;
+        let logs = &mut self.core.logs;
+        for w in &logs.writes {
+            match *w {
+                // SAFETY: field words of an object we hold locked.
+                Write::Word { word, value, .. } => unsafe { (*word).store(value, Ordering::Release) },
+                // SAFETY: as above.
+                Write::Ptr { word, value, .. } => unsafe { (*word).store(value, Ordering::Release) },
+            }
+        }
+        vl.store(vlock::stamp(wv, tag), Ordering::Release);
+        logs.writes.clear();
+        logs.reads.clear();
+        self.apply_root_drops();
+        // Roots it created need no shading: the barrier is off.
+        self.core.roots.commit();
+        self.finished = true;
+        Ok((wv, true))
     }
 
     #[inline(never)]
