@@ -1,0 +1,431 @@
+//! Commit and abort: the solo commit, the one-object commit, the general
+//! commit (lock, clock, validate, publish), the commit barrier, rollback.
+
+use std::ptr::NonNull;
+use std::sync::atomic::Ordering;
+
+use crate::collector::mark::shade;
+use crate::collector::stats::PauseClock;
+use crate::error::Conflict;
+use crate::flags::{vlock, ObjFlags};
+use crate::header::Header;
+use crate::heap::INEVITABLE;
+use crate::mutator::Core;
+use crate::sync::{sc_order, Spin};
+
+use super::{Logs, Tx, Write};
+
+impl<'tx> Tx<'tx> {
+    /// Commit; returns the version the transaction serializes at, and
+    /// whether it wrote (or published) anything.
+    #[inline]
+    pub(crate) fn commit(&mut self) -> Result<(u64, bool), Conflict> {
+        let logs = &self.core.logs;
+        if self.solo && self.ck.is_none() && !self.core.gc.barrier && logs.news.is_empty() && logs.globals.is_empty() {
+            debug_assert!(logs.reads.is_empty() && logs.locked.is_empty(), "solo transactions log no reads");
+            // The common solo commit, inlined: write back the logged words
+            // (nothing to lock, validate, stamp or shade; S2 of `solo`).
+            for w in &logs.writes {
+                match *w {
+                    // SAFETY: field words of live objects; no other
+                    // transaction runs (solo mode).
+                    Write::Word { word, value, .. } => unsafe { (*word).store(value, Ordering::Release) },
+                    // SAFETY: as above.
+                    Write::Ptr { word, value, .. } => unsafe { (*word).store(value, Ordering::Release) },
+                }
+            }
+            let wrote = !logs.writes.is_empty();
+            self.core.logs.writes.clear();
+            self.apply_root_drops();
+            // Roots it created need no shading: the barrier is off.
+            self.core.roots.commit();
+            self.finished = true;
+            return Ok((self.rv, wrote));
+        }
+        if let Some(obj) = self.single_object_writer() {
+            return self.commit_one(obj);
+        }
+        self.commit_general()
+    }
+
+    /// The object every logged write goes to, if the attempt wrote one
+    /// object only (a record updated in place) and has nothing else to
+    /// publish, lock or shade: the shape `commit_one` handles.
+    #[inline]
+    fn single_object_writer(&self) -> Option<NonNull<Header>> {
+        let logs = &self.core.logs;
+        let first = logs.writes.first()?.obj();
+        let simple = !self.solo
+            && !self.inevitable
+            && self.ck.is_none()
+            && !self.core.gc.barrier
+            && logs.news.is_empty()
+            && logs.globals.is_empty()
+            && logs.writes.iter().all(|w| w.obj() == first);
+        simple.then_some(first)
+    }
+
+    /// The general commit (`try_commit`) for a write set of one object
+    /// (`single_object_writer`): lock it, read the clock, validate the read
+    /// set, write back, release with the write version. The same steps in
+    /// the same order, without the lock-set scratch, sorting, or the lock
+    /// log; the loom model `read_set_validation_prevents_write_skew` runs
+    /// through it (each withdrawal writes one account).
+    #[inline(never)]
+    fn commit_one(&mut self, obj: NonNull<Header>) -> Result<(u64, bool), Conflict> {
+        let tag = self.core.tag;
+        // SAFETY: an object in the write log is live.
+        let vl = unsafe { obj.as_ref() }.vlock();
+        let w = vl.load(Ordering::SeqCst);
+        if vlock::is_held(w)
+            || vl.compare_exchange(w, vlock::locked_by(w, tag), Ordering::SeqCst, Ordering::Relaxed).is_err()
+        {
+            return Err(Conflict);
+        }
+        // Ordered after the lock and before validation, as in `try_commit`.
+        sc_order();
+        let c = self.core.heap.clock.load(Ordering::SeqCst);
+        let valid = c & INEVITABLE == 0
+            && self.core.logs.reads.iter().all(|&(o, seen)| {
+                if o == obj {
+                    w == seen
+                } else {
+                    // SAFETY: objects in the read set are live.
+                    unsafe { o.as_ref() }.vlock().load(Ordering::SeqCst) == seen
+                }
+            });
+        if !valid {
+            vl.store(w, Ordering::Release); // restore: we wrote nothing
+            return Err(Conflict);
+        }
+        let wv = (c & !INEVITABLE).max(self.maxv).max(vlock::version(w)) + 1;
+        let logs = &mut self.core.logs;
+        for w in &logs.writes {
+            match *w {
+                // SAFETY: field words of an object we hold locked.
+                Write::Word { word, value, .. } => unsafe { (*word).store(value, Ordering::Release) },
+                // SAFETY: as above.
+                Write::Ptr { word, value, .. } => unsafe { (*word).store(value, Ordering::Release) },
+            }
+        }
+        vl.store(vlock::stamp(wv, tag), Ordering::Release);
+        logs.writes.clear();
+        logs.reads.clear();
+        self.apply_root_drops();
+        // Roots it created need no shading: the barrier is off.
+        self.core.roots.commit();
+        self.finished = true;
+        Ok((wv, true))
+    }
+
+    #[inline(never)]
+    fn commit_general(&mut self) -> Result<(u64, bool), Conflict> {
+        let r = self.try_commit();
+        if r.is_ok() {
+            if self.inevitable && !self.solo {
+                self.heap().release_inevitable();
+            }
+            if let Some(ck) = self.ck.take() {
+                self.core.alloc.release(ck).expect("the attempt's own checkpoint");
+            }
+            self.apply_root_drops();
+            self.core.roots.commit();
+            self.core.logs.clear();
+            self.finished = true;
+        }
+        r
+    }
+
+    fn try_commit(&mut self) -> Result<(u64, bool), Conflict> {
+        let logs = &mut self.core.logs;
+        if logs.writes.is_empty() && logs.news.is_empty() && logs.globals.is_empty() {
+            // Read-only: every read was valid at rv. Its new roots still
+            // need barrier (b): the thread's root scan may be behind it,
+            // and the path it read them through may be deleted before T.
+            if self.core.gc.barrier {
+                shade_created_roots(self.core);
+            }
+            return Ok((self.rv, false));
+        }
+        if self.solo {
+            // Nothing to lock or validate (S2), and no version to advance:
+            // no other transaction's read set spans this commit. New
+            // objects get the read version: every later transaction's read
+            // version is at least that.
+            self.publish(self.rv);
+            return Ok((self.rv, true));
+        }
+        let heap = &*self.core.heap;
+        // Lock the written objects, in address order (no lock cycles). A
+        // normal commit gives up on a held lock; the inevitable one waits
+        // (the holder is a commit that will finish or back off).
+        let mut objs = std::mem::take(&mut logs.objs);
+        objs.extend(logs.writes.iter().map(Write::obj));
+        objs.sort_unstable();
+        objs.dedup();
+        let spin = Spin::new();
+        let mut failed = false;
+        for &o in &objs {
+            // SAFETY: objects in the write log are live.
+            let vl = unsafe { o.as_ref() }.vlock();
+            loop {
+                let w = vl.load(Ordering::SeqCst);
+                if !vlock::is_held(w)
+                    && vl
+                        .compare_exchange(w, vlock::locked_by(w, self.core.tag), Ordering::SeqCst, Ordering::Relaxed)
+                        .is_ok()
+                {
+                    logs.locked.push((o, w));
+                    break;
+                }
+                if !self.inevitable {
+                    failed = true;
+                    break;
+                }
+                spin.snooze();
+            }
+            if failed {
+                break;
+            }
+        }
+        objs.clear();
+        logs.objs = objs;
+        if failed {
+            Self::unlock(logs);
+            return Err(Conflict);
+        }
+        // The lazy clock: read, not bumped (module docs). Ordered after the
+        // locks (a reader whose read version covers our write version must
+        // see them) and before validation (of two commits that each read
+        // what the other writes, the second sees the first's locks).
+        sc_order();
+        let c = heap.clock.load(Ordering::SeqCst);
+        if c & INEVITABLE != 0 && !self.inevitable {
+            // An inevitable transaction runs: no other commit may land.
+            Self::unlock(logs);
+            return Err(Conflict);
+        }
+        if !self.inevitable && !validate_locked(&logs.reads, &logs.locked, self.core.tag) {
+            Self::unlock(logs);
+            return Err(Conflict);
+        }
+        // Past the clock and every version read or overwritten, so each
+        // object's version grows with each write (no ABA), and a reader
+        // that depends on us depends on a larger version.
+        let mut wv = (c & !INEVITABLE).max(self.maxv);
+        for &(_, w) in &logs.locked {
+            wv = wv.max(vlock::version(w));
+        }
+        let wv = wv + 1;
+        self.publish(wv);
+        Ok((wv, true))
+    }
+
+    /// The end of a writer's commit, with its write set locked (or in solo
+    /// mode): the commit barrier, new objects stamped with `wv` and
+    /// published, the logged words written back, the locks released with
+    /// `wv`, the global roots set, new weak cells registered.
+    fn publish(&mut self, wv: u64) {
+        if self.core.gc.barrier {
+            // GC work at a commit point: timed as a pause (only while the
+            // barrier is on, so the clock reads cost nothing otherwise).
+            let clock = PauseClock::start();
+            self.commit_barrier();
+            self.core.gc.pauses.record(&clock, std::time::Duration::ZERO);
+        }
+        let logs = &mut self.core.logs;
+        // Publish new objects: stamped with wv (a transaction older than wv
+        // that reaches one through a global root conflicts), then NEW cleared
+        // with Release, before any reference to them is written back.
+        let mut weak_cells = false;
+        for h in &logs.news {
+            // SAFETY: our own live new objects.
+            let h = unsafe { h.as_ref() };
+            h.vlock().store(vlock::stamp(wv, self.core.tag), Ordering::Relaxed);
+            weak_cells |= h.flags().contains(ObjFlags::WEAK);
+            h.clear_new();
+        }
+        for w in &logs.writes {
+            match *w {
+                // SAFETY: field words of live objects we hold locked.
+                Write::Word { word, value, .. } => unsafe { (*word).store(value, Ordering::Release) },
+                // SAFETY: as above.
+                Write::Ptr { word, value, .. } => unsafe { (*word).store(value, Ordering::Release) },
+            }
+        }
+        for (o, _) in logs.locked.drain(..) {
+            // SAFETY: live objects we hold locked.
+            unsafe { o.as_ref() }.vlock().store(vlock::stamp(wv, self.core.tag), Ordering::Release);
+        }
+        for &(slot, h) in &logs.globals {
+            self.core.heap.globals.set(slot, h.cast());
+        }
+        if weak_cells {
+            // Published: the collector clears them from its next walk on
+            // (collector/weak.rs, the registry). After the unlock, so a
+            // walk in progress holds up no lock of ours. A cell registered
+            // after a walk was published with the barrier on (marked) or
+            // after this thread answered SWEEP (in a swept block): the
+            // registry's argument covers both.
+            let cells = logs.news.iter().copied().filter(|h| {
+                // SAFETY: our own objects, live and just published.
+                unsafe { h.as_ref() }.flags().contains(ObjFlags::WEAK)
+            });
+            self.core.heap.collector.weak_cells.register(cells);
+        }
+    }
+
+    /// The commit barrier while the collector marks (design brief §3, P2),
+    /// run after validation, with the write set locked, before write-back:
+    /// (a) shade the old value of every reference field about to be
+    /// overwritten (snapshot at the beginning: a deleted edge cannot hide an
+    /// object the marker has not reached); (b) shade the objects of the
+    /// roots this transaction created and of the global roots it sets;
+    /// (c) if this transaction allocated white (it began before this thread
+    /// observed MARK), shade every object it publishes. Only 0 -> 1 marks
+    /// push (M1), into this thread's buffer, handed over at a commit point.
+    ///
+    /// Objects this thread allocated black get their mark bits now (A3 of
+    /// the allocator defers them): published unmarked, another thread's
+    /// barrier would shade them as new work, and a churning heap could keep
+    /// termination rounds finding "new" marks forever (trap 9).
+    #[cold]
+    fn commit_barrier(&mut self) {
+        let core = &mut *self.core;
+        if core.alloc.colour() == tmgc_alloc::Colour::Black {
+            core.alloc.flush_marks();
+        }
+        shade_created_roots(core);
+        let grey = &mut core.gc.grey;
+        for w in &core.logs.writes {
+            if let Write::Ptr { word, obj, .. } = *w {
+                // SAFETY: a live object we hold locked.
+                if unsafe { obj.as_ref() }.flags().contains(ObjFlags::WEAK) {
+                    // A weak cell's old referent is not part of the snapshot:
+                    // only strong references keep objects alive.
+                    continue;
+                }
+                // SAFETY: a field word of a live object we hold locked.
+                let old = unsafe { (*word).load(Ordering::Acquire) };
+                if let Some(old) = NonNull::new(old) {
+                    // SAFETY: a published reference field holds null or a
+                    // live object; nothing is swept while the barrier is on.
+                    unsafe { shade(old, grey) };
+                }
+            }
+        }
+        for &(_, h) in &core.logs.globals {
+            // SAFETY: as above.
+            unsafe { shade(h, grey) };
+        }
+        if core.alloc.colour() == tmgc_alloc::Colour::White {
+            for &h in &core.logs.news {
+                // SAFETY: our own new objects, initialised, about to be published.
+                unsafe { shade(h, grey) };
+            }
+        }
+    }
+
+    fn unlock(logs: &mut Logs) {
+        for (o, w) in logs.locked.drain(..) {
+            // SAFETY: live objects we locked; restore their word.
+            unsafe { o.as_ref() }.vlock().store(w, Ordering::Release);
+        }
+    }
+
+    /// Roll the attempt back (also on panic, from `Drop`).
+    pub(crate) fn abort(mut self) {
+        self.rollback();
+    }
+
+    #[inline(never)]
+    pub(super) fn rollback(&mut self) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        Self::unlock(&mut self.core.logs);
+        if self.inevitable && !self.solo {
+            self.heap().release_inevitable();
+        }
+        // Destructors of the values this attempt moved into the heap. A
+        // destructor that panics must not stop the rollback half-way (the
+        // next attempt would drop the same values again): finish it, then
+        // let the first panic go on.
+        let mut panic = None;
+        let mut news = std::mem::take(&mut self.core.logs.news);
+        for &h in &news {
+            let run = || {
+                // Our own new objects, initialised by `alloc` (the header is
+                // written before the object is logged; a dynamic payload is
+                // zeroed), about to be rewound; the list was taken, so no
+                // later rollback sees them again.
+                // SAFETY: so each payload is live and dropped exactly once.
+                unsafe {
+                    let info = h.as_ref().type_info();
+                    if info.flags().contains(ObjFlags::HAS_DROP) {
+                        info.drop_payload(Header::payload(h));
+                    }
+                }
+            };
+            if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
+                panic.get_or_insert(p);
+            }
+        }
+        news.clear();
+        self.core.logs.news = news; // keep the buffer's memory
+        if let Some(ck) = self.ck.take() {
+            self.core.alloc.rewind(&ck).expect("the attempt's own checkpoint");
+            self.core.alloc.release(ck).expect("the attempt's own checkpoint");
+        }
+        self.apply_root_drops();
+        self.core.roots.abort();
+        for &(slot, _) in &self.core.logs.globals {
+            self.core.heap.globals.unreserve(slot);
+        }
+        self.core.logs.clear();
+        if let Some(p) = panic {
+            if !std::thread::panicking() {
+                std::panic::resume_unwind(p);
+            }
+        }
+    }
+}
+
+/// Whether every object in a read set still has the word it was read with
+/// (or that word locked by this mutator's own commit). `SeqCst` loads: see
+/// the module docs.
+pub(super) fn validate(reads: &[(NonNull<Header>, u64)], tag: u32) -> bool {
+    reads.iter().all(|&(o, seen)| {
+        // SAFETY: objects in the read set are live.
+        let w = unsafe { o.as_ref() }.vlock().load(Ordering::SeqCst);
+        w == seen || w == vlock::locked_by(seen, tag)
+    })
+}
+
+/// [`validate`] at commit, with the write set locked: an object we locked
+/// is checked against the word our lock CAS replaced (no load, and no
+/// wait behind the CAS); others are loaded. Large write sets fall back to
+/// loading every word (our lock leaves the version in place).
+fn validate_locked(reads: &[(NonNull<Header>, u64)], locked: &[(NonNull<Header>, u64)], tag: u32) -> bool {
+    if locked.len() > 4 {
+        return validate(reads, tag);
+    }
+    reads.iter().all(|&(o, seen)| match locked.iter().find(|&&(l, _)| l == o) {
+        Some(&(_, was)) => was == seen,
+        // SAFETY: objects in the read set are live.
+        None => unsafe { o.as_ref() }.vlock().load(Ordering::SeqCst) == seen,
+    })
+}
+
+/// Barrier (b) for the roots the running transaction created: shade their
+/// objects. Every commit with the barrier on runs it, read-only ones too
+/// (a read-only transaction may root an object whose last heap path another
+/// thread deletes before T).
+fn shade_created_roots(core: &mut Core) {
+    for r in core.roots.created() {
+        // SAFETY: this transaction reached the object, it was valid at its
+        // read version, and nothing is swept while the barrier is on.
+        unsafe { shade(r.cast(), &mut core.gc.grey) };
+    }
+}

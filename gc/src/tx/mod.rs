@@ -1,0 +1,379 @@
+//! Transactions: TL2 with lazy versioning and a lazy clock, opacity, and
+//! commit points.
+//!
+//! ## The algorithm
+//! Every object's version-lock word holds a version and the *writer tag* of
+//! the mutator whose commit last wrote it (`flags::vlock`). The global
+//! clock `G` is **lazy**: commits read it but never bump it, so disjoint
+//! transactions share no written cache line.
+//! - **Begin**: `rv = G`.
+//! - **Read** a field of a published object: sample its word, load the
+//!   field (Acquire), sample the word again; a held lock or a change between
+//!   the samples is a [`Conflict`]. The word is *in the snapshot* if its
+//!   version is at most `rv`, or if it carries this mutator's own tag (the
+//!   object is as our own earlier commit left it). Otherwise another thread
+//!   wrote it after our snapshot began: **extend** the snapshot (advance `G`
+//!   to at least that version, check that every word in the read set is
+//!   unchanged, take `G` as the new `rv`) and read again. The object and the
+//!   word join the read set. A running transaction therefore never sees an
+//!   inconsistent state, even one that will abort (**opacity**).
+//! - **Write**: buffered in the write log (lazy versioning), per word; a read
+//!   of a word this transaction wrote returns the buffered value. The first
+//!   write to an object puts it in the read set like a read, so a commit
+//!   never writes back into an object that changed since (design brief §3,
+//!   trap 8). Objects this transaction allocated (`NEW`) are private and
+//!   written in place.
+//! - **Commit** (only if it wrote or published): lock the written objects in
+//!   address order (CAS: the lock word keeps the version and carries our
+//!   tag); read `G`; validate the read set (every word as read, or our own
+//!   lock on it); take `wv = max(G, every version read or overwritten) + 1`;
+//!   stamp the new objects with `(wv, tag)` and clear `NEW`; write the logged
+//!   words back (Release); release the locks with `(wv, tag)`. Read-only
+//!   transactions commit with no work at all.
+//! - **Abort**: release any locks (restoring the words), run the destructors
+//!   of the objects it allocated, rewind the allocator to the attempt's
+//!   checkpoint, discard the roots it created. Conflicts retry with backoff.
+//!
+//! **Why the lazy clock is sound.** (1) A commit with write version `wv`
+//! read `G < wv` *after* locking its write set, so `G` reaches `wv` only by
+//! a later advance; any transaction whose `rv >= wv` read `G` after that,
+//! and so sees the commit's locks or its written-back values, never a
+//! half-written state. This needs the lock CAS, the clock loads and the
+//! version-lock loads to be `SeqCst` (one total order); under loom, which
+//! models `SeqCst` accesses only as `AcqRel`, `sync::sc_order` adds the
+//! equivalent `SeqCst` fences. (2) A word with our own tag was written by
+//! one of our own earlier commits, which finished before this transaction
+//! began; tags are reused only after the previous owner detached (which
+//! happens before the next owner attaches). (3) Each write gives an object a
+//! larger version than it had, so a word that is unchanged means a value
+//! that is unchanged (no ABA), and validation compares words exactly.
+//! (4) Two commits that each read what the other writes both lock before
+//! they validate, in one `SeqCst` order, so the second to validate sees the
+//! first's lock (write skew is impossible; the loom model
+//! `read_set_validation_prevents_write_skew` fails without this order).
+//!
+//! Serializability: a writer is equivalent to running atomically at its
+//! validation (its reads unchanged until then, its writes under its locks);
+//! a reader at its last snapshot. A transaction that read or overwrote
+//! another's write has a larger version than it, but two independent
+//! writers may share a version: unlike TL2's counter, versions are not a
+//! serial order by themselves.
+//!
+//! ## Solo mode
+//! While its mutator is the only one attached (`crate::solo`), a
+//! transaction runs with no concurrency control: a read is one load (after
+//! a look in the write log once it has written), a write is logged without
+//! joining a read set, and a commit writes the log back without locking,
+//! validating or advancing any version (new objects are stamped with the
+//! read version). Writes stay buffered, so aborts, panics and the commit
+//! barrier work as in every transaction. No other transaction overlaps a
+//! solo one (S2 of `solo`), so none can observe its write-back half done,
+//! and no read set spans it.
+//!
+//! ## Inevitable transactions
+//! `become_inevitable` sets the clock's top bit (`INEVITABLE`; if another
+//! transaction holds it, the attempt conflicts and waits, parked, for it to
+//! end). A normal commit that then reads the clock sees the bit and backs
+//! off (restores its locked words, retries once the bit clears), so no
+//! commit lands while it runs. Commits that read the clock *before* the bit
+//! was set already hold all their locks (a commit locks before it reads the
+//! clock, in the `SeqCst` order); the inevitable transaction waits for those
+//! locks instead of aborting. It checks that what it read before is
+//! unchanged, and from then on reads whatever is unlocked and cannot
+//! conflict: it may do I/O.
+//! **Other transactions keep running but wait at their commit** until it
+//! ends. Its writes are still buffered, so an inevitable transaction that
+//! fails (heap full, or its body gives up) still rolls back its heap effects.
+
+//!
+//! ## Files
+//! `access.rs`: reads and writes (the fast paths and the snapshot);
+//! `commit.rs`: commit (solo, one object, general), the commit barrier,
+//! abort; `weak.rs`: weak cells. This file: the `Tx` and its logs,
+//! allocation, roots, inevitability.
+
+mod access;
+mod commit;
+mod weak;
+
+use std::ptr::NonNull;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+
+use crate::sync::{AtomicPtr, AtomicU64};
+
+use tmgc_alloc::{AllocError, Checkpoint, LocalAllocator};
+
+use crate::error::{Conflict, RootMisuse};
+use crate::flags::{vlock, ObjFlags};
+use crate::gcref::{Brand, Dyn, Gc, GlobalRoot, Root};
+use crate::header::Header;
+use crate::heap::HeapInner;
+use crate::mutator::{Core, RootDrops, Running};
+use crate::sync::{sc_order, Spin};
+use crate::types::{DynType, GcType, TypeInfo};
+
+/// A logged write.
+#[derive(Clone, Copy)]
+pub(crate) enum Write {
+    Word { obj: NonNull<Header>, word: *const AtomicU64, value: u64 },
+    Ptr { obj: NonNull<Header>, word: *const AtomicPtr<Header>, value: *mut Header },
+}
+
+impl Write {
+    fn obj(&self) -> NonNull<Header> {
+        match *self {
+            Write::Word { obj, .. } | Write::Ptr { obj, .. } => obj,
+        }
+    }
+    fn addr(&self) -> usize {
+        match *self {
+            Write::Word { word, .. } => word.addr(),
+            Write::Ptr { word, .. } => word.addr(),
+        }
+    }
+}
+
+/// Per-attempt logs, kept in the mutator so their memory is reused.
+#[derive(Default)]
+pub(crate) struct Logs {
+    /// Objects read, with the version-lock word each had.
+    pub(crate) reads: Vec<(NonNull<Header>, u64)>,
+    pub(crate) writes: Vec<Write>,
+    pub(crate) news: Vec<NonNull<Header>>,
+    pub(crate) globals: Vec<(tmgc_roots::GlobalSlot, NonNull<Header>)>,
+    pub(crate) locked: Vec<(NonNull<Header>, u64)>,
+    /// Scratch for the commit's lock set (kept to reuse its memory).
+    pub(crate) objs: Vec<NonNull<Header>>,
+}
+
+impl Logs {
+    fn is_clear(&self) -> bool {
+        self.reads.is_empty() && self.writes.is_empty() && self.news.is_empty() && self.globals.is_empty()
+    }
+
+    fn clear(&mut self) {
+        self.reads.clear();
+        self.writes.clear();
+        self.news.clear();
+        self.globals.clear();
+        self.locked.clear();
+    }
+}
+
+/// A running transaction. Its lifetime `'tx` brands every [`Gc`] it hands
+/// out (see the `gcref` module docs).
+pub struct Tx<'tx> {
+    core: &'tx mut Core,
+    drops: &'tx Rc<RootDrops>,
+    ck: Option<Checkpoint>,
+    /// The read version: every object read has a version at most `rv` or
+    /// was last written by this mutator (see the module docs).
+    rv: u64,
+    /// The largest version of any object read (the write version exceeds it).
+    maxv: u64,
+    inevitable: bool,
+    /// Solo mode (`crate::solo`): no other transaction runs while this one
+    /// does, so reads and commits skip concurrency control.
+    solo: bool,
+    /// `solo`, and no write logged yet: a read is one load.
+    unlogged_solo: bool,
+    /// The read set's last entry (`reads.last()`), kept here so that a
+    /// re-read of the same object does not reach into the logs.
+    last_read: Option<(NonNull<Header>, u64)>,
+    finished: bool,
+    _brand: Brand<'tx>,
+    /// The thread is RUNNING while the attempt lives; dropped after
+    /// `Drop::drop` rolled back an unfinished attempt (fields drop after
+    /// it), so the thread parks only once its `Core` is free again.
+    _running: Running<'tx>,
+}
+
+impl<'tx> Tx<'tx> {
+    #[inline]
+    pub(crate) fn begin(core: &'tx mut Core, drops: &'tx Rc<RootDrops>, running: Running<'tx>) -> Self {
+        debug_assert!(core.logs.is_clear(), "an attempt began with another attempt's logs");
+        let rv = core.heap.version();
+        sc_order();
+        let solo = core.solo;
+        Tx {
+            core,
+            drops,
+            // Taken at the first allocation: most transactions allocate
+            // nothing, and then there is nothing to rewind.
+            ck: None,
+            rv,
+            maxv: 0,
+            inevitable: false,
+            solo,
+            unlogged_solo: solo,
+            last_read: None,
+            finished: false,
+            _brand: std::marker::PhantomData,
+            _running: running,
+        }
+    }
+
+    /// Apply the root drops queued since the last commit or abort.
+    #[inline]
+    fn apply_root_drops(&mut self) {
+        if let Ok(mut d) = self.drops.try_borrow_mut() {
+            if d.is_empty() {
+                return;
+            }
+            for s in d.drain(..) {
+                self.core.roots.drop_root(s);
+            }
+        }
+    }
+
+    fn heap(&self) -> &HeapInner {
+        &self.core.heap
+    }
+
+    // ---- allocation ----
+
+    /// Allocate `value` in the heap. The object is private to this
+    /// transaction until it commits, and vanishes if it aborts (its destructor
+    /// runs then).
+    pub fn alloc<T: GcType>(&mut self, value: T) -> Result<Gc<'tx, T>, AllocError> {
+        let h = self.alloc_raw(T::TYPE_INFO)?;
+        // SAFETY: `alloc_raw` returned a fresh object of T's size and
+        // alignment with its header written; the payload is uninitialised.
+        unsafe {
+            crate::header::Header::payload(h).cast::<T>().write(value);
+            Ok(Gc::from_header(h))
+        }
+    }
+
+    /// Allocate an object of a dynamic type: null slots, zero data words.
+    pub fn alloc_dyn(&mut self, ty: DynType) -> Result<Gc<'tx, Dyn>, AllocError> {
+        let info = ty.info();
+        let h = self.alloc_raw(info)?;
+        // SAFETY: a fresh payload of `size` bytes = slots + data words, all of
+        // which are 8-byte atomics whose zero value is null / 0.
+        unsafe { std::ptr::write_bytes(Header::payload(h).as_ptr(), 0, info.size()) };
+        // SAFETY: header written, payload initialised, live for 'tx.
+        Ok(unsafe { Gc::from_header(h) })
+    }
+
+    fn alloc_raw(&mut self, info: &'static TypeInfo) -> Result<NonNull<Header>, AllocError> {
+        let size = info.object_size();
+        let align = info.align().max(crate::HEADER_BYTES);
+        let needs_drop = info.flags().contains(ObjFlags::HAS_DROP);
+        let a: &mut LocalAllocator = &mut self.core.alloc;
+        if self.ck.is_none() {
+            // Before the attempt's first allocation: an abort rewinds to here.
+            self.ck = Some(a.checkpoint());
+        }
+        let p = if needs_drop { a.alloc_needs_drop(size, align)? } else { a.alloc(size, align)? };
+        let h = p.cast::<Header>();
+        let mut flags = info.flags() | ObjFlags::NEW;
+        if size > tmgc_alloc::LARGE_THRESHOLD {
+            flags |= ObjFlags::LARGE;
+        }
+        // SAFETY: fresh, suitably aligned memory of at least a header's size.
+        unsafe { h.write(Header::new(info, flags)) };
+        self.core.logs.news.push(h);
+        Ok(h)
+    }
+
+    // ---- roots ----
+
+    /// Make `obj` a root of this thread, from this transaction's commit on.
+    /// If the transaction aborts the root vanishes and the handle is stale.
+    pub fn root<T: ?Sized>(&mut self, obj: Gc<'tx, T>) -> Root<T> {
+        let slot = self.core.roots.create(obj.ptr.cast());
+        Root::new(slot, Rc::clone(self.drops))
+    }
+
+    /// The object a root holds.
+    pub fn get_root<T: ?Sized>(&mut self, root: &Root<T>) -> Result<Gc<'tx, T>, RootMisuse> {
+        if !Rc::ptr_eq(&root.drops, self.drops) {
+            return Err(RootMisuse::Foreign);
+        }
+        let p = self.core.roots.get(root.slot).map_err(|_| RootMisuse::Stale)?;
+        // SAFETY: a live root keeps its object alive; it was created from a
+        // `Gc<T>`.
+        Ok(unsafe { Gc::from_header(p.cast()) })
+    }
+
+    /// Make `obj` a global root, set when this transaction commits.
+    /// Panics past 65,536 global roots (global roots are for a program's
+    /// entry points, not per-object bookkeeping).
+    pub fn global_root<T: ?Sized>(&mut self, obj: Gc<'tx, T>) -> GlobalRoot<T> {
+        let slot = self.core.heap.globals.reserve().expect("too many global roots (the limit is 65,536)");
+        self.core.logs.globals.push((slot, obj.ptr));
+        GlobalRoot::new(slot, std::sync::Arc::clone(&self.core.heap))
+    }
+
+    /// The object a global root holds.
+    pub fn global<T: ?Sized>(&mut self, root: &GlobalRoot<T>) -> Result<Gc<'tx, T>, RootMisuse> {
+        if !std::sync::Arc::ptr_eq(&root.heap, &self.core.heap) {
+            return Err(RootMisuse::Foreign);
+        }
+        let p = self.core.heap.globals.get(root.slot).ok_or(RootMisuse::Unset)?;
+        // No version check is needed here: the object's immutable fields were
+        // written before its commit published it (Release), and any field
+        // read checks the object's version, which is the publishing commit's
+        // `wv`, against this transaction's `rv` (opacity).
+        // SAFETY: global roots keep their objects alive; created from a Gc<T>.
+        Ok(unsafe { Gc::from_header(p.cast::<Header>()) })
+    }
+
+    // ---- inevitability ----
+
+    /// Make this transaction inevitable: from now on it cannot conflict, so
+    /// it may do I/O. Others wait at their commit until it ends. Fails with
+    /// a conflict (the attempt retries) if what it read so far is stale, or
+    /// if another transaction is inevitable now (the retry waits, parked,
+    /// until that one ends).
+    pub fn become_inevitable(&mut self) -> Result<(), Conflict> {
+        if self.inevitable {
+            return Ok(());
+        }
+        if self.solo {
+            // Nothing else commits while a solo transaction runs (S2).
+            self.inevitable = true;
+            return Ok(());
+        }
+        let now = self.heap().take_inevitable().ok_or(Conflict)?;
+        sc_order();
+        // Everything read so far must still be as we read it. Commits in
+        // flight hold their locks until they finish: wait for them.
+        let spin = Spin::new();
+        let stale = self.core.logs.reads.iter().any(|&(o, seen)| {
+            // SAFETY: objects in the read set are live.
+            let vl = unsafe { o.as_ref() }.vlock();
+            loop {
+                let w = vl.load(Ordering::SeqCst);
+                if !vlock::is_held(w) {
+                    return w != seen;
+                }
+                spin.snooze();
+            }
+        });
+        if stale {
+            self.heap().release_inevitable();
+            return Err(Conflict);
+        }
+        self.inevitable = true;
+        self.rv = now;
+        Ok(())
+    }
+
+    /// Whether this transaction is inevitable.
+    pub fn is_inevitable(&self) -> bool {
+        self.inevitable
+    }
+}
+
+impl Drop for Tx<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        // A body that panicked: roll back, and let the panic go on.
+        if !self.finished {
+            self.rollback();
+        }
+    }
+}
