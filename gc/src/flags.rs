@@ -51,7 +51,7 @@ pub(crate) const FLAG_MASK: usize = 0b11_1111;
 /// | bits | meaning |
 /// |---|---|
 /// | 0 `LOCKED` | a committing transaction holds the object (between locking its write set and writing back) |
-/// | 1 `INEVITABLE` | *reserved* for object ownership by an inevitable transaction; not set today (inevitability is a bit of the global clock, see `tx.rs`), but treated as held |
+/// | 1 `INEVITABLE` | *reserved* for object ownership by an inevitable transaction; not set today (inevitability is a bit of the global clock, see `tx/mod.rs`), but treated as held |
 /// | 2..22 tag | the writer tag of the mutator whose commit last wrote the object (0: never written by a commit) |
 /// | 22..64 version | the write version of that commit |
 ///
@@ -60,7 +60,7 @@ pub(crate) const FLAG_MASK: usize = 0b11_1111;
 /// that samples the word, reads, and samples it again, and later finds the
 /// same word, read a value that has not changed since (no ABA). Whether the
 /// value belongs to the reader's snapshot is decided from the version and
-/// the tag (`tx.rs`: the lazy clock).
+/// the tag (`tx/mod.rs`: the lazy clock).
 pub mod vlock {
     /// Held by a committing transaction.
     pub const LOCKED: u64 = 1 << 0;

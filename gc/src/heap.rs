@@ -2,7 +2,7 @@
 //!
 //! - the **global version clock**, a lazy TL2 clock: commits read it but do
 //!   not bump it; a transaction that meets a newer version from another
-//!   thread advances it (see `tx.rs`). Its top bit says an inevitable
+//!   thread advances it (see `tx/mod.rs`). Its top bit says an inevitable
 //!   transaction runs (see `Tx::become_inevitable`);
 //! - the allocation [`Space`](tmgc_alloc::Space), global roots, and the
 //!   collector (`collector/`), which meets each mutator at its commit points.
@@ -89,7 +89,7 @@ impl Default for Config {
 }
 
 /// The clock's top bit: an inevitable transaction runs. The other bits are
-/// the version clock (lazy: see `tx.rs`).
+/// the version clock (lazy: see `tx/mod.rs`).
 pub(crate) const INEVITABLE: u64 = 1 << 63;
 
 pub(crate) struct HeapInner {
@@ -108,7 +108,7 @@ pub(crate) struct HeapInner {
 
 impl HeapInner {
     /// The current version (the clock without the inevitable bit).
-    /// A `SeqCst` load: part of the lazy clock's total order (`tx.rs`).
+    /// A `SeqCst` load: part of the lazy clock's total order (`tx/mod.rs`).
     pub(crate) fn version(&self) -> u64 {
         self.clock.load(Ordering::SeqCst) & !INEVITABLE
     }

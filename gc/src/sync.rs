@@ -28,7 +28,7 @@ pub(crate) use loom::sync::{Condvar, Mutex, MutexGuard};
 use std::sync::atomic::Ordering;
 
 /// Completes a `SeqCst` access for loom. The transaction layer's lazy clock
-/// (`tx.rs`) relies on the single total order of `SeqCst` accesses (lock
+/// (`tx/mod.rs`) relies on the single total order of `SeqCst` accesses (lock
 /// CASes, clock loads, version-lock loads). loom models `SeqCst` accesses
 /// only as `AcqRel`, but models `SeqCst` fences exactly; so under
 /// `tmgc_loom` this is a `fence(SeqCst)`, placed after each such access

@@ -261,7 +261,7 @@ impl Collector {
     /// the new record's raised `pending` makes its first commit point answer
     /// the current word (trap 4). A tag is reused only after its previous
     /// owner unregistered, so that owner's commits happen before the new
-    /// owner's transactions (the lazy clock's rule for own versions, `tx.rs`).
+    /// owner's transactions (the lazy clock's rule for own versions, `tx/mod.rs`).
     pub(crate) fn register(&self, make: impl FnOnce(u64, u32) -> Record) -> Option<Arc<Record>> {
         let mut reg = lock(&self.registry);
         let tag = match reg.free_tags.pop() {
