@@ -87,7 +87,12 @@ unsafe impl<T: ?Sized + 'static> Trace for Ref<T> {
     }
 }
 
-/// Plain data that fits in a word, stored atomically.
+/// Plain data that fits in a word, stored atomically: the integer types up
+/// to 64 bits, `bool`, `f32`, `f64` and `char` (sealed).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a `Value` field: a `Value<W>` holds one machine word",
+    note = "word-sized `Copy` types only (integers up to 64 bits, `bool`, `f32`, `f64`, `char`); put larger data in an object of its own behind a `Ref<T>`, or in an immutable field of a `Trace` type"
+)]
 pub trait Word: Copy + Send + Sync + 'static + private::Sealed {
     /// The value's bits.
     fn to_bits(self) -> u64;

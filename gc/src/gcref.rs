@@ -129,8 +129,9 @@ pub enum Dyn {}
 /// thread's roots. Created with `Tx::root`, read with `Tx::get_root`.
 /// Dropping it removes the root at the next commit point (a transaction,
 /// `Mutator::commit_point` or `Mutator::collect`): until then a collection
-/// keeps its object. Not `Send`: a
-/// root belongs to its thread's root set (design brief §3, trap 2).
+/// keeps its object. Not `Send` (the compiler's message names an `Rc`
+/// inside it): a root belongs to its thread's root set (design brief §3,
+/// trap 2). To share an object between threads, use a [`GlobalRoot`].
 pub struct Root<T: ?Sized> {
     pub(crate) slot: Slot,
     pub(crate) drops: Rc<RootDrops>,

@@ -424,7 +424,9 @@ impl Mutator {
     /// Whether this mutator's transactions run in solo mode: it is the only
     /// mutator attached to its heap, and [`Config::solo`](crate::Config::solo)
     /// is on. A commit point (as [`Mutator::commit_point`]): it takes up a
-    /// grant or a revocation made since this thread's last transaction.
+    /// grant or a revocation made since this thread's last transaction, so
+    /// it reflects the attaches and detaches that completed before the
+    /// call (a thread still starting up has not attached yet).
     ///
     /// ```
     /// use tmgc::{Config, Heap};
