@@ -57,6 +57,15 @@ pub struct Config {
     /// body must not wait for another thread to attach, nor attach to a
     /// heap itself. See `docs/TRANSACTIONS.md`.
     pub solo: bool,
+    /// Giving way (default on): while the collector marks and more threads
+    /// want a core than the machine has (attached mutators plus marker
+    /// threads), mutators give up their CPU between transactions, and
+    /// markers every 256 objects, once per 100 µs. A mutator that the
+    /// scheduler preempts in the middle of GC work at a commit point then
+    /// waits about that long for its core, not a scheduler tick: the price
+    /// is some mutator throughput while marking runs. See
+    /// `docs/COLLECTOR.md`, "Giving way".
+    pub give_way: bool,
 }
 
 /// The marking strategy (see [`crate::collector::mark::Marker`]).
@@ -84,6 +93,7 @@ impl Default for Config {
             background: !cfg!(tmgc_loom),
             marker: MarkerKind::Serial,
             solo: true,
+            give_way: true,
         }
     }
 }
@@ -223,6 +233,7 @@ impl Heap {
             min_trigger_bytes: config.min_trigger_bytes,
             verify: config.verify,
             background: config.background && !cfg!(tmgc_loom),
+            give_way: config.give_way,
         };
         let marker: Box<dyn crate::collector::mark::Marker> = match config.marker {
             MarkerKind::Serial => Box::new(crate::collector::mark::SerialMarker),

@@ -62,6 +62,9 @@ pub(crate) struct LocalGc {
     pub(crate) pauses: Pauses,
     /// Own allocated bytes at which to consult the pacer next.
     pub(crate) pacer_next: u64,
+    /// When this thread last gave up its CPU at a commit point while the
+    /// barrier was on (`Tx::yield_due`).
+    pub(crate) last_yield: Instant,
 }
 
 /// How often (in bytes this thread allocates) a commit point consults the pacer.
@@ -136,6 +139,7 @@ impl Mutator {
                 grey: Vec::new(),
                 pauses: Pauses::new(),
                 pacer_next: PACER_STEP,
+                last_yield: Instant::now(),
             },
             tag: 0,
             solo: false,
@@ -302,6 +306,11 @@ impl Mutator {
                     Ok(v) => {
                         self.commits += 1;
                         self.last_version = v;
+                        let give_way = tx.yield_due();
+                        drop(tx); // parked
+                        if give_way {
+                            std::thread::yield_now();
+                        }
                         return Ok(r);
                     }
                     Err(Conflict) => tx.abort(),

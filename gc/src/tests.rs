@@ -232,3 +232,45 @@ fn pause_cpu_times_are_recorded_with_their_feature_only() {
         assert!(st.pause_cpu.is_empty(), "CPU times recorded without the feature");
     }
 }
+
+/// Giving way (`Config::give_way`): on only while attached mutators plus
+/// the collector's marker threads outnumber the cores.
+#[test]
+fn mutators_give_way_only_when_threads_outnumber_cores() {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let crowded_with = |config: Config, mutators: usize| -> bool {
+        let heap = Heap::new(config).unwrap();
+        let attached = std::sync::Barrier::new(mutators + 1);
+        let done = std::sync::Barrier::new(mutators + 1);
+        std::thread::scope(|s| {
+            for _ in 0..mutators {
+                s.spawn(|| {
+                    let _m = heap.attach().unwrap();
+                    attached.wait();
+                    done.wait();
+                });
+            }
+            attached.wait();
+            let crowded = heap.inner.collector.crowded();
+            done.wait();
+            crowded
+        })
+    };
+    // The serial marker keeps one collector thread busy.
+    assert!(!crowded_with(Config::default(), cores - 1), "{cores} threads on {cores} cores");
+    assert!(crowded_with(Config::default(), cores), "{} threads on {cores} cores", cores + 1);
+    assert!(!crowded_with(Config { give_way: false, ..Config::default() }, cores), "give_way off");
+    assert!(
+        crowded_with(Config { marker: MarkerKind::Parallel(2), ..Config::default() }, cores - 1),
+        "two marker threads"
+    );
+    assert!(!crowded_with(Config { background: false, ..Config::default() }, cores), "no collector thread");
+    // Detaching uncrowds.
+    let heap = Heap::new(Config::default()).unwrap();
+    std::thread::scope(|s| {
+        for _ in 0..cores {
+            s.spawn(|| drop(heap.attach().unwrap()));
+        }
+    });
+    assert!(!heap.inner.collector.crowded(), "every mutator detached");
+}

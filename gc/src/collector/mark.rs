@@ -23,6 +23,7 @@ use crate::header::Header;
 use crate::sync::{lock, AtomicU64, Mutex};
 use crate::trace::Tracer;
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 /// An object address in the grey set. `Send`: it is only an address; the
 /// collector protocol, not the type, says when it may be dereferenced.
@@ -129,9 +130,24 @@ impl std::ops::AddAssign for MarkReport {
 /// The work a [`Marker`] does: trace grey objects until none is left.
 pub struct MarkWork<'a> {
     pub(crate) grey: &'a GreySet,
+    /// Give the CPU up every `YIELD_QUANTUM` (`Collector::crowded`; never
+    /// in a mutator's assist, which is a pause).
+    pub(crate) give_way: bool,
 }
 
 impl MarkWork<'_> {
+    /// On a crowded machine, give the CPU up once `YIELD_QUANTUM` has passed
+    /// since `last`: mutators doing GC work at their commit points then
+    /// wait a quantum for a core, not a scheduler tick (docs/COLLECTOR.md,
+    /// "Giving way"). Called every 256 objects traced.
+    #[inline]
+    pub(crate) fn give_way(&self, last: &mut Instant) {
+        if self.give_way && last.elapsed() >= crate::collector::YIELD_QUANTUM {
+            std::thread::yield_now();
+            *last = Instant::now();
+        }
+    }
+
     /// Take a packet of grey objects.
     pub fn take_packet(&self) -> Option<Vec<Grey>> {
         self.grey.take_packet()
@@ -174,6 +190,12 @@ pub trait Marker: Send + Sync {
     /// often while it does).
     fn wants_assists(&self) -> bool {
         false
+    }
+
+    /// The threads it keeps busy while marking (the collector's own
+    /// included, if it runs on the collector thread).
+    fn threads(&self) -> usize {
+        1
     }
 }
 
@@ -255,9 +277,10 @@ impl Marker for SerialMarker {
     fn drain(&self, work: &MarkWork<'_>) -> MarkReport {
         let mut report = MarkReport::default();
         let mut stack: Vec<Grey> = Vec::new();
+        let mut last = Instant::now();
         while let Some(packet) = work.take_packet() {
             stack.extend(packet);
-            report += trace_stack(work, &mut stack, &mut |_| {});
+            report += trace_stack(work, &mut stack, &mut |_| work.give_way(&mut last));
         }
         report
     }
@@ -285,6 +308,10 @@ pub struct ParallelMarker {
 impl Marker for ParallelMarker {
     fn name(&self) -> &'static str {
         "parallel"
+    }
+
+    fn threads(&self) -> usize {
+        self.threads
     }
 
     fn drain(&self, work: &MarkWork<'_>) -> MarkReport {
@@ -323,6 +350,7 @@ impl Marker for ParallelMarker {
                         let _abort = Abort(abort);
                         let mut report = MarkReport::default();
                         let mut stack: Vec<Grey> = Vec::new();
+                        let mut last = Instant::now();
                         let steal = |deque: &Worker<Grey>| -> Option<Grey> {
                             loop {
                                 let mut retry = false;
@@ -371,6 +399,7 @@ impl Marker for ParallelMarker {
                                 let deque = st.1;
                                 stack.push(g);
                                 let r = trace_stack(work, &mut stack, &mut |stack| {
+                                    work.give_way(&mut last);
                                     if stack.len() >= SHARE_FROM && idle.load(Ordering::Relaxed) > 0 {
                                         // Share the oldest half (nearest the
                                         // roots: the largest subgraphs).
@@ -511,7 +540,9 @@ impl Marker for AssistedMarker {
         }
         let _active = Active(&self.active);
         let mut own = MarkReport::default();
+        let mut last = Instant::now();
         loop {
+            work.give_way(&mut last);
             if self.failed.load(SeqCst) {
                 panic!("a mark assist panicked: a Trace implementation panicked on a mutator thread");
             }

@@ -47,7 +47,7 @@ use crossbeam_utils::CachePadded;
 
 use crate::header::Header;
 use crate::heap::HeapInner;
-use crate::sync::{lock, AtomicU64, Condvar, Mutex, Spin};
+use crate::sync::{lock, AtomicBool, AtomicU64, Condvar, Mutex, Spin};
 use handshake::{raise, try_complete, word, Record, DETACHED, PARKED};
 
 /// How long a handshake waits for parked threads to answer by themselves
@@ -173,6 +173,10 @@ pub(crate) struct Collector {
     /// Odd while the verifier holds the world stopped (bumped at its start
     /// and end), so waits behind it are not counted as pauses.
     pub(crate) verifications: AtomicU64,
+    /// More threads want a core while marking runs (attached mutators plus
+    /// the collector's own) than the machine has: mutators then give way
+    /// between transactions (`Tx::yield_due`). Updated at attach and detach.
+    crowded: AtomicBool,
     /// Tests only: the point of a cycle where the collector panics on
     /// purpose (`Fault`), to test recovery.
     #[cfg(all(test, not(tmgc_loom)))]
@@ -206,6 +210,14 @@ pub(crate) enum Fault {
     SweepBegun,
 }
 
+/// How often threads give up their CPU while the collector marks on a
+/// crowded machine (`Collector::crowded`): mutators between transactions
+/// (`Tx::yield_due`), markers every 256 objects (`MarkWork::give_way`).
+/// Shorter than a scheduler tick (4 ms at 250 Hz), so a mutator preempted
+/// in the middle of GC work at a commit point gets its core back within
+/// about a quantum: docs/COLLECTOR.md, "Giving way".
+pub(crate) const YIELD_QUANTUM: std::time::Duration = std::time::Duration::from_micros(100);
+
 /// The collector's part of [`crate::Config`].
 #[derive(Clone, Debug)]
 pub(crate) struct GcConfig {
@@ -213,6 +225,7 @@ pub(crate) struct GcConfig {
     pub(crate) min_trigger_bytes: u64,
     pub(crate) verify: bool,
     pub(crate) background: bool,
+    pub(crate) give_way: bool,
 }
 
 impl Collector {
@@ -220,6 +233,7 @@ impl Collector {
         Collector {
             word: CachePadded::new(AtomicU64::new(word::make(0, 0, word::IDLE))),
             registry: Mutex::new(Registry::default()),
+            crowded: AtomicBool::new(false),
             next_id: AtomicU64::new(1),
             grey: GreySet::default(),
             weak_gate: weak::WeakGate::new(),
@@ -275,6 +289,7 @@ impl Collector {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let rec = Arc::new(make(id, tag));
         reg.records.push(Arc::clone(&rec));
+        self.update_crowded(reg.records.len());
         Some(rec)
     }
 
@@ -283,8 +298,22 @@ impl Collector {
             let mut reg = lock(&self.registry);
             reg.records.retain(|r| !std::ptr::eq(&**r, rec));
             reg.free_tags.push(rec.tag);
+            self.update_crowded(reg.records.len());
         }
         lock(&self.stats).detached_pauses.add(pauses);
+    }
+
+    fn update_crowded(&self, mutators: usize) {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let gc_threads = if self.config.background { self.marker.threads() } else { 0 };
+        self.crowded.store(self.config.give_way && mutators + gc_threads > cores, Ordering::Relaxed);
+    }
+
+    /// Whether mutators should give way between transactions while the
+    /// barrier is on (see the field).
+    #[inline]
+    pub(crate) fn crowded(&self) -> bool {
+        self.crowded.load(Ordering::Relaxed)
     }
 
     /// The attached mutators' records.
@@ -491,7 +520,7 @@ impl Collector {
         let _ = self.request(cs, word::MARK);
 
         // 3. Mark, then termination rounds until no new grey object (P6).
-        let work = MarkWork { grey: &self.grey };
+        let work = MarkWork { grey: &self.grey, give_way: self.crowded() };
         let mut report = MarkReport::default();
         let mut rounds = 0;
         loop {
@@ -696,7 +725,7 @@ impl Collector {
 
     /// A mutator's assist (at a commit point): trace at most `budget` objects.
     pub(crate) fn assist(&self, budget: usize) -> u64 {
-        self.marker.assist(&MarkWork { grey: &self.grey }, budget).objects
+        self.marker.assist(&MarkWork { grey: &self.grey, give_way: false }, budget).objects
     }
 
     // ---- statistics ----
@@ -750,20 +779,25 @@ pub(crate) fn spawn(heap: &Arc<HeapInner>) {
     let signal = Arc::clone(&heap.collector.signal);
     std::thread::Builder::new()
         .name("tmgc-collector".into())
-        .spawn(move || loop {
-            {
-                let mut s = lock(&signal.state);
-                while s.requested <= s.started && !s.shutdown {
-                    s = signal.work.wait(s).unwrap_or_else(|e| e.into_inner());
-                }
-                if s.shutdown {
-                    return;
-                }
-            }
-            let Some(heap) = weak.upgrade() else { return };
-            heap.collector.run_requested(&heap);
-        })
+        .spawn(move || collector_loop(&weak, &signal))
         .expect("spawn the collector thread");
+}
+
+#[cfg(not(tmgc_loom))]
+fn collector_loop(weak: &std::sync::Weak<HeapInner>, signal: &Signal) {
+    loop {
+        {
+            let mut s = lock(&signal.state);
+            while s.requested <= s.started && !s.shutdown {
+                s = signal.work.wait(s).unwrap_or_else(|e| e.into_inner());
+            }
+            if s.shutdown {
+                return;
+            }
+        }
+        let Some(heap) = weak.upgrade() else { return };
+        heap.collector.run_requested(&heap);
+    }
 }
 
 #[cfg(tmgc_loom)]

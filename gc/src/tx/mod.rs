@@ -362,6 +362,23 @@ impl<'tx> Tx<'tx> {
         Ok(())
     }
 
+    /// Whether the thread should give up its CPU once this (committed)
+    /// attempt has parked: while the barrier is on and more threads want a
+    /// core than there are (`Collector::crowded`), once per
+    /// `collector::YIELD_QUANTUM`. See docs/COLLECTOR.md, "Giving way".
+    pub(crate) fn yield_due(&mut self) -> bool {
+        let gc = &mut self.core.gc;
+        if !gc.barrier || !self.core.heap.collector.crowded() {
+            return false;
+        }
+        let now = std::time::Instant::now();
+        if now.duration_since(gc.last_yield) < crate::collector::YIELD_QUANTUM {
+            return false;
+        }
+        gc.last_yield = now;
+        true
+    }
+
     /// Whether this transaction is inevitable.
     pub fn is_inevitable(&self) -> bool {
         self.inevitable
