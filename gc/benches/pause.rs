@@ -3,7 +3,8 @@
 //! Run: `cargo bench -p tmgc --bench pause` (about 2 minutes); sizes in MiB
 //! can be given: `cargo bench -p tmgc --bench pause -- 64 256`, and the
 //! number of churning threads with `PAUSE_MUTATORS=1` (default 2), the
-//! marker with `PAUSE_MARKER=assisted|parallel` (default serial). With
+//! marker with `PAUSE_MARKER=assisted|parallel` (default serial), and
+//! `PAUSE_GIVE_WAY=0` turns giving way off (`Config::give_way`). With
 //! `--features pause-cputime` each pause is also timed on the thread's CPU
 //! clock, and the report adds the CPU-time quantiles: a pause whose wall
 //! time is far above any pause's CPU time was the thread off its CPU.
@@ -119,7 +120,11 @@ fn main() {
     let sizes: Vec<u64> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let sizes = if sizes.is_empty() { vec![64, 256, 1024] } else { sizes };
     let mutators: u64 = std::env::var("PAUSE_MUTATORS").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
-    let marker_name = std::env::var("PAUSE_MARKER").unwrap_or_else(|_| "serial".into());
+    let give_way = std::env::var("PAUSE_GIVE_WAY").map_or(true, |v| v != "0");
+    let mut marker_name = std::env::var("PAUSE_MARKER").unwrap_or_else(|_| "serial".into());
+    if !give_way {
+        marker_name.push_str("-nogiveway");
+    }
     println!("{mutators} churning mutators, {marker_name} marker, {CYCLES} back-to-back cycles per size");
     let mut json = String::new();
     println!(
@@ -132,7 +137,7 @@ fn main() {
             Ok("parallel") => tmgc::MarkerKind::Parallel(2),
             _ => tmgc::MarkerKind::Serial,
         };
-        let config = Config { verify: false, min_trigger_bytes: u64::MAX / 4, marker, ..Config::default() };
+        let config = Config { verify: false, min_trigger_bytes: u64::MAX / 4, marker, give_way, ..Config::default() };
         let heap = Heap::new(config).unwrap();
         let live = build_live(&heap, mib);
         heap.collect().unwrap(); // settle: the build's own cycle state
