@@ -47,7 +47,7 @@ use crossbeam_utils::CachePadded;
 
 use crate::header::Header;
 use crate::heap::HeapInner;
-use crate::sync::{lock, AtomicBool, AtomicU64, Condvar, Mutex, Spin};
+use crate::sync::{lock, AtomicU64, Condvar, Mutex, Spin};
 use handshake::{raise, try_complete, word, Record, DETACHED, PARKED};
 
 /// How long a handshake waits for parked threads to answer by themselves
@@ -176,7 +176,9 @@ pub(crate) struct Collector {
     /// More threads want a core while marking runs (attached mutators plus
     /// the collector's own) than the machine has: mutators then give way
     /// between transactions (`Tx::yield_due`). Updated at attach and detach.
-    crowded: AtomicBool,
+    /// A scheduling hint that no protocol depends on: `std`'s atomic even
+    /// under loom, so the models do not explore its accesses.
+    crowded: std::sync::atomic::AtomicBool,
     /// Tests only: the point of a cycle where the collector panics on
     /// purpose (`Fault`), to test recovery.
     #[cfg(all(test, not(tmgc_loom)))]
@@ -233,7 +235,7 @@ impl Collector {
         Collector {
             word: CachePadded::new(AtomicU64::new(word::make(0, 0, word::IDLE))),
             registry: Mutex::new(Registry::default()),
-            crowded: AtomicBool::new(false),
+            crowded: std::sync::atomic::AtomicBool::new(false),
             next_id: AtomicU64::new(1),
             grey: GreySet::default(),
             weak_gate: weak::WeakGate::new(),
