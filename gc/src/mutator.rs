@@ -291,7 +291,11 @@ impl Mutator {
         let backoff = crate::sync::Spin::new();
         let mut waited_for_memory = false;
         let rec: &Record = &self.rec;
-        loop {
+        let give_way;
+        // The committed attempt leaves the loop with `break`, which drops
+        // its `Tx` (and parks the thread) in place: moving the `Tx` out
+        // (`drop(tx)`) cost a memcpy of it per transaction.
+        let committed = loop {
             let running = Self::enter(rec, &self.heap);
             // SAFETY: (H1) we are RUNNING, and this is the only reference.
             let core = unsafe { rec.core_mut() };
@@ -306,12 +310,8 @@ impl Mutator {
                     Ok(v) => {
                         self.commits += 1;
                         self.last_version = v;
-                        let give_way = tx.yield_due();
-                        drop(tx); // parked
-                        if give_way {
-                            std::thread::yield_now();
-                        }
-                        return Ok(r);
+                        give_way = tx.yield_due();
+                        break r;
                     }
                     Err(Conflict) => tx.abort(),
                 },
@@ -343,7 +343,13 @@ impl Mutator {
             // parked (a blocking wait is a commit point).
             self.heap.wait_inevitable();
             backoff.snooze();
+        };
+        // Parked now. Giving way (docs/COLLECTOR.md): outside any pause.
+        if give_way {
+            std::thread::yield_now();
+            self.heap.collector.gave_way.fetch_add(1, Ordering::Relaxed);
         }
+        Ok(committed)
     }
 
     /// A full collection, as [`Heap::collect`](crate::Heap::collect), after

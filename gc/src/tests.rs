@@ -256,6 +256,8 @@ fn mutators_give_way_only_when_threads_outnumber_cores() {
             crowded
         })
     };
+    // No mutator yet: crowded only if the markers alone are (2 on 1 core).
+    assert_eq!(crowded_with(Config { marker: MarkerKind::Parallel(2), ..Config::default() }, 0), cores < 2);
     // The serial marker keeps one collector thread busy.
     assert!(!crowded_with(Config::default(), cores - 1), "{cores} threads on {cores} cores");
     assert!(crowded_with(Config::default(), cores), "{} threads on {cores} cores", cores + 1);
@@ -265,6 +267,10 @@ fn mutators_give_way_only_when_threads_outnumber_cores() {
         "two marker threads"
     );
     assert!(!crowded_with(Config { background: false, ..Config::default() }, cores), "no collector thread");
+    assert!(
+        crowded_with(Config { background: false, marker: MarkerKind::Parallel(2), ..Config::default() }, cores - 1),
+        "parallel markers run whoever starts the cycle"
+    );
     // Detaching uncrowds.
     let heap = Heap::new(Config::default()).unwrap();
     std::thread::scope(|s| {
@@ -273,4 +279,77 @@ fn mutators_give_way_only_when_threads_outnumber_cores() {
         }
     });
     assert!(!heap.inner.collector.crowded(), "every mutator detached");
+}
+
+/// Giving way in action: with the machine crowded, the marker yields while
+/// it traces a heap that takes well over a quantum to mark, and mutators
+/// committing during marking yield between transactions; with
+/// `give_way` off, nobody does.
+#[test]
+fn crowded_threads_give_way_while_marking() {
+    #[derive(Trace)]
+    struct Link {
+        next: Ref<Link>,
+        n: Value<u64>,
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let run = |give_way: bool| -> u64 {
+        let config = Config { give_way, verify: false, min_trigger_bytes: u64::MAX / 4, ..Config::default() };
+        let heap = Heap::new(config).unwrap();
+        // A 200,000-node list: marking it takes milliseconds.
+        let head = {
+            let mut m = heap.attach().unwrap();
+            let mut head: Option<GlobalRoot<Link>> = None;
+            for _ in 0..20 {
+                head = Some(
+                    m.transaction::<_, ()>(|tx| {
+                        let mut next = match &head {
+                            Some(h) => Some(tx.global(h)?),
+                            None => None,
+                        };
+                        for _ in 0..10_000 {
+                            let l = tx.alloc(Link { next: Ref::null(), n: Value::new(0) })?;
+                            tx.store(l, |l| &l.next, next)?;
+                            next = Some(l);
+                        }
+                        Ok(tx.global_root(next.unwrap()))
+                    })
+                    .unwrap(),
+                );
+            }
+            head.unwrap()
+        };
+        let attached = std::sync::Barrier::new(cores + 1);
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            for i in 0..cores {
+                let (heap, head, attached, stop) = (&heap, &head, &attached, &stop);
+                s.spawn(move || {
+                    let mut m = heap.attach().unwrap();
+                    attached.wait();
+                    while !stop.load(Ordering::Relaxed) {
+                        if i == 0 {
+                            m.transaction::<_, ()>(|tx| {
+                                let h = tx.global(head)?;
+                                let n = tx.get(h, |h| &h.n)?;
+                                tx.set(h, |h| &h.n, n + 1)?;
+                                Ok(())
+                            })
+                            .unwrap();
+                        } else {
+                            std::thread::sleep(std::time::Duration::from_millis(1));
+                        }
+                    }
+                });
+            }
+            attached.wait(); // crowded from here: cores mutators + the collector thread
+            for _ in 0..3 {
+                heap.collect().unwrap();
+            }
+            stop.store(true, Ordering::Relaxed);
+        });
+        heap.stats().gave_way
+    };
+    assert!(run(true) > 0, "nobody gave way on a crowded machine");
+    assert_eq!(run(false), 0, "threads gave way with give_way off");
 }

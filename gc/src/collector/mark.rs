@@ -130,9 +130,10 @@ impl std::ops::AddAssign for MarkReport {
 /// The work a [`Marker`] does: trace grey objects until none is left.
 pub struct MarkWork<'a> {
     pub(crate) grey: &'a GreySet,
-    /// Give the CPU up every `YIELD_QUANTUM` (`Collector::crowded`; never
-    /// in a mutator's assist, which is a pause).
-    pub(crate) give_way: bool,
+    /// Give the CPU up every `YIELD_QUANTUM`, counting here, while the
+    /// machine is crowded (`Collector::crowded`, read as marking starts);
+    /// `None` otherwise, and always in a mutator's assist (a pause).
+    pub(crate) give_way: Option<&'a std::sync::atomic::AtomicU64>,
 }
 
 impl MarkWork<'_> {
@@ -142,9 +143,12 @@ impl MarkWork<'_> {
     /// "Giving way"). Called every 256 objects traced.
     #[inline]
     pub(crate) fn give_way(&self, last: &mut Instant) {
-        if self.give_way && last.elapsed() >= crate::collector::YIELD_QUANTUM {
-            std::thread::yield_now();
-            *last = Instant::now();
+        if let Some(count) = self.give_way {
+            if last.elapsed() >= crate::collector::YIELD_QUANTUM {
+                std::thread::yield_now();
+                count.fetch_add(1, Ordering::Relaxed);
+                *last = Instant::now();
+            }
         }
     }
 
@@ -192,10 +196,10 @@ pub trait Marker: Send + Sync {
         false
     }
 
-    /// The threads it keeps busy while marking (the collector's own
-    /// included, if it runs on the collector thread).
-    fn threads(&self) -> usize {
-        1
+    /// The marker threads it starts for a drain (0: it marks on the
+    /// thread that runs the cycle).
+    fn own_threads(&self) -> usize {
+        0
     }
 }
 
@@ -310,8 +314,8 @@ impl Marker for ParallelMarker {
         "parallel"
     }
 
-    fn threads(&self) -> usize {
-        self.threads
+    fn own_threads(&self) -> usize {
+        self.threads.max(1)
     }
 
     fn drain(&self, work: &MarkWork<'_>) -> MarkReport {

@@ -61,7 +61,7 @@ fn marked_by(heap: &Heap, marker: &dyn Marker, addrs: &[usize], roots: &[usize])
         unsafe { shade(NonNull::new(addrs[r] as *mut crate::header::Header).unwrap(), &mut g) };
     }
     grey.push_packet(g);
-    marker.drain(&MarkWork { grey: &grey, give_way: false });
+    marker.drain(&MarkWork { grey: &grey, give_way: None });
     addrs
         .iter()
         // SAFETY: live objects of this heap.

@@ -179,6 +179,10 @@ pub(crate) struct Collector {
     /// A scheduling hint that no protocol depends on: `std`'s atomic even
     /// under loom, so the models do not explore its accesses.
     crowded: std::sync::atomic::AtomicBool,
+    /// The machine's cores (`available_parallelism`, read once).
+    cores: usize,
+    /// Times a thread gave way (`GcStats::gave_way`); a statistic only.
+    pub(crate) gave_way: std::sync::atomic::AtomicU64,
     /// Tests only: the point of a cycle where the collector panics on
     /// purpose (`Fault`), to test recovery.
     #[cfg(all(test, not(tmgc_loom)))]
@@ -232,7 +236,7 @@ pub(crate) struct GcConfig {
 
 impl Collector {
     pub(crate) fn new(config: GcConfig, marker: Box<dyn Marker>) -> Collector {
-        Collector {
+        let c = Collector {
             word: CachePadded::new(AtomicU64::new(word::make(0, 0, word::IDLE))),
             registry: Mutex::new(Registry::default()),
             crowded: std::sync::atomic::AtomicBool::new(false),
@@ -263,9 +267,13 @@ impl Collector {
             hold: std::sync::atomic::AtomicU8::new(0),
             #[cfg(all(test, not(tmgc_loom)))]
             held: std::sync::atomic::AtomicBool::new(false),
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            gave_way: std::sync::atomic::AtomicU64::new(0),
             marker,
             config,
-        }
+        };
+        c.update_crowded(0);
+        c
     }
 
     // ---- registry ----
@@ -305,10 +313,15 @@ impl Collector {
         lock(&self.stats).detached_pauses.add(pauses);
     }
 
+    /// Recompute `crowded` for `mutators` attached: the marker's own
+    /// threads (a parallel marker's, whoever runs the cycle) or else the
+    /// collector thread, if there is one. The assisted marker counts its
+    /// collector thread too: it sweeps eagerly and marks when assists stop.
+    /// Markers read the flag when marking starts; mutators at each commit.
     fn update_crowded(&self, mutators: usize) {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let gc_threads = if self.config.background { self.marker.threads() } else { 0 };
-        self.crowded.store(self.config.give_way && mutators + gc_threads > cores, Ordering::Relaxed);
+        let own = self.marker.own_threads();
+        let gc_threads = if own > 0 { own } else { usize::from(self.config.background) };
+        self.crowded.store(self.config.give_way && mutators + gc_threads > self.cores, Ordering::Relaxed);
     }
 
     /// Whether mutators should give way between transactions while the
@@ -522,7 +535,7 @@ impl Collector {
         let _ = self.request(cs, word::MARK);
 
         // 3. Mark, then termination rounds until no new grey object (P6).
-        let work = MarkWork { grey: &self.grey, give_way: self.crowded() };
+        let work = MarkWork { grey: &self.grey, give_way: self.crowded().then_some(&self.gave_way) };
         let mut report = MarkReport::default();
         let mut rounds = 0;
         loop {
@@ -727,7 +740,7 @@ impl Collector {
 
     /// A mutator's assist (at a commit point): trace at most `budget` objects.
     pub(crate) fn assist(&self, budget: usize) -> u64 {
-        self.marker.assist(&MarkWork { grey: &self.grey, give_way: false }, budget).objects
+        self.marker.assist(&MarkWork { grey: &self.grey, give_way: None }, budget).objects
     }
 
     // ---- statistics ----
@@ -761,6 +774,7 @@ impl Collector {
             verify_failures: failures,
             weak_cells: self.weak_cells.len(),
             destructor_panics: heap.destructor_panics.load(Ordering::Relaxed),
+            gave_way: self.gave_way.load(Ordering::Relaxed),
         }
     }
 }

@@ -162,6 +162,10 @@ pub struct GcStats {
     /// Destructors that panicked while the sweep ran them (caught; the
     /// objects were freed anyway).
     pub destructor_panics: u64,
+    /// Times a thread gave up its CPU while marking ran on a crowded
+    /// machine ([`Config::give_way`](crate::Config::give_way)): mutators
+    /// between transactions, markers between pieces of tracing.
+    pub gave_way: u64,
 }
 
 impl GcStats {
@@ -225,6 +229,9 @@ impl std::fmt::Display for GcStats {
         )?;
         if !self.verify_failures.is_empty() {
             write!(f, "; {} VERIFY FAILURES (first: {})", self.verify_failures.len(), self.verify_failures[0])?;
+        }
+        if self.gave_way > 0 {
+            write!(f, "; gave way {} times", self.gave_way)?;
         }
         if self.destructor_panics > 0 {
             write!(f, "; {} destructor panics", self.destructor_panics)?;

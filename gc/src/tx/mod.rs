@@ -366,9 +366,16 @@ impl<'tx> Tx<'tx> {
     /// attempt has parked: while the barrier is on and more threads want a
     /// core than there are (`Collector::crowded`), once per
     /// `collector::YIELD_QUANTUM`. See docs/COLLECTOR.md, "Giving way".
+    #[inline]
     pub(crate) fn yield_due(&mut self) -> bool {
+        // Inlined: with the barrier off (most commits) it is one test.
+        self.core.gc.barrier && self.yield_due_marking()
+    }
+
+    #[inline(never)]
+    fn yield_due_marking(&mut self) -> bool {
         let gc = &mut self.core.gc;
-        if !gc.barrier || !self.core.heap.collector.crowded() {
+        if !self.core.heap.collector.crowded() {
             return false;
         }
         let now = std::time::Instant::now();
