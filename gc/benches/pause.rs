@@ -169,12 +169,13 @@ fn main() {
         // together with the builder's, which churned nothing).
         let p = &st.pauses;
         eprintln!(
-            "  {mib} MiB: {} pauses; p99.9 {:.1} µs; over 100 µs: {}; over 1 ms: {}; hypervisor steal {steal} CPU-ms (all CPUs) in {:.0} ms",
+            "  {mib} MiB: {} pauses; p99.9 {:.1} µs; over 100 µs: {}; over 1 ms: {}; hypervisor steal {steal} CPU-ms (all CPUs) in {:.0} ms; gave way {} times",
             p.len(),
             p.value_at_quantile(0.999) as f64 / 1e3,
             p.count_between(100_000, u64::MAX / 2),
             p.count_between(1_000_000, u64::MAX / 2),
-            elapsed.as_secs_f64() * 1e3
+            elapsed.as_secs_f64() * 1e3,
+            st.gave_way
         );
         let c = &st.pause_cpu;
         if !c.is_empty() {

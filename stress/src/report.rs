@@ -155,6 +155,10 @@ impl Report {
                     us(self.stats.pauses.max()) / 1e3
                 ),
             ),
+            (
+                "gave way while marking",
+                format!("{} times (threads outnumber cores: Config::give_way)", self.stats.gave_way),
+            ),
         ]
     }
 
@@ -226,6 +230,7 @@ impl Report {
             "allocated_bytes": allocated,
             "allocated_mb_per_s": allocated as f64 / secs / 1e6,
             "cycles": self.stats.cycles,
+            "gave_way": self.stats.gave_way,
             "verify": self.verify,
             "cycle_max_ms": self.stats.max_cycle.as_secs_f64() * 1e3,
             "cycle_total_ms": self.stats.total_cycle_time.as_secs_f64() * 1e3,
