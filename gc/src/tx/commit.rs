@@ -109,6 +109,10 @@ impl<'tx> Tx<'tx> {
             }
         }
         vl.store(vlock::stamp(wv, tag), Ordering::Release);
+        debug_assert!(
+            logs.news.is_empty() && logs.globals.is_empty() && logs.locked.is_empty(),
+            "commit_one clears only the logs it used"
+        );
         logs.writes.clear();
         logs.reads.clear();
         self.apply_root_drops();

@@ -137,7 +137,12 @@ impl Write {
 /// Per-attempt logs, kept in the mutator so their memory is reused.
 #[derive(Default)]
 pub(crate) struct Logs {
-    /// Objects read, with the version-lock word each had.
+    /// Objects read, with the version-lock word each had. Grows only
+    /// through `Tx::read_checked`, which keeps `Tx::last_read` equal to its
+    /// last entry: `write` and `commit_one` rely on that (an object read
+    /// last is in the read set, so its first write needs no read of its
+    /// own). Anything else that pushes, pops or clears it during an attempt
+    /// must update `last_read` too.
     pub(crate) reads: Vec<(NonNull<Header>, u64)>,
     pub(crate) writes: Vec<Write>,
     pub(crate) news: Vec<NonNull<Header>>,
