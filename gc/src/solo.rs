@@ -117,6 +117,10 @@ pub(crate) fn apply(rec: &Record, core: &mut Core) {
     }
 }
 
+/// How long a revocation waits before it warns (once) on standard error.
+#[cfg(not(tmgc_loom))]
+const LONG_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Take the grant away from `h`, and wait until no solo transaction of its
 /// runs (S2).
 fn revoke(h: &Arc<Record>) {
@@ -127,7 +131,21 @@ fn revoke(h: &Arc<Record>) {
     // at its commit point before its next transaction.
     raise(std::slice::from_ref(h));
     let spin = Spin::new();
+    #[cfg(not(tmgc_loom))]
+    let (started, mut warned) = (std::time::Instant::now(), false);
     loop {
+        #[cfg(not(tmgc_loom))]
+        if !warned && started.elapsed() >= LONG_WAIT {
+            // Most likely a deadlock: the holder's transaction body waits
+            // for this very attach (or for a thread stuck behind it).
+            warned = true;
+            eprintln!(
+                "tmgc: an attach has waited {} s for the lone mutator's running transaction \
+                 (solo mode, Config::solo). A transaction body that waits for another thread to \
+                 attach, or attaches itself, waits for ever; see docs/TRANSACTIONS.md, \"Solo mode\".",
+                LONG_WAIT.as_secs()
+            );
+        }
         if !h.solo_has.load(Ordering::Acquire) {
             return; // acknowledged (or never applied the grant)
         }
