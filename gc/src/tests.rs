@@ -189,8 +189,10 @@ fn dynamic_types_trace_slots_and_callback() {
     o.slots[1].store(ptr(&hs[0]));
     o.data[0].store(&hs[1] as *const Header as u64, Ordering::Relaxed);
     let mut c = Collect::default();
-    // SAFETY: `o` is a live object of this dynamic type.
-    unsafe { ty.info().trace(Header::payload(NonNull::from(&o.h)), &mut Tracer::new(&mut c)) };
+    // SAFETY: `o` is a live object of this dynamic type. (The pointer is
+    // taken from the whole object, not its header field: the payload lies
+    // past the header, and miri's Stacked Borrows check holds us to that.)
+    unsafe { ty.info().trace(Header::payload(NonNull::from(&o).cast::<Header>()), &mut Tracer::new(&mut c)) };
     assert_eq!(c.0.len(), 2);
     let plain =
         DynType::register(DynTypeSpec { name: "Bytes".into(), ref_slots: 0, data_words: 4, trace: None }).unwrap();

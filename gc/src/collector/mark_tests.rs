@@ -28,7 +28,9 @@ fn build(heap: &Heap, count: usize, edges: &dyn Fn(usize) -> Vec<usize>) -> Vec<
                 let mut batch = Vec::with_capacity(end - start);
                 for _ in start..end {
                     let o = tx.alloc(N4 { edges: std::array::from_fn(|_| Ref::null()) })?;
-                    batch.push(o.header() as *const _ as usize);
+                    // The object's own pointer (its provenance covers the
+                    // whole object), not its header reference's.
+                    batch.push(o.ptr.as_ptr().expose_provenance());
                 }
                 let keep = tx.alloc(N4 { edges: std::array::from_fn(|_| Ref::null()) })?;
                 Ok((batch, tx.root(keep)))
@@ -42,7 +44,7 @@ fn build(heap: &Heap, count: usize, edges: &dyn Fn(usize) -> Vec<usize>) -> Vec<
     for (i, &a) in addrs.iter().enumerate() {
         // SAFETY: `a` is a live N4 we allocated above (nothing is swept:
         // no cycle runs in these tests); no transaction runs concurrently.
-        let o = unsafe { &*(a as *const u8).add(crate::HEADER_BYTES).cast::<N4>() };
+        let o = unsafe { &*std::ptr::with_exposed_provenance::<u8>(a).add(crate::HEADER_BYTES).cast::<N4>() };
         for (k, j) in edges(i).into_iter().enumerate().take(4) {
             o.edges[k].store(NonNull::new(addrs[j] as *mut crate::header::Header));
         }
