@@ -146,7 +146,7 @@ impl Mutator {
         };
         let collector = &heap.collector;
         let rec =
-            heap.solo.attach(|| collector.register(|id, tag| Record::new(id, tag, core)), || collector.snapshot())?;
+            heap.solo.attach(|| collector.register(|id, tag| Record::new(id, tag, core)), || collector.attached())?;
         let heap = Arc::clone(&heap);
         Some(Mutator {
             rec,

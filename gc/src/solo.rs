@@ -65,13 +65,13 @@ impl Solo {
     pub(crate) fn attach(
         &self,
         register: impl FnOnce() -> Option<Arc<Record>>,
-        attached: impl FnOnce() -> Vec<Arc<Record>>,
+        attached: impl FnOnce() -> usize,
     ) -> Option<Arc<Record>> {
         let mut holder = lock(&self.lock);
         let rec = register()?;
         if let Some(h) = holder.take() {
             revoke(&h);
-        } else if self.enabled && attached().len() == 1 {
+        } else if self.enabled && attached() == 1 {
             // Raised again after the store: the collector may have answered
             // for the new (parked) record already, clearing the `pending` it
             // starts with; its first commit point must apply the grant (S3).

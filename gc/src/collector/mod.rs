@@ -331,6 +331,11 @@ impl Collector {
         self.crowded.load(Ordering::Relaxed)
     }
 
+    /// How many mutators are attached.
+    pub(crate) fn attached(&self) -> usize {
+        lock(&self.registry).records.len()
+    }
+
     /// The attached mutators' records.
     pub(crate) fn snapshot(&self) -> Vec<Arc<Record>> {
         lock(&self.registry).records.clone()

@@ -25,15 +25,9 @@ impl<'tx> Tx<'tx> {
             debug_assert!(logs.reads.is_empty() && logs.locked.is_empty(), "solo transactions log no reads");
             // The common solo commit, inlined: write back the logged words
             // (nothing to lock, validate, stamp or shade; S2 of `solo`).
-            for w in &logs.writes {
-                match *w {
-                    // SAFETY: field words of live objects; no other
-                    // transaction runs (solo mode).
-                    Write::Word { word, value, .. } => unsafe { (*word).store(value, Ordering::Release) },
-                    // SAFETY: as above.
-                    Write::Ptr { word, value, .. } => unsafe { (*word).store(value, Ordering::Release) },
-                }
-            }
+            // SAFETY: field words of live objects; no other transaction
+            // runs (solo mode).
+            unsafe { write_back(&logs.writes) };
             let wrote = !logs.writes.is_empty();
             self.core.logs.writes.clear();
             self.apply_root_drops();
@@ -100,14 +94,8 @@ impl<'tx> Tx<'tx> {
         }
         let wv = (c & !INEVITABLE).max(self.maxv).max(vlock::version(w)) + 1;
         let logs = &mut self.core.logs;
-        for w in &logs.writes {
-            match *w {
-                // SAFETY: field words of an object we hold locked.
-                Write::Word { word, value, .. } => unsafe { (*word).store(value, Ordering::Release) },
-                // SAFETY: as above.
-                Write::Ptr { word, value, .. } => unsafe { (*word).store(value, Ordering::Release) },
-            }
-        }
+        // SAFETY: field words of an object we hold locked.
+        unsafe { write_back(&logs.writes) };
         vl.store(vlock::stamp(wv, tag), Ordering::Release);
         debug_assert!(
             logs.news.is_empty() && logs.globals.is_empty() && logs.locked.is_empty(),
@@ -249,14 +237,9 @@ impl<'tx> Tx<'tx> {
             weak_cells |= h.flags().contains(ObjFlags::WEAK);
             h.clear_new();
         }
-        for w in &logs.writes {
-            match *w {
-                // SAFETY: field words of live objects we hold locked.
-                Write::Word { word, value, .. } => unsafe { (*word).store(value, Ordering::Release) },
-                // SAFETY: as above.
-                Write::Ptr { word, value, .. } => unsafe { (*word).store(value, Ordering::Release) },
-            }
-        }
+        // SAFETY: field words of live objects we hold locked (or, in solo
+        // mode, that no other transaction writes).
+        unsafe { write_back(&logs.writes) };
         for (o, _) in logs.locked.drain(..) {
             // SAFETY: live objects we hold locked.
             unsafe { o.as_ref() }.vlock().store(vlock::stamp(wv, self.core.tag), Ordering::Release);
@@ -431,5 +414,24 @@ fn shade_created_roots(core: &mut Core) {
         // SAFETY: this transaction reached the object, it was valid at its
         // read version, and nothing is swept while the barrier is on.
         unsafe { shade(r.cast(), &mut core.gc.grey) };
+    }
+}
+
+/// Store every logged write into its word (Release: a reader that sees a
+/// new value sees everything the commit published before it).
+///
+/// # Safety
+/// Each write's word is a field word of a live object, and no other
+/// transaction writes these objects until the caller is done: it holds
+/// their version locks, or runs in solo mode.
+#[inline]
+unsafe fn write_back(writes: &[Write]) {
+    for w in writes {
+        match *w {
+            // SAFETY: a live field word (the caller's guarantee).
+            Write::Word { word, value, .. } => unsafe { (*word).store(value, Ordering::Release) },
+            // SAFETY: as above.
+            Write::Ptr { word, value, .. } => unsafe { (*word).store(value, Ordering::Release) },
+        }
     }
 }
