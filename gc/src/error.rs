@@ -50,11 +50,15 @@ impl<E> From<RootMisuse> for Abort<E> {
 /// Misuse of a root handle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RootMisuse {
-    /// Created by a transaction that aborted, or already dropped.
+    /// Created by a transaction that aborted (a [`Root`](crate::Root) or a
+    /// [`GlobalRoot`](crate::GlobalRoot) carried out of the attempt, by a
+    /// captured variable or inside `Abort::User`), or already dropped. The
+    /// slot may hold another root now; the handle never reads it.
     Stale,
     /// Belongs to another mutator (thread).
     Foreign,
-    /// A global root whose creating transaction never committed.
+    /// A global root read inside the transaction that creates it (it is
+    /// set when that transaction commits).
     Unset,
 }
 

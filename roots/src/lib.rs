@@ -25,12 +25,12 @@ use std::sync::atomic::Ordering;
 // synchronisation a global root carries (a commit's Release store of the
 // slot, the collector's Acquire scan at T).
 #[cfg(not(tmgc_loom))]
-use std::sync::atomic::{AtomicPtr, AtomicUsize};
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize};
 #[cfg(not(tmgc_loom))]
 use std::sync::Mutex;
 
 #[cfg(tmgc_loom)]
-use loom::sync::atomic::{AtomicPtr, AtomicUsize};
+use loom::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize};
 #[cfg(tmgc_loom)]
 use loom::sync::Mutex;
 
@@ -190,27 +190,79 @@ impl RootTable {
     }
 }
 
-/// A handle on a global root.
+/// A handle on a global root: slot index and the generation of the
+/// reservation it came from (see [`GlobalRoots`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct GlobalSlot(usize);
+pub struct GlobalSlot {
+    index: usize,
+    generation: u64,
+}
 
 /// Global roots per segment (small under loom, which tracks every atomic).
 const SEGMENT: usize = if cfg!(tmgc_loom) { 16 } else { 1024 };
 /// Segments: at most `SEGMENT * SEGMENTS` (65,536; 1,024 under loom) global roots.
 const SEGMENTS: usize = 64;
 
-type Segment = [AtomicPtr<u8>; SEGMENT];
+/// One global root slot: the object and the slot's state word.
+struct GlobalEntry {
+    obj: AtomicPtr<u8>,
+    /// `generation << 2 | state` (see [`GlobalRoots`]).
+    state: AtomicU64,
+}
+
+type Segment = [GlobalEntry; SEGMENT];
+
+/// A slot's states (the low two bits of its state word).
+mod slot_state {
+    /// Nobody holds the slot; its index is on the free list (or was never
+    /// handed out).
+    pub const FREE: u64 = 0;
+    /// A running transaction reserved it; its commit sets it.
+    pub const RESERVED: u64 = 1;
+    /// It holds an object, scanned at every cycle's T.
+    pub const SET: u64 = 2;
+
+    pub const fn word(generation: u64, state: u64) -> u64 {
+        generation << 2 | state
+    }
+    pub const fn generation(w: u64) -> u64 {
+        w >> 2
+    }
+    pub const fn state(w: u64) -> u64 {
+        w & 3
+    }
+}
+use slot_state::{FREE, RESERVED, SET};
 
 /// Roots shared by all threads. See the crate docs.
 ///
-/// Reading a global root is two atomic loads, with no lock: every
+/// Reading a global root is three atomic loads, with no lock: every
 /// transaction that starts from shared data reads one, so a mutex here
 /// would serialise all threads. Slots live in append-only segments that
 /// are never moved or freed while the set lives.
+///
+/// # Slot generations (G1-G3)
+///
+/// Each slot has a state word: a 62-bit generation and a state, FREE,
+/// RESERVED or SET, changed only by compare-and-swap. A handle
+/// ([`GlobalSlot`]) records the generation of the reservation it came
+/// from.
+///
+/// - **G1** `reserve` takes a FREE slot of generation g to RESERVED g+1:
+///   every reservation has a generation no earlier handle holds (62 bits
+///   do not wrap: at 10^9 reservations a second, that takes 146 years).
+/// - **G2** `set` takes RESERVED g to SET g, `unreserve` takes RESERVED g
+///   to FREE g and only then gives the index back, so a slot is freed at
+///   most once per reservation, whoever calls `unreserve` how often.
+/// - **G3** `get` answers for a handle of generation g only while the state
+///   word reads SET g before and after it loads the object (a seqlock read):
+///   a handle kept from an aborted reservation finds a later generation, or
+///   FREE g, and gets [`GlobalError::Stale`], never the object of whoever
+///   reuses the slot.
 pub struct GlobalRoots {
     segments: Box<[AtomicPtr<Segment>]>,
     next: AtomicUsize,
-    /// Reserved slots given back unset (their transaction aborted).
+    /// Indices of FREE slots given back by `unreserve`.
     free: Mutex<Vec<usize>>,
 }
 
@@ -234,6 +286,17 @@ impl std::fmt::Debug for GlobalRoots {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GlobalRootsFull;
 
+/// Why a global root could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GlobalError {
+    /// Reserved and not set yet: the transaction that reserved it has not
+    /// committed.
+    Unset,
+    /// The reservation the handle came from was given back (its
+    /// transaction aborted); the slot may hold another root now.
+    Stale,
+}
+
 impl GlobalRoots {
     /// An empty set.
     pub fn new() -> Self {
@@ -248,19 +311,44 @@ impl GlobalRoots {
         unsafe { p.as_ref() }
     }
 
-    /// Reserve an empty global root; [`GlobalRoots::set`] fills it (a
+    #[inline]
+    fn entry(&self, index: usize) -> Option<&GlobalEntry> {
+        Some(&self.segment(index / SEGMENT)?[index % SEGMENT])
+    }
+
+    /// Reserve an empty global root (G1); [`GlobalRoots::set`] fills it (a
     /// transaction reserves, its commit sets).
     pub fn reserve(&self) -> Result<GlobalSlot, GlobalRootsFull> {
-        if let Some(i) = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop() {
-            return Ok(GlobalSlot(i));
-        }
+        let reused = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let index = match reused {
+            Some(i) => i,
+            None => self.fresh_index()?,
+        };
+        let e = self.entry(index).expect("a handed-out index has a segment");
+        let w = e.state.load(Ordering::Acquire);
+        debug_assert_eq!(slot_state::state(w), FREE, "a slot on the free list is FREE");
+        let generation = slot_state::generation(w) + 1;
+        let taken = e.state.compare_exchange(
+            w,
+            slot_state::word(generation, RESERVED),
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        );
+        assert!(taken.is_ok(), "global root slot {index} changed while it was free");
+        Ok(GlobalSlot { index, generation })
+    }
+
+    fn fresh_index(&self) -> Result<usize, GlobalRootsFull> {
         let i = self.next.fetch_add(1, Ordering::AcqRel);
         let k = i / SEGMENT;
         if k >= SEGMENTS {
             return Err(GlobalRootsFull);
         }
         if self.segment(k).is_none() {
-            let fresh: Box<Segment> = Box::new(std::array::from_fn(|_| AtomicPtr::new(std::ptr::null_mut())));
+            let fresh: Box<Segment> = Box::new(std::array::from_fn(|_| GlobalEntry {
+                obj: AtomicPtr::new(std::ptr::null_mut()),
+                state: AtomicU64::new(slot_state::word(0, FREE)),
+            }));
             let fresh = Box::into_raw(fresh);
             if self.segments[k]
                 .compare_exchange(std::ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire)
@@ -270,14 +358,22 @@ impl GlobalRoots {
                 drop(unsafe { Box::from_raw(fresh) });
             }
         }
-        Ok(GlobalSlot(i))
+        Ok(i)
     }
 
-    /// Give back a reserved slot that was never set (its transaction
-    /// aborted), for reuse.
+    /// Give back a slot reserved and never set (its transaction aborted),
+    /// for reuse (G2). A second call, or a call for a slot that was set,
+    /// does nothing.
     pub fn unreserve(&self, slot: GlobalSlot) {
-        if self.get(slot).is_none() {
-            self.free.lock().unwrap_or_else(|e| e.into_inner()).push(slot.0);
+        let Some(e) = self.entry(slot.index) else { return };
+        let freed = e.state.compare_exchange(
+            slot_state::word(slot.generation, RESERVED),
+            slot_state::word(slot.generation, FREE),
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        );
+        if freed.is_ok() {
+            self.free.lock().unwrap_or_else(|e| e.into_inner()).push(slot.index);
         }
     }
 
@@ -288,23 +384,58 @@ impl GlobalRoots {
         Ok(s)
     }
 
-    /// Replace the object a global root holds (Release).
+    /// Fill a slot this caller reserved (G2), or replace the object of a
+    /// slot it set. The object is stored before the state word (Release),
+    /// so a reader that sees SET sees it.
+    ///
+    /// Panics if the reservation was given back (a bug of the caller: only
+    /// the transaction that reserved a slot sets or unreserves it).
     pub fn set(&self, slot: GlobalSlot, obj: NonNull<u8>) {
-        let seg = self.segment(slot.0 / SEGMENT).expect("a reserved slot's segment exists");
-        seg[slot.0 % SEGMENT].store(obj.as_ptr(), Ordering::Release);
+        let e = self.entry(slot.index).expect("a reserved slot's segment exists");
+        let w = e.state.load(Ordering::Acquire);
+        assert!(
+            slot_state::generation(w) == slot.generation && slot_state::state(w) != FREE,
+            "set of global root slot {} whose reservation was given back",
+            slot.index
+        );
+        e.obj.store(obj.as_ptr(), Ordering::Release);
+        if slot_state::state(w) == RESERVED {
+            e.state.store(slot_state::word(slot.generation, SET), Ordering::Release);
+        }
     }
 
-    /// The object a global root holds, if it was set (Acquire).
+    /// The object a global root holds (G3): Acquire loads, no lock.
     #[inline]
-    pub fn get(&self, slot: GlobalSlot) -> Option<NonNull<u8>> {
-        let seg = self.segment(slot.0 / SEGMENT)?;
-        NonNull::new(seg[slot.0 % SEGMENT].load(Ordering::Acquire))
+    pub fn get(&self, slot: GlobalSlot) -> Result<NonNull<u8>, GlobalError> {
+        let e = self.entry(slot.index).ok_or(GlobalError::Stale)?;
+        let w = e.state.load(Ordering::Acquire);
+        if slot_state::generation(w) != slot.generation {
+            return Err(GlobalError::Stale);
+        }
+        match slot_state::state(w) {
+            SET => {}
+            RESERVED => return Err(GlobalError::Unset),
+            _ => return Err(GlobalError::Stale),
+        }
+        let p = e.obj.load(Ordering::Acquire);
+        // The Acquire load above orders this re-read after it: an object
+        // read under an unchanged SET word belongs to this generation.
+        if e.state.load(Ordering::Acquire) != w {
+            return Err(GlobalError::Stale);
+        }
+        NonNull::new(p).ok_or(GlobalError::Unset)
     }
 
-    /// Every global root's object.
+    /// Every global root's object (the SET slots).
     pub fn scan(&self) -> Vec<NonNull<u8>> {
         let n = self.next.load(Ordering::Acquire).min(SEGMENT * SEGMENTS);
-        (0..n).filter_map(|i| self.get(GlobalSlot(i))).collect()
+        (0..n)
+            .filter_map(|i| {
+                let e = self.entry(i)?;
+                let w = e.state.load(Ordering::Acquire);
+                (slot_state::state(w) == SET).then(|| self.get(GlobalSlot { index: i, generation: slot_state::generation(w) }).ok())?
+            })
+            .collect()
     }
 }
 
@@ -372,15 +503,37 @@ mod tests {
         let g = GlobalRoots::new();
         let s = g.add(p(16)).unwrap();
         g.set(s, p(64));
-        assert_eq!(g.get(s), Some(p(64)));
+        assert_eq!(g.get(s), Ok(p(64)));
         let r = g.reserve().unwrap();
-        assert_eq!(g.get(r), None);
+        assert_eq!(g.get(r), Err(GlobalError::Unset));
         g.unreserve(r);
-        assert_eq!(g.reserve().unwrap(), r, "an unset slot is reused");
-        assert_eq!(g.scan(), vec![p(64)]);
+        let again = g.reserve().unwrap();
+        assert_eq!(again.index, r.index, "an unset slot is reused");
+        assert_ne!(again.generation, r.generation, "with a new generation");
+        g.set(again, p(128));
+        assert_eq!(g.get(r), Err(GlobalError::Stale), "a handle from the aborted reservation is stale");
+        assert_eq!(g.get(again), Ok(p(128)));
+        assert_eq!(g.scan(), vec![p(64), p(128)]);
         // Across segments.
         let many: Vec<_> = (0..3000).map(|i| g.add(p(16 * (i + 1))).unwrap()).collect();
-        assert_eq!(g.get(many[2999]), Some(p(16 * 3000)));
-        assert_eq!(g.scan().len(), 3001);
+        assert_eq!(g.get(many[2999]), Ok(p(16 * 3000)));
+        assert_eq!(g.scan().len(), 3002);
+    }
+
+    #[test]
+    fn unreserve_frees_a_slot_once() {
+        let g = GlobalRoots::new();
+        let r = g.reserve().unwrap();
+        g.unreserve(r);
+        g.unreserve(r); // a second give-back of the same reservation
+        let a = g.reserve().unwrap();
+        let b = g.reserve().unwrap();
+        assert_ne!(a.index, b.index, "two live reservations never share a slot");
+        // Unreserving a set slot does nothing.
+        g.set(a, p(16));
+        g.unreserve(a);
+        assert_eq!(g.get(a), Ok(p(16)));
+        let c = g.reserve().unwrap();
+        assert_ne!(c.index, a.index);
     }
 }

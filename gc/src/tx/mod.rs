@@ -317,7 +317,13 @@ impl<'tx> Tx<'tx> {
         if !std::sync::Arc::ptr_eq(&root.heap, &self.core.heap) {
             return Err(RootMisuse::Foreign);
         }
-        let p = self.core.heap.globals.get(root.slot).ok_or(RootMisuse::Unset)?;
+        // A handle kept from an aborted attempt (captured, or carried out
+        // in `Abort::User`) finds its reservation given back: `Stale`, never
+        // the object of whoever reuses the slot (G3 of `GlobalRoots`).
+        let p = self.core.heap.globals.get(root.slot).map_err(|e| match e {
+            tmgc_roots::GlobalError::Unset => RootMisuse::Unset,
+            tmgc_roots::GlobalError::Stale => RootMisuse::Stale,
+        })?;
         // No version check is needed here: the object's immutable fields were
         // written before its commit published it (Release), and any field
         // read checks the object's version, which is the publishing commit's
