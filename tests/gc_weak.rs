@@ -264,9 +264,8 @@ fn dynamic_objects_hold_weak_cells_in_their_slots() {
     use tmgc::{DynType, DynTypeSpec};
     let heap = Heap::new(quiet()).unwrap();
     let mut m = heap.attach().unwrap();
-    let dict =
-        DynType::register(DynTypeSpec { name: "WeakDict".into(), ref_slots: 2, data_words: 0, trace: None }).unwrap();
-    let int = DynType::register(DynTypeSpec { name: "Int".into(), ref_slots: 0, data_words: 1, trace: None }).unwrap();
+    let dict = DynType::register(DynTypeSpec::new("WeakDict").ref_slots(2).data_words(0)).unwrap();
+    let int = DynType::register(DynTypeSpec::new("Int").ref_slots(0).data_words(1)).unwrap();
     let (d, kept) = m
         .transaction::<_, ()>(|tx| {
             let d = tx.alloc_dyn(dict)?;
@@ -308,7 +307,7 @@ fn slot_weak_refuses_an_ordinary_object() {
     use tmgc::{DynType, DynTypeSpec};
     let heap = Heap::new(quiet()).unwrap();
     let mut m = heap.attach().unwrap();
-    let ty = DynType::register(DynTypeSpec { name: "Box".into(), ref_slots: 1, data_words: 0, trace: None }).unwrap();
+    let ty = DynType::register(DynTypeSpec::new("Box").ref_slots(1).data_words(0)).unwrap();
     let _ = m.transaction::<_, ()>(|tx| {
         let a = tx.alloc_dyn(ty)?;
         let b = tx.alloc_dyn(ty)?;
@@ -326,8 +325,7 @@ fn a_weak_cell_read_with_slot_is_refused_as_a_dynamic_object() {
     use tmgc::{DynType, DynTypeSpec};
     let heap = Heap::new(quiet()).unwrap();
     let mut m = heap.attach().unwrap();
-    let ty =
-        DynType::register(DynTypeSpec { name: "Holder".into(), ref_slots: 1, data_words: 1, trace: None }).unwrap();
+    let ty = DynType::register(DynTypeSpec::new("Holder").ref_slots(1).data_words(1)).unwrap();
     let _ = m.transaction::<_, ()>(|tx| {
         let a = tx.alloc_dyn(ty)?;
         let w = tx.new_weak::<tmgc::Dyn>(None)?;

@@ -72,7 +72,10 @@ fn a_global_root_carried_out_in_the_abort_error_is_stale() {
             Ok(tx.global_root(b))
         })
         .unwrap();
-    let r = m.transaction::<_, ()>(|tx| { let a = tx.global(&stale)?; Ok(tx.get(a, |a| &a.v)?) });
+    let r = m.transaction::<_, ()>(|tx| {
+        let a = tx.global(&stale)?;
+        Ok(tx.get(a, |a| &a.v)?)
+    });
     assert!(matches!(r, Err(TxError::Root(RootMisuse::Stale))), "{r:?}");
 }
 
@@ -112,7 +115,10 @@ fn a_root_carried_out_of_an_aborted_attempt_is_stale() {
         })
         .unwrap();
     for stale in [captured.as_ref().unwrap(), &in_error] {
-        let r = m.transaction::<_, ()>(|tx| { let a = tx.get_root(stale)?; Ok(tx.get(a, |a| &a.v)?) });
+        let r = m.transaction::<_, ()>(|tx| {
+            let a = tx.get_root(stale)?;
+            Ok(tx.get(a, |a| &a.v)?)
+        });
         assert!(matches!(r, Err(TxError::Root(RootMisuse::Stale))), "{r:?}");
     }
 }

@@ -178,7 +178,7 @@ fn root_misuse_is_a_clear_error() {
 
 #[test]
 fn dynamic_objects_in_transactions() {
-    let ty = DynType::register(DynTypeSpec { name: "Pair".into(), ref_slots: 2, data_words: 1, trace: None }).unwrap();
+    let ty = DynType::register(DynTypeSpec::new("Pair").ref_slots(2).data_words(1)).unwrap();
     let heap = Heap::new(Config::default()).unwrap();
     let mut m = heap.attach().unwrap();
     let root = m

@@ -62,7 +62,7 @@ const NIL: u64 = i64::MIN as u64;
 impl Types {
     fn register() -> Types {
         let spec = |name: &str, ref_slots, data_words| {
-            DynType::register(DynTypeSpec { name: name.into(), ref_slots, data_words, trace: None })
+            DynType::register(DynTypeSpec::new(name).ref_slots(ref_slots).data_words(data_words))
                 .expect("a small dynamic type")
         };
         Types {

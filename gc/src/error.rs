@@ -71,6 +71,9 @@ pub enum TxError<E> {
     Alloc(tmgc_alloc::AllocError),
     /// A root handle was misused.
     Root(RootMisuse),
+    /// Called from code the collector runs (a `Trace` implementation, a
+    /// destructor run by the sweep): nothing ran. See [`HeapError::InGcWork`].
+    InGcWork,
 }
 
 impl<E: fmt::Debug> fmt::Display for TxError<E> {
@@ -82,7 +85,10 @@ impl<E: fmt::Debug> fmt::Display for TxError<E> {
                 write!(f, "stale root: created by a transaction that aborted, or already dropped")
             }
             TxError::Root(RootMisuse::Foreign) => write!(f, "root belongs to another mutator"),
-            TxError::Root(RootMisuse::Unset) => write!(f, "global root whose transaction never committed"),
+            TxError::Root(RootMisuse::Unset) => {
+                write!(f, "global root read inside the transaction that creates it (set at its commit)")
+            }
+            TxError::InGcWork => write!(f, "{IN_GC_WORK}"),
         }
     }
 }
@@ -103,7 +109,16 @@ pub enum HeapError {
     /// About a million mutators are attached at once (each needs a writer
     /// tag of 20 bits in the objects it writes); detach some first.
     TooManyMutators,
+    /// Called from code the collector runs: a `Trace` implementation while
+    /// it marks or verifies, or a destructor (`Drop`) run by the sweep. Such
+    /// code must not attach, collect or run transactions, on any heap: a
+    /// cycle would wait for itself, and a reference it obtained could reach
+    /// the marker. Nothing was done. (Invariant W0, docs/COLLECTOR.md.)
+    InGcWork,
 }
+
+/// The message of every `InGcWork` error.
+pub(crate) const IN_GC_WORK: &str = "called from code the collector runs (a Trace implementation or a destructor run by the sweep): it must not attach, collect or run transactions";
 
 impl fmt::Display for HeapError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -114,6 +129,7 @@ impl fmt::Display for HeapError {
             HeapError::TooManyMutators => {
                 write!(f, "too many mutators attached at once (the limit is {})", crate::flags::vlock::MAX_TAG)
             }
+            HeapError::InGcWork => write!(f, "{IN_GC_WORK}"),
         }
     }
 }

@@ -203,6 +203,8 @@ impl Heap {
         let destructor_panics = Arc::new(AtomicU64::new(0));
         let panics = Arc::clone(&destructor_panics);
         let space = tmgc_alloc::Space::with_drop_hook(config.alloc, move |p| {
+            // A destructor is GC work, on whichever thread sweeps (W0).
+            let _work = crate::gcwork::GcWork::enter();
             let h = p.cast::<Header>();
             let run = || {
                 // The allocation layer calls the hook once for each dead
@@ -303,6 +305,9 @@ impl Heap {
     /// [`Mutator`] is not `Send`: each thread that runs transactions calls
     /// `attach` itself (share the [`Heap`], a cheap clone, not the mutator).
     pub fn attach(&self) -> Result<Mutator, HeapError> {
+        if crate::gcwork::inside() {
+            return Err(HeapError::InGcWork);
+        }
         let key = Arc::as_ptr(&self.inner).addr();
         ATTACHED.with(|a| {
             let mut a = a.borrow_mut();

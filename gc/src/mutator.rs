@@ -288,6 +288,9 @@ impl Mutator {
         &mut self,
         mut body: impl for<'tx> FnMut(&mut Tx<'tx>) -> Result<R, Abort<E>>,
     ) -> Result<R, TxError<E>> {
+        if crate::gcwork::inside() {
+            return Err(TxError::InGcWork);
+        }
         let backoff = crate::sync::Spin::new();
         let mut waited_for_memory = false;
         let rec: &Record = &self.rec;

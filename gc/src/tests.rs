@@ -163,42 +163,46 @@ fn version_lock_words() {
 }
 
 #[test]
-fn dynamic_types_trace_slots_and_callback() {
-    fn extra(view: &DynObjectView<'_>, t: &mut Tracer<'_>) {
-        // The interpreter keeps a tagged reference in data word 0.
-        let w = view.data()[0].load(Ordering::Relaxed) as usize;
-        // SAFETY: the word holds null or the address of a live object (the
-        // test stores one below).
-        unsafe { t.edge(NonNull::new(w as *mut Header)) };
-    }
-    let ty = DynType::register(DynTypeSpec { name: "Pair".into(), ref_slots: 2, data_words: 1, trace: Some(extra) })
-        .unwrap();
-    assert_eq!(ty.info().shape(), Some((2, 1)));
-    assert_eq!(ty.info().size(), 24);
+fn dynamic_types_trace_slots_and_tagged_words_not_data() {
+    let ty = DynType::register(DynTypeSpec::new("Pair").ref_slots(2).tagged_words(2).data_words(1)).unwrap();
+    let shape = ty.info().shape().unwrap();
+    assert_eq!((shape.ref_slots, shape.tagged_words, shape.data_words), (2, 2, 1));
+    assert_eq!(ty.info().size(), 40);
     assert!(ty.info().has_refs());
     assert_eq!(ty.info().name(), "Pair");
-    // An object: header then 3 words, built by hand.
+    // An object: header then 5 words, built by hand.
     #[repr(C)]
     struct Obj {
         h: Header,
         slots: [Ref<()>; 2],
+        tagged: [Ref<()>; 2],
         data: [std::sync::atomic::AtomicU64; 1],
     }
-    let hs = headers(2);
-    let o = Obj { h: Header::new(ty.info(), ObjFlags::empty()), slots: [Ref::null(), Ref::null()], data: [0.into()] };
+    let hs = headers(3);
+    let o = Obj {
+        h: Header::new(ty.info(), ObjFlags::empty()),
+        slots: [Ref::null(), Ref::null()],
+        tagged: [Ref::null(), Ref::null()],
+        data: [0.into()],
+    };
     o.slots[1].store(ptr(&hs[0]));
-    o.data[0].store(&hs[1] as *const Header as u64, Ordering::Relaxed);
+    // Tagged word 0 holds a reference, word 1 an immediate.
+    o.tagged[0].store(ptr(&hs[1]));
+    o.tagged[1].word().store(Tagged::int(-5).unwrap().encode(), Ordering::Relaxed);
+    // A data word holding an address is plain data: never traced (T2).
+    o.data[0].store(&hs[2] as *const Header as u64, Ordering::Relaxed);
     let mut c = Collect::default();
     // SAFETY: `o` is a live object of this dynamic type. (The pointer is
     // taken from the whole object, not its header field: the payload lies
     // past the header, and miri's Stacked Borrows check holds us to that.)
     unsafe { ty.info().trace(Header::payload(NonNull::from(&o).cast::<Header>()), &mut Tracer::new(&mut c)) };
-    assert_eq!(c.0.len(), 2);
-    let plain =
-        DynType::register(DynTypeSpec { name: "Bytes".into(), ref_slots: 0, data_words: 4, trace: None }).unwrap();
+    assert_eq!(c.0, vec![&hs[0] as *const Header as usize, &hs[1] as *const Header as usize]);
+    let plain = DynType::register(DynTypeSpec::new("Bytes").data_words(4)).unwrap();
     assert!(!plain.info().has_refs());
-    assert!(DynType::register(DynTypeSpec { name: "Huge".into(), ref_slots: usize::MAX, data_words: 1, trace: None })
-        .is_err());
+    assert!(DynType::register(DynTypeSpec::new("Huge").ref_slots(usize::MAX).data_words(1)).is_err());
+    assert!(
+        DynType::register(DynTypeSpec::new("Huge").tagged_words(usize::MAX / 2).data_words(usize::MAX / 2)).is_err()
+    );
 }
 
 /// Pauses are timed on the wall clock always, and on the thread's CPU

@@ -5,20 +5,33 @@
 //! - **Rust types** implementing [`Trace`]: `T::TYPE_INFO` ([`GcType`]) is a
 //!   constant built at compile time, so allocating one costs no lookup.
 //! - **Dynamic types** an interpreter registers while it runs
-//!   ([`DynType::register`]): a number of reference slots followed by raw
-//!   data words, with an optional extra trace callback. Their descriptors are
+//!   ([`DynType::register`]): reference slots, then tagged words (an
+//!   immediate or a reference, [`crate::Tagged`]), then raw data words.
+//!   tmgc traces the slots and tagged words itself; there is no user trace
+//!   callback (T2). Their descriptors are
 //!   leaked on purpose: a header points at its type with a `&'static`, and an
 //!   interpreter registers a bounded number of shapes (each a few dozen bytes).
 //!
 //! Invariant (T1): a `TypeInfo` never changes after it is created, and it
 //! outlives every object of its type (it is `'static`).
+//!
+//! Invariant (T2): every word of a dynamic object that can hold a
+//! reference is a reference slot or a tagged word, written only through
+//! the transaction layer's `Write::Ptr` (so the commit barrier sees each
+//! overwrite), and traced by tmgc's own code. Data words never hold
+//! references: the marker does not read them, and the barrier does not
+//! shade them. (A user callback reporting references kept in data words
+//! was removed: a data-word overwrite escaped the barrier (issue 22), and
+//! the callback, holding the marker's tracer, could report any object,
+//! freed or of another heap (issue 24).)
 
-use crate::sync::AtomicU64;
 use std::ptr::NonNull;
+use std::sync::atomic::Ordering;
 
-use crate::field::Ref;
 use crate::flags::ObjFlags;
+use crate::header::Header;
 use crate::header::HEADER_BYTES;
+use crate::sync::AtomicPtr;
 use crate::trace::{Trace, Tracer};
 
 /// Erased tracing of a payload.
@@ -44,14 +57,28 @@ pub struct TypeInfo {
     flags: ObjFlags,
     trace: TraceFn,
     drop: Option<DropFn>,
-    /// For dynamic types: (reference slots, data words).
-    shape: Option<(usize, usize)>,
-    /// For dynamic types: the extra trace callback.
-    dyn_trace: Option<DynTraceFn>,
+    /// For dynamic types: their layout.
+    shape: Option<DynShape>,
 }
 
-/// A dynamic type's extra trace callback.
-pub type DynTraceFn = fn(&DynObjectView<'_>, &mut Tracer<'_>);
+/// The layout of a dynamic type's payload: `ref_slots` reference words,
+/// then `tagged_words` tagged words, then `data_words` data words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DynShape {
+    /// Reference slots ([`Tx::slot`](crate::Tx::slot)).
+    pub ref_slots: usize,
+    /// Tagged words ([`Tx::tagged`](crate::Tx::tagged)).
+    pub tagged_words: usize,
+    /// Plain data words ([`Tx::data`](crate::Tx::data)).
+    pub data_words: usize,
+}
+
+impl DynShape {
+    /// The words that can hold references: slots and tagged words.
+    pub fn ref_words(&self) -> usize {
+        self.ref_slots + self.tagged_words
+    }
+}
 
 impl TypeInfo {
     /// The descriptor of a Rust type.
@@ -65,7 +92,6 @@ impl TypeInfo {
             trace: trace_erased::<T>,
             drop: if std::mem::needs_drop::<T>() { Some(drop_erased::<T>) } else { None },
             shape: None,
-            dyn_trace: None,
         }
     }
 
@@ -114,8 +140,8 @@ impl TypeInfo {
         self.flags
     }
 
-    /// For a dynamic type, its reference slots and data words.
-    pub fn shape(&self) -> Option<(usize, usize)> {
+    /// For a dynamic type, its layout.
+    pub fn shape(&self) -> Option<DynShape> {
         self.shape
     }
 
@@ -165,7 +191,6 @@ pub(crate) static WEAK_CELL: TypeInfo = TypeInfo {
     trace: trace_nothing,
     drop: None,
     shape: None,
-    dyn_trace: None,
 };
 
 /// # Safety
@@ -196,19 +221,54 @@ impl<T: Trace> GcType for T {
     const TYPE_INFO: &'static TypeInfo = &TypeInfo::of::<T>();
 }
 
-/// The shape of a dynamic type, for [`DynType::register`].
+/// The shape of a dynamic type, for [`DynType::register`]: built with
+/// [`DynTypeSpec::new`] and its setters (new fields can then be added
+/// without breaking callers).
+///
+/// ```
+/// use tmgc::{DynType, DynTypeSpec};
+/// let pair = DynType::register(DynTypeSpec::new("Pair").ref_slots(2).data_words(1)).unwrap();
+/// let shape = pair.info().shape().unwrap();
+/// assert_eq!((shape.ref_slots, shape.tagged_words, shape.data_words), (2, 0, 1));
+/// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct DynTypeSpec {
     /// A name for diagnostics.
     pub name: String,
     /// Reference slots at the start of the payload.
     pub ref_slots: usize,
-    /// Words of plain data after them.
+    /// Tagged words after them: each an immediate or a reference
+    /// ([`crate::Tagged`]), traced and barriered by tmgc.
+    pub tagged_words: usize,
+    /// Words of plain data after those. They never hold references: keep
+    /// a reference in a slot or a tagged word (T2).
     pub data_words: usize,
-    /// Extra tracing, for references the slots do not cover (an interpreter's
-    /// own layout inside the data words is its business; this callback
-    /// reports them). `None` for most types.
-    pub trace: Option<DynTraceFn>,
+}
+
+impl DynTypeSpec {
+    /// A shape named `name`, with no words yet.
+    pub fn new(name: impl Into<String>) -> Self {
+        DynTypeSpec { name: name.into(), ref_slots: 0, tagged_words: 0, data_words: 0 }
+    }
+
+    /// Set the number of reference slots.
+    pub fn ref_slots(mut self, n: usize) -> Self {
+        self.ref_slots = n;
+        self
+    }
+
+    /// Set the number of tagged words.
+    pub fn tagged_words(mut self, n: usize) -> Self {
+        self.tagged_words = n;
+        self
+    }
+
+    /// Set the number of data words.
+    pub fn data_words(mut self, n: usize) -> Self {
+        self.data_words = n;
+        self
+    }
 }
 
 /// Why a dynamic type was refused.
@@ -239,7 +299,11 @@ pub struct DynType(&'static TypeInfo);
 impl DynType {
     /// Register a shape. The descriptor lives for the rest of the process.
     pub fn register(spec: DynTypeSpec) -> Result<DynType, TypeError> {
-        let words = spec.ref_slots.checked_add(spec.data_words).ok_or(TypeError::TooLarge { words: usize::MAX })?;
+        let words = spec
+            .ref_slots
+            .checked_add(spec.tagged_words)
+            .and_then(|w| w.checked_add(spec.data_words))
+            .ok_or(TypeError::TooLarge { words: usize::MAX })?;
         if words > (isize::MAX as usize) / 64 {
             return Err(TypeError::TooLarge { words });
         }
@@ -247,12 +311,15 @@ impl DynType {
             name: Name::Dynamic(Box::leak(spec.name.into_boxed_str())),
             size: words * 8,
             align: 8,
-            has_refs: spec.ref_slots > 0 || spec.trace.is_some(),
+            has_refs: spec.ref_slots + spec.tagged_words > 0,
             flags: ObjFlags::empty(),
             trace: trace_dynamic,
             drop: None,
-            shape: Some((spec.ref_slots, spec.data_words)),
-            dyn_trace: spec.trace,
+            shape: Some(DynShape {
+                ref_slots: spec.ref_slots,
+                tagged_words: spec.tagged_words,
+                data_words: spec.data_words,
+            }),
         }));
         Ok(DynType(info))
     }
@@ -263,24 +330,6 @@ impl DynType {
     }
 }
 
-/// A read-only view of a dynamic object's payload, for trace callbacks.
-pub struct DynObjectView<'a> {
-    slots: &'a [Ref<()>],
-    data: &'a [AtomicU64],
-}
-
-impl<'a> DynObjectView<'a> {
-    /// The reference slots.
-    pub fn slots(&self) -> &'a [Ref<()>] {
-        self.slots
-    }
-
-    /// The data words.
-    pub fn data(&self) -> &'a [AtomicU64] {
-        self.data
-    }
-}
-
 /// # Safety
 /// `p` points at a live payload of a dynamic type registered with `DynType::register`.
 unsafe fn trace_dynamic(p: NonNull<u8>, t: &mut Tracer<'_>) {
@@ -288,20 +337,16 @@ unsafe fn trace_dynamic(p: NonNull<u8>, t: &mut Tracer<'_>) {
     // SAFETY: dynamic payloads have alignment 8 <= 16, so the header is
     // exactly HEADER_BYTES before the payload.
     let header = unsafe { p.cast::<crate::header::Header>().sub(1).as_ref() };
-    let info = header.type_info();
-    let (slots, words) = info.shape.expect("trace_dynamic on a dynamic type");
-    // SAFETY: the payload is `slots` reference words then `words` data
-    // words, all initialised at allocation.
-    let view = unsafe {
-        DynObjectView {
-            slots: std::slice::from_raw_parts(p.cast::<Ref<()>>().as_ptr(), slots),
-            data: std::slice::from_raw_parts(p.cast::<Ref<()>>().as_ptr().add(slots).cast::<AtomicU64>(), words),
-        }
-    };
-    for s in view.slots {
-        s.trace(t);
-    }
-    if let Some(cb) = info.dyn_trace {
-        cb(&view, t);
+    let shape = header.type_info().shape.expect("trace_dynamic on a dynamic type");
+    // SAFETY: the payload starts with `ref_words` reference-capable words
+    // (slots, then tagged words), all initialised at allocation.
+    let words = unsafe { std::slice::from_raw_parts(p.cast::<AtomicPtr<Header>>().as_ptr(), shape.ref_words()) };
+    for w in words {
+        // One Acquire load per word (M2); slots and tagged words decode
+        // alike (a slot never holds an immediate).
+        let r = crate::tagged::decode_ref(w.load(Ordering::Acquire));
+        // SAFETY: a slot or tagged word holds null, an immediate (decoded
+        // away above) or a live object (T2, TG1, I2).
+        unsafe { t.edge(r) };
     }
 }

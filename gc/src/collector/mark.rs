@@ -341,6 +341,8 @@ impl Marker for ParallelMarker {
                 .map(|(me, deque)| {
                     let (injector, stealers, idle, abort) = (&injector, &stealers, &idle, &abort);
                     s.spawn(move || {
+                        // A marker thread runs Trace impls: GC work (W0).
+                        let _work = crate::gcwork::GcWork::enter();
                         // A panic (a `Trace` implementation that panics)
                         // stops the peers too, then goes on to the collector.
                         struct Abort<'a>(&'a crate::sync::AtomicBool);

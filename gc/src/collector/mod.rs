@@ -69,6 +69,10 @@ pub enum CollectError {
     /// Called from inside a transaction of this heap (the cycle would wait
     /// for this thread's next commit point, which cannot come).
     InTransaction,
+    /// Called from code the collector runs (a `Trace` implementation, a
+    /// destructor run by the sweep): the cycle would wait for itself. See
+    /// [`HeapError::InGcWork`](crate::HeapError::InGcWork).
+    InGcWork,
     /// A `Trace` implementation (or a dynamic type's trace callback)
     /// panicked during marking. Marking could not complete, so nothing was
     /// freed, and the collector frees nothing from then on: memory stays
@@ -95,6 +99,7 @@ impl std::fmt::Display for CollectError {
             CollectError::InTransaction => {
                 write!(f, "Heap::collect called inside a transaction: call it between transactions")
             }
+            CollectError::InGcWork => write!(f, "{}", crate::error::IN_GC_WORK),
         }
     }
 }
@@ -409,6 +414,9 @@ impl Collector {
     /// Run or wait for a full cycle that starts after now. The calling
     /// thread's mutator, if any, must be parked.
     pub(crate) fn collect(&self, heap: &HeapInner) -> Result<CycleStats, CollectError> {
+        if crate::gcwork::inside() {
+            return Err(CollectError::InGcWork);
+        }
         let me = crate::sync::thread_id();
         if self.snapshot().iter().any(|r| r.owner == me && r.state.load(Ordering::Acquire) == handshake::RUNNING) {
             // The cycle would wait for this thread's commit point, and this
@@ -469,7 +477,11 @@ impl Collector {
             }
             s.started
         };
+        // Everything the cycle runs (Trace impls, the verifier, destructors
+        // in the sweep) is GC work: it cannot re-enter the heap (W0).
+        let work = crate::gcwork::GcWork::enter();
         let cycle = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run_cycle(heap, &mut cs, n)));
+        drop(work);
         let r = cycle.unwrap_or_else(|p| Err(self.recover(heap, &mut cs, p)));
         let mut s = lock(&self.signal.state);
         s.done = n;
@@ -745,6 +757,7 @@ impl Collector {
 
     /// A mutator's assist (at a commit point): trace at most `budget` objects.
     pub(crate) fn assist(&self, budget: usize) -> u64 {
+        let _work = crate::gcwork::GcWork::enter();
         self.marker.assist(&MarkWork { grey: &self.grey, give_way: None }, budget).objects
     }
 

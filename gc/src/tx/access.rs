@@ -13,8 +13,9 @@ use crate::flags::{vlock, ObjFlags};
 use crate::gcref::{Dyn, Gc};
 use crate::header::Header;
 use crate::sync::{sc_order, Spin};
-use crate::types::GcType;
+use crate::tagged::Tagged;
 use crate::types::WEAK_CELL;
+use crate::types::{DynShape, GcType};
 use crate::weak::Weak;
 
 use super::commit::validate;
@@ -87,24 +88,61 @@ impl<'tx> Tx<'tx> {
         self.write(Write::Ptr { obj: obj.ptr, word: f.word(), value })
     }
 
-    fn dyn_words(obj: Gc<'tx, Dyn>) -> (usize, usize, NonNull<u8>) {
+    fn dyn_words(obj: Gc<'tx, Dyn>) -> (DynShape, NonNull<u8>) {
         let info = obj.header().type_info();
-        let (slots, data) = info.shape().unwrap_or_else(|| {
+        let shape = info.shape().unwrap_or_else(|| {
             panic!(
                 "a `{}` is not a dynamic object (a weak cell read with `slot`? read it with `slot_weak`)",
                 info.name()
             )
         });
         // SAFETY: a live object.
-        (slots, data, unsafe { Header::payload(obj.ptr) })
+        (shape, unsafe { Header::payload(obj.ptr) })
     }
 
     /// Reference slot `i` of a dynamic object. Panics if `i` is out of range.
     fn slot_word(obj: Gc<'tx, Dyn>, i: usize) -> &'tx AtomicPtr<Header> {
-        let (slots, _, p) = Self::dyn_words(obj);
+        let (shape, p) = Self::dyn_words(obj);
+        let slots = shape.ref_slots;
         assert!(i < slots, "slot {i} out of range: the type has {slots}");
         // SAFETY: slot i of the payload's slot array, of an object live for 'tx.
         unsafe { &*p.cast::<AtomicPtr<Header>>().as_ptr().add(i) }
+    }
+
+    /// Tagged word `i` of a dynamic object. Panics if `i` is out of range.
+    fn tagged_word(obj: Gc<'tx, Dyn>, i: usize) -> &'tx AtomicPtr<Header> {
+        let (shape, p) = Self::dyn_words(obj);
+        let n = shape.tagged_words;
+        assert!(i < n, "tagged word {i} out of range: the type has {n}");
+        // SAFETY: tagged word i follows the slots, in an object live for 'tx.
+        unsafe { &*p.cast::<AtomicPtr<Header>>().as_ptr().add(shape.ref_slots + i) }
+    }
+
+    /// Data word `i` of a dynamic object. Panics if `i` is out of range.
+    fn data_word(obj: Gc<'tx, Dyn>, i: usize) -> &'tx AtomicU64 {
+        let (shape, p) = Self::dyn_words(obj);
+        let n = shape.data_words;
+        assert!(i < n, "data word {i} out of range: the type has {n}");
+        // SAFETY: data word i follows the slots and tagged words, in an
+        // object live for 'tx.
+        unsafe { &*p.cast::<AtomicU64>().as_ptr().add(shape.ref_words() + i) }
+    }
+
+    /// Read tagged word `i` of a dynamic object: an immediate, null, or a
+    /// reference. Panics if `i` is out of range.
+    pub fn tagged(&mut self, obj: Gc<'tx, Dyn>, i: usize) -> Result<Tagged<'tx>, Conflict> {
+        let w = self.read_field(obj.ptr, Self::tagged_word(obj, i))?;
+        // SAFETY: read by this transaction from a tagged word of an object
+        // live for 'tx (a reference in it is a live dynamic object, TG1).
+        Ok(unsafe { Tagged::decode(w) })
+    }
+
+    /// Write tagged word `i` of a dynamic object. Logged as a reference
+    /// write, so the commit barrier covers it (TG2 of `tagged`). Panics if
+    /// `i` is out of range.
+    pub fn set_tagged(&mut self, obj: Gc<'tx, Dyn>, i: usize, value: Tagged<'tx>) -> Result<(), Conflict> {
+        let word = Self::tagged_word(obj, i);
+        self.write(Write::Ptr { obj: obj.ptr, word, value: value.encode() })
     }
 
     /// Read reference slot `i` of a dynamic object. Panics if `i` is out of range.
@@ -157,19 +195,15 @@ impl<'tx> Tx<'tx> {
 
     /// Read data word `i` of a dynamic object. Panics if `i` is out of range.
     pub fn data(&mut self, obj: Gc<'tx, Dyn>, i: usize) -> Result<u64, Conflict> {
-        let (slots, data, p) = Self::dyn_words(obj);
-        assert!(i < data, "data word {i} out of range: the type has {data}");
-        // SAFETY: data word i follows the slots.
-        let w = unsafe { &*p.cast::<AtomicU64>().as_ptr().add(slots + i) };
-        self.read_field(obj.ptr, w)
+        self.read_field(obj.ptr, Self::data_word(obj, i))
     }
 
-    /// Write data word `i` of a dynamic object. Panics if `i` is out of range.
+    /// Write data word `i` of a dynamic object. Data words are plain data:
+    /// the collector never reads a reference from them (T2 of `types`);
+    /// keep references in slots or tagged words. Panics if `i` is out of
+    /// range.
     pub fn set_data(&mut self, obj: Gc<'tx, Dyn>, i: usize, value: u64) -> Result<(), Conflict> {
-        let (slots, data, p) = Self::dyn_words(obj);
-        assert!(i < data, "data word {i} out of range: the type has {data}");
-        // SAFETY: data word i follows the slots.
-        let word = unsafe { p.cast::<AtomicU64>().as_ptr().add(slots + i) }.cast_const();
+        let word = Self::data_word(obj, i);
         self.write(Write::Word { obj: obj.ptr, word, value })
     }
 

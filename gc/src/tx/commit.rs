@@ -294,7 +294,9 @@ impl<'tx> Tx<'tx> {
                 }
                 // SAFETY: a field word of a live object we hold locked.
                 let old = unsafe { (*word).load(Ordering::Acquire) };
-                if let Some(old) = NonNull::new(old) {
+                // A reference slot, a `Ref` field, or a tagged word (whose
+                // immediates decode to no reference: TG2 of `tagged`).
+                if let Some(old) = crate::tagged::decode_ref(old) {
                     // SAFETY: a published reference field holds null or a
                     // live object; nothing is swept while the barrier is on.
                     unsafe { shade(old, grey) };

@@ -1,0 +1,77 @@
+//! Collector work on a thread: the code that runs inside it (`Trace`
+//! implementations, destructors run by the sweep) must not re-enter the
+//! heap.
+//!
+//! A thread is *inside GC work* while it holds a [`GcWork`] guard:
+//! - a thread running a cycle (the collector thread, or the caller of
+//!   `collect` with `background: false`): marking, termination rounds, the
+//!   verifier's stop, weak clearing and the sweep;
+//! - a parallel marker's helper thread, for its whole life;
+//! - a mutator assisting the marker at a commit point;
+//! - any thread running a destructor from the sweep's drop hook (the
+//!   collector, or a mutator sweeping lazily).
+//!
+//! # Invariant (W0)
+//!
+//! Inside GC work, [`Heap::attach`](crate::Heap::attach),
+//! [`Heap::collect`](crate::Heap::collect) / `Mutator::collect`, and
+//! [`Mutator::transaction`](crate::Mutator::transaction) return an error
+//! (`InGcWork`), for every heap of the process, and do nothing else. So:
+//! - a cycle never waits for itself (a destructor or a `Trace` impl calling
+//!   `collect` would wait for the cycle that runs it; the verifier's stop
+//!   waits for every mutator, and one attached from inside the stop would
+//!   never park);
+//! - collector code never obtains a `Gc` (they come only from transactions),
+//!   so it cannot hand the marker an object that is not reachable (a freed
+//!   one, or one of another heap whose cycle would then skip it).
+//!
+//! A destructor may still do what `Drop` is for: free native memory,
+//! close a file, count, log, send on a channel.
+//!
+//! The state is thread-local and counts nested guards (a drop hook runs
+//! inside a cycle's sweep, itself inside the cycle).
+
+use std::cell::Cell;
+use std::marker::PhantomData;
+
+#[cfg(not(tmgc_loom))]
+thread_local! {
+    static DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+#[cfg(tmgc_loom)]
+loom::thread_local! {
+    static DEPTH: Cell<u32> = Cell::new(0);
+}
+
+/// Proof that this thread is inside GC work until the guard drops. Not
+/// `Send`: the state it sets is the creating thread's.
+pub(crate) struct GcWork {
+    _not_send: PhantomData<*const ()>,
+}
+
+impl GcWork {
+    /// Enter GC work on this thread.
+    #[must_use = "the thread is inside GC work only while the guard lives"]
+    pub(crate) fn enter() -> GcWork {
+        DEPTH.with(|d| d.set(d.get() + 1));
+        GcWork { _not_send: PhantomData }
+    }
+}
+
+impl Drop for GcWork {
+    fn drop(&mut self) {
+        DEPTH.with(|d| {
+            debug_assert!(d.get() > 0, "a GcWork guard left without entering");
+            d.set(d.get() - 1);
+        });
+    }
+}
+
+/// Whether this thread is inside GC work (W0). One thread-local load.
+#[inline]
+pub(crate) fn inside() -> bool {
+    // `try_with`: a destructor of another thread-local may ask while this
+    // thread exits; by then it runs no GC work.
+    DEPTH.try_with(|d| d.get() > 0).unwrap_or(false)
+}

@@ -1,0 +1,235 @@
+//! Tagged words: one word of a dynamic object that holds either an
+//! immediate (a small integer, or an interpreter's own small constant) or a
+//! reference, as an interpreter's values do.
+//!
+//! # Encoding (tmgc owns it)
+//!
+//! A tagged word is a pointer-sized atomic word, read with one Acquire load
+//! (so a marker never sees a torn tag and payload):
+//!
+//! | low 4 bits | meaning |
+//! |---|---|
+//! | `0000`, word 0 | [`Tagged::Null`] (a zeroed payload reads as null) |
+//! | `0000`, word != 0 | [`Tagged::Ref`]: the header address of an object (cells are 16-byte aligned) |
+//! | `0001` | [`Tagged::Int`]: a 60-bit signed integer in the high bits |
+//! | `0010` to `1111` | [`Tagged::Imm`]: kind 1 to 14 and a 60-bit payload |
+//!
+//! # Why this is sound (the invariants the collector relies on)
+//!
+//! - **(TG1) A reference in a tagged word came from a `Gc`.** The only
+//!   writer is [`Tx::set_tagged`](crate::Tx::set_tagged), which takes a
+//!   [`Tagged`]: a reference can only be built from a `Gc<'tx, Dyn>` the
+//!   transaction holds, and an immediate can only be built by the
+//!   constructors here, which never produce low bits `0000`. No raw `u64`
+//!   store reaches a tagged word, so no integer (an old address, say) can
+//!   decode as a reference and revive a freed object.
+//! - **(TG2) Tagged words are reference words.** They are logged as
+//!   `Write::Ptr`, so the commit barrier covers them as it covers reference
+//!   slots: barrier (a) decodes the overwritten value ([`decode_ref`]) and
+//!   shades it if it is a reference, skipping immediates.
+//! - **(TG3) tmgc traces them itself.** The marker and the verifier decode
+//!   every tagged word of a dynamic object with [`decode_ref`]; no user code
+//!   decides which words are references.
+
+use std::ptr::NonNull;
+
+use crate::gcref::{Dyn, Gc};
+use crate::header::Header;
+
+/// Low bits of a tagged word that mark an immediate.
+const TAG_BITS: u32 = 4;
+const TAG_MASK: usize = (1 << TAG_BITS) - 1;
+const INT_TAG: usize = 1;
+
+/// A value read from or written to a tagged word of a dynamic object
+/// ([`Tx::tagged`](crate::Tx::tagged), [`Tx::set_tagged`](crate::Tx::set_tagged)).
+///
+/// ```
+/// use tmgc::{Config, DynType, DynTypeSpec, Heap, Tagged};
+///
+/// let cons = DynType::register(DynTypeSpec::new("Cons").tagged_words(2)).unwrap();
+/// let heap = Heap::new(Config::default()).unwrap();
+/// let mut m = heap.attach().unwrap();
+/// let sum = m.transaction::<_, ()>(|tx| {
+///     let tail = tx.alloc_dyn(cons)?;
+///     tx.set_tagged(tail, 0, Tagged::int(2).unwrap())?;
+///     let head = tx.alloc_dyn(cons)?;
+///     tx.set_tagged(head, 0, Tagged::int(1).unwrap())?;
+///     tx.set_tagged(head, 1, Tagged::Ref(tail))?;
+///     let mut sum = 0;
+///     let mut cell = Some(head);
+///     while let Some(c) = cell {
+///         if let Tagged::Int(n) = tx.tagged(c, 0)? {
+///             sum += n.get();
+///         }
+///         cell = match tx.tagged(c, 1)? {
+///             Tagged::Ref(next) => Some(next),
+///             _ => None,
+///         };
+///     }
+///     Ok(sum)
+/// });
+/// assert_eq!(sum.unwrap(), 3);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tagged<'tx> {
+    /// No value (a fresh object's tagged words are null).
+    Null,
+    /// A small integer.
+    Int(SmallInt),
+    /// An interpreter-defined immediate (booleans, characters, ...).
+    Imm(Imm),
+    /// A reference to a dynamic object, valid in this transaction.
+    Ref(Gc<'tx, Dyn>),
+}
+
+impl<'tx> Tagged<'tx> {
+    /// `Tagged::Int(v)` if `v` fits in 60 bits.
+    pub fn int(v: i64) -> Option<Tagged<'tx>> {
+        SmallInt::new(v).map(Tagged::Int)
+    }
+
+    /// The word that stores this value.
+    pub(crate) fn encode(self) -> *mut Header {
+        match self {
+            Tagged::Null => std::ptr::null_mut(),
+            Tagged::Ref(g) => g.ptr.as_ptr(),
+            Tagged::Int(i) => immediate(((i.0 as usize) << TAG_BITS) | INT_TAG),
+            Tagged::Imm(m) => immediate(((m.payload as usize) << TAG_BITS) | (usize::from(m.kind) + 1)),
+        }
+    }
+
+    /// The value a tagged word holds.
+    ///
+    /// # Safety
+    /// `w` was read from a tagged word of an object live for `'tx`, by a
+    /// transaction valid for `'tx` (a reference it holds is then a live
+    /// dynamic object, TG1).
+    pub(crate) unsafe fn decode(w: *mut Header) -> Tagged<'tx> {
+        let bits = w.addr();
+        match bits & TAG_MASK {
+            // SAFETY: a reference (TG1), live for 'tx (the caller).
+            0 => NonNull::new(w).map_or(Tagged::Null, |p| Tagged::Ref(unsafe { Gc::from_header(p) })),
+            INT_TAG => Tagged::Int(SmallInt((bits as i64) >> TAG_BITS)),
+            k => Tagged::Imm(Imm { kind: (k - 1) as u8, payload: (bits >> TAG_BITS) as u64 }),
+        }
+    }
+}
+
+/// An immediate's word: an integer with no provenance (never dereferenced).
+fn immediate(bits: usize) -> *mut Header {
+    debug_assert_ne!(bits & TAG_MASK, 0, "an immediate never looks like a reference");
+    std::ptr::without_provenance_mut(bits)
+}
+
+/// The reference a tagged word (or a reference slot) holds, if any: the
+/// one decoding the marker, the verifier and the commit barrier use (TG2,
+/// TG3). A reference slot never holds an immediate, so this is exact for
+/// both kinds of word.
+#[inline]
+pub(crate) fn decode_ref(w: *mut Header) -> Option<NonNull<Header>> {
+    if w.addr() & TAG_MASK != 0 {
+        return None;
+    }
+    NonNull::new(w)
+}
+
+/// A signed integer of 60 bits, the payload of [`Tagged::Int`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SmallInt(i64);
+
+impl SmallInt {
+    /// The smallest value: -2^59.
+    pub const MIN: i64 = -(1 << 59);
+    /// The largest value: 2^59 - 1.
+    pub const MAX: i64 = (1 << 59) - 1;
+
+    /// `v`, if it lies in `MIN..=MAX` (an interpreter boxes larger ones).
+    pub const fn new(v: i64) -> Option<SmallInt> {
+        if v >= Self::MIN && v <= Self::MAX {
+            Some(SmallInt(v))
+        } else {
+            None
+        }
+    }
+
+    /// The integer.
+    pub const fn get(self) -> i64 {
+        self.0
+    }
+}
+
+/// An interpreter-defined immediate: a kind (1 to 14) and a 60-bit
+/// payload, for values that need no object (`#t`, `#f`, characters, the
+/// empty list, ...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Imm {
+    kind: u8,
+    payload: u64,
+}
+
+impl Imm {
+    /// The largest payload: 2^60 - 1.
+    pub const MAX_PAYLOAD: u64 = (1 << 60) - 1;
+
+    /// An immediate of `kind` (1 to 14) holding `payload` (at most
+    /// [`Imm::MAX_PAYLOAD`]); `None` otherwise.
+    pub const fn new(kind: u8, payload: u64) -> Option<Imm> {
+        if kind >= 1 && kind <= 14 && payload <= Self::MAX_PAYLOAD {
+            Some(Imm { kind, payload })
+        } else {
+            None
+        }
+    }
+
+    /// Its kind, 1 to 14.
+    pub const fn kind(self) -> u8 {
+        self.kind
+    }
+
+    /// Its payload.
+    pub const fn payload(self) -> u64 {
+        self.payload
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_immediate_decodes_as_a_reference() {
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        for v in [SmallInt::MIN, SmallInt::MAX, 0, -1, 1] {
+            let w = Tagged::int(v).unwrap().encode();
+            assert_eq!(decode_ref(w), None);
+            // SAFETY: an immediate; no reference to be live.
+            assert_eq!(unsafe { Tagged::decode(w) }, Tagged::int(v).unwrap());
+        }
+        for _ in 0..100_000 {
+            let v = (next() as i64) >> 4;
+            let w = Tagged::int(v).unwrap().encode();
+            assert_eq!(decode_ref(w), None, "int {v}");
+            // SAFETY: as above.
+            assert_eq!(unsafe { Tagged::decode(w) }, Tagged::int(v).unwrap());
+            let kind = (next() % 14 + 1) as u8;
+            let m = Imm::new(kind, next() >> 4).unwrap();
+            let w = Tagged::Imm(m).encode();
+            assert_eq!(decode_ref(w), None, "imm {m:?}");
+            // SAFETY: as above.
+            assert_eq!(unsafe { Tagged::decode(w) }, Tagged::Imm(m));
+        }
+        assert_eq!(Tagged::int(SmallInt::MAX + 1), None);
+        assert_eq!(Tagged::int(SmallInt::MIN - 1), None);
+        assert_eq!(Imm::new(0, 1), None);
+        assert_eq!(Imm::new(15, 1), None);
+        assert_eq!(Imm::new(1, Imm::MAX_PAYLOAD + 1), None);
+        assert_eq!(decode_ref(Tagged::Null.encode()), None);
+    }
+}
