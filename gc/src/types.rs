@@ -61,6 +61,13 @@ pub struct TypeInfo {
     shape: Option<DynShape>,
 }
 
+/// Bytes of one word of a dynamic payload: a reference slot and a tagged
+/// word are `AtomicPtr<Header>`, a data word `AtomicU64`, one stride for
+/// all (8 bytes; under `--cfg tmgc_loom`, loom's atomics, which
+/// `Tx::alloc_dyn` constructs one by one).
+pub(crate) const DYN_WORD: usize = std::mem::size_of::<AtomicPtr<Header>>();
+const _: () = assert!(std::mem::size_of::<crate::sync::AtomicU64>() == DYN_WORD);
+
 /// The layout of a dynamic type's payload: `ref_slots` reference words,
 /// then `tagged_words` tagged words, then `data_words` data words.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -309,7 +316,7 @@ impl DynType {
         }
         let info: &'static TypeInfo = Box::leak(Box::new(TypeInfo {
             name: Name::Dynamic(Box::leak(spec.name.into_boxed_str())),
-            size: words * 8,
+            size: words * DYN_WORD,
             align: 8,
             has_refs: spec.ref_slots + spec.tagged_words > 0,
             flags: ObjFlags::empty(),

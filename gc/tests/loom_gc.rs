@@ -8,6 +8,11 @@
 //!   sweep). In every interleaving the verifier passes and the object
 //!   survives: handshake 1, the commit barrier and black allocation agree
 //!   (traps 1, 3 and 8).
+//! - `tagged_overwrite_against_marking`: the same move between the tagged
+//!   words of a dynamic object, the old reference overwritten by an
+//!   immediate: barrier (a) decodes the old word and shades it (TG2 of
+//!   gc/src/tagged.rs; issue 22: references kept in data words escaped
+//!   the barrier).
 //! - `attach_detach_park`: one thread attaches, roots a new object and
 //!   detaches; another stays attached but idle (parked) holding a root,
 //!   while a cycle runs. No deadlock, no lost acknowledgement, and the
@@ -29,7 +34,7 @@
 
 use loom::sync::Arc;
 use loom::thread;
-use tmgc::{Config, GlobalRoot, Heap, Ref, Trace, Value};
+use tmgc::{Config, Dyn, DynType, DynTypeSpec, GlobalRoot, Heap, Ref, Tagged, Trace, Value};
 
 #[derive(Trace)]
 struct Leaf {
@@ -111,6 +116,65 @@ fn handshake_and_barrier() {
         mover.join().unwrap();
         heap.collect().expect("the verifier found a reachable object unmarked");
         assert_eq!(read(&heap, &g, true), 7);
+    });
+}
+
+/// A dynamic type with two tagged words, registered once for all
+/// interleavings (a descriptor lives for the process).
+fn two_tagged() -> DynType {
+    static T: std::sync::OnceLock<DynType> = std::sync::OnceLock::new();
+    *T.get_or_init(|| DynType::register(DynTypeSpec::new("T2").tagged_words(2)).unwrap())
+}
+
+#[test]
+fn tagged_overwrite_against_marking() {
+    model(2, || {
+        let ty = two_tagged();
+        let heap = Heap::new(config()).unwrap();
+        let g: GlobalRoot<Dyn> = {
+            let mut m = heap.attach().unwrap();
+            m.transaction::<_, ()>(|tx| {
+                let x = tx.alloc_dyn(ty)?;
+                tx.set_tagged(x, 0, Tagged::int(7).unwrap())?;
+                let p = tx.alloc_dyn(ty)?;
+                tx.set_tagged(p, 0, Tagged::int(1).unwrap())?;
+                tx.set_tagged(p, 1, Tagged::Ref(x))?;
+                Ok(tx.global_root(p))
+            })
+            .unwrap()
+        };
+        let mover = {
+            let (heap, g) = (heap.clone(), g.clone());
+            thread::spawn(move || {
+                let mut m = heap.attach().unwrap();
+                m.transaction::<_, ()>(|tx| {
+                    let p = tx.global(&g)?;
+                    // The marker reads word 0 before word 1: moving X from
+                    // 1 to 0 between the two reads hides it unless the
+                    // commit shades the reference it overwrites with an
+                    // immediate.
+                    let x = tx.tagged(p, 1)?;
+                    tx.set_tagged(p, 0, x)?;
+                    tx.set_tagged(p, 1, Tagged::int(2).unwrap())?;
+                    Ok(())
+                })
+                .unwrap();
+            })
+        };
+        heap.collect().expect("the verifier found a reachable object unmarked");
+        mover.join().unwrap();
+        heap.collect().expect("the verifier found a reachable object unmarked");
+        let mut m = heap.attach().unwrap();
+        let v = m.transaction::<_, ()>(|tx| {
+            let p = tx.global(&g)?;
+            let w0 = tx.tagged(p, 0)?;
+            let Tagged::Ref(x) = w0 else { panic!("X moved to word 0: {w0:?}, word 1 {:?}", tx.tagged(p, 1)) };
+            Ok(match tx.tagged(x, 0)? {
+                Tagged::Int(n) => n.get(),
+                other => panic!("X's word is {other:?}"),
+            })
+        });
+        assert_eq!(v.unwrap(), 7);
     });
 }
 

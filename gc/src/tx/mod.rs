@@ -255,9 +255,30 @@ impl<'tx> Tx<'tx> {
     pub fn alloc_dyn(&mut self, ty: DynType) -> Result<Gc<'tx, Dyn>, AllocError> {
         let info = ty.info();
         let h = self.alloc_raw(info)?;
-        // SAFETY: a fresh payload of `size` bytes = slots + data words, all of
-        // which are 8-byte atomics whose zero value is null / 0.
-        unsafe { std::ptr::write_bytes(Header::payload(h).as_ptr(), 0, info.size()) };
+        // SAFETY: a fresh payload of `size` bytes = slots, tagged words and
+        // data words, all of which are 8-byte atomics whose zero value is
+        // null, `Tagged::Null` or 0.
+        #[cfg(not(tmgc_loom))]
+        unsafe {
+            std::ptr::write_bytes(Header::payload(h).as_ptr(), 0, info.size())
+        };
+        // Loom's atomics are handles into the model's state, not plain
+        // words: zeroed memory would make every word the same atomic. Build
+        // each one (the stride is the same for both kinds, `DYN_WORD`).
+        #[cfg(tmgc_loom)]
+        {
+            let shape = info.shape().expect("a dynamic type");
+            // SAFETY: a fresh payload of `ref_words + data_words` words.
+            let p = unsafe { Header::payload(h) };
+            for i in 0..shape.ref_words() {
+                // SAFETY: word i of the fresh payload, written once.
+                unsafe { p.cast::<AtomicPtr<Header>>().as_ptr().add(i).write(AtomicPtr::new(std::ptr::null_mut())) };
+            }
+            for i in shape.ref_words()..shape.ref_words() + shape.data_words {
+                // SAFETY: as above.
+                unsafe { p.cast::<AtomicU64>().as_ptr().add(i).write(AtomicU64::new(0)) };
+            }
+        }
         // SAFETY: header written, payload initialised, live for 'tx.
         Ok(unsafe { Gc::from_header(h) })
     }
