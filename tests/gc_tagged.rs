@@ -1,7 +1,7 @@
 //! References in tagged words (issue 22): a tagged word is a reference word
 //! for the collector (TG2, TG3 of gc/src/tagged.rs), so moving the only
-//! reference to an object between tagged words while marking runs loses
-//! nothing, with every marker.
+//! reference to an object between tagged words (or reference slots) while
+//! marking runs loses nothing, with every marker.
 //!
 //! Before tagged words, an interpreter kept such references in data words
 //! and reported them from a trace callback; the commit barrier did not
@@ -41,15 +41,15 @@ struct Wide {
 struct Types {
     /// An interpreter's pair: tagged word 0 the value, 1 the next pair.
     pair: DynType,
-    /// A holder: tagged word 0 the only reference to X; a data word that
-    /// is plain data.
+    /// A holder: slot 0 or tagged word 0 holds the only reference to X; a
+    /// data word that is plain data.
     holder: DynType,
 }
 
 fn types() -> Types {
     Types {
         pair: DynType::register(DynTypeSpec::new("Pair").tagged_words(2)).unwrap(),
-        holder: DynType::register(DynTypeSpec::new("Holder").tagged_words(1).data_words(1)).unwrap(),
+        holder: DynType::register(DynTypeSpec::new("Holder").ref_slots(1).tagged_words(1).data_words(1)).unwrap(),
     }
 }
 
@@ -67,7 +67,14 @@ fn list<'tx>(tx: &mut tmgc::Tx<'tx>, pair: DynType, n: u64) -> Result<Option<tmg
     Ok(head)
 }
 
-fn run(config: Config, marker: &str) {
+/// Where the mover keeps X: a tagged word, or a reference slot.
+#[derive(Clone, Copy, PartialEq)]
+enum Via {
+    Tagged,
+    Slot,
+}
+
+fn run(config: Config, marker: &str, via: Via) {
     let t = types();
     let heap = Heap::new(config).unwrap();
     let mut m = heap.attach().unwrap();
@@ -76,7 +83,10 @@ fn run(config: Config, marker: &str) {
             let x = list(tx, t.pair, 10)?.unwrap(); // X and its list: values sum to 45
             let first = tx.alloc_dyn(t.holder)?;
             let last = tx.alloc_dyn(t.holder)?;
-            tx.set_tagged(first, 0, Tagged::Ref(x))?;
+            match via {
+                Via::Tagged => tx.set_tagged(first, 0, Tagged::Ref(x))?,
+                Via::Slot => tx.set_slot(first, 0, Some(x))?,
+            }
             let w = tx.alloc(Wide {
                 first: Ref::null(),
                 fillers: std::array::from_fn(|_| Ref::null()),
@@ -107,12 +117,24 @@ fn run(config: Config, marker: &str) {
             let w = tx.global(&wide)?;
             let (first, last) = (tx.load(w, |w| &w.first)?.unwrap(), tx.load(w, |w| &w.last)?.unwrap());
             let (from, to) = if moves % 2 == 0 { (first, last) } else { (last, first) };
-            let Tagged::Ref(x) = tx.tagged(from, 0)? else { panic!("X is where the last move put it") };
             // Copy X into the holder the marker scanned first, then delete
             // it from the one it reaches last (the data word changes too:
-            // plain data, never a reference).
-            tx.set_tagged(to, 0, Tagged::Ref(x))?;
-            tx.set_tagged(from, 0, Tagged::Null)?;
+            // plain data, never a reference). Through a tagged word, X's
+            // old word becomes an immediate.
+            let x = match via {
+                Via::Tagged => {
+                    let Tagged::Ref(x) = tx.tagged(from, 0)? else { panic!("X is where the last move put it") };
+                    tx.set_tagged(to, 0, Tagged::Ref(x))?;
+                    tx.set_tagged(from, 0, Tagged::int(-1).unwrap())?;
+                    x
+                }
+                Via::Slot => {
+                    let x = tx.slot(from, 0)?.expect("X is where the last move put it");
+                    tx.set_slot(to, 0, Some(x))?;
+                    tx.set_slot(from, 0, None)?;
+                    x
+                }
+            };
             tx.set_data(to, 0, moves)?;
             // X's list is intact, and X's weak cell still finds it.
             let (mut cur, mut sum) = (Some(x), 0);
@@ -151,17 +173,23 @@ fn verified(marker: MarkerKind) -> Config {
 
 #[test]
 fn tagged_references_moved_behind_the_marker_serial() {
-    run(verified(MarkerKind::Serial), "serial");
+    run(verified(MarkerKind::Serial), "serial", Via::Tagged);
 }
 
 #[test]
 fn tagged_references_moved_behind_the_marker_parallel() {
-    run(verified(MarkerKind::Parallel(2)), "parallel");
+    run(verified(MarkerKind::Parallel(2)), "parallel", Via::Tagged);
 }
 
 #[test]
 fn tagged_references_moved_behind_the_marker_assisted() {
-    run(verified(MarkerKind::Assisted), "assisted");
+    run(verified(MarkerKind::Assisted), "assisted", Via::Tagged);
+}
+
+/// The same move through dynamic reference slots (`set_slot`).
+#[test]
+fn slot_references_moved_behind_the_marker() {
+    run(verified(MarkerKind::Serial), "serial, slots", Via::Slot);
 }
 
 /// With the verifier off, a lost X would be swept: its words poisoned
@@ -169,5 +197,5 @@ fn tagged_references_moved_behind_the_marker_assisted() {
 /// cell cleared, which the check after the cycles sees.
 #[test]
 fn tagged_references_moved_behind_the_marker_unverified() {
-    run(Config { verify: false, ..Config::default() }, "serial, no verifier");
+    run(Config { verify: false, ..Config::default() }, "serial, no verifier", Via::Tagged);
 }

@@ -212,7 +212,7 @@ mod tests {
             // SAFETY: an immediate; no reference to be live.
             assert_eq!(unsafe { Tagged::decode(w) }, Tagged::int(v).unwrap());
         }
-        for _ in 0..100_000 {
+        for _ in 0..if cfg!(miri) { 500 } else { 100_000 } {
             let v = (next() as i64) >> 4;
             let w = Tagged::int(v).unwrap().encode();
             assert_eq!(decode_ref(w), None, "int {v}");

@@ -205,6 +205,54 @@ fn dynamic_types_trace_slots_and_tagged_words_not_data() {
     );
 }
 
+/// Issue 24's SIGSEGV route, shrunk for miri: a `Trace` impl that attaches
+/// a mutator while the marker traces it, allocates, and would report the
+/// (soon rewound) object. Under W0 the attach is refused, so there is
+/// nothing to report; the cycle and the verifier finish, and the heap stays
+/// sound. A tagged reference and an immediate ride along, so miri also
+/// checks that decoding them keeps provenance.
+#[test]
+fn reentry_from_trace_is_refused() {
+    use std::sync::{Arc, Mutex};
+    struct Sneaky {
+        heap: Heap,
+        seen: Arc<Mutex<Vec<String>>>,
+    }
+    // SAFETY: reports nothing; the body tries (and fails) to re-enter.
+    unsafe impl Trace for Sneaky {
+        fn trace(&self, _: &mut Tracer<'_>) {
+            let r = self.heap.attach().map(|_| ());
+            self.seen.lock().unwrap().push(format!("{r:?}"));
+        }
+    }
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let heap = Heap::new(Config { verify: true, background: false, ..Config::default() }).unwrap();
+    let pair = DynType::register(DynTypeSpec::new("MiriPair").tagged_words(2)).unwrap();
+    let mut m = heap.attach().unwrap();
+    let (_keep, cell) = m
+        .transaction::<_, ()>(|tx| {
+            let s = tx.alloc(Sneaky { heap: heap.clone(), seen: Arc::clone(&seen) })?;
+            let x = tx.alloc_dyn(pair)?;
+            tx.set_tagged(x, 0, Tagged::int(-3).unwrap())?;
+            let p = tx.alloc_dyn(pair)?;
+            tx.set_tagged(p, 1, Tagged::Ref(x))?;
+            Ok((tx.root(s), tx.root(p)))
+        })
+        .unwrap();
+    m.collect().unwrap();
+    let v = m.transaction::<_, ()>(|tx| {
+        let p = tx.get_root(&cell)?;
+        let Tagged::Ref(x) = tx.tagged(p, 1)? else { panic!("the reference survived") };
+        Ok(tx.tagged(x, 0)? == Tagged::int(-3).unwrap())
+    });
+    assert!(v.unwrap());
+    drop(m);
+    let seen = seen.lock().unwrap();
+    // Traced by the marker and by the verifier.
+    assert!(seen.len() >= 2, "{seen:?}");
+    assert!(seen.iter().all(|s| s == "Err(InGcWork)"), "{seen:?}");
+}
+
 /// Pauses are timed on the wall clock always, and on the thread's CPU
 /// clock with the `pause-cputime` feature (`cargo test -p tmgc --lib
 /// --features pause-cputime pause_`): then every pause has both.

@@ -18,8 +18,24 @@
 //! 3. **`HAS_REFS` is honest.** It may be `true` for a type with no reference
 //!    (only wasted work), never `false` for one that has any: the marker
 //!    skips objects whose type says `false`.
+//! 4. **Only the object's own references.** Every reference reported is
+//!    one that `self` holds: in a `Ref` field (written only by the
+//!    transaction layer, whose commit barrier shades what it overwrites),
+//!    or in data that was immutable since the object was allocated. A
+//!    reference found anywhere else (a global, another object, a number
+//!    turned into an address) was never covered by the barrier: the marker
+//!    would mark a freed object, or an object of another heap, whose next
+//!    cycle then skips what it reaches. This is why [`Tracer::edge`] is
+//!    `unsafe`, and why a dynamic type has no trace callback (its
+//!    references live in slots and tagged words, which tmgc traces itself).
+//! 5. **No re-entry.** `trace` runs inside the collector's work, as does a
+//!    destructor run by the sweep. There, `Heap::attach`, `Heap::collect`
+//!    and `Mutator::transaction` return an `InGcWork` error, for every
+//!    heap (invariant W0 of docs/COLLECTOR.md): enforced at run time, so a
+//!    `trace` or `Drop` that tries gets an error, not a deadlock, and never
+//!    obtains a `Gc` to report.
 //!
-//! `#[derive(Trace)]` meets all three by tracing every field. Hand-written
+//! `#[derive(Trace)]` meets all five by tracing every field. Hand-written
 //! impls are for containers and foreign types; [`NoTrace`] wraps a value that
 //! holds no reference.
 
@@ -69,13 +85,20 @@ impl<'a> Tracer<'a> {
 
     /// Report one reference (ignores null). Safe code reports references
     /// by tracing its [`Ref`](crate::Ref) fields (`Ref::trace` calls this);
-    /// calling it directly is for references kept elsewhere, such as a
-    /// tagged word of a dynamic type.
+    /// calling it directly is for a hand-written `Trace` of a container
+    /// that keeps references another way.
     ///
     /// # Safety
-    /// `obj` must be null or point at the header of a live object of the
-    /// heap being traced: a marking tracer sets the object's mark bit, so
-    /// any other address would make it write to unrelated memory.
+    /// `obj` must be null or a reference held by the object being traced
+    /// (rule 4 of the [module docs](crate::trace)): read atomically from a
+    /// field that only the transaction layer writes, or immutable since the
+    /// object was allocated. Then it is a live object of the heap being
+    /// traced (I2 of docs/COLLECTOR.md). Anything else goes wrong in one of
+    /// two ways: a marking tracer sets the mark bit at `obj`, so a dangling
+    /// or foreign address writes to unrelated memory and the marker later
+    /// reads a forged header (whose type word holds a function pointer); and
+    /// a live object that is not held this way was never covered by the
+    /// commit barrier, so its own referents may be freed while reachable.
     #[inline]
     pub unsafe fn edge(&mut self, obj: Option<NonNull<Header>>) {
         if let Some(o) = obj {
@@ -95,9 +118,10 @@ impl<'a> Tracer<'a> {
 /// contract; derive it with `#[derive(Trace)]`.
 ///
 /// # Safety
-/// `trace` must visit every heap reference `self` holds, must only read,
-/// and `HAS_REFS` must be `true` if the type can hold any reference (see
-/// the module docs for what goes wrong otherwise).
+/// `trace` must visit every heap reference `self` holds and no other
+/// (rules 1 and 4 of the module docs), must only read, and `HAS_REFS` must
+/// be `true` if the type can hold any reference (see the module docs for
+/// what goes wrong otherwise).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` does not implement `Trace`, so it cannot be stored in the heap",
     note = "heap objects, weak cells included, are held through `Ref<T>` fields (`Ref<Weak<T>>` for a weak cell); plain data goes in `Value<T>` or an immutable field of a `Trace` type"

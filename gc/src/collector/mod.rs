@@ -73,7 +73,7 @@ pub enum CollectError {
     /// destructor run by the sweep): the cycle would wait for itself. See
     /// [`HeapError::InGcWork`](crate::HeapError::InGcWork).
     InGcWork,
-    /// A `Trace` implementation (or a dynamic type's trace callback)
+    /// A `Trace` implementation
     /// panicked during marking. Marking could not complete, so nothing was
     /// freed, and the collector frees nothing from then on: memory stays
     /// safe, the heap keeps working up to its limit.
