@@ -51,18 +51,24 @@ pub struct Checkpoint {
 
 impl LocalAllocator {
     /// Open a checkpoint at the current allocation point.
+    ///
+    /// # Panics
+    /// If `u32::MAX` checkpoints are open already (their serial numbers
+    /// alone take 32 GiB): the depth would wrap. Nothing changes then.
     pub fn checkpoint(&mut self) -> Checkpoint {
+        let depth = self.open;
+        let open = depth.checked_add(1).expect("tmgc-alloc: more than u32::MAX nested checkpoints");
         let serial = self.next_serial;
         self.next_serial += 1;
         self.serials.push(serial);
-        self.open += 1;
+        self.open = open;
         let region = self
             .block
             .map(|b| (b, b.granule_of(self.region_start), b.granule_of(self.cursor()), b.granule_of(self.limit())));
         Checkpoint {
             alloc_id: self.id,
             serial,
-            depth: self.open - 1,
+            depth,
             log_len: self.log.len(),
             region,
             black_from: self.block.map_or(0, |b| b.granule_of(self.black_from)),

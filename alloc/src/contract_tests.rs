@@ -78,3 +78,51 @@ fn rewind_does_not_flush_again_what_a_flush_since_covered() {
     assert!(!is_marked(b1), "the rewind flushed an old range again");
     a.release(ck).unwrap();
 }
+
+/// Sweep epochs are `u64`: at one cycle per microsecond they last 584,000
+/// years, where a `u32` lasted 71 minutes (49.7 days at one per
+/// millisecond). Started just below `u32::MAX`, cycles go on freeing the
+/// dead and keeping the marked: with a `u32` the epoch wrapped to 0, no
+/// block stamped near `u32::MAX` was ever due again, and nothing died.
+#[test]
+fn sweeps_stay_right_across_u32_max_epochs() {
+    let s = Space::new(Config::default()).unwrap();
+    s.inner.sweep_epoch.store((u32::MAX - 2).into(), std::sync::atomic::Ordering::SeqCst);
+    s.inner.large_swept_epoch.store((u32::MAX - 2).into(), std::sync::atomic::Ordering::SeqCst);
+    let mut a = s.allocator();
+    let mut keep = Vec::new();
+    for cycle in 0..6 {
+        keep.push(a.alloc(32, 8).unwrap());
+        a.alloc(32, 8).unwrap(); // dies this cycle
+        a.alloc(LARGE_THRESHOLD * 2, 8).unwrap(); // dies this cycle
+        a.retire_all().unwrap();
+        s.clear_marks();
+        for &p in &keep {
+            // SAFETY: kept objects are marked every cycle, so never freed.
+            unsafe { crate::mark(p) };
+        }
+        s.begin_sweep();
+        s.sweep();
+        assert_eq!(s.unswept_blocks(), 0, "cycle {cycle}: a block is due but never swept");
+        assert_eq!(s.stats().live_bytes, keep.len() * 32, "cycle {cycle}: live bytes wrong (no block was swept?)");
+        assert_eq!(s.stats().large_objects, 0, "cycle {cycle}: a dead large object survived");
+    }
+    assert!(u64::from(s.sweep_epoch()) > u64::from(u32::MAX));
+}
+
+/// The checkpoint depth is a `u32`: opening more than `u32::MAX` nested
+/// checkpoints (32 GiB of serial numbers) panics with a message and changes
+/// nothing, instead of wrapping the depth to 0.
+#[test]
+fn checkpoint_depth_does_not_wrap() {
+    let s = Space::new(Config::default()).unwrap();
+    let mut a = s.allocator();
+    a.open = u32::MAX;
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(a.checkpoint())));
+    let msg = r.expect_err("a checkpoint beyond u32::MAX must panic");
+    let msg = msg.downcast_ref::<String>().map(String::as_str).or(msg.downcast_ref::<&str>().copied()).unwrap_or("");
+    assert!(msg.contains("nested checkpoints"), "unexpected panic: {msg}");
+    assert_eq!(a.open, u32::MAX);
+    assert!(a.serials.is_empty(), "a failed checkpoint left a serial number");
+    a.open = 0;
+}

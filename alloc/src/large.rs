@@ -103,7 +103,7 @@ pub(crate) fn alloc_large(
             size: crate::sync::AtomicUsize::new(0),
             map_len: crate::sync::AtomicUsize::new(0),
             offset: crate::sync::AtomicUsize::new(0),
-            swept_epoch: crate::sync::AtomicU32::new(0),
+            swept_epoch: crate::sync::AtomicU64::new(0),
             has_drop: crate::sync::AtomicBool::new(false),
             slot: crate::sync::AtomicUsize::new(0),
             pinned: std::sync::atomic::AtomicBool::new(false),
@@ -149,7 +149,7 @@ pub(crate) unsafe fn unmap_large(space: &SpaceInner, ptr: LargePtr) {
 
 /// Sweep the large-object space for `epoch`: unmap every unmarked object
 /// born before the epoch. Returns (live bytes, freed objects).
-pub(crate) fn sweep_large(space: &SpaceInner, epoch: u32) -> (usize, usize) {
+pub(crate) fn sweep_large(space: &SpaceInner, epoch: u64) -> (usize, usize) {
     let dead: Vec<LargePtr> = {
         let mut set = space.large.lock().unwrap_or_else(|e| e.into_inner());
         let dead: Vec<LargePtr> = set

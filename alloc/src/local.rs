@@ -511,7 +511,7 @@ impl LocalAllocator {
     fn sweep_for_alloc(
         &mut self,
         b: BlockRef,
-        epoch: u32,
+        epoch: u64,
         need: usize,
         hook: Option<&(dyn Fn(NonNull<u8>) + Send + Sync)>,
     ) -> Option<(BlockRef, Vec<Hole>)> {

@@ -17,6 +17,12 @@
 //! A block stamped with epoch `s` has been swept for `s`: a later
 //! `sweep(s)` does not look at it, so objects allocated in it after the
 //! stamp survive that sweep whatever their colour.
+//!
+//! Epochs are `u64` and are compared with `<`, so they must never wrap.
+//! They cannot: at one cycle per microsecond, 2^64 epochs last 584,000
+//! years. (A `u32` lasted 71 minutes at that rate, 49.7 days at one cycle
+//! per millisecond; after a wrap no block stamped near the top was ever due
+//! again. Test `sweeps_stay_right_across_u32_max_epochs`.)
 
 use std::ptr::NonNull;
 
@@ -27,7 +33,7 @@ use crate::layout::*;
 use crate::local::LocalAllocator;
 use crate::pool::{self, cas_state, claim_in_chunk, ChunkTable, Hint};
 use crate::sweep::{sweep_block, Swept};
-use crate::sync::{Arc, AtomicI64, AtomicU32, AtomicUsize, Mutex, Ordering};
+use crate::sync::{Arc, AtomicI64, AtomicU64, AtomicUsize, Mutex, Ordering};
 use crate::{AllocError, Config};
 
 /// A destructor hook: called by sweeping with the address of each dead
@@ -48,8 +54,8 @@ pub(crate) struct SpaceInner {
     pub(crate) committed_bytes: AtomicUsize,
     pub(crate) allocated: AtomicI64,
     pub(crate) live_bytes: AtomicUsize,
-    pub(crate) sweep_epoch: AtomicU32,
-    pub(crate) large_swept_epoch: AtomicU32,
+    pub(crate) sweep_epoch: AtomicU64,
+    pub(crate) large_swept_epoch: AtomicU64,
     pub(crate) large: Mutex<LargeSet>,
     pub(crate) drop_hook: Option<DropHook>,
 }
@@ -110,7 +116,7 @@ pub struct SpaceStats {
     /// Bytes of side metadata (chunk headers and bitmaps).
     pub metadata_bytes: usize,
     /// The current sweep epoch.
-    pub sweep_epoch: u32,
+    pub sweep_epoch: u64,
 }
 
 impl Space {
@@ -146,8 +152,8 @@ impl Space {
                 committed_bytes: AtomicUsize::new(0),
                 allocated: AtomicI64::new(0),
                 live_bytes: AtomicUsize::new(0),
-                sweep_epoch: AtomicU32::new(0),
-                large_swept_epoch: AtomicU32::new(0),
+                sweep_epoch: AtomicU64::new(0),
+                large_swept_epoch: AtomicU64::new(0),
                 large: Mutex::new(LargeSet::default()),
                 drop_hook,
             }),
@@ -181,7 +187,7 @@ impl Space {
     }
 
     /// The current sweep epoch.
-    pub fn sweep_epoch(&self) -> u32 {
+    pub fn sweep_epoch(&self) -> u64 {
         self.inner.sweep_epoch.load(Ordering::SeqCst)
     }
 
@@ -189,7 +195,7 @@ impl Space {
     /// bitmaps, and return it. Every block holding objects becomes due for
     /// sweeping; see the module docs. The caller (a collector) guarantees
     /// marking is over and the previous sweep finished.
-    pub fn begin_sweep(&self) -> u32 {
+    pub fn begin_sweep(&self) -> u64 {
         let s = &self.inner;
         // An RMW, then state loads: see `retire_block` for why this pairing
         // never leaves a block unswept and unhinted.

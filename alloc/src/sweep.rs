@@ -51,7 +51,7 @@ pub const POISON: u8 = 0xDB;
 /// object address, black flushes copy start bits), so the marked starts,
 /// read word by word, give the live cells, and the gaps between them are the
 /// free runs, cleared a word at a time.
-pub(crate) fn sweep_block(block: BlockRef, epoch: u32, hook: Option<&(dyn Fn(NonNull<u8>) + Send + Sync)>) -> Swept {
+pub(crate) fn sweep_block(block: BlockRef, epoch: u64, hook: Option<&(dyn Fn(NonNull<u8>) + Send + Sync)>) -> Swept {
     let starts = block.starts();
     let marks = block.marks();
     let mut out = Swept::default();
