@@ -4,6 +4,8 @@
 //! counters near their limits. Each failed before its fix.
 
 use std::ptr::NonNull;
+use std::sync::{mpsc, Mutex};
+use std::time::Duration;
 
 use crate::*;
 
@@ -125,4 +127,71 @@ fn checkpoint_depth_does_not_wrap() {
     assert_eq!(a.open, u32::MAX);
     assert!(a.serials.is_empty(), "a failed checkpoint left a serial number");
     a.open = 0;
+}
+
+/// What `f`, run on a thread of its own, returned or panicked with; a test
+/// failure (not a hang) if it has not finished within `secs` seconds.
+fn within<T: Send + 'static>(secs: u64, what: &str, f: impl FnOnce() -> T + Send + 'static) -> std::thread::Result<T> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));
+    });
+    match rx.recv_timeout(Duration::from_secs(secs)) {
+        Ok(r) => r,
+        Err(_) => panic!("{what} did not return within {secs} s"),
+    }
+}
+
+/// The message of a panic payload.
+fn message(p: &(dyn std::any::Any + Send)) -> &str {
+    p.downcast_ref::<String>().map(String::as_str).or(p.downcast_ref::<&str>().copied()).unwrap_or("")
+}
+
+/// A block with one dead object needing a destructor and one marked object
+/// (so the sweep keeps the block: a freed block is never hinted again).
+fn dead_and_live(s: &Space) -> (NonNull<u8>, NonNull<u8>) {
+    let mut a = s.allocator();
+    let dead = a.alloc_needs_drop(32, 8).unwrap();
+    let live = a.alloc_needs_drop(32, 8).unwrap();
+    // SAFETY: just allocated from a live space.
+    unsafe {
+        std::ptr::write_bytes(live.as_ptr(), 0x5A, 32);
+        crate::mark(live);
+    }
+    a.retire_all().unwrap();
+    (dead, live)
+}
+
+/// Issue 25 A, two threads: a sweep is running (held inside its drop hook)
+/// when another thread begins the next epoch. The sweep must give way, not
+/// claim and re-hint the block it already stamped forever.
+#[test]
+fn a_sweep_gives_way_when_the_epoch_moves() {
+    let (entered_tx, entered_rx) = mpsc::channel::<()>();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let (entered_tx, go_rx) = (Mutex::new(entered_tx), Mutex::new(go_rx));
+    // The first call of the hook tells the test and waits for it; later
+    // calls find the channels closed and return at once.
+    let s = Space::with_drop_hook(Config::default(), move |_| {
+        let _ = entered_tx.lock().unwrap().send(());
+        let _ = go_rx.lock().unwrap().recv();
+    })
+    .unwrap();
+    let (_dead, live) = dead_and_live(&s);
+    let first = s.begin_sweep();
+    let s2 = s.clone();
+    let (done_tx, done_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done_tx.send(s2.sweep());
+    });
+    entered_rx.recv_timeout(Duration::from_secs(10)).expect("the sweep reached the drop hook");
+    let second = s.begin_sweep();
+    drop(go_tx);
+    let report = done_rx.recv_timeout(Duration::from_secs(10)).expect("the sweep did not return after the epoch moved");
+    assert_eq!(report.epoch, first, "the sweep was for the first epoch");
+    let report = s.sweep();
+    assert_eq!(report.epoch, second);
+    assert_eq!(s.unswept_blocks(), 0);
+    // SAFETY: `live` was marked, so it was not freed.
+    assert!(unsafe { std::slice::from_raw_parts(live.as_ptr(), 32) }.iter().all(|&b| b == 0x5A));
 }

@@ -71,6 +71,10 @@ pub struct Space {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SweepReport {
+    /// The epoch this call swept for: the current one when it began. If
+    /// [`Space::sweep_epoch`] is newer now, the epoch moved during the call
+    /// and the call gave way (see [`Space::sweep`]).
+    pub epoch: u64,
     /// Blocks this call swept.
     pub blocks_swept: usize,
     /// Of those, blocks that were empty and went back to the pool.
@@ -213,11 +217,26 @@ impl Space {
     /// Sweep every block still due in the current epoch that no allocator
     /// owns, and the large objects. Safe to call from many threads at once:
     /// they share the work block by block.
+    ///
+    /// A call sweeps for the epoch current when it begins
+    /// ([`SweepReport::epoch`]). If [`begin_sweep`](Space::begin_sweep)
+    /// starts a newer epoch meanwhile (on another thread: a caller that
+    /// does so breaks `begin_sweep`'s contract, but safely), the call gives
+    /// way: it puts back the block it holds unswept and returns at once,
+    /// without sweeping the large objects. What is left belongs to the new
+    /// epoch; call `sweep` again for it.
     pub fn sweep(&self) -> SweepReport {
         let s = &self.inner;
         let epoch = s.sweep_epoch.load(Ordering::SeqCst);
         let hook = s.drop_hook.as_deref();
-        let mut report = SweepReport::default();
+        let mut report = SweepReport { epoch, ..SweepReport::default() };
+        // Why this terminates: a block goes back unswept only through
+        // `release_block`, which hints it again only if its stamp is older
+        // than the space's epoch. A block stamped `epoch` by this call (or
+        // earlier) is therefore offered again only once the epoch has
+        // moved, and then the check below stops the call at its next
+        // claim. Without that check the call claimed, put back and re-hinted
+        // the same block forever (issue 25 A).
         for i in 0..s.chunks.len() {
             let c = s.chunks.get(i);
             loop {
@@ -237,6 +256,11 @@ impl Space {
                     },
                 );
                 let Some(b) = claimed else { break };
+                if s.sweep_epoch.load(Ordering::SeqCst) != epoch {
+                    // The epoch moved: give way (see above).
+                    release_block(s, b, prev);
+                    return report;
+                }
                 if b.meta().swept_epoch.load(Ordering::Acquire) >= epoch {
                     release_block(s, b, prev);
                     continue;
