@@ -4,7 +4,8 @@
 //! counters near their limits. Each failed before its fix.
 
 use std::ptr::NonNull;
-use std::sync::{mpsc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use crate::*;
@@ -109,7 +110,7 @@ fn sweeps_stay_right_across_u32_max_epochs() {
         assert_eq!(s.stats().live_bytes, keep.len() * 32, "cycle {cycle}: live bytes wrong (no block was swept?)");
         assert_eq!(s.stats().large_objects, 0, "cycle {cycle}: a dead large object survived");
     }
-    assert!(u64::from(s.sweep_epoch()) > u64::from(u32::MAX));
+    assert!(s.sweep_epoch() > u64::from(u32::MAX));
 }
 
 /// The checkpoint depth is a `u32`: opening more than `u32::MAX` nested
@@ -120,7 +121,9 @@ fn checkpoint_depth_does_not_wrap() {
     let s = Space::new(Config::default()).unwrap();
     let mut a = s.allocator();
     a.open = u32::MAX;
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(a.checkpoint())));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = a.checkpoint();
+    }));
     let msg = r.expect_err("a checkpoint beyond u32::MAX must panic");
     let msg = msg.downcast_ref::<String>().map(String::as_str).or(msg.downcast_ref::<&str>().copied()).unwrap_or("");
     assert!(msg.contains("nested checkpoints"), "unexpected panic: {msg}");
@@ -194,4 +197,103 @@ fn a_sweep_gives_way_when_the_epoch_moves() {
     assert_eq!(s.unswept_blocks(), 0);
     // SAFETY: `live` was marked, so it was not freed.
     assert!(unsafe { std::slice::from_raw_parts(live.as_ptr(), 32) }.iter().all(|&b| b == 0x5A));
+}
+
+/// A space whose drop hook records every address it is called with, and
+/// panics on the address stored in the returned cell.
+#[allow(clippy::type_complexity)]
+fn recording_space() -> (Space, Arc<Mutex<Vec<usize>>>, Arc<AtomicUsize>) {
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let bad = Arc::new(AtomicUsize::new(0));
+    let (c2, b2) = (Arc::clone(&calls), Arc::clone(&bad));
+    let s = Space::with_drop_hook(Config::default(), move |p| {
+        c2.lock().unwrap().push(p.as_ptr().addr());
+        if p.as_ptr().addr() == b2.load(Ordering::Relaxed) {
+            panic!("boom");
+        }
+    })
+    .unwrap();
+    (s, calls, bad)
+}
+
+/// Issue 25: a drop hook that panics left its block SWEEPING, so
+/// `unswept_blocks()` never returned to 0 (and the objects after it in the
+/// same bitmap word lost their hooks). Now the panic reaches the caller once
+/// the block is back, unswept and hinted: the next sweep finishes it, every
+/// other dead object gets its hook exactly once, and the panicking one is
+/// not called again.
+#[test]
+fn a_panicking_drop_hook_leaves_its_block_consistent() {
+    let (s, calls, bad) = recording_space();
+    let mut a = s.allocator();
+    let dead: Vec<_> = (0..4).map(|_| a.alloc_needs_drop(32, 8).unwrap()).collect();
+    let live = a.alloc_needs_drop(32, 8).unwrap();
+    // SAFETY: just allocated from a live space.
+    unsafe { crate::mark(live) };
+    a.retire_all().unwrap();
+    bad.store(dead[1].as_ptr().addr(), Ordering::Relaxed);
+    s.begin_sweep();
+    let s2 = s.clone();
+    let r = within(10, "a sweep whose hook panics", move || s2.sweep());
+    assert_eq!(message(&*r.expect_err("the hook's panic reaches the caller")), "boom");
+    let s2 = s.clone();
+    within(10, "the next sweep", move || s2.sweep()).expect("no hook is called twice");
+    assert_eq!(s.unswept_blocks(), 0, "the block of the panicking hook stayed unswept");
+    let mut got = calls.lock().unwrap().clone();
+    got.sort_unstable();
+    let mut want: Vec<usize> = dead.iter().map(|p| p.as_ptr().addr()).collect();
+    want.sort_unstable();
+    assert_eq!(got, want, "every dead object's hook ran exactly once");
+    assert_eq!(s.stats().live_bytes, 32);
+}
+
+/// The same in the allocator's lazy sweep: the panic leaves `alloc`, the
+/// block goes back unswept, and an eager sweep finishes it.
+#[test]
+fn a_panicking_drop_hook_in_a_lazy_sweep_leaves_its_block_consistent() {
+    let (s, calls, bad) = recording_space();
+    let mut a = s.allocator();
+    let dead = a.alloc_needs_drop(32, 8).unwrap();
+    a.retire_all().unwrap();
+    bad.store(dead.as_ptr().addr(), Ordering::Relaxed);
+    s.begin_sweep();
+    let s2 = s.clone();
+    let r = within(10, "an allocation sweeping lazily", move || {
+        let mut b = s2.allocator();
+        b.alloc(32, 8).map(|_| ())
+    });
+    assert_eq!(message(&*r.expect_err("the hook's panic reaches the allocation")), "boom");
+    let s2 = s.clone();
+    within(10, "the next sweep", move || s2.sweep()).unwrap();
+    assert_eq!(s.unswept_blocks(), 0);
+    assert_eq!(*calls.lock().unwrap(), vec![dead.as_ptr().addr()]);
+}
+
+/// Large objects: a panicking hook leaked the mapping of every dead large
+/// object not yet unmapped (removed from the set, never unmapped, still
+/// counted in `heap_bytes`). Now the panicking one is unmapped and the
+/// others go back to the set, and the next cycle runs their hooks.
+#[test]
+fn a_panicking_drop_hook_leaks_no_large_object() {
+    let (s, calls, bad) = recording_space();
+    let mut a = s.allocator();
+    let big: Vec<_> = (0..3).map(|_| a.alloc_needs_drop(LARGE_THRESHOLD * 2, 8).unwrap()).collect();
+    a.retire_all().unwrap();
+    bad.store(big[1].as_ptr().addr(), Ordering::Relaxed);
+    s.begin_sweep();
+    let s2 = s.clone();
+    let r = within(10, "a sweep whose hook panics", move || s2.sweep());
+    assert_eq!(message(&*r.expect_err("the hook's panic reaches the caller")), "boom");
+    s.clear_marks();
+    s.begin_sweep();
+    let s2 = s.clone();
+    within(10, "the next cycle's sweep", move || s2.sweep()).unwrap();
+    assert_eq!(s.unswept_blocks(), 0);
+    assert_eq!(s.stats().large_objects, 0);
+    assert_eq!(s.heap_bytes(), 0, "a dead large object's mapping leaked");
+    let mut got = calls.lock().unwrap().clone();
+    got.sort_unstable();
+    let mut want: Vec<usize> = big.iter().map(|p| p.as_ptr().addr()).collect();
+    want.sort_unstable();
+    assert_eq!(got, want, "every dead large object's hook ran exactly once");
 }

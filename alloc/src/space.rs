@@ -228,7 +228,6 @@ impl Space {
     pub fn sweep(&self) -> SweepReport {
         let s = &self.inner;
         let epoch = s.sweep_epoch.load(Ordering::SeqCst);
-        let hook = s.drop_hook.as_deref();
         let mut report = SweepReport { epoch, ..SweepReport::default() };
         // Why this terminates: a block goes back unswept only through
         // `release_block`, which hints it again only if its stamp is older
@@ -265,7 +264,7 @@ impl Space {
                     release_block(s, b, prev);
                     continue;
                 }
-                let swept = sweep_block(b, epoch, hook);
+                let swept = sweep_block(s, b, epoch, prev);
                 s.live_bytes.fetch_add(swept.live * GRANULE, Ordering::Relaxed);
                 report.blocks_swept += 1;
                 report.live_bytes += swept.live * GRANULE;

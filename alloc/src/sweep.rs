@@ -8,8 +8,9 @@
 //! (possibly with a few granules of trailing waste) or a free filler. So the
 //! extent of every cell is known from the start bitmap alone.
 //!
-//! Sweeping, with the block owned by the sweeper (state SWEEPING, or ALLOC
-//! for an allocator sweeping lazily):
+//! Sweeping, with the block owned by the sweeper (state SWEEPING, claimed
+//! from state `prev`, USED or RECYCLABLE; the sweeper is an eager sweep or
+//! an allocator sweeping lazily):
 //! - a cell whose start is marked is live; its granules count as live;
 //! - every other cell is free: objects among them that need a destructor
 //!   (drop bit set, mark clear) are handed to the drop hook first, and in
@@ -18,6 +19,16 @@
 //!   filler), so (P) still holds, and becomes one hole of the chain;
 //! - a block with no live cell is wholly free (no hole chain is needed: the
 //!   caller returns it to the pool or bumps through it whole).
+//!
+//! ## Drop hooks
+//! Hooks run first, while the dead objects are intact, and change nothing
+//! but drop bits: each object's drop bit is cleared just before its hook is
+//! called, so a hook runs at most once per object. (S1) If a hook panics,
+//! the block goes back to `prev`, unswept and hinted (`release_block`),
+//! before the panic leaves `sweep_block`: its bitmaps and hole chain are as
+//! they were, so any later sweep finishes it. The objects whose hooks have
+//! not run yet keep their drop bits and get their hooks then; the one whose
+//! hook panicked counts as dropped and is not called again.
 //!
 //! Marks are left as they are: they are this cycle's and are cleared before
 //! the next one (`Space::clear_marks`).
@@ -28,6 +39,7 @@ use crate::bitmap;
 use crate::chunk::BlockRef;
 use crate::holes::{ChainBuilder, Hole};
 use crate::layout::*;
+use crate::space::{release_block, SpaceInner};
 use crate::sync::Ordering;
 
 /// What a block sweep found.
@@ -51,29 +63,36 @@ pub const POISON: u8 = 0xDB;
 /// object address, black flushes copy start bits), so the marked starts,
 /// read word by word, give the live cells, and the gaps between them are the
 /// free runs, cleared a word at a time.
-pub(crate) fn sweep_block(block: BlockRef, epoch: u64, hook: Option<&(dyn Fn(NonNull<u8>) + Send + Sync)>) -> Swept {
+///
+/// `block` is owned by the caller in state SWEEPING, claimed from `prev`.
+/// If the drop hook panics, the block is back in `prev` (unswept, hinted)
+/// when the panic leaves this function (S1).
+pub(crate) fn sweep_block(space: &SpaceInner, block: BlockRef, epoch: u64, prev: u8) -> Swept {
     let starts = block.starts();
     let marks = block.marks();
     let mut out = Swept::default();
 
     // Destructors first, while dead objects are intact.
     if let Some(d) = block.drop_bits() {
+        let hook = space.drop_hook.as_deref();
+        let put_back = PutBack { space, block, prev, armed: true };
         for (w, word) in d.0.iter().enumerate() {
             let mut dead = word.load(Ordering::Relaxed) & !marks[w].load(Ordering::Acquire);
-            if dead == 0 {
-                continue;
-            }
-            word.store(word.load(Ordering::Relaxed) & !dead, Ordering::Relaxed);
             while dead != 0 {
-                let g = w * 64 + dead.trailing_zeros() as usize;
-                dead &= dead - 1;
+                let bit = dead & dead.wrapping_neg();
+                dead ^= bit;
+                // Clear the bit before the call: at most one call per object,
+                // even if it panics (S1). Only the owner writes drop bits.
+                word.store(word.load(Ordering::Relaxed) & !bit, Ordering::Relaxed);
                 out.dropped += 1;
                 if let Some(h) = hook {
+                    let g = w * 64 + bit.trailing_zeros() as usize;
                     // SAFETY: granule pointers of a data block are non-null.
                     h(unsafe { NonNull::new_unchecked(block.granule_ptr(g)) });
                 }
             }
         }
+        put_back.disarm();
     }
 
     // Fast path: every cell start marked, so every cell is live (P: the
@@ -120,6 +139,31 @@ pub(crate) fn sweep_block(block: BlockRef, epoch: u64, hook: Option<&(dyn Fn(Non
     m.live_granules.store(out.live as u32, Ordering::Relaxed);
     m.swept_epoch.store(epoch, Ordering::Release);
     out
+}
+
+/// Puts a block whose drop hook panicked back where it was claimed from
+/// (S1). Disarmed once every hook has returned.
+struct PutBack<'a> {
+    space: &'a SpaceInner,
+    block: BlockRef,
+    prev: u8,
+    armed: bool,
+}
+
+impl PutBack<'_> {
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for PutBack<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            // Unwinding from a hook: nothing but drop bits has changed, so
+            // the block is as it was when claimed, only not stamped.
+            release_block(self.space, self.block, self.prev);
+        }
+    }
 }
 
 /// Make granules `[from, to)` (whole dead cells) one free filler cell and a
