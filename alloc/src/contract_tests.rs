@@ -297,3 +297,92 @@ fn a_panicking_drop_hook_leaks_no_large_object() {
     want.sort_unstable();
     assert_eq!(got, want, "every dead large object's hook ran exactly once");
 }
+
+/// A space whose drop hook records each address and then, the first time
+/// only, calls `reenter` on the space itself. Taking the space out of the
+/// returned slot ends the re-entry (and the reference cycle).
+#[allow(clippy::type_complexity)]
+fn reentrant_space(reenter: fn(&Space)) -> (Space, Arc<Mutex<Option<Space>>>, Arc<Mutex<Vec<usize>>>) {
+    let slot: Arc<Mutex<Option<Space>>> = Arc::new(Mutex::new(None));
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let (slot2, calls2) = (Arc::clone(&slot), Arc::clone(&calls));
+    let s = Space::with_drop_hook(Config::default(), move |p| {
+        calls2.lock().unwrap().push(p.as_ptr().addr());
+        let me = slot2.lock().unwrap().take();
+        if let Some(me) = me {
+            reenter(&me);
+        }
+    })
+    .unwrap();
+    *slot.lock().unwrap() = Some(s.clone());
+    (s, slot, calls)
+}
+
+/// Sweep `s` on a thread of its own, within a deadline; the panic message
+/// if it panicked.
+fn sweep_panics(s: &Space) -> Option<String> {
+    let s2 = s.clone();
+    within(10, "a sweep whose hook re-enters the space", move || s2.sweep()).err().map(|p| message(&*p).to_owned())
+}
+
+fn assert_refused(msg: Option<String>, what: &str) {
+    let msg = msg.unwrap_or_else(|| panic!("{what} from a drop hook was not refused"));
+    assert!(msg.contains(what) && msg.contains("drop hook"), "unexpected panic: {msg}");
+}
+
+/// Issue 25 A, drop-hook variant: a hook that begins the next sweep epoch
+/// made the running sweep claim and re-hint one block forever. Re-entry
+/// from a hook is refused: `begin_sweep` panics with a message, the epoch
+/// does not move, and the next sweep finishes.
+#[test]
+fn a_drop_hook_cannot_begin_a_sweep() {
+    let (s, slot, calls) = reentrant_space(|s| {
+        s.begin_sweep();
+    });
+    let (dead, _live) = dead_and_live(&s);
+    let e = s.begin_sweep();
+    assert_refused(sweep_panics(&s), "begin_sweep");
+    assert_eq!(s.sweep_epoch(), e, "the refused call moved the epoch");
+    slot.lock().unwrap().take();
+    s.sweep();
+    assert_eq!(s.unswept_blocks(), 0);
+    assert_eq!(*calls.lock().unwrap(), vec![dead.as_ptr().addr()]);
+}
+
+/// Issue 25 C: a hook that cleared the marks during a sweep made it free a
+/// marked object (`live`) without its hook, and a new allocation got its
+/// address. `clear_marks` from a hook is refused; `live` keeps its mark,
+/// its memory and its drop bit.
+#[test]
+fn a_drop_hook_cannot_clear_marks() {
+    let (s, slot, calls) = reentrant_space(|s| s.clear_marks());
+    let (dead, live) = dead_and_live(&s);
+    s.begin_sweep();
+    assert_refused(sweep_panics(&s), "clear_marks");
+    assert!(is_marked(live), "the refused call cleared a mark");
+    slot.lock().unwrap().take();
+    s.sweep();
+    assert_eq!(s.unswept_blocks(), 0);
+    assert_eq!(*calls.lock().unwrap(), vec![dead.as_ptr().addr()], "only the dead object's hook ran");
+    let mut b = s.allocator();
+    for _ in 0..BLOCK_BYTES / GRANULE {
+        assert_ne!(b.alloc(16, 16).unwrap(), live, "a marked object's memory was reused");
+    }
+    // SAFETY: `live` is marked, so it was not freed.
+    assert!(unsafe { std::slice::from_raw_parts(live.as_ptr(), 32) }.iter().all(|&b| b == 0x5A));
+}
+
+/// `sweep` from a hook is refused too: a hook does not drive the sweep it
+/// runs in.
+#[test]
+fn a_drop_hook_cannot_sweep() {
+    let (s, slot, _calls) = reentrant_space(|s| {
+        s.sweep();
+    });
+    dead_and_live(&s);
+    s.begin_sweep();
+    assert_refused(sweep_panics(&s), "sweep");
+    slot.lock().unwrap().take();
+    s.sweep();
+    assert_eq!(s.unswept_blocks(), 0);
+}

@@ -178,6 +178,7 @@ pub(crate) fn sweep_large(space: &SpaceInner, epoch: u64) -> (usize, usize) {
     let live = space.large.lock().unwrap_or_else(|e| e.into_inner()).bytes;
     let n = dead.len();
     let mut pending = Pending { space, objects: dead, calling: None };
+    let _in_hook = space.drop_hook.as_ref().map(|_| crate::space::InHook::enter(space));
     while let Some(p) = pending.objects.pop() {
         if p.get().has_drop.load(Ordering::Relaxed) {
             if let Some(h) = space.drop_hook.as_deref() {

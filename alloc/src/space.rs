@@ -24,6 +24,7 @@
 //! per millisecond; after a wrap no block stamped near the top was ever due
 //! again. Test `sweeps_stay_right_across_u32_max_epochs`.)
 
+use std::cell::RefCell;
 use std::ptr::NonNull;
 
 use crate::bitmap;
@@ -37,8 +38,44 @@ use crate::sync::{Arc, AtomicI64, AtomicU64, AtomicUsize, Mutex, Ordering};
 use crate::{AllocError, Config};
 
 /// A destructor hook: called by sweeping with the address of each dead
-/// object that was allocated with `alloc_needs_drop`.
+/// object that was allocated with `alloc_needs_drop`. See
+/// [`Space::with_drop_hook`] for what it may and may not do.
 pub type DropHook = Box<dyn Fn(NonNull<u8>) + Send + Sync>;
+
+#[cfg(not(tmgc_loom))]
+std::thread_local! {
+    /// The spaces (by address) whose drop hook this thread is running, innermost last.
+    static IN_HOOK: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+#[cfg(tmgc_loom)]
+loom::thread_local! {
+    /// The spaces (by address) whose drop hook this thread is running, innermost last.
+    static IN_HOOK: RefCell<Vec<usize>> = RefCell::new(Vec::new());
+}
+
+/// (R1) While it lives, this thread is inside a drop hook of one space: that
+/// space's `begin_sweep`, `sweep` and `clear_marks` panic on this thread.
+/// Every call of a drop hook happens inside one (`sweep_block`, `sweep_large`).
+pub(crate) struct InHook(usize);
+
+impl InHook {
+    pub(crate) fn enter(space: &SpaceInner) -> InHook {
+        let id = std::ptr::from_ref(space).addr();
+        IN_HOOK.with(|v| v.borrow_mut().push(id));
+        InHook(id)
+    }
+}
+
+impl Drop for InHook {
+    fn drop(&mut self) {
+        IN_HOOK.with(|v| {
+            let mut v = v.borrow_mut();
+            if let Some(i) = v.iter().rposition(|&x| x == self.0) {
+                v.remove(i);
+            }
+        });
+    }
+}
 
 #[cfg(not(any(miri, tmgc_loom)))]
 const MAX_CHUNKS: usize = 1 << 16;
@@ -131,7 +168,26 @@ impl Space {
 
     /// A new space whose sweeps call `hook` for every dead object that was
     /// allocated with [`LocalAllocator::alloc_needs_drop`]. The hook runs
-    /// before the object's memory can be reused.
+    /// before the object's memory can be reused, at most once per object,
+    /// on the thread that sweeps the object's block ([`Space::sweep`], or an
+    /// allocation that sweeps lazily).
+    ///
+    /// **Re-entry.** While the hook runs, that thread must not call this
+    /// space's [`begin_sweep`](Space::begin_sweep),
+    /// [`sweep`](Space::sweep) or [`clear_marks`](Space::clear_marks): they
+    /// panic with a message saying so. (Beginning an epoch under a running
+    /// sweep, or clearing the marks it is reading, would free marked objects
+    /// or stall the sweep.) Everything else is allowed, allocating from this
+    /// space included; an allocation may sweep lazily and so run the hook
+    /// nested.
+    ///
+    /// **Panics in the hook** propagate out of the `sweep` (or allocation)
+    /// that ran it, once the block is back in a consistent state: unswept,
+    /// so that the next sweep finishes it. The object whose hook panicked
+    /// counts as dropped (it is not called again); the block's other dead
+    /// objects get their hooks from that next sweep. For a large object the
+    /// panicking one is unmapped and the dead ones not reached yet are kept
+    /// until the next epoch's sweep, which runs their hooks.
     pub fn with_drop_hook(
         config: Config,
         hook: impl Fn(NonNull<u8>) + Send + Sync + 'static,
@@ -199,8 +255,13 @@ impl Space {
     /// bitmaps, and return it. Every block holding objects becomes due for
     /// sweeping; see the module docs. The caller (a collector) guarantees
     /// marking is over and the previous sweep finished.
+    ///
+    /// # Panics
+    /// If called from inside this space's drop hook (see
+    /// [`with_drop_hook`](Space::with_drop_hook)).
     pub fn begin_sweep(&self) -> u64 {
         let s = &self.inner;
+        s.refuse_from_hook("begin_sweep");
         // An RMW, then state loads: see `retire_block` for why this pairing
         // never leaves a block unswept and unhinted.
         let e = s.sweep_epoch.fetch_add(1, Ordering::AcqRel) + 1;
@@ -225,8 +286,13 @@ impl Space {
     /// way: it puts back the block it holds unswept and returns at once,
     /// without sweeping the large objects. What is left belongs to the new
     /// epoch; call `sweep` again for it.
+    ///
+    /// # Panics
+    /// If called from inside this space's drop hook, or if the drop hook
+    /// panics (see [`with_drop_hook`](Space::with_drop_hook)).
     pub fn sweep(&self) -> SweepReport {
         let s = &self.inner;
+        s.refuse_from_hook("sweep");
         let epoch = s.sweep_epoch.load(Ordering::SeqCst);
         let mut report = SweepReport { epoch, ..SweepReport::default() };
         // Why this terminates: a block goes back unswept only through
@@ -305,7 +371,12 @@ impl Space {
 
     /// Clear every mark bit, for the next cycle. The caller guarantees no
     /// marking and no sweeping is in progress.
+    ///
+    /// # Panics
+    /// If called from inside this space's drop hook (see
+    /// [`with_drop_hook`](Space::with_drop_hook)).
     pub fn clear_marks(&self) {
+        self.inner.refuse_from_hook("clear_marks");
         for b in self.inner.chunks.blocks() {
             if b.meta().state.load(Ordering::Acquire) != state::FREE {
                 bitmap::clear_all(b.marks());
@@ -445,6 +516,17 @@ fn base_index(s: &SpaceInner, base: usize) -> usize {
 }
 
 impl SpaceInner {
+    /// Panic if this thread is running this space's drop hook (R1).
+    fn refuse_from_hook(&self, what: &str) {
+        let id = std::ptr::from_ref(self).addr();
+        if IN_HOOK.with(|v| v.borrow().contains(&id)) {
+            panic!(
+                "tmgc-alloc: Space::{what} called from inside this space's drop hook; a drop hook must not begin \
+                 a sweep, sweep or clear marks of its own space (see Space::with_drop_hook)"
+            );
+        }
+    }
+
     /// The largest object that could ever be allocated.
     pub(crate) fn max_object_bytes(&self) -> usize {
         let hard = (isize::MAX as usize / 2) & !(GRANULE - 1);

@@ -39,7 +39,7 @@ use crate::bitmap;
 use crate::chunk::BlockRef;
 use crate::holes::{ChainBuilder, Hole};
 use crate::layout::*;
-use crate::space::{release_block, SpaceInner};
+use crate::space::{release_block, InHook, SpaceInner};
 use crate::sync::Ordering;
 
 /// What a block sweep found.
@@ -76,6 +76,7 @@ pub(crate) fn sweep_block(space: &SpaceInner, block: BlockRef, epoch: u64, prev:
     if let Some(d) = block.drop_bits() {
         let hook = space.drop_hook.as_deref();
         let put_back = PutBack { space, block, prev, armed: true };
+        let _in_hook = hook.map(|_| InHook::enter(space));
         for (w, word) in d.0.iter().enumerate() {
             let mut dead = word.load(Ordering::Relaxed) & !marks[w].load(Ordering::Acquire);
             while dead != 0 {
