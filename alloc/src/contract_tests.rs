@@ -386,3 +386,41 @@ fn a_drop_hook_cannot_sweep() {
     s.sweep();
     assert_eq!(s.unswept_blocks(), 0);
 }
+
+/// Issue 25 C from another thread: `clear_marks` while a sweep runs breaks
+/// its contract, but must still not break `with_drop_hook`'s promise. A
+/// block's sweep decides life and death from one snapshot of its marks, so
+/// the marked object `live`, in the block being swept, is neither freed
+/// without its hook nor handed out again.
+#[test]
+fn clear_marks_on_another_thread_during_a_sweep_frees_nothing_without_its_hook() {
+    let (entered_tx, entered_rx) = mpsc::channel::<()>();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let (entered_tx, go_rx) = (Mutex::new(entered_tx), Mutex::new(go_rx));
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let c2 = Arc::clone(&calls);
+    let s = Space::with_drop_hook(Config::default(), move |p| {
+        c2.lock().unwrap().push(p.as_ptr().addr());
+        let _ = entered_tx.lock().unwrap().send(());
+        let _ = go_rx.lock().unwrap().recv();
+    })
+    .unwrap();
+    let (dead, live) = dead_and_live(&s);
+    s.begin_sweep();
+    let s2 = s.clone();
+    let (done_tx, done_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done_tx.send(s2.sweep());
+    });
+    entered_rx.recv_timeout(Duration::from_secs(10)).expect("the sweep reached the drop hook");
+    s.clear_marks();
+    drop(go_tx);
+    done_rx.recv_timeout(Duration::from_secs(10)).expect("the sweep returned");
+    let freed_without_hook = !calls.lock().unwrap().contains(&live.as_ptr().addr());
+    let mut b = s.allocator();
+    for _ in 0..BLOCK_BYTES / GRANULE {
+        let p = b.alloc(16, 16).unwrap();
+        assert!(p != live || !freed_without_hook, "an object's memory was reused before its hook ran");
+    }
+    assert_eq!(*calls.lock().unwrap(), vec![dead.as_ptr().addr()]);
+}

@@ -32,6 +32,13 @@
 //!
 //! Marks are left as they are: they are this cycle's and are cleared before
 //! the next one (`Space::clear_marks`).
+//!
+//! (S2) A block's sweep reads its mark bitmap once, into a snapshot, and
+//! decides everything from that: which objects get their hook, which cells
+//! are live, which are freed. An object is therefore freed only if the same
+//! snapshot sent it to the hook (when it has a drop bit), even if the marks
+//! change during the sweep (a `clear_marks` on another thread, which breaks
+//! its contract but must not break `Space::with_drop_hook`'s promise).
 
 use std::ptr::NonNull;
 
@@ -69,7 +76,8 @@ pub const POISON: u8 = 0xDB;
 /// when the panic leaves this function (S1).
 pub(crate) fn sweep_block(space: &SpaceInner, block: BlockRef, epoch: u64, prev: u8) -> Swept {
     let starts = block.starts();
-    let marks = block.marks();
+    // (S2): one read of the marks for the whole sweep.
+    let marks: [u64; BITMAP_WORDS] = std::array::from_fn(|w| block.marks()[w].load(Ordering::Acquire));
     let mut out = Swept::default();
 
     // Destructors first, while dead objects are intact.
@@ -78,7 +86,7 @@ pub(crate) fn sweep_block(space: &SpaceInner, block: BlockRef, epoch: u64, prev:
         let put_back = PutBack { space, block, prev, armed: true };
         let _in_hook = hook.map(|_| InHook::enter(space));
         for (w, word) in d.0.iter().enumerate() {
-            let mut dead = word.load(Ordering::Relaxed) & !marks[w].load(Ordering::Acquire);
+            let mut dead = word.load(Ordering::Relaxed) & !marks[w];
             while dead != 0 {
                 let bit = dead & dead.wrapping_neg();
                 dead ^= bit;
@@ -100,7 +108,7 @@ pub(crate) fn sweep_block(space: &SpaceInner, block: BlockRef, epoch: u64, prev:
     // cells tile the block) and nothing changes but the accounting. Most
     // blocks of a large old heap are like this; checking costs two loads
     // per 64 granules instead of two bitmap searches per object.
-    if starts.iter().zip(marks.iter()).all(|(s, m)| s.load(Ordering::Relaxed) & !m.load(Ordering::Acquire) == 0)
+    if starts.iter().zip(marks.iter()).all(|(s, m)| s.load(Ordering::Relaxed) & !m == 0)
         && bitmap::get(starts, 0, Ordering::Relaxed)
     {
         out.live = BLOCK_GRANULES;
@@ -114,7 +122,7 @@ pub(crate) fn sweep_block(space: &SpaceInner, block: BlockRef, epoch: u64, prev:
     let mut chain = ChainBuilder::new(block);
     let mut free_from = 0; // start of the current free run
     let mut g = 0;
-    while let Some(s) = bitmap::next_set(marks, g) {
+    while let Some(s) = bitmap::next_set_in(&marks, g) {
         debug_assert!(bitmap::get(starts, s, Ordering::Relaxed), "mark bit {s} is not at a cell start");
         if s > free_from {
             free_run(block, &mut chain, free_from, s);
