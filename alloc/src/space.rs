@@ -14,6 +14,19 @@
 //! A block owned by an allocator is never swept; it is hinted as unswept when
 //! its owner retires it. `unswept_blocks() == 0` means the sweep is over.
 //!
+//! A `sweep` call works for the epoch current when it begins. If the epoch
+//! moves during the call, it gives way at its next claim (puts the block
+//! back unswept and returns): `release_block` re-hints a block only if its
+//! stamp is older than the space's epoch, so a call that did not stop
+//! would claim its own stamped block forever.
+//!
+//! ## Drop hooks
+//! (R1) A thread running this space's drop hook is recorded (`InHook`);
+//! `begin_sweep`, `sweep` and `clear_marks` of the space panic on it. A
+//! hook runs before its object's memory can be reused, at most once per
+//! object; see sweep.rs (S1, S2) and large.rs (L4) for a panicking hook
+//! and for the marks changing under a sweep.
+//!
 //! A block stamped with epoch `s` has been swept for `s`: a later
 //! `sweep(s)` does not look at it, so objects allocated in it after the
 //! stamp survive that sweep whatever their colour.
@@ -622,9 +635,29 @@ pub(crate) fn make_free(space: &SpaceInner, b: BlockRef) {
 /// only then should a marker trace it.
 ///
 /// # Safety
-/// `obj` must be an object address returned by an allocator of a space that
-/// is still alive, and not yet freed by a sweep or a rewind. Otherwise this
-/// reads and writes unrelated memory.
+/// The caller must uphold both of these:
+///
+/// 1. `obj` is an address returned by an allocator of a [`Space`] that is
+///    still alive, and the object has not been freed since (by a sweep or
+///    a rewind). Otherwise the chunk header found by masking `obj` may not
+///    exist, and this reads and writes unrelated memory, or an unmapped
+///    page.
+/// 2. The caller is the *only collector* of that space, marking within its
+///    own cycle: between clearing the marks ([`Space::clear_marks`]) and
+///    beginning the sweep ([`Space::begin_sweep`]). In particular, no one
+///    but its collector may mark an object of a heap a collector manages
+///    (such as a `tmgc` heap: a header reached through its public API is
+///    not a licence to mark it). A collector traces an object only when its
+///    own `mark` returns `true`; a mark set by anyone else (between cycles,
+///    or during marking) makes the collector's `mark` return `false`, so
+///    the object is never traced, the objects reachable only through it are
+///    never marked, and the sweep frees them while they are still reachable:
+///    a use-after-free in the collector's safe API. A mark set after the
+///    sweep began may also keep a dead object, or land on memory the sweep
+///    has just freed or reused.
+///
+/// Objects of a space with no collector, marked by the code that sweeps it
+/// (as in the crate example), meet (2) trivially.
 #[inline]
 pub unsafe fn mark(obj: NonNull<u8>) -> bool {
     // SAFETY: forwarded from the caller.
@@ -653,7 +686,15 @@ pub unsafe fn mark(obj: NonNull<u8>) -> bool {
 /// Is `obj` marked?
 ///
 /// # Safety
-/// As for [`mark`].
+/// `obj` must meet requirement 1 of [`mark`]: an object of a live space,
+/// not freed since. Otherwise this reads unrelated memory, or faults on the
+/// unmapped page of a freed large object.
+///
+/// The answer means something only to the space's collector, during its
+/// cycle: the marks are cleared and rewritten by every cycle, so another
+/// caller sees a snapshot of a cycle in progress (or of the last one) and
+/// must not keep or free anything on its strength. That is a logic error,
+/// not undefined behaviour, as long as requirement 1 holds.
 #[inline]
 pub unsafe fn is_marked(obj: NonNull<u8>) -> bool {
     // SAFETY: forwarded from the caller.
@@ -667,10 +708,13 @@ pub unsafe fn is_marked(obj: NonNull<u8>) -> bool {
 /// at least the object's size.
 ///
 /// # Safety
-/// As for [`mark`]. Also, the allocator that allocated in the object's block
-/// has published its start bits since (`flush_marks`, `retire_all`, or
-/// leaving the block) and is not allocating in it now: otherwise the start
-/// bits read here are incomplete and the size returned is too large.
+/// `obj` must meet requirement 1 of [`mark`] (an object of a live space, not
+/// freed since; otherwise this reads unrelated memory). Also, the allocator
+/// that allocated in the object's block has published its start bits since
+/// (`flush_marks`, `retire_all`, or leaving the block) and is not allocating
+/// in it now: otherwise the start bits read here are incomplete and the size
+/// returned is too large, and a caller that reads or copies that many bytes
+/// touches the neighbouring objects or free memory.
 pub unsafe fn cell_bytes(obj: NonNull<u8>) -> usize {
     // SAFETY: forwarded from the caller.
     match unsafe { locate(obj) } {
