@@ -69,19 +69,22 @@ loom::thread_local! {
 /// (R1) While it lives, this thread is inside a drop hook of one space: that
 /// space's `begin_sweep`, `sweep` and `clear_marks` panic on this thread.
 /// Every call of a drop hook happens inside one (`sweep_block`, `sweep_large`).
+/// (On a thread whose thread-locals are already destroyed, which only a
+/// thread-local destructor could see, nothing is recorded and nothing is
+/// refused: the check gives way rather than panic there.)
 pub(crate) struct InHook(usize);
 
 impl InHook {
     pub(crate) fn enter(space: &SpaceInner) -> InHook {
         let id = std::ptr::from_ref(space).addr();
-        IN_HOOK.with(|v| v.borrow_mut().push(id));
+        let _ = IN_HOOK.try_with(|v| v.borrow_mut().push(id));
         InHook(id)
     }
 }
 
 impl Drop for InHook {
     fn drop(&mut self) {
-        IN_HOOK.with(|v| {
+        let _ = IN_HOOK.try_with(|v| {
             let mut v = v.borrow_mut();
             if let Some(i) = v.iter().rposition(|&x| x == self.0) {
                 v.remove(i);
@@ -532,7 +535,7 @@ impl SpaceInner {
     /// Panic if this thread is running this space's drop hook (R1).
     fn refuse_from_hook(&self, what: &str) {
         let id = std::ptr::from_ref(self).addr();
-        if IN_HOOK.with(|v| v.borrow().contains(&id)) {
+        if IN_HOOK.try_with(|v| v.borrow().contains(&id)).unwrap_or(false) {
             panic!(
                 "tmgc-alloc: Space::{what} called from inside this space's drop hook; a drop hook must not begin \
                  a sweep, sweep or clear marks of its own space (see Space::with_drop_hook)"
