@@ -117,6 +117,20 @@ pub(crate) fn next_set(words: &[AtomicU64], from: usize) -> Option<usize> {
     }
 }
 
+/// Index of the first set bit at or after `from` in a plain copy of a
+/// bitmap (a sweep's snapshot of the marks), if any.
+pub(crate) fn next_set_in(words: &[u64], from: usize) -> Option<usize> {
+    let mut w = from / 64;
+    let mut v = *words.get(w)? & (!0u64 << (from % 64));
+    loop {
+        if v != 0 {
+            return Some(w * 64 + v.trailing_zeros() as usize);
+        }
+        w += 1;
+        v = *words.get(w)?;
+    }
+}
+
 /// Number of set bits.
 pub(crate) fn count(words: &[AtomicU64]) -> usize {
     words.iter().map(|w| w.load(Ordering::Relaxed).count_ones() as usize).sum()
@@ -141,6 +155,10 @@ mod tests {
         assert_eq!(next_set(&b, 64), Some(64));
         assert_eq!(next_set(&b, 65), Some(130));
         assert_eq!(next_set(&b, 256), None);
+        let plain: Vec<u64> = b.iter().map(|w| w.load(Ordering::Relaxed)).collect();
+        for from in [0, 1, 63, 64, 65, 130, 131, 255, 256] {
+            assert_eq!(next_set_in(&plain, from), next_set(&b, from), "from {from}");
+        }
         clear_range_owned(&b, 60, 131);
         assert_eq!(count(&b), 2);
         assert!(get(&b, 0, Ordering::Relaxed) && get(&b, 255, Ordering::Relaxed));

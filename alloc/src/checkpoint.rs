@@ -9,7 +9,13 @@
 //!   pending list, so the allocator reuses the same memory, in the same order;
 //! - each large object is unmapped;
 //! - the region current at the checkpoint becomes current again, with the
-//!   cursor where it was.
+//!   cursor where it was;
+//! - the range of black allocation still to flush (local.rs, (A3)) becomes
+//!   what it was at the checkpoint *and still is*: the objects allocated
+//!   black before the checkpoint that no flush has covered since, and
+//!   nothing if the checkpoint was taken white or the colour is white now.
+//!   So a rewind never marks an object allocated white, whatever the colour
+//!   when it runs (each checkpoint records its colour).
 //!
 //! Marks are cleared with `fetch_and` because markers may be setting bits of
 //! neighbouring live objects in the same words. Allocation accounting goes
@@ -36,27 +42,37 @@ pub struct Checkpoint {
     log_len: usize,
     region: Option<(BlockRef, usize, usize, usize)>,
     black_from: usize,
+    /// The colour at the checkpoint: the colour of the objects in
+    /// `[black_from, cursor)` of `region`, not yet flushed then (A3).
+    black: bool,
     total: i64,
     _not_send: std::marker::PhantomData<*const ()>,
 }
 
 impl LocalAllocator {
     /// Open a checkpoint at the current allocation point.
+    ///
+    /// # Panics
+    /// If `u32::MAX` checkpoints are open already (their serial numbers
+    /// alone take 32 GiB): the depth would wrap. Nothing changes then.
     pub fn checkpoint(&mut self) -> Checkpoint {
+        let depth = self.open;
+        let open = depth.checked_add(1).expect("tmgc-alloc: more than u32::MAX nested checkpoints");
         let serial = self.next_serial;
         self.next_serial += 1;
         self.serials.push(serial);
-        self.open += 1;
+        self.open = open;
         let region = self
             .block
             .map(|b| (b, b.granule_of(self.region_start), b.granule_of(self.cursor()), b.granule_of(self.limit())));
         Checkpoint {
             alloc_id: self.id,
             serial,
-            depth: self.open - 1,
+            depth,
             log_len: self.log.len(),
             region,
             black_from: self.block.map_or(0, |b| b.granule_of(self.black_from)),
+            black: self.black,
             total: self.allocated_bytes() as i64,
             _not_send: std::marker::PhantomData,
         }
@@ -81,6 +97,9 @@ impl LocalAllocator {
         self.check(ck)?;
         self.flush_stage();
         let switched = self.log[ck.log_len..].iter().any(|e| matches!(e, LogEntry::Region { .. }));
+        // Where the unflushed black range of the checkpoint's region starts
+        // now, if that region is still the current one.
+        let black_from_now = self.block.filter(|_| !switched).map(|b| b.granule_of(self.black_from));
         let mut again: Vec<Region> = Vec::new();
 
         // The current region: it is the checkpoint's own region only if no
@@ -128,7 +147,17 @@ impl LocalAllocator {
         match ck.region {
             Some((b, start, cursor, end)) => {
                 self.restore_region(b, start, cursor, end);
-                let from = if switched { cursor } else { ck.black_from.min(cursor) };
+                // (A3) after the rewind: `[black_from, cursor)` holds only
+                // black objects not flushed yet. Of the checkpoint's range
+                // `[ck.black_from, cursor)`, that is nothing if it was white
+                // (a white range must never be flushed as black: issue 25 B),
+                // and otherwise what no flush since has covered: a flush
+                // moves `black_from` up to the cursor, and every colour
+                // change flushes first.
+                let from = match black_from_now {
+                    Some(now) if ck.black && self.black => ck.black_from.max(now).min(cursor),
+                    _ => cursor,
+                };
                 self.black_from = b.granule_ptr(from.max(start));
             }
             None => self.clear_region(),

@@ -11,6 +11,10 @@
 //! - (L3) A large object allocated while its allocator has a checkpoint open
 //!   is *pinned* until the last checkpoint closes: a sweep never frees it,
 //!   so a rewind can always remove and unmap it itself.
+//! - (L4) A dead object removed from the set by a sweep is unmapped after
+//!   its drop hook returns; if the hook panics, it is unmapped anyway and
+//!   the dead objects not reached yet go back to the set, so a panicking
+//!   hook leaks no mapping and frees nothing without its hook (`Pending`).
 //!
 //! Allocating a large object is a system call or three and takes the set's
 //! mutex; that is not the common path.
@@ -103,7 +107,7 @@ pub(crate) fn alloc_large(
             size: crate::sync::AtomicUsize::new(0),
             map_len: crate::sync::AtomicUsize::new(0),
             offset: crate::sync::AtomicUsize::new(0),
-            swept_epoch: crate::sync::AtomicU32::new(0),
+            swept_epoch: crate::sync::AtomicU64::new(0),
             has_drop: crate::sync::AtomicBool::new(false),
             slot: crate::sync::AtomicUsize::new(0),
             pinned: std::sync::atomic::AtomicBool::new(false),
@@ -149,7 +153,7 @@ pub(crate) unsafe fn unmap_large(space: &SpaceInner, ptr: LargePtr) {
 
 /// Sweep the large-object space for `epoch`: unmap every unmarked object
 /// born before the epoch. Returns (live bytes, freed objects).
-pub(crate) fn sweep_large(space: &SpaceInner, epoch: u32) -> (usize, usize) {
+pub(crate) fn sweep_large(space: &SpaceInner, epoch: u64) -> (usize, usize) {
     let dead: Vec<LargePtr> = {
         let mut set = space.large.lock().unwrap_or_else(|e| e.into_inner());
         let dead: Vec<LargePtr> = set
@@ -173,16 +177,47 @@ pub(crate) fn sweep_large(space: &SpaceInner, epoch: u32) -> (usize, usize) {
     };
     let live = space.large.lock().unwrap_or_else(|e| e.into_inner()).bytes;
     let n = dead.len();
-    for p in dead {
+    let mut pending = Pending { space, objects: dead, calling: None };
+    let _in_hook = space.drop_hook.as_ref().map(|_| crate::space::InHook::enter(space));
+    while let Some(p) = pending.objects.pop() {
         if p.get().has_drop.load(Ordering::Relaxed) {
             if let Some(h) = space.drop_hook.as_deref() {
+                pending.calling = Some(p);
                 h(p.object());
+                pending.calling = None;
             }
         }
         // SAFETY: removed from the set above (L1); nobody else holds it.
         unsafe { unmap_large(space, p) };
     }
     (live, n)
+}
+
+/// (L4) Dead large objects a sweep has removed from the set and not unmapped
+/// yet. If a drop hook panics, dropping this unmaps the object whose hook
+/// panicked (it counts as dropped, as in a block) and puts the others back
+/// in the set unmarked, with their old `swept_epoch`: none leaks, none is
+/// freed without its hook, and the next epoch's sweep runs their hooks.
+struct Pending<'a> {
+    space: &'a SpaceInner,
+    objects: Vec<LargePtr>,
+    calling: Option<LargePtr>,
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        if let Some(p) = self.calling.take() {
+            // SAFETY: removed from the set by the sweep (L1); its hook has
+            // been called, and nobody else holds it.
+            unsafe { unmap_large(self.space, p) };
+        }
+        if !self.objects.is_empty() {
+            let mut set = self.space.large.lock().unwrap_or_else(|e| e.into_inner());
+            for p in self.objects.drain(..) {
+                set.insert(p);
+            }
+        }
+    }
 }
 
 /// Clear the marks of every large object.

@@ -59,4 +59,6 @@ pub use space::{cell_bytes, is_marked, mark, DropHook, Space, SpaceStats, SweepR
 pub use sweep::POISON;
 
 #[cfg(all(test, not(tmgc_loom)))]
+mod contract_tests;
+#[cfg(all(test, not(tmgc_loom)))]
 mod tests;

@@ -408,7 +408,6 @@ impl LocalAllocator {
         let space = Arc::clone(&self.space);
         let table = &space.chunks;
         let epoch = space.sweep_epoch.load(Ordering::SeqCst);
-        let hook = space.drop_hook.as_deref();
 
         // 2. A recyclable block swept in this epoch.
         let recycled = for_each_chunk_from(table, self.chunk_cursor, |c| {
@@ -467,7 +466,7 @@ impl LocalAllocator {
                 }
                 continue;
             }
-            if let Some(r) = self.sweep_for_alloc(b, epoch, need, hook) {
+            if let Some(r) = self.sweep_for_alloc(b, prev, epoch, need) {
                 return Ok(r);
             }
         }
@@ -507,15 +506,10 @@ impl LocalAllocator {
         }
     }
 
-    /// Sweep a block we hold in SWEEPING; keep it if a hole fits, else settle it.
-    fn sweep_for_alloc(
-        &mut self,
-        b: BlockRef,
-        epoch: u32,
-        need: usize,
-        hook: Option<&(dyn Fn(NonNull<u8>) + Send + Sync)>,
-    ) -> Option<(BlockRef, Vec<Hole>)> {
-        let s = sweep_block(b, epoch, hook);
+    /// Sweep a block we hold in SWEEPING (claimed from `prev`); keep it if
+    /// a hole fits, else settle it. A panicking drop hook leaves it in `prev`.
+    fn sweep_for_alloc(&mut self, b: BlockRef, prev: u8, epoch: u64, need: usize) -> Option<(BlockRef, Vec<Hole>)> {
+        let s = sweep_block(&self.space, b, epoch, prev);
         self.space.live_bytes.fetch_add(s.live * GRANULE, Ordering::Relaxed);
         if s.live == 0 {
             b.meta().state.store(state::ALLOC, Ordering::SeqCst);

@@ -26,7 +26,7 @@ use std::ptr::NonNull;
 
 use crate::chunk::{map_small, state, BlockRef, SmallChunk, DATA_BLOCKS, META_BLOCKS};
 use crate::layout::*;
-use crate::sync::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Mutex, Ordering};
+use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Mutex, Ordering};
 
 /// Which hint bitmap to search.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -179,7 +179,7 @@ pub(crate) fn state_of(block: BlockRef) -> u8 {
 /// never ALLOC with the stamp of an older epoch than the one its claimer
 /// read, and `Space::unswept_blocks` does not count a CLAIMING block (it
 /// holds nothing), so a count taken mid-claim is exact.
-pub(crate) fn claim_free(table: &ChunkTable, sweep_epoch: &AtomicU32, start: usize) -> Option<BlockRef> {
+pub(crate) fn claim_free(table: &ChunkTable, sweep_epoch: &AtomicU64, start: usize) -> Option<BlockRef> {
     for_each_chunk_from(table, start, |c| {
         claim_in_chunk(
             c,

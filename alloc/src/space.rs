@@ -14,10 +14,30 @@
 //! A block owned by an allocator is never swept; it is hinted as unswept when
 //! its owner retires it. `unswept_blocks() == 0` means the sweep is over.
 //!
+//! A `sweep` call works for the epoch current when it begins. If the epoch
+//! moves during the call, it gives way at its next claim (puts the block
+//! back unswept and returns): `release_block` re-hints a block only if its
+//! stamp is older than the space's epoch, so a call that did not stop
+//! would claim its own stamped block forever.
+//!
+//! ## Drop hooks
+//! (R1) A thread running this space's drop hook is recorded (`InHook`);
+//! `begin_sweep`, `sweep` and `clear_marks` of the space panic on it. A
+//! hook runs before its object's memory can be reused, at most once per
+//! object; see sweep.rs (S1, S2) and large.rs (L4) for a panicking hook
+//! and for the marks changing under a sweep.
+//!
 //! A block stamped with epoch `s` has been swept for `s`: a later
 //! `sweep(s)` does not look at it, so objects allocated in it after the
 //! stamp survive that sweep whatever their colour.
+//!
+//! Epochs are `u64` and are compared with `<`, so they must never wrap.
+//! They cannot: at one cycle per microsecond, 2^64 epochs last 584,000
+//! years. (A `u32` lasted 71 minutes at that rate, 49.7 days at one cycle
+//! per millisecond; after a wrap no block stamped near the top was ever due
+//! again. Test `sweeps_stay_right_across_u32_max_epochs`.)
 
+use std::cell::RefCell;
 use std::ptr::NonNull;
 
 use crate::bitmap;
@@ -27,12 +47,51 @@ use crate::layout::*;
 use crate::local::LocalAllocator;
 use crate::pool::{self, cas_state, claim_in_chunk, ChunkTable, Hint};
 use crate::sweep::{sweep_block, Swept};
-use crate::sync::{Arc, AtomicI64, AtomicU32, AtomicUsize, Mutex, Ordering};
+use crate::sync::{Arc, AtomicI64, AtomicU64, AtomicUsize, Mutex, Ordering};
 use crate::{AllocError, Config};
 
 /// A destructor hook: called by sweeping with the address of each dead
-/// object that was allocated with `alloc_needs_drop`.
+/// object that was allocated with `alloc_needs_drop`. See
+/// [`Space::with_drop_hook`] for what it may and may not do.
 pub type DropHook = Box<dyn Fn(NonNull<u8>) + Send + Sync>;
+
+#[cfg(not(tmgc_loom))]
+std::thread_local! {
+    /// The spaces (by address) whose drop hook this thread is running, innermost last.
+    static IN_HOOK: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+#[cfg(tmgc_loom)]
+loom::thread_local! {
+    /// The spaces (by address) whose drop hook this thread is running, innermost last.
+    static IN_HOOK: RefCell<Vec<usize>> = RefCell::new(Vec::new());
+}
+
+/// (R1) While it lives, this thread is inside a drop hook of one space: that
+/// space's `begin_sweep`, `sweep` and `clear_marks` panic on this thread.
+/// Every call of a drop hook happens inside one (`sweep_block`, `sweep_large`).
+/// (On a thread whose thread-locals are already destroyed, which only a
+/// thread-local destructor could see, nothing is recorded and nothing is
+/// refused: the check gives way rather than panic there.)
+pub(crate) struct InHook(usize);
+
+impl InHook {
+    pub(crate) fn enter(space: &SpaceInner) -> InHook {
+        let id = std::ptr::from_ref(space).addr();
+        let _ = IN_HOOK.try_with(|v| v.borrow_mut().push(id));
+        InHook(id)
+    }
+}
+
+impl Drop for InHook {
+    fn drop(&mut self) {
+        let _ = IN_HOOK.try_with(|v| {
+            let mut v = v.borrow_mut();
+            if let Some(i) = v.iter().rposition(|&x| x == self.0) {
+                v.remove(i);
+            }
+        });
+    }
+}
 
 #[cfg(not(any(miri, tmgc_loom)))]
 const MAX_CHUNKS: usize = 1 << 16;
@@ -48,8 +107,8 @@ pub(crate) struct SpaceInner {
     pub(crate) committed_bytes: AtomicUsize,
     pub(crate) allocated: AtomicI64,
     pub(crate) live_bytes: AtomicUsize,
-    pub(crate) sweep_epoch: AtomicU32,
-    pub(crate) large_swept_epoch: AtomicU32,
+    pub(crate) sweep_epoch: AtomicU64,
+    pub(crate) large_swept_epoch: AtomicU64,
     pub(crate) large: Mutex<LargeSet>,
     pub(crate) drop_hook: Option<DropHook>,
 }
@@ -65,6 +124,10 @@ pub struct Space {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SweepReport {
+    /// The epoch this call swept for: the current one when it began. If
+    /// [`Space::sweep_epoch`] is newer now, the epoch moved during the call
+    /// and the call gave way (see [`Space::sweep`]).
+    pub epoch: u64,
     /// Blocks this call swept.
     pub blocks_swept: usize,
     /// Of those, blocks that were empty and went back to the pool.
@@ -110,7 +173,7 @@ pub struct SpaceStats {
     /// Bytes of side metadata (chunk headers and bitmaps).
     pub metadata_bytes: usize,
     /// The current sweep epoch.
-    pub sweep_epoch: u32,
+    pub sweep_epoch: u64,
 }
 
 impl Space {
@@ -121,7 +184,26 @@ impl Space {
 
     /// A new space whose sweeps call `hook` for every dead object that was
     /// allocated with [`LocalAllocator::alloc_needs_drop`]. The hook runs
-    /// before the object's memory can be reused.
+    /// before the object's memory can be reused, at most once per object,
+    /// on the thread that sweeps the object's block ([`Space::sweep`], or an
+    /// allocation that sweeps lazily).
+    ///
+    /// **Re-entry.** While the hook runs, that thread must not call this
+    /// space's [`begin_sweep`](Space::begin_sweep),
+    /// [`sweep`](Space::sweep) or [`clear_marks`](Space::clear_marks): they
+    /// panic with a message saying so. (Beginning an epoch under a running
+    /// sweep, or clearing the marks it is reading, would free marked objects
+    /// or stall the sweep.) Everything else is allowed, allocating from this
+    /// space included; an allocation may sweep lazily and so run the hook
+    /// nested.
+    ///
+    /// **Panics in the hook** propagate out of the `sweep` (or allocation)
+    /// that ran it, once the block is back in a consistent state: unswept,
+    /// so that the next sweep finishes it. The object whose hook panicked
+    /// counts as dropped (it is not called again); the block's other dead
+    /// objects get their hooks from that next sweep. For a large object the
+    /// panicking one is unmapped and the dead ones not reached yet are kept
+    /// until the next epoch's sweep, which runs their hooks.
     pub fn with_drop_hook(
         config: Config,
         hook: impl Fn(NonNull<u8>) + Send + Sync + 'static,
@@ -146,8 +228,8 @@ impl Space {
                 committed_bytes: AtomicUsize::new(0),
                 allocated: AtomicI64::new(0),
                 live_bytes: AtomicUsize::new(0),
-                sweep_epoch: AtomicU32::new(0),
-                large_swept_epoch: AtomicU32::new(0),
+                sweep_epoch: AtomicU64::new(0),
+                large_swept_epoch: AtomicU64::new(0),
                 large: Mutex::new(LargeSet::default()),
                 drop_hook,
             }),
@@ -181,7 +263,7 @@ impl Space {
     }
 
     /// The current sweep epoch.
-    pub fn sweep_epoch(&self) -> u32 {
+    pub fn sweep_epoch(&self) -> u64 {
         self.inner.sweep_epoch.load(Ordering::SeqCst)
     }
 
@@ -189,8 +271,13 @@ impl Space {
     /// bitmaps, and return it. Every block holding objects becomes due for
     /// sweeping; see the module docs. The caller (a collector) guarantees
     /// marking is over and the previous sweep finished.
-    pub fn begin_sweep(&self) -> u32 {
+    ///
+    /// # Panics
+    /// If called from inside this space's drop hook (see
+    /// [`with_drop_hook`](Space::with_drop_hook)).
+    pub fn begin_sweep(&self) -> u64 {
         let s = &self.inner;
+        s.refuse_from_hook("begin_sweep");
         // An RMW, then state loads: see `retire_block` for why this pairing
         // never leaves a block unswept and unhinted.
         let e = s.sweep_epoch.fetch_add(1, Ordering::AcqRel) + 1;
@@ -207,11 +294,30 @@ impl Space {
     /// Sweep every block still due in the current epoch that no allocator
     /// owns, and the large objects. Safe to call from many threads at once:
     /// they share the work block by block.
+    ///
+    /// A call sweeps for the epoch current when it begins
+    /// ([`SweepReport::epoch`]). If [`begin_sweep`](Space::begin_sweep)
+    /// starts a newer epoch meanwhile (on another thread: a caller that
+    /// does so breaks `begin_sweep`'s contract, but safely), the call gives
+    /// way: it puts back the block it holds unswept and returns at once,
+    /// without sweeping the large objects. What is left belongs to the new
+    /// epoch; call `sweep` again for it.
+    ///
+    /// # Panics
+    /// If called from inside this space's drop hook, or if the drop hook
+    /// panics (see [`with_drop_hook`](Space::with_drop_hook)).
     pub fn sweep(&self) -> SweepReport {
         let s = &self.inner;
+        s.refuse_from_hook("sweep");
         let epoch = s.sweep_epoch.load(Ordering::SeqCst);
-        let hook = s.drop_hook.as_deref();
-        let mut report = SweepReport::default();
+        let mut report = SweepReport { epoch, ..SweepReport::default() };
+        // Why this terminates: a block goes back unswept only through
+        // `release_block`, which hints it again only if its stamp is older
+        // than the space's epoch. A block stamped `epoch` by this call (or
+        // earlier) is therefore offered again only once the epoch has
+        // moved, and then the check below stops the call at its next
+        // claim. Without that check the call claimed, put back and re-hinted
+        // the same block forever (issue 25 A).
         for i in 0..s.chunks.len() {
             let c = s.chunks.get(i);
             loop {
@@ -231,11 +337,16 @@ impl Space {
                     },
                 );
                 let Some(b) = claimed else { break };
+                if s.sweep_epoch.load(Ordering::SeqCst) != epoch {
+                    // The epoch moved: give way (see above).
+                    release_block(s, b, prev);
+                    return report;
+                }
                 if b.meta().swept_epoch.load(Ordering::Acquire) >= epoch {
                     release_block(s, b, prev);
                     continue;
                 }
-                let swept = sweep_block(b, epoch, hook);
+                let swept = sweep_block(s, b, epoch, prev);
                 s.live_bytes.fetch_add(swept.live * GRANULE, Ordering::Relaxed);
                 report.blocks_swept += 1;
                 report.live_bytes += swept.live * GRANULE;
@@ -276,7 +387,12 @@ impl Space {
 
     /// Clear every mark bit, for the next cycle. The caller guarantees no
     /// marking and no sweeping is in progress.
+    ///
+    /// # Panics
+    /// If called from inside this space's drop hook (see
+    /// [`with_drop_hook`](Space::with_drop_hook)).
     pub fn clear_marks(&self) {
+        self.inner.refuse_from_hook("clear_marks");
         for b in self.inner.chunks.blocks() {
             if b.meta().state.load(Ordering::Acquire) != state::FREE {
                 bitmap::clear_all(b.marks());
@@ -416,6 +532,17 @@ fn base_index(s: &SpaceInner, base: usize) -> usize {
 }
 
 impl SpaceInner {
+    /// Panic if this thread is running this space's drop hook (R1).
+    fn refuse_from_hook(&self, what: &str) {
+        let id = std::ptr::from_ref(self).addr();
+        if IN_HOOK.try_with(|v| v.borrow().contains(&id)).unwrap_or(false) {
+            panic!(
+                "tmgc-alloc: Space::{what} called from inside this space's drop hook; a drop hook must not begin \
+                 a sweep, sweep or clear marks of its own space (see Space::with_drop_hook)"
+            );
+        }
+    }
+
     /// The largest object that could ever be allocated.
     pub(crate) fn max_object_bytes(&self) -> usize {
         let hard = (isize::MAX as usize / 2) & !(GRANULE - 1);
@@ -511,9 +638,29 @@ pub(crate) fn make_free(space: &SpaceInner, b: BlockRef) {
 /// only then should a marker trace it.
 ///
 /// # Safety
-/// `obj` must be an object address returned by an allocator of a space that
-/// is still alive, and not yet freed by a sweep or a rewind. Otherwise this
-/// reads and writes unrelated memory.
+/// The caller must uphold both of these:
+///
+/// 1. `obj` is an address returned by an allocator of a [`Space`] that is
+///    still alive, and the object has not been freed since (by a sweep or
+///    a rewind). Otherwise the chunk header found by masking `obj` may not
+///    exist, and this reads and writes unrelated memory, or an unmapped
+///    page.
+/// 2. The caller is the *only collector* of that space, marking within its
+///    own cycle: between clearing the marks ([`Space::clear_marks`]) and
+///    beginning the sweep ([`Space::begin_sweep`]). In particular, no one
+///    but its collector may mark an object of a heap a collector manages
+///    (such as a `tmgc` heap: a header reached through its public API is
+///    not a licence to mark it). A collector traces an object only when its
+///    own `mark` returns `true`; a mark set by anyone else (between cycles,
+///    or during marking) makes the collector's `mark` return `false`, so
+///    the object is never traced, the objects reachable only through it are
+///    never marked, and the sweep frees them while they are still reachable:
+///    a use-after-free in the collector's safe API. A mark set after the
+///    sweep began may also keep a dead object, or land on memory the sweep
+///    has just freed or reused.
+///
+/// Objects of a space with no collector, marked by the code that sweeps it
+/// (as in the crate example), meet (2) trivially.
 #[inline]
 pub unsafe fn mark(obj: NonNull<u8>) -> bool {
     // SAFETY: forwarded from the caller.
@@ -542,7 +689,15 @@ pub unsafe fn mark(obj: NonNull<u8>) -> bool {
 /// Is `obj` marked?
 ///
 /// # Safety
-/// As for [`mark`].
+/// `obj` must meet requirement 1 of [`mark`]: an object of a live space,
+/// not freed since. Otherwise this reads unrelated memory, or faults on the
+/// unmapped page of a freed large object.
+///
+/// The answer means something only to the space's collector, during its
+/// cycle: the marks are cleared and rewritten by every cycle, so another
+/// caller sees a snapshot of a cycle in progress (or of the last one) and
+/// must not keep or free anything on its strength. That is a logic error,
+/// not undefined behaviour, as long as requirement 1 holds.
 #[inline]
 pub unsafe fn is_marked(obj: NonNull<u8>) -> bool {
     // SAFETY: forwarded from the caller.
@@ -556,10 +711,13 @@ pub unsafe fn is_marked(obj: NonNull<u8>) -> bool {
 /// at least the object's size.
 ///
 /// # Safety
-/// As for [`mark`]. Also, the allocator that allocated in the object's block
-/// has published its start bits since (`flush_marks`, `retire_all`, or
-/// leaving the block) and is not allocating in it now: otherwise the start
-/// bits read here are incomplete and the size returned is too large.
+/// `obj` must meet requirement 1 of [`mark`] (an object of a live space, not
+/// freed since; otherwise this reads unrelated memory). Also, the allocator
+/// that allocated in the object's block has published its start bits since
+/// (`flush_marks`, `retire_all`, or leaving the block) and is not allocating
+/// in it now: otherwise the start bits read here are incomplete and the size
+/// returned is too large, and a caller that reads or copies that many bytes
+/// touches the neighbouring objects or free memory.
 pub unsafe fn cell_bytes(obj: NonNull<u8>) -> usize {
     // SAFETY: forwarded from the caller.
     match unsafe { locate(obj) } {

@@ -8,8 +8,9 @@
 //! (possibly with a few granules of trailing waste) or a free filler. So the
 //! extent of every cell is known from the start bitmap alone.
 //!
-//! Sweeping, with the block owned by the sweeper (state SWEEPING, or ALLOC
-//! for an allocator sweeping lazily):
+//! Sweeping, with the block owned by the sweeper (state SWEEPING, claimed
+//! from state `prev`, USED or RECYCLABLE; the sweeper is an eager sweep or
+//! an allocator sweeping lazily):
 //! - a cell whose start is marked is live; its granules count as live;
 //! - every other cell is free: objects among them that need a destructor
 //!   (drop bit set, mark clear) are handed to the drop hook first, and in
@@ -19,8 +20,25 @@
 //! - a block with no live cell is wholly free (no hole chain is needed: the
 //!   caller returns it to the pool or bumps through it whole).
 //!
+//! ## Drop hooks
+//! Hooks run first, while the dead objects are intact, and change nothing
+//! but drop bits: each object's drop bit is cleared just before its hook is
+//! called, so a hook runs at most once per object. (S1) If a hook panics,
+//! the block goes back to `prev`, unswept and hinted (`release_block`),
+//! before the panic leaves `sweep_block`: its bitmaps and hole chain are as
+//! they were, so any later sweep finishes it. The objects whose hooks have
+//! not run yet keep their drop bits and get their hooks then; the one whose
+//! hook panicked counts as dropped and is not called again.
+//!
 //! Marks are left as they are: they are this cycle's and are cleared before
 //! the next one (`Space::clear_marks`).
+//!
+//! (S2) A block's sweep reads its mark bitmap once, into a snapshot, and
+//! decides everything from that: which objects get their hook, which cells
+//! are live, which are freed. An object is therefore freed only if the same
+//! snapshot sent it to the hook (when it has a drop bit), even if the marks
+//! change during the sweep (a `clear_marks` on another thread, which breaks
+//! its contract but must not break `Space::with_drop_hook`'s promise).
 
 use std::ptr::NonNull;
 
@@ -28,6 +46,7 @@ use crate::bitmap;
 use crate::chunk::BlockRef;
 use crate::holes::{ChainBuilder, Hole};
 use crate::layout::*;
+use crate::space::{release_block, InHook, SpaceInner};
 use crate::sync::Ordering;
 
 /// What a block sweep found.
@@ -51,36 +70,45 @@ pub const POISON: u8 = 0xDB;
 /// object address, black flushes copy start bits), so the marked starts,
 /// read word by word, give the live cells, and the gaps between them are the
 /// free runs, cleared a word at a time.
-pub(crate) fn sweep_block(block: BlockRef, epoch: u32, hook: Option<&(dyn Fn(NonNull<u8>) + Send + Sync)>) -> Swept {
+///
+/// `block` is owned by the caller in state SWEEPING, claimed from `prev`.
+/// If the drop hook panics, the block is back in `prev` (unswept, hinted)
+/// when the panic leaves this function (S1).
+pub(crate) fn sweep_block(space: &SpaceInner, block: BlockRef, epoch: u64, prev: u8) -> Swept {
     let starts = block.starts();
-    let marks = block.marks();
+    // (S2): one read of the marks for the whole sweep.
+    let marks: [u64; BITMAP_WORDS] = std::array::from_fn(|w| block.marks()[w].load(Ordering::Acquire));
     let mut out = Swept::default();
 
     // Destructors first, while dead objects are intact.
     if let Some(d) = block.drop_bits() {
+        let hook = space.drop_hook.as_deref();
+        let put_back = PutBack { space, block, prev, armed: true };
+        let _in_hook = hook.map(|_| InHook::enter(space));
         for (w, word) in d.0.iter().enumerate() {
-            let mut dead = word.load(Ordering::Relaxed) & !marks[w].load(Ordering::Acquire);
-            if dead == 0 {
-                continue;
-            }
-            word.store(word.load(Ordering::Relaxed) & !dead, Ordering::Relaxed);
+            let mut dead = word.load(Ordering::Relaxed) & !marks[w];
             while dead != 0 {
-                let g = w * 64 + dead.trailing_zeros() as usize;
-                dead &= dead - 1;
+                let bit = dead & dead.wrapping_neg();
+                dead ^= bit;
+                // Clear the bit before the call: at most one call per object,
+                // even if it panics (S1). Only the owner writes drop bits.
+                word.store(word.load(Ordering::Relaxed) & !bit, Ordering::Relaxed);
                 out.dropped += 1;
                 if let Some(h) = hook {
+                    let g = w * 64 + bit.trailing_zeros() as usize;
                     // SAFETY: granule pointers of a data block are non-null.
                     h(unsafe { NonNull::new_unchecked(block.granule_ptr(g)) });
                 }
             }
         }
+        put_back.disarm();
     }
 
     // Fast path: every cell start marked, so every cell is live (P: the
     // cells tile the block) and nothing changes but the accounting. Most
     // blocks of a large old heap are like this; checking costs two loads
     // per 64 granules instead of two bitmap searches per object.
-    if starts.iter().zip(marks.iter()).all(|(s, m)| s.load(Ordering::Relaxed) & !m.load(Ordering::Acquire) == 0)
+    if starts.iter().zip(marks.iter()).all(|(s, m)| s.load(Ordering::Relaxed) & !m == 0)
         && bitmap::get(starts, 0, Ordering::Relaxed)
     {
         out.live = BLOCK_GRANULES;
@@ -94,7 +122,7 @@ pub(crate) fn sweep_block(block: BlockRef, epoch: u32, hook: Option<&(dyn Fn(Non
     let mut chain = ChainBuilder::new(block);
     let mut free_from = 0; // start of the current free run
     let mut g = 0;
-    while let Some(s) = bitmap::next_set(marks, g) {
+    while let Some(s) = bitmap::next_set_in(&marks, g) {
         debug_assert!(bitmap::get(starts, s, Ordering::Relaxed), "mark bit {s} is not at a cell start");
         if s > free_from {
             free_run(block, &mut chain, free_from, s);
@@ -120,6 +148,31 @@ pub(crate) fn sweep_block(block: BlockRef, epoch: u32, hook: Option<&(dyn Fn(Non
     m.live_granules.store(out.live as u32, Ordering::Relaxed);
     m.swept_epoch.store(epoch, Ordering::Release);
     out
+}
+
+/// Puts a block whose drop hook panicked back where it was claimed from
+/// (S1). Disarmed once every hook has returned.
+struct PutBack<'a> {
+    space: &'a SpaceInner,
+    block: BlockRef,
+    prev: u8,
+    armed: bool,
+}
+
+impl PutBack<'_> {
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for PutBack<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            // Unwinding from a hook: nothing but drop bits has changed, so
+            // the block is as it was when claimed, only not stamped.
+            release_block(self.space, self.block, self.prev);
+        }
+    }
 }
 
 /// Make granules `[from, to)` (whole dead cells) one free filler cell and a

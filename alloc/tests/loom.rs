@@ -144,3 +144,28 @@ fn rewind_races_a_marker() {
         a.set_colour(Colour::White);
     });
 }
+
+/// A sweep running while another thread begins the next epoch finishes or
+/// gives way; it never claims, puts back and re-hints the block it already
+/// stamped forever (issue 25 A). One more sweep then finishes the new epoch.
+#[test]
+fn sweep_races_the_next_begin_sweep() {
+    loom::model(|| {
+        let space = Space::new(Config::default()).unwrap();
+        let mut a = space.allocator();
+        let live = a.alloc(64, 16).unwrap();
+        fill(live, 64, 9);
+        // SAFETY: just allocated from a live space.
+        unsafe { tmgc_alloc::mark(live) };
+        a.retire_all().unwrap();
+        space.begin_sweep();
+        let s2 = space.clone();
+        let next = thread::spawn(move || s2.begin_sweep());
+        let report = space.sweep();
+        let second = next.join().unwrap();
+        assert!(report.epoch < second || space.unswept_blocks() == 0);
+        space.sweep();
+        assert_eq!(space.unswept_blocks(), 0, "the new epoch was left unswept");
+        assert!(holds(live, 64, 9), "a live object was swept");
+    });
+}
