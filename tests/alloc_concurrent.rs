@@ -6,7 +6,7 @@
 use std::ptr::NonNull;
 use std::sync::{Arc, Barrier};
 
-use tmgc::alloc::{Colour, Config, LocalAllocator, Space};
+use tmgc_alloc::{Colour, Config, LocalAllocator, Space};
 
 const THREADS: usize = 3;
 const CYCLES: usize = 30;
@@ -92,7 +92,7 @@ fn allocate_and_sweep_concurrently_reach_a_steady_state() {
                         a.set_colour(Colour::Black);
                         for k in &kept {
                             // SAFETY: kept objects are live.
-                            unsafe { tmgc::alloc::mark(k.ptr) };
+                            unsafe { tmgc_alloc::mark(k.ptr) };
                         }
                         churn(&mut a, &mut kept, t + 50, cycle);
                         a.retire_all().unwrap();

@@ -16,7 +16,7 @@ use std::ptr::NonNull;
 use std::sync::{Arc, Mutex};
 
 use quickcheck::{Arbitrary, Gen, QuickCheck, TestResult};
-use tmgc::alloc::{Config, Space, BLOCK_BYTES, LARGE_THRESHOLD};
+use tmgc_alloc::{Config, Space, BLOCK_BYTES, LARGE_THRESHOLD};
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -67,7 +67,7 @@ fn run(ops: Vec<Op>) -> TestResult {
     .unwrap();
     let mut a = space.allocator();
     let mut objs: BTreeMap<usize, Obj> = BTreeMap::new();
-    let mut cks: Vec<(tmgc::alloc::Checkpoint, u64)> = Vec::new();
+    let mut cks: Vec<(tmgc_alloc::Checkpoint, u64)> = Vec::new();
     let mut counter = 0u8;
 
     for op in ops {
@@ -130,7 +130,7 @@ fn run(ops: Vec<Op>) -> TestResult {
                 }
                 let k = *objs.keys().nth(i % objs.len()).unwrap();
                 // SAFETY: `k` is a live object of `space`.
-                let first = unsafe { tmgc::alloc::mark(NonNull::new(k as *mut u8).unwrap()) };
+                let first = unsafe { tmgc_alloc::mark(NonNull::new(k as *mut u8).unwrap()) };
                 let o = objs.get_mut(&k).unwrap();
                 if first == o.marked {
                     return TestResult::error("mark() disagrees with the model");

@@ -37,8 +37,8 @@
 //! [`collector`] reclaims memory while transactions run, meeting each thread
 //! only at its commit points. [`Weak`] cells (module [`weak`]) refer to an
 //! object without keeping it alive: hold them in `Ref<Weak<T>>` fields or
-//! roots, read them with [`Tx::upgrade`]. The allocation layer is
-//! re-exported as [`alloc`].
+//! roots, read them with [`Tx::upgrade`]. Module [`alloc`] holds what a
+//! heap's user needs of the allocation layer (its `Config`, its error).
 #![deny(missing_docs)]
 
 // Lets `#[derive(Trace)]`'s `::tmgc::` paths resolve inside this crate too.
@@ -61,6 +61,17 @@ pub mod tx;
 mod types;
 pub mod weak;
 
+/// What a heap's user needs of the allocation layer: its configuration
+/// (the heap limit), its error, its statistics.
+///
+/// The rest of `tmgc-alloc` (spaces, allocators, `mark`, sweeping) is the
+/// collector's: marking an object of a heap between its cycles, say, would
+/// make the next cycle skip what it reaches. It is not re-exported; a
+/// program that builds its own collector depends on `tmgc-alloc` itself.
+pub mod alloc {
+    pub use tmgc_alloc::{AllocError, Config, SpaceStats, BLOCK_BYTES, LARGE_THRESHOLD};
+}
+
 pub use collector::stats::{CycleStats, GcStats};
 pub use collector::CollectError;
 pub use error::{Abort, Conflict, HeapError, RootMisuse, TxError};
@@ -73,10 +84,8 @@ pub use header::{Header, HEADER_BYTES};
 pub use heap::{Config, Heap, MarkerKind};
 pub use mutator::Mutator;
 pub use tagged::{Imm, SmallInt, Tagged};
-pub use tmgc_alloc as alloc;
 pub use tmgc_alloc::AllocError;
 pub use tmgc_derive::Trace;
-pub use tmgc_roots as roots;
 pub use trace::{NoTrace, NoTraceSafe, Trace, Tracer, Visitor};
 pub use tx::Tx;
 pub use types::{DropFn, DynShape, DynType, DynTypeSpec, GcType, TraceFn, TypeError, TypeInfo};

@@ -328,12 +328,8 @@ impl GlobalRoots {
         let w = e.state.load(Ordering::Acquire);
         debug_assert_eq!(slot_state::state(w), FREE, "a slot on the free list is FREE");
         let generation = slot_state::generation(w) + 1;
-        let taken = e.state.compare_exchange(
-            w,
-            slot_state::word(generation, RESERVED),
-            Ordering::AcqRel,
-            Ordering::Relaxed,
-        );
+        let taken =
+            e.state.compare_exchange(w, slot_state::word(generation, RESERVED), Ordering::AcqRel, Ordering::Relaxed);
         assert!(taken.is_ok(), "global root slot {index} changed while it was free");
         Ok(GlobalSlot { index, generation })
     }
@@ -433,7 +429,8 @@ impl GlobalRoots {
             .filter_map(|i| {
                 let e = self.entry(i)?;
                 let w = e.state.load(Ordering::Acquire);
-                (slot_state::state(w) == SET).then(|| self.get(GlobalSlot { index: i, generation: slot_state::generation(w) }).ok())?
+                (slot_state::state(w) == SET)
+                    .then(|| self.get(GlobalSlot { index: i, generation: slot_state::generation(w) }).ok())?
             })
             .collect()
     }
