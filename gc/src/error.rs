@@ -135,3 +135,52 @@ impl fmt::Display for HeapError {
 }
 
 impl std::error::Error for HeapError {}
+
+/// Why a collection did not end well.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CollectError {
+    /// The heap verifier found a reachable object that is not marked (a
+    /// collector bug); the message names it.
+    Verify(String),
+    /// The heap is being dropped.
+    Shutdown,
+    /// Called from inside a transaction of this heap (the cycle would wait
+    /// for this thread's next commit point, which cannot come).
+    InTransaction,
+    /// Called from code the collector runs (a `Trace` implementation, a
+    /// destructor run by the sweep): the cycle would wait for itself. See
+    /// [`HeapError::InGcWork`](crate::HeapError::InGcWork).
+    InGcWork,
+    /// A `Trace` implementation
+    /// panicked during marking. Marking could not complete, so nothing was
+    /// freed, and the collector frees nothing from then on: memory stays
+    /// safe, the heap keeps working up to its limit.
+    TracePanicked(String),
+    /// The collector itself panicked in a cycle (a bug in tmgc; the message
+    /// is the panic's). The threads were released at their commit points,
+    /// nothing more is freed, and every later collection returns this
+    /// error: memory stays safe, the heap keeps working up to its limit.
+    Panicked(String),
+}
+
+impl std::fmt::Display for CollectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CollectError::Verify(m) => write!(f, "heap verification failed: {m}"),
+            CollectError::Shutdown => write!(f, "the heap is shutting down"),
+            CollectError::TracePanicked(m) => {
+                write!(f, "marking stopped: a Trace implementation panicked ({m}); the collector frees nothing now")
+            }
+            CollectError::Panicked(m) => {
+                write!(f, "the collector panicked ({m}), a tmgc bug; it frees nothing now")
+            }
+            CollectError::InTransaction => {
+                write!(f, "Heap::collect called inside a transaction: call it between transactions")
+            }
+            CollectError::InGcWork => write!(f, "{}", IN_GC_WORK),
+        }
+    }
+}
+
+impl std::error::Error for CollectError {}

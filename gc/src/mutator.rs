@@ -240,12 +240,7 @@ impl Mutator {
             return;
         }
         core.gc.pacer_next = core.alloc.allocated_bytes() + PACER_STEP;
-        let space = &heap.space;
-        let due = space.allocated_bytes().max(0) as u64 >= heap.collector.trigger_bytes.load(Ordering::Relaxed);
-        let pressed = space.config().get_heap_limit().is_some_and(|l| space.heap_bytes() >= l / 10 * 8);
-        if (due || pressed) && !heap.collector.cycle_pending() {
-            heap.collector.request_cycle();
-        }
+        heap.collector.request_if_due(&heap.space);
     }
 
     /// Run `body` as a transaction; see the [module docs](crate::mutator)
@@ -496,12 +491,7 @@ impl Drop for Mutator {
         // Short-lived threads may never reach a pacer check of their own:
         // the bytes they allocated (folded into the space by `retire_all`)
         // still count.
-        let space = &heap.space;
-        if space.allocated_bytes().max(0) as u64 >= heap.collector.trigger_bytes.load(Ordering::Relaxed)
-            && !heap.collector.cycle_pending()
-        {
-            heap.collector.request_cycle();
-        }
+        heap.collector.request_if_due(&heap.space);
         heap.commits.fetch_add(self.commits, Ordering::Relaxed);
         heap.conflicts.fetch_add(self.conflicts, Ordering::Relaxed);
         detach(&heap);

@@ -39,10 +39,11 @@ use std::sync::Arc;
 
 use crate::collector::stats::Pauses;
 
+use super::CycleState;
 use crate::collector::mark::shade;
 use crate::heap::HeapInner;
 use crate::mutator::Core;
-use crate::sync::{lock, AtomicBool, AtomicU32, AtomicU64, Mutex};
+use crate::sync::{lock, AtomicBool, AtomicU32, AtomicU64, Mutex, Spin};
 use tmgc_alloc::Colour;
 
 /// The request word: `seq << 32 | epoch (24 bits) << 8 | phase`.
@@ -221,4 +222,56 @@ pub(crate) fn raise(recs: &[Arc<Record>]) {
         r.pending.store(true, Ordering::Release);
     }
     crate::sync::heavy_fence();
+}
+
+/// How long a handshake waits for parked threads to answer by themselves
+/// before the collector answers for them (`await_acks`).
+const ANSWER_GRACE: std::time::Duration = std::time::Duration::from_micros(200);
+
+impl super::Collector {
+    // ---- requests ----
+
+    /// Publish a new request word and raise every thread's flag.
+    pub(super) fn request(&self, cs: &mut CycleState, phase: u64) -> (u64, Vec<Arc<Record>>) {
+        cs.seq += 1;
+        let w = word::make(cs.seq, cs.epoch, phase);
+        self.word.store(w, Ordering::SeqCst);
+        // Wake threads parked in a VERIFY stop (they wait for the word).
+        {
+            let _s = lock(&self.signal.state);
+            self.signal.word.notify_all();
+        }
+        let recs = self.snapshot();
+        raise(&recs);
+        (w, recs)
+    }
+
+    /// Wait until every thread of `recs` answered `w` (itself, or through
+    /// the collector while parked).
+    pub(super) fn await_acks(&self, heap: &HeapInner, w: u64, mut recs: Vec<Arc<Record>>) {
+        let spin = Spin::new();
+        let start = std::time::Instant::now();
+        loop {
+            // Answer for parked threads only after a grace period: a busy
+            // thread, parked for a moment between two transactions, answers
+            // by itself at its next commit point. Were the collector to
+            // answer for it, the thread would block on its own handoff lock
+            // meanwhile, and if the collector were preempted holding it, the
+            // thread would wait a scheduler time slice (milliseconds).
+            let for_parked = cfg!(tmgc_loom) || start.elapsed() >= ANSWER_GRACE;
+            recs.retain(|r| !try_complete(heap, r, w, for_parked));
+            if recs.is_empty() {
+                return;
+            }
+            spin.wait();
+        }
+    }
+
+    /// Park the calling thread until the word is no longer `w`.
+    pub(crate) fn wait_word_change(&self, w: u64) {
+        let mut s = lock(&self.signal.state);
+        while self.word.load(Ordering::Acquire) == w {
+            s = self.signal.word.wait(s).unwrap_or_else(|e| e.into_inner());
+        }
+    }
 }

@@ -8,7 +8,12 @@
 //! stealing the core). The feature costs a system call at each end of each
 //! timed pause, so it is off by default.
 
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+
+use crate::heap::HeapInner;
+use crate::sync::lock;
 
 use hdrhistogram::Histogram;
 
@@ -237,5 +242,65 @@ impl std::fmt::Display for GcStats {
             write!(f, "; {} destructor panics", self.destructor_panics)?;
         }
         Ok(())
+    }
+}
+
+pub(crate) struct StatsState {
+    pub(super) cycles: u64,
+    pub(super) recent: VecDeque<CycleStats>,
+    pub(super) max_cycle: Duration,
+    pub(super) total: Duration,
+    pub(super) peak_heap: u64,
+    /// Pauses of detached mutators.
+    pub(super) detached_pauses: Pauses,
+}
+
+impl StatsState {
+    pub(super) fn new() -> Self {
+        StatsState {
+            cycles: 0,
+            recent: VecDeque::new(),
+            max_cycle: Duration::ZERO,
+            total: Duration::ZERO,
+            peak_heap: 0,
+            detached_pauses: Pauses::new(),
+        }
+    }
+}
+
+impl super::Collector {
+    // ---- statistics ----
+
+    pub(crate) fn stats(&self, heap: &HeapInner) -> GcStats {
+        let recs = self.snapshot();
+        let s = lock(&self.stats);
+        let mut pauses = s.detached_pauses.clone();
+        let mut per = Vec::new();
+        for r in &recs {
+            // `try_lock`: the verifier may hold a parked thread's lock while
+            // it waits for the caller (if the caller is inside a
+            // transaction); then that thread's figures are left out.
+            let Ok(g) = r.handoff.try_lock() else { continue };
+            let h = g.pauses.clone();
+            drop(g);
+            pauses.add(&h);
+            per.push((r.id, h.wall));
+        }
+        let failures = lock(&self.signal.state).failures.iter().map(|(_, m)| m.clone()).collect();
+        GcStats {
+            cycles: s.cycles,
+            recent: s.recent.iter().copied().collect(),
+            max_cycle: s.max_cycle,
+            total_cycle_time: s.total,
+            heap_bytes: heap.space.heap_bytes() as u64,
+            peak_heap_bytes: s.peak_heap,
+            pauses: pauses.wall,
+            pause_cpu: pauses.cpu,
+            per_mutator: per,
+            verify_failures: failures,
+            weak_cells: self.weak_cells.len(),
+            destructor_panics: heap.destructor_panics.load(Ordering::Relaxed),
+            gave_way: self.gave_way.load(Ordering::Relaxed),
+        }
     }
 }

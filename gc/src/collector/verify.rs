@@ -7,9 +7,15 @@
 use std::collections::HashSet;
 use std::ptr::NonNull;
 
+use std::sync::atomic::Ordering;
+
+use super::cycle::Fault;
+use super::handshake::{word, DETACHED, PARKED};
+use super::{CollectError, CycleState};
 use crate::collector::mark::Grey;
 use crate::header::Header;
 use crate::heap::HeapInner;
+use crate::sync::{lock, Spin};
 use crate::trace::{Tracer, Visitor};
 
 /// What a verification found.
@@ -80,5 +86,65 @@ pub(crate) unsafe fn verify(heap: &HeapInner, roots: Vec<(String, NonNull<Header
     match first {
         Some(e) => Err(e),
         None => Ok(Verified { objects: seen.len() }),
+    }
+}
+
+impl super::Collector {
+    /// Stop every mutator at a commit point (VERIFY request), hold each
+    /// one's lock, and verify the heap. The outer `Err` is a panic of a
+    /// `Trace` implementation during the re-trace (the threads are released
+    /// first).
+    #[allow(clippy::type_complexity)]
+    pub(super) fn verify_stopped(
+        &self,
+        heap: &HeapInner,
+        cs: &mut CycleState,
+    ) -> Result<Result<(), CollectError>, Box<dyn std::any::Any + Send>> {
+        self.verifications.fetch_add(1, Ordering::AcqRel);
+        let (_w, recs) = self.request(cs, word::VERIFY);
+        let mut held = Vec::with_capacity(recs.len());
+        held.resize_with(recs.len(), || None);
+        let spin = Spin::new();
+        loop {
+            let mut all = true;
+            for (i, r) in recs.iter().enumerate() {
+                if held[i].is_some() || r.state.load(Ordering::Acquire) == DETACHED {
+                    continue;
+                }
+                all = false;
+                if r.state.load(Ordering::Acquire) == PARKED {
+                    let g = lock(&r.handoff);
+                    if r.state.load(Ordering::Acquire) == PARKED {
+                        held[i] = Some(g);
+                    }
+                }
+            }
+            if all {
+                break;
+            }
+            spin.wait();
+        }
+        let mut roots: Vec<(String, NonNull<Header>)> = Vec::new();
+        for (i, r) in recs.iter().enumerate() {
+            if held[i].is_none() {
+                continue; // detached
+            }
+            // SAFETY: (H2) we hold its lock and it is parked.
+            let core = unsafe { r.core_mut() };
+            core.alloc.flush_marks(); // publish staged start bits for the check
+            roots.extend(core.roots.scan().map(|p| (format!("a root of mutator {}", r.id), p.cast())));
+        }
+        roots.extend(heap.globals.scan().into_iter().map(|p| ("a global root".to_string(), p.cast())));
+        self.fault_point(Fault::VerifyStop);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            // SAFETY: every mutator is parked and held (or detached),
+            // marking is closed, and the sweep has not begun.
+            unsafe { verify(heap, roots) }
+        }));
+        // Moving on (to SWEEP, or the abandon's SWEEP) releases the stopped
+        // threads (they wait for the word to change, then for their lock).
+        drop(held);
+        self.verifications.fetch_add(1, Ordering::AcqRel);
+        r.map(|r| r.map(|_| ()).map_err(CollectError::Verify))
     }
 }

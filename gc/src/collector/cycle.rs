@@ -1,0 +1,263 @@
+//! The cycle: its phases in order (REQ, T, marking and termination rounds,
+//! close, verification, weak clearing, SWEEP), and what happens when it
+//! panics (`abandon` for a panicking `Trace`, `recover` for a tmgc bug).
+//! The test hooks (`Hold`, `Fault`) mark points of the cycle.
+
+use std::sync::atomic::Ordering;
+#[cfg(all(test, not(tmgc_loom)))]
+use std::time::Duration;
+use std::time::Instant;
+
+use super::handshake::word;
+use super::mark::{shade, MarkReport, MarkWork};
+use super::stats::CycleStats;
+use super::weak::WeakPhase;
+use super::{CollectError, Collector};
+use crate::header::Header;
+use crate::heap::HeapInner;
+use crate::sync::{lock, Spin};
+
+/// Collector state that lasts across cycles (guarded by `cycle`).
+#[derive(Default)]
+pub(crate) struct CycleState {
+    pub(super) seq: u64,
+    pub(super) epoch: u64,
+    pub(super) live_bytes: u64,
+}
+
+/// Points where a test holds a cycle (`Collector::hold`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Hold {
+    /// After the last termination round, before marking closes.
+    BeforeClose = 1,
+    /// Marking closed (and verified), weak cells not yet cleared.
+    BeforeWeakClearing,
+}
+
+/// Points where a test makes the collector panic (`Collector::fault`
+/// holds one, or 0 for none). In other builds they cost nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fault {
+    /// At the start of a cycle, before any request.
+    CycleStart = 1,
+    /// In the verifier's stop, with every thread held at VERIFY.
+    VerifyStop,
+    /// After the sweep epoch began, before the SWEEP request.
+    SweepBegun,
+}
+
+impl Collector {
+    // ---- the cycle ----
+
+    /// Tests only: wait at `point` while a test holds the cycle there
+    /// (`hold`), after setting `held`.
+    #[inline(always)]
+    pub(super) fn hold_point(&self, point: Hold) {
+        #[cfg(all(test, not(tmgc_loom)))]
+        if self.hold.load(Ordering::SeqCst) == point as u8 {
+            self.held.store(true, Ordering::SeqCst);
+            while self.hold.load(Ordering::SeqCst) == point as u8 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        let _ = point;
+    }
+
+    /// Tests only: panic here if a test asked for a fault at `point`.
+    #[inline(always)]
+    pub(super) fn fault_point(&self, point: Fault) {
+        #[cfg(all(test, not(tmgc_loom)))]
+        if self.fault.load(Ordering::Relaxed) == point as u8 {
+            panic!("injected collector fault: {point:?}");
+        }
+        let _ = point;
+    }
+
+    pub(super) fn run_cycle(&self, heap: &HeapInner, cs: &mut CycleState, n: u64) -> Result<CycleStats, CollectError> {
+        let t0 = Instant::now();
+        let space = &heap.space;
+        let allocated = space.take_allocated_bytes().max(0) as u64;
+        let live_before = cs.live_bytes;
+        cs.epoch += 1;
+        debug_assert_eq!(space.unswept_blocks(), 0, "P0: the previous sweep is finished");
+        self.fault_point(Fault::CycleStart);
+        // Late shades of the previous cycle (a thread with its barrier still
+        // on, detaching before it answered SWEEP) are stale: their marks
+        // were cleared with the rest.
+        while self.grey.take_packet().is_some() {}
+        // Weak reads shade from now on: one that a transaction makes before
+        // its thread answers REQ may be stored into an object after T.
+        self.weak_gate.switch(WeakPhase::Shade, || true);
+
+        // 1. REQ(e): barriers on, roots shaded by each thread (P1).
+        let (w, recs) = self.request(cs, word::REQ);
+        self.await_acks(heap, w, recs);
+
+        // 2. T: global roots shaded now, not at the request (trap 3).
+        let mut grey = Vec::new();
+        for g in heap.globals.scan() {
+            // SAFETY: a global root keeps its object alive; nothing is swept
+            // during marking.
+            unsafe { shade(g.cast::<Header>(), &mut grey) };
+        }
+        self.grey.push_packet(grey);
+        let to_t = t0.elapsed();
+        let _ = self.request(cs, word::MARK);
+
+        // 3. Mark, then termination rounds until no new grey object (P6).
+        let work = MarkWork { grey: &self.grey, give_way: self.crowded().then_some(&self.gave_way) };
+        let mut report = MarkReport::default();
+        let mut rounds = 0;
+        loop {
+            let drained = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.marker.drain(&work)));
+            match drained {
+                Ok(r) => report += r,
+                Err(p) => return Err(self.abandon(heap, cs, p)),
+            }
+            let before = self.grey.handed();
+            let (w, recs) = self.request(cs, word::FLUSH);
+            self.await_acks(heap, w, recs);
+            rounds += 1;
+            // Close (P7): with no weak read inside the gate, a grey set
+            // still empty means nothing new; else a weak read shaded after
+            // the round, and marking goes on.
+            if self.grey.handed() == before && self.grey.is_empty() {
+                self.hold_point(Hold::BeforeClose);
+                if self.weak_gate.switch(WeakPhase::Closed, || self.grey.is_empty()) {
+                    break;
+                }
+            }
+        }
+        let mark = t0.elapsed() - to_t;
+
+        // 4. Verification (stop-the-world; tests and the stress harness).
+        let mut result = Ok(());
+        if self.config.verify {
+            match self.verify_stopped(heap, cs) {
+                Ok(r) => result = r,
+                // A `Trace` implementation panicked in the re-trace: as in
+                // marking, the cycle is abandoned and nothing is freed.
+                Err(p) => return Err(self.abandon(heap, cs, p)),
+            }
+        }
+
+        // Weak cells to objects the marker did not reach are cleared before
+        // anything is freed; then weak reads return what they find (W3).
+        self.hold_point(Hold::BeforeWeakClearing);
+        // SAFETY: marking is closed and complete (CLOSED), and this cycle's
+        // sweep has not begun.
+        let weak = unsafe { self.weak_cells.clear_dead() };
+        self.weak_gate.switch(WeakPhase::Idle, || true);
+
+        // 5. SWEEP(e).
+        space.begin_sweep();
+        self.fault_point(Fault::SweepBegun);
+        let (w, recs) = self.request(cs, word::SWEEP);
+        self.await_acks(heap, w, recs);
+        let mut dropped = 0u64;
+        let spin = Spin::new();
+        loop {
+            dropped += space.sweep().objects_dropped as u64;
+            if space.unswept_blocks() == 0 {
+                break;
+            }
+            spin.wait();
+        }
+        space.clear_marks();
+
+        let st = space.stats();
+        cs.live_bytes = st.live_bytes as u64;
+        let trigger = ((cs.live_bytes as f64) * self.config.growth_factor) as u64;
+        self.trigger_bytes.store(trigger.max(self.config.min_trigger_bytes), Ordering::Relaxed);
+        let cycle = CycleStats {
+            cycle: n,
+            duration: t0.elapsed(),
+            to_t,
+            mark,
+            rounds,
+            marked_objects: report.objects,
+            marked_bytes: report.bytes,
+            allocated_bytes: allocated,
+            live_bytes: cs.live_bytes,
+            freed_bytes: (live_before + allocated).saturating_sub(cs.live_bytes),
+            heap_bytes: st.heap_bytes as u64,
+            objects_dropped: dropped,
+            weak_cleared: weak.cleared,
+            verified: self.config.verify,
+        };
+        let mut s = lock(&self.stats);
+        s.cycles += 1;
+        s.max_cycle = s.max_cycle.max(cycle.duration);
+        s.total += cycle.duration;
+        s.peak_heap = s.peak_heap.max(cycle.heap_bytes);
+        if s.recent.len() == 64 {
+            s.recent.pop_front();
+        }
+        s.recent.push_back(cycle);
+        drop(s);
+        result.map(|()| cycle)
+    }
+
+    /// Marking panicked (a `Trace` implementation did): marking is
+    /// incomplete, so nothing may be freed. Bring every thread back to the
+    /// idle state (SWEEP answers: blocks retired, white allocation, barrier
+    /// off) without starting a sweep epoch, drop the grey set, clear the
+    /// marks. The caller records the collector as broken: no later cycle
+    /// runs, so nothing is ever freed on the strength of these marks.
+    pub(super) fn abandon(
+        &self,
+        heap: &HeapInner,
+        cs: &mut CycleState,
+        p: Box<dyn std::any::Any + Send>,
+    ) -> CollectError {
+        let (w, recs) = self.request(cs, word::SWEEP);
+        self.await_acks(heap, w, recs);
+        while self.grey.take_packet().is_some() {}
+        // No sweep follows: weak reads may return what they find.
+        self.weak_gate.switch(WeakPhase::Idle, || true);
+        heap.space.clear_marks();
+        CollectError::TracePanicked(panic_message(&*p))
+    }
+
+    /// The collector panicked somewhere in a cycle other than a `Trace`
+    /// call (a tmgc bug: an internal assertion, say). Where it stopped is
+    /// unknown, so nothing more may be freed: the caller records the
+    /// collector as broken and no later cycle runs. Release the threads:
+    /// a SWEEP request moves the word off any phase they could be waiting
+    /// in (a VERIFY stop) and turns their barriers off. No sweep epoch is
+    /// begun here; if this cycle already began one, its marks are complete
+    /// (the sweep begins only after marking and verification), so the lazy
+    /// sweep finishing it stays correct, and the marks are left for it. If
+    /// this recovery panics too, the word has still moved on: the threads
+    /// answer it themselves at their commit points.
+    pub(super) fn recover(
+        &self,
+        heap: &HeapInner,
+        cs: &mut CycleState,
+        p: Box<dyn std::any::Any + Send>,
+    ) -> CollectError {
+        let msg = panic_message(&*p);
+        // A panic inside the verifier's stop left its counter odd, which
+        // would keep every later handoff wait out of the pause figures.
+        if self.verifications.load(Ordering::Acquire) % 2 == 1 {
+            self.verifications.fetch_add(1, Ordering::AcqRel);
+        }
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            // Weak reads return what they find: no sweep begins from here,
+            // and if one had begun, its clearing was done (W3).
+            self.weak_gate.switch(WeakPhase::Idle, || true);
+            let (w, recs) = self.request(cs, word::SWEEP);
+            self.await_acks(heap, w, recs);
+            while self.grey.take_packet().is_some() {}
+        }));
+        CollectError::Panicked(msg)
+    }
+}
+
+/// The message of a caught panic.
+pub(super) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "a panic".into())
+}

@@ -1,0 +1,208 @@
+//! Triggering and waiting: requests for cycles, `collect` and the wait for
+//! a requested cycle, the background collector thread, shutdown.
+//!
+//! Every `collect` request and every wait for memory goes through
+//! `request_cycle`; cycles are numbered, and a waiter returns when a cycle
+//! that started after its request is done (trap 10: a heap-limit waiter
+//! waits for a cycle whose T follows the start of its wait).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::handshake;
+use super::{CollectError, Collector, CycleStats};
+use crate::heap::HeapInner;
+use crate::sync::{lock, Condvar, Mutex};
+
+/// Cycle requests and completions, shared with the background thread (which
+/// holds it and only a weak reference to the heap).
+pub(crate) struct Signal {
+    pub(super) state: Mutex<SignalState>,
+    pub(super) work: Condvar,
+    pub(super) done: Condvar,
+    /// Wakes threads parked in a VERIFY stop.
+    pub(super) word: Condvar,
+}
+
+#[derive(Default)]
+pub(crate) struct SignalState {
+    pub(super) requested: u64,
+    pub(super) started: u64,
+    pub(super) done: u64,
+    pub(super) shutdown: bool,
+    /// Verification failures of completed cycles, by cycle number.
+    pub(super) failures: Vec<(u64, String)>,
+    /// Set when marking (`TracePanicked`) or the collector (`Panicked`)
+    /// panicked: no cycle runs any more, and every request gets this.
+    pub(super) broken: Option<CollectError>,
+}
+
+impl Signal {
+    pub(super) fn new() -> Self {
+        Signal {
+            state: Mutex::new(SignalState::default()),
+            work: Condvar::new(),
+            done: Condvar::new(),
+            word: Condvar::new(),
+        }
+    }
+}
+
+impl Collector {
+    /// The pacer's test, written once: request a cycle if the bytes
+    /// allocated since the last one reached the trigger (the live heap
+    /// times `growth_factor`, `cycle.rs` sets it), or if the heap is at 80%
+    /// of its limit, unless one is already pending. Run by a mutator every
+    /// `PACER_STEP` bytes it allocates, and when it detaches (a short-lived
+    /// thread may never reach a step of its own; its bytes still count).
+    pub(crate) fn request_if_due(&self, space: &tmgc_alloc::Space) {
+        let due = space.allocated_bytes().max(0) as u64 >= self.trigger_bytes.load(Ordering::Relaxed);
+        let pressed = space.config().get_heap_limit().is_some_and(|l| space.heap_bytes() >= l / 10 * 8);
+        if (due || pressed) && !self.cycle_pending() {
+            self.request_cycle();
+        }
+    }
+
+    // ---- triggering and waiting ----
+
+    /// Ask for a cycle that starts after now; returns its number.
+    pub(crate) fn request_cycle(&self) -> u64 {
+        let mut s = lock(&self.signal.state);
+        let target = s.started + 1;
+        if s.requested < target {
+            s.requested = target;
+            self.signal.work.notify_all();
+        }
+        target
+    }
+
+    /// Whether a cycle is requested and not yet started.
+    pub(crate) fn cycle_pending(&self) -> bool {
+        let s = lock(&self.signal.state);
+        s.requested > s.started
+    }
+
+    /// Run or wait for a full cycle that starts after now. The calling
+    /// thread's mutator, if any, must be parked.
+    pub(crate) fn collect(&self, heap: &HeapInner) -> Result<CycleStats, CollectError> {
+        if crate::gcwork::inside() {
+            return Err(CollectError::InGcWork);
+        }
+        let me = crate::sync::thread_id();
+        if self.snapshot().iter().any(|r| r.owner == me && r.state.load(Ordering::Acquire) == handshake::RUNNING) {
+            // The cycle would wait for this thread's commit point, and this
+            // thread for the cycle.
+            return Err(CollectError::InTransaction);
+        }
+        self.collect_parked(heap)
+    }
+
+    /// `collect` for a caller known to be parked (the transaction loop
+    /// waiting for memory).
+    pub(crate) fn collect_parked(&self, heap: &HeapInner) -> Result<CycleStats, CollectError> {
+        let target = self.request_cycle();
+        if self.config.background {
+            let mut s = lock(&self.signal.state);
+            while s.done < target && !s.shutdown {
+                s = self.signal.done.wait(s).unwrap_or_else(|e| e.into_inner());
+            }
+            if let Some(e) = &s.broken {
+                return Err(e.clone());
+            }
+            if s.done < target {
+                return Err(CollectError::Shutdown);
+            }
+            if let Some((_, m)) = s.failures.iter().find(|(c, _)| *c >= target) {
+                return Err(CollectError::Verify(m.clone()));
+            }
+            drop(s);
+            let st = lock(&self.stats);
+            return Ok(st.recent.iter().find(|c| c.cycle >= target).copied().unwrap_or_default());
+        }
+        // No background thread: run cycles here until ours is done.
+        loop {
+            let (n, r) = self.run_requested(heap);
+            if n.is_some_and(|n| n >= target) || lock(&self.signal.state).done >= target {
+                return match r {
+                    Some(r) if n.is_some_and(|n| n >= target) => r,
+                    _ => Ok(CycleStats::default()),
+                };
+            }
+        }
+    }
+
+    /// Start and run the next requested cycle (if one is still wanted).
+    pub(super) fn run_requested(&self, heap: &HeapInner) -> (Option<u64>, Option<Result<CycleStats, CollectError>>) {
+        let mut cs = lock(&self.cycle);
+        let n = {
+            let mut s = lock(&self.signal.state);
+            if s.requested <= s.started {
+                return (None, None);
+            }
+            s.started += 1;
+            if let Some(e) = s.broken.clone() {
+                // Collection stopped for good: answer at once.
+                s.done = s.started;
+                self.signal.done.notify_all();
+                return (Some(s.started), Some(Err(e)));
+            }
+            s.started
+        };
+        // Everything the cycle runs (Trace impls, the verifier, destructors
+        // in the sweep) is GC work: it cannot re-enter the heap (W0).
+        let work = crate::gcwork::GcWork::enter();
+        let cycle = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run_cycle(heap, &mut cs, n)));
+        drop(work);
+        let r = cycle.unwrap_or_else(|p| Err(self.recover(heap, &mut cs, p)));
+        let mut s = lock(&self.signal.state);
+        s.done = n;
+        match &r {
+            Err(CollectError::Verify(m)) => s.failures.push((n, m.clone())),
+            Err(e @ (CollectError::TracePanicked(_) | CollectError::Panicked(_))) => s.broken = Some(e.clone()),
+            _ => {}
+        }
+        self.signal.done.notify_all();
+        (Some(n), Some(r))
+    }
+}
+
+/// Start the background collector thread for `heap`. It holds only a weak
+/// reference between cycles, so dropping the last handle ends it.
+#[cfg(not(tmgc_loom))]
+pub(crate) fn spawn(heap: &Arc<HeapInner>) {
+    let weak: std::sync::Weak<HeapInner> = Arc::downgrade(heap);
+    let signal = Arc::clone(&heap.collector.signal);
+    std::thread::Builder::new()
+        .name("tmgc-collector".into())
+        .spawn(move || collector_loop(&weak, &signal))
+        .expect("spawn the collector thread");
+}
+
+#[cfg(not(tmgc_loom))]
+pub(super) fn collector_loop(weak: &std::sync::Weak<HeapInner>, signal: &Signal) {
+    loop {
+        {
+            let mut s = lock(&signal.state);
+            while s.requested <= s.started && !s.shutdown {
+                s = signal.work.wait(s).unwrap_or_else(|e| e.into_inner());
+            }
+            if s.shutdown {
+                return;
+            }
+        }
+        let Some(heap) = weak.upgrade() else { return };
+        heap.collector.run_requested(&heap);
+    }
+}
+
+#[cfg(tmgc_loom)]
+pub(crate) fn spawn(_heap: &Arc<HeapInner>) {}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        let mut s = lock(&self.signal.state);
+        s.shutdown = true;
+        self.signal.work.notify_all();
+        self.signal.done.notify_all();
+    }
+}
