@@ -57,7 +57,7 @@ use tmgc_roots::{GlobalSlot, Slot};
 
 use crate::header::Header;
 use crate::heap::HeapInner;
-use crate::mutator::RootDrops;
+use crate::thread::RootDrops;
 use crate::types::GcType;
 
 /// Invariant lifetime brand.

@@ -56,6 +56,7 @@ pub mod mutator;
 mod solo;
 mod sync;
 mod tagged;
+mod thread;
 pub mod trace;
 pub mod tx;
 mod types;

@@ -37,35 +37,15 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tmgc_alloc::{AllocError, LocalAllocator};
-use tmgc_roots::{RootTable, Slot};
+use tmgc_alloc::AllocError;
+use tmgc_roots::RootTable;
 
-use crate::collector::handshake::{respond, word, Record, DETACHED, PARKED, RUNNING};
-use crate::collector::mark::Grey;
+use crate::collector::handshake::{respond, word};
 use crate::collector::stats::{PauseClock, Pauses};
 use crate::error::{Abort, Conflict, TxError};
 use crate::heap::{detach, HeapInner};
-use crate::sync::{light_fence, lock};
+use crate::thread::{Entered, LocalGc, MutatorRecord, MutatorState, PendingEntry, RootDrops, Running};
 use crate::tx::{Logs, Tx};
-
-/// The collector's per-thread state (barrier, buffers, pacing), part of `Core`.
-pub(crate) struct LocalGc {
-    /// The commit barrier is on (from handshake 1 to this thread's SWEEP).
-    pub(crate) barrier: bool,
-    /// The cycle (24-bit epoch) the barrier was turned on for.
-    pub(crate) barrier_epoch: u64,
-    /// The cycle whose SWEEP this thread answered.
-    pub(crate) swept_epoch: u64,
-    /// Objects this thread shaded and has not handed over yet.
-    pub(crate) grey: Vec<Grey>,
-    /// Pauses not yet merged into the record (ns).
-    pub(crate) pauses: Pauses,
-    /// Own allocated bytes at which to consult the pacer next.
-    pub(crate) pacer_next: u64,
-    /// When this thread last gave up its CPU at a commit point while the
-    /// barrier was on (`Tx::yield_due`).
-    pub(crate) last_yield: Instant,
-}
 
 /// How often (in bytes this thread allocates) a commit point consults the pacer.
 const PACER_STEP: u64 = 256 << 10;
@@ -74,32 +54,11 @@ const ASSIST_STEP: u64 = 16 << 10;
 /// ...tracing at most this many objects (bounded pause: about 10 to 100 µs).
 const ASSIST_BUDGET: usize = 1024;
 
-/// What a transaction borrows from its mutator: everything the collector
-/// may also touch while the thread is parked (see `Record`).
-pub(crate) struct Core {
-    pub(crate) heap: Arc<HeapInner>,
-    pub(crate) alloc: LocalAllocator,
-    pub(crate) roots: RootTable,
-    pub(crate) logs: Logs,
-    pub(crate) gc: LocalGc,
-    /// This mutator's writer tag (`flags::vlock`): its commits stamp it
-    /// into the objects they write.
-    pub(crate) tag: u32,
-    /// This thread holds the heap's solo grant: its transactions run
-    /// without concurrency control (`solo`, S3).
-    pub(crate) solo: bool,
-}
-
-/// Roots dropped (outside any transaction, or inside one) and not yet
-/// removed from the table: `Root::drop` only queues here, so it never
-/// touches the table while the collector may be scanning it.
-pub(crate) type RootDrops = RefCell<Vec<Slot>>;
-
 /// A thread's handle on a [`Heap`](crate::Heap): it runs that thread's
 /// transactions. Not `Send`: its roots and its allocator's blocks belong to
 /// its thread.
 pub struct Mutator {
-    rec: Arc<Record>,
+    rec: Arc<MutatorRecord>,
     heap: Arc<HeapInner>,
     drops: Rc<RootDrops>,
     commits: u64,
@@ -109,17 +68,6 @@ pub struct Mutator {
     _thread_bound: PhantomData<*mut ()>,
 }
 
-/// Parks the thread when a transaction ends, also by unwinding. A running
-/// [`Tx`] owns it, so the thread cannot park while a transaction still
-/// holds its `Core` (H1 of `handshake`): the attempt is finished first.
-pub(crate) struct Running<'a>(&'a Record);
-
-impl Drop for Running<'_> {
-    fn drop(&mut self) {
-        self.0.state.store(PARKED, Ordering::Release);
-    }
-}
-
 impl Mutator {
     /// `None` if the heap has `vlock::MAX_TAG` mutators attached.
     pub(crate) fn new(heap: Arc<HeapInner>) -> Option<Self> {
@@ -127,7 +75,7 @@ impl Mutator {
         // Destructors never run inside a transaction: leave blocks that hold
         // objects with destructors to the collector's sweep.
         alloc.set_lazy_drop_sweep(false);
-        let core = Core {
+        let core = MutatorState {
             heap: Arc::clone(&heap),
             alloc,
             roots: RootTable::new(),
@@ -145,8 +93,9 @@ impl Mutator {
             solo: false,
         };
         let collector = &heap.collector;
-        let rec =
-            heap.solo.attach(|| collector.register(|id, tag| Record::new(id, tag, core)), || collector.attached())?;
+        let rec = heap
+            .solo
+            .attach(|| collector.register(|id, tag| MutatorRecord::new(id, tag, core)), || collector.attached())?;
         let heap = Arc::clone(&heap);
         Some(Mutator {
             rec,
@@ -160,32 +109,30 @@ impl Mutator {
     }
 
     /// Become RUNNING: the commit point. Fast path: a store, a compiler
-    /// fence and one load of our own flag.
+    /// fence and one load of our own flag (`MutatorRecord::enter`).
     #[inline]
-    fn enter<'a>(rec: &'a Record, heap: &HeapInner) -> Running<'a> {
-        rec.state.store(RUNNING, Ordering::Relaxed);
-        light_fence();
-        if rec.pending.load(Ordering::Acquire) {
-            Self::enter_slow(rec, heap);
+    fn enter<'a>(rec: &'a MutatorRecord, heap: &HeapInner) -> Running<'a> {
+        match rec.enter() {
+            Entered::Running(r) => r,
+            Entered::Pending(p) => Self::enter_slow(p, heap),
         }
-        Running(rec)
     }
 
     #[cold]
     #[inline(never)]
-    fn enter_slow(rec: &Record, heap: &HeapInner) {
+    fn enter_slow<'a>(entry: PendingEntry<'a>, heap: &HeapInner) -> Running<'a> {
         let clock = PauseClock::start();
         let mut verify_wait = std::time::Duration::ZERO;
         let v0 = heap.collector.verifications.load(Ordering::Acquire);
-        let mut g = lock(&rec.handoff);
+        let rec = entry.record();
+        let mut me = entry.lock();
         if v0 % 2 == 1 || heap.collector.verifications.load(Ordering::Acquire) != v0 {
             // Blocked behind the verifier's stop-the-world: not a pause.
             verify_wait += clock.wall();
         }
         loop {
             rec.pending.store(false, Ordering::Relaxed);
-            // SAFETY: (H1) we are RUNNING; nobody else holds a reference.
-            crate::solo::apply(rec, unsafe { rec.core_mut() });
+            crate::solo::apply(rec, me.state());
             let w = heap.collector.word.load(Ordering::Acquire);
             if rec.acked.load(Ordering::Relaxed) == w {
                 break;
@@ -193,35 +140,25 @@ impl Mutator {
             if word::phase(w) == word::VERIFY {
                 // Stop for the verifier: parked, lock released, until the
                 // word moves on; then come back in as at any commit point.
-                rec.acked.store(w, Ordering::Release);
-                rec.state.store(PARKED, Ordering::Release);
-                drop(g);
-                let stopped = Instant::now();
-                heap.collector.wait_word_change(w);
                 // The verifier's stop-the-world is a test facility, not a
                 // pause of the collector: leave it out of the pause figures.
-                verify_wait += stopped.elapsed();
-                rec.state.store(RUNNING, Ordering::Relaxed);
-                light_fence();
-                let relock = Instant::now();
-                g = lock(&rec.handoff);
-                verify_wait += relock.elapsed();
+                rec.acked.store(w, Ordering::Release);
+                verify_wait += me.park_while(|| heap.collector.wait_word_change(w));
                 continue;
             }
-            // SAFETY: (H1) we are RUNNING; nobody else holds a reference.
-            respond(heap, unsafe { rec.core_mut() }, w);
+            respond(heap, me.state(), w);
             rec.acked.store(w, Ordering::Release);
         }
-        // SAFETY: (H1) as above.
-        let core = unsafe { rec.core_mut() };
-        core.gc.pauses.record(&clock, verify_wait);
-        g.pauses.add(&core.gc.pauses);
-        core.gc.pauses.reset();
+        let (state, handoff) = me.state_and_handoff();
+        state.gc.pauses.record(&clock, verify_wait);
+        handoff.pauses.add(&state.gc.pauses);
+        state.gc.pauses.reset();
+        me.unlock()
     }
 
     /// Consult the pacer (every `PACER_STEP` bytes this thread allocates).
     #[cold]
-    fn pace(core: &mut Core) {
+    fn pace(core: &mut MutatorState) {
         // Between transactions no checkpoint is open: give back the blocks
         // this thread has filled (transactions allocate under checkpoints,
         // so the allocator's slow path cannot). Bounded here, they make the
@@ -288,20 +225,18 @@ impl Mutator {
         }
         let backoff = crate::sync::Spin::new();
         let mut waited_for_memory = false;
-        let rec: &Record = &self.rec;
+        let rec: &MutatorRecord = &self.rec;
         let give_way;
         // The committed attempt leaves the loop with `break`, which drops
         // its `Tx` (and parks the thread) in place: moving the `Tx` out
         // (`drop(tx)`) cost a memcpy of it per transaction.
         let committed = loop {
-            let running = Self::enter(rec, &self.heap);
-            // SAFETY: (H1) we are RUNNING, and this is the only reference.
-            let core = unsafe { rec.core_mut() };
+            // The attempt owns the parking token: the thread parks only
+            // when the attempt has committed or rolled back (H1 until then).
+            let (core, running) = Self::enter(rec, &self.heap).into_parts();
             if core.alloc.allocated_bytes() >= core.gc.pacer_next {
                 Self::pace(core);
             }
-            // The attempt owns `running`: the thread parks only when the
-            // attempt has committed or rolled back.
             let mut tx = Tx::begin(core, &self.drops, running);
             match body(&mut tx) {
                 Ok(r) => match tx.commit() {
@@ -391,19 +326,19 @@ impl Mutator {
                 }
             }
             c.roots.commit();
-            // Publish this thread's recent pauses (commit barriers, mark
-            // assists) to `Heap::stats` now rather than at the next handshake.
-            let mut g = lock(&rec.handoff);
-            g.pauses.add(&c.gc.pauses);
-            c.gc.pauses.reset();
         });
+        // Publish this thread's recent pauses (commit barriers, mark
+        // assists) to `Heap::stats` now rather than at the next handshake.
+        let mut me = Self::enter(rec, &self.heap).lock();
+        let (state, handoff) = me.state_and_handoff();
+        handoff.pauses.add(&state.gc.pauses);
+        state.gc.pauses.reset();
     }
 
-    fn with_core<T>(&self, f: impl FnOnce(&mut Core) -> T) -> T {
-        let _running = Self::enter(&self.rec, &self.heap);
-        // SAFETY: (H1) RUNNING; no transaction is running (it would borrow
-        // `self` mutably), so this is the only reference.
-        f(unsafe { self.rec.core_mut() })
+    fn with_core<T>(&self, f: impl FnOnce(&mut MutatorState) -> T) -> T {
+        // (H1) through the guard; no transaction is running (it would
+        // borrow `self` mutably).
+        f(Self::enter(&self.rec, &self.heap).state())
     }
 
     /// Bytes this mutator has allocated and kept (aborted attempts excluded).
@@ -466,23 +401,20 @@ impl Mutator {
 
 impl Drop for Mutator {
     fn drop(&mut self) {
-        let rec: &Record = &self.rec;
-        let running = Self::enter(rec, &self.heap);
+        let rec: &MutatorRecord = &self.rec;
         let heap = Arc::clone(&self.heap);
         let pauses;
         {
-            let mut g = lock(&rec.handoff);
-            // SAFETY: (H1) RUNNING, and no transaction is running.
-            let core = unsafe { rec.core_mut() };
+            let mut me = Self::enter(rec, &self.heap).lock();
+            let (core, handoff) = me.state_and_handoff();
             // Hand over what the collector needs from us; our blocks go back
             // to the space (they are swept like any others); our roots go
             // away with us.
             heap.collector.grey.push_packet(std::mem::take(&mut core.gc.grey));
             let _ = core.alloc.retire_all();
-            g.pauses.add(&core.gc.pauses);
-            pauses = g.pauses.clone();
-            rec.state.store(DETACHED, Ordering::Release);
-            std::mem::forget(running); // stays DETACHED, not PARKED
+            handoff.pauses.add(&core.gc.pauses);
+            pauses = handoff.pauses.clone();
+            me.detach(); // stays DETACHED, never PARKED
         }
         heap.solo.detach(rec, || {
             heap.collector.unregister(rec, &pauses);

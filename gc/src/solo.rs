@@ -23,10 +23,10 @@
 //!   (the holder's acknowledgement, a Release store, or its PARKED state
 //!   read under its `handoff` lock). So no two transactions overlap when
 //!   either is solo.
-//! - (S3) The grant a thread runs with lives in its `Core` (`Core::solo`),
+//! - (S3) The grant a thread runs with lives in its `MutatorState` (`MutatorState::solo`),
 //!   read by `Tx::begin` with no atomic. It changes only under the handshake
 //!   ownership rules (H1/H2 of `collector::handshake`): the thread applies
-//!   `Record::solo_want` at a commit point's slow path, or whoever holds
+//!   `MutatorRecord::solo_want` at a commit point's slow path, or whoever holds
 //!   `handoff` and saw the thread PARKED applies it for the thread. Each
 //!   change of `solo_want` raises the thread's `pending` flag, so the next
 //!   commit point of a running thread takes the slow path; the collector,
@@ -41,9 +41,9 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::collector::handshake::{raise, Record, DETACHED, PARKED};
-use crate::mutator::Core;
+use crate::collector::handshake::raise;
 use crate::sync::{lock, Mutex, Spin};
+use crate::thread::{MutatorRecord, MutatorState, DETACHED, PARKED};
 
 /// The heap's solo grant.
 pub(crate) struct Solo {
@@ -51,7 +51,7 @@ pub(crate) struct Solo {
     enabled: bool,
     /// The record holding the grant (S1). Held across each attach's and
     /// detach's registry change.
-    lock: Mutex<Option<Arc<Record>>>,
+    lock: Mutex<Option<Arc<MutatorRecord>>>,
 }
 
 impl Solo {
@@ -64,9 +64,9 @@ impl Solo {
     /// revokes it from the holder, waiting for its running transaction.
     pub(crate) fn attach(
         &self,
-        register: impl FnOnce() -> Option<Arc<Record>>,
+        register: impl FnOnce() -> Option<Arc<MutatorRecord>>,
         attached: impl FnOnce() -> usize,
-    ) -> Option<Arc<Record>> {
+    ) -> Option<Arc<MutatorRecord>> {
         let mut holder = lock(&self.lock);
         let rec = register()?;
         if let Some(h) = holder.take() {
@@ -84,7 +84,7 @@ impl Solo {
 
     /// Unregister a mutator (under the solo lock); if one mutator remains,
     /// it gets the grant from its next commit point on.
-    pub(crate) fn detach(&self, rec: &Record, unregister: impl FnOnce() -> Vec<Arc<Record>>) {
+    pub(crate) fn detach(&self, rec: &MutatorRecord, unregister: impl FnOnce() -> Vec<Arc<MutatorRecord>>) {
         let mut holder = lock(&self.lock);
         if holder.as_deref().is_some_and(|h| std::ptr::eq(h, rec)) {
             *holder = None;
@@ -107,7 +107,7 @@ impl Solo {
 ///
 /// The caller owns `core` under H1 or H2 of `collector::handshake`, after
 /// the raise that came with the last change of `solo_want`.
-pub(crate) fn apply(rec: &Record, core: &mut Core) {
+pub(crate) fn apply(rec: &MutatorRecord, core: &mut MutatorState) {
     let want = rec.solo_want.load(Ordering::Acquire);
     if core.solo != want {
         core.solo = want;
@@ -123,7 +123,7 @@ const LONG_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Take the grant away from `h`, and wait until no solo transaction of its
 /// runs (S2).
-fn revoke(h: &Arc<Record>) {
+fn revoke(h: &Arc<MutatorRecord>) {
     h.solo_want.store(false, Ordering::Relaxed);
     // Raised under `handoff`, then the heavy fence: the asymmetric Dekker
     // of the handshakes. Either we see the thread RUNNING below and wait for
@@ -152,10 +152,9 @@ fn revoke(h: &Arc<Record>) {
         match h.state.load(Ordering::Acquire) {
             DETACHED => return,
             PARKED => {
-                let _g = lock(&h.handoff);
-                if h.state.load(Ordering::Acquire) == PARKED {
-                    // SAFETY: (H2) we hold `handoff` and saw PARKED under it.
-                    apply(h, unsafe { h.core_mut() });
+                if let Ok(mut parked) = h.lock_if_parked() {
+                    // (H2) through the guard.
+                    apply(h, parked.state());
                     return;
                 }
             }

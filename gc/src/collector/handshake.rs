@@ -4,28 +4,14 @@
 //! ## The request word
 //! The collector publishes requests in one word: a sequence number, the
 //! cycle (epoch) and the phase asked for ([`word`]). Each mutator has a
-//! [`Record`] with its own `pending` flag, raised by the collector for every
+//! [`MutatorRecord`] with its own `pending` flag, raised by the collector for every
 //! request; a mutator's commit point reads only that flag (one load on the
 //! fast path, no read-modify-write).
 //!
-//! ## States and ownership of a mutator's `Core`
-//! A record is `RUNNING` while its thread runs a transaction or a commit
-//! point, `PARKED` between transactions (and while it waits for the heap
-//! limit, an inevitable transaction, or a verification), `DETACHED` once
-//! its mutator is dropped. The thread's `Core` (allocator, root table,
-//! barrier state) is used:
-//! - (H1) by its thread while `RUNNING`;
-//! - (H2) by whoever holds the record's `handoff` lock *and* saw `PARKED`
-//!   under it: the collector, acting for the thread.
-//!
-//! A thread becomes `RUNNING` with a plain store, a light fence, and a load
-//! of `pending`; a set flag sends it to the slow path, which takes
-//! `handoff`. The collector raises `pending` (under `handoff`), issues the
-//! heavy fence (`sync::heavy_fence`, `membarrier` on Linux), and only then
-//! reads states. By the asymmetric Dekker argument (docs/COLLECTOR.md,
-//! "Parking") either the collector sees `RUNNING` and waits for the thread's
-//! own acknowledgement, or the thread sees `pending` and blocks on
-//! `handoff` before touching its `Core`. So (H1) and (H2) never overlap.
+//! ## States and ownership of a mutator's state
+//! A mutator is `RUNNING`, `PARKED` or `DETACHED`; who may touch its
+//! `MutatorState` when (H1, H2), and the guards that prove it, are in
+//! `crate::thread`.
 //!
 //! ## Responses are cumulative
 //! [`respond`] brings a thread up to date with the current word, whatever
@@ -33,17 +19,14 @@
 //! parked through several requests, ends in the same state as one that saw
 //! every request. `acked` records the last word answered.
 
-use std::cell::UnsafeCell;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-
-use crate::collector::stats::Pauses;
 
 use super::CycleState;
 use crate::collector::mark::shade;
 use crate::heap::HeapInner;
-use crate::mutator::Core;
-use crate::sync::{lock, AtomicBool, AtomicU32, AtomicU64, Mutex, Spin};
+use crate::sync::{lock, Spin};
+use crate::thread::{MutatorRecord, MutatorState, DETACHED, PARKED};
 use tmgc_alloc::Colour;
 
 /// The request word: `seq << 32 | epoch (24 bits) << 8 | phase`.
@@ -73,77 +56,9 @@ pub(crate) mod word {
     }
 }
 
-/// Record states.
-pub(crate) const RUNNING: u32 = 0;
-pub(crate) const PARKED: u32 = 1;
-pub(crate) const DETACHED: u32 = 2;
-
-/// What the `handoff` lock guards besides the `Core` of a parked thread.
-pub(crate) struct Handoff {
-    /// This thread's pauses at commit points (ns), merged from its local
-    /// histograms at each slow path.
-    pub(crate) pauses: Pauses,
-}
-
-/// A mutator as the collector sees it. See the module docs.
-pub(crate) struct Record {
-    pub(crate) id: u64,
-    /// The mutator's writer tag (`flags::vlock`), also in its `Core`.
-    pub(crate) tag: u32,
-    /// The thread that owns the mutator.
-    pub(crate) owner: crate::sync::ThreadId,
-    pub(crate) state: AtomicU32,
-    pub(crate) pending: AtomicBool,
-    pub(crate) acked: AtomicU64,
-    /// Solo mode wanted for this mutator (`solo`; changed under the heap's
-    /// solo lock, each change followed by a raise of `pending`).
-    pub(crate) solo_want: AtomicBool,
-    /// Solo mode applied to its `Core` (`solo::apply`).
-    pub(crate) solo_has: AtomicBool,
-    pub(crate) handoff: Mutex<Handoff>,
-    core: UnsafeCell<Core>,
-}
-
-// SAFETY: `core` is used by one party at a time, per (H1)/(H2) above; the
-// other fields are atomics and a mutex. `Core` holds only data that may move
-// between threads (its allocator is `Send`; its logs are addresses).
-unsafe impl Sync for Record {}
-// SAFETY: as above.
-unsafe impl Send for Record {}
-
-impl Record {
-    pub(crate) fn new(id: u64, tag: u32, mut core: Core) -> Record {
-        core.tag = tag;
-        Record {
-            id,
-            tag,
-            owner: crate::sync::thread_id(),
-            state: AtomicU32::new(PARKED),
-            pending: AtomicBool::new(true),
-            acked: AtomicU64::new(u64::MAX),
-            solo_want: AtomicBool::new(false),
-            solo_has: AtomicBool::new(false),
-            handoff: Mutex::new(Handoff { pauses: Pauses::new() }),
-            core: UnsafeCell::new(core),
-        }
-    }
-
-    /// The thread's `Core`.
-    ///
-    /// # Safety
-    /// The caller is the record's thread while `RUNNING` (H1), or holds
-    /// `handoff` and saw `PARKED` under it (H2); and no other reference
-    /// from this call is alive.
-    #[allow(clippy::mut_from_ref)]
-    pub(crate) unsafe fn core_mut(&self) -> &mut Core {
-        // SAFETY: exclusive by the caller's guarantee.
-        unsafe { &mut *self.core.get() }
-    }
-}
-
 /// Bring `core` up to date with request `w` (see the module docs). Called
 /// by the thread at its commit point, or by the collector for a parked one.
-pub(crate) fn respond(heap: &HeapInner, core: &mut Core, w: u64) {
+pub(crate) fn respond(heap: &HeapInner, core: &mut MutatorState, w: u64) {
     let (phase, epoch) = (word::phase(w), word::epoch(w));
     match phase {
         word::REQ | word::MARK | word::FLUSH | word::VERIFY => {
@@ -186,25 +101,24 @@ pub(crate) fn respond(heap: &HeapInner, core: &mut Core, w: u64) {
 /// `rec`. Returns whether `rec` is done with it (acknowledged, answered on
 /// its behalf now, or detached). A parked thread is answered for only if
 /// `for_parked`.
-pub(crate) fn try_complete(heap: &HeapInner, rec: &Record, w: u64, for_parked: bool) -> bool {
+pub(crate) fn try_complete(heap: &HeapInner, rec: &MutatorRecord, w: u64, for_parked: bool) -> bool {
     if rec.acked.load(Ordering::Acquire) == w || rec.state.load(Ordering::Acquire) == DETACHED {
         return true;
     }
     if !for_parked || rec.state.load(Ordering::Acquire) != PARKED {
         return false; // it answers at its next commit point
     }
-    let _g = lock(&rec.handoff);
-    match rec.state.load(Ordering::Acquire) {
-        DETACHED => return true,
-        PARKED => {}
-        _ => return false,
-    }
+    let mut parked = match rec.lock_if_parked() {
+        Ok(p) => p,
+        Err(DETACHED) => return true,
+        Err(_) => return false,
+    };
     if rec.acked.load(Ordering::Acquire) == w {
         return true;
     }
-    // SAFETY: (H2) we hold `handoff` and saw PARKED under it; the thread
-    // blocks on `handoff` before touching its core again.
-    let core = unsafe { rec.core_mut() };
+    // (H2) through the guard: the thread blocks on `handoff` before it
+    // touches its state again.
+    let core = parked.state();
     respond(heap, core, w);
     // `pending` may also carry a change of solo mode: apply it for the
     // thread before clearing the flag (S3 of `solo`).
@@ -216,7 +130,7 @@ pub(crate) fn try_complete(heap: &HeapInner, rec: &Record, w: u64, for_parked: b
 
 /// Raise `pending` on every record in `recs` (under each one's `handoff`,
 /// so no thread's slow path can clear a flag raised for a newer word).
-pub(crate) fn raise(recs: &[Arc<Record>]) {
+pub(crate) fn raise(recs: &[Arc<MutatorRecord>]) {
     for r in recs {
         let _g = lock(&r.handoff);
         r.pending.store(true, Ordering::Release);
@@ -232,7 +146,7 @@ impl super::Collector {
     // ---- requests ----
 
     /// Publish a new request word and raise every thread's flag.
-    pub(super) fn request(&self, cs: &mut CycleState, phase: u64) -> (u64, Vec<Arc<Record>>) {
+    pub(super) fn request(&self, cs: &mut CycleState, phase: u64) -> (u64, Vec<Arc<MutatorRecord>>) {
         cs.seq += 1;
         let w = word::make(cs.seq, cs.epoch, phase);
         self.word.store(w, Ordering::SeqCst);
@@ -248,7 +162,7 @@ impl super::Collector {
 
     /// Wait until every thread of `recs` answered `w` (itself, or through
     /// the collector while parked).
-    pub(super) fn await_acks(&self, heap: &HeapInner, w: u64, mut recs: Vec<Arc<Record>>) {
+    pub(super) fn await_acks(&self, heap: &HeapInner, w: u64, mut recs: Vec<Arc<MutatorRecord>>) {
         let spin = Spin::new();
         let start = std::time::Instant::now();
         loop {

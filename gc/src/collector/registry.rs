@@ -6,10 +6,10 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::handshake::Record;
 use super::stats::Pauses;
 use super::Collector;
 use crate::sync::lock;
+use crate::thread::MutatorRecord;
 
 /// How often threads give up their CPU while the collector marks on a
 /// crowded machine (`Collector::crowded`): mutators between transactions
@@ -22,7 +22,7 @@ pub(crate) const YIELD_QUANTUM: std::time::Duration = std::time::Duration::from_
 /// Attached mutators, and the writer tags not in use.
 #[derive(Default)]
 pub(crate) struct Registry {
-    pub(super) records: Vec<Arc<Record>>,
+    pub(super) records: Vec<Arc<MutatorRecord>>,
     /// Tags of mutators that detached, to reuse (1 ..= `next_tag`).
     pub(super) free_tags: Vec<u32>,
     /// The largest tag handed out so far.
@@ -40,7 +40,7 @@ impl Collector {
     /// the current word (trap 4). A tag is reused only after its previous
     /// owner unregistered, so that owner's commits happen before the new
     /// owner's transactions (the lazy clock's rule for own versions, `tx/mod.rs`).
-    pub(crate) fn register(&self, make: impl FnOnce(u64, u32) -> Record) -> Option<Arc<Record>> {
+    pub(crate) fn register(&self, make: impl FnOnce(u64, u32) -> MutatorRecord) -> Option<Arc<MutatorRecord>> {
         let mut reg = lock(&self.registry);
         let tag = match reg.free_tags.pop() {
             Some(t) => t,
@@ -57,7 +57,7 @@ impl Collector {
         Some(rec)
     }
 
-    pub(crate) fn unregister(&self, rec: &Record, pauses: &Pauses) {
+    pub(crate) fn unregister(&self, rec: &MutatorRecord, pauses: &Pauses) {
         {
             let mut reg = lock(&self.registry);
             reg.records.retain(|r| !std::ptr::eq(&**r, rec));
@@ -91,7 +91,7 @@ impl Collector {
     }
 
     /// The attached mutators' records.
-    pub(crate) fn snapshot(&self) -> Vec<Arc<Record>> {
+    pub(crate) fn snapshot(&self) -> Vec<Arc<MutatorRecord>> {
         lock(&self.registry).records.clone()
     }
 }

@@ -63,7 +63,7 @@ impl Pauses {
         Pauses { wall: new_histogram(), cpu: new_histogram() }
     }
 
-    /// Record the pause `clock` timed, less `excluded` wall time (a wait
+    /// MutatorRecord the pause `clock` timed, less `excluded` wall time (a wait
     /// that is not a pause of the collector's making).
     #[inline]
     pub(crate) fn record(&mut self, clock: &PauseClock, excluded: Duration) {

@@ -9,7 +9,6 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::handshake;
 use super::{CollectError, Collector, CycleStats};
 use crate::heap::HeapInner;
 use crate::sync::{lock, Condvar, Mutex};
@@ -89,7 +88,7 @@ impl Collector {
             return Err(CollectError::InGcWork);
         }
         let me = crate::sync::thread_id();
-        if self.snapshot().iter().any(|r| r.owner == me && r.state.load(Ordering::Acquire) == handshake::RUNNING) {
+        if self.snapshot().iter().any(|r| r.owner == me && r.state.load(Ordering::Acquire) == crate::thread::RUNNING) {
             // The cycle would wait for this thread's commit point, and this
             // thread for the cycle.
             return Err(CollectError::InTransaction);

@@ -10,12 +10,13 @@ use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
 
 use super::cycle::Fault;
-use super::handshake::{word, DETACHED, PARKED};
+use super::handshake::word;
 use super::{CollectError, CycleState};
 use crate::collector::mark::Grey;
 use crate::header::Header;
 use crate::heap::HeapInner;
-use crate::sync::{lock, Spin};
+use crate::sync::Spin;
+use crate::thread::{DETACHED, PARKED};
 use crate::trace::{Tracer, Visitor};
 
 /// What a verification found.
@@ -113,10 +114,7 @@ impl super::Collector {
                 }
                 all = false;
                 if r.state.load(Ordering::Acquire) == PARKED {
-                    let g = lock(&r.handoff);
-                    if r.state.load(Ordering::Acquire) == PARKED {
-                        held[i] = Some(g);
-                    }
+                    held[i] = r.lock_if_parked().ok();
                 }
             }
             if all {
@@ -125,12 +123,10 @@ impl super::Collector {
             spin.wait();
         }
         let mut roots: Vec<(String, NonNull<Header>)> = Vec::new();
-        for (i, r) in recs.iter().enumerate() {
-            if held[i].is_none() {
-                continue; // detached
-            }
-            // SAFETY: (H2) we hold its lock and it is parked.
-            let core = unsafe { r.core_mut() };
+        for (r, parked) in recs.iter().zip(held.iter_mut()) {
+            let Some(parked) = parked else { continue }; // detached
+                                                         // (H2) through the guard.
+            let core = parked.state();
             core.alloc.flush_marks(); // publish staged start bits for the check
             roots.extend(core.roots.scan().map(|p| (format!("a root of mutator {}", r.id), p.cast())));
         }

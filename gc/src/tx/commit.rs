@@ -10,8 +10,8 @@ use crate::error::Conflict;
 use crate::flags::{vlock, ObjFlags};
 use crate::header::Header;
 use crate::heap::INEVITABLE;
-use crate::mutator::Core;
 use crate::sync::{sc_order, Spin};
+use crate::thread::MutatorState;
 
 use super::{Logs, Tx, Write};
 
@@ -411,7 +411,7 @@ fn validate_locked(reads: &[(NonNull<Header>, u64)], locked: &[(NonNull<Header>,
 /// objects. Every commit with the barrier on runs it, read-only ones too
 /// (a read-only transaction may root an object whose last heap path another
 /// thread deletes before T).
-fn shade_created_roots(core: &mut Core) {
+fn shade_created_roots(core: &mut MutatorState) {
     for r in core.roots.created() {
         // SAFETY: this transaction reached the object, it was valid at its
         // read version, and nothing is swept while the barrier is on.

@@ -109,8 +109,8 @@ use crate::flags::{vlock, ObjFlags};
 use crate::gcref::{Brand, Dyn, Gc, GlobalRoot, Root};
 use crate::header::Header;
 use crate::heap::HeapInner;
-use crate::mutator::{Core, RootDrops, Running};
 use crate::sync::{sc_order, Spin};
+use crate::thread::{MutatorState, Parker, RootDrops};
 use crate::types::{DynType, GcType, TypeInfo};
 
 /// A logged write.
@@ -169,7 +169,7 @@ impl Logs {
 /// A running transaction. Its lifetime `'tx` brands every [`Gc`] it hands
 /// out (see the `gcref` module docs).
 pub struct Tx<'tx> {
-    core: &'tx mut Core,
+    core: &'tx mut MutatorState,
     drops: &'tx Rc<RootDrops>,
     ck: Option<Checkpoint>,
     /// The read version: every object read has a version at most `rv` or
@@ -190,13 +190,13 @@ pub struct Tx<'tx> {
     _brand: Brand<'tx>,
     /// The thread is RUNNING while the attempt lives; dropped after
     /// `Drop::drop` rolled back an unfinished attempt (fields drop after
-    /// it), so the thread parks only once its `Core` is free again.
-    _running: Running<'tx>,
+    /// it), so the thread parks only once its `MutatorState` is free again.
+    _running: Parker<'tx>,
 }
 
 impl<'tx> Tx<'tx> {
     #[inline]
-    pub(crate) fn begin(core: &'tx mut Core, drops: &'tx Rc<RootDrops>, running: Running<'tx>) -> Self {
+    pub(crate) fn begin(core: &'tx mut MutatorState, drops: &'tx Rc<RootDrops>, running: Parker<'tx>) -> Self {
         debug_assert!(core.logs.is_clear(), "an attempt began with another attempt's logs");
         let rv = core.heap.version();
         sc_order();
