@@ -217,3 +217,109 @@ fn a_trace_impl_cannot_collect_or_attach_without_background_thread() {
     let log = bounded("collect/attach in Trace", move || trace_reenters(config));
     assert_all_refused(&log, 4);
 }
+
+thread_local! {
+    /// The thread's own mutator, kept where code the collector runs on this
+    /// thread (with `background: false`) can reach it.
+    static MINE: RefCell<Option<Mutator>> = const { RefCell::new(None) };
+}
+
+/// What the thread's own mutator did when used from code the collector
+/// runs on the same thread.
+fn use_own_mutator() -> String {
+    MINE.with(|m| {
+        let Ok(mut g) = m.try_borrow_mut() else { return "borrowed".into() };
+        let Some(m) = g.as_mut() else { return "none".into() };
+        let collect = m.collect().err();
+        m.commit_point(); // does nothing inside GC work
+        let solo = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| m.is_solo()))
+            .map_err(|p| p.downcast_ref::<String>().cloned().unwrap_or_default());
+        format!(
+            "collect: {collect:?}; is_solo panicked: {}",
+            solo.as_ref().err().is_some_and(|s| s.contains("code the collector runs"))
+        )
+    })
+}
+
+/// A `Trace` impl that uses this thread's own mutator (found by review:
+/// `Mutator::collect` ran a commit point before its check, and with the
+/// verifier holding this thread's lock, `collect` or `is_solo` deadlocked).
+struct UsesOwnMutator {
+    log: Log,
+}
+
+// SAFETY: reports nothing; the body tries (and fails) to re-enter.
+unsafe impl Trace for UsesOwnMutator {
+    fn trace(&self, _: &mut Tracer<'_>) {
+        self.log.lock().unwrap().push(use_own_mutator());
+    }
+}
+
+#[test]
+fn a_trace_impl_cannot_use_its_threads_own_mutator() {
+    let log = bounded("own mutator in Trace", || {
+        let heap = Heap::new(Config { background: false, verify: true, ..Config::default() }).unwrap();
+        let log: Log = Arc::default();
+        let mut m = heap.attach().unwrap();
+        let l = Arc::clone(&log);
+        let _keep = m.transaction::<_, ()>(|tx| {
+            let o = tx.alloc(UsesOwnMutator { log: Arc::clone(&l) })?;
+            Ok(tx.global_root(o))
+        });
+        MINE.with(|t| *t.borrow_mut() = Some(m));
+        let r = heap.collect();
+        MINE.with(|t| t.borrow_mut().take());
+        r.unwrap();
+        let v = log.lock().unwrap().clone();
+        v
+    });
+    assert!(log.len() >= 2, "traced by the marker and the verifier: {log:?}");
+    for e in &log {
+        assert_eq!(e, "collect: Some(InGcWork); is_solo panicked: true");
+    }
+}
+
+/// A destructor that uses its thread's own mutator: `collect` returns
+/// `InGcWork` and does nothing else (its commit point would have removed a
+/// dropped root in the middle of the sweep), `commit_point` does nothing.
+struct DropUsesOwnMutator {
+    log: Log,
+}
+
+// SAFETY: holds no heap reference.
+unsafe impl Trace for DropUsesOwnMutator {
+    const HAS_REFS: bool = false;
+    fn trace(&self, _: &mut Tracer<'_>) {}
+}
+
+impl Drop for DropUsesOwnMutator {
+    fn drop(&mut self) {
+        self.log.lock().unwrap().push(use_own_mutator());
+    }
+}
+
+#[test]
+fn a_destructor_cannot_use_its_threads_own_mutator() {
+    let (log, roots) = bounded("own mutator in Drop", || {
+        let heap = Heap::new(Config { background: false, verify: true, ..Config::default() }).unwrap();
+        let log: Log = Arc::default();
+        let mut m = heap.attach().unwrap();
+        let l = Arc::clone(&log);
+        let keep = m
+            .transaction::<_, ()>(|tx| {
+                tx.alloc(DropUsesOwnMutator { log: Arc::clone(&l) })?;
+                let v = tx.alloc(Value::<u64>::new(1))?;
+                Ok(tx.root(v))
+            })
+            .unwrap();
+        drop(keep); // queued: leaves the root set at this thread's next commit point
+        MINE.with(|t| *t.borrow_mut() = Some(m));
+        heap.collect().unwrap(); // the sweep runs the destructor on this thread
+        let m = MINE.with(|t| t.borrow_mut().take()).unwrap();
+        let roots = m.root_count(); // no commit point ran inside the sweep
+        let v = log.lock().unwrap().clone();
+        (v, roots)
+    });
+    assert_eq!(log, vec!["collect: Some(InGcWork); is_solo panicked: true".to_string()]);
+    assert_eq!(roots, 1, "the dropped root was removed by a commit point inside the sweep");
+}

@@ -307,6 +307,10 @@ impl Mutator {
     /// assert_eq!(cycle.weak_cleared, 1, "the object died in this very cycle");
     /// ```
     pub fn collect(&mut self) -> Result<crate::CycleStats, crate::CollectError> {
+        if crate::gcwork::inside() {
+            // Before the commit point: inside GC work it must do nothing (W0).
+            return Err(crate::CollectError::InGcWork);
+        }
         self.commit_point();
         self.heap.collector.collect(&self.heap)
     }
@@ -316,7 +320,15 @@ impl Mutator {
     /// transaction (a dropped [`Root`](crate::Root) is otherwise removed at
     /// the next commit or abort). Rarely needed: a parked thread is
     /// answered for; [`Mutator::collect`] runs one before its cycle.
+    ///
+    /// Called from code the collector runs (a `Trace` impl, a destructor
+    /// run by the sweep), it does nothing (W0, docs/COLLECTOR.md): that
+    /// code may hold this thread's own lock, or the thread's state may be in
+    /// the collector's hands.
     pub fn commit_point(&mut self) {
+        if crate::gcwork::inside() {
+            return;
+        }
         let drops = &self.drops;
         let rec = &self.rec;
         self.with_core(|c| {
@@ -335,13 +347,21 @@ impl Mutator {
         state.gc.pauses.reset();
     }
 
+    /// Run `f` on this thread's state at a commit point. Panics inside GC
+    /// work (W0): the state may be in the collector's hands there, and the
+    /// collector may hold this thread's lock (the verifier's stop), so the
+    /// commit point would deadlock.
     fn with_core<T>(&self, f: impl FnOnce(&mut MutatorState) -> T) -> T {
+        assert!(!crate::gcwork::inside(), "Mutator {}", crate::error::IN_GC_WORK);
         // (H1) through the guard; no transaction is running (it would
         // borrow `self` mutably).
         f(Self::enter(&self.rec, &self.heap).state())
     }
 
     /// Bytes this mutator has allocated and kept (aborted attempts excluded).
+    ///
+    /// # Panics
+    /// Inside code the collector runs (W0 of docs/COLLECTOR.md).
     pub fn allocated_bytes(&self) -> u64 {
         self.with_core(|c| c.alloc.allocated_bytes())
     }
@@ -365,6 +385,9 @@ impl Mutator {
     }
 
     /// Committed roots of this thread (what a root scan would report).
+    ///
+    /// # Panics
+    /// Inside code the collector runs (W0 of docs/COLLECTOR.md).
     pub fn root_count(&self) -> usize {
         self.with_core(|c| c.roots.scan().count())
     }
@@ -389,6 +412,9 @@ impl Mutator {
     /// // The other mutator detached: alone again, solo again.
     /// assert!(m.is_solo());
     /// ```
+    ///
+    /// # Panics
+    /// Inside code the collector runs (W0 of docs/COLLECTOR.md).
     pub fn is_solo(&self) -> bool {
         self.with_core(|c| c.solo)
     }
@@ -401,6 +427,20 @@ impl Mutator {
 
 impl Drop for Mutator {
     fn drop(&mut self) {
+        if crate::gcwork::inside() {
+            // A commit point here could deadlock (W0), and a drop cannot
+            // fail: the mutator stays attached and parked (the collector
+            // answers for it; its roots stay, its blocks are not given
+            // back). Said once per process.
+            static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+            if !SAID.swap(true, Ordering::Relaxed) {
+                eprintln!(
+                    "tmgc: a Mutator dropped inside code the collector runs (a Trace impl or a destructor) \
+                     stays attached: its roots and blocks are kept (docs/COLLECTOR.md, W0)"
+                );
+            }
+            return;
+        }
         let rec: &MutatorRecord = &self.rec;
         let heap = Arc::clone(&self.heap);
         let pauses;
