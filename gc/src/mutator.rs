@@ -47,13 +47,6 @@ use crate::heap::{detach, HeapInner};
 use crate::thread::{Entered, LocalGc, MutatorRecord, MutatorState, PendingEntry, RootDrops, Running};
 use crate::tx::{Logs, Tx};
 
-/// How often (in bytes this thread allocates) a commit point consults the pacer.
-const PACER_STEP: u64 = 256 << 10;
-/// While mutators assist marking: one assist per this many bytes allocated...
-const ASSIST_STEP: u64 = 16 << 10;
-/// ...tracing at most this many objects (bounded pause: about 10 to 100 µs).
-const ASSIST_BUDGET: usize = 1024;
-
 /// A thread's handle on a [`Heap`](crate::Heap): it runs that thread's
 /// transactions. Not `Send`: its roots and its allocator's blocks belong to
 /// its thread.
@@ -86,7 +79,7 @@ impl Mutator {
                 swept_epoch: u64::MAX,
                 grey: Vec::new(),
                 pauses: Pauses::new(),
-                pacer_next: PACER_STEP,
+                pacer_next: crate::collector::PACER_STEP,
                 last_yield: Instant::now(),
             },
             tag: 0,
@@ -156,30 +149,6 @@ impl Mutator {
         me.unlock()
     }
 
-    /// Consult the pacer (every `PACER_STEP` bytes this thread allocates).
-    #[cold]
-    fn pace(core: &mut MutatorState) {
-        // Between transactions no checkpoint is open: give back the blocks
-        // this thread has filled (transactions allocate under checkpoints,
-        // so the allocator's slow path cannot). Bounded here, they make the
-        // SWEEP handshake's `retire_all` short: left to pile up over a
-        // cycle, thousands of blocks took it a millisecond and more.
-        core.alloc.retire_finished();
-        let heap = &*core.heap;
-        if heap.collector.wants_assists() {
-            // A mark assist: GC work at this commit point, bounded, and in
-            // proportion to what this thread allocated (one assist per
-            // `ASSIST_STEP` bytes).
-            let clock = PauseClock::start();
-            heap.collector.assist(ASSIST_BUDGET);
-            core.gc.pauses.record(&clock, std::time::Duration::ZERO);
-            core.gc.pacer_next = core.alloc.allocated_bytes() + ASSIST_STEP;
-            return;
-        }
-        core.gc.pacer_next = core.alloc.allocated_bytes() + PACER_STEP;
-        heap.collector.request_if_due(&heap.space);
-    }
-
     /// Run `body` as a transaction; see the [module docs](crate::mutator)
     /// for retries, parking, the heap limit and nesting.
     ///
@@ -235,7 +204,7 @@ impl Mutator {
             // when the attempt has committed or rolled back (H1 until then).
             let (core, running) = Self::enter(rec, &self.heap).into_parts();
             if core.alloc.allocated_bytes() >= core.gc.pacer_next {
-                Self::pace(core);
+                crate::collector::pace(core);
             }
             let mut tx = Tx::begin(core, &self.drops, running);
             match body(&mut tx) {

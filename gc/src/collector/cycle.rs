@@ -11,7 +11,7 @@ use std::time::Instant;
 use super::handshake::word;
 use super::mark::{shade, MarkReport, MarkWork};
 use super::stats::CycleStats;
-use super::weak::WeakPhase;
+use super::weak_gate::WeakPhase;
 use super::{CollectError, Collector};
 use crate::header::Header;
 use crate::heap::HeapInner;

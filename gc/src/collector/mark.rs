@@ -28,7 +28,7 @@ use std::time::Instant;
 /// An object address in the grey set. `Send`: it is only an address; the
 /// collector protocol, not the type, says when it may be dereferenced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Grey(pub(crate) NonNull<Header>);
+pub(crate) struct Grey(pub(crate) NonNull<Header>);
 
 // SAFETY: an address of a heap object, which lives in shared memory; the
 // marking protocol (M1-M3) says when it may be read, on any thread.
@@ -80,7 +80,7 @@ pub(crate) unsafe fn scan_object(obj: NonNull<Header>, stack: &mut Vec<Grey>) ->
 /// The grey objects handed to markers by mutators (their barrier buffers)
 /// and by the collector (root and global-root scans).
 #[derive(Default)]
-pub struct GreySet {
+pub(crate) struct GreySet {
     packets: Mutex<Vec<Vec<Grey>>>,
     /// Objects ever handed over (a termination round compares it).
     handed: AtomicU64,
@@ -97,7 +97,7 @@ impl GreySet {
     }
 
     /// Take one packet of grey objects, if any.
-    pub fn take_packet(&self) -> Option<Vec<Grey>> {
+    pub(crate) fn take_packet(&self) -> Option<Vec<Grey>> {
         lock(&self.packets).pop()
     }
 
@@ -113,11 +113,11 @@ impl GreySet {
 
 /// What one marking drain did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct MarkReport {
+pub(crate) struct MarkReport {
     /// Objects traced.
-    pub objects: u64,
+    pub(crate) objects: u64,
     /// Bytes of the objects traced (headers included).
-    pub bytes: u64,
+    pub(crate) bytes: u64,
 }
 
 impl std::ops::AddAssign for MarkReport {
@@ -128,7 +128,7 @@ impl std::ops::AddAssign for MarkReport {
 }
 
 /// The work a [`Marker`] does: trace grey objects until none is left.
-pub struct MarkWork<'a> {
+pub(crate) struct MarkWork<'a> {
     pub(crate) grey: &'a GreySet,
     /// Give the CPU up every `YIELD_QUANTUM`, counting here, while the
     /// machine is crowded (`Collector::crowded`, read as marking starts);
@@ -153,20 +153,20 @@ impl MarkWork<'_> {
     }
 
     /// Take a packet of grey objects.
-    pub fn take_packet(&self) -> Option<Vec<Grey>> {
+    pub(crate) fn take_packet(&self) -> Option<Vec<Grey>> {
         self.grey.take_packet()
     }
 
     /// Trace `obj`: shade its children, pushing the newly marked ones onto
     /// `stack`. Returns the object's size in bytes.
-    pub fn scan(&self, obj: Grey, stack: &mut Vec<Grey>) -> usize {
+    pub(crate) fn scan(&self, obj: Grey, stack: &mut Vec<Grey>) -> usize {
         // SAFETY: grey objects are live and published (M3), and nothing
         // reachable is freed before marking closes.
         unsafe { scan_object(obj.0, stack) }
     }
 
     /// Give grey objects back for other markers (or a later drain).
-    pub fn push_packet(&self, packet: Vec<Grey>) {
+    pub(crate) fn push_packet(&self, packet: Vec<Grey>) {
         self.grey.push_packet(packet);
     }
 }
@@ -175,10 +175,7 @@ impl MarkWork<'_> {
 /// from it. Every strategy shares the atomic mark bitmap (M1), so no object
 /// is traced twice; the collector calls `drain` again whenever a
 /// termination round finds new grey objects.
-pub trait Marker: Send + Sync {
-    /// A short name for reports.
-    fn name(&self) -> &'static str;
-
+pub(crate) trait Marker: Send + Sync {
     /// Trace until the grey set is empty.
     fn drain(&self, work: &MarkWork<'_>) -> MarkReport;
 
@@ -271,13 +268,9 @@ fn prefetch(obj: NonNull<Header>) {
 /// One marker thread (the collector's own): pops packets and traces them
 /// depth-first with an explicit stack (M4).
 #[derive(Debug, Default, Clone, Copy)]
-pub struct SerialMarker;
+pub(crate) struct SerialMarker;
 
 impl Marker for SerialMarker {
-    fn name(&self) -> &'static str {
-        "serial"
-    }
-
     fn drain(&self, work: &MarkWork<'_>) -> MarkReport {
         let mut report = MarkReport::default();
         let mut stack: Vec<Grey> = Vec::new();
@@ -304,16 +297,12 @@ const SHARE_FROM: usize = 2;
 /// chain (which cannot be split) runs at the speed of one marker: no deque
 /// operation per object. Termination: `terminate.rs` (loom-modelled).
 #[derive(Debug, Clone, Copy)]
-pub struct ParallelMarker {
+pub(crate) struct ParallelMarker {
     /// Marker threads (at least 1).
-    pub threads: usize,
+    pub(crate) threads: usize,
 }
 
 impl Marker for ParallelMarker {
-    fn name(&self) -> &'static str {
-        "parallel"
-    }
-
     fn own_threads(&self) -> usize {
         self.threads.max(1)
     }
@@ -450,7 +439,7 @@ impl Marker for ParallelMarker {
 /// has assisted for `IDLE_TAKEOVER` (all parked or not allocating), so
 /// marking never depends on a mutator to finish (P0).
 #[derive(Debug, Default)]
-pub struct AssistedMarker {
+pub(crate) struct AssistedMarker {
     /// `drain` is running: assists are wanted.
     active: std::sync::atomic::AtomicBool,
     /// Assists holding grey objects outside the grey set right now.
@@ -526,10 +515,6 @@ impl AssistedMarker {
 }
 
 impl Marker for AssistedMarker {
-    fn name(&self) -> &'static str {
-        "assisted"
-    }
-
     fn drain(&self, work: &MarkWork<'_>) -> MarkReport {
         use std::sync::atomic::Ordering::SeqCst;
         self.objects.store(0, SeqCst);

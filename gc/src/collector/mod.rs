@@ -20,8 +20,8 @@
 //! thread or, with [`Config::background`](crate::Config) off, on whichever
 //! thread calls [`Heap::collect`](crate::Heap::collect) or waits for memory.
 
-pub mod mark;
-pub mod stats;
+pub(crate) mod mark;
+pub(crate) mod stats;
 
 mod cycle;
 pub(crate) mod handshake;
@@ -29,7 +29,7 @@ mod registry;
 mod terminate;
 mod trigger;
 mod verify;
-pub(crate) mod weak;
+pub(crate) mod weak_gate;
 
 #[cfg(all(test, not(tmgc_loom)))]
 mod mark_tests;
@@ -54,7 +54,7 @@ pub(crate) use cycle::CycleState;
 #[cfg(all(test, not(tmgc_loom)))]
 pub(crate) use cycle::{Fault, Hold};
 pub(crate) use registry::{Registry, YIELD_QUANTUM};
-pub(crate) use trigger::{spawn, Signal};
+pub(crate) use trigger::{pace, spawn, Signal, PACER_STEP};
 
 /// The collector's shared state, one per heap.
 pub(crate) struct Collector {
@@ -63,10 +63,10 @@ pub(crate) struct Collector {
     registry: Mutex<Registry>,
     next_id: AtomicU64,
     pub(crate) grey: GreySet,
-    /// The weak-read phases (P7; `weak.rs`).
-    pub(crate) weak_gate: weak::WeakGate,
+    /// The weak-read phases (P7; `weak_gate.rs`).
+    pub(crate) weak_gate: weak_gate::WeakGate,
     /// Published weak cells, cleared when their referents die.
-    pub(crate) weak_cells: weak::Registry,
+    pub(crate) weak_cells: weak_gate::Registry,
     cycle: Mutex<CycleState>,
     pub(crate) signal: Arc<Signal>,
     stats: Mutex<StatsState>,
@@ -117,8 +117,8 @@ impl Collector {
             crowded: std::sync::atomic::AtomicBool::new(false),
             next_id: AtomicU64::new(1),
             grey: GreySet::default(),
-            weak_gate: weak::WeakGate::new(),
-            weak_cells: weak::Registry::default(),
+            weak_gate: weak_gate::WeakGate::new(),
+            weak_cells: weak_gate::Registry::default(),
             cycle: Mutex::new(CycleState::default()),
             signal: Arc::new(Signal::new()),
             stats: Mutex::new(StatsState::new()),

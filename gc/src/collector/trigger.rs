@@ -1,5 +1,7 @@
-//! Triggering and waiting: requests for cycles, `collect` and the wait for
-//! a requested cycle, the background collector thread, shutdown.
+//! Triggering and waiting: the pacer (`pace` at a mutator's commit point,
+//! `request_if_due` written once), requests for cycles, `collect` and the
+//! wait for a requested cycle (the heap-limit wait of a transaction goes
+//! through `collect_parked`), the background collector thread, shutdown.
 //!
 //! Every `collect` request and every wait for memory goes through
 //! `request_cycle`; cycles are numbered, and a waiter returns when a cycle
@@ -10,8 +12,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::{CollectError, Collector, CycleStats};
+use crate::collector::stats::PauseClock;
 use crate::heap::HeapInner;
 use crate::sync::{lock, Condvar, Mutex};
+use crate::thread::MutatorState;
 
 /// Cycle requests and completions, shared with the background thread (which
 /// holds it and only a weak reference to the heap).
@@ -204,4 +208,35 @@ impl Drop for Collector {
         self.signal.work.notify_all();
         self.signal.done.notify_all();
     }
+}
+
+/// How often (in bytes this thread allocates) a commit point consults the pacer.
+pub(crate) const PACER_STEP: u64 = 256 << 10;
+/// While mutators assist marking: one assist per this many bytes allocated...
+const ASSIST_STEP: u64 = 16 << 10;
+/// ...tracing at most this many objects (bounded pause: about 10 to 100 µs).
+const ASSIST_BUDGET: usize = 1024;
+
+/// A mutator's share of pacing, at a commit point: consult the pacer (every `PACER_STEP` bytes this thread allocates).
+#[cold]
+pub(crate) fn pace(core: &mut MutatorState) {
+    // Between transactions no checkpoint is open: give back the blocks
+    // this thread has filled (transactions allocate under checkpoints,
+    // so the allocator's slow path cannot). Bounded here, they make the
+    // SWEEP handshake's `retire_all` short: left to pile up over a
+    // cycle, thousands of blocks took it a millisecond and more.
+    core.alloc.retire_finished();
+    let heap = &*core.heap;
+    if heap.collector.wants_assists() {
+        // A mark assist: GC work at this commit point, bounded, and in
+        // proportion to what this thread allocated (one assist per
+        // `ASSIST_STEP` bytes).
+        let clock = PauseClock::start();
+        heap.collector.assist(ASSIST_BUDGET);
+        core.gc.pauses.record(&clock, std::time::Duration::ZERO);
+        core.gc.pacer_next = core.alloc.allocated_bytes() + ASSIST_STEP;
+        return;
+    }
+    core.gc.pacer_next = core.alloc.allocated_bytes() + PACER_STEP;
+    heap.collector.request_if_due(&heap.space);
 }

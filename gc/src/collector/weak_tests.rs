@@ -4,7 +4,7 @@
 //! The first test holds a cycle after its last termination round (every
 //! thread has flushed its barrier buffer for the last time), then reads a weak
 //! cell whose referent X (with a child Y) is reachable only through it, and
-//! stores X into a rooted object. With the gate (collector/weak.rs) the
+//! stores X into a rooted object. With the gate (collector/weak_gate.rs) the
 //! read shades X into the collector's grey set, the close finds it, and
 //! marking traces X and Y. Without it X (or Y) is unmarked while reachable,
 //! and the verifier fails the cycle.

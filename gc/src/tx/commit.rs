@@ -249,7 +249,7 @@ impl<'tx> Tx<'tx> {
         }
         if weak_cells {
             // Published: the collector clears them from its next walk on
-            // (collector/weak.rs, the registry). After the unlock, so a
+            // (collector/weak_gate.rs, the registry). After the unlock, so a
             // walk in progress holds up no lock of ours. A cell registered
             // after a walk was published with the barrier on (marked) or
             // after this thread answered SWEEP (in a swept block): the

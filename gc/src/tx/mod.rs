@@ -89,12 +89,12 @@
 //! ## Files
 //! `access.rs`: reads and writes (the fast paths and the snapshot);
 //! `commit.rs`: commit (solo, one object, general), the commit barrier,
-//! abort; `weak.rs`: weak cells. This file: the `Tx` and its logs,
+//! abort; `weak_cells.rs`: weak cells. This file: the `Tx` and its logs,
 //! allocation, roots, inevitability.
 
 mod access;
 mod commit;
-mod weak;
+mod weak_cells;
 
 use std::ptr::NonNull;
 use std::rc::Rc;

@@ -1,5 +1,5 @@
 //! Weak cells in transactions: allocation, upgrade through the weak gate
-//! (`collector/weak.rs`), and retargeting.
+//! (`collector/weak_gate.rs`), and retargeting.
 
 use std::ptr::NonNull;
 
@@ -8,7 +8,7 @@ use crate::sync::AtomicPtr;
 use tmgc_alloc::AllocError;
 
 use crate::collector::mark::shade;
-use crate::collector::weak::{cell_slot, WeakPhase};
+use crate::collector::weak_gate::{cell_slot, WeakPhase};
 use crate::error::Conflict;
 use crate::gcref::Gc;
 use crate::header::Header;
@@ -39,7 +39,7 @@ impl<'tx> Tx<'tx> {
     /// is cleared before its referent is freed). A transactional read of the
     /// cell: a commit that retargets it conflicts as with any field.
     pub fn upgrade<T: ?Sized>(&mut self, w: Gc<'tx, Weak<T>>) -> Result<Option<Gc<'tx, T>>, Conflict> {
-        // Inside the gate the weak phase cannot change (collector/weak.rs):
+        // Inside the gate the weak phase cannot change (collector/weak_gate.rs):
         // the cell is read, and its referent judged, in one phase.
         let heap: *const HeapInner = &*self.core.heap;
         // (A raw pointer, not an `Arc` clone: no reference-count RMWs on a
