@@ -2,7 +2,7 @@
 //! word-sized plain data.
 //!
 //! Both are atomic words. Markers read reference fields while commits write
-//! them back (design brief §3, P2d and P5), and transactions read fields
+//! them back (docs/COLLECTOR.md, P2d and P5), and transactions read fields
 //! that other commits write, so every mutable word of a published object is
 //! accessed atomically: writes with Release, reads with Acquire. A plain
 //! Rust field (a `String`, a `u32`) is allowed too, but it is immutable

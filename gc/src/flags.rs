@@ -16,7 +16,7 @@
 //! All flags but `NEW` are fixed at allocation; `NEW` changes only before
 //! publication. So once an object is published its header never changes
 //! except the version-lock word, which is what the commit protocol and the
-//! marker rely on (design brief §3, P2d).
+//! marker rely on (docs/COLLECTOR.md, P2d).
 //!
 //! **Candidates not taken.** `HAS_SHADOW` is not a header bit: several
 //! transactions may hold private copies of one object at once, so "has a

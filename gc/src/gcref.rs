@@ -130,7 +130,7 @@ pub enum Dyn {}
 /// Dropping it removes the root at the next commit point (a transaction,
 /// `Mutator::commit_point` or `Mutator::collect`): until then a collection
 /// keeps its object. Not `Send` (the compiler's message names an `Rc`
-/// inside it): a root belongs to its thread's root set (design brief §3,
+/// inside it): a root belongs to its thread's root set (docs/COLLECTOR.md,
 /// trap 2). To share an object between threads, use a [`GlobalRoot`].
 pub struct Root<T: ?Sized> {
     pub(crate) slot: Slot,

@@ -4,8 +4,8 @@
 //! - (M1) `shade(x)` is an atomic `fetch_or` of x's mark bit (after a plain
 //!   load that skips it when the bit is already set). Only the call that
 //!   turns the bit 0 -> 1 pushes x, so an object is traced at most once per
-//!   cycle, whoever shades it: markers, commit barriers, root scans (design
-//!   brief §3, P5). Whether x's type has references is checked when x is
+//!   cycle, whoever shades it: markers, commit barriers, root scans (docs/COLLECTOR.md,
+//!   P5). Whether x's type has references is checked when x is
 //!   scanned, not when it is pushed, so grey packets hold leaves too.
 //! - (M2) Markers read reference fields with Acquire loads (`Ref::trace`),
 //!   pairing with the Release stores of commit write-back, and never lock

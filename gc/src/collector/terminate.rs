@@ -7,9 +7,9 @@
 //! back to work) and checking whether `idle == n` (then everyone stops).
 //!
 //! ## Invariants
-//! - (T1) A worker pushes work only while it is not idle, and goes idle only
+//! - (TR1) A worker pushes work only while it is not idle, and goes idle only
 //!   with its own local stack and queue empty.
-//! - (T2) A worker leaves the idle state (decrement) before it takes work.
+//! - (TR2) A worker leaves the idle state (decrement) before it takes work.
 //!
 //! So at an instant where `idle == n`, no worker holds work, no queue can
 //! gain work (nobody is working), and every queue is empty (each was empty
@@ -44,7 +44,7 @@ pub(crate) fn run_worker<T>(
         while let Some(item) = next() {
             process(item);
         }
-        // (T1): our stack and queue are empty.
+        // (TR1): our stack and queue are empty.
         idle.fetch_add(1, Ordering::SeqCst);
         let spin = Spin::new();
         loop {
@@ -52,7 +52,7 @@ pub(crate) fn run_worker<T>(
                 return;
             }
             if visible() {
-                // (T2): not idle any more before taking anything.
+                // (TR2): not idle any more before taking anything.
                 idle.fetch_sub(1, Ordering::SeqCst);
                 break;
             }

@@ -23,7 +23,7 @@ fn phase(heap: &Heap) -> u64 {
     word::phase(heap.inner.collector.word.load(std::sync::atomic::Ordering::SeqCst))
 }
 
-/// Trap 1 of the design brief: nothing is black before T.
+/// Trap 1 of docs/COLLECTOR.md: nothing is black before T.
 ///
 /// Thread B is inside a transaction when the cycle requests handshake 1, so
 /// the cycle waits in REQ. Meanwhile thread A (answered, barrier on) copies

@@ -5,7 +5,7 @@
 //! that the marker does not trace. Reading it ([`crate::Tx::upgrade`]) gives
 //! a strong reference the transaction may store anywhere, so a read must
 //! never hand out an object that the collector has decided is dead (trap 5
-//! of the design brief: a weak read after a thread's last termination
+//! of docs/COLLECTOR.md: a weak read after a thread's last termination
 //! flush resurrects a dying object whose children are not traced).
 //!
 //! ## The phases (P7)

@@ -1,4 +1,4 @@
-//! Trap 5 of the design brief: a weak read after a thread's last
+//! Trap 5 of docs/COLLECTOR.md: a weak read after a thread's last
 //! termination flush must not resurrect a dying object.
 //!
 //! The first test holds a cycle after its last termination round (every

@@ -262,7 +262,7 @@ impl<'tx> Tx<'tx> {
         }
     }
 
-    /// The commit barrier while the collector marks (design brief §3, P2),
+    /// The commit barrier while the collector marks (docs/COLLECTOR.md, P2),
     /// run after validation, with the write set locked, before write-back:
     /// (a) shade the old value of every reference field about to be
     /// overwritten (snapshot at the beginning: a deleted edge cannot hide an

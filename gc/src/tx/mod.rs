@@ -20,7 +20,7 @@
 //! - **Write**: buffered in the write log (lazy versioning), per word; a read
 //!   of a word this transaction wrote returns the buffered value. The first
 //!   write to an object puts it in the read set like a read, so a commit
-//!   never writes back into an object that changed since (design brief §3,
+//!   never writes back into an object that changed since (docs/COLLECTOR.md,
 //!   trap 8). Objects this transaction allocated (`NEW`) are private and
 //!   written in place.
 //! - **Commit** (only if it wrote or published): lock the written objects in
