@@ -25,7 +25,7 @@ struct Slot {
 
 fn churn_config() -> Config {
     // Small trigger: many cycles in a short test.
-    Config { verify: true, min_trigger_bytes: 1 << 20, ..Config::default() }
+    Config::default().verify(true).min_trigger_bytes(1 << 20)
 }
 
 struct Rng(u64);
@@ -154,12 +154,12 @@ fn churn_8_threads() {
 
 #[test]
 fn churn_2_threads_parallel_marker() {
-    churn_with(Config { marker: tmgc::MarkerKind::Parallel(2), ..churn_config() }, 2, 2000);
+    churn_with(churn_config().marker(tmgc::MarkerKind::Parallel(2)), 2, 2000);
 }
 
 #[test]
 fn churn_2_threads_mutator_assisted_marking() {
-    churn_with(Config { marker: tmgc::MarkerKind::Assisted, ..churn_config() }, 2, 2000);
+    churn_with(churn_config().marker(tmgc::MarkerKind::Assisted), 2, 2000);
 }
 
 fn mk_chain<'tx>(tx: &mut tmgc::Tx<'tx>, n: u64) -> Result<Option<tmgc::Gc<'tx, Node>>, tmgc::Abort<()>> {
@@ -218,7 +218,7 @@ fn an_inevitable_transaction_moving_the_only_reference_loses_nothing() {
 }
 
 fn move_the_only_reference_during_cycles(inevitable: bool) {
-    let heap = Heap::new(Config { verify: true, ..Config::default() }).unwrap();
+    let heap = Heap::new(Config::default().verify(true)).unwrap();
     let mut m = heap.attach().unwrap();
     let wide: GlobalRoot<Wide> = m
         .transaction::<_, ()>(|tx| {
@@ -288,7 +288,7 @@ fn move_the_only_reference_during_cycles(inevitable: bool) {
 /// set, the heap stops growing.
 #[test]
 fn the_heap_reaches_a_steady_state() {
-    let heap = Heap::new(Config { min_trigger_bytes: 2 << 20, ..Config::default() }).unwrap();
+    let heap = Heap::new(Config::default().min_trigger_bytes(2 << 20)).unwrap();
     let peaks: Vec<Vec<u64>> = (0..2)
         .map(|t| {
             let heap = heap.clone();

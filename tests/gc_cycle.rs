@@ -16,7 +16,7 @@ struct Node {
 }
 
 fn verified() -> Config {
-    Config { verify: true, ..Config::default() }
+    Config::default().verify(true)
 }
 
 /// Run cycles back to back on another thread until `stop` is set and at
@@ -222,7 +222,7 @@ impl Drop for Witness {
 /// whether its thread is inside a transaction body.
 #[test]
 fn destructors_never_run_inside_a_transaction() {
-    let heap = Heap::new(Config { min_trigger_bytes: 1 << 20, ..verified() }).unwrap();
+    let heap = Heap::new(verified().min_trigger_bytes(1 << 20)).unwrap();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let collector = collect_until(&heap, &stop, 0);
     let hs: Vec<_> = (0..2)
@@ -258,9 +258,7 @@ fn destructors_never_run_inside_a_transaction() {
 /// the limit gives `HeapExhausted`, cleanly.
 #[test]
 fn the_heap_limit_waits_for_a_cycle_before_failing() {
-    let mut config = verified();
-    config.alloc = config.alloc.heap_limit(4 << 20);
-    let heap = Heap::new(config).unwrap();
+    let heap = Heap::new(verified().heap_limit(4 << 20)).unwrap();
     let mut m = heap.attach().unwrap();
     // 40 MiB of short-lived lists through a 4 MiB heap: never an error.
     for _ in 0..400 {
@@ -436,7 +434,7 @@ unsafe impl Trace for Fragile {
 fn a_panicking_trace_stops_collection_cleanly() {
     for marker in [tmgc::MarkerKind::Serial, tmgc::MarkerKind::Parallel(2), tmgc::MarkerKind::Assisted] {
         TRACE_BOMB.store(false, Ordering::SeqCst);
-        let heap = Heap::new(Config { marker, ..verified() }).unwrap();
+        let heap = Heap::new(verified().marker(marker)).unwrap();
         let mut m = heap.attach().unwrap();
         let keep = build_list(&mut m, 100);
         let f = m

@@ -87,7 +87,7 @@ impl Drop for Reenter {
 /// Allocate one `Reenter` as garbage, collect, and return what its
 /// destructor saw.
 fn destructor_reenters(background: bool, what: Try) -> Vec<String> {
-    let heap = Heap::new(Config { background, verify: true, ..Config::default() }).unwrap();
+    let heap = Heap::new(Config::default().background(background).verify(true)).unwrap();
     let log: Log = Arc::default();
     {
         let mut m = heap.attach().unwrap();
@@ -200,20 +200,20 @@ fn assert_all_refused(log: &[String], traces: usize) {
 #[test]
 fn a_trace_impl_cannot_collect_or_attach_with_the_verifier() {
     // Marked and verified in each of 2 cycles.
-    let log = bounded("collect/attach in Trace", || trace_reenters(Config { verify: true, ..Config::default() }));
+    let log = bounded("collect/attach in Trace", || trace_reenters(Config::default().verify(true)));
     assert_all_refused(&log, 4);
 }
 
 #[test]
 fn a_trace_impl_cannot_collect_or_attach_parallel_marker() {
-    let config = Config { verify: false, marker: tmgc::MarkerKind::Parallel(2), ..Config::default() };
+    let config = Config::default().verify(false).marker(tmgc::MarkerKind::Parallel(2));
     let log = bounded("collect/attach in Trace", move || trace_reenters(config));
     assert_all_refused(&log, 2);
 }
 
 #[test]
 fn a_trace_impl_cannot_collect_or_attach_without_background_thread() {
-    let config = Config { verify: true, background: false, ..Config::default() };
+    let config = Config::default().verify(true).background(false);
     let log = bounded("collect/attach in Trace", move || trace_reenters(config));
     assert_all_refused(&log, 4);
 }
@@ -258,7 +258,7 @@ unsafe impl Trace for UsesOwnMutator {
 #[test]
 fn a_trace_impl_cannot_use_its_threads_own_mutator() {
     let log = bounded("own mutator in Trace", || {
-        let heap = Heap::new(Config { background: false, verify: true, ..Config::default() }).unwrap();
+        let heap = Heap::new(Config::default().background(false).verify(true)).unwrap();
         let log: Log = Arc::default();
         let mut m = heap.attach().unwrap();
         let l = Arc::clone(&log);
@@ -301,7 +301,7 @@ impl Drop for DropUsesOwnMutator {
 #[test]
 fn a_destructor_cannot_use_its_threads_own_mutator() {
     let (log, roots) = bounded("own mutator in Drop", || {
-        let heap = Heap::new(Config { background: false, verify: true, ..Config::default() }).unwrap();
+        let heap = Heap::new(Config::default().background(false).verify(true)).unwrap();
         let log: Log = Arc::default();
         let mut m = heap.attach().unwrap();
         let l = Arc::clone(&log);

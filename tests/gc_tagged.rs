@@ -168,7 +168,7 @@ fn run(config: Config, marker: &str, via: Via) {
 }
 
 fn verified(marker: MarkerKind) -> Config {
-    Config { verify: true, marker, ..Config::default() }
+    Config::default().verify(true).marker(marker)
 }
 
 #[test]
@@ -197,5 +197,5 @@ fn slot_references_moved_behind_the_marker() {
 /// cell cleared, which the check after the cycles sees.
 #[test]
 fn tagged_references_moved_behind_the_marker_unverified() {
-    run(Config { verify: false, ..Config::default() }, "serial, no verifier", Via::Tagged);
+    run(Config::default().verify(false), "serial, no verifier", Via::Tagged);
 }

@@ -30,7 +30,7 @@ fn table<const N: usize>() -> Table<N> {
 
 /// Collections only when asked: each test counts what its own cycles did.
 fn quiet() -> Config {
-    Config { verify: true, min_trigger_bytes: u64::MAX / 4, ..Config::default() }
+    Config::default().verify(true).min_trigger_bytes(u64::MAX / 4)
 }
 
 #[test]
@@ -138,7 +138,7 @@ fn retargeted_and_aborted_cells() {
 /// cell never yields an object other than one it was set to.
 #[test]
 fn weak_reads_racing_cycles_never_resurrect_the_dead() {
-    let heap = Heap::new(Config { verify: true, ..Config::default() }).unwrap();
+    let heap = Heap::new(Config::default().verify(true)).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let collector = {
         let (heap, stop) = (heap.clone(), Arc::clone(&stop));

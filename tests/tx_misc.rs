@@ -125,8 +125,7 @@ fn inevitable_transactions_never_retry_and_others_wait() {
 
 #[test]
 fn the_heap_limit_is_a_clean_error() {
-    let heap =
-        Heap::new(Config { alloc: tmgc::alloc::Config::default().heap_limit(1 << 20), ..Config::default() }).unwrap();
+    let heap = Heap::new(Config::default().alloc(tmgc::alloc::Config::default().heap_limit(1 << 20))).unwrap();
     let mut m = heap.attach().unwrap();
     let root = m
         .transaction::<_, ()>(|tx| {

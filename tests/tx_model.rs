@@ -113,7 +113,7 @@ fn observe(m: &mut Mutator, roots: &[Root<Cell>]) -> Model {
 }
 
 fn run(ops: Vec<Op>, solo: bool) -> TestResult {
-    let heap = Heap::new(Config { solo, ..Config::default() }).unwrap();
+    let heap = Heap::new(Config::default().solo(solo)).unwrap();
     let mut m = heap.attach().unwrap();
     let mut roots: Vec<Root<Cell>> = Vec::new();
     let mut model = Model::default();

@@ -68,7 +68,7 @@ fn the_grant_follows_the_number_of_attached_mutators() {
 
 #[test]
 fn solo_mode_can_be_turned_off() {
-    let heap = Heap::new(Config { solo: false, ..Config::default() }).unwrap();
+    let heap = Heap::new(Config::default().solo(false)).unwrap();
     let p = pair(&heap);
     let mut m = heap.attach().unwrap();
     assert!(!m.is_solo());

@@ -110,8 +110,7 @@ type Marked = (Duration, u64, u64);
 
 /// Best marking time of 3 cycles, and the objects and bytes marked.
 fn run(shape: &str, mib: u64, marker: MarkerKind) -> Marked {
-    let config =
-        Config { background: false, verify: false, min_trigger_bytes: u64::MAX / 4, marker, ..Config::default() };
+    let config = Config::default().background(false).verify(false).min_trigger_bytes(u64::MAX / 4).marker(marker);
     let heap = Heap::new(config).unwrap();
     build(&heap, shape, mib);
     heap.collect().unwrap(); // the build's garbage (the batch Vecs' handles are not heap objects)

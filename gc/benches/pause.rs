@@ -137,7 +137,7 @@ fn main() {
             Ok("parallel") => tmgc::MarkerKind::Parallel(2),
             _ => tmgc::MarkerKind::Serial,
         };
-        let config = Config { verify: false, min_trigger_bytes: u64::MAX / 4, marker, give_way, ..Config::default() };
+        let config = Config::default().verify(false).min_trigger_bytes(u64::MAX / 4).marker(marker).give_way(give_way);
         let heap = Heap::new(config).unwrap();
         let live = build_live(&heap, mib);
         heap.collect().unwrap(); // settle: the build's own cycle state

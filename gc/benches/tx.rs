@@ -92,7 +92,7 @@ fn bench(c: &mut Criterion) {
     }
     {
         // The same with full concurrency control, as each of two threads runs.
-        let heap = Heap::new(Config { solo: false, ..Config::default() }).unwrap();
+        let heap = Heap::new(Config::default().solo(false)).unwrap();
         let recs = make(&heap, 1);
         let mut m = heap.attach().unwrap();
         g.bench_function(BenchmarkId::new("tmgc", "1 thread, solo off"), |b| b.iter(|| tx_batch(&mut m, &recs[0])));

@@ -23,40 +23,44 @@ use crate::error::HeapError;
 use crate::header::Header;
 use crate::mutator::Mutator;
 
-/// How a heap is set up.
+/// How a heap is set up: `Config::default()` and the setters below (the
+/// same builder style as [`alloc::Config`](crate::alloc::Config); new
+/// settings can come without breaking callers).
 ///
 /// ```
-/// let mut config = tmgc::Config::default();
-/// config.alloc = config.alloc.heap_limit(256 << 20);
-/// config.growth_factor = 2.0; // let the heap grow to 3x live before a cycle
+/// let config = tmgc::Config::default()
+///     .heap_limit(256 << 20)
+///     .growth_factor(2.0); // let the heap grow to 3x live before a cycle
+/// assert_eq!(config.get_growth_factor(), 2.0);
 /// let heap = tmgc::Heap::new(config).unwrap();
 /// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Config {
     /// The allocation layer's configuration (heap limit, huge pages, ...).
-    pub alloc: tmgc_alloc::Config,
+    alloc: tmgc_alloc::Config,
     /// The pacer: a cycle starts once the bytes allocated since the last
     /// one reach `growth_factor` times the live bytes it left (default 1.0),
     /// and never below `min_trigger_bytes`.
-    pub growth_factor: f64,
+    growth_factor: f64,
     /// The smallest allocation volume that triggers a cycle (default 8 MiB).
-    pub min_trigger_bytes: u64,
+    min_trigger_bytes: u64,
     /// Run the heap verifier after every marking (a stop-the-world
     /// re-trace; see `docs/COLLECTOR.md`). Default: on in debug builds, off
     /// in release builds.
-    pub verify: bool,
+    verify: bool,
     /// Run cycles on a background collector thread (default). Off: cycles
     /// run on the threads that call [`Heap::collect`] or wait for memory.
-    pub background: bool,
+    background: bool,
     /// How marking is done.
-    pub marker: MarkerKind,
+    marker: MarkerKind,
     /// Solo mode (default on): while one mutator is attached, its
     /// transactions run without concurrency control (no version checks,
     /// read set, locks or validation). A second attach revokes it first,
     /// waiting for the running transaction of the first: so a transaction
     /// body must not wait for another thread to attach, nor attach to a
     /// heap itself. See `docs/TRANSACTIONS.md`.
-    pub solo: bool,
+    solo: bool,
     /// Giving way (default on): while the collector marks and more threads
     /// want a core than the machine has (attached mutators plus marker
     /// threads), mutators give up their CPU between transactions, and
@@ -65,7 +69,7 @@ pub struct Config {
     /// waits about that long for its core, not a scheduler tick: the price
     /// is some mutator throughput while marking runs. See
     /// `docs/COLLECTOR.md`, "Giving way".
-    pub give_way: bool,
+    give_way: bool,
 }
 
 /// The marking strategy (see [`crate::collector::mark::Marker`]).
@@ -95,6 +99,102 @@ impl Default for Config {
             solo: true,
             give_way: true,
         }
+    }
+}
+
+impl Config {
+    /// The allocation layer's configuration (heap limit, huge pages, ...).
+    pub fn alloc(mut self, v: tmgc_alloc::Config) -> Self {
+        self.alloc = v;
+        self
+    }
+
+    /// The pacer's growth factor: a cycle starts once the bytes allocated since the last one reach this times the live bytes it left (default 1.0).
+    pub fn growth_factor(mut self, v: f64) -> Self {
+        self.growth_factor = v;
+        self
+    }
+
+    /// The smallest allocation volume that triggers a cycle (default 8 MiB).
+    pub fn min_trigger_bytes(mut self, v: u64) -> Self {
+        self.min_trigger_bytes = v;
+        self
+    }
+
+    /// Run the heap verifier after every marking (default: on in debug builds, off in release builds).
+    pub fn verify(mut self, v: bool) -> Self {
+        self.verify = v;
+        self
+    }
+
+    /// Run cycles on a background collector thread (default on).
+    pub fn background(mut self, v: bool) -> Self {
+        self.background = v;
+        self
+    }
+
+    /// How marking is done (default serial).
+    pub fn marker(mut self, v: MarkerKind) -> Self {
+        self.marker = v;
+        self
+    }
+
+    /// Solo mode (default on): a lone mutator's transactions skip concurrency control.
+    pub fn solo(mut self, v: bool) -> Self {
+        self.solo = v;
+        self
+    }
+
+    /// Giving way while the collector marks on a crowded machine (default on).
+    pub fn give_way(mut self, v: bool) -> Self {
+        self.give_way = v;
+        self
+    }
+
+    /// The heap limit: shorthand for `alloc(self.get_alloc().clone().heap_limit(bytes))`.
+    pub fn heap_limit(mut self, bytes: usize) -> Self {
+        self.alloc = self.alloc.heap_limit(bytes);
+        self
+    }
+
+    /// See [`Config::alloc`].
+    pub fn get_alloc(&self) -> &tmgc_alloc::Config {
+        &self.alloc
+    }
+
+    /// See [`Config::growth_factor`].
+    pub fn get_growth_factor(&self) -> f64 {
+        self.growth_factor
+    }
+
+    /// See [`Config::min_trigger_bytes`].
+    pub fn get_min_trigger_bytes(&self) -> u64 {
+        self.min_trigger_bytes
+    }
+
+    /// See [`Config::verify`].
+    pub fn get_verify(&self) -> bool {
+        self.verify
+    }
+
+    /// See [`Config::background`].
+    pub fn get_background(&self) -> bool {
+        self.background
+    }
+
+    /// See [`Config::marker`].
+    pub fn get_marker(&self) -> MarkerKind {
+        self.marker
+    }
+
+    /// See [`Config::solo`].
+    pub fn get_solo(&self) -> bool {
+        self.solo
+    }
+
+    /// See [`Config::give_way`].
+    pub fn get_give_way(&self) -> bool {
+        self.give_way
     }
 }
 

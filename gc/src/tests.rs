@@ -226,7 +226,7 @@ fn reentry_from_trace_is_refused() {
         }
     }
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let heap = Heap::new(Config { verify: true, background: false, ..Config::default() }).unwrap();
+    let heap = Heap::new(Config::default().verify(true).background(false)).unwrap();
     let pair = DynType::register(DynTypeSpec::new("MiriPair").tagged_words(2)).unwrap();
     let mut m = heap.attach().unwrap();
     let (_keep, cell) = m
@@ -311,18 +311,15 @@ fn mutators_give_way_only_when_threads_outnumber_cores() {
         })
     };
     // No mutator yet: crowded only if the markers alone are (2 on 1 core).
-    assert_eq!(crowded_with(Config { marker: MarkerKind::Parallel(2), ..Config::default() }, 0), cores < 2);
+    assert_eq!(crowded_with(Config::default().marker(MarkerKind::Parallel(2)), 0), cores < 2);
     // The serial marker keeps one collector thread busy.
     assert!(!crowded_with(Config::default(), cores - 1), "{cores} threads on {cores} cores");
     assert!(crowded_with(Config::default(), cores), "{} threads on {cores} cores", cores + 1);
-    assert!(!crowded_with(Config { give_way: false, ..Config::default() }, cores), "give_way off");
+    assert!(!crowded_with(Config::default().give_way(false), cores), "give_way off");
+    assert!(crowded_with(Config::default().marker(MarkerKind::Parallel(2)), cores - 1), "two marker threads");
+    assert!(!crowded_with(Config::default().background(false), cores), "no collector thread");
     assert!(
-        crowded_with(Config { marker: MarkerKind::Parallel(2), ..Config::default() }, cores - 1),
-        "two marker threads"
-    );
-    assert!(!crowded_with(Config { background: false, ..Config::default() }, cores), "no collector thread");
-    assert!(
-        crowded_with(Config { background: false, marker: MarkerKind::Parallel(2), ..Config::default() }, cores - 1),
+        crowded_with(Config::default().background(false).marker(MarkerKind::Parallel(2)), cores - 1),
         "parallel markers run whoever starts the cycle"
     );
     // Detaching uncrowds.
@@ -348,7 +345,7 @@ fn crowded_threads_give_way_while_marking() {
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let run = |give_way: bool| -> u64 {
-        let config = Config { give_way, verify: false, min_trigger_bytes: u64::MAX / 4, ..Config::default() };
+        let config = Config::default().give_way(give_way).verify(false).min_trigger_bytes(u64::MAX / 4);
         let heap = Heap::new(config).unwrap();
         // A 200,000-node list: marking it takes milliseconds.
         let head = {

@@ -30,7 +30,7 @@ struct Bank {
 /// a lone mutator's solo mode would skip (`a_second_attach_revokes_solo_mode`
 /// models the handover between the two).
 fn tl2() -> Config {
-    Config { solo: false, ..Config::default() }
+    Config::default().solo(false)
 }
 
 fn setup(heap: &Heap) -> GlobalRoot<Bank> {

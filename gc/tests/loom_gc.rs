@@ -65,7 +65,7 @@ fn model(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
 }
 
 fn config() -> Config {
-    Config { verify: true, background: false, ..Config::default() }
+    Config::default().verify(true).background(false)
 }
 
 fn setup(heap: &Heap) -> GlobalRoot<Pair> {

@@ -39,18 +39,17 @@ fn main() -> ExitCode {
             default_hook(info);
         }
     }));
-    let mut config = Config {
-        alloc: tmgc::alloc::Config::default().heap_limit(opts.heap_limit_mib << 20),
-        growth_factor: opts.growth_factor,
-        min_trigger_bytes: opts.min_trigger_mib << 20,
-        verify: opts.verify,
-        ..Config::default()
-    };
-    config.marker = match opts.marker {
+    let marker = match opts.marker {
         opts::Marker::Serial => tmgc::MarkerKind::Serial,
         opts::Marker::Parallel => tmgc::MarkerKind::Parallel(0),
         opts::Marker::Assisted => tmgc::MarkerKind::Assisted,
     };
+    let config = Config::default()
+        .heap_limit(opts.heap_limit_mib << 20)
+        .growth_factor(opts.growth_factor)
+        .min_trigger_bytes(opts.min_trigger_mib << 20)
+        .verify(opts.verify)
+        .marker(marker);
     let heap = match Heap::new(config) {
         Ok(h) => h,
         Err(e) => {

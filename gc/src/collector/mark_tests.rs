@@ -83,9 +83,7 @@ fn reference(count: usize, edges: &dyn Fn(usize) -> Vec<usize>, roots: &[usize])
 }
 
 fn check_all(count: usize, edges: &dyn Fn(usize) -> Vec<usize>, roots: &[usize]) {
-    let heap =
-        Heap::new(Config { background: false, verify: false, min_trigger_bytes: u64::MAX / 4, ..Config::default() })
-            .unwrap();
+    let heap = Heap::new(Config::default().background(false).verify(false).min_trigger_bytes(u64::MAX / 4)).unwrap();
     let addrs = build(&heap, count, edges);
     let want = reference(count, edges, roots);
     let markers: [(&str, Box<dyn Marker>); 5] = [

@@ -25,7 +25,7 @@ struct Node {
 const STUCK: Duration = Duration::from_secs(60);
 
 fn recovers_from(fault: Fault) {
-    let heap = Heap::new(Config { verify: true, ..Config::default() }).unwrap();
+    let heap = Heap::new(Config::default().verify(true)).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let commits = Arc::new(AtomicU64::new(0));
     // A worker keeps a rooted list of 0..n and churns garbage, so it is
@@ -136,7 +136,7 @@ fn a_trace_panic_in_the_verifier_is_a_trace_panic() {
             assert!(!FAIL.load(Ordering::SeqCst), "flaky trace");
         }
     }
-    let heap = Heap::new(Config { verify: true, ..Config::default() }).unwrap();
+    let heap = Heap::new(Config::default().verify(true)).unwrap();
     let mut m = heap.attach().unwrap();
     let _keep = m
         .transaction::<_, ()>(|tx| {

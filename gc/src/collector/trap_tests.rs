@@ -34,7 +34,7 @@ fn phase(heap: &Heap) -> u64 {
 /// verifier would find it unmarked. Allocated white, N is shaded and traced.
 #[test]
 fn nothing_is_black_before_t() {
-    let heap = Heap::new(Config { verify: true, ..Config::default() }).unwrap();
+    let heap = Heap::new(Config::default().verify(true)).unwrap();
     let mut a = heap.attach().unwrap();
     let g = a
         .transaction::<_, ()>(|tx| {

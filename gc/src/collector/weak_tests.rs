@@ -68,7 +68,7 @@ fn resurrect(
 
 #[test]
 fn a_weak_read_after_the_last_flush_keeps_its_referent_and_children() {
-    let heap = Heap::new(Config { verify: true, ..Config::default() }).unwrap();
+    let heap = Heap::new(Config::default().verify(true)).unwrap();
     let (holder, weak) = setup(&heap);
     // Held after the last termination round: the thread that reads has
     // answered it (at its first commit point), so a shade into its own
@@ -97,7 +97,7 @@ fn a_weak_read_after_the_last_flush_keeps_its_referent_and_children() {
 fn a_weak_read_after_marking_closed_does_not_return_a_dead_referent() {
     // No verifier: its stop-the-world holds every thread until the SWEEP
     // request, so no transaction could run in this window.
-    let heap = Heap::new(Config { verify: false, ..Config::default() }).unwrap();
+    let heap = Heap::new(Config::default().verify(false)).unwrap();
     let (holder, weak) = setup(&heap);
     let (found, cycle) = during(&heap, Hold::BeforeWeakClearing, resurrect(holder.clone(), weak.clone()));
     assert!(!found.unwrap(), "a weak read after marking closed returned an unmarked (dead) referent");
@@ -160,7 +160,7 @@ fn during<R: Send + 'static>(
 /// its black mark is not yet flushed.
 #[test]
 fn a_weak_read_of_the_transactions_own_new_object() {
-    let heap = Heap::new(Config { verify: false, ..Config::default() }).unwrap();
+    let heap = Heap::new(Config::default().verify(false)).unwrap();
     let grey_before = heap.inner.collector.grey.handed();
     let (r, cycle) = during(&heap, Hold::BeforeClose, |tx| {
         let x = tx.alloc(Leaf { v: Value::new(1) })?;
