@@ -8,12 +8,7 @@ use std::sync::Arc;
 use std::thread;
 
 use tmgc::{Config, GlobalRoot, Heap, Mutator, Ref, Root, Trace, Value};
-
-#[derive(Trace)]
-struct Node {
-    val: Value<u64>,
-    next: Ref<Node>,
-}
+use tmgc_tests::{list, Node};
 
 /// One slot of a thread's table: a chain whose values sum to `sum`.
 #[derive(Trace)]
@@ -26,16 +21,6 @@ struct Slot {
 fn churn_config() -> Config {
     // Small trigger: many cycles in a short test.
     Config::default().verify(true).min_trigger_bytes(1 << 20)
-}
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
 }
 
 const SLOTS: u64 = 32;
@@ -108,10 +93,10 @@ fn churn_with(config: Config, threads: usize, ops: u64) {
             thread::spawn(move || {
                 let mut m = heap.attach().unwrap();
                 let table = make_table(&mut m);
-                let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (t as u64 + 1));
+                let mut rng = tmgc_tests::rng(0x9E37_79B9_7F4A_7C15 ^ (t as u64 + 1));
                 let mut n = 0;
                 while n < ops || !done.load(Ordering::Acquire) {
-                    let r = rng.next();
+                    let r = rng.u64(..);
                     replace_and_check(&mut m, &table, r % SLOTS, 1 + (r >> 8) % 64, r >> 16);
                     n += 1;
                 }
@@ -160,16 +145,6 @@ fn churn_2_threads_parallel_marker() {
 #[test]
 fn churn_2_threads_mutator_assisted_marking() {
     churn_with(churn_config().marker(tmgc::MarkerKind::Assisted), 2, 2000);
-}
-
-fn mk_chain<'tx>(tx: &mut tmgc::Tx<'tx>, n: u64) -> Result<Option<tmgc::Gc<'tx, Node>>, tmgc::Abort<()>> {
-    let mut head = None;
-    for i in 0..n {
-        let x = tx.alloc(Node { val: Value::new(i), next: Ref::null() })?;
-        tx.store(x, |x| &x.next, head)?;
-        head = Some(x);
-    }
-    Ok(head)
 }
 
 #[derive(Trace)]
@@ -222,7 +197,7 @@ fn move_the_only_reference_during_cycles(inevitable: bool) {
     let mut m = heap.attach().unwrap();
     let wide: GlobalRoot<Wide> = m
         .transaction::<_, ()>(|tx| {
-            let x = mk_chain(tx, 10)?; // X and its subtree: values sum to 45
+            let x = list(tx, 10)?; // X and its subtree: values sum to 45
             let first = tx.alloc(Holder { extra: Ref::null(), chain: Ref::null() })?;
             let last = tx.alloc(Holder { extra: Ref::null(), chain: Ref::null() })?;
             tx.store(first, |h| &h.extra, x)?;
@@ -232,7 +207,7 @@ fn move_the_only_reference_during_cycles(inevitable: bool) {
                 last: Ref::null(),
             })?;
             for i in 0..FILLERS {
-                let c = mk_chain(tx, FILLER_NODES)?;
+                let c = list(tx, FILLER_NODES)?;
                 tx.store(w, |w| &w.fillers[i], c)?;
             }
             tx.store(w, |w| &w.first, Some(first))?;
@@ -295,12 +270,12 @@ fn the_heap_reaches_a_steady_state() {
             thread::spawn(move || {
                 let mut m = heap.attach().unwrap();
                 let table = make_table(&mut m);
-                let mut rng = Rng(77 + t);
+                let mut rng = tmgc_tests::rng(77 + t);
                 let mut peaks = Vec::new();
                 for _round in 0..8 {
                     let mut peak = 0;
                     for _ in 0..1500 {
-                        let r = rng.next();
+                        let r = rng.u64(..);
                         replace_and_check(&mut m, &table, r % SLOTS, 64, r >> 16);
                         peak = peak.max(heap.stats().heap_bytes);
                     }

@@ -7,17 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
 
-use tmgc::{Abort, Config, GlobalRoot, Heap, Ref, Root, Trace, TxError, Value};
-
-#[derive(Trace)]
-struct Node {
-    val: Value<u64>,
-    next: Ref<Node>,
-}
-
-fn verified() -> Config {
-    Config::default().verify(true)
-}
+use tmgc::{Abort, GlobalRoot, Heap, Ref, Root, Trace, TxError, Value};
+use tmgc_tests::{verified, Node};
 
 /// Run cycles back to back on another thread until `stop` is set and at
 /// least `min` cycles ran; returns the number of cycles.

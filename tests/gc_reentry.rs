@@ -12,30 +12,13 @@
 //! hanging it.
 
 use std::cell::RefCell;
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::thread;
-use std::time::Duration;
 
 use tmgc::{CollectError, Config, Heap, HeapError, Mutator, Trace, Tracer, TxError, Value};
 
-/// Run `f` on a thread; panic if it does not finish within 60 s (a
-/// deadlock), or with its own panic.
+/// Run `f` bounded by 60 s (`tmgc_tests::bounded`).
 fn bounded<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    let h = thread::spawn(move || {
-        let r = f();
-        let _ = tx.send(());
-        r
-    });
-    match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(()) => h.join().unwrap(),
-        Err(mpsc::RecvTimeoutError::Disconnected) => match h.join() {
-            Ok(_) => unreachable!("the thread sends before it returns"),
-            Err(p) => std::panic::resume_unwind(p),
-        },
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what}: deadlock (not finished after 60 s)"),
-    }
+    tmgc_tests::bounded(what, 60, f)
 }
 
 type Log = Arc<Mutex<Vec<String>>>;

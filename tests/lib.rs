@@ -1,1 +1,71 @@
-//! Shared helpers for the integration tests in this folder.
+//! Shared helpers for the integration tests in this folder: one set of
+//! test types, one seeded random source, a heap with the verifier on, and
+//! a bound on programs that could deadlock.
+
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use tmgc::{Config, Gc, Ref, Trace, Tx, Value};
+
+/// A list node: the test type most tests build graphs from.
+#[derive(Trace)]
+pub struct Node {
+    /// The node's value.
+    pub val: Value<u64>,
+    /// The next node.
+    pub next: Ref<Node>,
+}
+
+/// A list of `n` nodes holding `n-1, ..., 1, 0` from the head (so the
+/// values sum to `n(n-1)/2`), built in the running transaction.
+pub fn list<'tx>(tx: &mut Tx<'tx>, n: u64) -> Result<Option<Gc<'tx, Node>>, tmgc::Abort<()>> {
+    let mut head = None;
+    for i in 0..n {
+        let x = tx.alloc(Node { val: Value::new(i), next: Ref::null() })?;
+        tx.store(x, |x| &x.next, head)?;
+        head = Some(x);
+    }
+    Ok(head)
+}
+
+/// The values of the list from `head`, summed, and its length.
+pub fn sum<'tx>(tx: &mut Tx<'tx>, mut cur: Option<Gc<'tx, Node>>) -> Result<(u64, u64), tmgc::Abort<()>> {
+    let (mut sum, mut len) = (0, 0);
+    while let Some(c) = cur {
+        sum += tx.get(c, |n| &n.val)?;
+        len += 1;
+        cur = tx.load(c, |n| &n.next)?;
+    }
+    Ok((sum, len))
+}
+
+/// A seeded random source (`fastrand`), so a failing run can be replayed:
+/// a test names its seed in its failure message.
+pub fn rng(seed: u64) -> fastrand::Rng {
+    fastrand::Rng::with_seed(seed)
+}
+
+/// The default heap configuration with the verifier on.
+pub fn verified() -> Config {
+    Config::default().verify(true)
+}
+
+/// Run `f` on a thread; panic if it has not finished after `secs` seconds
+/// (a deadlock: the test fails instead of hanging CI), or with its panic.
+pub fn bounded<T: Send + 'static>(what: &str, secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    let h = thread::spawn(move || {
+        let r = f();
+        let _ = tx.send(());
+        r
+    });
+    match rx.recv_timeout(Duration::from_secs(secs)) {
+        Ok(()) => h.join().unwrap(),
+        Err(mpsc::RecvTimeoutError::Disconnected) => match h.join() {
+            Ok(_) => unreachable!("the thread sends before it returns"),
+            Err(p) => std::panic::resume_unwind(p),
+        },
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what}: deadlock (not finished after {secs} s)"),
+    }
+}
