@@ -41,7 +41,8 @@ pub(crate) struct ChunkHead {
 }
 
 /// Block states. The state is the truth about who owns a block; the
-/// per-chunk hint bitmaps only help find candidates (see `pool.rs`).
+/// per-chunk hint bitmaps only help find candidates. Who moves a block
+/// between them, and how: `block_life.rs`.
 pub(crate) mod state {
     /// Empty, in the pool. Zero, so a fresh chunk's blocks start free.
     pub const FREE: u8 = 0;
@@ -57,7 +58,7 @@ pub(crate) mod state {
     pub const META: u8 = 5;
     /// Being claimed from the pool: empty, owned by its claimer, which
     /// stamps it with the current sweep epoch and then makes it ALLOC
-    /// (`pool::claim_free`). Holds nothing to sweep.
+    /// (`block_life::claim_free`). Holds nothing to sweep.
     pub const CLAIMING: u8 = 6;
 }
 

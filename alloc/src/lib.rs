@@ -36,6 +36,7 @@
 #![warn(unsafe_op_in_unsafe_fn)]
 
 mod bitmap;
+mod block_life;
 mod checkpoint;
 mod chunk;
 mod config;
