@@ -34,8 +34,6 @@ use loom::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize};
 #[cfg(tmgc_loom)]
 use loom::sync::Mutex;
 
-pub use tmgc_alloc as alloc;
-
 /// A handle on one slot of a [`RootTable`]: index and generation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Slot {
