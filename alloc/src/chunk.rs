@@ -41,24 +41,25 @@ pub(crate) struct ChunkHead {
 }
 
 /// Block states. The state is the truth about who owns a block; the
-/// per-chunk hint bitmaps only help find candidates (see `pool.rs`).
+/// per-chunk hint bitmaps only help find candidates. Who moves a block
+/// between them, and how: `block_life.rs`.
 pub(crate) mod state {
     /// Empty, in the pool. Zero, so a fresh chunk's blocks start free.
-    pub const FREE: u8 = 0;
+    pub(crate) const FREE: u8 = 0;
     /// Owned by one local allocator.
-    pub const ALLOC: u8 = 1;
+    pub(crate) const ALLOC: u8 = 1;
     /// Holds objects; nobody owns it; no hole is offered.
-    pub const USED: u8 = 2;
+    pub(crate) const USED: u8 = 2;
     /// Holds objects and a chain of holes valid for epoch `swept_epoch`.
-    pub const RECYCLABLE: u8 = 3;
+    pub(crate) const RECYCLABLE: u8 = 3;
     /// Claimed by a sweeper (or by an allocator sweeping lazily).
-    pub const SWEEPING: u8 = 4;
+    pub(crate) const SWEEPING: u8 = 4;
     /// Holds chunk metadata; never changes.
-    pub const META: u8 = 5;
+    pub(crate) const META: u8 = 5;
     /// Being claimed from the pool: empty, owned by its claimer, which
     /// stamps it with the current sweep epoch and then makes it ALLOC
-    /// (`pool::claim_free`). Holds nothing to sweep.
-    pub const CLAIMING: u8 = 6;
+    /// (`block_life::claim_free`). Holds nothing to sweep.
+    pub(crate) const CLAIMING: u8 = 6;
 }
 
 /// Per-block metadata. Fields are ordered largest first so that the

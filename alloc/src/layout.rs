@@ -20,7 +20,7 @@
 //! - No small object crosses a block boundary.
 
 /// log2 of the granule size.
-pub const LOG_GRANULE: usize = 4;
+pub(crate) const LOG_GRANULE: usize = 4;
 /// The unit of allocation: every object starts on a granule and is a whole number of them.
 pub const GRANULE: usize = 1 << LOG_GRANULE;
 
@@ -43,7 +43,7 @@ pub const BLOCK_BYTES: usize = 1 << LOG_BLOCK;
 /// Size and alignment of a chunk, the unit of memory taken from the OS.
 pub const CHUNK_BYTES: usize = 1 << LOG_CHUNK;
 /// Granules in one block.
-pub const BLOCK_GRANULES: usize = BLOCK_BYTES / GRANULE;
+pub(crate) const BLOCK_GRANULES: usize = BLOCK_BYTES / GRANULE;
 /// Words in one per-block side bitmap (one bit per granule).
 pub(crate) const BITMAP_WORDS: usize = BLOCK_GRANULES / 64;
 const _: () = assert!(BITMAP_WORDS.is_power_of_two());

@@ -34,8 +34,10 @@
 //! `docs/ALLOCATION.md` and `docs/PERFORMANCE.md`.
 #![deny(missing_docs)]
 #![warn(unsafe_op_in_unsafe_fn)]
+#![warn(unreachable_pub)]
 
 mod bitmap;
+mod block_life;
 mod checkpoint;
 mod chunk;
 mod config;

@@ -38,13 +38,13 @@
 use std::ptr::{null_mut, NonNull};
 
 use crate::bitmap;
+use crate::block_life::{self, retire_block};
 use crate::chunk::{state, BlockRef};
-use crate::holes::{read_chain, ChainBuilder, Hole};
+use crate::holes::Hole;
 use crate::large::{self, LargePtr};
 use crate::layout::*;
-use crate::pool::{self, cas_state, claim_in_chunk, for_each_chunk_from, Hint};
-use crate::space::{settle, Space, SpaceInner};
-use crate::sweep::sweep_block;
+use crate::pool;
+use crate::space::{Space, SpaceInner};
 use crate::sync::{Arc, AtomicU64, Ordering};
 use crate::AllocError;
 
@@ -102,9 +102,6 @@ fn gather(b: &[u8; 64]) -> u64 {
 fn gather(b: &[u8; 64]) -> u64 {
     b.iter().enumerate().fold(0, |bits, (i, &x)| bits | (u64::from(x >> 7) << i))
 }
-
-/// How many unswept blocks one refill may sweep before it takes a free block.
-const LAZY_SWEEP_ATTEMPTS: usize = 16;
 
 /// A thread's allocator. Obtain one with [`Space::allocator`].
 ///
@@ -410,72 +407,20 @@ impl LocalAllocator {
         let epoch = space.sweep_epoch.load(Ordering::SeqCst);
 
         // 2. A recyclable block swept in this epoch.
-        let recycled = for_each_chunk_from(table, self.chunk_cursor, |c| {
-            claim_in_chunk(
-                c,
-                Hint::Recyclable,
-                |b| {
-                    b.meta().max_hole.load(Ordering::Relaxed) as usize >= need
-                        && b.meta().swept_epoch.load(Ordering::Relaxed) == epoch
-                },
-                |b| cas_state(b, state::RECYCLABLE, state::ALLOC),
-            )
-        });
-        if let Some(b) = recycled {
-            if b.meta().swept_epoch.load(Ordering::Acquire) == epoch
-                && b.meta().max_hole.load(Ordering::Relaxed) as usize >= need
-            {
-                return Ok((b, read_chain(b)));
-            }
-            // Its epoch or holes changed between the hint and the claim
-            // (another allocator used it, or a sweep epoch began). Put it
-            // back; never sweep here: it may already be swept for this
-            // epoch, and sweeping twice frees live white objects.
-            crate::space::release_block(&space, b, state::RECYCLABLE);
+        if let Some(r) = block_life::claim_recyclable(&space, self.chunk_cursor, need, epoch) {
+            return Ok(r);
         }
 
         // 3. Lazy sweep.
-        for _ in 0..LAZY_SWEEP_ATTEMPTS {
-            let lazy_drop = self.lazy_drop_sweep;
-            let mut prev = state::USED;
-            let claimed = for_each_chunk_from(table, self.chunk_cursor, |c| {
-                claim_in_chunk(
-                    c,
-                    Hint::Unswept,
-                    // Only test the pointer: the bitmap of a block we do not
-                    // own may be freed at any moment.
-                    |b| lazy_drop || b.meta().drop_bits.load(Ordering::Relaxed).is_null(),
-                    |b| {
-                        for from in [state::USED, state::RECYCLABLE] {
-                            if cas_state(b, from, state::SWEEPING) {
-                                prev = from;
-                                return true;
-                            }
-                        }
-                        false
-                    },
-                )
-            });
-            let Some(b) = claimed else { break };
-            let done = b.meta().swept_epoch.load(Ordering::Acquire) >= epoch;
-            if done || (!lazy_drop && b.drop_bits().is_some()) {
-                crate::space::release_block(&space, b, prev);
-                if !done {
-                    pool::set_hint(b, Hint::Unswept);
-                    break; // leave it for a sweeper or a commit point
-                }
-                continue;
-            }
-            if let Some(r) = self.sweep_for_alloc(b, prev, epoch, need) {
-                return Ok(r);
-            }
+        if let Some(r) = block_life::lazy_sweep(&space, self.chunk_cursor, epoch, need, self.lazy_drop_sweep) {
+            return Ok(r);
         }
 
         // 4. A free block; 5. a new chunk.
         space.reserve_heap(BLOCK_BYTES)?;
         loop {
             let seen = table.len();
-            if let Some(b) = pool::claim_free(table, &space.sweep_epoch, self.chunk_cursor) {
+            if let Some(b) = block_life::claim_free(table, &space.sweep_epoch, self.chunk_cursor) {
                 let c = b.chunk();
                 if !c.touched.load(Ordering::Relaxed) {
                     c.touched.store(true, Ordering::Relaxed);
@@ -504,23 +449,6 @@ impl LocalAllocator {
                 }
             }
         }
-    }
-
-    /// Sweep a block we hold in SWEEPING (claimed from `prev`); keep it if
-    /// a hole fits, else settle it. A panicking drop hook leaves it in `prev`.
-    fn sweep_for_alloc(&mut self, b: BlockRef, prev: u8, epoch: u64, need: usize) -> Option<(BlockRef, Vec<Hole>)> {
-        let s = sweep_block(&self.space, b, epoch, prev);
-        self.space.live_bytes.fetch_add(s.live * GRANULE, Ordering::Relaxed);
-        if s.live == 0 {
-            b.meta().state.store(state::ALLOC, Ordering::SeqCst);
-            return Some((b, vec![Hole { start: 0, len: BLOCK_GRANULES }]));
-        }
-        if s.max_hole >= need {
-            b.meta().state.store(state::ALLOC, Ordering::SeqCst);
-            return Some((b, read_chain(b)));
-        }
-        settle(&self.space, b, s);
-        None
     }
 
     /// Retire owned blocks that have no region left in use, unless a
@@ -676,37 +604,6 @@ impl Drop for LocalAllocator {
         // freed only here.
         drop(unsafe { Box::from_raw(self.stage.cast::<Stage>()) });
     }
-}
-
-/// Give an owned block back: free if it holds nothing, RECYCLABLE if it has
-/// `holes` (free regions, sorted, each starting a filler) and was swept in
-/// the current epoch, USED otherwise; hinted as unswept if it needs a sweep.
-pub(crate) fn retire_block(space: &SpaceInner, b: BlockRef, holes: &[Hole]) {
-    debug_assert_eq!(pool::state_of(b), state::ALLOC, "retiring a block not owned");
-    for h in holes {
-        bitmap::set_owned(b.starts(), h.start);
-    }
-    let live = bitmap::next_set(b.starts(), 0).is_some_and(|_| {
-        let free: usize = holes.iter().map(|h| h.len).sum();
-        free < BLOCK_GRANULES
-    });
-    if !live {
-        crate::space::make_free(space, b);
-        return;
-    }
-    let epoch = space.sweep_epoch.load(Ordering::SeqCst);
-    let swept = b.meta().swept_epoch.load(Ordering::Relaxed);
-    let mut st = state::USED;
-    if !holes.is_empty() && swept == epoch {
-        let mut chain = ChainBuilder::new(b);
-        for h in holes {
-            chain.push(*h);
-        }
-        if chain.finish() > 0 {
-            st = state::RECYCLABLE;
-        }
-    }
-    crate::space::release_block(space, b, st);
 }
 
 #[cfg(all(test, not(tmgc_loom)))]

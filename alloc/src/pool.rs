@@ -1,19 +1,12 @@
-//! The block pool: the chunk table, and claiming and releasing blocks.
+//! The block pool: the chunk table, the hint bitmaps, and the search that
+//! claims a block through a hint.
 //!
-//! ## Protocol
-//! A block's `state` (see `chunk::state`) is the only truth about who owns
-//! it. Ownership moves by **CAS on the state**: `FREE -> CLAIMING` (then ALLOC by its claimer),
-//! `RECYCLABLE -> ALLOC`, `USED|RECYCLABLE -> SWEEPING`. A CAS that fails
-//! means someone else got there first; nobody ever owns a block twice.
-//!
-//! Finding candidates is by three per-chunk **hint bitmaps** (free,
-//! recyclable, unswept). A claimer first wins the hint bit with `fetch_and`
-//! (so two claimers rarely chase the same block), then CASes the state.
-//! Hints may be stale; the rule that keeps them from losing a block is:
-//! - (H1) whoever moves a block *into* FREE or RECYCLABLE, or makes it
-//!   unowned while it still needs sweeping, stores the state first and sets
-//!   the hint after (`fetch_or`), so a hint that was cleared by a claimer whose
-//!   CAS failed is set again by the next transition into the hinted state.
+//! The block states, the claim CASes and the rule that keeps a stale hint
+//! from losing a block (H1) are in `block_life.rs`; this module only finds
+//! candidates. Finding is by three per-chunk **hint bitmaps** (free,
+//! recyclable, unswept): [`claim_in_chunk`] first wins the hint bit with
+//! `fetch_and` (so two claimers rarely chase the same block), then runs the
+//! caller's state CAS. Hints may be stale: a stale hint just fails the CAS.
 //!
 //! There is no global lock on this path: only growing the chunk table takes
 //! a mutex (once per chunk, 16 MiB).
@@ -24,7 +17,7 @@
 
 use std::ptr::NonNull;
 
-use crate::chunk::{map_small, state, BlockRef, SmallChunk, DATA_BLOCKS, META_BLOCKS};
+use crate::chunk::{map_small, BlockRef, SmallChunk, DATA_BLOCKS, META_BLOCKS};
 use crate::layout::*;
 use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Mutex, Ordering};
 
@@ -167,34 +160,6 @@ pub(crate) fn cas_state(block: BlockRef, from: u8, to: u8) -> bool {
 #[inline]
 pub(crate) fn state_of(block: BlockRef) -> u8 {
     block.meta().state.load(Ordering::Acquire)
-}
-
-/// Claim a FREE block for allocation (`FREE -> CLAIMING -> ALLOC`) anywhere in the table,
-/// starting at chunk `start`, and stamp it as swept in the current epoch
-/// (it holds nothing to sweep).
-///
-/// Only a block's owner may write its metadata (a claimer that lost could
-/// otherwise stamp a block someone else owns), so the claim goes through
-/// CLAIMING: `FREE -> CLAIMING` by CAS, the stamp, then ALLOC. A block is
-/// never ALLOC with the stamp of an older epoch than the one its claimer
-/// read, and `Space::unswept_blocks` does not count a CLAIMING block (it
-/// holds nothing), so a count taken mid-claim is exact.
-pub(crate) fn claim_free(table: &ChunkTable, sweep_epoch: &AtomicU64, start: usize) -> Option<BlockRef> {
-    for_each_chunk_from(table, start, |c| {
-        claim_in_chunk(
-            c,
-            Hint::Free,
-            |_| true,
-            |b| {
-                if !cas_state(b, state::FREE, state::CLAIMING) {
-                    return false;
-                }
-                b.meta().swept_epoch.store(sweep_epoch.load(Ordering::SeqCst), Ordering::Release);
-                b.meta().state.store(state::ALLOC, Ordering::SeqCst);
-                true
-            },
-        )
-    })
 }
 
 /// Visit chunks from `start`, wrapping around, until `f` returns `Some`.

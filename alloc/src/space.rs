@@ -16,9 +16,9 @@
 //!
 //! A `sweep` call works for the epoch current when it begins. If the epoch
 //! moves during the call, it gives way at its next claim (puts the block
-//! back unswept and returns): `release_block` re-hints a block only if its
-//! stamp is older than the space's epoch, so a call that did not stop
-//! would claim its own stamped block forever.
+//! back unswept and returns): `block_life::release_block` re-hints a
+//! block only if its stamp is older than the space's epoch, so a call that
+//! did not stop would claim its own stamped block forever.
 //!
 //! ## Drop hooks
 //! (R1) A thread running this space's drop hook is recorded (`InHook`);
@@ -41,12 +41,12 @@ use std::cell::RefCell;
 use std::ptr::NonNull;
 
 use crate::bitmap;
+use crate::block_life;
 use crate::chunk::{locate, state, BlockRef, Location, KIND_LARGE, KIND_SMALL, META_BLOCKS};
 use crate::large::{self, LargeSet};
 use crate::layout::*;
 use crate::local::LocalAllocator;
-use crate::pool::{self, cas_state, claim_in_chunk, ChunkTable, Hint};
-use crate::sweep::{sweep_block, Swept};
+use crate::pool::{self, cas_state, ChunkTable, Hint};
 use crate::sync::{Arc, AtomicI64, AtomicU64, AtomicUsize, Mutex, Ordering};
 use crate::{AllocError, Config};
 
@@ -278,8 +278,8 @@ impl Space {
     pub fn begin_sweep(&self) -> u64 {
         let s = &self.inner;
         s.refuse_from_hook("begin_sweep");
-        // An RMW, then state loads: see `retire_block` for why this pairing
-        // never leaves a block unswept and unhinted.
+        // An RMW, then state loads: see `block_life::release_block` for why
+        // this pairing never leaves a block unswept and unhinted.
         let e = s.sweep_epoch.fetch_add(1, Ordering::AcqRel) + 1;
         s.live_bytes.store(0, Ordering::Relaxed);
         for b in s.chunks.blocks() {
@@ -311,51 +311,9 @@ impl Space {
         s.refuse_from_hook("sweep");
         let epoch = s.sweep_epoch.load(Ordering::SeqCst);
         let mut report = SweepReport { epoch, ..SweepReport::default() };
-        // Why this terminates: a block goes back unswept only through
-        // `release_block`, which hints it again only if its stamp is older
-        // than the space's epoch. A block stamped `epoch` by this call (or
-        // earlier) is therefore offered again only once the epoch has
-        // moved, and then the check below stops the call at its next
-        // claim. Without that check the call claimed, put back and re-hinted
-        // the same block forever (issue 25 A).
-        for i in 0..s.chunks.len() {
-            let c = s.chunks.get(i);
-            loop {
-                let mut prev = state::USED;
-                let claimed = claim_in_chunk(
-                    c,
-                    Hint::Unswept,
-                    |_| true,
-                    |b| {
-                        for from in [state::USED, state::RECYCLABLE] {
-                            if cas_state(b, from, state::SWEEPING) {
-                                prev = from;
-                                return true;
-                            }
-                        }
-                        false
-                    },
-                );
-                let Some(b) = claimed else { break };
-                if s.sweep_epoch.load(Ordering::SeqCst) != epoch {
-                    // The epoch moved: give way (see above).
-                    release_block(s, b, prev);
-                    return report;
-                }
-                if b.meta().swept_epoch.load(Ordering::Acquire) >= epoch {
-                    release_block(s, b, prev);
-                    continue;
-                }
-                let swept = sweep_block(s, b, epoch, prev);
-                s.live_bytes.fetch_add(swept.live * GRANULE, Ordering::Relaxed);
-                report.blocks_swept += 1;
-                report.live_bytes += swept.live * GRANULE;
-                report.objects_dropped += swept.dropped;
-                if swept.live == 0 {
-                    report.blocks_freed += 1;
-                }
-                settle(s, b, swept);
-            }
+        // Blocks first (block_life.rs, which says why this terminates).
+        if !block_life::sweep_unswept_blocks(s, epoch, &mut report) {
+            return report;
         }
         if s.large_swept_epoch.fetch_max(epoch, Ordering::AcqRel) < epoch {
             let (live, freed) = large::sweep_large(s, epoch);
@@ -377,7 +335,7 @@ impl Space {
         s.chunks
             .blocks()
             .filter(|b| {
-                // A CLAIMING block is empty (`pool::claim_free`).
+                // A CLAIMING block is empty (`block_life::claim_free`).
                 let st = b.meta().state.load(Ordering::Acquire);
                 st != state::FREE && st != state::CLAIMING && b.meta().swept_epoch.load(Ordering::Acquire) < e
             })
@@ -581,57 +539,6 @@ impl Drop for SpaceInner {
             unsafe { crate::chunk::unmap_small(c) };
         }
     }
-}
-
-/// Put a block that was just swept (state SWEEPING or ALLOC, owned by the
-/// caller) where it belongs: the pool, the recyclable set, or used.
-pub(crate) fn settle(space: &SpaceInner, b: BlockRef, swept: Swept) {
-    if swept.live == 0 {
-        make_free(space, b);
-    } else if swept.max_hole > 0 {
-        release_block(space, b, state::RECYCLABLE);
-    } else {
-        release_block(space, b, state::USED);
-    }
-}
-
-/// Give up ownership of a block that holds objects, as USED or RECYCLABLE:
-/// store the state, set its hints (H1), and hint it unswept if a sweep epoch
-/// it has not been swept for has begun. Every path that makes a block
-/// unowned with objects in it goes through here.
-///
-/// The epoch is read with a read-modify-write after the state store.
-/// `begin_sweep` bumps the epoch with an RMW and then loads block states.
-/// The two RMWs are ordered in the epoch's modification order: if ours is
-/// later it reads the new epoch and we hint; if it is earlier, begin_sweep's
-/// RMW reads from it (release/acquire), so our state store happens-before
-/// begin_sweep's state load, which sees the block and hints it. Either way
-/// the block is never left unswept and unhinted. (A plain load would need
-/// SeqCst's total order, which loom does not model; loom found the lost
-/// block with one.)
-pub(crate) fn release_block(space: &SpaceInner, b: BlockRef, st: u8) {
-    debug_assert!(st == state::USED || st == state::RECYCLABLE, "release_block to state {st}");
-    b.meta().state.store(st, Ordering::SeqCst);
-    if st == state::RECYCLABLE {
-        pool::set_hint(b, Hint::Recyclable);
-    }
-    if b.meta().swept_epoch.load(Ordering::Acquire) < space.sweep_epoch.fetch_add(0, Ordering::AcqRel) {
-        pool::set_hint(b, Hint::Unswept);
-    }
-}
-
-/// Return an owned block that holds no object to the pool.
-pub(crate) fn make_free(space: &SpaceInner, b: BlockRef) {
-    debug_assert!(
-        bitmap::count(b.marks()) == 0 || bitmap::next_set(b.starts(), 0).is_none(),
-        "freeing a block with marked objects"
-    );
-    bitmap::clear_all(b.starts());
-    bitmap::clear_all(b.marks());
-    b.free_drop_bits();
-    b.meta().state.store(state::FREE, Ordering::SeqCst);
-    pool::set_hint(b, Hint::Free);
-    space.unreserve_heap(BLOCK_BYTES);
 }
 
 /// Mark `obj`. Returns `true` if this call marked it (its mark went 0 -> 1):

@@ -43,10 +43,11 @@
 use std::ptr::NonNull;
 
 use crate::bitmap;
+use crate::block_life::release_block;
 use crate::chunk::BlockRef;
 use crate::holes::{ChainBuilder, Hole};
 use crate::layout::*;
-use crate::space::{release_block, InHook, SpaceInner};
+use crate::space::{InHook, SpaceInner};
 use crate::sync::Ordering;
 
 /// What a block sweep found.

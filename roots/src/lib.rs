@@ -16,6 +16,7 @@
 //! Entries are plain object addresses (`NonNull<u8>`); the `tmgc` crate
 //! wraps them in typed handles.
 #![deny(missing_docs)]
+#![warn(unreachable_pub)]
 
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
@@ -33,8 +34,6 @@ use std::sync::Mutex;
 use loom::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize};
 #[cfg(tmgc_loom)]
 use loom::sync::Mutex;
-
-pub use tmgc_alloc as alloc;
 
 /// A handle on one slot of a [`RootTable`]: index and generation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -216,19 +215,19 @@ type Segment = [GlobalEntry; SEGMENT];
 mod slot_state {
     /// Nobody holds the slot; its index is on the free list (or was never
     /// handed out).
-    pub const FREE: u64 = 0;
+    pub(crate) const FREE: u64 = 0;
     /// A running transaction reserved it; its commit sets it.
-    pub const RESERVED: u64 = 1;
+    pub(crate) const RESERVED: u64 = 1;
     /// It holds an object, scanned at every cycle's T.
-    pub const SET: u64 = 2;
+    pub(crate) const SET: u64 = 2;
 
-    pub const fn word(generation: u64, state: u64) -> u64 {
+    pub(crate) const fn word(generation: u64, state: u64) -> u64 {
         generation << 2 | state
     }
-    pub const fn generation(w: u64) -> u64 {
+    pub(crate) const fn generation(w: u64) -> u64 {
         w >> 2
     }
-    pub const fn state(w: u64) -> u64 {
+    pub(crate) const fn state(w: u64) -> u64 {
         w & 3
     }
 }

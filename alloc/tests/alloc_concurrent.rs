@@ -3,6 +3,9 @@
 //! cycles; nothing live is ever overwritten, and the heap reaches a steady
 //! state.
 
+// Real threads and real memory: not a loom model (those are in loom.rs).
+#![cfg(not(tmgc_loom))]
+
 use std::ptr::NonNull;
 use std::sync::{Arc, Barrier};
 

@@ -11,6 +11,9 @@
 //! - a sweep frees exactly the unmarked objects (seen through the drop hook,
 //!   which sees every dead object allocated with `alloc_needs_drop`).
 
+// Real threads and real memory: not a loom model (those are in loom.rs).
+#![cfg(not(tmgc_loom))]
+
 use std::collections::{BTreeMap, HashSet};
 use std::ptr::NonNull;
 use std::sync::{Arc, Mutex};
