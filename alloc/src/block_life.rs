@@ -12,7 +12,7 @@
 //! | ALLOC | owned by one allocator | its owner, a store ([`retire_block`], [`release_block`], [`make_free`]) |
 //! | USED | holds objects, no hole offered | a sweeper, CAS to SWEEPING ([`claim_unswept`]) |
 //! | RECYCLABLE | holds objects and a hole chain valid for `swept_epoch` | an allocator, CAS to ALLOC ([`claim_recyclable`]); a sweeper, CAS to SWEEPING ([`claim_unswept`]) |
-//! | SWEEPING | owned by an eager sweeper ([`sweep_unswept_blocks`]) or an allocator sweeping lazily ([`lazy_sweep`]) | its claimer, a store: to FREE/USED/RECYCLABLE ([`settle`]), back to where it was claimed from ([`release_block`], also when a drop hook panics, sweep.rs (S1)), or to ALLOC (a lazy sweep keeps it) |
+//! | SWEEPING | owned by an eager sweeper ([`sweep_unswept_blocks`]) or an allocator sweeping lazily ([`lazy_sweep`]) | its claimer, a store: to FREE/USED/RECYCLABLE ([`settle`]), back to where it was claimed from ([`release_block`], also when a drop hook panics, sweep.rs (SW1)), or to ALLOC (a lazy sweep keeps it) |
 //! | META | holds chunk metadata | never |
 //!
 //! **Ownership moves by CAS on the state**: `FREE -> CLAIMING` (then ALLOC
@@ -25,7 +25,7 @@
 //! wins the hint bit with `fetch_and` (so two claimers rarely chase the same
 //! block), then CASes the state. Hints may be stale; the rule that keeps
 //! them from losing a block is:
-//! - (H1) whoever moves a block *into* FREE or RECYCLABLE, or makes it
+//! - (B1) whoever moves a block *into* FREE or RECYCLABLE, or makes it
 //!   unowned while it still needs sweeping, stores the state first and sets
 //!   the hint after (`fetch_or`), so a hint that was cleared by a claimer whose
 //!   CAS failed is set again by the next transition into the hinted state.
@@ -138,7 +138,7 @@ pub(crate) fn claim_recyclable(
 }
 
 /// Sweep a block claimed (SWEEPING) from `prev` for `epoch`, and count its
-/// live bytes in the space. A panicking drop hook leaves it in `prev` (S1).
+/// live bytes in the space. A panicking drop hook leaves it in `prev` (SW1).
 fn sweep_claimed(space: &SpaceInner, b: BlockRef, epoch: u64, prev: u8) -> Swept {
     let s = sweep_block(space, b, epoch, prev);
     space.live_bytes.fetch_add(s.live * GRANULE, Ordering::Relaxed);
@@ -287,7 +287,7 @@ pub(crate) fn settle(space: &SpaceInner, b: BlockRef, swept: Swept) {
 }
 
 /// Give up ownership of a block that holds objects, as USED or RECYCLABLE:
-/// store the state, set its hints (H1), and hint it unswept if a sweep epoch
+/// store the state, set its hints (B1), and hint it unswept if a sweep epoch
 /// it has not been swept for has begun. Every path that makes a block
 /// unowned with objects in it goes through here.
 ///

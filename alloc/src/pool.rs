@@ -2,7 +2,7 @@
 //! claims a block through a hint.
 //!
 //! The block states, the claim CASes and the rule that keeps a stale hint
-//! from losing a block (H1) are in `block_life.rs`; this module only finds
+//! from losing a block (B1) are in `block_life.rs`; this module only finds
 //! candidates. Finding is by three per-chunk **hint bitmaps** (free,
 //! recyclable, unswept): [`claim_in_chunk`] first wins the hint bit with
 //! `fetch_and` (so two claimers rarely chase the same block), then runs the
@@ -107,7 +107,7 @@ pub(crate) enum GrowError {
     Os,
 }
 
-/// Set the hint bit of `block` (after its state store, by H1).
+/// Set the hint bit of `block` (after its state store, by B1).
 pub(crate) fn set_hint(block: BlockRef, hint: Hint) {
     let (w, m) = crate::bitmap::locate(block.index());
     let word = &hint.words(block.chunk())[w];

@@ -24,7 +24,7 @@
 //! (R1) A thread running this space's drop hook is recorded (`InHook`);
 //! `begin_sweep`, `sweep` and `clear_marks` of the space panic on it. A
 //! hook runs before its object's memory can be reused, at most once per
-//! object; see sweep.rs (S1, S2) and large.rs (L4) for a panicking hook
+//! object; see sweep.rs (SW1, SW2) and large.rs (L4) for a panicking hook
 //! and for the marks changing under a sweep.
 //!
 //! A block stamped with epoch `s` has been swept for `s`: a later

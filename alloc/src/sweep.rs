@@ -23,7 +23,7 @@
 //! ## Drop hooks
 //! Hooks run first, while the dead objects are intact, and change nothing
 //! but drop bits: each object's drop bit is cleared just before its hook is
-//! called, so a hook runs at most once per object. (S1) If a hook panics,
+//! called, so a hook runs at most once per object. (SW1) If a hook panics,
 //! the block goes back to `prev`, unswept and hinted (`release_block`),
 //! before the panic leaves `sweep_block`: its bitmaps and hole chain are as
 //! they were, so any later sweep finishes it. The objects whose hooks have
@@ -33,7 +33,7 @@
 //! Marks are left as they are: they are this cycle's and are cleared before
 //! the next one (`Space::clear_marks`).
 //!
-//! (S2) A block's sweep reads its mark bitmap once, into a snapshot, and
+//! (SW2) A block's sweep reads its mark bitmap once, into a snapshot, and
 //! decides everything from that: which objects get their hook, which cells
 //! are live, which are freed. An object is therefore freed only if the same
 //! snapshot sent it to the hook (when it has a drop bit), even if the marks
@@ -74,10 +74,10 @@ pub const POISON: u8 = 0xDB;
 ///
 /// `block` is owned by the caller in state SWEEPING, claimed from `prev`.
 /// If the drop hook panics, the block is back in `prev` (unswept, hinted)
-/// when the panic leaves this function (S1).
+/// when the panic leaves this function (SW1).
 pub(crate) fn sweep_block(space: &SpaceInner, block: BlockRef, epoch: u64, prev: u8) -> Swept {
     let starts = block.starts();
-    // (S2): one read of the marks for the whole sweep.
+    // (SW2): one read of the marks for the whole sweep.
     let marks: [u64; BITMAP_WORDS] = std::array::from_fn(|w| block.marks()[w].load(Ordering::Acquire));
     let mut out = Swept::default();
 
@@ -92,7 +92,7 @@ pub(crate) fn sweep_block(space: &SpaceInner, block: BlockRef, epoch: u64, prev:
                 let bit = dead & dead.wrapping_neg();
                 dead ^= bit;
                 // Clear the bit before the call: at most one call per object,
-                // even if it panics (S1). Only the owner writes drop bits.
+                // even if it panics (SW1). Only the owner writes drop bits.
                 word.store(word.load(Ordering::Relaxed) & !bit, Ordering::Relaxed);
                 out.dropped += 1;
                 if let Some(h) = hook {
@@ -152,7 +152,7 @@ pub(crate) fn sweep_block(space: &SpaceInner, block: BlockRef, epoch: u64, prev:
 }
 
 /// Puts a block whose drop hook panicked back where it was claimed from
-/// (S1). Disarmed once every hook has returned.
+/// (SW1). Disarmed once every hook has returned.
 struct PutBack<'a> {
     space: &'a SpaceInner,
     block: BlockRef,
