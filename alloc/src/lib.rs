@@ -34,7 +34,6 @@
 //! `docs/ALLOCATION.md` and `docs/PERFORMANCE.md`.
 #![deny(missing_docs)]
 #![warn(unsafe_op_in_unsafe_fn)]
-#![warn(unreachable_pub)]
 
 mod bitmap;
 mod block_life;

@@ -40,7 +40,6 @@
 //! roots, read them with [`Tx::upgrade`]. Module [`alloc`] holds what a
 //! heap's user needs of the allocation layer (its `Config`, its error).
 #![deny(missing_docs)]
-#![deny(unreachable_pub)]
 
 // Lets `#[derive(Trace)]`'s `::tmgc::` paths resolve inside this crate too.
 extern crate self as tmgc;

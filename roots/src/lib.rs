@@ -16,7 +16,6 @@
 //! Entries are plain object addresses (`NonNull<u8>`); the `tmgc` crate
 //! wraps them in typed handles.
 #![deny(missing_docs)]
-#![warn(unreachable_pub)]
 
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering;

@@ -12,38 +12,38 @@ use crate::opts::Opts;
 
 /// xorshift64*: small, fast, and reproducible from its seed.
 #[derive(Clone, Debug)]
-pub struct Rng(u64);
+pub(crate) struct Rng(u64);
 
 impl Rng {
-    pub fn new(seed: u64) -> Rng {
+    pub(crate) fn new(seed: u64) -> Rng {
         Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
     }
-    pub fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
-    pub fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
-    pub fn chance(&mut self, per_mille: u64) -> bool {
+    pub(crate) fn chance(&mut self, per_mille: u64) -> bool {
         self.below(1000) < per_mille
     }
 }
 
 /// A verification failure: what, where, and how to reproduce it.
 #[derive(Clone, Debug)]
-pub struct Failure {
-    pub workload: &'static str,
-    pub thread: usize,
-    pub seed: u64,
-    pub detail: String,
+pub(crate) struct Failure {
+    pub(crate) workload: &'static str,
+    pub(crate) thread: usize,
+    pub(crate) seed: u64,
+    pub(crate) detail: String,
 }
 
 /// Why a transaction body stopped early.
 #[derive(Debug)]
-pub enum Stop {
+pub(crate) enum Stop {
     /// An abort the harness injected (the transaction must leave no trace).
     Injected,
     /// A check failed: the message names the object.
@@ -58,43 +58,43 @@ impl From<String> for Stop {
 
 /// Per-thread counters, summed into the report.
 #[derive(Clone, Debug, Default)]
-pub struct Counters {
-    pub commits: u64,
-    pub injected_aborts: u64,
-    pub injected_panics: u64,
-    pub exhausted: u64,
-    pub checks: u64,
-    pub threads_spawned: u64,
+pub(crate) struct Counters {
+    pub(crate) commits: u64,
+    pub(crate) injected_aborts: u64,
+    pub(crate) injected_panics: u64,
+    pub(crate) exhausted: u64,
+    pub(crate) checks: u64,
+    pub(crate) threads_spawned: u64,
 }
 
 /// The message a panic carried, if it was a string.
-pub fn panic_message(p: &(dyn std::any::Any + Send)) -> Option<String> {
+pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> Option<String> {
     p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
 }
 
 /// The marker a panic hook recognises (so injected panics print nothing).
-pub const INJECTED: &str = "tmgc-stress: injected panic";
+pub(crate) const INJECTED: &str = "tmgc-stress: injected panic";
 
-pub struct Ctx<'a> {
-    pub heap: &'a Heap,
-    pub m: &'a mut Mutator,
-    pub rng: Rng,
-    pub opts: &'a Opts,
-    pub thread: usize,
-    pub seed: u64,
-    pub workload: &'static str,
-    pub until: Instant,
-    pub stop: &'a AtomicBool,
-    pub counters: Counters,
+pub(crate) struct Ctx<'a> {
+    pub(crate) heap: &'a Heap,
+    pub(crate) m: &'a mut Mutator,
+    pub(crate) rng: Rng,
+    pub(crate) opts: &'a Opts,
+    pub(crate) thread: usize,
+    pub(crate) seed: u64,
+    pub(crate) workload: &'static str,
+    pub(crate) until: Instant,
+    pub(crate) stop: &'a AtomicBool,
+    pub(crate) counters: Counters,
 }
 
 impl Ctx<'_> {
     /// Should the workload keep going (its slice is not over, no failure)?
-    pub fn running(&self) -> bool {
+    pub(crate) fn running(&self) -> bool {
         Instant::now() < self.until && !self.stop.load(Ordering::Relaxed)
     }
 
-    pub fn fail(&self, detail: impl Into<String>) -> Failure {
+    pub(crate) fn fail(&self, detail: impl Into<String>) -> Failure {
         Failure { workload: self.workload, thread: self.thread, seed: self.seed, detail: detail.into() }
     }
 
@@ -102,7 +102,7 @@ impl Ctx<'_> {
     /// on purpose (`--abort-percent`, `--panic-permille`). `Ok(Some)`:
     /// committed; `Ok(None)`: rolled back on purpose, or the heap limit was
     /// reached cleanly; `Err`: a check failed.
-    pub fn tx<R>(
+    pub(crate) fn tx<R>(
         &mut self,
         mut body: impl for<'t> FnMut(&mut Tx<'t>) -> Result<R, Abort<Stop>>,
     ) -> Result<Option<R>, Failure> {
@@ -150,7 +150,7 @@ impl Ctx<'_> {
 
     /// A read-only checking transaction (no injection): `check` returns a
     /// message on a discrepancy.
-    pub fn check(
+    pub(crate) fn check(
         &mut self,
         mut check: impl for<'t> FnMut(&mut Tx<'t>) -> Result<(), Abort<Stop>>,
     ) -> Result<(), Failure> {
@@ -168,7 +168,7 @@ impl Ctx<'_> {
 }
 
 /// Turn a failed check into the abort that carries it.
-pub fn ensure(ok: bool, msg: impl FnOnce() -> String) -> Result<(), Abort<Stop>> {
+pub(crate) fn ensure(ok: bool, msg: impl FnOnce() -> String) -> Result<(), Abort<Stop>> {
     if ok {
         Ok(())
     } else {

@@ -4,7 +4,7 @@ use clap::{Parser, ValueEnum};
 
 /// The workloads (see `workloads/`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Workload {
+pub(crate) enum Workload {
     /// Short-lived binary trees plus one long-lived tree per thread.
     Trees,
     /// A shared random graph mutated by every thread: conflicts, aborts, a
@@ -26,7 +26,7 @@ pub enum Workload {
 }
 
 impl Workload {
-    pub const ALL: [Workload; 8] = [
+    pub(crate) const ALL: [Workload; 8] = [
         Workload::Trees,
         Workload::Graph,
         Workload::Lru,
@@ -37,7 +37,7 @@ impl Workload {
         Workload::Weak,
     ];
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Workload::Trees => "trees",
             Workload::Graph => "graph",
@@ -53,7 +53,7 @@ impl Workload {
 
 /// Marking strategies (the collector's `MarkerKind`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Marker {
+pub(crate) enum Marker {
     /// One background marker thread.
     Serial,
     /// Marker threads with work stealing, one per core.
@@ -68,60 +68,60 @@ pub enum Marker {
     about = "Stress harness for the tmgc concurrent collector: transactional workloads, \
              concurrent collections, verification after every commit and (with --verify) every cycle"
 )]
-pub struct Opts {
+pub(crate) struct Opts {
     /// Mutator threads (default: the number of cores). More than cores is allowed.
     #[arg(long)]
-    pub threads: Option<usize>,
+    pub(crate) threads: Option<usize>,
     /// How long to run, in seconds.
     #[arg(long, default_value_t = 30.0)]
-    pub duration: f64,
+    pub(crate) duration: f64,
     /// Stop after this many committed transactions in all (instead of, or
     /// before, the duration).
     #[arg(long)]
-    pub ops: Option<u64>,
+    pub(crate) ops: Option<u64>,
     /// Seed: thread i's operations come from seed + i, so a run is
     /// reproducible from its seed (up to thread interleaving).
     #[arg(long, default_value_t = 42)]
-    pub seed: u64,
+    pub(crate) seed: u64,
     /// Workloads to mix (comma-separated; default: all). Each thread rotates
     /// through them, one slice at a time.
     #[arg(long, value_enum, value_delimiter = ',')]
-    pub workloads: Vec<Workload>,
+    pub(crate) workloads: Vec<Workload>,
     /// Length of one workload slice, in milliseconds.
     #[arg(long, default_value_t = 1000)]
-    pub slice_ms: u64,
+    pub(crate) slice_ms: u64,
     /// Heap limit in MiB.
     #[arg(long, default_value_t = 512)]
-    pub heap_limit_mib: usize,
+    pub(crate) heap_limit_mib: usize,
     /// Pacer growth factor: a cycle starts after allocating this times the live bytes.
     #[arg(long, default_value_t = 1.0)]
-    pub growth_factor: f64,
+    pub(crate) growth_factor: f64,
     /// Smallest allocation volume (MiB) that triggers a cycle.
     #[arg(long, default_value_t = 8)]
-    pub min_trigger_mib: u64,
+    pub(crate) min_trigger_mib: u64,
     /// Marking strategy.
     #[arg(long, value_enum, default_value_t = Marker::Serial)]
-    pub marker: Marker,
+    pub(crate) marker: Marker,
     /// Percentage of transactions aborted on purpose (they must leave no trace).
     #[arg(long, default_value_t = 5)]
-    pub abort_percent: u64,
+    pub(crate) abort_percent: u64,
     /// Per mille of transactions that panic on purpose.
     #[arg(long, default_value_t = 2)]
-    pub panic_permille: u64,
+    pub(crate) panic_permille: u64,
     /// Run the heap verifier after every cycle (a stop-the-world re-trace).
     #[arg(long)]
-    pub verify: bool,
+    pub(crate) verify: bool,
     /// Print the report as JSON (and no progress bar).
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
 }
 
 impl Opts {
-    pub fn threads(&self) -> usize {
+    pub(crate) fn threads(&self) -> usize {
         self.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())).max(1)
     }
 
-    pub fn workloads(&self) -> Vec<Workload> {
+    pub(crate) fn workloads(&self) -> Vec<Workload> {
         if self.workloads.is_empty() {
             Workload::ALL.to_vec()
         } else {

@@ -9,15 +9,15 @@ use tmgc::GcStats;
 use crate::ctx::{Counters, Failure};
 use crate::opts::Opts;
 
-pub struct ThreadReport {
-    pub thread: usize,
-    pub counters: Counters,
-    pub conflicts: u64,
-    pub allocated: u64,
-    pub pauses: Option<Histogram<u64>>,
+pub(crate) struct ThreadReport {
+    pub(crate) thread: usize,
+    pub(crate) counters: Counters,
+    pub(crate) conflicts: u64,
+    pub(crate) allocated: u64,
+    pub(crate) pauses: Option<Histogram<u64>>,
 }
 
-pub struct Report {
+pub(crate) struct Report {
     threads: Vec<ThreadReport>,
     stats: GcStats,
     elapsed: Duration,
@@ -29,7 +29,7 @@ pub struct Report {
     verify: bool,
     heap_limit_mib: usize,
     marker: &'static str,
-    pub failure: Option<Failure>,
+    pub(crate) failure: Option<Failure>,
 }
 
 /// Peak resident set size of this process, from `/proc/self/status`.
@@ -44,7 +44,7 @@ fn peak_rss() -> u64 {
         .map_or(0, |kib| kib << 10)
 }
 
-pub fn progress(secs: f64) -> indicatif::ProgressBar {
+pub(crate) fn progress(secs: f64) -> indicatif::ProgressBar {
     let b = indicatif::ProgressBar::new((secs * 10.0) as u64);
     b.set_style(
         indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {msg}")
@@ -59,7 +59,7 @@ fn us(ns: u64) -> f64 {
 }
 
 impl Report {
-    pub fn new(
+    pub(crate) fn new(
         opts: &Opts,
         threads: Vec<ThreadReport>,
         stats: GcStats,
@@ -162,7 +162,7 @@ impl Report {
         ]
     }
 
-    pub fn table(&self) -> String {
+    pub(crate) fn table(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "tmgc-stress summary");
         for (k, v) in self.summary() {
@@ -193,7 +193,7 @@ impl Report {
         s
     }
 
-    pub fn json(&self) -> String {
+    pub(crate) fn json(&self) -> String {
         let secs = self.elapsed.as_secs_f64();
         let threads: Vec<_> = self
             .threads

@@ -8,7 +8,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use super::{check_list, list};
 use crate::ctx::{Ctx, Failure, INJECTED};
 
-pub fn run(ctx: &mut Ctx<'_>) -> Result<(), Failure> {
+pub(crate) fn run(ctx: &mut Ctx<'_>) -> Result<(), Failure> {
     while ctx.running() {
         let heap = ctx.heap.clone();
         let seed = ctx.rng.next();

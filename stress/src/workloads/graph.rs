@@ -13,23 +13,23 @@ const N: usize = 64;
 const UNIT: i64 = 1000;
 
 #[derive(Trace)]
-pub struct GNode {
+pub(crate) struct GNode {
     id: Value<u64>,
     val: Value<i64>,
     edge: Ref<GNode>,
 }
 
 #[derive(Trace)]
-pub struct Table {
+pub(crate) struct Table {
     slots: [Ref<GNode>; N],
 }
 
-pub struct Graph {
+pub(crate) struct Graph {
     root: GlobalRoot<Table>,
 }
 
 impl Graph {
-    pub fn new(heap: &Heap) -> Graph {
+    pub(crate) fn new(heap: &Heap) -> Graph {
         let mut m = heap.attach().expect("attach the set-up thread");
         let root = m
             .transaction::<_, ()>(|tx| {
@@ -50,7 +50,7 @@ impl Graph {
     }
 }
 
-pub fn run(ctx: &mut Ctx<'_>, g: &Graph) -> Result<(), Failure> {
+pub(crate) fn run(ctx: &mut Ctx<'_>, g: &Graph) -> Result<(), Failure> {
     while ctx.running() {
         let (a, b) = (ctx.rng.below(N as u64) as usize, ctx.rng.below(N as u64) as usize);
         let amount = ctx.rng.below(100) as i64 - 50;

@@ -12,13 +12,13 @@ const WORDS: usize = 1150;
 const RING: usize = 16;
 
 #[derive(Trace)]
-pub struct Big {
+pub(crate) struct Big {
     seed: Value<u64>,
     words: [Value<u64>; WORDS],
 }
 
 #[derive(Trace)]
-pub struct Ring {
+pub(crate) struct Ring {
     slots: [Ref<Big>; RING],
 }
 
@@ -26,7 +26,7 @@ fn word(seed: u64, i: usize) -> u64 {
     seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(i as u32 % 64) ^ i as u64
 }
 
-pub fn run(ctx: &mut Ctx<'_>) -> Result<(), Failure> {
+pub(crate) fn run(ctx: &mut Ctx<'_>) -> Result<(), Failure> {
     let Some(ring) = until_committed(ctx, |tx| {
         let r = tx.alloc(Ring { slots: std::array::from_fn(|_| Ref::null()) })?;
         Ok(tx.root(r))

@@ -11,12 +11,12 @@ use crate::ctx::{ensure, Ctx, Failure};
 const LEN: u64 = 2000;
 
 #[derive(Trace)]
-pub struct Head {
+pub(crate) struct Head {
     sum: Value<u64>,
     first: Ref<Node>,
 }
 
-pub fn run(ctx: &mut Ctx<'_>) -> Result<(), Failure> {
+pub(crate) fn run(ctx: &mut Ctx<'_>) -> Result<(), Failure> {
     let Some(head) = until_committed(ctx, |tx| {
         let l = list(tx, LEN, |i| i)?;
         let h = tx.alloc(Head { sum: Value::new(LEN * (LEN - 1) / 2), first: Ref::null() })?;

@@ -13,19 +13,19 @@ const PER: usize = 64;
 const KEYS: u64 = (PARTS * PER) as u64;
 
 #[derive(Trace)]
-pub struct Entry {
+pub(crate) struct Entry {
     key: Value<u64>,
     stamp: Value<u64>,
     payload: Ref<Node>,
 }
 
 #[derive(Trace)]
-pub struct Part {
+pub(crate) struct Part {
     slots: [Ref<Entry>; PER],
 }
 
 #[derive(Trace)]
-pub struct Dir {
+pub(crate) struct Dir {
     parts: [Ref<Part>; PARTS],
 }
 
@@ -33,7 +33,7 @@ fn payload(key: u64) -> impl Fn(u64) -> u64 {
     move |i| key * 4 + i
 }
 
-pub fn run(ctx: &mut Ctx<'_>) -> Result<(), Failure> {
+pub(crate) fn run(ctx: &mut Ctx<'_>) -> Result<(), Failure> {
     let Some(dir) = until_committed(ctx, |tx| {
         let d = tx.alloc(Dir { parts: std::array::from_fn(|_| Ref::null()) })?;
         for p in 0..PARTS {

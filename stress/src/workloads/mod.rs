@@ -2,14 +2,14 @@
 //! structures, and checks them after its commits; `graph` also keeps an
 //! invariant over a structure all threads share.
 
-pub mod churn;
-pub mod graph;
-pub mod large;
-pub mod long;
-pub mod lru;
-pub mod pressure;
-pub mod trees;
-pub mod weak;
+pub(crate) mod churn;
+pub(crate) mod graph;
+pub(crate) mod large;
+pub(crate) mod long;
+pub(crate) mod lru;
+pub(crate) mod pressure;
+pub(crate) mod trees;
+pub(crate) mod weak;
 
 use tmgc::{Abort, Gc, Ref, Trace, Tx, Value};
 
@@ -18,13 +18,13 @@ use crate::opts::Workload;
 
 /// A list node, shared by several workloads.
 #[derive(Trace)]
-pub struct Node {
-    pub val: Value<u64>,
-    pub next: Ref<Node>,
+pub(crate) struct Node {
+    pub(crate) val: Value<u64>,
+    pub(crate) next: Ref<Node>,
 }
 
 /// A list of `len` nodes with values `f(0..len)`, head first.
-pub fn list<'t>(tx: &mut Tx<'t>, len: u64, f: impl Fn(u64) -> u64) -> Result<Option<Gc<'t, Node>>, Abort<Stop>> {
+pub(crate) fn list<'t>(tx: &mut Tx<'t>, len: u64, f: impl Fn(u64) -> u64) -> Result<Option<Gc<'t, Node>>, Abort<Stop>> {
     let mut head = None;
     for i in (0..len).rev() {
         let n = tx.alloc(Node { val: Value::new(f(i)), next: Ref::null() })?;
@@ -35,7 +35,7 @@ pub fn list<'t>(tx: &mut Tx<'t>, len: u64, f: impl Fn(u64) -> u64) -> Result<Opt
 }
 
 /// Check a list built by [`list`]: its length and every value.
-pub fn check_list<'t>(
+pub(crate) fn check_list<'t>(
     tx: &mut Tx<'t>,
     mut cur: Option<Gc<'t, Node>>,
     len: u64,
@@ -53,12 +53,12 @@ pub fn check_list<'t>(
 }
 
 /// Shared state set up before the threads start.
-pub struct Shared {
-    pub graph: graph::Graph,
+pub(crate) struct Shared {
+    pub(crate) graph: graph::Graph,
 }
 
 /// Run one slice of `w`.
-pub fn run(w: Workload, ctx: &mut Ctx<'_>, shared: &Shared) -> Result<(), Failure> {
+pub(crate) fn run(w: Workload, ctx: &mut Ctx<'_>, shared: &Shared) -> Result<(), Failure> {
     match w {
         Workload::Trees => trees::run(ctx),
         Workload::Graph => graph::run(ctx, &shared.graph),
@@ -73,7 +73,7 @@ pub fn run(w: Workload, ctx: &mut Ctx<'_>, shared: &Shared) -> Result<(), Failur
 
 /// Keep trying `f` until it commits (injected aborts and panics, and the
 /// heap limit, retry), or the slice ends.
-pub fn until_committed<R>(
+pub(crate) fn until_committed<R>(
     ctx: &mut Ctx<'_>,
     mut f: impl for<'t> FnMut(&mut Tx<'t>) -> Result<R, Abort<Stop>>,
 ) -> Result<Option<R>, Failure> {

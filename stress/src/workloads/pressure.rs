@@ -9,7 +9,7 @@ use crate::ctx::{Ctx, Failure};
 
 const LEN: u64 = 4096;
 
-pub fn run(ctx: &mut Ctx<'_>) -> Result<(), Failure> {
+pub(crate) fn run(ctx: &mut Ctx<'_>) -> Result<(), Failure> {
     let limit_lists = (ctx.opts.heap_limit_mib as u64) * (1 << 20) / (LEN * 32);
     while ctx.running() {
         let mut held: Vec<(Root<Node>, u64)> = Vec::new();

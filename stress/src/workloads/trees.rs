@@ -8,7 +8,7 @@ use super::until_committed;
 use crate::ctx::{ensure, Ctx, Failure, Stop};
 
 #[derive(Trace)]
-pub struct TNode {
+pub(crate) struct TNode {
     item: Value<u64>,
     left: Ref<TNode>,
     right: Ref<TNode>,
@@ -43,7 +43,7 @@ fn check<'t>(tx: &mut Tx<'t>, root: Gc<'t, TNode>, item: u64) -> Result<u64, Abo
     Ok(n)
 }
 
-pub fn run(ctx: &mut Ctx<'_>) -> Result<(), Failure> {
+pub(crate) fn run(ctx: &mut Ctx<'_>) -> Result<(), Failure> {
     const LONG_DEPTH: u32 = 12;
     let Some(long) = until_committed(ctx, |tx| {
         let t = build(tx, LONG_DEPTH, 1)?;

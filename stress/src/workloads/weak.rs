@@ -24,18 +24,18 @@ const KEYS: usize = 1024;
 const RING: usize = 64;
 
 #[derive(Trace)]
-pub struct Entry {
+pub(crate) struct Entry {
     key: Value<u64>,
     payload: Ref<Node>,
 }
 
 #[derive(Trace)]
-pub struct Use {
+pub(crate) struct Use {
     entry: Ref<Entry>,
 }
 
 #[derive(Trace)]
-pub struct Table {
+pub(crate) struct Table {
     cells: [Ref<Weak<Entry>>; KEYS],
     ring: [Ref<Use>; RING],
 }
@@ -44,7 +44,7 @@ fn payload(key: u64) -> impl Fn(u64) -> u64 {
     move |i| key.wrapping_mul(0x9E37_79B9) ^ i
 }
 
-pub fn run(ctx: &mut Ctx<'_>) -> Result<(), Failure> {
+pub(crate) fn run(ctx: &mut Ctx<'_>) -> Result<(), Failure> {
     let Some(table) = until_committed(ctx, |tx| {
         let t = tx
             .alloc(Table { cells: std::array::from_fn(|_| Ref::null()), ring: std::array::from_fn(|_| Ref::null()) })?;
