@@ -59,7 +59,7 @@ impl<T: ?Sized> Ref<T> {
 
     /// Store a referent (Release). The transaction layer writes through
     /// [`Ref::word`]; unit tests build objects with this.
-    #[cfg(test)]
+    #[cfg(all(test, not(tmgc_loom)))]
     pub(crate) fn store(&self, obj: Option<NonNull<Header>>) {
         self.ptr.store(obj.map_or(std::ptr::null_mut(), NonNull::as_ptr), Ordering::Release);
     }
@@ -177,7 +177,7 @@ impl<T: Word> Value<T> {
     }
 
     /// The value, read directly (unit tests; transactions use [`Value::word`]).
-    #[cfg(test)]
+    #[cfg(all(test, not(tmgc_loom)))]
     pub(crate) fn load(&self) -> T {
         T::from_bits(self.bits.load(Ordering::Acquire))
     }
