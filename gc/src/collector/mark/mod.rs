@@ -1,0 +1,293 @@
+//! Marking: shading, the grey set, the [`Marker`] trait, its one inner
+//! loop (`trace_stack`) and the serial marker. The other strategies have a
+//! file each: `parallel.rs` (work stealing), `assisted.rs` (mutators mark
+//! at their commit points).
+//!
+//! ## Invariants
+//! - (M1) `shade(x)` is an atomic `fetch_or` of x's mark bit (after a plain
+//!   load that skips it when the bit is already set). Only the call that
+//!   turns the bit 0 -> 1 pushes x, so an object is traced at most once per
+//!   cycle, whoever shades it: markers, commit barriers, root scans (docs/COLLECTOR.md,
+//!   P5). Whether x's type has references is checked when x is
+//!   scanned, not when it is pushed, so grey packets hold leaves too.
+//! - (M2) Markers read reference fields with Acquire loads (`Ref::trace`),
+//!   pairing with the Release stores of commit write-back, and never lock
+//!   or write objects.
+//! - (M3) An object reaches the grey set only after its payload is
+//!   initialised and visible to the marker: markers find objects through
+//!   published references (Acquire) or through packets handed over under
+//!   the grey set's mutex by the thread that shaded them, after its commit.
+//! - (M4) No recursion: tracing pushes onto an explicit stack, so a
+//!   10-million-node list needs no deep call stack.
+
+mod assisted;
+mod parallel;
+
+pub(crate) use assisted::AssistedMarker;
+pub(crate) use parallel::ParallelMarker;
+
+use std::ptr::NonNull;
+
+use crate::header::Header;
+use crate::sync::{lock, AtomicU64, Mutex};
+use crate::trace::Tracer;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+/// An object address in the grey set. `Send`: it is only an address; the
+/// collector protocol, not the type, says when it may be dereferenced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct Grey(pub(crate) NonNull<Header>);
+
+// SAFETY: an address of a heap object, which lives in shared memory; the
+// marking protocol (M1-M3) says when it may be read, on any thread.
+unsafe impl Send for Grey {}
+
+/// Mark `obj`; if this call marked it, push it.
+///
+/// The object's header is not read here: whether it can hold references is
+/// checked when it is popped (`scan_object`). On x86 the next edge's mark
+/// (`lock or`) waits for every earlier load, so a header read here would
+/// serialise one cache miss per edge behind the locked instructions.
+///
+/// # Safety
+/// `obj` must be a live heap object of a heap that is still alive (allocated
+/// and not freed by a sweep or a rewind).
+#[inline]
+pub(crate) unsafe fn shade(obj: NonNull<Header>, grey: &mut Vec<Grey>) -> bool {
+    // SAFETY: forwarded from the caller.
+    if unsafe { tmgc_alloc::mark(obj.cast()) } {
+        grey.push(Grey(obj));
+        true
+    } else {
+        false
+    }
+}
+
+/// Trace one grey object: shade everything it references.
+///
+/// # Safety
+/// `obj` must be a live, published heap object (M3).
+pub(crate) unsafe fn scan_object(obj: NonNull<Header>, stack: &mut Vec<Grey>) -> usize {
+    // SAFETY: live and published (caller).
+    let h = unsafe { obj.as_ref() };
+    let info = h.type_info();
+    if !info.has_refs() {
+        return info.object_size();
+    }
+    // SAFETY: as above; the payload follows the header at the type's
+    // payload offset (computed from `info`, already loaded).
+    let payload = unsafe { obj.cast::<u8>().add(info.payload_offset()) };
+    // SAFETY: `payload` is a live, published object's, traced while marking
+    // runs (the caller's guarantee), as `Tracer::marking` requires.
+    let mut tracer = unsafe { Tracer::marking(stack) };
+    // SAFETY: a live, initialised payload of this type.
+    unsafe { info.trace(payload, &mut tracer) };
+    info.object_size()
+}
+
+/// The grey objects handed to markers by mutators (their barrier buffers)
+/// and by the collector (root and global-root scans).
+#[derive(Default)]
+pub(crate) struct GreySet {
+    packets: Mutex<Vec<Vec<Grey>>>,
+    /// Objects ever handed over (a termination round compares it).
+    handed: AtomicU64,
+}
+
+impl GreySet {
+    /// Hand over a packet of grey objects (empty packets are ignored).
+    pub(crate) fn push_packet(&self, packet: Vec<Grey>) {
+        if packet.is_empty() {
+            return;
+        }
+        self.handed.fetch_add(packet.len() as u64, Ordering::Relaxed);
+        lock(&self.packets).push(packet);
+    }
+
+    /// Take one packet of grey objects, if any.
+    pub(crate) fn take_packet(&self) -> Option<Vec<Grey>> {
+        lock(&self.packets).pop()
+    }
+
+    /// Objects handed over so far.
+    pub(crate) fn handed(&self) -> u64 {
+        self.handed.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        lock(&self.packets).is_empty()
+    }
+}
+
+/// What one marking drain did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct MarkReport {
+    /// Objects traced.
+    pub(crate) objects: u64,
+    /// Bytes of the objects traced (headers included).
+    pub(crate) bytes: u64,
+}
+
+impl std::ops::AddAssign for MarkReport {
+    fn add_assign(&mut self, o: MarkReport) {
+        self.objects += o.objects;
+        self.bytes += o.bytes;
+    }
+}
+
+/// The work a [`Marker`] does: trace grey objects until none is left.
+pub(crate) struct MarkWork<'a> {
+    pub(crate) grey: &'a GreySet,
+    /// Give the CPU up every `YIELD_QUANTUM`, counting here, while the
+    /// machine is crowded (`Collector::crowded`, read as marking starts);
+    /// `None` otherwise, and always in a mutator's assist (a pause).
+    pub(crate) give_way: Option<&'a std::sync::atomic::AtomicU64>,
+}
+
+impl MarkWork<'_> {
+    /// On a crowded machine, give the CPU up once `YIELD_QUANTUM` has passed
+    /// since `last`: mutators doing GC work at their commit points then
+    /// wait a quantum for a core, not a scheduler tick (docs/COLLECTOR.md,
+    /// "Giving way"). Called every 256 objects traced.
+    #[inline]
+    pub(crate) fn give_way(&self, last: &mut Instant) {
+        if let Some(count) = self.give_way {
+            if last.elapsed() >= crate::collector::YIELD_QUANTUM {
+                std::thread::yield_now();
+                count.fetch_add(1, Ordering::Relaxed);
+                *last = Instant::now();
+            }
+        }
+    }
+
+    /// Take a packet of grey objects.
+    pub(crate) fn take_packet(&self) -> Option<Vec<Grey>> {
+        self.grey.take_packet()
+    }
+
+    /// Trace `obj`: shade its children, pushing the newly marked ones onto
+    /// `stack`. Returns the object's size in bytes.
+    pub(crate) fn scan(&self, obj: Grey, stack: &mut Vec<Grey>) -> usize {
+        // SAFETY: grey objects are live and published (M3), and nothing
+        // reachable is freed before marking closes.
+        unsafe { scan_object(obj.0, stack) }
+    }
+
+    /// Give grey objects back for other markers (or a later drain).
+    pub(crate) fn push_packet(&self, packet: Vec<Grey>) {
+        self.grey.push_packet(packet);
+    }
+}
+
+/// A marking strategy: empties the grey set, tracing everything reachable
+/// from it. Every strategy shares the atomic mark bitmap (M1), so no object
+/// is traced twice; the collector calls `drain` again whenever a
+/// termination round finds new grey objects.
+pub(crate) trait Marker: Send + Sync {
+    /// Trace until the grey set is empty.
+    fn drain(&self, work: &MarkWork<'_>) -> MarkReport;
+
+    /// A mutator's share of the marking, at one of its commit points while
+    /// `drain` runs: trace at most `budget` objects. Strategies that mark on
+    /// their own threads do nothing here.
+    fn assist(&self, work: &MarkWork<'_>, budget: usize) -> MarkReport {
+        let _ = (work, budget);
+        MarkReport::default()
+    }
+
+    /// Whether `assist` does anything now (mutators consult the pacer more
+    /// often while it does).
+    fn wants_assists(&self) -> bool {
+        false
+    }
+
+    /// The marker threads it starts for a drain (0: it marks on the
+    /// thread that runs the cycle).
+    fn own_threads(&self) -> usize {
+        0
+    }
+}
+
+/// Trace depth-first from `stack` until it is empty; every 256 objects,
+/// `every` may take work off the stack (to share it). Returns (objects,
+/// bytes) traced. The one inner loop of every marker: one copy of the
+/// machine code (not inlined, `every` called indirectly once per 256
+/// objects), so the serial marker and the parallel one with one thread run
+/// the same per-object code.
+#[inline(never)]
+fn trace_stack(work: &MarkWork<'_>, stack: &mut Vec<Grey>, every: &mut dyn FnMut(&mut Vec<Grey>)) -> MarkReport {
+    let (mut objects, mut bytes) = (0u64, 0u64);
+    // A small FIFO between the stack and the scan (prefetch-on-grey): an
+    // object popped from the stack is prefetched and scanned `PREFETCH`
+    // pops later, so up to that many header misses overlap instead of
+    // each stalling the marker. Depth-first order is kept up to the FIFO's
+    // length. A chain (one object on the stack at a time) bypasses it.
+    let mut ring = [Grey(NonNull::dangling()); PREFETCH];
+    let (mut head, mut len) = (0usize, 0usize);
+    loop {
+        if len == 0 && stack.len() <= 1 {
+            // A chain (or the end): nothing to overlap, skip the FIFO.
+            let Some(g) = stack.pop() else { break };
+            bytes += work.scan(g, stack) as u64;
+            objects += 1;
+            if objects % 256 == 0 {
+                every(stack);
+            }
+            continue;
+        }
+        while len < PREFETCH {
+            let Some(g) = stack.pop() else { break };
+            prefetch(g.0);
+            ring[(head + len) % PREFETCH] = g;
+            len += 1;
+        }
+        if len == 0 {
+            break;
+        }
+        let g = ring[head];
+        head = (head + 1) % PREFETCH;
+        len -= 1;
+        bytes += work.scan(g, stack) as u64;
+        objects += 1;
+        if objects % 256 == 0 {
+            every(stack);
+        }
+    }
+    MarkReport { objects, bytes }
+}
+
+/// Objects in flight between popping and scanning (`trace_stack`).
+const PREFETCH: usize = 8;
+
+/// Hint the CPU to fetch `obj`'s header line. A hint only: it never faults
+/// and is not ordered with locked instructions.
+#[inline(always)]
+fn prefetch(obj: NonNull<Header>) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint; it reads nothing and never faults,
+    // whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(obj.as_ptr().cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = obj;
+}
+
+/// One marker thread (the collector's own): pops packets and traces them
+/// depth-first with an explicit stack (M4).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct SerialMarker;
+
+impl Marker for SerialMarker {
+    fn drain(&self, work: &MarkWork<'_>) -> MarkReport {
+        let mut report = MarkReport::default();
+        let mut stack: Vec<Grey> = Vec::new();
+        let mut last = Instant::now();
+        while let Some(packet) = work.take_packet() {
+            stack.extend(packet);
+            report += trace_stack(work, &mut stack, &mut |_| work.give_way(&mut last));
+        }
+        report
+    }
+}
