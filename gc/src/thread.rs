@@ -38,7 +38,7 @@ use crate::heap::HeapInner;
 use crate::sync::{light_fence, lock, AtomicBool, AtomicU32, AtomicU64, Mutex, MutexGuard};
 use crate::tx::Logs;
 
-/// Record states.
+/// Mutator record states.
 pub(crate) const RUNNING: u32 = 0;
 pub(crate) const PARKED: u32 = 1;
 pub(crate) const DETACHED: u32 = 2;
