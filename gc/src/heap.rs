@@ -365,7 +365,10 @@ impl Heap {
     /// its transactions the mutator is parked, and the collector answers
     /// for it). Fails only if the heap verifier found a bug, a `Trace`
     /// implementation or the collector itself panicked, or the heap is
-    /// shutting down.
+    /// shutting down. Called from code the collector runs (a `Trace`
+    /// implementation, a destructor run by the sweep) it returns
+    /// [`CollectError::InGcWork`] at once: the cycle would wait for itself
+    /// (W0, docs/COLLECTOR.md).
     ///
     /// A [`Root`](crate::Root) dropped since this thread's last commit
     /// point still counts: roots leave the root set at the next commit
@@ -404,6 +407,10 @@ impl Heap {
     /// thread and heap ([`HeapError::AlreadyAttached`] otherwise). A
     /// [`Mutator`] is not `Send`: each thread that runs transactions calls
     /// `attach` itself (share the [`Heap`], a cheap clone, not the mutator).
+    /// From code the collector runs (a `Trace` implementation, a destructor
+    /// run by the sweep) it returns [`HeapError::InGcWork`]: such code may
+    /// free native resources, count or log, but not use any heap (W0,
+    /// docs/COLLECTOR.md).
     pub fn attach(&self) -> Result<Mutator, HeapError> {
         if crate::gcwork::inside() {
             return Err(HeapError::InGcWork);
