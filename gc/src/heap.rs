@@ -72,7 +72,7 @@ pub struct Config {
     give_way: bool,
 }
 
-/// The marking strategy (see [`crate::collector::mark::Marker`]).
+/// The marking strategy (docs/COLLECTOR.md, "Marking strategies").
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum MarkerKind {

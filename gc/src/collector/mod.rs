@@ -7,7 +7,7 @@
 //! 2. **T**: every acknowledgement is in; the collector shades the global
 //!    roots and publishes **MARK(e)**: transactions begun from now on
 //!    allocate black.
-//! 3. **Marking** by the configured [`Marker`], then **termination rounds**
+//! 3. **Marking** by the configured marker (`Config::marker`), then **termination rounds**
 //!    (FLUSH handshakes collecting every thread's barrier buffer) until a
 //!    round brings no new grey object.
 //! 4. Optionally the **verifier** stops the world and re-traces.
