@@ -150,13 +150,14 @@ impl MutatorRecord {
     #[inline]
     pub(crate) fn enter(&self) -> Entered<'_> {
         debug_assert_eq!(self.owner, crate::sync::thread_id(), "a commit point on another thread");
+        debug_assert!(!crate::gcwork::inside(), "a commit point inside GC work (W0): its method must refuse first");
         debug_assert_ne!(self.state.load(Ordering::Relaxed), RUNNING, "a commit point while running");
         self.state.store(RUNNING, Ordering::Relaxed);
         light_fence();
         if self.pending.load(Ordering::Acquire) {
             Entered::Pending(PendingEntry { rec: self })
         } else {
-            Entered::Running(Running { rec: self })
+            Entered::Running(Running { parker: Parker { rec: self } })
         }
     }
 
@@ -182,9 +183,10 @@ impl MutatorRecord {
 }
 
 /// Proof that the record's thread is `RUNNING` and owns its state (H1).
-/// Dropping it parks the thread (also when unwinding).
+/// Dropping it parks the thread (also when unwinding), through its
+/// [`Parker`].
 pub(crate) struct Running<'a> {
-    rec: &'a MutatorRecord,
+    parker: Parker<'a>,
 }
 
 impl<'a> Running<'a> {
@@ -193,37 +195,32 @@ impl<'a> Running<'a> {
         // SAFETY: (H1) this guard exists only while the thread is RUNNING
         // after a clear `pending` (or an answer under `handoff`); `&mut self`
         // makes the reference unique.
-        unsafe { self.rec.state_mut() }
+        unsafe { self.parker.rec.state_mut() }
     }
 
     /// Split into the state, borrowed for the guard's whole life, and the
     /// token that parks the thread when dropped: a transaction (`Tx`) holds
     /// both, and drops the token last, after its rollback.
     pub(crate) fn into_parts(self) -> (&'a mut MutatorState, Parker<'a>) {
-        let rec = self.rec;
-        std::mem::forget(self);
-        // SAFETY: (H1) as in `state`; the guard is consumed, so this is the
-        // only reference, and the thread stays RUNNING until the `Parker`
-        // drops.
-        (unsafe { rec.state_mut() }, Parker { rec })
+        let rec = self.parker.rec;
+        // SAFETY: (H1) as in `state`; the guard is consumed (its parker
+        // moves out with the reference), so this is the only reference, and
+        // the thread stays RUNNING until the `Parker` drops.
+        let state = unsafe { rec.state_mut() };
+        (state, self.parker)
     }
 
     /// Take `handoff` as its owner (to publish pauses, or to detach). The
     /// state stays the thread's (H1): the collector answers only for a
     /// thread it sees `PARKED` under this lock.
     pub(crate) fn lock(self) -> OwnerLocked<'a> {
-        let guard = lock(&self.rec.handoff);
+        let guard = lock(&self.parker.rec.handoff);
         OwnerLocked { running: self, guard: Some(guard) }
     }
 }
 
-impl Drop for Running<'_> {
-    fn drop(&mut self) {
-        self.rec.state.store(PARKED, Ordering::Release);
-    }
-}
-
-/// Parks the thread when dropped: the second half of [`Running::into_parts`].
+/// Parks the thread when dropped: what makes a [`Running`] end in `PARKED`,
+/// and the second half of [`Running::into_parts`].
 pub(crate) struct Parker<'a> {
     rec: &'a MutatorRecord,
 }
@@ -252,7 +249,7 @@ impl<'a> PendingEntry<'a> {
     /// more).
     pub(crate) fn lock(self) -> OwnerLocked<'a> {
         let guard = lock(&self.rec.handoff);
-        OwnerLocked { running: Running { rec: self.rec }, guard: Some(guard) }
+        OwnerLocked { running: Running { parker: Parker { rec: self.rec } }, guard: Some(guard) }
     }
 }
 
@@ -281,7 +278,7 @@ impl<'a> OwnerLocked<'a> {
     /// and relocking. The state is not reachable while parked: `wait` gets
     /// no access to it.
     pub(crate) fn park_while(&mut self, wait: impl FnOnce()) -> Duration {
-        let rec = self.running.rec;
+        let rec = self.running.parker.rec;
         rec.state.store(PARKED, Ordering::Release);
         self.guard = None;
         let stopped = Instant::now();
@@ -301,7 +298,7 @@ impl<'a> OwnerLocked<'a> {
     /// Leave for good: the record becomes `DETACHED` (never `PARKED`
     /// again) and `handoff` is released.
     pub(crate) fn detach(self) {
-        let rec = self.running.rec;
+        let rec = self.running.parker.rec;
         rec.state.store(DETACHED, Ordering::Release);
         std::mem::forget(self.running);
         drop(self.guard);

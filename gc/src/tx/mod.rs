@@ -255,10 +255,10 @@ impl<'tx> Tx<'tx> {
     pub fn alloc_dyn(&mut self, ty: DynType) -> Result<Gc<'tx, Dyn>, AllocError> {
         let info = ty.info();
         let h = self.alloc_raw(info)?;
+        #[cfg(not(tmgc_loom))]
         // SAFETY: a fresh payload of `size` bytes = slots, tagged words and
         // data words, all of which are 8-byte atomics whose zero value is
         // null, `Tagged::Null` or 0.
-        #[cfg(not(tmgc_loom))]
         unsafe {
             std::ptr::write_bytes(Header::payload(h).as_ptr(), 0, info.size())
         };
