@@ -153,9 +153,7 @@ struct Holder {
     chain: Ref<Node>,
 }
 
-/// Chains between `first` and `last` in `Wide`, of `FILLER_NODES` each.
-const FILLERS: usize = 64;
-const FILLER_NODES: u64 = 1_600;
+use tmgc_tests::{FILLERS, FILLER_NODES};
 
 /// Fields are traced in declaration order and the mark stack is LIFO, so
 /// `last` is scanned first and `first` only after every filler chain (about

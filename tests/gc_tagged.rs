@@ -24,13 +24,10 @@ use std::thread;
 
 use tmgc::{Config, Dyn, DynType, DynTypeSpec, GlobalRoot, Heap, MarkerKind, Ref, Tagged, Trace, Weak};
 
-/// Chains between `first` and `last` in `Wide`, of `FILLER_NODES` each:
-/// fields are traced in declaration order and the mark stack is LIFO, so
-/// `last` is scanned first and `first` after every filler chain (about
-/// 100,000 objects later), whatever the marker's lookahead.
-const FILLERS: usize = 64;
-const FILLER_NODES: u64 = 1_600;
+use tmgc_tests::{FILLERS, FILLER_NODES};
 
+/// `last` is scanned first and `first` after every filler chain (the
+/// window of `tmgc_tests::FILLERS`).
 #[derive(Trace)]
 struct Wide {
     first: Ref<Dyn>,

@@ -29,16 +29,15 @@ pub fn list<'tx>(tx: &mut Tx<'tx>, n: u64) -> Result<Option<Gc<'tx, Node>>, tmgc
     Ok(head)
 }
 
-/// The values of the list from `head`, summed, and its length.
-pub fn sum<'tx>(tx: &mut Tx<'tx>, mut cur: Option<Gc<'tx, Node>>) -> Result<(u64, u64), tmgc::Abort<()>> {
-    let (mut sum, mut len) = (0, 0);
-    while let Some(c) = cur {
-        sum += tx.get(c, |n| &n.val)?;
-        len += 1;
-        cur = tx.load(c, |n| &n.next)?;
-    }
-    Ok((sum, len))
-}
+/// The window of the adversarial mover tests (`gc_churn.rs`, `gc_tagged.rs`):
+/// `FILLERS` chains of `FILLER_NODES` nodes between the holder the marker
+/// scans first and the one it scans last (fields are traced in order and
+/// the mark stack is LIFO), about 100,000 objects, whatever the marker's
+/// lookahead. With 20,000 objects the test once passed with the commit
+/// barrier disabled; keep it this wide.
+pub const FILLERS: usize = 64;
+/// Nodes of each filler chain (see [`FILLERS`]).
+pub const FILLER_NODES: u64 = 1_600;
 
 /// A seeded random source (`fastrand`), so a failing run can be replayed:
 /// a test names its seed in its failure message.

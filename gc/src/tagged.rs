@@ -106,10 +106,13 @@ impl<'tx> Tagged<'tx> {
     /// transaction valid for `'tx` (a reference it holds is then a live
     /// dynamic object, TG1).
     pub(crate) unsafe fn decode(w: *mut Header) -> Tagged<'tx> {
+        if let Some(p) = decode_ref(w) {
+            // SAFETY: a reference (TG1), live for 'tx (the caller).
+            return Tagged::Ref(unsafe { Gc::from_header(p) });
+        }
         let bits = w.addr();
         match bits & TAG_MASK {
-            // SAFETY: a reference (TG1), live for 'tx (the caller).
-            0 => NonNull::new(w).map_or(Tagged::Null, |p| Tagged::Ref(unsafe { Gc::from_header(p) })),
+            0 => Tagged::Null,
             INT_TAG => Tagged::Int(SmallInt((bits as i64) >> TAG_BITS)),
             k => Tagged::Imm(Imm { kind: (k - 1) as u8, payload: (bits >> TAG_BITS) as u64 }),
         }

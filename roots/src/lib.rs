@@ -394,7 +394,13 @@ impl GlobalRoots {
         );
         e.obj.store(obj.as_ptr(), Ordering::Release);
         if slot_state::state(w) == RESERVED {
-            e.state.store(slot_state::word(slot.generation, SET), Ordering::Release);
+            let set = e.state.compare_exchange(
+                w,
+                slot_state::word(slot.generation, SET),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            );
+            assert!(set.is_ok(), "global root slot {} changed while its reservation was being set", slot.index);
         }
     }
 
@@ -425,10 +431,9 @@ impl GlobalRoots {
         let n = self.next.load(Ordering::Acquire).min(SEGMENT * SEGMENTS);
         (0..n)
             .filter_map(|i| {
-                let e = self.entry(i)?;
-                let w = e.state.load(Ordering::Acquire);
-                (slot_state::state(w) == SET)
-                    .then(|| self.get(GlobalSlot { index: i, generation: slot_state::generation(w) }).ok())?
+                // `get` answers only for a SET slot of this generation.
+                let w = self.entry(i)?.state.load(Ordering::Acquire);
+                self.get(GlobalSlot { index: i, generation: slot_state::generation(w) }).ok()
             })
             .collect()
     }

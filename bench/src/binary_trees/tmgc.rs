@@ -43,7 +43,8 @@ fn one_tree(m: &mut Mutator, d: u32) -> u64 {
 
 pub(crate) struct TmgcTrees {
     heap: Heap,
-    /// Declared before `heap`'s last use: detached before the report.
+    /// The main thread's mutator: it holds the long-lived tree, and is
+    /// detached in `report` so its pauses count in the heap's figures.
     main: Option<Mutator>,
     kept: Option<Root<Node>>,
 }
