@@ -2,10 +2,7 @@
  * printing the same lines as the Rust programs of tmgc-bench. Markers:
  * the GC_MARKERS environment variable (the runner sets 1 or 2); the
  * program reports whether the library really marks in parallel. */
-#define GC_THREADS 1 /* marker threads need a thread-aware libgc build and program */
-#include <gc.h>
-#include <stdio.h>
-#include <stdlib.h>
+#include "common.h"
 
 typedef struct Node {
     struct Node *left, *right;
@@ -30,12 +27,7 @@ int main(int argc, char **argv) {
     unsigned n = argc > 1 ? (unsigned)atoi(argv[1]) : 10;
     const unsigned min = 4;
     unsigned max = n < min + 2 ? min + 2 : n;
-    GC_INIT();
-    /* libgc starts its marker threads lazily (at the first thread the
-     * client creates); this single-threaded program asks for them. */
-    GC_start_mark_threads();
-    printf("#boehm {\"parallel\": %d, \"version\": \"%u.%u.%u\"}\n", GC_get_parallel(),
-           GC_VERSION_MAJOR, GC_VERSION_MINOR, GC_VERSION_MICRO);
+    boehm_start();
     printf("stretch tree of depth %u\t check: %lu\n", max + 1, check(build(max + 1)));
     Node *kept = build(max);
     for (unsigned d = min; d <= max; d += 2) {
@@ -45,7 +37,6 @@ int main(int argc, char **argv) {
         printf("%lu\t trees of depth %u\t check: %lu\n", count, d, sum);
     }
     printf("long lived tree of depth %u\t check: %lu\n", max, check(kept));
-    printf("#boehm-heap {\"heap_bytes\": %lu, \"collections\": %lu, \"parallel_at_end\": %d}\n",
-           (unsigned long)GC_get_heap_size(), (unsigned long)GC_get_gc_no(), GC_get_parallel());
+    boehm_end();
     return 0;
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs and builds the peers of tmgc-bench that are not Rust crates:
-# C with Boehm GC (Debian's libgc-dev). Idempotent. A peer that cannot be
-# installed here is reported, and tmgc-bench then marks its rows missing.
+# the C programs on Boehm GC (Debian's libgc-dev). Idempotent. A peer that
+# cannot be installed here is reported, and tmgc-bench then marks its rows
+# missing.
 set -u
 cd "$(dirname "$0")/../.."
 out=target/peers
@@ -15,9 +16,11 @@ if ! [ -f /usr/include/gc.h ] && ! [ -f /usr/include/gc/gc.h ]; then
     echo "tmgc-bench peers: no apt-get; install Boehm GC (libgc) by hand for the Boehm rows"
   fi
 fi
-if cc -O2 -o "$out/binary_trees_boehm" bench/peers/binary_trees_boehm.c -lgc -lpthread 2>"$out/boehm-build.log"; then
-  echo "tmgc-bench peers: built $out/binary_trees_boehm"
-else
-  echo "tmgc-bench peers: Boehm peer not built (see $out/boehm-build.log); its rows will say 'missing'"
-fi
+for prog in binary_trees gcbench alloc_rate graph; do
+  if cc -O2 -o "$out/${prog}_boehm" "bench/peers/${prog}_boehm.c" -lgc -lpthread 2>"$out/${prog}-build.log"; then
+    echo "tmgc-bench peers: built $out/${prog}_boehm"
+  else
+    echo "tmgc-bench peers: ${prog}_boehm not built (see $out/${prog}-build.log); its rows will say 'missing'"
+  fi
+done
 exit 0

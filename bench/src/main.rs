@@ -8,8 +8,15 @@
 //! a system that prints anything else makes the run fail.
 //!
 //! Peers: `Box` with the system allocator and with mimalloc, a bumpalo
-//! arena, and C with Boehm GC (built by `bench/peers/setup.sh`; reported as
-//! missing when it is not there).
+//! arena, dumpster's `sync::Gc`, and C with Boehm GC (built by
+//! `bench/peers/setup.sh`; reported as missing when it is not there). A
+//! program with no meaning on a peer says so in its row
+//! ([`tmgc_bench::not_applicable`]).
+//!
+//! Output: a Markdown table per program and thread count, the JSON report
+//! (`--json`), and an SVG plot per table beside the JSON file.
+
+mod plot;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -19,24 +26,25 @@ use std::time::Instant;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(about = "Whole-program benchmarks: tmgc against Box (system, mimalloc), an arena and Boehm GC")]
+#[command(about = "Whole-program benchmarks: tmgc against Box (system, mimalloc), an arena, dumpster and Boehm GC")]
 struct Opts {
     #[command(subcommand)]
     cmd: Option<Cmd>,
     /// N=18-sized runs (about a minute), for a quick look and for CI.
     #[arg(long)]
     quick: bool,
-    /// The size (binary-trees depth); default 21, or 18 with --quick.
+    /// The size (binary-trees depth; each program's docs say how its size
+    /// follows from it); default 21, or 18 with --quick.
     #[arg(long)]
     n: Option<u32>,
     /// Mutator thread counts to run, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1,2")]
     threads: Vec<usize>,
-    /// Systems to run, comma-separated (tmgc, box-system, box-mimalloc, arena, boehm-1, boehm-2).
-    #[arg(long, value_delimiter = ',', default_value = "tmgc,box-system,box-mimalloc,arena,boehm-1,boehm-2")]
+    /// Systems to run, comma-separated (tmgc, box-system, box-mimalloc, arena, dumpster, boehm-1, boehm-2).
+    #[arg(long, value_delimiter = ',', default_value = "tmgc,box-system,box-mimalloc,arena,dumpster,boehm-1,boehm-2")]
     systems: Vec<String>,
-    /// Programs to run, comma-separated (binary-trees).
-    #[arg(long, value_delimiter = ',', default_value = "binary-trees")]
+    /// Programs to run, comma-separated (binary-trees, gcbench, alloc-rate, graph).
+    #[arg(long, value_delimiter = ',', default_value = "binary-trees,gcbench,alloc-rate,graph")]
     programs: Vec<String>,
     /// Runs of each measurement; the report gives the median wall time.
     #[arg(long, default_value_t = 1)]
@@ -70,7 +78,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         };
         if !tmgc_bench::run(program, sys, *n, *threads) {
-            eprintln!("tmgc-bench: unknown program {program}");
+            eprintln!("tmgc-bench: unknown program {program}, or one with no meaning on {system}");
             return ExitCode::from(2);
         }
         return ExitCode::SUCCESS;
@@ -78,16 +86,30 @@ fn main() -> ExitCode {
     let n = opts.n.unwrap_or(if opts.quick { 18 } else { 21 });
     let mut ok = true;
     let mut report = Vec::new();
+    let out_dir = opts.json.parent().map(PathBuf::from).unwrap_or_default();
+    let _ = std::fs::create_dir_all(&out_dir);
     println!("tmgc-bench: n = {n}, {} run(s) each; CPU: {}", opts.runs, cpu_model());
     for program in &opts.programs {
+        if !tmgc_bench::PROGRAMS.contains(&program.as_str()) {
+            eprintln!("tmgc-bench: unknown program {program} (known: {})", tmgc_bench::PROGRAMS.join(", "));
+            return ExitCode::from(2);
+        }
         for &threads in &opts.threads {
+            if program == "gcbench" && threads != 1 {
+                println!("\n## {program}, {threads} mutator threads: n/a (GCBench is a one-thread program)");
+                continue;
+            }
             println!("\n## {program}, N={n}, {threads} mutator thread(s)\n");
             println!("| system | wall s | CPU s | peak RSS MB | wall ÷ tmgc | RSS ÷ tmgc | notes |");
             println!("|---|---|---|---|---|---|---|");
             let mut reference: Option<Vec<String>> = None;
             let mut tmgc_row: Option<(f64, f64)> = None;
+            let mut bars = Vec::new();
             for system in &opts.systems {
-                let row = measure(program, system, n, threads, opts.runs);
+                let row = match tmgc_bench::not_applicable(program, system, threads) {
+                    Some(why) => Err(why.to_string()),
+                    None => measure(program, system, n, threads, opts.runs),
+                };
                 let entry = match row {
                     Err(why) => {
                         println!("| {system} | | | | | | {why} |");
@@ -102,7 +124,13 @@ fn main() -> ExitCode {
                         let (rt, rr) = tmgc_row.map_or((String::new(), String::new()), |(w, r)| {
                             (format!("{:.2}", m.wall_s / w), format!("{:.2}", m.rss_mb / r))
                         });
-                        let mut notes = m.extras.join("; ");
+                        bars.push(plot::Bar {
+                            system: system.clone(),
+                            wall_s: m.wall_s,
+                            cpu_s: m.cpu_s,
+                            rss_mb: m.rss_mb,
+                        });
+                        let mut notes = m.extras.iter().map(|e| note(e)).collect::<Vec<_>>().join("; ");
                         if !same {
                             notes = format!("WRONG OUTPUT; {notes}");
                         }
@@ -117,10 +145,13 @@ fn main() -> ExitCode {
                 };
                 report.push(entry);
             }
+            let svg = out_dir.join(format!("{program}-{threads}t.svg"));
+            let title = format!("{program}, N={n}, {threads} thread(s); {}", cpu_model());
+            match plot::draw(&svg, &title, &bars) {
+                Ok(()) => println!("\nplot: {}", svg.display()),
+                Err(e) => eprintln!("tmgc-bench: cannot draw {}: {e}", svg.display()),
+            }
         }
-    }
-    if let Some(dir) = opts.json.parent() {
-        let _ = std::fs::create_dir_all(dir);
     }
     let doc = serde_json::json!({"n": n, "runs": opts.runs, "cpu": cpu_model(), "rows": report});
     match std::fs::write(&opts.json, serde_json::to_string_pretty(&doc).unwrap_or_default()) {
@@ -148,6 +179,7 @@ fn command(program: &str, system: &str, n: u32, threads: usize) -> Result<Comman
         "tmgc" => Ok(inproc("tmgc")),
         "box-system" => Ok(inproc("box")),
         "arena" => Ok(inproc("arena")),
+        "dumpster" => Ok(inproc("dumpster")),
         "box-mimalloc" => {
             let exe = sibling("tmgc-bench-mimalloc");
             if !exe.exists() {
@@ -158,16 +190,10 @@ fn command(program: &str, system: &str, n: u32, threads: usize) -> Result<Comman
             Ok(c)
         }
         s if s.starts_with("boehm-") => {
-            if program != "binary-trees" {
-                return Err("no Boehm version of this program yet".into());
-            }
-            if threads != 1 {
-                return Err("n/a: the C program has one mutator thread".into());
-            }
             let markers = s.trim_start_matches("boehm-");
-            let exe = peers_dir().join("binary_trees_boehm");
+            let exe = peers_dir().join(format!("{}_boehm", program.replace('-', "_")));
             if !exe.exists() {
-                return Err("missing: run bench/peers/setup.sh (installs libgc-dev, builds the C program)".into());
+                return Err("missing: run bench/peers/setup.sh (installs libgc-dev, builds the C programs)".into());
             }
             let mut c = Command::new(exe);
             c.arg(n.to_string()).env("GC_MARKERS", markers);
@@ -224,6 +250,28 @@ fn run_child(mut cmd: Command) -> Result<Measured, String> {
         lines,
         extras,
     })
+}
+
+/// A `#` line of a child, made readable for the table's notes column
+/// (the JSON report keeps the line as it came).
+fn note(extra: &str) -> String {
+    let (tag, body) = extra.split_once(' ').unwrap_or((extra, ""));
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(body) else {
+        return extra.to_string();
+    };
+    let num = |k: &str| v.get(k).and_then(serde_json::Value::as_f64).unwrap_or(f64::NAN);
+    match tag {
+        "#tmgc" => format!(
+            "{} cycles, pause p99 {:.2} ms, max {:.2} ms, peak heap {:.0} MB",
+            num("cycles"),
+            num("pause_p99_ns") / 1e6,
+            num("pause_max_ns") / 1e6,
+            num("peak_heap_bytes") / 1048576.0
+        ),
+        "#boehm" => format!("libgc {} marks in parallel: {}", v["version"], num("parallel") != 0.0),
+        "#boehm-heap" => format!("{} collections, heap {:.0} MB", num("collections"), num("heap_bytes") / 1048576.0),
+        _ => extra.to_string(),
+    }
 }
 
 /// The CPU model (`/proc/cpuinfo`), named with every table.

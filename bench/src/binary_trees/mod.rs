@@ -7,6 +7,7 @@
 
 mod arena;
 mod boxed;
+mod dumpster;
 mod tmgc;
 
 use crate::System;
@@ -47,8 +48,7 @@ pub(crate) trait Trees {
 }
 
 /// Run the program on `system`, printing the benchmark's lines.
-pub fn run(system: System, n: u32, threads: usize) {
-    let threads = threads.max(1);
+pub fn run(system: System, n: u32, threads: usize) -> bool {
     let max = n.max(MIN_DEPTH + 2);
     match system {
         System::Tmgc => {
@@ -58,7 +58,9 @@ pub fn run(system: System, n: u32, threads: usize) {
         }
         System::Boxed => drive(&mut boxed::BoxTrees::default(), max, threads),
         System::Arena => drive(&mut arena::ArenaTrees::default(), max, threads),
+        System::Dumpster => drive(&mut dumpster::DumpsterTrees::default(), max, threads),
     }
+    true
 }
 
 fn drive<T: Trees>(trees: &mut T, max: u32, threads: usize) {

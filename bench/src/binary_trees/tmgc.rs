@@ -65,22 +65,7 @@ impl TmgcTrees {
     pub(crate) fn report(mut self) {
         self.kept = None;
         self.main = None; // detach: its pauses are folded into the stats
-        let st = self.heap.stats();
-        let marked: u64 = st.recent.iter().map(|c| c.marked_bytes).sum();
-        let q = |p: f64| if st.pauses.is_empty() { 0 } else { st.pauses.value_at_quantile(p) };
-        let max = if st.pauses.is_empty() { 0 } else { st.pauses.max() };
-        println!(
-            "#tmgc {}",
-            serde_json::json!({
-                "cycles": st.cycles,
-                "marked_bytes_recent": marked,
-                "recent_cycles": st.recent.len(),
-                "pause_p99_ns": q(0.99),
-                "pause_max_ns": max,
-                "peak_heap_bytes": st.peak_heap_bytes,
-                "total_cycle_ms": st.total_cycle_time.as_secs_f64() * 1e3,
-            })
-        );
+        crate::tmgc_report::print(&self.heap);
     }
 }
 
