@@ -22,7 +22,7 @@ int main(int argc, char **argv) {
     unsigned n = argc > 1 ? (unsigned)atoi(argv[1]) : 18;
     if (n < 8) n = 8;
     if (n > 30) n = 30;
-    uint64_t v = 1ULL << (n - 5), total = 1ULL << (n + 1);
+    uint64_t v = 1ULL << (n - 3), total = 1ULL << (n + 3);
     boehm_start();
     Node **table = GC_MALLOC(v * sizeof(Node *));
     for (uint64_t u = 0; u < v; u++) table[u] = node(u);

@@ -262,10 +262,10 @@ fn note(extra: &str) -> String {
     let num = |k: &str| v.get(k).and_then(serde_json::Value::as_f64).unwrap_or(f64::NAN);
     match tag {
         "#tmgc" => format!(
-            "{} cycles, pause p99 {:.2} ms, max {:.2} ms, peak heap {:.0} MB",
+            "{} cycles, pause p99 {:.0} µs, max {:.0} µs, peak heap {:.0} MB",
             num("cycles"),
-            num("pause_p99_ns") / 1e6,
-            num("pause_max_ns") / 1e6,
+            num("pause_p99_ns") / 1e3,
+            num("pause_max_ns") / 1e3,
             num("peak_heap_bytes") / 1048576.0
         ),
         "#boehm" => format!("libgc {} marks in parallel: {}", v["version"], num("parallel") != 0.0),

@@ -2,6 +2,13 @@
 //! references only, so the edges sit in a `Mutex`. A replaced fresh node
 //! is freed when its count drops to zero; the table's cycles are left to
 //! dumpster's cycle collector when the table is dropped.
+//!
+//! dumpster's collector traces recursively, on whichever thread drops the
+//! `Gc` that starts a collection: on a random graph that recursion is as
+//! deep as the graph is wide, and a spawned thread's 2 MiB stack
+//! overflows (`--quick`, 2 threads). So every thread here, the first
+//! too, runs on a stack of [`STACK`] bytes (reserved, touched only as
+//! deep as the recursion goes).
 
 use std::hint::black_box;
 use std::sync::Mutex;
@@ -50,14 +57,33 @@ fn worker(table: &[Gc<Node>], total: u64, t: usize, threads: usize) {
     black_box(acc);
 }
 
+/// The stack each thread of this program runs on.
+const STACK: usize = 1 << 30;
+
 pub(crate) fn run(v: usize, total: u64, threads: usize) -> u64 {
+    std::thread::Builder::new()
+        .stack_size(STACK)
+        .spawn(move || run_on_big_stacks(v, total, threads))
+        .expect("a thread")
+        .join()
+        .expect("the graph's main thread panicked")
+}
+
+fn run_on_big_stacks(v: usize, total: u64, threads: usize) -> u64 {
     let table: Vec<Gc<Node>> = (0..v as u64).map(node).collect();
     for (u, es) in initial_edges(v).into_iter().enumerate() {
         *edges(&table[u]) = es.map(|x| Some(table[x].clone()));
     }
     std::thread::scope(|s| {
         let table = &table;
-        let hs: Vec<_> = (1..threads).map(|t| s.spawn(move || worker(table, total, t, threads))).collect();
+        let hs: Vec<_> = (1..threads)
+            .map(|t| {
+                std::thread::Builder::new()
+                    .stack_size(STACK)
+                    .spawn_scoped(s, move || worker(table, total, t, threads))
+                    .expect("a thread")
+            })
+            .collect();
         worker(table, total, 0, threads);
         hs.into_iter().for_each(|h| h.join().expect("a graph thread panicked"));
     });

@@ -13,8 +13,8 @@
 //! transactions can conflict. The random numbers of a step are drawn
 //! before it runs (a retried transaction redraws nothing).
 //!
-//! Size: 2^(n-5) table nodes and 2^(n+1) steps (`n = 21`: 65,536 nodes,
-//! 4 M steps; `--quick`: 8,192 and 512 K).
+//! Size: 2^(n-3) table nodes and 2^(n+3) steps (`n = 21`: 262,144 nodes,
+//! 16 M steps; `--quick`: 32,768 and 2 M).
 
 mod boxed;
 mod dumpster;
@@ -27,12 +27,12 @@ pub const EDGES: usize = 4;
 
 /// Table nodes for size `n`.
 pub fn nodes(n: u32) -> usize {
-    1 << n.clamp(8, 30).saturating_sub(5)
+    1 << n.clamp(8, 30).saturating_sub(3)
 }
 
 /// Steps for size `n`.
 pub fn steps(n: u32) -> u64 {
-    1 << (n.clamp(8, 30) + 1)
+    1 << (n.clamp(8, 30) + 3)
 }
 
 /// The initial graph: node `u`'s edges, drawn from one generator.
