@@ -566,6 +566,11 @@ impl Drop for SpaceInner {
 ///    sweep began may also keep a dead object, or land on memory the sweep
 ///    has just freed or reused.
 ///
+/// A collector may also keep its marks from one cycle to the next (a
+/// generational collector's sticky mark bits: the sweep frees unmarked
+/// cells and leaves marks as they are); marks it set itself in an earlier
+/// cycle then stand for "old", and only that collector may rely on them.
+///
 /// Objects of a space with no collector, marked by the code that sweeps it
 /// (as in the crate example), meet (2) trivially.
 #[inline]
@@ -600,8 +605,9 @@ pub unsafe fn mark(obj: NonNull<u8>) -> bool {
 /// not freed since. Otherwise this reads unrelated memory, or faults on the
 /// unmapped page of a freed large object.
 ///
-/// The answer means something only to the space's collector, during its
-/// cycle: the marks are cleared and rewritten by every cycle, so another
+/// The answer means something only to the space's collector (during its
+/// cycle, or between cycles if it keeps its marks: sticky mark bits, see
+/// [`mark`]): the marks are cleared and rewritten by its cycles, so another
 /// caller sees a snapshot of a cycle in progress (or of the last one) and
 /// must not keep or free anything on its strength. That is a logic error,
 /// not undefined behaviour, as long as requirement 1 holds.

@@ -40,7 +40,8 @@ struct Opts {
     /// Mutator thread counts to run, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1,2")]
     threads: Vec<usize>,
-    /// Systems to run, comma-separated (tmgc, box-system, box-mimalloc, arena, dumpster, boehm-1, boehm-2).
+    /// Systems to run, comma-separated (tmgc, box-system, box-mimalloc, arena, dumpster, boehm-1, boehm-2;
+    /// also tmgc-gen and tmgc-full: tmgc with generational mode on and off).
     #[arg(long, value_delimiter = ',', default_value = "tmgc,box-system,box-mimalloc,arena,dumpster,boehm-1,boehm-2")]
     systems: Vec<String>,
     /// Programs to run, comma-separated (binary-trees, gcbench, alloc-rate, graph).
@@ -118,7 +119,7 @@ fn main() -> ExitCode {
                     Ok(m) => {
                         let same = reference.get_or_insert_with(|| m.lines.clone()) == &m.lines;
                         ok &= same;
-                        if system == "tmgc" {
+                        if tmgc_row.is_none() && system.starts_with("tmgc") {
                             tmgc_row = Some((m.wall_s, m.rss_mb));
                         }
                         let (rt, rr) = tmgc_row.map_or((String::new(), String::new()), |(w, r)| {
@@ -177,6 +178,11 @@ fn command(program: &str, system: &str, n: u32, threads: usize) -> Result<Comman
     };
     match system {
         "tmgc" => Ok(inproc("tmgc")),
+        "tmgc-gen" | "tmgc-full" => {
+            let mut c = inproc("tmgc");
+            c.env("TMGC_BENCH_GENERATIONAL", if system == "tmgc-gen" { "1" } else { "0" });
+            Ok(c)
+        }
         "box-system" => Ok(inproc("box")),
         "arena" => Ok(inproc("arena")),
         "dumpster" => Ok(inproc("dumpster")),
@@ -262,8 +268,9 @@ fn note(extra: &str) -> String {
     let num = |k: &str| v.get(k).and_then(serde_json::Value::as_f64).unwrap_or(f64::NAN);
     match tag {
         "#tmgc" => format!(
-            "{} cycles, pause p99 {:.0} µs, max {:.0} µs, peak heap {:.0} MB",
+            "{} cycles ({} full), pause p99 {:.0} µs, max {:.0} µs, peak heap {:.0} MB",
             num("cycles"),
+            num("full_cycles"),
             num("pause_p99_ns") / 1e3,
             num("pause_max_ns") / 1e3,
             num("peak_heap_bytes") / 1048576.0

@@ -12,11 +12,15 @@
 //! | `FINALIZABLE` | *reserved* for finalizers (run outside any transaction before the object is freed); not set yet | allocation | never | immutable |
 //! | `LARGE` | the object lives in the large-object space | allocation, from its size | never | immutable |
 //! | `CARDS` | *reserved* for large arrays whose reference slots are tracked by card marking; not set yet | allocation | never | immutable |
+//! | `LOGGED` | generational mode: the object is an old holder in some thread's remembered set (RS2 of `collector/remset.rs`), so a further store of a young reference into it is not logged again | a commit with the barrier off (or closed), after validation, holding the object's lock, by `fetch_or` (`Header::try_log`); or the thread that allocated it, before publishing it | the collector at a cycle's T, when it takes the entry (`Header::clear_logged`, `fetch_and`), before it traces the holder | atomic read-modify-writes of the type word; never on an unpublished object by anyone but its owner |
 //!
-//! All flags but `NEW` are fixed at allocation; `NEW` changes only before
-//! publication. So once an object is published its header never changes
-//! except the version-lock word, which is what the commit protocol and the
-//! marker rely on (docs/COLLECTOR.md, P2d).
+//! All flags but `NEW` and `LOGGED` are fixed at allocation; `NEW` changes
+//! only before publication, and `LOGGED` only by atomic read-modify-writes
+//! that leave every other bit as it is. So once an object is published its
+//! type, shape, length and fixed flags never change, which is what the
+//! commit protocol and the marker rely on (docs/COLLECTOR.md, P2d); the
+//! version-lock word and `LOGGED` are the only words of a header that
+//! change.
 //!
 //! **Candidates not taken.** `HAS_SHADOW` is not a header bit: several
 //! transactions may hold private copies of one object at once, so "has a
@@ -40,11 +44,13 @@ bitflags::bitflags! {
         const LARGE = 1 << 4;
         /// A large array with card marking.
         const CARDS = 1 << 5;
+        /// In a remembered set (generational mode); see the module docs.
+        const LOGGED = 1 << 6;
     }
 }
 
-/// Bits of the type word that hold flags (`TypeInfo` is 64-byte aligned).
-pub(crate) const FLAG_MASK: usize = 0b11_1111;
+/// Bits of the type word that hold flags (`TypeInfo` is 128-byte aligned).
+pub(crate) const FLAG_MASK: usize = 0b111_1111;
 
 /// The version-lock word: TL2's versioned lock, with the last writer's tag.
 ///

@@ -5,10 +5,13 @@
 //! ```
 //!
 //! Invariants:
-//! - (H1) The type word is written before the object is published and only
-//!   its `NEW` bit changes afterwards, by the owning transaction before the
-//!   publishing Release store. The shape and length of a published object
-//!   never change, so a marker may read them at any time.
+//! - (H1) The type word is written before the object is published. After
+//!   that only two bits change: `NEW`, cleared by the owning transaction
+//!   before the publishing Release store (a plain store: nobody else
+//!   writes the type word of an unpublished object), and `LOGGED`
+//!   (generational mode), by atomic read-modify-writes that keep every
+//!   other bit. The type, shape and length of a published object never
+//!   change, so a marker may read them at any time.
 //! - (H2) The version-lock word is changed only by CAS (a commit taking the
 //!   lock) or by the lock holder (release with a new version, or restoring
 //!   the old word when the commit backs off). See [`crate::flags::vlock`].
@@ -59,6 +62,36 @@ impl Header {
     pub(crate) fn clear_new(&self) {
         let p = self.ty.load(Ordering::Relaxed).map_addr(|a| a & !ObjFlags::NEW.bits());
         self.ty.store(p, Ordering::Release);
+    }
+
+    /// Set `LOGGED` unless it is set (H1); whether this call set it. The
+    /// remembered set's dedupe test (RS2 of `collector/remset.rs`).
+    #[inline]
+    pub(crate) fn try_log(&self) -> bool {
+        let bit = ObjFlags::LOGGED.bits();
+        self.update_type_word(|a| (a & bit == 0).then_some(a | bit))
+    }
+
+    /// Clear `LOGGED` (H1): the collector took this object's remembered
+    /// set entry.
+    pub(crate) fn clear_logged(&self) {
+        let bit = ObjFlags::LOGGED.bits();
+        self.update_type_word(|a| (a & bit != 0).then_some(a & !bit));
+    }
+
+    /// Change the type word's address bits with `f` by compare-and-swap
+    /// (H1: `LOGGED` changes only by read-modify-write; `AtomicPtr`'s
+    /// `fetch_or` is newer than this crate's MSRV). Returns whether `f`
+    /// asked for a change and it was made; `None` from `f` changes nothing.
+    fn update_type_word(&self, f: impl Fn(usize) -> Option<usize>) -> bool {
+        let mut cur = self.ty.load(Ordering::Acquire);
+        loop {
+            let Some(next) = f(cur.addr()) else { return false };
+            match self.ty.compare_exchange_weak(cur, cur.with_addr(next), Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return true,
+                Err(seen) => cur = seen,
+            }
+        }
     }
 
     /// The version-lock word (H2); only the transaction layer changes it.

@@ -70,6 +70,10 @@ pub struct Config {
     /// is some mutator throughput while marking runs. See
     /// `docs/COLLECTOR.md`, "Giving way".
     give_way: bool,
+    /// Generational collection: young cycles between full ones.
+    generational: bool,
+    /// Generational mode: bytes allocated between young cycles.
+    nursery_bytes: u64,
 }
 
 /// The marking strategy (docs/COLLECTOR.md, "Marking strategies").
@@ -98,6 +102,8 @@ impl Default for Config {
             marker: MarkerKind::Serial,
             solo: true,
             give_way: true,
+            generational: false,
+            nursery_bytes: 32 << 20,
         }
     }
 }
@@ -151,6 +157,30 @@ impl Config {
         self
     }
 
+    /// Generational collection (default off). Cycles are *young* or
+    /// *full*. A young cycle leaves the marks of the cycles before it in
+    /// place (sticky mark bits): marked objects are the old generation, and
+    /// the cycle traces only from the roots and from the old objects that
+    /// commits stored young references into (the remembered set, recorded
+    /// by the commit barrier), so its work is in proportion to what
+    /// survives, not to the heap. A full cycle clears the marks first and
+    /// traces everything, reclaiming old garbage; it runs when the old
+    /// generation has grown by `growth_factor` since the last full cycle,
+    /// at the heap limit, and for [`Heap::collect`]. Young cycles run every
+    /// [`nursery_bytes`](Config::nursery_bytes) allocated. See
+    /// `docs/COLLECTOR.md`, "Generations".
+    pub fn generational(mut self, v: bool) -> Self {
+        self.generational = v;
+        self
+    }
+
+    /// Generational mode: allocation between young cycles (default 32
+    /// MiB; at least `min_trigger_bytes`).
+    pub fn nursery_bytes(mut self, v: u64) -> Self {
+        self.nursery_bytes = v;
+        self
+    }
+
     /// The heap limit: shorthand for `alloc(self.get_alloc().clone().heap_limit(bytes))`.
     pub fn heap_limit(mut self, bytes: usize) -> Self {
         self.alloc = self.alloc.heap_limit(bytes);
@@ -170,6 +200,16 @@ impl Config {
     /// See [`Config::min_trigger_bytes`].
     pub fn get_min_trigger_bytes(&self) -> u64 {
         self.min_trigger_bytes
+    }
+
+    /// See [`Config::generational`].
+    pub fn get_generational(&self) -> bool {
+        self.generational
+    }
+
+    /// See [`Config::nursery_bytes`].
+    pub fn get_nursery_bytes(&self) -> u64 {
+        self.nursery_bytes
     }
 
     /// See [`Config::verify`].
@@ -336,6 +376,8 @@ impl Heap {
             verify: config.verify,
             background: config.background && !cfg!(tmgc_loom),
             give_way: config.give_way,
+            generational: config.generational,
+            nursery_bytes: config.nursery_bytes.max(config.min_trigger_bytes),
         };
         let marker: Box<dyn crate::collector::mark::Marker> = match config.marker {
             MarkerKind::Serial => Box::new(crate::collector::mark::SerialMarker),
@@ -394,7 +436,45 @@ impl Heap {
     /// assert_eq!(v.unwrap(), 7);
     /// ```
     pub fn collect(&self) -> Result<crate::CycleStats, CollectError> {
-        self.inner.collector.collect(&self.inner)
+        self.inner.collector.collect(&self.inner, true)
+    }
+
+    /// Run a young cycle that starts after this call, and wait for it: with
+    /// [`Config::generational`], a cycle that traces only from the roots
+    /// and the remembered old holders, and frees only young garbage (a full
+    /// cycle instead if one is due or requested); without it, a full cycle.
+    /// Fails as [`Heap::collect`] does.
+    ///
+    /// ```
+    /// use tmgc::{Config, Heap, Ref, Trace, Value};
+    /// #[derive(Trace)]
+    /// struct Node { next: Ref<Node>, v: Value<u64> }
+    ///
+    /// let heap = Heap::new(Config::default().generational(true)).unwrap();
+    /// let mut m = heap.attach().unwrap();
+    /// let old = m.transaction::<_, ()>(|tx| {
+    ///     let n = tx.alloc(Node { next: Ref::null(), v: Value::new(1) })?;
+    ///     Ok(tx.root(n))
+    /// }).unwrap();
+    /// assert!(heap.collect().unwrap().full); // `old` is old from now on
+    /// m.transaction::<_, ()>(|tx| {
+    ///     let o = tx.get_root(&old)?;
+    ///     let young = tx.alloc(Node { next: Ref::null(), v: Value::new(2) })?;
+    ///     tx.store(o, |o| &o.next, Some(young))?; // logged: an old holder
+    ///     Ok(())
+    /// }).unwrap();
+    /// let cycle = heap.collect_young().unwrap();
+    /// assert!(!cycle.full);
+    /// assert_eq!(cycle.remembered, 1);
+    /// let v = m.transaction::<_, ()>(|tx| {
+    ///     let o = tx.get_root(&old)?;
+    ///     let y = tx.load(o, |o| &o.next)?.unwrap();
+    ///     Ok(tx.get(y, |y| &y.v)?)
+    /// });
+    /// assert_eq!(v.unwrap(), 2);
+    /// ```
+    pub fn collect_young(&self) -> Result<crate::CycleStats, CollectError> {
+        self.inner.collector.collect(&self.inner, false)
     }
 
     /// Collector statistics: cycles, their durations and volumes, heap

@@ -78,6 +78,8 @@ impl Mutator {
                 barrier_epoch: u64::MAX,
                 swept_epoch: u64::MAX,
                 grey: Vec::new(),
+                generational: heap.collector.config.generational,
+                remset: Vec::new(),
                 pauses: Pauses::new(),
                 pacer_next: crate::collector::PACER_STEP,
                 last_yield: Instant::now(),
@@ -232,7 +234,7 @@ impl Mutator {
                     // Rolled back; wait parked for a cycle that starts after
                     // the failure (trap 10), then retry once.
                     waited_for_memory = true;
-                    let _ = self.heap.collector.collect_parked(&self.heap);
+                    let _ = self.heap.collector.collect_parked(&self.heap, true);
                     continue;
                 }
                 Err(Abort::Root(m)) => {
@@ -281,7 +283,7 @@ impl Mutator {
             return Err(crate::CollectError::InGcWork);
         }
         self.commit_point();
-        self.heap.collector.collect(&self.heap)
+        self.heap.collector.collect(&self.heap, true)
     }
 
     /// A commit point outside any transaction: answer the collector now if
@@ -420,6 +422,8 @@ impl Drop for Mutator {
             // to the space (they are swept like any others); our roots go
             // away with us.
             heap.collector.grey.push_packet(std::mem::take(&mut core.gc.grey));
+            // RS3: our old holders' entries outlive us.
+            heap.collector.remset.hand_over(&mut core.gc.remset);
             let _ = core.alloc.retire_all();
             handoff.pauses.add(&core.gc.pauses);
             pauses = handoff.pauses.clone();

@@ -54,6 +54,12 @@ pub(crate) struct LocalGc {
     pub(crate) swept_epoch: u64,
     /// Objects this thread shaded and has not handed over yet.
     pub(crate) grey: Vec<Grey>,
+    /// Generational mode is on (the heap's configuration, copied here so
+    /// a commit reads it without following the heap pointer).
+    pub(crate) generational: bool,
+    /// Old holders this thread's commits logged and has not handed over
+    /// yet (RS1-RS3 of `collector/remset.rs`).
+    pub(crate) remset: Vec<Grey>,
     /// Pauses not yet merged into the record (ns).
     pub(crate) pauses: Pauses,
     /// Own allocated bytes at which to consult the pacer next.

@@ -46,9 +46,9 @@ enum Name {
     Dynamic(&'static str),
 }
 
-/// What the collector knows about a type. 64-byte aligned: a header keeps
-/// its [`ObjFlags`] in the low bits of the pointer to it.
-#[repr(C, align(64))]
+/// What the collector knows about a type. 128-byte aligned: a header keeps
+/// its [`ObjFlags`] (7 bits) in the low bits of the pointer to it.
+#[repr(C, align(128))]
 pub struct TypeInfo {
     name: Name,
     size: usize,

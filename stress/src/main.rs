@@ -49,6 +49,8 @@ fn main() -> ExitCode {
         .growth_factor(opts.growth_factor)
         .min_trigger_bytes(opts.min_trigger_mib << 20)
         .verify(opts.verify)
+        .generational(opts.generational)
+        .nursery_bytes(opts.nursery_mib << 20)
         .marker(marker);
     let heap = match Heap::new(config) {
         Ok(h) => h,

@@ -111,6 +111,13 @@ pub(crate) struct Opts {
     /// Run the heap verifier after every cycle (a stop-the-world re-trace).
     #[arg(long)]
     pub(crate) verify: bool,
+    /// Generational collection: young cycles (sticky mark bits and the
+    /// commit barrier's remembered set) between full ones.
+    #[arg(long)]
+    pub(crate) generational: bool,
+    /// Generational mode: allocation (MiB) between young cycles.
+    #[arg(long, default_value_t = 32)]
+    pub(crate) nursery_mib: u64,
     /// Print the report as JSON (and no progress bar).
     #[arg(long)]
     pub(crate) json: bool,

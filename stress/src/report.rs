@@ -130,7 +130,7 @@ impl Report {
             ("threads spawned by churn", self.total(|t| t.counters.threads_spawned).to_string()),
             ("checks passed", self.total(|t| t.counters.checks).to_string()),
             ("allocated", format!("{:.0} MiB ({:.0} MiB/s)", mib(allocated), mib(allocated) / secs)),
-            ("collection cycles", self.stats.cycles.to_string()),
+            ("collection cycles (full)", format!("{} ({})", self.stats.cycles, self.stats.full_cycles)),
             (
                 "cycle duration mean / max",
                 format!(
@@ -230,6 +230,7 @@ impl Report {
             "allocated_bytes": allocated,
             "allocated_mb_per_s": allocated as f64 / secs / 1e6,
             "cycles": self.stats.cycles,
+            "full_cycles": self.stats.full_cycles,
             "gave_way": self.stats.gave_way,
             "verify": self.verify,
             "cycle_max_ms": self.stats.max_cycle.as_secs_f64() * 1e3,

@@ -3,7 +3,7 @@
 //! rooted `Head` object (so each commit stores into an old object); the
 //! other 99 are garbage as soon as the transaction commits.
 
-use tmgc::{Abort, Config, Gc, Heap, Mutator, Ref, Trace, Tx, Value};
+use tmgc::{Abort, Gc, Heap, Mutator, Ref, Trace, Tx, Value};
 
 use super::{check_of, my_batches, Tally, BATCH};
 
@@ -63,7 +63,7 @@ fn thread(m: &mut Mutator, batches: u64, t: usize, threads: usize) -> Tally {
 }
 
 pub(crate) fn run(batches: u64, threads: usize) -> Vec<Tally> {
-    let heap = Heap::new(Config::default()).expect("a heap");
+    let heap = Heap::new(crate::tmgc_report::config()).expect("a heap");
     let tallies = super::spread(threads, |t| {
         let mut m = heap.attach().expect("attach");
         thread(&mut m, batches, t, threads)

@@ -2,7 +2,7 @@
 //! transaction; the long-lived tree is a `Root` of the main thread's
 //! mutator; worker threads attach mutators of their own.
 
-use tmgc::{Abort, Config, Gc, Heap, Mutator, Ref, Root, Trace, Tx};
+use tmgc::{Abort, Gc, Heap, Mutator, Ref, Root, Trace, Tx};
 
 use super::{share, Trees};
 
@@ -52,7 +52,7 @@ pub(crate) struct TmgcTrees {
 impl TmgcTrees {
     pub(crate) fn new() -> Self {
         // Release builds: the verifier is off by default.
-        let heap = Heap::new(Config::default()).expect("a heap");
+        let heap = Heap::new(crate::tmgc_report::config()).expect("a heap");
         let main = heap.attach().expect("attach");
         TmgcTrees { heap, main: Some(main), kept: None }
     }

@@ -3,7 +3,7 @@
 //! doubles (a dynamic object of 500,000 data words) are `Root`s of the
 //! mutator.
 
-use tmgc::{Abort, Config, Dyn, DynType, DynTypeSpec, Gc, Heap, Mutator, Ref, Root, Trace, Tx, Value};
+use tmgc::{Abort, Dyn, DynType, DynTypeSpec, Gc, Heap, Mutator, Ref, Root, Trace, Tx, Value};
 
 use super::{array_value, GcBench};
 
@@ -64,7 +64,7 @@ pub(crate) struct TmgcBench {
 
 impl TmgcBench {
     pub(crate) fn new() -> Self {
-        let heap = Heap::new(Config::default()).expect("a heap");
+        let heap = Heap::new(crate::tmgc_report::config()).expect("a heap");
         let m = heap.attach().expect("attach");
         let array_type =
             DynType::register(DynTypeSpec::new("DoubleArray").data_words(super::ARRAY_LEN)).expect("a dynamic type");

@@ -3,7 +3,7 @@
 //! dynamic object of `v` slots shared through a `GlobalRoot`, and each
 //! step is one transaction on the thread's own mutator.
 
-use tmgc::{Abort, Config, Dyn, DynType, DynTypeSpec, Gc, GlobalRoot, Heap, Tx};
+use tmgc::{Abort, Dyn, DynType, DynTypeSpec, Gc, GlobalRoot, Heap, Tx};
 
 use super::{check_term, initial_edges, my_steps, Step, Steps, Target, EDGES};
 
@@ -49,7 +49,7 @@ fn step<'tx>(tx: &mut Tx<'tx>, ty: DynType, table: &GlobalRoot<Dyn>, s: Step) ->
 }
 
 pub(crate) fn run(v: usize, total: u64, threads: usize) -> u64 {
-    let heap = Heap::new(Config::default()).expect("a heap");
+    let heap = Heap::new(crate::tmgc_report::config()).expect("a heap");
     let ty = DynType::register(DynTypeSpec::new("GraphNode").ref_slots(EDGES).data_words(1)).expect("a node type");
     let table_ty = DynType::register(DynTypeSpec::new("GraphTable").ref_slots(v)).expect("a table type");
     let mut m = heap.attach().expect("attach");

@@ -23,6 +23,9 @@ pub(crate) struct CycleState {
     pub(super) seq: u64,
     pub(super) epoch: u64,
     pub(super) live_bytes: u64,
+    /// Generational mode: live bytes after the last full cycle (the old
+    /// generation's size then; its goal is this times `1 + growth_factor`).
+    pub(super) full_live: u64,
 }
 
 /// Points where a test holds a cycle (`Collector::hold`).
@@ -73,18 +76,38 @@ impl Collector {
         let _ = point;
     }
 
-    pub(super) fn run_cycle(&self, heap: &HeapInner, cs: &mut CycleState, n: u64) -> Result<CycleStats, CollectError> {
+    /// Run cycle `n`: young (generational mode, marks of earlier cycles
+    /// kept) or `full`.
+    pub(super) fn run_cycle(
+        &self,
+        heap: &HeapInner,
+        cs: &mut CycleState,
+        n: u64,
+        full: bool,
+    ) -> Result<CycleStats, CollectError> {
         let t0 = Instant::now();
         let space = &heap.space;
         let allocated = space.take_allocated_bytes().max(0) as u64;
         let live_before = cs.live_bytes;
+        let generational = self.config.generational;
         cs.epoch += 1;
         debug_assert_eq!(space.unswept_blocks(), 0, "P0: the previous sweep is finished");
         self.fault_point(Fault::CycleStart);
+        // The previous cycle's close is over (and a 24-bit epoch that wraps
+        // must not find it).
+        self.closed.store(super::NOT_CLOSED, Ordering::SeqCst);
         // Late shades of the previous cycle (a thread with its barrier still
         // on, detaching before it answered SWEEP) are stale: their marks
-        // were cleared with the rest.
+        // were cleared with the rest (or, in generational mode, are marks
+        // of objects that were live when they were set). Never `remset`:
+        // its entries wait for T (RS3).
         while self.grey.take_packet().is_some() {}
+        if generational && full {
+            // G3 / T10: a full cycle starts from no marks. Here, with the
+            // previous sweep finished (P0: no lazy sweep reads them) and
+            // before REQ (a clear after it would erase root shades).
+            space.clear_marks();
+        }
         // Weak reads shade from now on: one that a transaction makes before
         // its thread answers REQ may be stored into an object after T.
         self.weak_gate.switch(WeakPhase::Shade, || true);
@@ -101,6 +124,16 @@ impl Collector {
             unsafe { shade(g.cast::<Header>(), &mut grey) };
         }
         self.grey.push_packet(grey);
+        // RS4: the remembered holders, taken now that every REQ answer (and
+        // with it every thread's hand-over) is in: traced in a young cycle,
+        // dropped in a full one.
+        let remembered = if generational {
+            let (holders, n) = self.remset.take(!full);
+            self.grey.push_packet(holders);
+            n as u64
+        } else {
+            0
+        };
         let to_t = t0.elapsed();
         let _ = self.request(cs, word::MARK);
 
@@ -124,6 +157,11 @@ impl Collector {
             if self.grey.handed() == before && self.grey.is_empty() {
                 self.hold_point(Hold::BeforeClose);
                 if self.weak_gate.switch(WeakPhase::Closed, || self.grey.is_empty()) {
+                    // T3, T4: from here a commit with its barrier on marks
+                    // nothing and logs as in mode R. Before the SWEEP
+                    // request, so a commit that can see a white object of
+                    // a thread past its SWEEP answer sees this too.
+                    self.closed.store(word::epoch(word::make(0, cs.epoch, 0)), Ordering::SeqCst);
                     break;
                 }
             }
@@ -163,12 +201,26 @@ impl Collector {
             }
             spin.wait();
         }
-        space.clear_marks();
+        if !generational {
+            space.clear_marks();
+        }
+        // Generational mode keeps the marks: they are the old generation
+        // (cleared at the next full cycle's start).
 
         let st = space.stats();
         cs.live_bytes = st.live_bytes as u64;
-        let trigger = ((cs.live_bytes as f64) * self.config.growth_factor) as u64;
-        self.trigger_bytes.store(trigger.max(self.config.min_trigger_bytes), Ordering::Relaxed);
+        if generational {
+            if full {
+                cs.full_live = cs.live_bytes;
+            }
+            self.trigger_bytes.store(self.config.nursery_bytes, Ordering::Relaxed);
+            let goal = ((cs.full_live as f64) * (1.0 + self.config.growth_factor)) as u64;
+            let goal = goal.max(self.config.min_trigger_bytes);
+            self.full_due.store(cs.live_bytes >= goal, Ordering::Relaxed);
+        } else {
+            let trigger = ((cs.live_bytes as f64) * self.config.growth_factor) as u64;
+            self.trigger_bytes.store(trigger.max(self.config.min_trigger_bytes), Ordering::Relaxed);
+        }
         let cycle = CycleStats {
             cycle: n,
             duration: t0.elapsed(),
@@ -184,9 +236,12 @@ impl Collector {
             objects_dropped: dropped,
             weak_cleared: weak.cleared,
             verified: self.config.verify,
+            full,
+            remembered,
         };
         let mut s = lock(&self.stats);
         s.cycles += 1;
+        s.full_cycles += u64::from(full);
         s.max_cycle = s.max_cycle.max(cycle.duration);
         s.total += cycle.duration;
         s.peak_heap = s.peak_heap.max(cycle.heap_bytes);

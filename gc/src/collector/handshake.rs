@@ -67,6 +67,9 @@ pub(crate) fn respond(heap: &HeapInner, core: &mut MutatorState, w: u64) {
                 core.alloc.flush_marks();
                 core.gc.barrier = true;
                 core.gc.barrier_epoch = epoch;
+                // RS3: the entries logged in mode R go to the collector,
+                // which takes them at T.
+                heap.collector.remset.hand_over(&mut core.gc.remset);
                 let grey = &mut core.gc.grey;
                 for r in core.roots.scan() {
                     // SAFETY: a committed root keeps its object alive, and

@@ -26,6 +26,7 @@ pub(crate) mod stats;
 mod cycle;
 pub(crate) mod handshake;
 mod registry;
+pub(crate) mod remset;
 mod terminate;
 mod trigger;
 mod verify;
@@ -67,6 +68,17 @@ pub(crate) struct Collector {
     pub(crate) weak_gate: weak_gate::WeakGate,
     /// Published weak cells, cleared when their referents die.
     pub(crate) weak_cells: weak_gate::Registry,
+    /// Generational mode: remembered-set entries handed over by threads,
+    /// taken at T (RS3, RS4 of `remset.rs`).
+    pub(crate) remset: remset::RemsetIn,
+    /// The 24-bit epoch of the cycle whose marking has closed, stored with
+    /// the weak gate's switch to CLOSED and reset (to `NOT_CLOSED`) at the
+    /// next cycle's start. A commit whose barrier is on for that epoch
+    /// marks nothing and logs as in mode R (T3, T4; RS1, RS6).
+    pub(crate) closed: AtomicU64,
+    /// Generational mode: the next cycle should be full (the old
+    /// generation grew past its trigger, or memory is short).
+    pub(crate) full_due: std::sync::atomic::AtomicBool,
     cycle: Mutex<CycleState>,
     pub(crate) signal: Arc<Signal>,
     stats: Mutex<StatsState>,
@@ -107,7 +119,14 @@ pub(crate) struct GcConfig {
     pub(crate) verify: bool,
     pub(crate) background: bool,
     pub(crate) give_way: bool,
+    /// Young cycles between full ones (`Config::generational`).
+    pub(crate) generational: bool,
+    /// Generational mode: bytes allocated between young cycles.
+    pub(crate) nursery_bytes: u64,
 }
+
+/// `Collector::closed` when no cycle's marking is closed.
+pub(crate) const NOT_CLOSED: u64 = u64::MAX - 1;
 
 impl Collector {
     pub(crate) fn new(config: GcConfig, marker: Box<dyn Marker>) -> Collector {
@@ -119,6 +138,9 @@ impl Collector {
             grey: GreySet::default(),
             weak_gate: weak_gate::WeakGate::new(),
             weak_cells: weak_gate::Registry::default(),
+            remset: remset::RemsetIn::default(),
+            closed: AtomicU64::new(NOT_CLOSED),
+            full_due: std::sync::atomic::AtomicBool::new(false),
             cycle: Mutex::new(CycleState::default()),
             signal: Arc::new(Signal::new()),
             stats: Mutex::new(StatsState::new()),

@@ -127,6 +127,12 @@ pub struct CycleStats {
     pub weak_cleared: u64,
     /// Whether the verifier checked this cycle.
     pub verified: bool,
+    /// A full cycle (every cycle without `Config::generational`); else a
+    /// young one, which kept the marks of the cycles before it.
+    pub full: bool,
+    /// Remembered-set entries taken at T: old holders traced (young) or
+    /// dropped (full).
+    pub remembered: u64,
 }
 
 /// A snapshot of the collector's statistics ([`crate::Heap::stats`]).
@@ -135,6 +141,8 @@ pub struct CycleStats {
 pub struct GcStats {
     /// Cycles completed.
     pub cycles: u64,
+    /// Of those, full cycles (all of them without `Config::generational`).
+    pub full_cycles: u64,
     /// The last cycles (up to 64), oldest first.
     pub recent: Vec<CycleStats>,
     /// Longest cycle so far.
@@ -247,6 +255,7 @@ impl std::fmt::Display for GcStats {
 
 pub(crate) struct StatsState {
     pub(super) cycles: u64,
+    pub(super) full_cycles: u64,
     pub(super) recent: VecDeque<CycleStats>,
     pub(super) max_cycle: Duration,
     pub(super) total: Duration,
@@ -259,6 +268,7 @@ impl StatsState {
     pub(super) fn new() -> Self {
         StatsState {
             cycles: 0,
+            full_cycles: 0,
             recent: VecDeque::new(),
             max_cycle: Duration::ZERO,
             total: Duration::ZERO,
@@ -289,6 +299,7 @@ impl super::Collector {
         let failures = lock(&self.signal.state).failures.iter().map(|(_, m)| m.clone()).collect();
         GcStats {
             cycles: s.cycles,
+            full_cycles: s.full_cycles,
             recent: s.recent.iter().copied().collect(),
             max_cycle: s.max_cycle,
             total_cycle_time: s.total,

@@ -97,3 +97,222 @@ fn nothing_is_black_before_t() {
         .unwrap();
     assert_eq!(v, 42);
 }
+
+/// T2 of the generations review (generational mode): between a thread's
+/// REQ answer and T, an old holder receives the only reference to a young
+/// object whose other path a thread still in mode R deletes without a
+/// barrier. B holds the young cycle in REQ from inside a transaction; A
+/// (answered, barrier on) moves young W from young Y into old X; then B
+/// deletes Y's reference. X is old (not traced) and A, in mode S, logged
+/// nothing: only A's shade of W (a young value stored into a marked
+/// holder) keeps W.
+#[test]
+fn a_young_object_stored_into_an_old_one_before_t_is_shaded() {
+    let heap =
+        Heap::new(Config::default().verify(true).generational(true).min_trigger_bytes(1 << 40).nursery_bytes(1 << 40))
+            .unwrap();
+    let mut a = heap.attach().unwrap();
+    let x = a
+        .transaction::<_, ()>(|tx| {
+            let x = tx.alloc(Holder { x: Ref::null() })?;
+            Ok(tx.global_root(x))
+        })
+        .unwrap();
+    assert!(heap.collect().unwrap().full); // X is old
+    let y = a
+        .transaction::<_, ()>(|tx| {
+            let w = tx.alloc(Leaf { v: Value::new(42) })?;
+            let y = tx.alloc(Holder { x: Ref::null() })?;
+            tx.store(y, |y| &y.x, Some(w))?;
+            Ok(tx.global_root(y))
+        })
+        .unwrap();
+    let (in_tx, b_in_tx) = mpsc::channel();
+    let (go, b_go) = mpsc::channel::<()>();
+    let b = {
+        let (heap, y) = (heap.clone(), y.clone());
+        thread::spawn(move || {
+            let mut m = heap.attach().unwrap();
+            let mut first = true;
+            m.transaction::<_, ()>(|tx| {
+                let y = tx.global(&y)?;
+                if first {
+                    first = false;
+                    in_tx.send(()).unwrap();
+                    b_go.recv().unwrap();
+                }
+                tx.store(y, |y| &y.x, None)?; // mode R: no barrier
+                Ok(())
+            })
+            .unwrap();
+        })
+    };
+    b_in_tx.recv().unwrap();
+    let cycle = {
+        let heap = heap.clone();
+        thread::spawn(move || heap.collect_young())
+    };
+    while phase(&heap) != word::REQ {
+        thread::sleep(Duration::from_millis(1));
+    }
+    a.commit_point(); // A answers REQ: mode S
+    a.transaction::<_, ()>(|tx| {
+        let (xo, yo) = (tx.global(&x)?, tx.global(&y)?);
+        let w = tx.load(yo, |y| &y.x)?;
+        tx.store(xo, |x| &x.x, w)?;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(phase(&heap), word::REQ, "B holds the cycle in handshake 1");
+    go.send(()).unwrap();
+    b.join().unwrap();
+    let c = cycle.join().unwrap().expect("the verifier found W unmarked: reachable only through old X");
+    assert!(!c.full);
+    let v = a
+        .transaction::<_, ()>(|tx| {
+            let xo = tx.global(&x)?;
+            let w = tx.load(xo, |x| &x.x)?.expect("X refers to W");
+            Ok(tx.get(w, |w| &w.v)?)
+        })
+        .unwrap();
+    assert_eq!(v, 42);
+}
+
+#[derive(Trace)]
+struct Slot {
+    s: Ref<Holder>,
+}
+
+/// T3 and T4 of the generations review (generational mode): after a young
+/// cycle's marking closed, a thread whose barrier is still on (it has not
+/// answered SWEEP) commits while another, past its SWEEP answer, has
+/// published young objects. Thread A (past SWEEP) publishes W (white) with
+/// W.x = C written in place into old X. Then B (barrier on, black, inside
+/// a transaction begun after marking closed) either moves W out of X into
+/// young Z (T3: barrier (a) would mark W, a late mark nobody traces) or
+/// wraps W in a new object N it allocates black and publishes into Z (T4:
+/// N is marked, its field was written in place). At the next young cycle
+/// W (T3) or N (T4) is old: if it was never traced, C (T3) or W (T4) is
+/// unmarked while reachable. With `Collector::closed`, B marks nothing and
+/// logs its black new objects (RS6).
+///
+/// The verifier is off: its stop would wait for B, which waits inside its
+/// transaction. A weak cell to C tells whether C was freed (and debug
+/// builds poison freed memory).
+fn after_close(wrap: bool) {
+    use super::Hold;
+    let heap =
+        Heap::new(Config::default().verify(false).generational(true).min_trigger_bytes(1 << 40).nursery_bytes(1 << 40))
+            .unwrap();
+    let mut a = heap.attach().unwrap();
+    let x = a
+        .transaction::<_, ()>(|tx| {
+            let x = tx.alloc(Slot { s: Ref::null() })?;
+            Ok(tx.global_root(x))
+        })
+        .unwrap();
+    assert!(heap.collect().unwrap().full); // X is old
+    let z = a
+        .transaction::<_, ()>(|tx| {
+            let z = tx.alloc(Slot { s: Ref::null() })?;
+            Ok(tx.global_root(z))
+        })
+        .unwrap(); // Z is young
+    let (start, b_start) = mpsc::channel::<()>();
+    let (in_tx, b_in_tx) = mpsc::channel();
+    let (go, b_go) = mpsc::channel::<()>();
+    let b = {
+        let (heap, x, z) = (heap.clone(), x.clone(), z.clone());
+        thread::spawn(move || {
+            let mut m = heap.attach().unwrap();
+            b_start.recv().unwrap();
+            let mut first = true;
+            m.transaction::<_, ()>(|tx| {
+                if first {
+                    first = false;
+                    in_tx.send(()).unwrap();
+                    b_go.recv().unwrap();
+                }
+                let (xo, zo) = (tx.global(&x)?, tx.global(&z)?);
+                let w = tx.load(xo, |x| &x.s)?.expect("A published W into X");
+                let kept = if wrap {
+                    // N is allocated black (this transaction began after
+                    // MARK), and N.s = W is written in place, unlogged.
+                    let n = tx.alloc(Slot { s: Ref::null() })?;
+                    tx.store(n, |n| &n.s, Some(w))?;
+                    Some(tx.global_root(n))
+                } else {
+                    tx.store(zo, |z| &z.s, Some(w))?;
+                    None
+                };
+                tx.store(xo, |x| &x.s, None)?; // barrier (a) would mark W
+                Ok(kept)
+            })
+            .unwrap()
+        })
+    };
+    let c = &heap.inner.collector;
+    c.held.store(false, std::sync::atomic::Ordering::SeqCst);
+    c.hold.store(Hold::BeforeWeakClearing as u8, std::sync::atomic::Ordering::SeqCst);
+    let cycle = {
+        let heap = heap.clone();
+        thread::spawn(move || heap.collect_young())
+    };
+    while !c.held.load(std::sync::atomic::Ordering::SeqCst) {
+        thread::sleep(Duration::from_millis(1));
+    }
+    // Marking is closed: B begins its transaction now (barrier on, black)
+    // and waits inside it, so the SWEEP handshake waits for B.
+    start.send(()).unwrap();
+    b_in_tx.recv().unwrap();
+    c.hold.store(0, std::sync::atomic::Ordering::SeqCst);
+    while phase(&heap) != word::SWEEP {
+        thread::sleep(Duration::from_millis(1));
+    }
+    a.commit_point(); // A answers SWEEP: barrier off, white
+    let c_cell = a
+        .transaction::<_, ()>(|tx| {
+            let xo = tx.global(&x)?;
+            let w = tx.alloc(Holder { x: Ref::null() })?;
+            let c = tx.alloc(Leaf { v: Value::new(42) })?;
+            tx.store(w, |w| &w.x, Some(c))?; // in place: W is new
+            tx.store(xo, |x| &x.s, Some(w))?; // old X -> young W: logged
+            let cell = tx.new_weak(Some(c))?;
+            Ok(tx.root(cell))
+        })
+        .unwrap();
+    go.send(()).unwrap();
+    let kept = b.join().unwrap();
+    let first = cycle.join().unwrap().expect("the young cycle");
+    assert!(!first.full);
+    heap.collect_young().unwrap();
+    let c_alive = a
+        .transaction::<_, ()>(|tx| {
+            let cell = tx.get_root(&c_cell)?;
+            Ok(tx.upgrade(cell)?.is_some())
+        })
+        .unwrap();
+    assert!(c_alive, "C, reachable through W, was freed: an old object was never traced");
+    let v = a
+        .transaction::<_, ()>(|tx| {
+            let holder = match &kept {
+                Some(n) => tx.global(n)?,
+                None => tx.global(&z)?,
+            };
+            let w = tx.load(holder, |h| &h.s)?.expect("it holds W");
+            let c = tx.load(w, |w| &w.x)?.expect("W holds C");
+            Ok(tx.get(c, |c| &c.v)?)
+        })
+        .unwrap();
+    assert_eq!(v, 42);
+}
+
+#[test]
+fn a_commit_after_close_marks_nothing() {
+    after_close(false);
+}
+
+#[test]
+fn black_objects_published_after_close_are_logged() {
+    after_close(true);
+}

@@ -30,6 +30,8 @@ pub(crate) struct Signal {
 #[derive(Default)]
 pub(crate) struct SignalState {
     pub(super) requested: u64,
+    /// A full cycle is requested: the next cycle to start is full.
+    pub(super) full_wanted: bool,
     pub(super) started: u64,
     pub(super) done: u64,
     pub(super) shutdown: bool,
@@ -58,20 +60,29 @@ impl Collector {
     /// of its limit, unless one is already pending. Run by a mutator every
     /// `PACER_STEP` bytes it allocates, and when it detaches (a short-lived
     /// thread may never reach a step of its own; its bytes still count).
+    ///
+    /// In generational mode the cycle is young unless memory is short (the
+    /// heap at 80% of its limit asks for a full one) or the last cycle
+    /// found the old generation past its goal (`full_due`, read when the
+    /// cycle starts).
     pub(crate) fn request_if_due(&self, space: &tmgc_alloc::Space) {
         let due = space.allocated_bytes().max(0) as u64 >= self.trigger_bytes.load(Ordering::Relaxed);
         let pressed = space.config().get_heap_limit().is_some_and(|l| space.heap_bytes() >= l / 10 * 8);
         if (due || pressed) && !self.cycle_pending() {
-            self.request_cycle();
+            self.request_cycle(pressed);
         }
     }
 
     // ---- triggering and waiting ----
 
-    /// Ask for a cycle that starts after now; returns its number.
-    pub(crate) fn request_cycle(&self) -> u64 {
+    /// Ask for a cycle that starts after now; returns its number. `full`:
+    /// that cycle must be a full one (T11 of the generations review:
+    /// `collect` and the heap limit need old garbage reclaimed too).
+    /// Requests merge: one full request makes the next cycle full.
+    pub(crate) fn request_cycle(&self, full: bool) -> u64 {
         let mut s = lock(&self.signal.state);
         let target = s.started + 1;
+        s.full_wanted |= full;
         if s.requested < target {
             s.requested = target;
             self.signal.work.notify_all();
@@ -85,9 +96,10 @@ impl Collector {
         s.requested > s.started
     }
 
-    /// Run or wait for a full cycle that starts after now. The calling
-    /// thread's mutator, if any, must be parked.
-    pub(crate) fn collect(&self, heap: &HeapInner) -> Result<CycleStats, CollectError> {
+    /// Run or wait for a cycle that starts after now, a full one if `full`
+    /// (else young in generational mode, unless a full one is due or
+    /// requested). The calling thread's mutator, if any, must be parked.
+    pub(crate) fn collect(&self, heap: &HeapInner, full: bool) -> Result<CycleStats, CollectError> {
         if crate::gcwork::inside() {
             return Err(CollectError::InGcWork);
         }
@@ -97,13 +109,13 @@ impl Collector {
             // thread for the cycle.
             return Err(CollectError::InTransaction);
         }
-        self.collect_parked(heap)
+        self.collect_parked(heap, full)
     }
 
     /// `collect` for a caller known to be parked (the transaction loop
-    /// waiting for memory).
-    pub(crate) fn collect_parked(&self, heap: &HeapInner) -> Result<CycleStats, CollectError> {
-        let target = self.request_cycle();
+    /// waiting for memory, which asks for a full cycle: T11).
+    pub(crate) fn collect_parked(&self, heap: &HeapInner, full: bool) -> Result<CycleStats, CollectError> {
+        let target = self.request_cycle(full);
         if self.config.background {
             let mut s = lock(&self.signal.state);
             while s.done < target && !s.shutdown {
@@ -137,7 +149,7 @@ impl Collector {
     /// Start and run the next requested cycle (if one is still wanted).
     pub(super) fn run_requested(&self, heap: &HeapInner) -> (Option<u64>, Option<Result<CycleStats, CollectError>>) {
         let mut cs = lock(&self.cycle);
-        let n = {
+        let (n, full) = {
             let mut s = lock(&self.signal.state);
             if s.requested <= s.started {
                 return (None, None);
@@ -149,12 +161,16 @@ impl Collector {
                 self.signal.done.notify_all();
                 return (Some(s.started), Some(Err(e)));
             }
-            s.started
+            // The kind is fixed with the number, under the same lock: a
+            // full request made after this point targets the next cycle
+            // and leaves `full_wanted` for it (T11).
+            let due = self.full_due.swap(false, Ordering::Relaxed);
+            (s.started, !self.config.generational || std::mem::take(&mut s.full_wanted) || due)
         };
         // Everything the cycle runs (Trace impls, the verifier, destructors
         // in the sweep) is GC work: it cannot re-enter the heap (W0).
         let work = crate::gcwork::GcWork::enter();
-        let cycle = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run_cycle(heap, &mut cs, n)));
+        let cycle = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run_cycle(heap, &mut cs, n, full)));
         drop(work);
         let r = cycle.unwrap_or_else(|p| Err(self.recover(heap, &mut cs, p)));
         let mut s = lock(&self.signal.state);

@@ -342,21 +342,33 @@ impl<'tx> Tx<'tx> {
         self.read_checked(obj, || w.load(Ordering::Acquire))
     }
 
-    /// Log a write (or make it in place, to an object of ours). Inlined: the
+    /// Log a write (or make it in place, to an object of ours). Inlined: a
+    /// write to an object this transaction allocated is a plain store (the
+    /// common case of code that builds structures: no log, no lookup); the
     /// first write of a solo transaction, or the first write to the object
     /// read last, is a push; the rest is out of line.
     #[inline]
     pub(super) fn write(&mut self, w: Write) -> Result<(), Conflict> {
-        let logs = &mut self.core.logs;
-        if logs.writes.is_empty() && !Self::is_new(w.obj()) {
-            let obj = w.obj();
-            if self.solo || self.last_read.is_some_and(|(o, _)| o == obj) {
-                // Nothing logged to merge with, and the object is in the
-                // read set already (or needs none: solo mode).
-                self.unlogged_solo = false;
-                logs.writes.push(w);
-                return Ok(());
+        let obj = w.obj();
+        if Self::is_new(obj) {
+            // Private (NEW: unpublished, reached only by this transaction):
+            // written in place. Its publication (a Release store after
+            // NEW is cleared) makes these stores visible.
+            match w {
+                // SAFETY: a field word of a live object of ours.
+                Write::Word { word, value, .. } => unsafe { (*word).store(value, Ordering::Relaxed) },
+                // SAFETY: as above.
+                Write::Ptr { word, value, .. } => unsafe { (*word).store(value, Ordering::Relaxed) },
             }
+            return Ok(());
+        }
+        let logs = &mut self.core.logs;
+        if logs.writes.is_empty() && (self.solo || self.last_read.is_some_and(|(o, _)| o == obj)) {
+            // Nothing logged to merge with, and the object is in the read
+            // set already (or needs none: solo mode).
+            self.unlogged_solo = false;
+            logs.writes.push(w);
+            return Ok(());
         }
         // Passed as its parts: a `Write` whose address escaped to the out-of-line
         // call would be built on the stack and copied into the log with wider
@@ -381,16 +393,7 @@ impl<'tx> Tx<'tx> {
             Some(value) => Write::Ptr { obj, word: word.cast(), value },
             None => Write::Word { obj, word: word.cast(), value: bits },
         };
-        if Self::is_new(obj) {
-            // Private: written in place.
-            match w {
-                // SAFETY: a field word of a live object of ours.
-                Write::Word { word, value, .. } => unsafe { (*word).store(value, Ordering::Relaxed) },
-                // SAFETY: as above.
-                Write::Ptr { word, value, .. } => unsafe { (*word).store(value, Ordering::Relaxed) },
-            }
-            return Ok(());
-        }
+        debug_assert!(!Self::is_new(obj), "`write` stores into new objects in place");
         let logs = &mut self.core.logs;
         if let Some(e) = logs.writes.iter_mut().rev().find(|e| e.addr() == w.addr()) {
             *e = w;

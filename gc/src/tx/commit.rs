@@ -5,6 +5,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
 
 use crate::collector::mark::shade;
+use crate::collector::remset;
 use crate::collector::stats::PauseClock;
 use crate::error::Conflict;
 use crate::flags::{vlock, ObjFlags};
@@ -25,6 +26,10 @@ impl<'tx> Tx<'tx> {
             debug_assert!(logs.reads.is_empty() && logs.locked.is_empty(), "solo transactions log no reads");
             // The common solo commit, inlined: write back the logged words
             // (nothing to lock, validate, stamp or shade; S2 of `solo`).
+            if self.core.gc.generational && !logs.writes.is_empty() {
+                self.remember(); // RS1 in this path too (T1)
+            }
+            let logs = &self.core.logs;
             // SAFETY: field words of live objects; no other transaction
             // runs (solo mode).
             unsafe { write_back(&logs.writes) };
@@ -93,6 +98,9 @@ impl<'tx> Tx<'tx> {
             return Err(Conflict);
         }
         let wv = (c & !INEVITABLE).max(self.maxv).max(vlock::version(w)) + 1;
+        if self.core.gc.generational {
+            self.remember(); // RS1 in this path too (T1)
+        }
         let logs = &mut self.core.logs;
         // SAFETY: field words of an object we hold locked.
         unsafe { write_back(&logs.writes) };
@@ -224,6 +232,8 @@ impl<'tx> Tx<'tx> {
             let clock = PauseClock::start();
             self.commit_barrier();
             self.core.gc.pauses.record(&clock, std::time::Duration::ZERO);
+        } else if self.core.gc.generational {
+            self.remember(); // mode R (RS1)
         }
         let logs = &mut self.core.logs;
         // Publish new objects: stamped with wv (a transaction older than wv
@@ -276,11 +286,35 @@ impl<'tx> Tx<'tx> {
     /// the allocator defers them): published unmarked, another thread's
     /// barrier would shade them as new work, and a churning heap could keep
     /// termination rounds finding "new" marks forever (trap 9).
+    ///
+    /// Generational mode adds two rules. Until marking closes, a reference
+    /// to an unmarked object stored into a marked holder is shaded (T2 of
+    /// the generations review: between this thread's REQ answer and T, an
+    /// old holder may receive the only reference to a young object whose
+    /// other path a thread still in mode R deletes unbarriered). Once
+    /// marking has closed for this cycle (`Collector::closed`), the commit
+    /// marks nothing (a late mark would promote an object nobody traces:
+    /// T3) and logs as in mode R, its black new objects included (RS1,
+    /// RS6 of `collector/remset.rs`).
     #[cold]
     fn commit_barrier(&mut self) {
         let core = &mut *self.core;
         if core.alloc.colour() == tmgc_alloc::Colour::Black {
             core.alloc.flush_marks();
+        }
+        if core.gc.generational && core.heap.collector.closed.load(Ordering::SeqCst) == core.gc.barrier_epoch {
+            debug_assert_eq!(
+                core.alloc.colour(),
+                tmgc_alloc::Colour::Black,
+                "a transaction committing after marking closed began after its thread's FLUSH answer"
+            );
+            // SAFETY: validated, write set locked, not written back (the
+            // caller); new objects initialised, not yet published.
+            unsafe {
+                remset::remember(&core.logs.writes, &mut core.gc.remset);
+                remset::remember_black_news(&core.logs.news, &mut core.gc.remset);
+            }
+            return;
         }
         shade_created_roots(core);
         let grey = &mut core.gc.grey;
@@ -313,6 +347,34 @@ impl<'tx> Tx<'tx> {
                 unsafe { shade(h, grey) };
             }
         }
+        if core.gc.generational {
+            // T2: a young value stored into an old holder is shaded.
+            for w in &core.logs.writes {
+                let Write::Ptr { obj, value, .. } = *w else { continue };
+                let Some(v) = crate::tagged::decode_ref(value) else { continue };
+                // SAFETY: a live object we hold locked; `v` is live (the
+                // transaction reached it, validated) or our own new object,
+                // initialised, published with this commit, as barrier (c)
+                // shades them.
+                unsafe {
+                    if !obj.as_ref().flags().contains(ObjFlags::WEAK) && tmgc_alloc::is_marked(obj.cast()) {
+                        shade(v, grey);
+                    }
+                }
+            }
+        }
+    }
+
+    /// RS1 (mode R) for this commit's write log: log its old holders of
+    /// young references. Cold: only generational heaps with reference
+    /// writes get here.
+    #[cold]
+    #[inline(never)]
+    fn remember(&mut self) {
+        let core = &mut *self.core;
+        // SAFETY: every caller has validated (or runs solo) and holds the
+        // written objects locked, before write-back.
+        unsafe { remset::remember(&core.logs.writes, &mut core.gc.remset) };
     }
 
     fn unlock(logs: &mut Logs) {

@@ -1,0 +1,152 @@
+//! The remembered set of generational mode: old objects that may hold
+//! references to young ones, recorded by the commit that stores them, so a
+//! young cycle traces from the roots plus these holders instead of from
+//! every old object. docs/COLLECTOR.md, "Generations", has the argument;
+//! generations-review.md (shared) the traps it answers (T1-T14).
+//!
+//! *Old* means marked: a young cycle leaves its marks in place (sticky
+//! mark bits) and only a full cycle clears them, at its start (G3).
+//!
+//! ## Invariants
+//! - (RS1) **Mode R.** A commit whose thread's barrier is off (before its
+//!   REQ answer, or after its SWEEP answer), or on but with marking closed
+//!   for its cycle (`Collector::closed`, T3), runs [`remember`] on its
+//!   write log after validation and before write-back, in all three commit
+//!   paths (the inlined solo commit, `commit_one`, `publish`; T1): each
+//!   reference store with a non-null value into a non-`WEAK` holder that
+//!   is marked, of a value that is not, logs the holder. It never marks.
+//! - (RS2) **Dedupe.** A holder is logged only by the call that sets its
+//!   `LOGGED` bit (`Header::try_log`), so a loop storing young objects into
+//!   one old object logs it once per cycle (T6). The bit is set after
+//!   validation (an aborted attempt logs nothing) and cleared only when the
+//!   collector takes the entry at T, before it traces the holder.
+//! - (RS3) **Hand-over.** A thread's entries stay in its own `remset`
+//!   (never in the grey machinery, whose packets are dropped at SWEEP
+//!   answers and at P0: T5) and move to the collector's `RemsetIn` at the
+//!   thread's REQ answer (by the thread, or by the collector under its
+//!   `handoff` while it is parked) and at detach.
+//! - (RS4) **Consumption at T.** With every thread's REQ answer in, the
+//!   collector takes `RemsetIn`: for each holder it clears `LOGGED`, then
+//!   (young cycle) pushes the holder grey so the marker traces its fields,
+//!   or (full cycle) drops the entry: a full cycle traces everything. No
+//!   thread is in mode R between the REQ answers and its SWEEP answer, so
+//!   no commit tests a bit while it is being cleared.
+//! - (RS5) **Entries are live.** Every entry names an object marked in the
+//!   latest cycle that reached its SWEEP: logged holders are marked, marks
+//!   are cleared only at a full cycle's start, and that cycle's T drops
+//!   every entry logged before it. So a holder is never freed while its
+//!   entry waits, and tracing it reads a live object.
+//! - (RS6) **Objects black when marking closed.** A commit in a closed
+//!   cycle that publishes objects it allocated black logs each one that
+//!   can hold references: they are marked (old) from now on, and their
+//!   fields were written in place, unlogged, perhaps with a young object
+//!   a thread that already answered SWEEP allocated (T4).
+
+use std::ptr::NonNull;
+use std::sync::atomic::Ordering;
+
+use super::mark::Grey;
+use crate::flags::ObjFlags;
+use crate::header::Header;
+use crate::sync::{lock, Mutex};
+use crate::tx::Write;
+
+/// Whether `obj` is marked (old, between cycles).
+///
+/// # Safety
+/// `obj` is a live heap object.
+#[inline]
+unsafe fn marked(obj: NonNull<Header>) -> bool {
+    // SAFETY: forwarded from the caller.
+    unsafe { tmgc_alloc::is_marked(obj.cast()) }
+}
+
+/// RS1 for one commit's write log: log every marked non-`WEAK` holder that
+/// receives a reference to an unmarked object. Returns how many holders it
+/// logged.
+///
+/// # Safety
+/// The commit has validated and holds every written object locked (or
+/// runs in solo mode), and has not written back yet: every holder and
+/// every new value is a live object.
+pub(crate) unsafe fn remember(writes: &[Write], remset: &mut Vec<Grey>) -> usize {
+    let mut logged = 0;
+    for w in writes {
+        let Write::Ptr { obj, value, .. } = *w else { continue };
+        // A reference slot, a `Ref` field, or a tagged word (whose
+        // immediates hold no reference: TG2 of `tagged`).
+        let Some(v) = crate::tagged::decode_ref(value) else { continue };
+        // SAFETY: a live object of the write log (the caller's guarantee).
+        let h = unsafe { obj.as_ref() };
+        if h.flags().contains(ObjFlags::WEAK) {
+            continue; // a weak cell's referent is not a strong edge (T9)
+        }
+        // SAFETY: both live (the caller's guarantee).
+        if unsafe { marked(obj) && !marked(v) } && h.try_log() {
+            remset.push(Grey(obj));
+            logged += 1;
+        }
+    }
+    logged
+}
+
+/// RS6: log the objects a commit allocated black and now publishes, if
+/// they can hold references.
+///
+/// # Safety
+/// `news` are the committing transaction's own new objects, initialised,
+/// not yet published.
+pub(crate) unsafe fn remember_black_news(news: &[NonNull<Header>], remset: &mut Vec<Grey>) {
+    for &h in news {
+        // SAFETY: our own live new objects (the caller's guarantee).
+        let hdr = unsafe { h.as_ref() };
+        if hdr.type_info().has_refs() && !hdr.flags().contains(ObjFlags::WEAK) && hdr.try_log() {
+            remset.push(Grey(h));
+        }
+    }
+}
+
+/// The collector's side: entries handed over (RS3), taken at T (RS4).
+#[derive(Default)]
+pub(crate) struct RemsetIn {
+    entries: Mutex<Vec<Grey>>,
+    /// Entries taken over the heap's life (a statistic).
+    taken: std::sync::atomic::AtomicU64,
+}
+
+impl RemsetIn {
+    /// Hand over a thread's entries (RS3). Never called while the caller
+    /// holds this set's lock across a handshake wait.
+    pub(crate) fn hand_over(&self, remset: &mut Vec<Grey>) {
+        if remset.is_empty() {
+            return;
+        }
+        let mut e = lock(&self.entries);
+        if e.is_empty() {
+            std::mem::swap(&mut *e, remset);
+        } else {
+            e.append(remset);
+        }
+    }
+
+    /// RS4, at T: take every entry and clear its `LOGGED` bit. Returns the
+    /// holders to trace (young cycle) or nothing (full cycle), and how
+    /// many entries there were.
+    pub(crate) fn take(&self, young: bool) -> (Vec<Grey>, usize) {
+        let entries = std::mem::take(&mut *lock(&self.entries));
+        let n = entries.len();
+        self.taken.fetch_add(n as u64, Ordering::Relaxed);
+        for g in &entries {
+            // SAFETY: RS5: every entry is a live object.
+            let h = unsafe { g.0.as_ref() };
+            h.clear_logged();
+            // SAFETY: live (RS5).
+            debug_assert!(!young || unsafe { marked(g.0) }, "RS5: a remembered holder is old");
+        }
+        if young {
+            (entries, n)
+        } else {
+            (Vec::new(), n)
+        }
+    }
+}
