@@ -20,8 +20,29 @@ pub(crate) fn config() -> Config {
 
 /// Print `heap`'s figures. Call it after every mutator has detached, so
 /// their pauses are folded into the heap's statistics.
+///
+/// With `TMGC_BENCH_CYCLES=1` set, it first prints each of the last 64
+/// cycles to standard error (kind, duration, marked and live bytes,
+/// remembered holders), for a look inside one run.
 pub(crate) fn print(heap: &Heap) {
     let st = heap.stats();
+    if std::env::var_os("TMGC_BENCH_CYCLES").is_some() {
+        for c in &st.recent {
+            eprintln!(
+                "cycle {:>4} {} {:>8.2} ms (to T {:.2}, mark {:.2}) marked {:>7.1} MB allocated {:>7.1} MB live {:>7.1} MB heap {:>7.1} MB remembered {}",
+                c.cycle,
+                if c.full { "full " } else { "young" },
+                c.duration.as_secs_f64() * 1e3,
+                c.to_t.as_secs_f64() * 1e3,
+                c.mark.as_secs_f64() * 1e3,
+                c.marked_bytes as f64 / 1e6,
+                c.allocated_bytes as f64 / 1e6,
+                c.live_bytes as f64 / 1e6,
+                c.heap_bytes as f64 / 1e6,
+                c.remembered
+            );
+        }
+    }
     let marked: u64 = st.recent.iter().map(|c| c.marked_bytes).sum();
     let q = |p: f64| if st.pauses.is_empty() { 0 } else { st.pauses.value_at_quantile(p) };
     let max = if st.pauses.is_empty() { 0 } else { st.pauses.max() };

@@ -72,7 +72,7 @@ pub struct Config {
     give_way: bool,
     /// Generational collection: young cycles between full ones.
     generational: bool,
-    /// Generational mode: bytes allocated between young cycles.
+    /// Generational mode: the least allocation between young cycles.
     nursery_bytes: u64,
 }
 
@@ -166,16 +166,20 @@ impl Config {
     /// survives, not to the heap. A full cycle clears the marks first and
     /// traces everything, reclaiming old garbage; it runs when the old
     /// generation has grown by `growth_factor` since the last full cycle,
-    /// at the heap limit, and for [`Heap::collect`]. Young cycles run every
-    /// [`nursery_bytes`](Config::nursery_bytes) allocated. See
+    /// at the heap limit, and for [`Heap::collect`]. Young cycles run after
+    /// a nursery's worth of allocation (see
+    /// [`nursery_bytes`](Config::nursery_bytes)). See
     /// `docs/COLLECTOR.md`, "Generations".
     pub fn generational(mut self, v: bool) -> Self {
         self.generational = v;
         self
     }
 
-    /// Generational mode: allocation between young cycles (default 32
-    /// MiB; at least `min_trigger_bytes`).
+    /// Generational mode: the least allocation between young cycles
+    /// (default 32 MiB, and never below `min_trigger_bytes`). The pacer
+    /// starts from a quarter of `growth_factor` times the live bytes, and
+    /// doubles the nursery while young cycles promote more than a quarter
+    /// of what they followed (see `docs/COLLECTOR.md`, "Generations").
     pub fn nursery_bytes(mut self, v: u64) -> Self {
         self.nursery_bytes = v;
         self

@@ -115,7 +115,7 @@ pub(crate) struct Opts {
     /// commit barrier's remembered set) between full ones.
     #[arg(long)]
     pub(crate) generational: bool,
-    /// Generational mode: allocation (MiB) between young cycles.
+    /// Generational mode: the least allocation (MiB) between young cycles.
     #[arg(long, default_value_t = 32)]
     pub(crate) nursery_mib: u64,
     /// Print the report as JSON (and no progress bar).

@@ -26,6 +26,9 @@ pub(crate) struct CycleState {
     /// Generational mode: live bytes after the last full cycle (the old
     /// generation's size then; its goal is this times `1 + growth_factor`).
     pub(super) full_live: u64,
+    /// Generational mode: the allocation between young cycles now (starts
+    /// at `nursery_bytes`; adapted after each young cycle).
+    pub(super) nursery: u64,
 }
 
 /// Points where a test holds a cycle (`Collector::hold`).
@@ -213,7 +216,8 @@ impl Collector {
             if full {
                 cs.full_live = cs.live_bytes;
             }
-            self.trigger_bytes.store(self.config.nursery_bytes, Ordering::Relaxed);
+            cs.nursery = self.next_nursery(cs.nursery, full, live_before, cs.live_bytes, allocated);
+            self.trigger_bytes.store(cs.nursery, Ordering::Relaxed);
             let goal = ((cs.full_live as f64) * (1.0 + self.config.growth_factor)) as u64;
             let goal = goal.max(self.config.min_trigger_bytes);
             self.full_due.store(cs.live_bytes >= goal, Ordering::Relaxed);
@@ -251,6 +255,36 @@ impl Collector {
         s.recent.push_back(cycle);
         drop(s);
         result.map(|()| cycle)
+    }
+
+    /// Generational mode: the allocation before the next young cycle. Its
+    /// base is a quarter of what a full cycle's pacer would allow
+    /// (`growth_factor` times the live bytes), and never less than
+    /// `nursery_bytes`. A young cycle promotes what it marks, and
+    /// everything allocated while it marks (black allocation lasts from a
+    /// thread's MARK answer to its SWEEP answer, both at commit points, so
+    /// at least one transaction of each thread). When that is more than a
+    /// quarter of what the cycle followed, young cycles run too often for
+    /// the program's transactions (binary-trees builds a 64 MB tree in one
+    /// transaction at N=21): the nursery doubles, up to `growth_factor`
+    /// times the live bytes. When a cycle promotes less than a sixteenth,
+    /// it shrinks back towards the base.
+    fn next_nursery(&self, now: u64, full: bool, live_before: u64, live_after: u64, allocated: u64) -> u64 {
+        let growth = self.config.growth_factor;
+        let base = (((live_after as f64) * growth / 4.0) as u64).max(self.config.nursery_bytes);
+        let ceiling = (((live_after as f64) * growth) as u64).max(base);
+        let now = now.clamp(base, ceiling);
+        if full {
+            return now;
+        }
+        let promoted = live_after.saturating_sub(live_before);
+        if promoted.saturating_mul(4) > allocated {
+            now.saturating_mul(2).min(ceiling)
+        } else if promoted.saturating_mul(16) < allocated {
+            (now / 4 * 3).max(base)
+        } else {
+            now
+        }
     }
 
     /// Marking panicked (a `Trace` implementation did): marking is

@@ -38,9 +38,11 @@
 //!   entry waits, and tracing it reads a live object.
 //! - (RS6) **Objects black when marking closed.** A commit in a closed
 //!   cycle that publishes objects it allocated black logs each one that
-//!   can hold references: they are marked (old) from now on, and their
-//!   fields were written in place, unlogged, perhaps with a young object
-//!   a thread that already answered SWEEP allocated (T4).
+//!   holds a reference to an unmarked object: they are marked (old) from
+//!   now on, and their fields were written in place, unlogged, perhaps
+//!   with a young object a thread that already answered SWEEP allocated
+//!   (T4). One whose references are all marked needs no entry: a later
+//!   change to its fields is a logged write (RS1).
 
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
@@ -90,17 +92,39 @@ pub(crate) unsafe fn remember(writes: &[Write], remset: &mut Vec<Grey>) -> usize
     logged
 }
 
-/// RS6: log the objects a commit allocated black and now publishes, if
-/// they can hold references.
+/// RS6: log the objects a commit allocated black and now publishes that
+/// hold a reference to an unmarked object. (Logging every black object
+/// with reference fields is also correct, but a transaction that builds a
+/// large structure across a cycle's close, all of it black and pointing
+/// only at itself, then logged half a million objects for the next T to
+/// trace: binary-trees, depth 18.) Their marks are flushed (the commit
+/// barrier's first step), so references among them count as marked.
 ///
 /// # Safety
 /// `news` are the committing transaction's own new objects, initialised,
-/// not yet published.
+/// not yet published, with their black marks flushed.
 pub(crate) unsafe fn remember_black_news(news: &[NonNull<Header>], remset: &mut Vec<Grey>) {
+    /// Finds whether any reference it visits is unmarked.
+    struct AnyYoung(bool);
+    impl crate::trace::Visitor for AnyYoung {
+        fn visit(&mut self, obj: NonNull<Header>) {
+            // SAFETY: a reference held by a live object of the committing
+            // transaction: live (it read it, validated, or allocated it).
+            self.0 |= !unsafe { marked(obj) };
+        }
+    }
     for &h in news {
         // SAFETY: our own live new objects (the caller's guarantee).
         let hdr = unsafe { h.as_ref() };
-        if hdr.type_info().has_refs() && !hdr.flags().contains(ObjFlags::WEAK) && hdr.try_log() {
+        let info = hdr.type_info();
+        if !info.has_refs() || hdr.flags().contains(ObjFlags::WEAK) {
+            continue;
+        }
+        let mut young = AnyYoung(false);
+        // SAFETY: an initialised payload of this type, private to this
+        // thread until the commit publishes it.
+        unsafe { info.trace(Header::payload(h), &mut crate::trace::Tracer::new(&mut young)) };
+        if young.0 && hdr.try_log() {
             remset.push(Grey(h));
         }
     }

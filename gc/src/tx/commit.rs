@@ -342,9 +342,32 @@ impl<'tx> Tx<'tx> {
             unsafe { shade(h, grey) };
         }
         if core.alloc.colour() == tmgc_alloc::Colour::White {
-            for &h in &core.logs.news {
-                // SAFETY: our own new objects, initialised, about to be published.
-                unsafe { shade(h, grey) };
+            if core.gc.generational {
+                // (c) at its entry points: a new object becomes reachable
+                // only through a logged store of it into a published object,
+                // a root or a global root (shaded above by (b)), or through
+                // another new object reachable so; shading the stored ones
+                // makes the marker trace the rest once they are published.
+                // Shading every new object would promote (make old) the
+                // garbage a transaction publishes unreferenced: a whole
+                // binary tree per commit that spans a cycle's start.
+                for w in &core.logs.writes {
+                    let Write::Ptr { value, .. } = *w else { continue };
+                    let Some(v) = crate::tagged::decode_ref(value) else { continue };
+                    // SAFETY: our own new object (initialised, published
+                    // with this commit) or a live object this transaction
+                    // reached and validated.
+                    unsafe {
+                        if v.as_ref().flags().contains(ObjFlags::NEW) {
+                            shade(v, grey);
+                        }
+                    }
+                }
+            } else {
+                for &h in &core.logs.news {
+                    // SAFETY: our own new objects, initialised, about to be published.
+                    unsafe { shade(h, grey) };
+                }
             }
         }
         if core.gc.generational {
