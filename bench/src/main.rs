@@ -268,9 +268,11 @@ fn note(extra: &str) -> String {
     let num = |k: &str| v.get(k).and_then(serde_json::Value::as_f64).unwrap_or(f64::NAN);
     match tag {
         "#tmgc" => format!(
-            "{} cycles ({} full), pause p99 {:.0} µs, max {:.0} µs, peak heap {:.0} MB",
+            "{} cycles ({} full), marked {:.0} MB in the last {}, pause p99 {:.0} µs, max {:.0} µs, peak heap {:.0} MB",
             num("cycles"),
             num("full_cycles"),
+            num("marked_bytes_recent") / 1048576.0,
+            num("recent_cycles"),
             num("pause_p99_ns") / 1e3,
             num("pause_max_ns") / 1e3,
             num("peak_heap_bytes") / 1048576.0

@@ -86,6 +86,27 @@ impl<T: ?Sized> PartialEq for Gc<'_, T> {
 
 impl<T: ?Sized> Eq for Gc<'_, T> {}
 
+/// By identity (the object's address): equal handles hash equal.
+impl<T: ?Sized> std::hash::Hash for Gc<'_, T> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.ptr.hash(state);
+    }
+}
+
+/// By address: an arbitrary but stable order (objects never move), for
+/// ordered maps keyed by identity.
+impl<T: ?Sized> PartialOrd for Gc<'_, T> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<T: ?Sized> Ord for Gc<'_, T> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.ptr.cmp(&other.ptr)
+    }
+}
+
 impl<T: ?Sized> std::fmt::Debug for Gc<'_, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Gc({:p})", self.ptr)
@@ -108,6 +129,62 @@ impl<'tx, T: ?Sized> Gc<'tx, T> {
     /// Whether two handles name the same object.
     pub fn ptr_eq(a: Self, b: Self) -> bool {
         a.ptr == b.ptr
+    }
+
+    /// The object's address: its identity. tmgc never moves objects, so it
+    /// is stable for the object's life, and two live objects never share
+    /// it; once an object is freed, a later one may get its address, so
+    /// compare identities of objects that are both reachable (inside one
+    /// transaction, or held by roots). For hashing by identity, `Gc` is
+    /// `Hash` and `Ord` by this address.
+    pub fn as_ptr(self) -> *const () {
+        self.ptr.as_ptr().cast_const().cast()
+    }
+}
+
+impl<'tx, T: GcType> Gc<'tx, T> {
+    /// The same object as a dynamically typed handle, to keep in a dynamic
+    /// object's slot or tagged word ([`crate::Tx::set_slot`],
+    /// [`crate::Tagged::Ref`]); [`Gc::downcast`] gives the type back. The
+    /// slot and data accessors of `Tx` panic on an object that is not of a
+    /// [`crate::DynType`].
+    pub fn into_dyn(self) -> Gc<'tx, Dyn> {
+        // SAFETY: the same live object; `Dyn` claims nothing of its layout
+        // (every `Tx` accessor of `Gc<Dyn>` checks the descriptor).
+        unsafe { Gc::from_header(self.ptr) }
+    }
+}
+
+impl<'tx> Gc<'tx, Dyn> {
+    /// The object as a `T`, if it is one (its descriptor says so, by
+    /// `TypeId`); `None` for an object of another Rust type, of a
+    /// [`crate::DynType`], or a weak cell.
+    ///
+    /// ```
+    /// use tmgc::{Config, DynType, DynTypeSpec, Heap, Trace, Value};
+    /// #[derive(Trace)]
+    /// struct Point { x: Value<i64> }
+    /// #[derive(Trace)]
+    /// struct Other { x: Value<i64> }
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.attach().unwrap();
+    /// let boxed = DynType::register(DynTypeSpec::new("Box").ref_slots(1)).unwrap();
+    /// let x = m.transaction::<_, ()>(|tx| {
+    ///     let p = tx.alloc(Point { x: Value::new(7) })?;
+    ///     let b = tx.alloc_dyn(boxed)?;
+    ///     tx.set_slot(b, 0, Some(p.into_dyn()))?; // a Rust object in a slot
+    ///     let d = tx.slot(b, 0)?.unwrap();
+    ///     assert!(d.downcast::<Other>().is_none());
+    ///     let p = d.downcast::<Point>().expect("a Point");
+    ///     Ok(tx.get(p, |p| &p.x)?)
+    /// });
+    /// assert_eq!(x.unwrap(), 7);
+    /// ```
+    pub fn downcast<T: GcType>(self) -> Option<Gc<'tx, T>> {
+        // SAFETY: the descriptor says the object is a `T` (by `TypeId`),
+        // and it is live for 'tx.
+        self.header().type_info().is::<T>().then(|| unsafe { Gc::from_header(self.ptr) })
     }
 }
 

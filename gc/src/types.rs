@@ -59,6 +59,11 @@ pub struct TypeInfo {
     drop: Option<DropFn>,
     /// For dynamic types: their layout.
     shape: Option<DynShape>,
+    /// For Rust types: their `TypeId` (a function, as `TypeId::of` is not
+    /// `const` at this crate's MSRV). `Gc::downcast` compares it: a
+    /// descriptor's address is not unique (each crate or codegen unit may
+    /// hold its own copy of a `const` descriptor), its type is.
+    type_id: Option<fn() -> std::any::TypeId>,
 }
 
 /// Bytes of one word of a dynamic payload: a reference slot and a tagged
@@ -99,7 +104,14 @@ impl TypeInfo {
             trace: trace_erased::<T>,
             drop: if std::mem::needs_drop::<T>() { Some(drop_erased::<T>) } else { None },
             shape: None,
+            type_id: Some(std::any::TypeId::of::<T>),
         }
+    }
+
+    /// Whether this describes the Rust type `T` (never for a dynamic type
+    /// or a weak cell).
+    pub fn is<T: GcType>(&self) -> bool {
+        self.type_id.is_some_and(|f| f() == std::any::TypeId::of::<T>())
     }
 
     /// The type's name.
@@ -198,6 +210,7 @@ pub(crate) static WEAK_CELL: TypeInfo = TypeInfo {
     trace: trace_nothing,
     drop: None,
     shape: None,
+    type_id: None,
 };
 
 /// # Safety
@@ -327,6 +340,7 @@ impl DynType {
                 tagged_words: spec.tagged_words,
                 data_words: spec.data_words,
             }),
+            type_id: None,
         }));
         Ok(DynType(info))
     }
