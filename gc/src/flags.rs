@@ -12,7 +12,7 @@
 //! | `FINALIZABLE` | *reserved* for finalizers (run outside any transaction before the object is freed); not set yet | allocation | never | immutable |
 //! | `LARGE` | the object lives in the large-object space | allocation, from its size | never | immutable |
 //! | `CARDS` | *reserved* for large arrays whose reference slots are tracked by card marking; not set yet | allocation | never | immutable |
-//! | `LOGGED` | generational mode: the object is an old holder in some thread's remembered set (RS2 of `collector/remset.rs`), so a further store of a young reference into it is not logged again | a commit with the barrier off (or closed), after validation, holding the object's lock, by `fetch_or` (`Header::try_log`); or the thread that allocated it, before publishing it | the collector at a cycle's T, when it takes the entry (`Header::clear_logged`, `fetch_and`), before it traces the holder | atomic read-modify-writes of the type word; never on an unpublished object by anyone but its owner |
+//! | `LOGGED` | generational mode: the object is an old holder in some thread's remembered set (RS2 of `collector/remset.rs`), so a further store of a young reference into it is not logged again | a commit with the barrier off (or closed), after validation, holding the object's lock, by compare-and-swap (`Header::try_log`); or the thread that allocated it, before publishing it | the collector at a cycle's T, when it takes the entry (`Header::clear_logged`, compare-and-swap), before it traces the holder | atomic read-modify-writes of the type word; never on an unpublished object by anyone but its owner |
 //!
 //! All flags but `NEW` and `LOGGED` are fixed at allocation; `NEW` changes
 //! only before publication, and `LOGGED` only by atomic read-modify-writes

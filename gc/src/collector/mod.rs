@@ -37,7 +37,7 @@ mod mark_tests;
 #[cfg(all(test, not(tmgc_loom)))]
 mod panic_tests;
 #[cfg(all(test, not(tmgc_loom)))]
-mod trap_tests;
+pub(crate) mod trap_tests;
 #[cfg(all(test, not(tmgc_loom)))]
 mod weak_tests;
 

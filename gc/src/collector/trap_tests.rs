@@ -19,6 +19,21 @@ struct Holder {
     x: Ref<Leaf>,
 }
 
+thread_local! {
+    /// A test's hook, run by this thread's commits between the commit
+    /// barrier and the write-back (`Tx::publish`).
+    static BEFORE_WRITE_BACK: std::cell::RefCell<Option<Box<dyn FnMut()>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Run this thread's hook, if a test set one.
+pub(crate) fn before_write_back() {
+    BEFORE_WRITE_BACK.with(|h| {
+        if let Some(f) = h.borrow_mut().as_mut() {
+            f();
+        }
+    });
+}
+
 fn phase(heap: &Heap) -> u64 {
     word::phase(heap.inner.collector.word.load(std::sync::atomic::Ordering::SeqCst))
 }
@@ -199,7 +214,7 @@ struct Slot {
 /// The verifier is off: its stop would wait for B, which waits inside its
 /// transaction. A weak cell to C tells whether C was freed (and debug
 /// builds poison freed memory).
-fn after_close(wrap: bool) {
+fn after_close(what: AfterClose) {
     use super::Hold;
     let heap =
         Heap::new(Config::default().verify(false).generational(true).min_trigger_bytes(1 << 40).nursery_bytes(1 << 40))
@@ -235,7 +250,14 @@ fn after_close(wrap: bool) {
                 }
                 let (xo, zo) = (tx.global(&x)?, tx.global(&z)?);
                 let w = tx.load(xo, |x| &x.s)?.expect("A published W into X");
-                let kept = if wrap {
+                if what == AfterClose::Root {
+                    // Read-only: it roots W and writes nothing. Barrier (b)
+                    // would mark W late, in the read-only commit's branch.
+                    let r = tx.root(w);
+                    drop(r);
+                    return Ok(None);
+                }
+                let kept = if what == AfterClose::Wrap {
                     // N is allocated black (this transaction began after
                     // MARK), and N.s = W is written in place, unlogged.
                     let n = tx.alloc(Slot { s: Ref::null() })?;
@@ -295,9 +317,10 @@ fn after_close(wrap: bool) {
     assert!(c_alive, "C, reachable through W, was freed: an old object was never traced");
     let v = a
         .transaction::<_, ()>(|tx| {
-            let holder = match &kept {
-                Some(n) => tx.global(n)?,
-                None => tx.global(&z)?,
+            let holder = match (&kept, what) {
+                (Some(n), _) => tx.global(n)?,
+                (None, AfterClose::Root) => tx.global(&x)?,
+                (None, _) => tx.global(&z)?,
             };
             let w = tx.load(holder, |h| &h.s)?.expect("it holds W");
             let c = tx.load(w, |w| &w.x)?.expect("W holds C");
@@ -307,12 +330,151 @@ fn after_close(wrap: bool) {
     assert_eq!(v, 42);
 }
 
+/// What B does after marking closed (see `after_close`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AfterClose {
+    /// Moves W from old X into young Z (T3: barrier (a)).
+    Move,
+    /// Wraps W in a new black object (T4: RS6).
+    Wrap,
+    /// Roots W in a read-only transaction (T3 through barrier (b) of the
+    /// read-only branch; found by review).
+    Root,
+}
+
 #[test]
 fn a_commit_after_close_marks_nothing() {
-    after_close(false);
+    after_close(AfterClose::Move);
 }
 
 #[test]
 fn black_objects_published_after_close_are_logged() {
-    after_close(true);
+    after_close(AfterClose::Wrap);
+}
+
+#[test]
+fn a_read_only_commit_after_close_marks_nothing() {
+    after_close(AfterClose::Root);
+}
+
+/// The insertion half of the commit barrier for transactions that began
+/// before their thread observed MARK ((e) of `commit_barrier`; found by
+/// review). A (answered REQ, allocating white) reads Z from Y and stores
+/// it into O; its commit validates and runs its barrier before T, then
+/// waits before writing back. Meanwhile B, inside a transaction begun
+/// before REQ (so its barrier is off), deletes Y's reference, and
+/// detaches. T passes; the marker traces O (a global root) with its old,
+/// null field, and the cycle asks for a termination round. Then A writes
+/// back O.x = Z. Z was reachable at T only through A's pending write: A's
+/// commit must have shaded it.
+fn validated_before_t_written_after(generational: bool) {
+    let heap = Heap::new(
+        // Solo mode off: A's attach would otherwise wait for B's
+        // transaction to end (revoking B's grant), and B waits for A.
+        Config::default()
+            .verify(true)
+            .solo(false)
+            .generational(generational)
+            .min_trigger_bytes(1 << 40)
+            .nursery_bytes(1 << 40),
+    )
+    .unwrap();
+    let (o, y) = {
+        let mut m = heap.attach().unwrap();
+        m.transaction::<_, ()>(|tx| {
+            let o = tx.alloc(Holder { x: Ref::null() })?;
+            let z = tx.alloc(Leaf { v: Value::new(42) })?;
+            let y = tx.alloc(Holder { x: Ref::null() })?;
+            tx.store(y, |y| &y.x, Some(z))?;
+            Ok((tx.global_root(o), tx.global_root(y)))
+        })
+        .unwrap()
+    };
+    // B: inside a transaction from before REQ until told to delete.
+    let (b_in, b_in_rx) = mpsc::channel();
+    let (b_go, b_go_rx) = mpsc::channel::<()>();
+    let b = {
+        let (heap, y) = (heap.clone(), y.clone());
+        thread::spawn(move || {
+            let mut m = heap.attach().unwrap();
+            let mut first = true;
+            m.transaction::<_, ()>(|tx| {
+                let yo = tx.global(&y)?;
+                if first {
+                    first = false;
+                    b_in.send(()).unwrap();
+                    b_go_rx.recv().unwrap();
+                }
+                tx.store(yo, |y| &y.x, None)?; // barrier off: no shade
+                Ok(())
+            })
+            .unwrap();
+        })
+    };
+    b_in_rx.recv().unwrap();
+    let cycle = {
+        let heap = heap.clone();
+        thread::spawn(move || if generational { heap.collect_young() } else { heap.collect() })
+    };
+    while phase(&heap) != word::REQ {
+        thread::sleep(Duration::from_millis(1));
+    }
+    // A: answers REQ (it attaches now), and holds its commit before the
+    // write-back.
+    let (a_paused, a_paused_rx) = mpsc::channel();
+    let (a_go, a_go_rx) = mpsc::channel::<()>();
+    let a = {
+        let (heap, o, y) = (heap.clone(), o.clone(), y.clone());
+        thread::spawn(move || {
+            let mut m = heap.attach().unwrap();
+            let mut hook = Some((a_paused, a_go_rx));
+            BEFORE_WRITE_BACK.with(|h| {
+                *h.borrow_mut() = Some(Box::new(move || {
+                    if let Some((paused, go)) = hook.take() {
+                        paused.send(()).unwrap();
+                        go.recv().unwrap();
+                    }
+                }))
+            });
+            m.transaction::<_, ()>(|tx| {
+                let (oo, yo) = (tx.global(&o)?, tx.global(&y)?);
+                let z = tx.load(yo, |y| &y.x)?;
+                assert!(z.is_some(), "B deletes only after A's commit validated");
+                tx.store(oo, |o| &o.x, z)?;
+                Ok(())
+            })
+            .unwrap();
+            BEFORE_WRITE_BACK.with(|h| *h.borrow_mut() = None);
+        })
+    };
+    a_paused_rx.recv().unwrap(); // A validated, ran its barrier, has not written back
+    b_go.send(()).unwrap();
+    b.join().unwrap(); // B deleted Y.x unbarriered and detached
+                       // T, marking (O traced with its null field), then a termination round,
+                       // which waits for A.
+    while phase(&heap) != word::FLUSH {
+        thread::sleep(Duration::from_millis(1));
+    }
+    a_go.send(()).unwrap();
+    a.join().unwrap();
+    cycle.join().unwrap().expect("the verifier found Z unmarked: stored by a commit that validated before T");
+    let mut m = heap.attach().unwrap();
+    let v = m
+        .transaction::<_, ()>(|tx| {
+            let oo = tx.global(&o)?;
+            let z = tx.load(oo, |o| &o.x)?.expect("O refers to Z");
+            Ok(tx.get(z, |z| &z.v)?)
+        })
+        .unwrap();
+    assert_eq!(v, 42);
+}
+
+#[test]
+fn a_commit_validated_before_t_and_written_after_it_loses_nothing() {
+    validated_before_t_written_after(false);
+}
+
+#[test]
+fn a_commit_validated_before_t_and_written_after_it_loses_nothing_generational() {
+    validated_before_t_written_after(true);
 }

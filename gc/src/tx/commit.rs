@@ -142,7 +142,11 @@ impl<'tx> Tx<'tx> {
             // Read-only: every read was valid at rv. Its new roots still
             // need barrier (b): the thread's root scan may be behind it,
             // and the path it read them through may be deleted before T.
-            if self.core.gc.barrier {
+            // Not once marking has closed in generational mode: a mark now
+            // would promote an object nobody traces (T3), and the roots are
+            // scanned at the next REQ answer anyway (found by review: this
+            // branch skipped the closed test that `commit_barrier` makes).
+            if self.core.gc.barrier && !self.closed() {
                 shade_created_roots(self.core);
             }
             return Ok((self.rv, false));
@@ -235,6 +239,9 @@ impl<'tx> Tx<'tx> {
         } else if self.core.gc.generational {
             self.remember(); // mode R (RS1)
         }
+        // Tests only: a commit held between its barrier and its write-back.
+        #[cfg(all(test, not(tmgc_loom)))]
+        crate::collector::trap_tests::before_write_back();
         let logs = &mut self.core.logs;
         // Publish new objects: stamped with wv (a transaction older than wv
         // that reaches one through a global root conflicts), then NEW cleared
@@ -298,11 +305,11 @@ impl<'tx> Tx<'tx> {
     /// RS6 of `collector/remset.rs`).
     #[cold]
     fn commit_barrier(&mut self) {
-        let core = &mut *self.core;
-        if core.alloc.colour() == tmgc_alloc::Colour::Black {
-            core.alloc.flush_marks();
+        if self.core.alloc.colour() == tmgc_alloc::Colour::Black {
+            self.core.alloc.flush_marks();
         }
-        if core.gc.generational && core.heap.collector.closed.load(Ordering::SeqCst) == core.gc.barrier_epoch {
+        if self.closed() {
+            let core = &mut *self.core;
             debug_assert_eq!(
                 core.alloc.colour(),
                 tmgc_alloc::Colour::Black,
@@ -316,6 +323,7 @@ impl<'tx> Tx<'tx> {
             }
             return;
         }
+        let core = &mut *self.core;
         shade_created_roots(core);
         let grey = &mut core.gc.grey;
         for w in &core.logs.writes {
@@ -342,28 +350,36 @@ impl<'tx> Tx<'tx> {
             unsafe { shade(h, grey) };
         }
         if core.alloc.colour() == tmgc_alloc::Colour::White {
-            if core.gc.generational {
-                // (c) at its entry points: a new object becomes reachable
-                // only through a logged store of it into a published object,
-                // a root or a global root (shaded above by (b)), or through
-                // another new object reachable so; shading the stored ones
-                // makes the marker trace the rest once they are published.
-                // Shading every new object would promote (make old) the
-                // garbage a transaction publishes unreferenced: a whole
-                // binary tree per commit that spans a cycle's start.
-                for w in &core.logs.writes {
-                    let Write::Ptr { value, .. } = *w else { continue };
-                    let Some(v) = crate::tagged::decode_ref(value) else { continue };
-                    // SAFETY: our own new object (initialised, published
-                    // with this commit) or a live object this transaction
-                    // reached and validated.
-                    unsafe {
-                        if v.as_ref().flags().contains(ObjFlags::NEW) {
-                            shade(v, grey);
-                        }
+            // (e) A transaction that began before its thread observed MARK
+            // may validate before T and write back after it: a path it read
+            // can then be deleted before T by a thread still without its
+            // barrier, and the reference it stores would land in an object
+            // the marker has already traced. So every reference it stores
+            // is shaded (an insertion barrier for these commits only; found
+            // by review). Black transactions began after T: their reads are
+            // of the heap after T, which (I2) covers.
+            for w in &core.logs.writes {
+                let Write::Ptr { obj, value, .. } = *w else { continue };
+                let Some(v) = crate::tagged::decode_ref(value) else { continue };
+                // SAFETY: a live object we hold locked; `v` is our own new
+                // object (initialised, published with this commit, as (c)
+                // shades them) or a live object this transaction reached
+                // and validated, and nothing is swept while the barrier is
+                // on.
+                unsafe {
+                    if !obj.as_ref().flags().contains(ObjFlags::WEAK) {
+                        shade(v, grey);
                     }
                 }
-            } else {
+            }
+            if !core.gc.generational {
+                // (c): every new object it publishes. In generational mode
+                // (e) covers their entry points instead (a new object
+                // becomes reachable only through a logged store, a root or
+                // a global root, shaded by (b), or through another new
+                // object reachable so); shading every new object would
+                // promote the garbage a transaction publishes unreferenced:
+                // a whole binary tree per commit that spans a cycle's start.
                 for &h in &core.logs.news {
                     // SAFETY: our own new objects, initialised, about to be published.
                     unsafe { shade(h, grey) };
@@ -386,6 +402,16 @@ impl<'tx> Tx<'tx> {
                 }
             }
         }
+    }
+
+    /// Generational mode, barrier on, and marking closed for this
+    /// thread's cycle (`Collector::closed`): the commit marks nothing and
+    /// logs as in mode R (T3, T4). Read after validation (SeqCst), so a
+    /// commit that can see a white object of a thread past its SWEEP answer
+    /// sees the close too.
+    fn closed(&self) -> bool {
+        self.core.gc.generational
+            && self.core.heap.collector.closed.load(Ordering::SeqCst) == self.core.gc.barrier_epoch
     }
 
     /// RS1 (mode R) for this commit's write log: log its old holders of
