@@ -30,7 +30,7 @@ use clap::{Parser, Subcommand};
 struct Opts {
     #[command(subcommand)]
     cmd: Option<Cmd>,
-    /// N=18-sized runs (about a minute), for a quick look and for CI.
+    /// N=18-sized runs (about 35 s after the build), for a quick look and for CI.
     #[arg(long)]
     quick: bool,
     /// The size (binary-trees depth; each program's docs say how its size
@@ -268,7 +268,7 @@ fn note(extra: &str) -> String {
     let num = |k: &str| v.get(k).and_then(serde_json::Value::as_f64).unwrap_or(f64::NAN);
     match tag {
         "#tmgc" => format!(
-            "{} cycles ({} full), marked {:.0} MB in the last {}, pause p99 {:.0} µs, max {:.0} µs, peak heap {:.0} MB",
+            "{} cycles ({} full), marked {:.0} MB in the last {}, pause p99 {:.2} µs, max {:.0} µs, peak heap {:.0} MB",
             num("cycles"),
             num("full_cycles"),
             num("marked_bytes_recent") / 1048576.0,

@@ -233,7 +233,7 @@ impl std::fmt::Display for GcStats {
         }
         write!(
             f,
-            "; {} pause{}: p50 {:.2} µs, p99 {:.2} µs, max {:.1} µs",
+            "; {} pause{}: p50 {:.2} µs, p99 {:.2} µs, max {:.2} µs",
             self.pauses.len(),
             if self.pauses.len() == 1 { "" } else { "s" },
             us(self.pauses.value_at_quantile(0.5)),
