@@ -349,57 +349,45 @@ impl<'tx> Tx<'tx> {
             // SAFETY: as above.
             unsafe { shade(h, grey) };
         }
-        if core.alloc.colour() == tmgc_alloc::Colour::White {
-            // (e) A transaction that began before its thread observed MARK
-            // may validate before T and write back after it: a path it read
-            // can then be deleted before T by a thread still without its
-            // barrier, and the reference it stores would land in an object
-            // the marker has already traced. So every reference it stores
-            // is shaded (an insertion barrier for these commits only; found
-            // by review). Black transactions began after T: their reads are
-            // of the heap after T, which (I2) covers.
+        // (e) A transaction that began before its thread observed MARK
+        // (it allocates white) may validate before T and write back after
+        // it: a path it read can then be deleted before T by a thread still
+        // without its barrier, and the reference it stores would land in an
+        // object the marker has already traced. So every reference it
+        // stores is shaded (an insertion barrier for these commits only;
+        // found by review). Black transactions began after T: their reads
+        // are of the heap after T, which (I2) covers.
+        // T2 (generational mode): a young value stored into an old (marked)
+        // holder is shaded, by black transactions too.
+        let white = core.alloc.colour() == tmgc_alloc::Colour::White;
+        if white || core.gc.generational {
             for w in &core.logs.writes {
                 let Write::Ptr { obj, value, .. } = *w else { continue };
                 let Some(v) = crate::tagged::decode_ref(value) else { continue };
-                // SAFETY: a live object we hold locked; `v` is our own new
-                // object (initialised, published with this commit, as (c)
-                // shades them) or a live object this transaction reached
-                // and validated, and nothing is swept while the barrier is
-                // on.
+                // SAFETY: `obj` is a live object we hold locked; `v` is our
+                // own new object (initialised, published with this commit,
+                // as (c) shades them) or a live object this transaction
+                // reached and validated; nothing is swept while the barrier
+                // is on.
                 unsafe {
-                    if !obj.as_ref().flags().contains(ObjFlags::WEAK) {
+                    let strong = !obj.as_ref().flags().contains(ObjFlags::WEAK);
+                    if strong && (white || tmgc_alloc::is_marked(obj.cast())) {
                         shade(v, grey);
                     }
-                }
-            }
-            if !core.gc.generational {
-                // (c): every new object it publishes. In generational mode
-                // (e) covers their entry points instead (a new object
-                // becomes reachable only through a logged store, a root or
-                // a global root, shaded by (b), or through another new
-                // object reachable so); shading every new object would
-                // promote the garbage a transaction publishes unreferenced:
-                // a whole binary tree per commit that spans a cycle's start.
-                for &h in &core.logs.news {
-                    // SAFETY: our own new objects, initialised, about to be published.
-                    unsafe { shade(h, grey) };
                 }
             }
         }
-        if core.gc.generational {
-            // T2: a young value stored into an old holder is shaded.
-            for w in &core.logs.writes {
-                let Write::Ptr { obj, value, .. } = *w else { continue };
-                let Some(v) = crate::tagged::decode_ref(value) else { continue };
-                // SAFETY: a live object we hold locked; `v` is live (the
-                // transaction reached it, validated) or our own new object,
-                // initialised, published with this commit, as barrier (c)
-                // shades them.
-                unsafe {
-                    if !obj.as_ref().flags().contains(ObjFlags::WEAK) && tmgc_alloc::is_marked(obj.cast()) {
-                        shade(v, grey);
-                    }
-                }
+        if white && !core.gc.generational {
+            // (c): every new object it publishes. In generational mode (e)
+            // covers their entry points instead (a new object becomes
+            // reachable only through a logged store, a root or a global
+            // root, shaded by (b), or through another new object reachable
+            // so); shading every new object would promote the garbage a
+            // transaction publishes unreferenced: a whole binary tree per
+            // commit that spans a cycle's start.
+            for &h in &core.logs.news {
+                // SAFETY: our own new objects, initialised, about to be published.
+                unsafe { shade(h, grey) };
             }
         }
     }
