@@ -202,6 +202,34 @@ impl<'tx, T: GcType> Deref for Gc<'tx, T> {
 /// Marker type of dynamically typed objects ([`crate::DynType`]).
 pub enum Dyn {}
 
+/// Identity traits (`PartialEq`, `Eq`, `Hash`, `PartialOrd`, `Ord`) by the
+/// address a handle records: equal handles name the same object.
+macro_rules! identity_traits {
+    ($ty:ident) => {
+        impl<T: ?Sized> PartialEq for $ty<T> {
+            fn eq(&self, other: &Self) -> bool {
+                self.addr() == other.addr()
+            }
+        }
+        impl<T: ?Sized> Eq for $ty<T> {}
+        impl<T: ?Sized> std::hash::Hash for $ty<T> {
+            fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+                self.addr().hash(state);
+            }
+        }
+        impl<T: ?Sized> PartialOrd for $ty<T> {
+            fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+                Some(self.cmp(other))
+            }
+        }
+        impl<T: ?Sized> Ord for $ty<T> {
+            fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+                self.addr().cmp(&other.addr())
+            }
+        }
+    };
+}
+
 /// A reference to a heap object that outlives transactions: one of this
 /// thread's roots. Created with `Tx::root`, read with `Tx::get_root`.
 /// Dropping it removes the root at the next commit point (a transaction,
@@ -209,17 +237,35 @@ pub enum Dyn {}
 /// keeps its object. Not `Send` (the compiler's message names an `Rc`
 /// inside it): a root belongs to its thread's root set (docs/COLLECTOR.md,
 /// trap 2). To share an object between threads, use a [`GlobalRoot`].
+///
+/// Its identity is its object's: [`Root::as_ptr`] is the address
+/// [`Gc::as_ptr`] gives for the object, and `Eq`, `Hash` and `Ord` compare
+/// it, so two roots of one object are equal.
 pub struct Root<T: ?Sized> {
     pub(crate) slot: Slot,
     pub(crate) drops: Rc<RootDrops>,
+    addr: usize,
     _type: PhantomData<fn(&T) -> &T>,
 }
 
 impl<T: ?Sized> Root<T> {
-    pub(crate) fn new(slot: Slot, drops: Rc<RootDrops>) -> Self {
-        Root { slot, drops, _type: PhantomData }
+    pub(crate) fn new(slot: Slot, drops: Rc<RootDrops>, obj: NonNull<Header>) -> Self {
+        Root { slot, drops, addr: obj.addr().get(), _type: PhantomData }
+    }
+
+    fn addr(&self) -> usize {
+        self.addr
+    }
+
+    /// The object's address, as [`Gc::as_ptr`] gives it: its identity, for
+    /// as long as the root holds it. An address only (it has no provenance:
+    /// read the object through `Tx::get_root`).
+    pub fn as_ptr(&self) -> *const () {
+        std::ptr::without_provenance(self.addr)
     }
 }
+
+identity_traits!(Root);
 
 impl<T: ?Sized> Drop for Root<T> {
     fn drop(&mut self) {
@@ -233,32 +279,74 @@ impl<T: ?Sized> Drop for Root<T> {
 
 impl<T: ?Sized> std::fmt::Debug for Root<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Root({:?})", self.slot)
+        write!(f, "Root({:#x})", self.addr)
     }
 }
 
 /// A root shared by every thread. Created with `Tx::global_root` (set when
 /// that transaction commits), read with `Tx::global`. `Send` and `Sync`.
+///
+/// Clones share one global root: dropping the last clone gives the root
+/// back (its object is then kept only by other references; the collector
+/// may free it from the next cycle on). Dropping the last clone before the
+/// creating transaction commits means the root is never set. There is no
+/// limit on the number of global roots.
+///
+/// Its identity is its object's, as for [`Root`]: [`GlobalRoot::as_ptr`],
+/// `Eq`, `Hash` and `Ord`. (clippy's `mutable_key_type` lint fires on a
+/// set of them, seeing the atomics of the heap behind the handle: a false
+/// positive, as the hash reads only the address recorded at creation.)
 pub struct GlobalRoot<T: ?Sized> {
-    pub(crate) slot: GlobalSlot,
-    pub(crate) heap: Arc<HeapInner>,
+    pub(crate) share: Arc<GlobalShare>,
     _type: PhantomData<fn(&T) -> &T>,
 }
 
-impl<T: ?Sized> GlobalRoot<T> {
-    pub(crate) fn new(slot: GlobalSlot, heap: Arc<HeapInner>) -> Self {
-        GlobalRoot { slot, heap, _type: PhantomData }
+/// What clones of one [`GlobalRoot`] share; the last one dropped gives the
+/// slot back (G3 of `tmgc_roots::GlobalRoots`).
+pub(crate) struct GlobalShare {
+    pub(crate) slot: GlobalSlot,
+    pub(crate) heap: Arc<HeapInner>,
+    addr: usize,
+}
+
+impl Drop for GlobalShare {
+    fn drop(&mut self) {
+        // A global root dropped while a cycle runs: its object was shaded
+        // at T if it was set then (G5), and a transaction that read it
+        // before the drop and stores it after T either began before its
+        // thread observed MARK (barrier (e) shades what it stores) or read
+        // the root after T, when it was shaded. docs/COLLECTOR.md, trap 3.
+        self.heap.globals.release(self.slot);
     }
 }
 
+impl<T: ?Sized> GlobalRoot<T> {
+    pub(crate) fn new(slot: GlobalSlot, heap: Arc<HeapInner>, obj: NonNull<Header>) -> Self {
+        GlobalRoot { share: Arc::new(GlobalShare { slot, heap, addr: obj.addr().get() }), _type: PhantomData }
+    }
+
+    fn addr(&self) -> usize {
+        self.share.addr
+    }
+
+    /// The object's address, as [`Gc::as_ptr`] gives it: its identity, for
+    /// as long as the root holds it. An address only (no provenance: read
+    /// the object through `Tx::global`).
+    pub fn as_ptr(&self) -> *const () {
+        std::ptr::without_provenance(self.share.addr)
+    }
+}
+
+identity_traits!(GlobalRoot);
+
 impl<T: ?Sized> Clone for GlobalRoot<T> {
     fn clone(&self) -> Self {
-        GlobalRoot::new(self.slot, Arc::clone(&self.heap))
+        GlobalRoot { share: Arc::clone(&self.share), _type: PhantomData }
     }
 }
 
 impl<T: ?Sized> std::fmt::Debug for GlobalRoot<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "GlobalRoot({:?})", self.slot)
+        write!(f, "GlobalRoot({:#x}, slot {})", self.share.addr, self.share.slot.index())
     }
 }

@@ -20,6 +20,11 @@
 //!
 //! - `global_roots_are_scanned_at_t`: a thread that has not answered REQ
 //!   makes a new object a global root during the cycle (trap 3).
+//! - `global_root_dropped_and_reused_during_a_cycle`: a thread moves an
+//!   object from one global root to a new one, drops the old root (its
+//!   last handle) and makes a new object a global root in the freed slot,
+//!   while a cycle runs: both objects survive, and the slot's reuse is
+//!   never confused with its old owner (G2-G5 of roots/src/global.rs).
 //! - `read_only_root_creation`: a read-only transaction roots an object
 //!   while another thread deletes the only heap path to it, during a cycle.
 //!   The new root must be shaded at commit (found by review: read-only
@@ -308,6 +313,55 @@ fn global_roots_are_scanned_at_t() {
             })
             .unwrap();
         assert_eq!(v, 11);
+    });
+}
+
+/// A global root's object moves to a new global root, the old root is
+/// dropped (giving its slot back) and the slot is reused for a new object,
+/// while a cycle runs (scan at T, barrier (b), verify, sweep).
+#[test]
+fn global_root_dropped_and_reused_during_a_cycle() {
+    model(2, || {
+        let heap = Heap::new(config()).unwrap();
+        let old = {
+            let mut m = heap.attach().unwrap();
+            m.transaction::<_, ()>(|tx| {
+                let x = tx.alloc(Leaf { v: Value::new(7) })?;
+                Ok(tx.global_root(x))
+            })
+            .unwrap()
+        };
+        let mover = {
+            let heap = heap.clone();
+            thread::spawn(move || {
+                let mut m = heap.attach().unwrap();
+                let moved = m
+                    .transaction::<_, ()>(|tx| {
+                        let x = tx.global(&old)?;
+                        Ok(tx.global_root(x))
+                    })
+                    .unwrap();
+                drop(old);
+                let fresh = m
+                    .transaction::<_, ()>(|tx| {
+                        let y = tx.alloc(Leaf { v: Value::new(9) })?;
+                        Ok(tx.global_root(y))
+                    })
+                    .unwrap();
+                (moved, fresh)
+            })
+        };
+        heap.collect().expect("the verifier found a reachable object unmarked");
+        let (moved, fresh) = mover.join().unwrap();
+        heap.collect().expect("the verifier of the next cycle");
+        let mut m = heap.attach().unwrap();
+        let v = m
+            .transaction::<_, ()>(|tx| {
+                let (x, y) = (tx.global(&moved)?, tx.global(&fresh)?);
+                Ok((tx.get(x, |x| &x.v)?, tx.get(y, |y| &y.v)?))
+            })
+            .unwrap();
+        assert_eq!(v, (7, 9));
     });
 }
 

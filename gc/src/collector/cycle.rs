@@ -121,11 +121,11 @@ impl Collector {
 
         // 2. T: global roots shaded now, not at the request (trap 3).
         let mut grey = Vec::new();
-        for g in heap.globals.scan() {
+        heap.globals.scan(|g| {
             // SAFETY: a global root keeps its object alive; nothing is swept
             // during marking.
             unsafe { shade(g.cast::<Header>(), &mut grey) };
-        }
+        });
         self.grey.push_packet(grey);
         // RS4: the remembered holders, taken now that every REQ answer (and
         // with it every thread's hand-over) is in: traced in a young cycle,

@@ -172,6 +172,8 @@ pub struct GcStats {
     /// Weak cells the collector tracks: alive at the last cycle, or
     /// published since.
     pub weak_cells: usize,
+    /// Global roots set now (counted by a walk of the global root set).
+    pub global_roots: usize,
     /// Destructors that panicked while the sweep ran them (caught; the
     /// objects were freed anyway).
     pub destructor_panics: u64,
@@ -310,6 +312,7 @@ impl super::Collector {
             per_mutator: per,
             verify_failures: failures,
             weak_cells: self.weak_cells.len(),
+            global_roots: heap.globals.len(),
             destructor_panics: heap.destructor_panics.load(Ordering::Relaxed),
             gave_way: self.gave_way.load(Ordering::Relaxed),
         }

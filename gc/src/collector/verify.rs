@@ -130,7 +130,7 @@ impl super::Collector {
             core.alloc.flush_marks(); // publish staged start bits for the check
             roots.extend(core.roots.scan().map(|p| (format!("a root of mutator {}", r.id), p.cast())));
         }
-        roots.extend(heap.globals.scan().into_iter().map(|p| ("a global root".to_string(), p.cast())));
+        heap.globals.scan(|p| roots.push(("a global root".to_string(), p.cast())));
         self.fault_point(Fault::VerifyStop);
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             // SAFETY: every mutator is parked and held (or detached),

@@ -262,6 +262,7 @@ impl<'tx> Tx<'tx> {
             unsafe { o.as_ref() }.vlock().store(vlock::stamp(wv, self.core.tag), Ordering::Release);
         }
         for &(slot, h) in &logs.globals {
+            // False (nothing set) if every handle was dropped already.
             self.core.heap.globals.set(slot, h.cast());
         }
         if weak_cells {
@@ -469,7 +470,7 @@ impl<'tx> Tx<'tx> {
         self.apply_root_drops();
         self.core.roots.abort();
         for &(slot, _) in &self.core.logs.globals {
-            self.core.heap.globals.unreserve(slot);
+            self.core.heap.globals.release(slot);
         }
         self.core.logs.clear();
         if let Some(p) = panic {

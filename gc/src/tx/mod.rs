@@ -310,7 +310,7 @@ impl<'tx> Tx<'tx> {
     /// If the transaction aborts the root vanishes and the handle is stale.
     pub fn root<T: ?Sized>(&mut self, obj: Gc<'tx, T>) -> Root<T> {
         let slot = self.core.roots.create(obj.ptr.cast());
-        Root::new(slot, Rc::clone(self.drops))
+        Root::new(slot, Rc::clone(self.drops), obj.ptr)
     }
 
     /// The object a root holds.
@@ -324,24 +324,24 @@ impl<'tx> Tx<'tx> {
         Ok(unsafe { Gc::from_header(p.cast()) })
     }
 
-    /// Make `obj` a global root, set when this transaction commits.
-    /// Panics past 65,536 global roots (global roots are for a program's
-    /// entry points, not per-object bookkeeping).
+    /// Make `obj` a global root, set when this transaction commits; it
+    /// stays until its last clone is dropped. There is no limit on how
+    /// many exist.
     pub fn global_root<T: ?Sized>(&mut self, obj: Gc<'tx, T>) -> GlobalRoot<T> {
-        let slot = self.core.heap.globals.reserve().expect("too many global roots (the limit is 65,536)");
+        let slot = self.core.heap.globals.reserve();
         self.core.logs.globals.push((slot, obj.ptr));
-        GlobalRoot::new(slot, std::sync::Arc::clone(&self.core.heap))
+        GlobalRoot::new(slot, std::sync::Arc::clone(&self.core.heap), obj.ptr)
     }
 
     /// The object a global root holds.
     pub fn global<T: ?Sized>(&mut self, root: &GlobalRoot<T>) -> Result<Gc<'tx, T>, RootMisuse> {
-        if !std::sync::Arc::ptr_eq(&root.heap, &self.core.heap) {
+        if !std::sync::Arc::ptr_eq(&root.share.heap, &self.core.heap) {
             return Err(RootMisuse::Foreign);
         }
         // A handle kept from an aborted attempt (captured, or carried out
         // in `Abort::User`) finds its reservation given back: `Stale`, never
-        // the object of whoever reuses the slot (G3 of `GlobalRoots`).
-        let p = self.core.heap.globals.get(root.slot).map_err(|e| match e {
+        // the object of whoever reuses the slot (G4 of `GlobalRoots`).
+        let p = self.core.heap.globals.get(root.share.slot).map_err(|e| match e {
             tmgc_roots::GlobalError::Unset => RootMisuse::Unset,
             tmgc_roots::GlobalError::Stale => RootMisuse::Stale,
         })?;
