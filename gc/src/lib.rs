@@ -44,6 +44,7 @@
 // Lets `#[derive(Trace)]`'s `::tmgc::` paths resolve inside this crate too.
 extern crate self as tmgc;
 
+mod array;
 pub mod collector;
 mod error;
 mod field;
@@ -73,6 +74,7 @@ pub mod alloc {
     pub use tmgc_alloc::{AllocError, Config, SpaceStats, BLOCK_BYTES, LARGE_THRESHOLD};
 }
 
+pub use array::Elems;
 pub use collector::stats::{CycleStats, GcStats};
 pub use collector::CollectError;
 pub use error::{Abort, Conflict, HeapError, RootMisuse, TxError};
@@ -89,7 +91,7 @@ pub use tmgc_alloc::AllocError;
 pub use tmgc_derive::Trace;
 pub use trace::{NoTrace, NoTraceSafe, Trace, Tracer, Visitor};
 pub use tx::Tx;
-pub use types::{DropFn, DynShape, DynType, DynTypeSpec, GcType, TraceFn, TypeError, TypeInfo};
+pub use types::{DropFn, DynShape, DynType, DynTypeSpec, GcType, TraceFn, TypeError, TypeInfo, MAX_DYN_TYPES};
 pub use weak::Weak;
 
 #[cfg(all(test, not(tmgc_loom)))]

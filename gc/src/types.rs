@@ -8,9 +8,17 @@
 //!   ([`DynType::register`]): reference slots, then tagged words (an
 //!   immediate or a reference, [`crate::Tagged`]), then raw data words.
 //!   tmgc traces the slots and tagged words itself; there is no user trace
-//!   callback (T2). Their descriptors are
-//!   leaked on purpose: a header points at its type with a `&'static`, and an
-//!   interpreter registers a bounded number of shapes (each a few dozen bytes).
+//!   callback (T2). A dynamic type may end in an array whose length is
+//!   chosen at allocation ([`crate::Elems`], gc/src/array.rs).
+//!
+//! Invariant (T3): dynamic descriptors are interned and bounded. A header
+//! points at its type with a `&'static`, so a descriptor is never freed;
+//! instead [`DynType::register`] returns the existing descriptor for a
+//! name and shape registered before (an interpreter that defines the same
+//! class in a loop registers it once), and refuses more than
+//! [`MAX_DYN_TYPES`] distinct ones with [`TypeError::TooManyTypes`]. Memory
+//! for descriptors is thus bounded by about 200 bytes (plus the name) per
+//! distinct shape.
 //!
 //! Invariant (T1): a `TypeInfo` never changes after it is created, and it
 //! outlives every object of its type (it is `'static`).
@@ -28,6 +36,7 @@
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
 
+use crate::array::Elems;
 use crate::flags::ObjFlags;
 use crate::header::Header;
 use crate::header::HEADER_BYTES;
@@ -54,6 +63,9 @@ pub struct TypeInfo {
     size: usize,
     align: usize,
     has_refs: bool,
+    /// A dynamic type ending in an array (gc/src/array.rs): its objects'
+    /// sizes are read from their length words.
+    array: bool,
     flags: ObjFlags,
     trace: TraceFn,
     drop: Option<DropFn>,
@@ -74,8 +86,10 @@ pub(crate) const DYN_WORD: usize = std::mem::size_of::<AtomicPtr<Header>>();
 const _: () = assert!(std::mem::size_of::<crate::sync::AtomicU64>() == DYN_WORD);
 
 /// The layout of a dynamic type's payload: `ref_slots` reference words,
-/// then `tagged_words` tagged words, then `data_words` data words.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// then `tagged_words` tagged words, then `data_words` data words; then,
+/// for an array type, a length word and the elements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct DynShape {
     /// Reference slots ([`Tx::slot`](crate::Tx::slot)).
     pub ref_slots: usize,
@@ -83,12 +97,20 @@ pub struct DynShape {
     pub tagged_words: usize,
     /// Plain data words ([`Tx::data`](crate::Tx::data)).
     pub data_words: usize,
+    /// For an array type, what its elements hold.
+    pub elems: Option<Elems>,
 }
 
 impl DynShape {
-    /// The words that can hold references: slots and tagged words.
+    /// The fixed words that can hold references: slots and tagged words.
     pub fn ref_words(&self) -> usize {
         self.ref_slots + self.tagged_words
+    }
+
+    /// The fixed words: slots, tagged words and data words (an array's
+    /// length word follows them).
+    pub fn fixed_words(&self) -> usize {
+        self.ref_slots + self.tagged_words + self.data_words
     }
 }
 
@@ -100,6 +122,7 @@ impl TypeInfo {
             size: std::mem::size_of::<T>(),
             align: std::mem::align_of::<T>(),
             has_refs: T::HAS_REFS,
+            array: false,
             flags: if std::mem::needs_drop::<T>() { ObjFlags::HAS_DROP } else { ObjFlags::empty() },
             trace: trace_erased::<T>,
             drop: if std::mem::needs_drop::<T>() { Some(drop_erased::<T>) } else { None },
@@ -164,6 +187,14 @@ impl TypeInfo {
         self.shape
     }
 
+    /// Whether this is a dynamic type ending in an array (its objects'
+    /// sizes vary; [`TypeInfo::object_size`] is then the size with no
+    /// element).
+    #[inline]
+    pub fn is_array(&self) -> bool {
+        self.array
+    }
+
     /// Trace a payload of this type.
     ///
     /// # Safety
@@ -206,6 +237,7 @@ pub(crate) static WEAK_CELL: TypeInfo = TypeInfo {
     size: std::mem::size_of::<crate::sync::AtomicPtr<crate::header::Header>>(),
     align: std::mem::align_of::<crate::sync::AtomicPtr<crate::header::Header>>(),
     has_refs: false,
+    array: false,
     flags: ObjFlags::WEAK,
     trace: trace_nothing,
     drop: None,
@@ -264,12 +296,23 @@ pub struct DynTypeSpec {
     /// Words of plain data after those. They never hold references: keep
     /// a reference in a slot or a tagged word (T2).
     pub data_words: usize,
+    /// An array after the fixed words, its length chosen at allocation
+    /// ([`Tx::alloc_array`](crate::Tx::alloc_array)); `None` for a fixed
+    /// shape.
+    pub elems: Option<Elems>,
 }
 
 impl DynTypeSpec {
     /// A shape named `name`, with no words yet.
     pub fn new(name: impl Into<String>) -> Self {
-        DynTypeSpec { name: name.into(), ref_slots: 0, tagged_words: 0, data_words: 0 }
+        DynTypeSpec { name: name.into(), ref_slots: 0, tagged_words: 0, data_words: 0, elems: None }
+    }
+
+    /// End the shape in an array of `elems`, its length chosen at each
+    /// allocation ([`Tx::alloc_array`](crate::Tx::alloc_array)).
+    pub fn array(mut self, elems: Elems) -> Self {
+        self.elems = Some(elems);
+        self
     }
 
     /// Set the number of reference slots.
@@ -300,12 +343,24 @@ pub enum TypeError {
         /// Words requested.
         words: usize,
     },
+    /// [`MAX_DYN_TYPES`] distinct dynamic types are registered already
+    /// (T3): descriptors are never freed, so their number is bounded.
+    /// Register a shape once and reuse its `DynType`; registering the same
+    /// name and shape again returns the same type and never fails.
+    TooManyTypes {
+        /// The limit.
+        limit: usize,
+    },
 }
 
 impl std::fmt::Display for TypeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             TypeError::TooLarge { words } => write!(f, "a dynamic type of {words} words is too large"),
+            TypeError::TooManyTypes { limit } => write!(
+                f,
+                "{limit} distinct dynamic types are registered already (descriptors are never freed; reuse a DynType, or register a shape once)"
+            ),
         }
     }
 }
@@ -316,32 +371,59 @@ impl std::error::Error for TypeError {}
 #[derive(Clone, Copy, Debug)]
 pub struct DynType(&'static TypeInfo);
 
+/// Most distinct dynamic types a process may register (T3).
+pub const MAX_DYN_TYPES: usize = 1 << 16;
+
+/// Interned descriptors by name and shape (T3).
+type Registry = std::collections::HashMap<(String, DynShape), &'static TypeInfo>;
+
+fn registry() -> &'static std::sync::Mutex<Registry> {
+    static R: std::sync::OnceLock<std::sync::Mutex<Registry>> = std::sync::OnceLock::new();
+    R.get_or_init(Default::default)
+}
+
 impl DynType {
-    /// Register a shape. The descriptor lives for the rest of the process.
+    /// Register a shape, or find it registered: the same name and shape
+    /// give the same type (T3). The descriptor lives for the rest of the
+    /// process. Fails for a shape too large for any object, and past
+    /// [`MAX_DYN_TYPES`] distinct types.
     pub fn register(spec: DynTypeSpec) -> Result<DynType, TypeError> {
         let words = spec
             .ref_slots
             .checked_add(spec.tagged_words)
             .and_then(|w| w.checked_add(spec.data_words))
+            .and_then(|w| w.checked_add(spec.elems.is_some() as usize))
             .ok_or(TypeError::TooLarge { words: usize::MAX })?;
         if words > (isize::MAX as usize) / 64 {
             return Err(TypeError::TooLarge { words });
         }
+        let shape = DynShape {
+            ref_slots: spec.ref_slots,
+            tagged_words: spec.tagged_words,
+            data_words: spec.data_words,
+            elems: spec.elems,
+        };
+        let mut reg = registry().lock().unwrap_or_else(|e| e.into_inner());
+        let key = (spec.name, shape);
+        if let Some(&info) = reg.get(&key) {
+            return Ok(DynType(info));
+        }
+        if reg.len() >= MAX_DYN_TYPES {
+            return Err(TypeError::TooManyTypes { limit: MAX_DYN_TYPES });
+        }
         let info: &'static TypeInfo = Box::leak(Box::new(TypeInfo {
-            name: Name::Dynamic(Box::leak(spec.name.into_boxed_str())),
+            name: Name::Dynamic(Box::leak(key.0.clone().into_boxed_str())),
             size: words * DYN_WORD,
             align: 8,
-            has_refs: spec.ref_slots + spec.tagged_words > 0,
+            has_refs: shape.ref_words() > 0 || shape.elems.is_some_and(Elems::holds_refs),
+            array: shape.elems.is_some(),
             flags: ObjFlags::empty(),
             trace: trace_dynamic,
             drop: None,
-            shape: Some(DynShape {
-                ref_slots: spec.ref_slots,
-                tagged_words: spec.tagged_words,
-                data_words: spec.data_words,
-            }),
+            shape: Some(shape),
             type_id: None,
         }));
+        reg.insert(key, info);
         Ok(DynType(info))
     }
 
@@ -369,5 +451,15 @@ unsafe fn trace_dynamic(p: NonNull<u8>, t: &mut Tracer<'_>) {
         // SAFETY: a slot or tagged word holds null, an immediate (decoded
         // away above) or a live object (T2, TG1, I2).
         unsafe { t.edge(r) };
+    }
+    if shape.elems.is_some_and(Elems::holds_refs) {
+        let obj = NonNull::from(header);
+        let edge = |r| {
+            // SAFETY: an element holds null, an immediate (decoded away) or
+            // a live object (AR2, TG1, I2).
+            unsafe { t.edge(r) }
+        };
+        // SAFETY: a live array object of this shape with reference elements.
+        unsafe { crate::array::visit_elems(obj, &shape, edge) };
     }
 }

@@ -102,7 +102,9 @@ pub struct CycleStats {
     pub mark: Duration,
     /// Termination rounds (handshakes that collected grey objects).
     pub rounds: u32,
-    /// Objects the marker traced.
+    /// Objects the marker traced (a large array of references counts once
+    /// per chunk of its elements: units of tracing work, AR3 of
+    /// gc/src/array.rs).
     pub marked_objects: u64,
     /// Bytes of the objects the marker traced.
     pub marked_bytes: u64,

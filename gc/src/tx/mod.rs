@@ -93,6 +93,7 @@
 //! allocation, roots, inevitability.
 
 mod access;
+mod array;
 mod commit;
 mod weak_cells;
 
@@ -242,7 +243,7 @@ impl<'tx> Tx<'tx> {
     /// transaction until it commits, and vanishes if it aborts (its destructor
     /// runs then).
     pub fn alloc<T: GcType>(&mut self, value: T) -> Result<Gc<'tx, T>, AllocError> {
-        let h = self.alloc_raw(T::TYPE_INFO)?;
+        let h = self.alloc_raw(T::TYPE_INFO, T::TYPE_INFO.object_size())?;
         // SAFETY: `alloc_raw` returned a fresh object of T's size and
         // alignment with its header written; the payload is uninitialised.
         unsafe {
@@ -252,39 +253,64 @@ impl<'tx> Tx<'tx> {
     }
 
     /// Allocate an object of a dynamic type: null slots, zero data words.
+    /// Panics for an array type (allocate it with [`Tx::alloc_array`]).
     pub fn alloc_dyn(&mut self, ty: DynType) -> Result<Gc<'tx, Dyn>, AllocError> {
         let info = ty.info();
-        let h = self.alloc_raw(info)?;
-        #[cfg(not(tmgc_loom))]
-        // SAFETY: a fresh payload of `size` bytes = slots, tagged words and
-        // data words, all of which are 8-byte atomics whose zero value is
-        // null, `Tagged::Null` or 0.
+        assert!(!info.is_array(), "`{}` is an array type: allocate it with `alloc_array`", info.name());
+        let h = self.alloc_raw(info, info.object_size())?;
+        // SAFETY: a fresh object of `info` with its header written.
+        unsafe { init_dyn_words(h, &info.shape().expect("a dynamic type"), 0) };
+        // SAFETY: header written, payload initialised, live for 'tx.
+        Ok(unsafe { Gc::from_header(h) })
+    }
+
+    /// Allocate an object of an array type ([`crate::DynTypeSpec::array`])
+    /// with `len` elements (bytes, for [`crate::Elems::Bytes`]): null
+    /// slots and elements, zero data. An array above
+    /// [`crate::alloc::LARGE_THRESHOLD`] bytes lives in the large-object
+    /// space; the marker traces it in chunks (AR3 of gc/src/array.rs).
+    /// Panics for a type that is not an array type.
+    ///
+    /// ```
+    /// use tmgc::{Config, DynType, DynTypeSpec, Elems, Heap, Tagged};
+    ///
+    /// let vector = DynType::register(DynTypeSpec::new("Vector").array(Elems::Tagged)).unwrap();
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.attach().unwrap();
+    /// let sum = m.transaction::<_, ()>(|tx| {
+    ///     let v = tx.alloc_array(vector, 10)?;
+    ///     for i in 0..tx.array_len(v) {
+    ///         tx.set_elem(v, i, Tagged::int(i as i64).unwrap())?;
+    ///     }
+    ///     let mut sum = 0;
+    ///     for i in 0..tx.array_len(v) {
+    ///         if let Tagged::Int(n) = tx.elem(v, i)? {
+    ///             sum += n.get();
+    ///         }
+    ///     }
+    ///     Ok(sum)
+    /// });
+    /// assert_eq!(sum.unwrap(), 45);
+    /// ```
+    pub fn alloc_array(&mut self, ty: DynType, len: usize) -> Result<Gc<'tx, Dyn>, AllocError> {
+        let info = ty.info();
+        let shape = info.shape().expect("a dynamic type");
+        let elems = shape.elems.unwrap_or_else(|| panic!("`{}` is not an array type", info.name()));
+        let too_large = || AllocError::TooLarge { size: usize::MAX, max: isize::MAX as usize };
+        let words = elems.words(len).ok_or_else(too_large)?;
+        let size = info.object_size().checked_add(words * crate::types::DYN_WORD).ok_or_else(too_large)?;
+        let h = self.alloc_raw(info, size)?;
+        // SAFETY: a fresh object of `size` bytes: the fixed words, the
+        // length word and `words` element words.
         unsafe {
-            std::ptr::write_bytes(Header::payload(h).as_ptr(), 0, info.size())
-        };
-        // Loom's atomics are handles into the model's state, not plain
-        // words: zeroed memory would make every word the same atomic. Build
-        // each one (the stride is the same for both kinds, `DYN_WORD`).
-        #[cfg(tmgc_loom)]
-        {
-            let shape = info.shape().expect("a dynamic type");
-            // SAFETY: a fresh payload of `ref_words + data_words` words.
-            let p = unsafe { Header::payload(h) };
-            for i in 0..shape.ref_words() {
-                // SAFETY: word i of the fresh payload, written once.
-                unsafe { p.cast::<AtomicPtr<Header>>().as_ptr().add(i).write(AtomicPtr::new(std::ptr::null_mut())) };
-            }
-            for i in shape.ref_words()..shape.ref_words() + shape.data_words {
-                // SAFETY: as above.
-                unsafe { p.cast::<AtomicU64>().as_ptr().add(i).write(AtomicU64::new(0)) };
-            }
+            init_dyn_words(h, &shape, words);
+            crate::array::len_word(h, &shape).store(len as u64, std::sync::atomic::Ordering::Relaxed);
         }
         // SAFETY: header written, payload initialised, live for 'tx.
         Ok(unsafe { Gc::from_header(h) })
     }
 
-    fn alloc_raw(&mut self, info: &'static TypeInfo) -> Result<NonNull<Header>, AllocError> {
-        let size = info.object_size();
+    fn alloc_raw(&mut self, info: &'static TypeInfo, size: usize) -> Result<NonNull<Header>, AllocError> {
         let align = info.align().max(crate::HEADER_BYTES);
         let needs_drop = info.flags().contains(ObjFlags::HAS_DROP);
         let a: &mut LocalAllocator = &mut self.core.alloc;
@@ -430,6 +456,42 @@ impl Drop for Tx<'_> {
         // A body that panicked: roll back, and let the panic go on.
         if !self.finished {
             self.rollback();
+        }
+    }
+}
+
+/// Initialise the payload of a fresh dynamic object of `shape`: its fixed
+/// words, and for an array type its length word (0) and `elem_words`
+/// element words, all null or zero.
+///
+/// # Safety
+/// `h` is a fresh object of at least that many payload words, its header
+/// written, its payload not yet initialised.
+unsafe fn init_dyn_words(h: NonNull<Header>, shape: &crate::types::DynShape, elem_words: usize) {
+    let words = shape.fixed_words() + shape.elems.map_or(0, |_| 1 + elem_words);
+    #[cfg(not(tmgc_loom))]
+    // SAFETY: a fresh payload of `words` words, each an 8-byte atomic whose
+    // zero value is null, `Tagged::Null` or 0.
+    unsafe {
+        std::ptr::write_bytes(Header::payload(h).as_ptr(), 0, words * crate::types::DYN_WORD)
+    };
+    // Loom's atomics are handles into the model's state, not plain words:
+    // zeroed memory would make every word the same atomic. Build each one
+    // (the stride is the same for both kinds, `DYN_WORD`).
+    #[cfg(tmgc_loom)]
+    {
+        // SAFETY: a fresh payload (caller).
+        let p = unsafe { Header::payload(h) };
+        let elem_refs = shape.elems.is_some_and(crate::Elems::holds_refs);
+        for i in 0..words {
+            let first_elem = shape.fixed_words() + 1;
+            if i < shape.ref_words() || (elem_refs && i >= first_elem) {
+                // SAFETY: word i of the fresh payload, written once.
+                unsafe { p.cast::<AtomicPtr<Header>>().as_ptr().add(i).write(AtomicPtr::new(std::ptr::null_mut())) };
+            } else {
+                // SAFETY: as above.
+                unsafe { p.cast::<AtomicU64>().as_ptr().add(i).write(AtomicU64::new(0)) };
+            }
         }
     }
 }

@@ -23,7 +23,7 @@ impl<'tx> Tx<'tx> {
     /// is an ordinary object (root it, or store it in a [`Ref`](crate::Ref) field); it
     /// does not keep `target` alive. See [`crate::weak`].
     pub fn new_weak<T: ?Sized>(&mut self, target: Option<Gc<'tx, T>>) -> Result<Gc<'tx, Weak<T>>, AllocError> {
-        let h = self.alloc_raw(&WEAK_CELL)?;
+        let h = self.alloc_raw(&WEAK_CELL, WEAK_CELL.object_size())?;
         let target = target.map_or(std::ptr::null_mut(), |g| g.ptr.as_ptr());
         // SAFETY: a fresh weak cell: its payload is one reference word, not
         // yet initialised; after this write the object is a `Weak<T>`.

@@ -64,14 +64,26 @@ pub(crate) unsafe fn shade(obj: NonNull<Header>, grey: &mut Vec<Grey>) -> bool {
     }
 }
 
-/// Trace one grey object: shade everything it references.
+/// Trace one grey object: shade everything it references. A grey entry
+/// may be a continuation of a large array (AR3 of gc/src/array.rs): then
+/// one chunk of its elements is traced.
 ///
 /// # Safety
-/// `obj` must be a live, published heap object (M3).
-pub(crate) unsafe fn scan_object(obj: NonNull<Header>, stack: &mut Vec<Grey>) -> usize {
+/// `g` must be a live, published heap object (M3), or a continuation of
+/// one.
+pub(crate) unsafe fn scan_object(g: Grey, stack: &mut Vec<Grey>) -> usize {
+    let (obj, chunk) = crate::array::split(g);
+    if chunk != 0 {
+        // SAFETY: a continuation of a live, published, marked array.
+        return unsafe { crate::array::scan_chunk(obj, chunk, stack) };
+    }
     // SAFETY: live and published (caller).
     let h = unsafe { obj.as_ref() };
     let info = h.type_info();
+    if info.is_array() {
+        // SAFETY: as above.
+        return unsafe { scan_array(obj, stack) };
+    }
     if !info.has_refs() {
         return info.object_size();
     }
@@ -84,6 +96,53 @@ pub(crate) unsafe fn scan_object(obj: NonNull<Header>, stack: &mut Vec<Grey>) ->
     // SAFETY: a live, initialised payload of this type.
     unsafe { info.trace(payload, &mut tracer) };
     info.object_size()
+}
+
+/// The first scan of an array object: its fixed reference words, then its
+/// first chunk of reference elements (and a continuation for the rest).
+/// Returns the bytes traced.
+///
+/// # Safety
+/// `obj` is a live, published array object, marked, traced while marking
+/// runs.
+#[cold]
+unsafe fn scan_array(obj: NonNull<Header>, stack: &mut Vec<Grey>) -> usize {
+    // SAFETY: a live object.
+    let info = unsafe { obj.as_ref() }.type_info();
+    let shape = info.shape().expect("an array type is dynamic");
+    if !shape.elems.is_some_and(|e| e.holds_refs()) {
+        if shape.ref_words() > 0 {
+            // SAFETY: traces the fixed words (its elements hold no
+            // reference) of a live, published object while marking runs.
+            unsafe { trace_fixed(obj, shape.ref_words(), stack) };
+        }
+        // SAFETY: a live object.
+        return unsafe { crate::array::object_bytes(obj) };
+    }
+    // SAFETY: as above.
+    unsafe { trace_fixed(obj, shape.ref_words(), stack) };
+    // SAFETY: a live, published, marked array with reference elements.
+    info.object_size() + unsafe { crate::array::scan_first_chunk(obj, &shape, stack) }
+}
+
+/// Shade the `n` fixed reference words of a dynamic object.
+///
+/// # Safety
+/// `obj` is a live, published dynamic object with at least `n` fixed
+/// reference words, traced while marking runs.
+unsafe fn trace_fixed(obj: NonNull<Header>, n: usize, stack: &mut Vec<Grey>) {
+    for i in 0..n {
+        // SAFETY: fixed word i of the payload (right after the header) is a
+        // slot or tagged word, a reference word (T2).
+        let w = unsafe {
+            &*obj.cast::<u8>().add(crate::HEADER_BYTES).cast::<crate::sync::AtomicPtr<Header>>().as_ptr().add(i)
+        };
+        if let Some(r) = crate::tagged::decode_ref(w.load(Ordering::Acquire)) {
+            // SAFETY: null, an immediate (decoded away) or a live object
+            // (T2, TG1, I2).
+            unsafe { shade(r, stack) };
+        }
+    }
 }
 
 /// The grey objects handed to markers by mutators (their barrier buffers)
@@ -171,7 +230,7 @@ impl MarkWork<'_> {
     pub(crate) fn scan(&self, obj: Grey, stack: &mut Vec<Grey>) -> usize {
         // SAFETY: grey objects are live and published (M3), and nothing
         // reachable is freed before marking closes.
-        unsafe { scan_object(obj.0, stack) }
+        unsafe { scan_object(obj, stack) }
     }
 
     /// Give grey objects back for other markers (or a later drain).
@@ -238,7 +297,7 @@ fn trace_stack(work: &MarkWork<'_>, stack: &mut Vec<Grey>, every: &mut dyn FnMut
         }
         while len < PREFETCH {
             let Some(g) = stack.pop() else { break };
-            prefetch(g.0);
+            prefetch(crate::array::split(g).0);
             ring[(head + len) % PREFETCH] = g;
             len += 1;
         }

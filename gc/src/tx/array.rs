@@ -1,0 +1,190 @@
+//! A transaction's element reads and writes of array objects (layout and
+//! invariants in gc/src/array.rs). Each element access is a word access of
+//! `access.rs`: the same snapshot rules, fast paths and logging as a field.
+//! Reference elements are logged as `Write::Ptr` (AR2), so the commit
+//! barrier covers them; bytes are read and written a word at a time.
+//!
+//! Misuse is a panic, as for slices: an index out of range, or an accessor
+//! of another element kind than the array's.
+
+use crate::array::{elem_word, len, Elems};
+use crate::error::Conflict;
+use crate::gcref::{Dyn, Gc};
+use crate::header::Header;
+use crate::sync::{AtomicPtr, AtomicU64};
+use crate::tagged::Tagged;
+use crate::types::{DynShape, DynType, DYN_WORD};
+use tmgc_alloc::AllocError;
+
+use super::{Tx, Write};
+
+impl<'tx> Tx<'tx> {
+    /// The shape of an array object, checked to hold `want` elements.
+    fn array_shape(obj: Gc<'tx, Dyn>, want: Option<Elems>) -> DynShape {
+        let info = obj.header().type_info();
+        let shape = info
+            .shape()
+            .filter(|s| s.elems.is_some())
+            .unwrap_or_else(|| panic!("a `{}` is not an array (its type has no `DynTypeSpec::array`)", info.name()));
+        if let Some(want) = want {
+            let have = shape.elems.expect("checked above");
+            assert!(have == want, "a `{}` holds {have:?} elements, not {want:?}", info.name());
+        }
+        shape
+    }
+
+    /// The word of element `i` (of byte `8 * i` for byte arrays), checked
+    /// against the array's length (`limit`: elements, or bytes).
+    fn elem_at<W>(obj: Gc<'tx, Dyn>, want: Elems, i: usize, limit: usize) -> &'tx W {
+        let shape = Self::array_shape(obj, Some(want));
+        // SAFETY: a live array object of this shape.
+        let n = unsafe { len(obj.ptr, &shape) };
+        assert!(limit < n, "index {limit} out of range: the array has {n}");
+        // SAFETY: word i is below the element word count (checked above),
+        // and `W` is the word type of `want`, the array's element kind
+        // (the callers pair `Slots`/`Tagged` with `AtomicPtr`, the others
+        // with `AtomicU64`).
+        unsafe { elem_word(obj.ptr, &shape, i) }
+    }
+
+    /// The length of an array object: its element count (bytes, for a byte
+    /// array), fixed at allocation, so reading it needs no validation.
+    /// Panics for an object that is not an array.
+    pub fn array_len(&self, obj: Gc<'tx, Dyn>) -> usize {
+        let shape = Self::array_shape(obj, None);
+        // SAFETY: a live array object of this shape (AR1: immutable).
+        unsafe { len(obj.ptr, &shape) }
+    }
+
+    /// Read element `i` of a [`Elems::Tagged`] array.
+    pub fn elem(&mut self, obj: Gc<'tx, Dyn>, i: usize) -> Result<Tagged<'tx>, Conflict> {
+        let w: &AtomicPtr<Header> = Self::elem_at(obj, Elems::Tagged, i, i);
+        let v = self.read_field(obj.ptr, w)?;
+        // SAFETY: read by this transaction from a tagged element of an
+        // object live for 'tx (a reference in it is live, TG1, AR2).
+        Ok(unsafe { Tagged::decode(v) })
+    }
+
+    /// Write element `i` of a [`Elems::Tagged`] array (a reference write:
+    /// the commit barrier covers it, AR2).
+    pub fn set_elem(&mut self, obj: Gc<'tx, Dyn>, i: usize, value: Tagged<'tx>) -> Result<(), Conflict> {
+        let word = Self::elem_at(obj, Elems::Tagged, i, i);
+        self.write(Write::Ptr { obj: obj.ptr, word, value: value.encode() })
+    }
+
+    /// Read element `i` of a [`Elems::Slots`] array.
+    pub fn elem_slot(&mut self, obj: Gc<'tx, Dyn>, i: usize) -> Result<Option<Gc<'tx, Dyn>>, Conflict> {
+        let w: &AtomicPtr<Header> = Self::elem_at(obj, Elems::Slots, i, i);
+        let v = self.read_field(obj.ptr, w)?;
+        // SAFETY: a slot element holds null or a live object (only
+        // `set_elem_slot`, which takes a `Gc<Dyn>`, writes it).
+        Ok(std::ptr::NonNull::new(v).map(|v| unsafe { Gc::from_header(v) }))
+    }
+
+    /// Write element `i` of a [`Elems::Slots`] array.
+    pub fn set_elem_slot(&mut self, obj: Gc<'tx, Dyn>, i: usize, value: Option<Gc<'tx, Dyn>>) -> Result<(), Conflict> {
+        let word = Self::elem_at(obj, Elems::Slots, i, i);
+        self.write(Write::Ptr { obj: obj.ptr, word, value: value.map_or(std::ptr::null_mut(), |g| g.ptr.as_ptr()) })
+    }
+
+    /// Read element `i` of a [`Elems::Words`] array.
+    pub fn elem_word(&mut self, obj: Gc<'tx, Dyn>, i: usize) -> Result<u64, Conflict> {
+        let w: &AtomicU64 = Self::elem_at(obj, Elems::Words, i, i);
+        self.read_field(obj.ptr, w)
+    }
+
+    /// Write element `i` of a [`Elems::Words`] array (plain data, never a
+    /// reference).
+    pub fn set_elem_word(&mut self, obj: Gc<'tx, Dyn>, i: usize, value: u64) -> Result<(), Conflict> {
+        let word = Self::elem_at(obj, Elems::Words, i, i);
+        self.write(Write::Word { obj: obj.ptr, word, value })
+    }
+
+    /// Read byte `i` of a [`Elems::Bytes`] array.
+    pub fn byte(&mut self, obj: Gc<'tx, Dyn>, i: usize) -> Result<u8, Conflict> {
+        let w: &AtomicU64 = Self::elem_at(obj, Elems::Bytes, i / DYN_WORD, i);
+        Ok((self.read_field(obj.ptr, w)? >> (8 * (i % DYN_WORD))) as u8)
+    }
+
+    /// Write byte `i` of a [`Elems::Bytes`] array (its word is read, then
+    /// written whole).
+    pub fn set_byte(&mut self, obj: Gc<'tx, Dyn>, i: usize, value: u8) -> Result<(), Conflict> {
+        let word: &AtomicU64 = Self::elem_at(obj, Elems::Bytes, i / DYN_WORD, i);
+        let old = self.read_field(obj.ptr, word)?;
+        let shift = 8 * (i % DYN_WORD);
+        let new = (old & !(0xff << shift)) | (u64::from(value) << shift);
+        self.write(Write::Word { obj: obj.ptr, word, value: new })
+    }
+
+    /// Copy bytes `start..start + out.len()` of a [`Elems::Bytes`] array
+    /// into `out`, a word at a time.
+    pub fn read_bytes(&mut self, obj: Gc<'tx, Dyn>, start: usize, out: &mut [u8]) -> Result<(), Conflict> {
+        if out.is_empty() {
+            return Ok(());
+        }
+        let end = start.checked_add(out.len()).expect("byte range overflows");
+        let mut i = start;
+        while i < end {
+            let w: &AtomicU64 = Self::elem_at(obj, Elems::Bytes, i / DYN_WORD, end - 1);
+            let bytes = self.read_field(obj.ptr, w)?.to_le_bytes();
+            let from = i % DYN_WORD;
+            let n = (DYN_WORD - from).min(end - i);
+            out[i - start..i - start + n].copy_from_slice(&bytes[from..from + n]);
+            i += n;
+        }
+        Ok(())
+    }
+
+    /// Write `src` over bytes `start..start + src.len()` of a
+    /// [`Elems::Bytes`] array, a word at a time (a word only partly
+    /// covered is read first).
+    pub fn write_bytes(&mut self, obj: Gc<'tx, Dyn>, start: usize, src: &[u8]) -> Result<(), Conflict> {
+        if src.is_empty() {
+            return Ok(());
+        }
+        let end = start.checked_add(src.len()).expect("byte range overflows");
+        let mut i = start;
+        while i < end {
+            let word: &AtomicU64 = Self::elem_at(obj, Elems::Bytes, i / DYN_WORD, end - 1);
+            let from = i % DYN_WORD;
+            let n = (DYN_WORD - from).min(end - i);
+            let mut bytes = if n == DYN_WORD { [0; DYN_WORD] } else { self.read_field(obj.ptr, word)?.to_le_bytes() };
+            bytes[from..from + n].copy_from_slice(&src[i - start..i - start + n]);
+            self.write(Write::Word { obj: obj.ptr, word, value: u64::from_le_bytes(bytes) })?;
+            i += n;
+        }
+        Ok(())
+    }
+
+    /// Allocate a [`Elems::Bytes`] array holding `bytes` (a string, say).
+    ///
+    /// ```
+    /// use tmgc::{Config, DynType, DynTypeSpec, Elems, Heap};
+    ///
+    /// let string = DynType::register(DynTypeSpec::new("String").array(Elems::Bytes)).unwrap();
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.attach().unwrap();
+    /// let back = m.transaction::<_, ()>(|tx| {
+    ///     let s = tx.alloc_bytes(string, "hello, heap".as_bytes())?;
+    ///     tx.set_byte(s, 0, b'H')?;
+    ///     let mut out = vec![0; tx.array_len(s)];
+    ///     tx.read_bytes(s, 0, &mut out)?;
+    ///     Ok(String::from_utf8(out).unwrap())
+    /// });
+    /// assert_eq!(back.unwrap(), "Hello, heap");
+    /// ```
+    pub fn alloc_bytes(&mut self, ty: DynType, bytes: &[u8]) -> Result<Gc<'tx, Dyn>, AllocError> {
+        let s = self.alloc_array(ty, bytes.len())?;
+        let shape = Self::array_shape(s, Some(Elems::Bytes));
+        for (k, chunk) in bytes.chunks(DYN_WORD).enumerate() {
+            let mut w = [0; DYN_WORD];
+            w[..chunk.len()].copy_from_slice(chunk);
+            // SAFETY: word k of the new array's elements (k < words(len)),
+            // a data word; the object is ours and unpublished (NEW), so a
+            // plain store is its initialisation.
+            let word: &AtomicU64 = unsafe { elem_word(s.ptr, &shape, k) };
+            word.store(u64::from_le_bytes(w), std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(s)
+    }
+}
