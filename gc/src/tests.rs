@@ -256,6 +256,51 @@ fn reentry_from_trace_is_refused() {
 /// Pauses are timed on the wall clock always, and on the thread's CPU
 /// clock with the `pause-cputime` feature (`cargo test -p tmgc --lib
 /// --features pause-cputime pause_`): then every pause has both.
+/// Arrays of every kind through transactions and a cycle (run under miri
+/// in CI: the element accessors, the chunked marking of an array of more
+/// than `CHUNK_MIN` elements and its continuations, and the verifier's
+/// whole-array trace).
+#[test]
+fn arrays_through_a_cycle() {
+    use crate::Elems;
+    let heap = Heap::new(Config::default().verify(true).background(false)).unwrap();
+    let vector = DynType::register(DynTypeSpec::new("MiriVector").ref_slots(1).array(Elems::Tagged)).unwrap();
+    let bytes = DynType::register(DynTypeSpec::new("MiriBytes").array(Elems::Bytes)).unwrap();
+    let pair = DynType::register(DynTypeSpec::new("MiriPair").tagged_words(2)).unwrap();
+    let n = crate::array::CHUNK_MIN + 3;
+    let mut m = heap.attach().unwrap();
+    let root = m
+        .transaction::<_, ()>(|tx| {
+            let v = tx.alloc_array(vector, n)?;
+            let s = tx.alloc_bytes(bytes, b"miri")?;
+            tx.set_slot(v, 0, Some(s))?;
+            for i in [0, 1, n - 2, n - 1] {
+                let x = tx.alloc_dyn(pair)?;
+                tx.set_tagged(x, 0, Tagged::int(i as i64).unwrap())?;
+                tx.set_elem(v, i, Tagged::Ref(x))?;
+            }
+            Ok(tx.root(v))
+        })
+        .unwrap();
+    let c = m.collect().unwrap();
+    assert!(c.marked_objects >= 2 + 4 + 1, "the array's two chunks, its string, four pairs");
+    let v = m.transaction::<_, ()>(|tx| {
+        let v = tx.get_root(&root)?;
+        let mut sum = 0;
+        for i in [0, 1, n - 2, n - 1] {
+            let Tagged::Ref(x) = tx.elem(v, i)? else { panic!("element {i} survived") };
+            let Tagged::Int(k) = tx.tagged(x, 0)? else { panic!("its value") };
+            sum += k.get();
+        }
+        let s = tx.slot(v, 0)?.unwrap();
+        tx.write_bytes(s, 1, b"IR")?;
+        let mut out = [0; 4];
+        tx.read_bytes(s, 0, &mut out)?;
+        Ok((sum, out))
+    });
+    assert_eq!(v.unwrap(), (2 * n as i64 - 2, *b"mIRi"));
+}
+
 #[test]
 fn pause_cpu_times_are_recorded_with_their_feature_only() {
     let heap = Heap::new(Config::default()).unwrap();

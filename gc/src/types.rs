@@ -439,8 +439,12 @@ unsafe fn trace_dynamic(p: NonNull<u8>, t: &mut Tracer<'_>) {
     // The descriptor is found through the header just before the payload.
     // SAFETY: dynamic payloads have alignment 8 <= 16, so the header is
     // exactly HEADER_BYTES before the payload.
-    let header = unsafe { p.cast::<crate::header::Header>().sub(1).as_ref() };
-    let shape = header.type_info().shape.expect("trace_dynamic on a dynamic type");
+    // (A raw pointer: it keeps the payload pointer's provenance over the
+    // whole object, which the array's elements need; a `&Header` covers
+    // the header's 16 bytes only.)
+    let obj = unsafe { p.cast::<crate::header::Header>().sub(1) };
+    // SAFETY: the header of a live object.
+    let shape = unsafe { obj.as_ref() }.type_info().shape.expect("trace_dynamic on a dynamic type");
     // SAFETY: the payload starts with `ref_words` reference-capable words
     // (slots, then tagged words), all initialised at allocation.
     let words = unsafe { std::slice::from_raw_parts(p.cast::<AtomicPtr<Header>>().as_ptr(), shape.ref_words()) };
@@ -453,7 +457,6 @@ unsafe fn trace_dynamic(p: NonNull<u8>, t: &mut Tracer<'_>) {
         unsafe { t.edge(r) };
     }
     if shape.elems.is_some_and(Elems::holds_refs) {
-        let obj = NonNull::from(header);
         let edge = |r| {
             // SAFETY: an element holds null, an immediate (decoded away) or
             // a live object (AR2, TG1, I2).
