@@ -213,8 +213,9 @@ impl<'tx> Tx<'tx> {
         unsafe { obj.as_ref() }.flags().contains(ObjFlags::NEW)
     }
 
-    fn logged(&self, addr: usize) -> Option<Write> {
-        self.core.logs.writes.iter().rev().find(|w| w.addr() == addr).copied()
+    fn logged(&mut self, addr: usize) -> Option<Write> {
+        let logs = &mut self.core.logs;
+        logs.index.find(&logs.writes, addr).map(|i| logs.writes[i])
     }
 
     /// Read one word of `obj` (see the module docs).
@@ -395,12 +396,12 @@ impl<'tx> Tx<'tx> {
         };
         debug_assert!(!Self::is_new(obj), "`write` stores into new objects in place");
         let logs = &mut self.core.logs;
-        if let Some(e) = logs.writes.iter_mut().rev().find(|e| e.addr() == w.addr()) {
-            *e = w;
+        if let Some(i) = logs.index.find(&logs.writes, w.addr()) {
+            logs.writes[i] = w;
             return Ok(());
         }
         let read_last = logs.reads.last().is_some_and(|&(o, _)| o == obj);
-        if !self.solo && !read_last && !logs.writes.iter().any(|e| e.obj() == obj) {
+        if !self.solo && !read_last && !logs.index.wrote(&logs.writes, obj.addr().get()) {
             // First write to this object: it must belong to our snapshot,
             // and it joins the read set (trap 8).
             self.read_checked(obj, || ())?;

@@ -34,7 +34,7 @@ impl<'tx> Tx<'tx> {
             // runs (solo mode).
             unsafe { write_back(&logs.writes) };
             let wrote = !logs.writes.is_empty();
-            self.core.logs.writes.clear();
+            self.core.logs.clear_writes();
             self.apply_root_drops();
             // Roots it created need no shading: the barrier is off.
             self.core.roots.commit();
@@ -109,7 +109,7 @@ impl<'tx> Tx<'tx> {
             logs.news.is_empty() && logs.globals.is_empty() && logs.locked.is_empty(),
             "commit_one clears only the logs it used"
         );
-        logs.writes.clear();
+        logs.clear_writes();
         logs.reads.clear();
         self.apply_root_drops();
         // Roots it created need no shading: the barrier is off.

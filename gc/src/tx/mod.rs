@@ -96,6 +96,7 @@ mod access;
 mod array;
 mod commit;
 mod weak_cells;
+mod write_index;
 
 use std::ptr::NonNull;
 use std::rc::Rc;
@@ -151,6 +152,8 @@ pub(crate) struct Logs {
     pub(crate) locked: Vec<(NonNull<Header>, u64)>,
     /// Scratch for the commit's lock set (kept to reuse its memory).
     pub(crate) objs: Vec<NonNull<Header>>,
+    /// Lookups in `writes` (cleared with it: WI1).
+    pub(crate) index: write_index::WriteIndex,
 }
 
 impl Logs {
@@ -158,9 +161,16 @@ impl Logs {
         self.reads.is_empty() && self.writes.is_empty() && self.news.is_empty() && self.globals.is_empty()
     }
 
+    /// Empty the write log and its index together (WI1 of `write_index`).
+    #[inline]
+    pub(crate) fn clear_writes(&mut self) {
+        self.writes.clear();
+        self.index.clear();
+    }
+
     fn clear(&mut self) {
         self.reads.clear();
-        self.writes.clear();
+        self.clear_writes();
         self.news.clear();
         self.globals.clear();
         self.locked.clear();
