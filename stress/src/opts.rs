@@ -23,10 +23,14 @@ pub(crate) enum Workload {
     /// An interning table of weak references: entries die when nothing
     /// else holds them, and found ones are made strong again.
     Weak,
+    /// An interpreter's object heap: a growable vector of tagged values
+    /// (integers, strings, vectors, large vectors traced in chunks) under
+    /// pushes, pops, replacements and in-place string edits.
+    Objects,
 }
 
 impl Workload {
-    pub(crate) const ALL: [Workload; 8] = [
+    pub(crate) const ALL: [Workload; 9] = [
         Workload::Trees,
         Workload::Graph,
         Workload::Lru,
@@ -35,6 +39,7 @@ impl Workload {
         Workload::Churn,
         Workload::Pressure,
         Workload::Weak,
+        Workload::Objects,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -47,6 +52,7 @@ impl Workload {
             Workload::Churn => "churn",
             Workload::Pressure => "pressure",
             Workload::Weak => "weak",
+            Workload::Objects => "objects",
         }
     }
 }

@@ -7,6 +7,7 @@ pub(crate) mod graph;
 pub(crate) mod large;
 pub(crate) mod long;
 pub(crate) mod lru;
+pub(crate) mod objects;
 pub(crate) mod pressure;
 pub(crate) mod trees;
 pub(crate) mod weak;
@@ -68,6 +69,7 @@ pub(crate) fn run(w: Workload, ctx: &mut Ctx<'_>, shared: &Shared) -> Result<(),
         Workload::Churn => churn::run(ctx),
         Workload::Pressure => pressure::run(ctx),
         Workload::Weak => weak::run(ctx),
+        Workload::Objects => objects::run(ctx),
     }
 }
 
