@@ -85,11 +85,13 @@ pub enum Tagged<'tx> {
 
 impl<'tx> Tagged<'tx> {
     /// `Tagged::Int(v)` if `v` fits in 60 bits.
+    #[inline]
     pub fn int(v: i64) -> Option<Tagged<'tx>> {
         SmallInt::new(v).map(Tagged::Int)
     }
 
     /// The word that stores this value.
+    #[inline]
     pub(crate) fn encode(self) -> *mut Header {
         match self {
             Tagged::Null => std::ptr::null_mut(),
@@ -105,6 +107,7 @@ impl<'tx> Tagged<'tx> {
     /// `w` was read from a tagged word of an object live for `'tx`, by a
     /// transaction valid for `'tx` (a reference it holds is then a live
     /// dynamic object, TG1).
+    #[inline]
     pub(crate) unsafe fn decode(w: *mut Header) -> Tagged<'tx> {
         if let Some(p) = decode_ref(w) {
             // SAFETY: a reference (TG1), live for 'tx (the caller).
@@ -120,6 +123,7 @@ impl<'tx> Tagged<'tx> {
 }
 
 /// An immediate's word: an integer with no provenance (never dereferenced).
+#[inline]
 fn immediate(bits: usize) -> *mut Header {
     debug_assert_ne!(bits & TAG_MASK, 0, "an immediate never looks like a reference");
     std::ptr::without_provenance_mut(bits)
@@ -148,6 +152,7 @@ impl SmallInt {
     pub const MAX: i64 = (1 << 59) - 1;
 
     /// `v`, if it lies in `MIN..=MAX` (an interpreter boxes larger ones).
+    #[inline]
     pub const fn new(v: i64) -> Option<SmallInt> {
         if v >= Self::MIN && v <= Self::MAX {
             Some(SmallInt(v))
@@ -157,6 +162,7 @@ impl SmallInt {
     }
 
     /// The integer.
+    #[inline]
     pub const fn get(self) -> i64 {
         self.0
     }

@@ -63,9 +63,13 @@ pub struct TypeInfo {
     size: usize,
     align: usize,
     has_refs: bool,
-    /// A dynamic type ending in an array (gc/src/array.rs): its objects'
-    /// sizes are read from their length words.
-    array: bool,
+    /// A dynamic type ending in an array (gc/src/array.rs): what its
+    /// elements hold (its objects' sizes are read from their length
+    /// words). Copied out of `shape` for the element accessors' check.
+    elems: Option<Elems>,
+    /// For an array type: the payload word index of its first element
+    /// (its length word is the one before).
+    elem_base: usize,
     flags: ObjFlags,
     trace: TraceFn,
     drop: Option<DropFn>,
@@ -122,7 +126,8 @@ impl TypeInfo {
             size: std::mem::size_of::<T>(),
             align: std::mem::align_of::<T>(),
             has_refs: T::HAS_REFS,
-            array: false,
+            elems: None,
+            elem_base: 0,
             flags: if std::mem::needs_drop::<T>() { ObjFlags::HAS_DROP } else { ObjFlags::empty() },
             trace: trace_erased::<T>,
             drop: if std::mem::needs_drop::<T>() { Some(drop_erased::<T>) } else { None },
@@ -192,7 +197,19 @@ impl TypeInfo {
     /// element).
     #[inline]
     pub fn is_array(&self) -> bool {
-        self.array
+        self.elems.is_some()
+    }
+
+    /// For an array type, what its elements hold.
+    #[inline]
+    pub fn elems(&self) -> Option<Elems> {
+        self.elems
+    }
+
+    /// For an array type, the payload word index of its first element.
+    #[inline]
+    pub(crate) fn elem_base(&self) -> usize {
+        self.elem_base
     }
 
     /// Trace a payload of this type.
@@ -237,7 +254,8 @@ pub(crate) static WEAK_CELL: TypeInfo = TypeInfo {
     size: std::mem::size_of::<crate::sync::AtomicPtr<crate::header::Header>>(),
     align: std::mem::align_of::<crate::sync::AtomicPtr<crate::header::Header>>(),
     has_refs: false,
-    array: false,
+    elems: None,
+    elem_base: 0,
     flags: ObjFlags::WEAK,
     trace: trace_nothing,
     drop: None,
@@ -416,7 +434,8 @@ impl DynType {
             size: words * DYN_WORD,
             align: 8,
             has_refs: shape.ref_words() > 0 || shape.elems.is_some_and(Elems::holds_refs),
-            array: shape.elems.is_some(),
+            elems: shape.elems,
+            elem_base: shape.fixed_words() + 1,
             flags: ObjFlags::empty(),
             trace: trace_dynamic,
             drop: None,

@@ -88,6 +88,7 @@ impl<'tx> Tx<'tx> {
         self.write(Write::Ptr { obj: obj.ptr, word: f.word(), value })
     }
 
+    #[inline]
     fn dyn_words(obj: Gc<'tx, Dyn>) -> (DynShape, NonNull<u8>) {
         let info = obj.header().type_info();
         let shape = info.shape().unwrap_or_else(|| {
@@ -101,6 +102,7 @@ impl<'tx> Tx<'tx> {
     }
 
     /// Reference slot `i` of a dynamic object. Panics if `i` is out of range.
+    #[inline]
     fn slot_word(obj: Gc<'tx, Dyn>, i: usize) -> &'tx AtomicPtr<Header> {
         let (shape, p) = Self::dyn_words(obj);
         let slots = shape.ref_slots;
@@ -110,6 +112,7 @@ impl<'tx> Tx<'tx> {
     }
 
     /// Tagged word `i` of a dynamic object. Panics if `i` is out of range.
+    #[inline]
     fn tagged_word(obj: Gc<'tx, Dyn>, i: usize) -> &'tx AtomicPtr<Header> {
         let (shape, p) = Self::dyn_words(obj);
         let n = shape.tagged_words;
@@ -119,6 +122,7 @@ impl<'tx> Tx<'tx> {
     }
 
     /// Data word `i` of a dynamic object. Panics if `i` is out of range.
+    #[inline]
     fn data_word(obj: Gc<'tx, Dyn>, i: usize) -> &'tx AtomicU64 {
         let (shape, p) = Self::dyn_words(obj);
         let n = shape.data_words;
@@ -130,6 +134,7 @@ impl<'tx> Tx<'tx> {
 
     /// Read tagged word `i` of a dynamic object: an immediate, null, or a
     /// reference. Panics if `i` is out of range.
+    #[inline]
     pub fn tagged(&mut self, obj: Gc<'tx, Dyn>, i: usize) -> Result<Tagged<'tx>, Conflict> {
         let w = self.read_field(obj.ptr, Self::tagged_word(obj, i))?;
         // SAFETY: read by this transaction from a tagged word of an object
@@ -140,12 +145,14 @@ impl<'tx> Tx<'tx> {
     /// Write tagged word `i` of a dynamic object. Logged as a reference
     /// write, so the commit barrier covers it (TG2 of `tagged`). Panics if
     /// `i` is out of range.
+    #[inline]
     pub fn set_tagged(&mut self, obj: Gc<'tx, Dyn>, i: usize, value: Tagged<'tx>) -> Result<(), Conflict> {
         let word = Self::tagged_word(obj, i);
         self.write(Write::Ptr { obj: obj.ptr, word, value: value.encode() })
     }
 
     /// Read reference slot `i` of a dynamic object. Panics if `i` is out of range.
+    #[inline]
     pub fn slot(&mut self, obj: Gc<'tx, Dyn>, i: usize) -> Result<Option<Gc<'tx, Dyn>>, Conflict> {
         let v = self.read_field(obj.ptr, Self::slot_word(obj, i))?;
         // SAFETY: as in `load`: a slot holds null or a live object: a
@@ -155,6 +162,7 @@ impl<'tx> Tx<'tx> {
     }
 
     /// Write reference slot `i` of a dynamic object. Panics if `i` is out of range.
+    #[inline]
     pub fn set_slot(&mut self, obj: Gc<'tx, Dyn>, i: usize, value: Option<Gc<'tx, Dyn>>) -> Result<(), Conflict> {
         let word = Self::slot_word(obj, i);
         self.write(Write::Ptr { obj: obj.ptr, word, value: value.map_or(std::ptr::null_mut(), |g| g.ptr.as_ptr()) })
@@ -194,6 +202,7 @@ impl<'tx> Tx<'tx> {
     }
 
     /// Read data word `i` of a dynamic object. Panics if `i` is out of range.
+    #[inline]
     pub fn data(&mut self, obj: Gc<'tx, Dyn>, i: usize) -> Result<u64, Conflict> {
         self.read_field(obj.ptr, Self::data_word(obj, i))
     }
@@ -202,6 +211,7 @@ impl<'tx> Tx<'tx> {
     /// the collector never reads a reference from them (T2 of `types`);
     /// keep references in slots or tagged words. Panics if `i` is out of
     /// range.
+    #[inline]
     pub fn set_data(&mut self, obj: Gc<'tx, Dyn>, i: usize, value: u64) -> Result<(), Conflict> {
         let word = Self::data_word(obj, i);
         self.write(Write::Word { obj: obj.ptr, word, value })

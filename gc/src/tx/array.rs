@@ -8,6 +8,7 @@
 //! of another element kind than the array's.
 
 use crate::array::{elem_word, len, Elems};
+
 use crate::error::Conflict;
 use crate::gcref::{Dyn, Gc};
 use crate::header::Header;
@@ -34,22 +35,52 @@ impl<'tx> Tx<'tx> {
     }
 
     /// The word of element `i` (of byte `8 * i` for byte arrays), checked
-    /// against the array's length (`limit`: elements, or bytes).
+    /// against the array's length (`limit`: elements, or bytes). Inlined:
+    /// one descriptor read, one length read, two compares.
+    #[inline]
     fn elem_at<W>(obj: Gc<'tx, Dyn>, want: Elems, i: usize, limit: usize) -> &'tx W {
-        let shape = Self::array_shape(obj, Some(want));
-        // SAFETY: a live array object of this shape.
-        let n = unsafe { len(obj.ptr, &shape) };
-        assert!(limit < n, "index {limit} out of range: the array has {n}");
-        // SAFETY: word i is below the element word count (checked above),
-        // and `W` is the word type of `want`, the array's element kind
-        // (the callers pair `Slots`/`Tagged` with `AtomicPtr`, the others
-        // with `AtomicU64`).
-        unsafe { elem_word(obj.ptr, &shape, i) }
+        let info = obj.header().type_info();
+        if info.elems() != Some(want) {
+            Self::wrong_elems(obj, want);
+        }
+        // SAFETY: an array object of this type: its payload (right after
+        // the header: alignment 8) holds the length word at `elem_base - 1`
+        // and the elements from `elem_base` (AR1, layout of `array`).
+        let base = unsafe { obj.ptr.cast::<u8>().add(crate::HEADER_BYTES).cast::<AtomicU64>().add(info.elem_base()) };
+        // SAFETY: as above; the length is immutable (AR1).
+        let n = unsafe { base.sub(1).as_ref() }.load(std::sync::atomic::Ordering::Relaxed) as usize;
+        if limit >= n {
+            Self::out_of_range(limit, n);
+        }
+        // SAFETY: word i is below the element word count (i <= limit / 8
+        // for bytes, i == limit otherwise, and limit < n), and `W` is the
+        // word type of `want`, the array's element kind (the callers pair
+        // `Slots`/`Tagged` with `AtomicPtr`, the others with `AtomicU64`;
+        // both are 8-byte atomics).
+        unsafe { base.add(i).cast::<W>().as_ref() }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn wrong_elems(obj: Gc<'tx, Dyn>, want: Elems) -> ! {
+        let shape = Self::array_shape(obj, None);
+        panic!(
+            "a `{}` holds {:?} elements, not {want:?}",
+            obj.header().type_info().name(),
+            shape.elems.expect("an array")
+        );
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn out_of_range(i: usize, n: usize) -> ! {
+        panic!("index {i} out of range: the array has {n}");
     }
 
     /// The length of an array object: its element count (bytes, for a byte
     /// array), fixed at allocation, so reading it needs no validation.
     /// Panics for an object that is not an array.
+    #[inline]
     pub fn array_len(&self, obj: Gc<'tx, Dyn>) -> usize {
         let shape = Self::array_shape(obj, None);
         // SAFETY: a live array object of this shape (AR1: immutable).
@@ -57,6 +88,7 @@ impl<'tx> Tx<'tx> {
     }
 
     /// Read element `i` of a [`Elems::Tagged`] array.
+    #[inline]
     pub fn elem(&mut self, obj: Gc<'tx, Dyn>, i: usize) -> Result<Tagged<'tx>, Conflict> {
         let w: &AtomicPtr<Header> = Self::elem_at(obj, Elems::Tagged, i, i);
         let v = self.read_field(obj.ptr, w)?;
@@ -67,12 +99,14 @@ impl<'tx> Tx<'tx> {
 
     /// Write element `i` of a [`Elems::Tagged`] array (a reference write:
     /// the commit barrier covers it, AR2).
+    #[inline]
     pub fn set_elem(&mut self, obj: Gc<'tx, Dyn>, i: usize, value: Tagged<'tx>) -> Result<(), Conflict> {
         let word = Self::elem_at(obj, Elems::Tagged, i, i);
         self.write(Write::Ptr { obj: obj.ptr, word, value: value.encode() })
     }
 
     /// Read element `i` of a [`Elems::Slots`] array.
+    #[inline]
     pub fn elem_slot(&mut self, obj: Gc<'tx, Dyn>, i: usize) -> Result<Option<Gc<'tx, Dyn>>, Conflict> {
         let w: &AtomicPtr<Header> = Self::elem_at(obj, Elems::Slots, i, i);
         let v = self.read_field(obj.ptr, w)?;
@@ -82,12 +116,14 @@ impl<'tx> Tx<'tx> {
     }
 
     /// Write element `i` of a [`Elems::Slots`] array.
+    #[inline]
     pub fn set_elem_slot(&mut self, obj: Gc<'tx, Dyn>, i: usize, value: Option<Gc<'tx, Dyn>>) -> Result<(), Conflict> {
         let word = Self::elem_at(obj, Elems::Slots, i, i);
         self.write(Write::Ptr { obj: obj.ptr, word, value: value.map_or(std::ptr::null_mut(), |g| g.ptr.as_ptr()) })
     }
 
     /// Read element `i` of a [`Elems::Words`] array.
+    #[inline]
     pub fn elem_word(&mut self, obj: Gc<'tx, Dyn>, i: usize) -> Result<u64, Conflict> {
         let w: &AtomicU64 = Self::elem_at(obj, Elems::Words, i, i);
         self.read_field(obj.ptr, w)
@@ -95,12 +131,14 @@ impl<'tx> Tx<'tx> {
 
     /// Write element `i` of a [`Elems::Words`] array (plain data, never a
     /// reference).
+    #[inline]
     pub fn set_elem_word(&mut self, obj: Gc<'tx, Dyn>, i: usize, value: u64) -> Result<(), Conflict> {
         let word = Self::elem_at(obj, Elems::Words, i, i);
         self.write(Write::Word { obj: obj.ptr, word, value })
     }
 
     /// Read byte `i` of a [`Elems::Bytes`] array.
+    #[inline]
     pub fn byte(&mut self, obj: Gc<'tx, Dyn>, i: usize) -> Result<u8, Conflict> {
         let w: &AtomicU64 = Self::elem_at(obj, Elems::Bytes, i / DYN_WORD, i);
         Ok((self.read_field(obj.ptr, w)? >> (8 * (i % DYN_WORD))) as u8)
@@ -108,6 +146,7 @@ impl<'tx> Tx<'tx> {
 
     /// Write byte `i` of a [`Elems::Bytes`] array (its word is read, then
     /// written whole).
+    #[inline]
     pub fn set_byte(&mut self, obj: Gc<'tx, Dyn>, i: usize, value: u8) -> Result<(), Conflict> {
         let word: &AtomicU64 = Self::elem_at(obj, Elems::Bytes, i / DYN_WORD, i);
         let old = self.read_field(obj.ptr, word)?;

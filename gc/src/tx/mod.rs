@@ -370,6 +370,7 @@ impl<'tx> Tx<'tx> {
     }
 
     /// The object a global root holds.
+    #[inline]
     pub fn global<T: ?Sized>(&mut self, root: &GlobalRoot<T>) -> Result<Gc<'tx, T>, RootMisuse> {
         if !std::sync::Arc::ptr_eq(&root.share.heap, &self.core.heap) {
             return Err(RootMisuse::Foreign);
