@@ -20,6 +20,10 @@ fn registration_is_interned_then_bounded() {
     let arr = DynType::register(DynTypeSpec::new("Point").tagged_words(2).array(Elems::Bytes)).unwrap();
     assert!(!std::ptr::eq(first.info(), arr.info()), "an array shape differs from the fixed one");
 
+    // tmgc's own names are reserved.
+    let r = DynType::register(DynTypeSpec::new("tmgc::TVec").ref_slots(1).data_words(1));
+    assert!(matches!(r, Err(TypeError::ReservedName { .. })), "{r:?}");
+
     // Distinct names up to the limit, then an error.
     let mut n = 3;
     let err = loop {

@@ -25,8 +25,8 @@ use tmgc_alloc::AllocError;
 fn types() -> (DynType, DynType) {
     static T: OnceLock<(DynType, DynType)> = OnceLock::new();
     *T.get_or_init(|| {
-        let holder = DynType::register(DynTypeSpec::new("tmgc::TVec").ref_slots(1).data_words(1));
-        let storage = DynType::register(DynTypeSpec::new("tmgc::TVec storage").array(Elems::Tagged));
+        let holder = DynType::register_any(DynTypeSpec::new("tmgc::TVec").ref_slots(1).data_words(1));
+        let storage = DynType::register_any(DynTypeSpec::new("tmgc::TVec storage").array(Elems::Tagged));
         (holder.expect("a small fixed shape"), storage.expect("a small array shape"))
     })
 }

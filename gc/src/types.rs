@@ -369,12 +369,22 @@ pub enum TypeError {
         /// The limit.
         limit: usize,
     },
+    /// Names starting with `tmgc::` belong to tmgc's own types (such as
+    /// [`TVec`](crate::TVec)'s): a user type of the same name and shape
+    /// would be the same type (T3) and pass their checks.
+    ReservedName {
+        /// The name asked for.
+        name: String,
+    },
 }
 
 impl std::fmt::Display for TypeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             TypeError::TooLarge { words } => write!(f, "a dynamic type of {words} words is too large"),
+            TypeError::ReservedName { name } => {
+                write!(f, "the type name `{name}` is reserved: names starting with `tmgc::` are tmgc's own")
+            }
             TypeError::TooManyTypes { limit } => write!(
                 f,
                 "{limit} distinct dynamic types are registered already (descriptors are never freed; reuse a DynType, or register a shape once)"
@@ -404,8 +414,17 @@ impl DynType {
     /// Register a shape, or find it registered: the same name and shape
     /// give the same type (T3). The descriptor lives for the rest of the
     /// process. Fails for a shape too large for any object, and past
-    /// [`MAX_DYN_TYPES`] distinct types.
+    /// [`MAX_DYN_TYPES`] distinct types, and for a name starting with
+    /// `tmgc::` (reserved).
     pub fn register(spec: DynTypeSpec) -> Result<DynType, TypeError> {
+        if spec.name.starts_with("tmgc::") {
+            return Err(TypeError::ReservedName { name: spec.name });
+        }
+        Self::register_any(spec)
+    }
+
+    /// Register any shape, reserved names included (tmgc's own types).
+    pub(crate) fn register_any(spec: DynTypeSpec) -> Result<DynType, TypeError> {
         let words = spec
             .ref_slots
             .checked_add(spec.tagged_words)
@@ -426,7 +445,8 @@ impl DynType {
         if let Some(&info) = reg.get(&key) {
             return Ok(DynType(info));
         }
-        if reg.len() >= MAX_DYN_TYPES {
+        // tmgc's own few types (reserved names) are never refused.
+        if reg.len() >= MAX_DYN_TYPES && !key.0.starts_with("tmgc::") {
             return Err(TypeError::TooManyTypes { limit: MAX_DYN_TYPES });
         }
         let info: &'static TypeInfo = Box::leak(Box::new(TypeInfo {
