@@ -24,6 +24,13 @@ pub(crate) const LOG_GRANULE: usize = 4;
 /// The unit of allocation: every object starts on a granule and is a whole number of them.
 pub const GRANULE: usize = 1 << LOG_GRANULE;
 
+/// Every heap address is below `2^ADDRESS_BITS`: a mapping that would
+/// reach past it is refused (user-space addresses on x86-64 and AArch64
+/// Linux are below 2^47 unless a program asks for more). The collector
+/// keeps a chunk number in the bits above (large arrays' marking
+/// continuations, AR3 of tmgc's `array.rs`).
+pub const ADDRESS_BITS: u32 = 48;
+
 #[cfg(not(any(miri, tmgc_loom)))]
 const LOG_BLOCK: usize = 15;
 #[cfg(all(miri, not(tmgc_loom)))]

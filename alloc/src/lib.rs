@@ -54,7 +54,7 @@ mod sync;
 pub use checkpoint::Checkpoint;
 pub use config::Config;
 pub use error::AllocError;
-pub use layout::{BLOCK_BYTES, CHUNK_BYTES, GRANULE, LARGE_THRESHOLD, MAX_ALIGN};
+pub use layout::{ADDRESS_BITS, BLOCK_BYTES, CHUNK_BYTES, GRANULE, LARGE_THRESHOLD, MAX_ALIGN};
 pub use local::{Colour, LocalAllocator};
 pub use space::{cell_bytes, is_marked, mark, DropHook, Space, SpaceStats, SweepReport};
 pub use sweep::POISON;

@@ -9,10 +9,17 @@
 use std::ptr::NonNull;
 
 /// Map `len` bytes aligned to `align` (a power of two, at least a page),
-/// zero-filled. `None` when the OS refuses.
+/// zero-filled. `None` when the OS refuses, or when the mapping would end
+/// at or above 2^[`ADDRESS_BITS`](crate::ADDRESS_BITS) (it is given back).
 pub(crate) fn map_aligned(len: usize, align: usize, huge_pages: bool) -> Option<NonNull<u8>> {
     debug_assert!(align.is_power_of_two() && len % 4096 == 0);
-    imp::map_aligned(len, align, huge_pages)
+    let p = imp::map_aligned(len, align, huge_pages)?;
+    if p.addr().get().checked_add(len).is_none_or(|end| end > 1 << crate::ADDRESS_BITS) {
+        // SAFETY: the mapping just made, whole, never handed out.
+        unsafe { imp::unmap(p, len, align) };
+        return None;
+    }
+    Some(p)
 }
 
 /// Return a mapping made by [`map_aligned`].

@@ -24,8 +24,10 @@
 //!   elements into chunks: the first scan traces the fixed words and chunk
 //!   0 and pushes a *continuation* for chunk 1, which traces its chunk and
 //!   pushes the next, and so on. A continuation is a grey entry whose
-//!   address carries the chunk number in bits 48-63 (user-space addresses
-//!   fit in 48 bits; an object above that is traced whole). So no unit of
+//!   address carries the chunk number in bits 48-63 (every heap address is
+//!   below 2^48: the allocation layer refuses mappings past it,
+//!   `tmgc_alloc::ADDRESS_BITS`, so an entry with those bits clear is a
+//!   whole object, and one with them set a continuation). So no unit of
 //!   marking work exceeds one chunk, whatever the array's size: a mutator's
 //!   assist stays within its budget and other markers can steal the rest.
 //!   Continuations are pushed only for an object that is already marked,
@@ -75,7 +77,8 @@ impl Elems {
 pub(crate) const CHUNK_MIN: usize = 4096;
 /// Chunk numbers fit in the 16 high bits of a continuation.
 const MAX_CHUNKS: usize = (1 << 16) - 1;
-const CHUNK_SHIFT: u32 = 48;
+const CHUNK_SHIFT: u32 = tmgc_alloc::ADDRESS_BITS;
+const _: () = assert!(CHUNK_SHIFT + 16 <= usize::BITS);
 
 /// Elements per marking chunk of an array of `len` reference elements.
 #[inline]
@@ -162,11 +165,11 @@ unsafe fn shade_elems(obj: NonNull<Header>, shape: &DynShape, from: usize, to: u
     }
 }
 
-/// The continuation for chunk `c` of `obj` (AR3), if its address leaves
-/// room for the chunk number.
-fn continuation(obj: NonNull<Header>, c: usize) -> Option<Grey> {
+/// The continuation for chunk `c` of `obj` (AR3).
+fn continuation(obj: NonNull<Header>, c: usize) -> Grey {
     debug_assert!(c > 0 && c <= MAX_CHUNKS);
-    (obj.addr().get() >> CHUNK_SHIFT == 0).then(|| Grey(obj.map_addr(|a| a | (c << CHUNK_SHIFT))))
+    debug_assert_eq!(obj.addr().get() >> CHUNK_SHIFT, 0, "heap addresses are below 2^ADDRESS_BITS");
+    Grey(obj.map_addr(|a| a | (c << CHUNK_SHIFT)))
 }
 
 /// A grey entry's object and chunk number (0 for a whole object).
@@ -193,13 +196,8 @@ pub(crate) unsafe fn scan_first_chunk(obj: NonNull<Header>, shape: &DynShape, st
     let n = unsafe { len(obj, shape) };
     let k = chunk_len(n);
     let to = if n > k {
-        match continuation(obj, 1) {
-            Some(g) => {
-                stack.push(g);
-                k
-            }
-            None => n,
-        }
+        stack.push(continuation(obj, 1));
+        k
     } else {
         n
     };
@@ -226,7 +224,7 @@ pub(crate) unsafe fn scan_chunk(obj: NonNull<Header>, c: usize, stack: &mut Vec<
     let to = n.min(from + k);
     if to < n {
         // `c + 1` fits: `n <= MAX_CHUNKS * k` by `chunk_len`.
-        stack.push(continuation(obj, c + 1).expect("the first chunk's continuation fitted"));
+        stack.push(continuation(obj, c + 1));
     }
     // SAFETY: forwarded; `from <= to <= n`.
     unsafe { shade_elems(obj, &shape, from, to, stack) };
@@ -269,9 +267,9 @@ mod tests {
         ));
         let obj = NonNull::from(&*h);
         assert_eq!(split(Grey(obj)), (obj, 0));
-        let g = continuation(obj, 513).unwrap();
+        let g = continuation(obj, 513);
         assert_eq!(split(g), (obj, 513));
-        assert_eq!(split(continuation(obj, MAX_CHUNKS).unwrap()), (obj, MAX_CHUNKS));
+        assert_eq!(split(continuation(obj, MAX_CHUNKS)), (obj, MAX_CHUNKS));
     }
 
     #[test]

@@ -20,8 +20,8 @@
 //!
 //! - `global_roots_are_scanned_at_t`: a thread that has not answered REQ
 //!   makes a new object a global root during the cycle (trap 3).
-//! - `global_root_dropped_and_reused_during_a_cycle`: a thread moves an
-//!   object from one global root to a new one, drops the old root (its
+//! - `global_root_dropped_and_reused_during_a_cycle`: a thread stores a
+//!   global root's only object into another object, drops the root (its
 //!   last handle) and makes a new object a global root in the freed slot,
 //!   while a cycle runs: both objects survive, and the slot's reuse is
 //!   never confused with its old owner (G2-G5 of roots/src/global.rs).
@@ -316,48 +316,58 @@ fn global_roots_are_scanned_at_t() {
     });
 }
 
-/// A global root's object moves to a new global root, the old root is
-/// dropped (giving its slot back) and the slot is reused for a new object,
-/// while a cycle runs (scan at T, barrier (b), verify, sweep).
+/// A global root's only object is stored into a field of an object the
+/// marker may have traced already, then the root is dropped (its last
+/// handle: the slot is given back) and the slot reused for a new object,
+/// while a cycle runs (scan at T, barriers (a), (b) and (e), verify,
+/// sweep). The review's "SATB hole" for dropped global roots: a
+/// transaction that read the root before the drop and stores after T
+/// began before its thread observed MARK, so barrier (e) shades what it
+/// stores.
 #[test]
 fn global_root_dropped_and_reused_during_a_cycle() {
     model(2, || {
         let heap = Heap::new(config()).unwrap();
-        let old = {
+        let (old, holder) = {
             let mut m = heap.attach().unwrap();
             m.transaction::<_, ()>(|tx| {
                 let x = tx.alloc(Leaf { v: Value::new(7) })?;
-                Ok(tx.global_root(x))
+                let z = tx.alloc(Pair { a: Ref::null(), b: Ref::null() })?;
+                Ok((tx.global_root(x), tx.global_root(z)))
             })
             .unwrap()
         };
         let mover = {
-            let heap = heap.clone();
+            let (heap, holder) = (heap.clone(), holder.clone());
             thread::spawn(move || {
                 let mut m = heap.attach().unwrap();
-                let moved = m
-                    .transaction::<_, ()>(|tx| {
-                        let x = tx.global(&old)?;
-                        Ok(tx.global_root(x))
-                    })
-                    .unwrap();
-                drop(old);
-                let fresh = m
-                    .transaction::<_, ()>(|tx| {
-                        let y = tx.alloc(Leaf { v: Value::new(9) })?;
-                        Ok(tx.global_root(y))
-                    })
-                    .unwrap();
-                (moved, fresh)
+                let mut old = Some(old);
+                m.transaction::<_, ()>(|tx| {
+                    let x = tx.global(old.as_ref().expect("one attempt: nothing conflicts"))?;
+                    // The last handle, dropped inside the transaction: the
+                    // slot is given back before T or after it.
+                    drop(old.take());
+                    let z = tx.global(&holder)?;
+                    tx.store(z, |z| &z.a, Some(x))?;
+                    Ok(())
+                })
+                .unwrap();
+                m.transaction::<_, ()>(|tx| {
+                    let y = tx.alloc(Leaf { v: Value::new(9) })?;
+                    Ok(tx.global_root(y))
+                })
+                .unwrap()
             })
         };
         heap.collect().expect("the verifier found a reachable object unmarked");
-        let (moved, fresh) = mover.join().unwrap();
+        let fresh = mover.join().unwrap();
         heap.collect().expect("the verifier of the next cycle");
         let mut m = heap.attach().unwrap();
         let v = m
             .transaction::<_, ()>(|tx| {
-                let (x, y) = (tx.global(&moved)?, tx.global(&fresh)?);
+                let z = tx.global(&holder)?;
+                let x = tx.load(z, |z| &z.a)?.expect("X is in Z");
+                let y = tx.global(&fresh)?;
                 Ok((tx.get(x, |x| &x.v)?, tx.get(y, |y| &y.v)?))
             })
             .unwrap();

@@ -36,7 +36,8 @@ impl AssistedMarker {
         self.epoch.get_or_init(std::time::Instant::now).elapsed().as_nanos() as u64
     }
 
-    /// Trace up to `budget` objects taken from the grey set; leftovers go
+    /// Trace up to `budget` objects (and about `budget` times
+    /// [`ASSIST_BYTES_PER_OBJECT`] bytes) taken from the grey set; leftovers go
     /// back as a packet.
     fn chunk(&self, work: &MarkWork<'_>, budget: usize, by_mutator: bool) -> MarkReport {
         use std::sync::atomic::Ordering::SeqCst;
@@ -67,7 +68,10 @@ impl AssistedMarker {
             } else {
                 packet
             };
-            while report.objects < budget as u64 {
+            // Bounded in bytes too: a chunk of a large array (AR3) is one
+            // object of 32 KiB, so an assist stops after about `budget`
+            // objects of 64 bytes' worth of tracing, whatever their size.
+            while report.objects < budget as u64 && report.bytes < (budget * ASSIST_BYTES_PER_OBJECT) as u64 {
                 let Some(g) = stack.pop() else { break };
                 report.bytes += work.scan(g, &mut stack) as u64;
                 report.objects += 1;
@@ -142,3 +146,6 @@ impl Marker for AssistedMarker {
         self.active.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
+
+/// The bytes of tracing an assist may do per object of its budget.
+const ASSIST_BYTES_PER_OBJECT: usize = 64;

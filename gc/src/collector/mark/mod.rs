@@ -284,13 +284,20 @@ fn trace_stack(work: &MarkWork<'_>, stack: &mut Vec<Grey>, every: &mut dyn FnMut
     // length. A chain (one object on the stack at a time) bypasses it.
     let mut ring = [Grey(NonNull::dangling()); PREFETCH];
     let (mut head, mut len) = (0usize, 0usize);
+    // `every` runs every 256 units of work: an object is one unit, and a
+    // large one (a chunk of an array, AR3) one more per 4 KiB, so a run of
+    // chunks yields and shares as often as a run of small objects.
+    let (mut units, mut next_every) = (0u64, 256u64);
     loop {
         if len == 0 && stack.len() <= 1 {
             // A chain (or the end): nothing to overlap, skip the FIFO.
             let Some(g) = stack.pop() else { break };
-            bytes += work.scan(g, stack) as u64;
+            let b = work.scan(g, stack) as u64;
+            bytes += b;
             objects += 1;
-            if objects % 256 == 0 {
+            units += 1 + (b >> 12);
+            if units >= next_every {
+                next_every = units + 256;
                 every(stack);
             }
             continue;
@@ -307,9 +314,12 @@ fn trace_stack(work: &MarkWork<'_>, stack: &mut Vec<Grey>, every: &mut dyn FnMut
         let g = ring[head];
         head = (head + 1) % PREFETCH;
         len -= 1;
-        bytes += work.scan(g, stack) as u64;
+        let b = work.scan(g, stack) as u64;
+        bytes += b;
         objects += 1;
-        if objects % 256 == 0 {
+        units += 1 + (b >> 12);
+        if units >= next_every {
+            next_every = units + 256;
             every(stack);
         }
     }
