@@ -257,6 +257,14 @@ impl<T: ?Sized> Root<T> {
         self.addr
     }
 
+    /// The same root, typed as `U` (the caller knows the object is one).
+    pub(crate) fn cast<U: ?Sized>(self) -> Root<U> {
+        let me = std::mem::ManuallyDrop::new(self);
+        // SAFETY: `me` is never dropped, so its `drops` is moved out once.
+        let drops = unsafe { std::ptr::read(&me.drops) };
+        Root { slot: me.slot, drops, addr: me.addr, _type: PhantomData }
+    }
+
     /// The object's address, as [`Gc::as_ptr`] gives it: its identity, for
     /// as long as the root holds it. An address only (it has no provenance:
     /// read the object through `Tx::get_root`).

@@ -93,7 +93,9 @@ pub use tmgc_derive::Trace;
 pub use trace::{NoTrace, NoTraceSafe, Trace, Tracer, Visitor};
 pub use tvec::TVec;
 pub use tx::Tx;
-pub use types::{DropFn, DynShape, DynType, DynTypeSpec, GcType, TraceFn, TypeError, TypeInfo, MAX_DYN_TYPES};
+pub use types::{
+    DropFn, DynData, DynDropFn, DynShape, DynType, DynTypeSpec, GcType, TraceFn, TypeError, TypeInfo, MAX_DYN_TYPES,
+};
 pub use weak::Weak;
 
 #[cfg(all(test, not(tmgc_loom)))]

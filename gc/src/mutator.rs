@@ -286,6 +286,54 @@ impl Mutator {
         self.heap.collector.collect(&self.heap, true)
     }
 
+    /// Run the finalizers and cleanups that are due (their objects became
+    /// unreachable: `Tx::register_finalizer`, `Tx::add_cleanup`), one after
+    /// another on this thread, outside any transaction; returns how many
+    /// ran. A finalizer that panics is caught and counted
+    /// (`GcStats::finalizer_panics`), and the next ones still run. Call it
+    /// where the program may run them (an event loop between events, a
+    /// thread of its own); none runs otherwise.
+    ///
+    /// Inside code the collector runs (W0) it runs nothing and returns 0.
+    pub fn run_finalizers(&mut self) -> usize {
+        use crate::collector::finalize::Action;
+        if crate::gcwork::inside() {
+            return 0;
+        }
+        let mut n = 0;
+        while let Some((id, obj, action)) = self.heap.collector.finals.take() {
+            let heap = std::sync::Arc::clone(&self.heap);
+            let finals = &heap.collector.finals;
+            let ran = match action {
+                Action::Cleanup(f) => {
+                    finals.done(id);
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+                }
+                Action::Finalize(f) => {
+                    let obj = obj.expect("a finalizer has its object");
+                    // F2: the object stays a queue root until this commit
+                    // has made it a root of this thread.
+                    let root = self
+                        .transaction::<_, ()>(|tx| {
+                            // SAFETY: a queued object is unfreed (F2) and
+                            // held by the queue until this root commits.
+                            Ok(tx.root(unsafe { crate::Gc::<crate::Dyn>::from_header(obj) }))
+                        })
+                        .expect("a transaction that only creates a root commits");
+                    finals.done(id);
+                    let me = &mut *self;
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || f(me, root)))
+                }
+            };
+            finals.ran.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if ran.is_err() {
+                finals.panicked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            n += 1;
+        }
+        n
+    }
+
     /// A commit point outside any transaction: answer the collector now if
     /// it asked, and remove the roots dropped since this thread's last
     /// transaction (a dropped [`Root`](crate::Root) is otherwise removed at

@@ -40,7 +40,7 @@ use crate::array::Elems;
 use crate::flags::ObjFlags;
 use crate::header::Header;
 use crate::header::HEADER_BYTES;
-use crate::sync::AtomicPtr;
+use crate::sync::{AtomicPtr, AtomicU64};
 use crate::trace::{Trace, Tracer};
 
 /// Erased tracing of a payload.
@@ -75,6 +75,8 @@ pub struct TypeInfo {
     drop: Option<DropFn>,
     /// For dynamic types: their layout.
     shape: Option<DynShape>,
+    /// For dynamic types: the destructor `DynTypeSpec::on_drop` gave.
+    dyn_drop: Option<DynDropFn>,
     /// For Rust types: their `TypeId` (a function, as `TypeId::of` is not
     /// `const` at this crate's MSRV). `Gc::downcast` compares it: a
     /// descriptor's address is not unique (each crate or codegen unit may
@@ -132,6 +134,7 @@ impl TypeInfo {
             trace: trace_erased::<T>,
             drop: if std::mem::needs_drop::<T>() { Some(drop_erased::<T>) } else { None },
             shape: None,
+            dyn_drop: None,
             type_id: Some(std::any::TypeId::of::<T>),
         }
     }
@@ -260,6 +263,7 @@ pub(crate) static WEAK_CELL: TypeInfo = TypeInfo {
     trace: trace_nothing,
     drop: None,
     shape: None,
+    dyn_drop: None,
     type_id: None,
 };
 
@@ -318,12 +322,74 @@ pub struct DynTypeSpec {
     /// ([`Tx::alloc_array`](crate::Tx::alloc_array)); `None` for a fixed
     /// shape.
     pub elems: Option<Elems>,
+    /// A destructor, run when an object of the type is swept
+    /// ([`DynTypeSpec::on_drop`]).
+    pub drop: Option<DynDropFn>,
+}
+
+/// A dynamic type's destructor: it sees the object's data words only
+/// ([`DynData`]), never the heap (other objects may be freed by the same
+/// sweep, so a reference would dangle).
+pub type DynDropFn = fn(&DynData<'_>);
+
+/// What a dynamic type's destructor sees: the fixed data words of the
+/// object being swept (a file descriptor, a pointer from a C library, a
+/// count).
+pub struct DynData<'a> {
+    words: &'a [AtomicU64],
+}
+
+impl DynData<'_> {
+    /// Number of data words.
+    pub fn len(&self) -> usize {
+        self.words.len()
+    }
+
+    /// Whether the type has no data word.
+    pub fn is_empty(&self) -> bool {
+        self.words.is_empty()
+    }
+
+    /// Data word `i`. Panics if `i` is out of range.
+    pub fn get(&self, i: usize) -> u64 {
+        self.words[i].load(Ordering::Acquire)
+    }
 }
 
 impl DynTypeSpec {
     /// A shape named `name`, with no words yet.
     pub fn new(name: impl Into<String>) -> Self {
-        DynTypeSpec { name: name.into(), ref_slots: 0, tagged_words: 0, data_words: 0, elems: None }
+        DynTypeSpec { name: name.into(), ref_slots: 0, tagged_words: 0, data_words: 0, elems: None, drop: None }
+    }
+
+    /// Give the type a destructor, run once for each of its objects when
+    /// the sweep frees it (on the thread that sweeps, outside any
+    /// transaction; a panic in it is caught and counted as
+    /// `GcStats::destructor_panics`). It sees the object's data words.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use tmgc::{Config, DynData, DynType, DynTypeSpec, Heap};
+    ///
+    /// static CLOSED: AtomicU64 = AtomicU64::new(0);
+    /// fn close(d: &DynData<'_>) {
+    ///     CLOSED.fetch_add(d.get(0), Ordering::SeqCst); // close(fd) here
+    /// }
+    /// let file = DynType::register(DynTypeSpec::new("File").data_words(1).on_drop(close)).unwrap();
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.attach().unwrap();
+    /// m.transaction::<_, ()>(|tx| {
+    ///     let f = tx.alloc_dyn(file)?;
+    ///     tx.set_data(f, 0, 7)?;
+    ///     Ok(())
+    /// })
+    /// .unwrap();
+    /// m.collect().unwrap();
+    /// assert_eq!(CLOSED.load(Ordering::SeqCst), 7);
+    /// ```
+    pub fn on_drop(mut self, f: DynDropFn) -> Self {
+        self.drop = Some(f);
+        self
     }
 
     /// End the shape in an array of `elems`, its length chosen at each
@@ -403,7 +469,7 @@ pub struct DynType(&'static TypeInfo);
 pub const MAX_DYN_TYPES: usize = 1 << 16;
 
 /// Interned descriptors by name and shape (T3).
-type Registry = std::collections::HashMap<(String, DynShape), &'static TypeInfo>;
+type Registry = std::collections::HashMap<(String, DynShape, Option<usize>), &'static TypeInfo>;
 
 fn registry() -> &'static std::sync::Mutex<Registry> {
     static R: std::sync::OnceLock<std::sync::Mutex<Registry>> = std::sync::OnceLock::new();
@@ -441,7 +507,7 @@ impl DynType {
             elems: spec.elems,
         };
         let mut reg = registry().lock().unwrap_or_else(|e| e.into_inner());
-        let key = (spec.name, shape);
+        let key = (spec.name, shape, spec.drop.map(|f| f as usize));
         if let Some(&info) = reg.get(&key) {
             return Ok(DynType(info));
         }
@@ -456,10 +522,11 @@ impl DynType {
             has_refs: shape.ref_words() > 0 || shape.elems.is_some_and(Elems::holds_refs),
             elems: shape.elems,
             elem_base: shape.fixed_words() + 1,
-            flags: ObjFlags::empty(),
+            flags: if spec.drop.is_some() { ObjFlags::HAS_DROP } else { ObjFlags::empty() },
             trace: trace_dynamic,
-            drop: None,
+            drop: spec.drop.map(|_| drop_dynamic as DropFn),
             shape: Some(shape),
+            dyn_drop: spec.drop,
             type_id: None,
         }));
         reg.insert(key, info);
@@ -503,5 +570,23 @@ unsafe fn trace_dynamic(p: NonNull<u8>, t: &mut Tracer<'_>) {
         };
         // SAFETY: a live array object of this shape with reference elements.
         unsafe { crate::array::visit_elems(obj, &shape, edge) };
+    }
+}
+
+/// The destructor of a dynamic type with `DynTypeSpec::on_drop`.
+///
+/// # Safety
+/// `p` points at the payload of an object of such a type, initialised,
+/// that nobody uses again (the sweep's drop hook).
+unsafe fn drop_dynamic(p: NonNull<u8>) {
+    // SAFETY: dynamic payloads follow the header directly (alignment 8);
+    // the header of a live object.
+    let info = unsafe { p.cast::<Header>().sub(1).as_ref() }.type_info();
+    let shape = info.shape.expect("a dynamic type");
+    // SAFETY: the data words follow the reference words, all initialised.
+    let words =
+        unsafe { std::slice::from_raw_parts(p.cast::<AtomicU64>().as_ptr().add(shape.ref_words()), shape.data_words) };
+    if let Some(f) = info.dyn_drop {
+        f(&DynData { words });
     }
 }

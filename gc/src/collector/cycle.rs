@@ -105,6 +105,9 @@ impl Collector {
         // of objects that were live when they were set). Never `remset`:
         // its entries wait for T (RS3).
         while self.grey.take_packet().is_some() {}
+        // F3: finalizers done since the last cycle leave the queue (no scan
+        // at T is reading it now).
+        self.finals.remove_done();
         if generational && full {
             // G3 / T10: a full cycle starts from no marks. Here, with the
             // previous sweep finished (P0: no lazy sweep reads them) and
@@ -125,6 +128,12 @@ impl Collector {
             // SAFETY: a global root keeps its object alive; nothing is swept
             // during marking.
             unsafe { shade(g.cast::<Header>(), &mut grey) };
+        });
+        // F2: objects waiting for their finalizers are roots.
+        self.finals.scan(|o| {
+            // SAFETY: a queued finalizer's object is unfreed (F2) and
+            // nothing is swept during marking.
+            unsafe { shade(o, &mut grey) };
         });
         self.grey.push_packet(grey);
         // RS4: the remembered holders, taken now that every REQ answer (and
@@ -187,8 +196,17 @@ impl Collector {
         self.hold_point(Hold::BeforeWeakClearing);
         // SAFETY: marking is closed and complete (CLOSED), and this cycle's
         // sweep has not begun.
-        let weak = unsafe { self.weak_cells.clear_dead() };
+        let weak = unsafe { self.weak_cells.clear_dead_referents() };
         self.weak_gate.switch(WeakPhase::Idle, || true);
+        // Finalizers and cleanups (finalize.rs): with the gate IDLE and no
+        // weak cell left pointing at an unmarked object, nothing a mutator
+        // can reach is unmarked; mark what the ready finalizable objects
+        // reach, queue them, then drop the weak cells still unmarked.
+        // SAFETY: marking closed and complete, dead referents cleared, the
+        // gate IDLE, no sweep begun.
+        let finals = unsafe { self.finals.after_marking() };
+        // SAFETY: as above, after the finalizers' marking.
+        unsafe { self.weak_cells.drop_dead_cells() };
 
         // 5. SWEEP(e).
         space.begin_sweep();
@@ -239,6 +257,8 @@ impl Collector {
             heap_bytes: st.heap_bytes as u64,
             objects_dropped: dropped,
             weak_cleared: weak.cleared,
+            finalizers_queued: finals.finalizers,
+            cleanups_queued: finals.cleanups,
             verified: self.config.verify,
             full,
             remembered,

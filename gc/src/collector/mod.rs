@@ -20,6 +20,7 @@
 //! thread or, with [`Config::background`](crate::Config) off, on whichever
 //! thread calls [`Heap::collect`](crate::Heap::collect) or waits for memory.
 
+pub(crate) mod finalize;
 pub(crate) mod mark;
 pub(crate) mod stats;
 
@@ -68,6 +69,9 @@ pub(crate) struct Collector {
     pub(crate) weak_gate: weak_gate::WeakGate,
     /// Published weak cells, cleared when their referents die.
     pub(crate) weak_cells: weak_gate::Registry,
+    /// Registered finalizers and cleanups, and the queue of those due
+    /// (`finalize.rs`).
+    pub(crate) finals: finalize::Finals,
     /// Generational mode: remembered-set entries handed over by threads,
     /// taken at T (RS3, RS4 of `remset.rs`).
     pub(crate) remset: remset::RemsetIn,
@@ -138,6 +142,7 @@ impl Collector {
             grey: GreySet::default(),
             weak_gate: weak_gate::WeakGate::new(),
             weak_cells: weak_gate::Registry::default(),
+            finals: finalize::Finals::default(),
             remset: remset::RemsetIn::default(),
             closed: AtomicU64::new(NOT_CLOSED),
             full_due: std::sync::atomic::AtomicBool::new(false),

@@ -132,6 +132,10 @@ pub struct CycleStats {
     /// A full cycle (every cycle without `Config::generational`); else a
     /// young one, which kept the marks of the cycles before it.
     pub full: bool,
+    /// Finalizers this cycle found due (queued for `Mutator::run_finalizers`).
+    pub finalizers_queued: u64,
+    /// Cleanups this cycle found due.
+    pub cleanups_queued: u64,
     /// Remembered-set entries taken at T: old holders traced (young) or
     /// dropped (full).
     pub remembered: u64,
@@ -176,6 +180,19 @@ pub struct GcStats {
     pub weak_cells: usize,
     /// Global roots set now (counted by a walk of the global root set).
     pub global_roots: usize,
+    /// Finalizers and cleanups registered and not yet due.
+    pub finalizers_registered: usize,
+    /// Finalizers and cleanups due and not yet run (run them with
+    /// `Mutator::run_finalizers`).
+    pub finalizers_pending: usize,
+    /// Finalizers and cleanups run so far.
+    pub finalizers_run: u64,
+    /// Of those, the ones that panicked (caught; the next ones still ran).
+    pub finalizer_panics: u64,
+    /// Finalizable objects the last cycle found unreachable except from
+    /// themselves: in a cycle of finalizable objects, which is never
+    /// finalized (docs/FINALIZATION.md). Not a silent leak: reported here.
+    pub finalizer_cycles: u64,
     /// Destructors that panicked while the sweep ran them (caught; the
     /// objects were freed anyway).
     pub destructor_panics: u64,
@@ -315,6 +332,11 @@ impl super::Collector {
             verify_failures: failures,
             weak_cells: self.weak_cells.len(),
             global_roots: heap.globals.len(),
+            finalizers_registered: self.finals.registered(),
+            finalizers_pending: self.finals.pending(),
+            finalizers_run: self.finals.ran.load(Ordering::Relaxed),
+            finalizer_panics: self.finals.panicked.load(Ordering::Relaxed),
+            finalizer_cycles: self.finals.in_cycles.load(Ordering::Relaxed),
             destructor_panics: heap.destructor_panics.load(Ordering::Relaxed),
             gave_way: self.gave_way.load(Ordering::Relaxed),
         }

@@ -131,6 +131,7 @@ impl super::Collector {
             roots.extend(core.roots.scan().map(|p| (format!("a root of mutator {}", r.id), p.cast())));
         }
         heap.globals.scan(|p| roots.push(("a global root".to_string(), p.cast())));
+        self.finals.scan(|p| roots.push(("an object waiting for its finalizer".to_string(), p)));
         self.fault_point(Fault::VerifyStop);
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             // SAFETY: every mutator is parked and held (or detached),

@@ -162,20 +162,20 @@ impl Registry {
         lock(&self.cells).extend(cells.map(Cell));
     }
 
-    /// The walk (module docs): drop dead cells, clear dead referents.
+    /// The walk's first half (module docs): clear every unmarked referent,
+    /// in every registered cell, dead cells included (a dead cell may be
+    /// revived by the finalizers' marking, `finalize.rs`, and must not
+    /// keep a referent that this cycle frees).
     ///
     /// # Safety
     /// Marking is closed and complete for this cycle and this cycle's sweep
     /// has not begun, so every registered cell and referent is unfreed and
     /// its mark bit says whether it is live.
-    pub(crate) unsafe fn clear_dead(&self) -> Cleared {
+    pub(crate) unsafe fn clear_dead_referents(&self) -> Cleared {
         let mut report = Cleared::default();
-        lock(&self.cells).retain(|c| {
-            // SAFETY: an unfreed object (the caller's guarantee).
-            if !unsafe { tmgc_alloc::is_marked(c.0.cast()) } {
-                return false; // the cell itself died
-            }
-            // SAFETY: a live weak cell: its payload is one reference word.
+        for c in lock(&self.cells).iter() {
+            // SAFETY: an unfreed weak cell (the caller's guarantee): its
+            // payload is one reference word.
             let slot = unsafe { cell_slot(c.0) };
             let r = slot.load(Ordering::Acquire);
             // SAFETY: a referent of a registered cell is unfreed (as above).
@@ -187,9 +187,18 @@ impl Registry {
                     report.cleared += 1;
                 }
             }
-            true
-        });
+        }
         report
+    }
+
+    /// The walk's second half, after the finalizers' marking: drop the
+    /// cells that are still unmarked (this cycle's sweep frees them).
+    ///
+    /// # Safety
+    /// As for `clear_dead_referents`, and the finalizers' marking is done.
+    pub(crate) unsafe fn drop_dead_cells(&self) {
+        // SAFETY: an unfreed object (the caller's guarantee).
+        lock(&self.cells).retain(|c| unsafe { tmgc_alloc::is_marked(c.0.cast()) });
     }
 
     /// Registered cells (for statistics).

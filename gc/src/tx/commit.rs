@@ -22,7 +22,13 @@ impl<'tx> Tx<'tx> {
     #[inline]
     pub(crate) fn commit(&mut self) -> Result<(u64, bool), Conflict> {
         let logs = &self.core.logs;
-        if self.solo && self.ck.is_none() && !self.core.gc.barrier && logs.news.is_empty() && logs.globals.is_empty() {
+        if self.solo
+            && self.ck.is_none()
+            && !self.core.gc.barrier
+            && logs.news.is_empty()
+            && logs.globals.is_empty()
+            && logs.finals.is_empty()
+        {
             debug_assert!(logs.reads.is_empty() && logs.locked.is_empty(), "solo transactions log no reads");
             // The common solo commit, inlined: write back the logged words
             // (nothing to lock, validate, stamp or shade; S2 of `solo`).
@@ -60,6 +66,7 @@ impl<'tx> Tx<'tx> {
             && !self.core.gc.barrier
             && logs.news.is_empty()
             && logs.globals.is_empty()
+            && logs.finals.is_empty()
             && logs.writes.iter().all(|w| w.obj() == first);
         simple.then_some(first)
     }
@@ -130,6 +137,11 @@ impl<'tx> Tx<'tx> {
             }
             self.apply_root_drops();
             self.core.roots.commit();
+            if !self.core.logs.finals.is_empty() {
+                // Committed: the registrations exist from now on (F4: their
+                // objects were reachable by this transaction).
+                self.core.heap.collector.finals.register(&mut self.core.logs.finals);
+            }
             self.core.logs.clear();
             self.finished = true;
         }

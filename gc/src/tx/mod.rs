@@ -95,6 +95,7 @@
 mod access;
 mod array;
 mod commit;
+mod finalizers;
 mod weak_cells;
 mod write_index;
 
@@ -154,11 +155,18 @@ pub(crate) struct Logs {
     pub(crate) objs: Vec<NonNull<Header>>,
     /// Lookups in `writes` (cleared with it: WI1).
     pub(crate) index: write_index::WriteIndex,
+    /// Finalizers and cleanups registered by the attempt (moved to the
+    /// collector's registry at commit, dropped at abort).
+    pub(crate) finals: Vec<crate::collector::finalize::Entry>,
 }
 
 impl Logs {
     fn is_clear(&self) -> bool {
-        self.reads.is_empty() && self.writes.is_empty() && self.news.is_empty() && self.globals.is_empty()
+        self.reads.is_empty()
+            && self.writes.is_empty()
+            && self.news.is_empty()
+            && self.globals.is_empty()
+            && self.finals.is_empty()
     }
 
     /// Empty the write log and its index together (WI1 of `write_index`).
@@ -173,6 +181,7 @@ impl Logs {
         self.clear_writes();
         self.news.clear();
         self.globals.clear();
+        self.finals.clear();
         self.locked.clear();
     }
 }
