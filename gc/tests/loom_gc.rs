@@ -25,6 +25,11 @@
 //!   last handle) and makes a new object a global root in the freed slot,
 //!   while a cycle runs: both objects survive, and the slot's reuse is
 //!   never confused with its old owner (G2-G5 of roots/src/global.rs).
+//! - `finalizer_handoff_against_a_cycle`: a thread takes a queued
+//!   finalizer (its object a root of the queue), makes the object a root
+//!   of its own, and reads the object's child in the finalizer, while a
+//!   cycle runs: the object and its child survive, and the verifier passes
+//!   (F2, F3 of gc/src/collector/finalize.rs).
 //! - `read_only_root_creation`: a read-only transaction roots an object
 //!   while another thread deletes the only heap path to it, during a cycle.
 //!   The new root must be shaded at commit (found by review: read-only
@@ -372,6 +377,81 @@ fn global_root_dropped_and_reused_during_a_cycle() {
             })
             .unwrap();
         assert_eq!(v, (7, 9));
+    });
+}
+
+/// Set when a `Guarded` is swept: a finalizer that finds it set ran on a
+/// freed object. (A std atomic: loom runs a model's threads on one OS
+/// thread, and the models run one at a time.)
+static GUARDED_FREED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+#[derive(Trace)]
+struct Guarded {
+    b: Ref<GuardedLeaf>,
+}
+
+impl Drop for Guarded {
+    fn drop(&mut self) {
+        GUARDED_FREED.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[derive(Trace)]
+struct GuardedLeaf {
+    v: Value<u64>,
+}
+
+impl Drop for GuardedLeaf {
+    fn drop(&mut self) {
+        GUARDED_FREED.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// F2/F3: the hand-off of a finalizer's object from the queue (a root set
+/// scanned at T) to the runner's own root, against a cycle. The object is
+/// never swept before its finalizer ran (its destructor would say so), and
+/// the verifier passes. With the queue not scanned at T, loom finds the
+/// object swept under the finalizer (checked 2026-12-01).
+#[test]
+fn finalizer_handoff_against_a_cycle() {
+    model(2, || {
+        GUARDED_FREED.store(false, std::sync::atomic::Ordering::SeqCst);
+        let heap = Heap::new(config()).unwrap();
+        {
+            let mut m = heap.attach().unwrap();
+            m.transaction::<_, ()>(|tx| {
+                let x = tx.alloc(GuardedLeaf { v: Value::new(7) })?;
+                let p = tx.alloc(Guarded { b: Ref::null() })?;
+                tx.store(p, |p| &p.b, Some(x))?;
+                tx.register_finalizer(p, |m, root| {
+                    assert!(
+                        !GUARDED_FREED.load(std::sync::atomic::Ordering::SeqCst),
+                        "the object or its child was swept before its finalizer ran"
+                    );
+                    let v = m
+                        .transaction::<_, ()>(|tx| {
+                            let p = tx.get_root(&root)?;
+                            let x = tx.load(p, |p| &p.b)?.expect("the child survived");
+                            Ok(tx.get(x, |x| &x.v)?)
+                        })
+                        .unwrap();
+                    assert_eq!(v, 7, "the finalizer read its object's child intact");
+                });
+                Ok(())
+            })
+            .unwrap();
+        }
+        heap.collect().unwrap(); // unreachable: queued
+        let runner = {
+            let heap = heap.clone();
+            thread::spawn(move || {
+                let mut m = heap.attach().unwrap();
+                m.run_finalizers()
+            })
+        };
+        heap.collect().expect("the verifier found a reachable object unmarked");
+        assert_eq!(runner.join().unwrap(), 1);
+        heap.collect().expect("the verifier of the next cycle");
     });
 }
 
