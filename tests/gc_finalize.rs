@@ -528,3 +528,57 @@ fn young_and_full_cycles_finalize_what_they_reclaim() {
     assert_eq!(m.run_finalizers(), 1);
     assert_eq!(*log.lock().unwrap(), [2, 1]);
 }
+
+/// At exit: `finalize_all` runs every registration, reachable or not;
+/// dropping the heap runs none (their closures are dropped unrun).
+#[test]
+fn finalize_all_at_exit_and_heap_drop() {
+    let heap = Heap::new(verified()).unwrap();
+    let mut m = heap.attach().unwrap();
+    let log: Log = Default::default();
+    let kept = m
+        .transaction::<_, ()>(|tx| {
+            let a = tx.alloc(obj(1))?;
+            tx.register_finalizer(a, logging(&log));
+            let b = tx.alloc(obj(2))?;
+            let l = Arc::clone(&log);
+            tx.add_cleanup(b, move || l.lock().unwrap().push(20));
+            Ok((tx.root(a), tx.root(b)))
+        })
+        .unwrap();
+    assert_eq!(m.finalize_all(), 2);
+    let mut got = log.lock().unwrap().clone();
+    got.sort_unstable();
+    assert_eq!(got, [1, 20], "reachable objects' finalizers and cleanups ran");
+    let ids = m
+        .transaction::<_, ()>(|tx| {
+            let (a, b) = (tx.get_root(&kept.0)?, tx.get_root(&kept.1)?);
+            Ok((tx.get(a, |a| &a.id)?, tx.get(b, |b| &b.id)?))
+        })
+        .unwrap();
+    assert_eq!(ids, (1, 2), "and the objects are intact");
+    drop(kept);
+    assert_eq!(run_all(&mut m), 0, "used up");
+
+    // Dropping the heap: registered closures are dropped, not run.
+    let ran = Arc::new(AtomicBool::new(false));
+    let token = Arc::new(());
+    {
+        let heap = Heap::new(verified()).unwrap();
+        let mut m = heap.attach().unwrap();
+        let (r, t) = (Arc::clone(&ran), Arc::clone(&token));
+        m.transaction::<_, ()>(|tx| {
+            let a = tx.alloc(obj(1))?;
+            let (r, t) = (Arc::clone(&r), Arc::clone(&t));
+            tx.add_cleanup(a, move || {
+                let _t = t;
+                r.store(true, Ordering::SeqCst)
+            });
+            Ok(tx.root(a))
+        })
+        .map(drop)
+        .unwrap();
+    }
+    assert!(!ran.load(Ordering::SeqCst), "no finalizer runs at heap drop");
+    assert_eq!(Arc::strong_count(&token), 1, "its closure was dropped with the heap");
+}

@@ -334,6 +334,21 @@ impl Mutator {
         n
     }
 
+    /// Run every registered finalizer and cleanup now, whether its object
+    /// is reachable or not, then the ones already due; returns how many
+    /// ran. For a program's exit (as Boehm's `GC_finalize_all`): dropping
+    /// the `Heap` runs no finalizer (docs/FINALIZATION.md). A finalizer of
+    /// a reachable object runs while the object stays reachable; its
+    /// registration is used up either way. Registrations made while this
+    /// runs wait for their objects to die, as usual.
+    pub fn finalize_all(&mut self) -> usize {
+        if crate::gcwork::inside() {
+            return 0;
+        }
+        self.heap.collector.finals.queue_all();
+        self.run_finalizers()
+    }
+
     /// A commit point outside any transaction: answer the collector now if
     /// it asked, and remove the roots dropped since this thread's last
     /// transaction (a dropped [`Root`](crate::Root) is otherwise removed at

@@ -83,7 +83,7 @@ fn main() -> ExitCode {
 fn run(opts: &Opts, heap: &Heap) -> Report {
     let threads = opts.threads();
     let mix = opts.workloads();
-    let shared = Arc::new(Shared { graph: workloads::graph::Graph::new(heap) });
+    let shared = Arc::new(Shared { graph: workloads::graph::Graph::new(heap), resources: Default::default() });
     let stop = Arc::new(AtomicBool::new(false));
     let failure: Arc<Mutex<Option<Failure>>> = Arc::new(Mutex::new(None));
     let commits = Arc::new(AtomicU64::new(0));
@@ -188,6 +188,17 @@ fn run(opts: &Opts, heap: &Heap) -> Report {
     if opts.verify {
         if let Err(e) = heap.collect() {
             verifier_failed(&failure, opts.seed, e.to_string());
+        }
+    }
+    // Every resource of the finalize workload released exactly once.
+    if mix.contains(&opts::Workload::Finalize) && failure.lock().unwrap().is_none() {
+        if let Err(detail) = workloads::finalize::finish(heap, &shared.resources) {
+            failure.lock().unwrap().get_or_insert(Failure {
+                workload: "finalize",
+                thread: usize::MAX,
+                seed: opts.seed,
+                detail,
+            });
         }
     }
     let stats = heap.stats();

@@ -27,10 +27,13 @@ pub(crate) enum Workload {
     /// (integers, strings, vectors, large vectors traced in chunks) under
     /// pushes, pops, replacements and in-place string edits.
     Objects,
+    /// Objects owning a counted resource, released by finalizers and
+    /// cleanups: each exactly once, never while reachable.
+    Finalize,
 }
 
 impl Workload {
-    pub(crate) const ALL: [Workload; 9] = [
+    pub(crate) const ALL: [Workload; 10] = [
         Workload::Trees,
         Workload::Graph,
         Workload::Lru,
@@ -40,6 +43,7 @@ impl Workload {
         Workload::Pressure,
         Workload::Weak,
         Workload::Objects,
+        Workload::Finalize,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -53,6 +57,7 @@ impl Workload {
             Workload::Pressure => "pressure",
             Workload::Weak => "weak",
             Workload::Objects => "objects",
+            Workload::Finalize => "finalize",
         }
     }
 }

@@ -104,11 +104,26 @@ pub(crate) struct FinalReport {
     pub(crate) in_cycles: u64,
 }
 
+/// The queue: entries in the order they were queued (so by increasing
+/// id); those before `next` were taken (RUNNING or DONE), those from
+/// `next` on are QUEUED. Taking and finishing are O(1) and O(log n).
+#[derive(Default)]
+struct Queue {
+    entries: Vec<Pending>,
+    next: usize,
+}
+
+impl Queue {
+    fn push(&mut self, p: Pending) {
+        self.entries.push(p);
+    }
+}
+
 /// The registry and the queue of one heap.
 #[derive(Default)]
 pub(crate) struct Finals {
     registry: Mutex<Vec<Entry>>,
-    queue: Mutex<Vec<Pending>>,
+    queue: Mutex<Queue>,
     next_id: AtomicU64,
     /// Statistics.
     pub(crate) ran: AtomicU64,
@@ -135,17 +150,20 @@ impl Finals {
 
     /// Queued actions not yet done.
     pub(crate) fn pending(&self) -> usize {
-        lock(&self.queue).iter().filter(|p| p.state != State::Done).count()
+        lock(&self.queue).entries.iter().filter(|p| p.state != State::Done).count()
     }
 
     /// F3: forget the DONE entries (at a cycle's start, before REQ).
     pub(crate) fn remove_done(&self) {
-        lock(&self.queue).retain(|p| p.state != State::Done);
+        let mut q = lock(&self.queue);
+        q.entries.retain(|p| p.state != State::Done);
+        // What is left before the first QUEUED entry is RUNNING.
+        q.next = q.entries.iter().take_while(|p| p.state == State::Running).count();
     }
 
     /// F2: the objects of the QUEUED and RUNNING finalizers.
     pub(crate) fn scan(&self, mut f: impl FnMut(NonNull<Header>)) {
-        for p in lock(&self.queue).iter() {
+        for p in lock(&self.queue).entries.iter() {
             if let (Some(o), true) = (p.obj, p.state != State::Done) {
                 f(o);
             }
@@ -230,19 +248,39 @@ impl Finals {
         report
     }
 
+    /// Queue every registration, reachable or not (`Mutator::finalize_all`,
+    /// at a program's exit). Safe at any time: a queued object is a root
+    /// (F2), so running a finalizer of a reachable object frees nothing.
+    pub(crate) fn queue_all(&self) -> usize {
+        let mut reg = lock(&self.registry);
+        let mut q = lock(&self.queue);
+        let n = reg.len();
+        for e in reg.drain(..) {
+            let obj = matches!(e.action, Action::Finalize(_)).then_some(e.obj);
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+            q.push(Pending { id, obj, action: Some(e.action), state: State::Queued });
+        }
+        n
+    }
+
     /// Take the next queued action (F1: QUEUED -> RUNNING).
     pub(crate) fn take(&self) -> Option<(u64, Option<NonNull<Header>>, Action)> {
         let mut q = lock(&self.queue);
-        let p = q.iter_mut().find(|p| p.state == State::Queued)?;
+        let i = q.next;
+        let p = q.entries.get_mut(i)?;
+        debug_assert_eq!(p.state, State::Queued);
         p.state = State::Running;
-        Some((p.id, p.obj, p.action.take().expect("a queued entry holds its action")))
+        let taken = (p.id, p.obj, p.action.take().expect("a queued entry holds its action"));
+        q.next = i + 1;
+        Some(taken)
     }
 
     /// The runner is done with `id` (RUNNING -> DONE; F2: after its object
     /// became a committed root of the runner's thread, for a finalizer).
     pub(crate) fn done(&self, id: u64) {
-        if let Some(p) = lock(&self.queue).iter_mut().find(|p| p.id == id) {
-            p.state = State::Done;
+        let mut q = lock(&self.queue);
+        if let Ok(i) = q.entries.binary_search_by_key(&id, |p| p.id) {
+            q.entries[i].state = State::Done;
         }
     }
 }

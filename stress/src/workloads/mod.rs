@@ -3,6 +3,7 @@
 //! invariant over a structure all threads share.
 
 pub(crate) mod churn;
+pub(crate) mod finalize;
 pub(crate) mod graph;
 pub(crate) mod large;
 pub(crate) mod long;
@@ -56,6 +57,7 @@ pub(crate) fn check_list<'t>(
 /// Shared state set up before the threads start.
 pub(crate) struct Shared {
     pub(crate) graph: graph::Graph,
+    pub(crate) resources: std::sync::Arc<finalize::Resources>,
 }
 
 /// Run one slice of `w`.
@@ -70,6 +72,7 @@ pub(crate) fn run(w: Workload, ctx: &mut Ctx<'_>, shared: &Shared) -> Result<(),
         Workload::Pressure => pressure::run(ctx),
         Workload::Weak => weak::run(ctx),
         Workload::Objects => objects::run(ctx),
+        Workload::Finalize => finalize::run(ctx, &shared.resources),
     }
 }
 
