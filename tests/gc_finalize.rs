@@ -582,3 +582,40 @@ fn finalize_all_at_exit_and_heap_drop() {
     assert!(!ran.load(Ordering::SeqCst), "no finalizer runs at heap drop");
     assert_eq!(Arc::strong_count(&token), 1, "its closure was dropped with the heap");
 }
+
+/// The interpreter's variant: a finalizer on a dynamic object reads its
+/// tagged words through `Root<Dyn>`.
+#[test]
+fn finalizers_on_dynamic_objects() {
+    use tmgc::Tagged;
+    let pair = DynType::register(DynTypeSpec::new("FinPair").tagged_words(2)).unwrap();
+    let heap = Heap::new(verified()).unwrap();
+    let mut m = heap.attach().unwrap();
+    let log: Log = Default::default();
+    let l = Arc::clone(&log);
+    m.transaction::<_, ()>(|tx| {
+        let cdr = tx.alloc_dyn(pair)?;
+        tx.set_tagged(cdr, 0, Tagged::int(5).unwrap())?;
+        let p = tx.alloc_dyn(pair)?;
+        tx.set_tagged(p, 0, Tagged::int(4).unwrap())?;
+        tx.set_tagged(p, 1, Tagged::Ref(cdr))?;
+        let l = Arc::clone(&l);
+        tx.register_finalizer(p, move |m, root| {
+            let sum = m
+                .transaction::<_, ()>(|tx| {
+                    let p = tx.get_root(&root)?;
+                    let (Tagged::Int(a), Tagged::Ref(c)) = (tx.tagged(p, 0)?, tx.tagged(p, 1)?) else {
+                        panic!("the pair is intact")
+                    };
+                    let Tagged::Int(b) = tx.tagged(c, 0)? else { panic!("its cdr is intact") };
+                    Ok(a.get() + b.get())
+                })
+                .unwrap();
+            l.lock().unwrap().push(sum as u64);
+        });
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(run_all(&mut m), 1);
+    assert_eq!(*log.lock().unwrap(), [9]);
+}
