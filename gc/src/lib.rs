@@ -76,14 +76,13 @@ pub mod alloc {
 }
 
 pub use array::Elems;
+pub use collector::histogram::Histogram;
 pub use collector::stats::{CycleStats, GcStats};
 pub use collector::CollectError;
 pub use error::{Abort, Conflict, HeapError, RootMisuse, TxError};
 pub use field::{Ref, Value, Word};
 pub use flags::ObjFlags;
 pub use gcref::{Dyn, Gc, GlobalRoot, Root};
-/// The histogram type of [`GcStats::pauses`] (from `hdrhistogram`).
-pub use hdrhistogram::Histogram;
 pub use header::{Header, HEADER_BYTES};
 pub use heap::{Config, Heap, MarkerKind};
 pub use mutator::Mutator;

@@ -3,8 +3,8 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use hdrhistogram::Histogram;
 use tmgc::GcStats;
+use tmgc::Histogram;
 
 use crate::ctx::{Counters, Failure};
 use crate::opts::Opts;
@@ -14,7 +14,7 @@ pub(crate) struct ThreadReport {
     pub(crate) counters: Counters,
     pub(crate) conflicts: u64,
     pub(crate) allocated: u64,
-    pub(crate) pauses: Option<Histogram<u64>>,
+    pub(crate) pauses: Option<Histogram>,
 }
 
 pub(crate) struct Report {

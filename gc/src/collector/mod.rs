@@ -21,6 +21,7 @@
 //! thread calls [`Heap::collect`](crate::Heap::collect) or waits for memory.
 
 pub(crate) mod finalize;
+pub(crate) mod histogram;
 pub(crate) mod mark;
 pub(crate) mod stats;
 

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use crate::heap::HeapInner;
 use crate::sync::lock;
 
-use hdrhistogram::Histogram;
+use super::histogram::Histogram;
 
 /// One pause being timed.
 pub(crate) struct PauseClock {
@@ -54,13 +54,13 @@ fn thread_cpu_ns() -> u64 {
 /// time (recorded only with the `pause-cputime` feature).
 #[derive(Clone)]
 pub(crate) struct Pauses {
-    pub(crate) wall: Histogram<u64>,
-    pub(crate) cpu: Histogram<u64>,
+    pub(crate) wall: Histogram,
+    pub(crate) cpu: Histogram,
 }
 
 impl Pauses {
     pub(crate) fn new() -> Pauses {
-        Pauses { wall: new_histogram(), cpu: new_histogram() }
+        Pauses { wall: Histogram::new(), cpu: Histogram::new() }
     }
 
     /// MutatorRecord the pause `clock` timed, less `excluded` wall time (a wait
@@ -68,24 +68,20 @@ impl Pauses {
     #[inline]
     pub(crate) fn record(&mut self, clock: &PauseClock, excluded: Duration) {
         let wall = clock.wall().saturating_sub(excluded);
-        let _ = self.wall.record((wall.as_nanos() as u64).max(1));
+        self.wall.record(wall.as_nanos() as u64);
         #[cfg(feature = "pause-cputime")]
-        let _ = self.cpu.record(thread_cpu_ns().saturating_sub(clock.cpu).max(1));
+        self.cpu.record(thread_cpu_ns().saturating_sub(clock.cpu));
     }
 
     pub(crate) fn add(&mut self, o: &Pauses) {
-        let _ = self.wall.add(&o.wall);
-        let _ = self.cpu.add(&o.cpu);
+        self.wall.add(&o.wall);
+        self.cpu.add(&o.cpu);
     }
 
     pub(crate) fn reset(&mut self) {
         self.wall.reset();
         self.cpu.reset();
     }
-}
-
-pub(crate) fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 60_000_000_000, 2).expect("valid histogram bounds")
 }
 
 /// What one collection cycle did.
@@ -162,17 +158,15 @@ pub struct GcStats {
     /// Every mutator's pauses at commit points (time spent on GC work there:
     /// handshake responses and commit barriers), in nanoseconds. Threads
     /// still attached contribute what they merged at their last handshake.
-    /// An [`hdrhistogram::Histogram`] (re-exported as
-    /// [`tmgc::Histogram`](crate::Histogram)).
-    pub pauses: Histogram<u64>,
+    pub pauses: Histogram,
     /// The thread CPU time of the same pauses, in nanoseconds: recorded
     /// only with the crate's `pause-cputime` feature (empty otherwise). A
     /// pause whose wall time is far above its CPU time was spent off the
     /// CPU (preempted), not on GC work.
-    pub pause_cpu: Histogram<u64>,
+    pub pause_cpu: Histogram,
     /// The same wall times, per mutator: `(mutator id, histogram)`; detached mutators
     /// are folded into `pauses` only.
-    pub per_mutator: Vec<(u64, Histogram<u64>)>,
+    pub per_mutator: Vec<(u64, Histogram)>,
     /// Heap-verifier failures so far (empty when all is well).
     pub verify_failures: Vec<String>,
     /// Weak cells the collector tracks: alive at the last cycle, or

@@ -1,0 +1,92 @@
+//! [`Histogram`]: the pause histograms of [`crate::GcStats`], nanoseconds
+//! from 1 ns to 60 s at two significant digits. A wrapper, so the
+//! histogram crate behind it (`hdrhistogram`) can change without
+//! changing tmgc's API.
+
+/// A histogram of durations in nanoseconds (pauses at commit points).
+///
+/// ```
+/// let heap = tmgc::Heap::new(tmgc::Config::default()).unwrap();
+/// heap.collect().unwrap();
+/// let p = heap.stats().pauses;
+/// assert!(p.is_empty() || p.value_at_quantile(0.99) <= p.max());
+/// ```
+#[derive(Clone)]
+pub struct Histogram {
+    inner: hdrhistogram::Histogram<u64>,
+}
+
+impl Histogram {
+    pub(crate) fn new() -> Histogram {
+        Histogram {
+            inner: hdrhistogram::Histogram::new_with_bounds(1, 60_000_000_000, 2).expect("valid histogram bounds"),
+        }
+    }
+
+    /// Record one value (clamped to the histogram's range).
+    #[inline]
+    pub(crate) fn record(&mut self, ns: u64) {
+        self.inner.saturating_record(ns.max(1));
+    }
+
+    /// Add every value of `other`.
+    pub(crate) fn add(&mut self, other: &Histogram) {
+        let _ = self.inner.add(&other.inner);
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.inner.reset();
+    }
+
+    /// Values recorded.
+    pub fn len(&self) -> u64 {
+        self.inner.len()
+    }
+
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.inner.is_empty()
+    }
+
+    /// The smallest value recorded (0 if none).
+    pub fn min(&self) -> u64 {
+        if self.is_empty() {
+            0
+        } else {
+            self.inner.min()
+        }
+    }
+
+    /// The largest value recorded (0 if none).
+    pub fn max(&self) -> u64 {
+        self.inner.max()
+    }
+
+    /// The mean of the values recorded (0 if none).
+    pub fn mean(&self) -> f64 {
+        self.inner.mean()
+    }
+
+    /// Values recorded between `low` and `high` (both included, to the
+    /// histogram's precision: two significant digits).
+    pub fn count_between(&self, low: u64, high: u64) -> u64 {
+        self.inner.count_between(low, high.min(self.inner.high()))
+    }
+
+    /// The value at quantile `q` (0.99 for p99); 0 if none was recorded.
+    pub fn value_at_quantile(&self, q: f64) -> u64 {
+        self.inner.value_at_quantile(q)
+    }
+}
+
+impl std::fmt::Debug for Histogram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Histogram")
+            .field("len", &self.len())
+            .field("min", &self.min())
+            .field("p50", &self.value_at_quantile(0.5))
+            .field("p99", &self.value_at_quantile(0.99))
+            .field("max", &self.max())
+            .finish()
+    }
+}
