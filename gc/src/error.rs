@@ -106,6 +106,16 @@ pub enum HeapError {
     AlreadyAttached,
     /// A configuration value is out of range (the message says which).
     Config(&'static str),
+    /// A `TMGC_*` environment override is malformed (the table of
+    /// overrides is in the docs of [`Config`](crate::Config)).
+    Env {
+        /// The variable.
+        var: &'static str,
+        /// Its value.
+        value: String,
+        /// What it should be.
+        expected: &'static str,
+    },
     /// About a million mutators are attached at once (each needs a writer
     /// tag of 20 bits in the objects it writes); detach some first.
     TooManyMutators,
@@ -126,6 +136,7 @@ impl fmt::Display for HeapError {
             HeapError::Alloc(e) => write!(f, "{e}"),
             HeapError::AlreadyAttached => write!(f, "this thread already has a mutator attached to this heap"),
             HeapError::Config(m) => write!(f, "invalid configuration: {m}"),
+            HeapError::Env { var, value, expected } => write!(f, "{var}={value}: expected {expected}"),
             HeapError::TooManyMutators => {
                 write!(f, "too many mutators attached at once (the limit is {})", crate::flags::vlock::MAX_TAG)
             }

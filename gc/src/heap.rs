@@ -34,6 +34,24 @@ use crate::mutator::Mutator;
 /// assert_eq!(config.get_growth_factor(), 2.0);
 /// let heap = tmgc::Heap::new(config).unwrap();
 /// ```
+///
+/// # Environment overrides
+/// `Heap::new` applies these variables over the configuration it is
+/// given (an operator's switch, like Go's `GOGC`: no recompiling). A
+/// malformed value is an error (`HeapError::Env`), never ignored.
+///
+/// | variable | value | sets |
+/// |---|---|---|
+/// | `TMGC_GCTRACE` | `1` or `0` | `Config::gctrace`: one line per cycle on stderr |
+/// | `TMGC_GROWTH_FACTOR` | a positive number | `Config::growth_factor` |
+/// | `TMGC_MIN_TRIGGER_BYTES` | bytes (`64M`, `1G` and `512K` accepted) | `Config::min_trigger_bytes` |
+/// | `TMGC_HEAP_LIMIT` | bytes, as above | `Config::heap_limit` |
+/// | `TMGC_VERIFY` | `1` or `0` | `Config::verify` |
+/// | `TMGC_MARKER` | `serial`, `parallel`, `parallel:N` or `assisted` | `Config::marker` |
+/// | `TMGC_GENERATIONAL` | `1` or `0` | `Config::generational` |
+/// | `TMGC_NURSERY_BYTES` | bytes, as above | `Config::nursery_bytes` |
+/// | `TMGC_SOLO` | `1` or `0` | `Config::solo` |
+/// | `TMGC_GIVE_WAY` | `1` or `0` | `Config::give_way` |
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Config {
@@ -74,6 +92,10 @@ pub struct Config {
     generational: bool,
     /// Generational mode: the least allocation between young cycles.
     nursery_bytes: u64,
+    /// One line per cycle on stderr (`TMGC_GCTRACE=1`).
+    gctrace: bool,
+    /// Called at the end of each cycle with its statistics.
+    on_cycle: Option<crate::collector::CycleHook>,
 }
 
 /// The marking strategy (docs/COLLECTOR.md, "Marking strategies").
@@ -104,6 +126,8 @@ impl Default for Config {
             give_way: true,
             generational: false,
             nursery_bytes: 32 << 20,
+            gctrace: false,
+            on_cycle: None,
         }
     }
 }
@@ -240,6 +264,45 @@ impl Config {
     pub fn get_give_way(&self) -> bool {
         self.give_way
     }
+
+    /// Print one line per cycle on stderr, as Go's `GODEBUG=gctrace=1`
+    /// (default off; `TMGC_GCTRACE=1` turns it on without recompiling):
+    /// the cycle number and kind, its phase times, the heap before and
+    /// after and the live bytes, what was marked and freed, finalizers
+    /// queued, and the pauses so far.
+    pub fn gctrace(mut self, v: bool) -> Self {
+        self.gctrace = v;
+        self
+    }
+
+    /// See [`Config::gctrace`].
+    pub fn get_gctrace(&self) -> bool {
+        self.gctrace
+    }
+
+    /// Call `f` at the end of each cycle with its statistics, on the thread
+    /// that ran the cycle (for a runtime that exports metrics). `f` runs
+    /// inside the collector's work: it may read [`Heap::stats`] but
+    /// `attach`, `collect` and transactions return `InGcWork` there (W0);
+    /// a panic in it is caught and ignored.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::sync::Arc;
+    /// let cycles = Arc::new(AtomicU64::new(0));
+    /// let c = Arc::clone(&cycles);
+    /// let heap = tmgc::Heap::new(tmgc::Config::default().on_cycle(move |s| {
+    ///     c.fetch_add(1, Ordering::SeqCst);
+    ///     assert!(s.cycle > 0);
+    /// }))
+    /// .unwrap();
+    /// heap.collect().unwrap();
+    /// assert_eq!(cycles.load(Ordering::SeqCst), 1);
+    /// ```
+    pub fn on_cycle(mut self, f: impl Fn(&crate::CycleStats) + Send + Sync + 'static) -> Self {
+        self.on_cycle = Some(crate::collector::CycleHook(Arc::new(f)));
+        self
+    }
 }
 
 /// The clock's top bit: an inevitable transaction runs. The other bits are
@@ -344,6 +407,8 @@ loom::thread_local! {
 impl Heap {
     /// A new, empty heap.
     pub fn new(config: Config) -> Result<Heap, HeapError> {
+        // Operators' overrides (gc/src/env.rs has the table).
+        let config = crate::env::apply(config)?;
         let destructor_panics = Arc::new(AtomicU64::new(0));
         let panics = Arc::clone(&destructor_panics);
         let space = tmgc_alloc::Space::with_drop_hook(config.alloc, move |p| {
@@ -382,6 +447,8 @@ impl Heap {
             give_way: config.give_way,
             generational: config.generational,
             nursery_bytes: config.nursery_bytes.max(config.min_trigger_bytes),
+            gctrace: config.gctrace,
+            on_cycle: config.on_cycle.clone(),
         };
         let marker: Box<dyn crate::collector::mark::Marker> = match config.marker {
             MarkerKind::Serial => Box::new(crate::collector::mark::SerialMarker),

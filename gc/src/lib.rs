@@ -46,6 +46,7 @@ extern crate self as tmgc;
 
 mod array;
 pub mod collector;
+mod env;
 mod error;
 mod field;
 pub mod flags;

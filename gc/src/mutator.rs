@@ -468,7 +468,7 @@ impl Drop for Mutator {
             // back). Said once per process.
             static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
             if !SAID.swap(true, Ordering::Relaxed) {
-                eprintln!(
+                log::warn!(
                     "tmgc: a Mutator dropped inside code the collector runs (a Trace impl or a destructor) \
                      stays attached: its roots and blocks are kept (docs/COLLECTOR.md, W0)"
                 );

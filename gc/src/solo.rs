@@ -139,7 +139,7 @@ fn revoke(h: &Arc<MutatorRecord>) {
             // Most likely a deadlock: the holder's transaction body waits
             // for this very attach (or for a thread stuck behind it).
             warned = true;
-            eprintln!(
+            log::warn!(
                 "tmgc: an attach has waited {} s for the lone mutator's running transaction \
                  (solo mode, Config::solo). A transaction body that waits for another thread to \
                  attach, or attaches itself, waits for ever; see docs/TRANSACTIONS.md, \"Solo mode\".",

@@ -449,3 +449,15 @@ fn crowded_threads_give_way_while_marking() {
     assert!(run(true) > 0, "nobody gave way on a crowded machine");
     assert_eq!(run(false), 0, "threads gave way with give_way off");
 }
+
+/// The statistics serialise (the `serde` feature).
+#[cfg(feature = "serde")]
+#[test]
+fn stats_serialise() {
+    let heap = Heap::new(Config::default()).unwrap();
+    heap.collect().unwrap();
+    let v = serde_json::to_value(heap.stats()).unwrap();
+    assert_eq!(v["cycles"], 1);
+    assert!(v["pauses"]["p99"].is_u64());
+    assert_eq!(v["recent"][0]["cycle"], 1);
+}

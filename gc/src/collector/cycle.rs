@@ -274,7 +274,45 @@ impl Collector {
         }
         s.recent.push_back(cycle);
         drop(s);
+        if self.config.gctrace {
+            self.trace_line(heap, &cycle, live_before + allocated);
+        }
+        if let Some(hook) = &self.config.on_cycle {
+            // Inside the cycle's GC work (W0); a panic must not take the
+            // collector down.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (hook.0)(&cycle)));
+        }
         result.map(|()| cycle)
+    }
+
+    /// `Config::gctrace`'s line for one cycle, on stderr (the user asked
+    /// for it: `TMGC_GCTRACE=1`).
+    fn trace_line(&self, heap: &HeapInner, c: &CycleStats, before: u64) {
+        let mib = |b: u64| b as f64 / (1 << 20) as f64;
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+        let st = self.stats(heap);
+        let us = |ns: u64| ns as f64 / 1e3;
+        eprintln!(
+            "tmgc: gc {} {}: {:.2} ms (to T {:.2}, mark {:.2}, verify and sweep {:.2}); {:.1} -> {:.1} MiB live (of {:.1} MiB heap), {:.1} MiB marked ({} objects), {:.1} MiB freed, {} destructors, {} weak cleared, {} finalizers and {} cleanups due; pauses so far p99 {:.1} us, max {:.1} us",
+            c.cycle,
+            if c.full { "full" } else { "young" },
+            ms(c.duration),
+            ms(c.to_t),
+            ms(c.mark),
+            ms(c.duration.saturating_sub(c.to_t + c.mark)),
+            mib(before),
+            mib(c.live_bytes),
+            mib(c.heap_bytes),
+            mib(c.marked_bytes),
+            c.marked_objects,
+            mib(c.freed_bytes),
+            c.objects_dropped,
+            c.weak_cleared,
+            c.finalizers_queued,
+            c.cleanups_queued,
+            us(st.pauses.value_at_quantile(0.99)),
+            us(st.pauses.max()),
+        );
     }
 
     /// Generational mode: the allocation before the next young cycle. Its

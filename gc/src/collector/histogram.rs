@@ -90,3 +90,22 @@ impl std::fmt::Debug for Histogram {
             .finish()
     }
 }
+
+/// Serialised as its summary: `len`, `min`, `mean`, `p50`, `p90`, `p99`,
+/// `p999` and `max`, in nanoseconds (the `serde` feature).
+#[cfg(feature = "serde")]
+impl serde::Serialize for Histogram {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Histogram", 8)?;
+        st.serialize_field("len", &self.len())?;
+        st.serialize_field("min", &self.min())?;
+        st.serialize_field("mean", &self.mean())?;
+        st.serialize_field("p50", &self.value_at_quantile(0.5))?;
+        st.serialize_field("p90", &self.value_at_quantile(0.9))?;
+        st.serialize_field("p99", &self.value_at_quantile(0.99))?;
+        st.serialize_field("p999", &self.value_at_quantile(0.999))?;
+        st.serialize_field("max", &self.max())?;
+        st.end()
+    }
+}

@@ -128,6 +128,20 @@ pub(crate) struct GcConfig {
     pub(crate) generational: bool,
     /// Generational mode: bytes allocated between young cycles.
     pub(crate) nursery_bytes: u64,
+    /// One line per cycle on stderr (`Config::gctrace`).
+    pub(crate) gctrace: bool,
+    /// `Config::on_cycle`.
+    pub(crate) on_cycle: Option<CycleHook>,
+}
+
+/// A callback at the end of each cycle (`Config::on_cycle`).
+#[derive(Clone)]
+pub(crate) struct CycleHook(pub(crate) Arc<dyn Fn(&crate::CycleStats) + Send + Sync>);
+
+impl std::fmt::Debug for CycleHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CycleHook")
+    }
 }
 
 /// `Collector::closed` when no cycle's marking is closed.

@@ -86,6 +86,7 @@ impl Pauses {
 
 /// What one collection cycle did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct CycleStats {
     /// The cycle's number (1 for the first).
@@ -139,6 +140,7 @@ pub struct CycleStats {
 
 /// A snapshot of the collector's statistics ([`crate::Heap::stats`]).
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct GcStats {
     /// Cycles completed.
