@@ -68,3 +68,8 @@ pub fn bounded<T: Send + 'static>(what: &str, secs: u64, f: impl FnOnce() -> T +
         Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what}: deadlock (not finished after {secs} s)"),
     }
 }
+
+/// The workspace README's examples, run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -35,6 +35,12 @@
 #![deny(missing_docs)]
 #![warn(unsafe_op_in_unsafe_fn)]
 
+// Linux only, stated plainly: mmap with MADV_HUGEPAGE and MADV_DONTNEED have no fallback here yet.
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "tmgc supports Linux only (it uses mmap with MADV_HUGEPAGE and MADV_DONTNEED); see README.md, \"Platform\""
+);
+
 mod bitmap;
 mod block_life;
 mod checkpoint;

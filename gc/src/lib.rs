@@ -41,6 +41,10 @@
 //! heap's user needs of the allocation layer (its `Config`, its error).
 #![deny(missing_docs)]
 
+// Linux only, stated plainly: membarrier, MADV_HUGEPAGE (through tmgc-alloc) and CLOCK_THREAD_CPUTIME_ID have no fallback here yet.
+#[cfg(not(target_os = "linux"))]
+compile_error!("tmgc supports Linux only (it uses membarrier, MADV_HUGEPAGE (through tmgc-alloc) and CLOCK_THREAD_CPUTIME_ID); see README.md, \"Platform\"");
+
 // Lets `#[derive(Trace)]`'s `::tmgc::` paths resolve inside this crate too.
 extern crate self as tmgc;
 
@@ -101,6 +105,9 @@ pub use weak::Weak;
 #[cfg(all(test, not(tmgc_loom)))]
 mod tests;
 
+// The crate's README (its example runs as a doctest); the workspace's
+// README.md is tested by the `tmgc-tests` crate (it lies outside this
+// package).
 #[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
+#[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
