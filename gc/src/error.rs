@@ -29,6 +29,39 @@ pub enum Abort<E> {
     Root(RootMisuse),
 }
 
+impl<E> Abort<E> {
+    /// The same outcome with the user error mapped by `f`: a conflict stays
+    /// a conflict (and is retried), the heap and root errors stay as they
+    /// are. For a helper whose user error differs from its caller's; mapping
+    /// every `Abort` to a user error would turn a rare conflict into a
+    /// user abort (a wrong result, not a retry).
+    ///
+    /// ```
+    /// use tmgc::Abort;
+    /// let a: Abort<u32> = Abort::User(7);
+    /// assert!(matches!(a.map_user(|n| format!("code {n}")), Abort::User(s) if s == "code 7"));
+    /// let c: Abort<u32> = Abort::Conflict;
+    /// assert!(matches!(c.map_user(|n| n.to_string()), Abort::Conflict));
+    /// ```
+    pub fn map_user<F>(self, f: impl FnOnce(E) -> F) -> Abort<F> {
+        match self {
+            Abort::Conflict => Abort::Conflict,
+            Abort::User(e) => Abort::User(f(e)),
+            Abort::Heap(h) => Abort::Heap(h),
+            Abort::Root(r) => Abort::Root(r),
+        }
+    }
+}
+
+impl Abort<std::convert::Infallible> {
+    /// An outcome with no user error, as one of any user error type (a
+    /// helper written for `Infallible`, called from a transaction that may
+    /// give up).
+    pub fn widen<F>(self) -> Abort<F> {
+        self.map_user(|never| match never {})
+    }
+}
+
 impl<E> From<Conflict> for Abort<E> {
     fn from(_: Conflict) -> Self {
         Abort::Conflict
@@ -62,6 +95,20 @@ pub enum RootMisuse {
     Unset,
 }
 
+impl fmt::Display for RootMisuse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RootMisuse::Stale => write!(f, "stale root: created by a transaction that aborted, or already dropped"),
+            RootMisuse::Foreign => write!(f, "root belongs to another mutator"),
+            RootMisuse::Unset => {
+                write!(f, "global root read inside the transaction that creates it (set at its commit)")
+            }
+        }
+    }
+}
+
+impl std::error::Error for RootMisuse {}
+
 /// How a transaction ended without committing.
 #[derive(Debug)]
 pub enum TxError<E> {
@@ -81,19 +128,21 @@ impl<E: fmt::Debug> fmt::Display for TxError<E> {
         match self {
             TxError::Aborted(e) => write!(f, "transaction aborted by its body: {e:?}"),
             TxError::Alloc(e) => write!(f, "transaction rolled back: {e}"),
-            TxError::Root(RootMisuse::Stale) => {
-                write!(f, "stale root: created by a transaction that aborted, or already dropped")
-            }
-            TxError::Root(RootMisuse::Foreign) => write!(f, "root belongs to another mutator"),
-            TxError::Root(RootMisuse::Unset) => {
-                write!(f, "global root read inside the transaction that creates it (set at its commit)")
-            }
+            TxError::Root(r) => write!(f, "{r}"),
             TxError::InGcWork => write!(f, "{IN_GC_WORK}"),
         }
     }
 }
 
-impl<E: fmt::Debug> std::error::Error for TxError<E> {}
+impl<E: fmt::Debug> std::error::Error for TxError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TxError::Alloc(e) => Some(e),
+            TxError::Root(r) => Some(r),
+            _ => None,
+        }
+    }
+}
 
 /// Errors of heap set-up and attachment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,7 +194,14 @@ impl fmt::Display for HeapError {
     }
 }
 
-impl std::error::Error for HeapError {}
+impl std::error::Error for HeapError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            HeapError::Alloc(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// Why a collection did not end well.
 #[derive(Clone, Debug, PartialEq, Eq)]

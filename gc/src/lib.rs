@@ -31,6 +31,52 @@
 //! union U { a: u64, b: f64 }
 //! ```
 //!
+//! A heap, a thread's mutator, and transactions:
+//!
+//! ```
+//! use tmgc::{Abort, Config, Gc, Heap, Ref, Trace, Tx, TxError, Value};
+//!
+//! #[derive(Trace)]
+//! struct Account {
+//!     balance: Value<i64>,
+//!     next: Ref<Account>,
+//! }
+//!
+//! /// A helper that may give up: `?` keeps a conflict a conflict (the
+//! /// transaction is retried); only `Abort::User` gives up. (A helper that
+//! /// never gives up can be generic in the caller's error: `Abort<E>`.)
+//! fn withdraw<'tx>(tx: &mut Tx<'tx>, a: Gc<'tx, Account>, n: i64) -> Result<(), Abort<&'static str>> {
+//!     let b = tx.get(a, |a| &a.balance)?;
+//!     if b < n {
+//!         return Err(Abort::User("insufficient funds")); // rolled back, not retried
+//!     }
+//!     tx.set(a, |a| &a.balance, b - n)?;
+//!     Ok(())
+//! }
+//!
+//! let heap = Heap::new(Config::default())?;
+//! let mut m = heap.attach()?; // one mutator per thread
+//! let acct = m.atomically(|tx| {
+//!     let a = tx.alloc(Account { balance: Value::new(100), next: Ref::null() })?;
+//!     Ok(tx.global_root(a)) // outlives the transaction; Send + Sync
+//! })?;
+//! m.transaction(|tx| {
+//!     let a = tx.global(&acct)?;
+//!     withdraw(tx, a, 30)
+//! })?;
+//! let r = m.transaction(|tx| {
+//!     let a = tx.global(&acct)?;
+//!     withdraw(tx, a, 1_000)
+//! });
+//! assert!(matches!(r, Err(TxError::Aborted("insufficient funds"))));
+//! let balance = m.atomically(|tx| {
+//!     let a = tx.global(&acct)?;
+//!     Ok(tx.get(a, |a| &a.balance)?)
+//! })?;
+//! assert_eq!(balance, 70);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! Transactions run on a [`Heap`] through a per-thread [`Mutator`]; objects
 //! reached inside one are [`Gc<'tx, T>`](Gc) handles that cannot escape it,
 //! and [`Root`]s keep objects across transactions. The concurrent

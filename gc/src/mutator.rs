@@ -151,6 +151,42 @@ impl Mutator {
         me.unlock()
     }
 
+    /// [`Mutator::transaction`] for a body that never gives up on purpose:
+    /// its error type is `Infallible`, so no `::<_, ()>` is needed, and a
+    /// helper written for any `E` (`fn f<'tx, E>(tx: &mut Tx<'tx>, ...) ->
+    /// Result<_, Abort<E>>`) is called with `?` as usual.
+    ///
+    /// ```
+    /// use tmgc::{Abort, Config, Gc, Heap, Trace, Tx, Value};
+    /// #[derive(Trace)]
+    /// struct Counter { n: Value<u64> }
+    ///
+    /// // A helper: generic in the caller's user error, conflicts stay conflicts.
+    /// fn bump<'tx, E>(tx: &mut Tx<'tx>, c: Gc<'tx, Counter>) -> Result<u64, Abort<E>> {
+    ///     let n = tx.get(c, |c| &c.n)? + 1;
+    ///     tx.set(c, |c| &c.n, n)?;
+    ///     Ok(n)
+    /// }
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.attach().unwrap();
+    /// let root = m.atomically(|tx| {
+    ///     let c = tx.alloc(Counter { n: Value::new(0) })?;
+    ///     Ok(tx.root(c))
+    /// }).unwrap();
+    /// let n = m.atomically(|tx| {
+    ///     let c = tx.get_root(&root)?;
+    ///     bump(tx, c)
+    /// });
+    /// assert_eq!(n.unwrap(), 1);
+    /// ```
+    pub fn atomically<R>(
+        &mut self,
+        body: impl for<'tx> FnMut(&mut Tx<'tx>) -> Result<R, Abort<std::convert::Infallible>>,
+    ) -> Result<R, TxError<std::convert::Infallible>> {
+        self.transaction(body)
+    }
+
     /// Run `body` as a transaction; see the [module docs](crate::mutator)
     /// for retries, parking, the heap limit and nesting.
     ///
@@ -158,7 +194,8 @@ impl Mutator {
     /// up with on purpose (`Err(Abort::User(e))`, returned as
     /// [`TxError::Aborted`] without a retry). Rust
     /// cannot infer `E` from a body that never gives up: write
-    /// `m.transaction::<_, ()>(...)`, as below.
+    /// `m.transaction::<_, ()>(...)`, as below, or use
+    /// [`Mutator::atomically`].
     ///
     /// ```
     /// use tmgc::{Abort, Config, Heap, Trace, TxError, Value};

@@ -214,15 +214,114 @@ unsafe impl<T: Trace> Trace for Box<T> {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NoTrace<T>(pub T);
 
-/// Types that certainly hold no heap reference, for [`NoTrace`]. Any type
-/// that is `Send + Sync + 'static` and not built from `Ref` qualifies; since
-/// `Ref` cannot be told apart by the type system, the bound is on
-/// `'static + Send + Sync` plus this marker, implemented by users for their
-/// own foreign types.
+/// Types that certainly hold no heap reference, for [`NoTrace`].
+///
+/// tmgc implements it for the standard types that cannot hold a
+/// [`Ref`](crate::Ref): primitives, `String`, `Box<str>`, `PathBuf`,
+/// `Duration`, `Instant`, `File`, atomics, and the standard containers and
+/// wrappers (`Vec`, `VecDeque`, `Box`, `Option`, `Arc`, `Mutex`, `RwLock`,
+/// `HashMap`, `HashSet`, `BTreeMap`, `BTreeSet`, tuples up to four,
+/// arrays) of types that implement it. So a `HashMap<String, u64>` field
+/// needs no code of the user's:
+///
+/// ```
+/// use std::collections::HashMap;
+/// use tmgc::{Config, Heap, NoTrace, Trace};
+///
+/// #[derive(Trace)]
+/// struct Module {
+///     names: NoTrace<HashMap<String, u64>>, // immutable after allocation
+/// }
+///
+/// let heap = Heap::new(Config::default()).unwrap();
+/// let mut m = heap.attach().unwrap();
+/// let n = m.atomically(|tx| {
+///     let names = HashMap::from([("x".to_string(), 1)]);
+///     let module = tx.alloc(Module { names: NoTrace(names) })?;
+///     Ok(module.names["x"])
+/// });
+/// assert_eq!(n.unwrap(), 1);
+/// ```
+///
+/// For another crate's type (the orphan rule forbids implementing this
+/// trait for it in your crate), wrap it in a type of your own and
+/// implement the trait for the wrapper: `struct Conn(foreign::Conn);
+/// unsafe impl NoTraceSafe for Conn {}`.
 ///
 /// # Safety
 /// The type must not contain a [`Ref`](crate::Ref) anywhere.
 pub unsafe trait NoTraceSafe: Send + Sync + 'static {}
+
+macro_rules! no_trace_safe {
+    ($($t:ty),* $(,)?) => {$(
+        // SAFETY: a standard type with no `Ref` inside.
+        unsafe impl NoTraceSafe for $t {}
+    )*};
+}
+
+no_trace_safe!(
+    (),
+    bool,
+    char,
+    u8,
+    u16,
+    u32,
+    u64,
+    u128,
+    usize,
+    i8,
+    i16,
+    i32,
+    i64,
+    i128,
+    isize,
+    f32,
+    f64,
+    String,
+    Box<str>,
+    std::path::PathBuf,
+    std::time::Duration,
+    std::time::Instant,
+    std::fs::File,
+    std::collections::hash_map::RandomState,
+    std::sync::atomic::AtomicBool,
+    std::sync::atomic::AtomicU64,
+    std::sync::atomic::AtomicUsize,
+    std::sync::atomic::AtomicI64,
+);
+
+// The containers and wrappers below hold `Ref`s only through their items,
+// which the bounds require to hold none.
+// SAFETY: as said above.
+unsafe impl<T: NoTraceSafe> NoTraceSafe for Vec<T> {}
+// SAFETY: as above.
+unsafe impl<T: NoTraceSafe> NoTraceSafe for std::collections::VecDeque<T> {}
+// SAFETY: as above.
+unsafe impl<T: NoTraceSafe> NoTraceSafe for Box<T> {}
+// SAFETY: as above.
+unsafe impl<T: NoTraceSafe> NoTraceSafe for Option<T> {}
+// SAFETY: as above.
+unsafe impl<T: NoTraceSafe + ?Sized> NoTraceSafe for std::sync::Arc<T> {}
+// SAFETY: as above.
+unsafe impl<T: NoTraceSafe> NoTraceSafe for std::sync::Mutex<T> {}
+// SAFETY: as above.
+unsafe impl<T: NoTraceSafe> NoTraceSafe for std::sync::RwLock<T> {}
+// SAFETY: as above.
+unsafe impl<T: NoTraceSafe, const N: usize> NoTraceSafe for [T; N] {}
+// SAFETY: as above.
+unsafe impl<K: NoTraceSafe, V: NoTraceSafe, S: NoTraceSafe> NoTraceSafe for std::collections::HashMap<K, V, S> {}
+// SAFETY: as above.
+unsafe impl<K: NoTraceSafe, S: NoTraceSafe> NoTraceSafe for std::collections::HashSet<K, S> {}
+// SAFETY: as above.
+unsafe impl<K: NoTraceSafe, V: NoTraceSafe> NoTraceSafe for std::collections::BTreeMap<K, V> {}
+// SAFETY: as above.
+unsafe impl<K: NoTraceSafe> NoTraceSafe for std::collections::BTreeSet<K> {}
+// SAFETY: as above.
+unsafe impl<A: NoTraceSafe, B: NoTraceSafe> NoTraceSafe for (A, B) {}
+// SAFETY: as above.
+unsafe impl<A: NoTraceSafe, B: NoTraceSafe, C: NoTraceSafe> NoTraceSafe for (A, B, C) {}
+// SAFETY: as above.
+unsafe impl<A: NoTraceSafe, B: NoTraceSafe, C: NoTraceSafe, D: NoTraceSafe> NoTraceSafe for (A, B, C, D) {}
 
 // SAFETY: `NoTraceSafe` promises there is no reference to visit.
 unsafe impl<T: NoTraceSafe> Trace for NoTrace<T> {

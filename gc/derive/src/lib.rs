@@ -16,7 +16,35 @@ use proc_macro2::TokenStream as TokenStream2;
 use quote::{format_ident, quote};
 use syn::{parse_macro_input, parse_quote, Data, DeriveInput, Fields, GenericParam, Index};
 
-/// Derive `tmgc::Trace`. See the crate docs.
+/// Derive `tmgc::Trace` by tracing every field (of a struct, or of an
+/// enum's live variant).
+///
+/// Every field's type must implement `Trace`. Which types do:
+///
+/// | field type | what it is |
+/// |---|---|
+/// | `tmgc::Ref<T>` | a reference, read and written through a transaction (`Tx::load`, `Tx::store`) |
+/// | `tmgc::Value<W>` | word-sized data (integers, `bool`, `f64`, `char`), read and written through a transaction (`Tx::get`, `Tx::set`) |
+/// | primitives, `String`, `Box<str>`, the std atomics | immutable data (set at allocation) |
+/// | `Vec<T>`, `[T; N]`, `Option<T>`, `Box<T>` of such types | immutable containers (a `Vec<Ref<T>>` is traced; its references never change after allocation) |
+/// | `tmgc::NoTrace<T>` | any type that holds no reference: `T: NoTraceSafe`, which tmgc implements for the std containers of such types (`HashMap<String, u64>` works as is) |
+/// | a type of yours with `#[derive(Trace)]` | nested |
+///
+/// A foreign type (another crate's) that holds no reference: wrap it in a
+/// type of your own, `unsafe impl tmgc::NoTraceSafe` for the wrapper (the
+/// promise that no `Ref` is inside), and hold it as `NoTrace<Wrapper>`.
+/// Fields other than `Ref` and `Value` are immutable after allocation
+/// (the transaction layer only writes those two).
+///
+/// ```ignore
+/// #[derive(tmgc::Trace)]
+/// struct Account {
+///     owner: String,                             // immutable
+///     balance: tmgc::Value<i64>,                 // transactional data
+///     next: tmgc::Ref<Account>,                  // transactional reference
+///     tags: tmgc::NoTrace<std::collections::HashMap<String, u64>>,
+/// }
+/// ```
 #[proc_macro_derive(Trace)]
 pub fn derive_trace(input: TokenStream) -> TokenStream {
     let mut input = parse_macro_input!(input as DeriveInput);
