@@ -221,8 +221,8 @@ pub struct NoTrace<T>(pub T);
 /// `Duration`, `Instant`, `File`, atomics, and the standard containers and
 /// wrappers (`Vec`, `VecDeque`, `Box`, `Option`, `Arc`, `Mutex`, `RwLock`,
 /// `HashMap`, `HashSet`, `BTreeMap`, `BTreeSet`, tuples up to four,
-/// arrays) of types that implement it. So a `HashMap<String, u64>` field
-/// needs no code of the user's:
+/// arrays) of types that implement it. So a `NoTrace<HashMap<String,
+/// u64>>` field needs no code of the user's:
 ///
 /// ```
 /// use std::collections::HashMap;

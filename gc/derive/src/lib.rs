@@ -27,7 +27,7 @@ use syn::{parse_macro_input, parse_quote, Data, DeriveInput, Fields, GenericPara
 /// | `tmgc::Value<W>` | word-sized data (integers, `bool`, `f64`, `char`), read and written through a transaction (`Tx::get`, `Tx::set`) |
 /// | primitives, `String`, `Box<str>`, the std atomics | immutable data (set at allocation) |
 /// | `Vec<T>`, `[T; N]`, `Option<T>`, `Box<T>` of such types | immutable containers (a `Vec<Ref<T>>` is traced; its references never change after allocation) |
-/// | `tmgc::NoTrace<T>` | any type that holds no reference: `T: NoTraceSafe`, which tmgc implements for the std containers of such types (`HashMap<String, u64>` works as is) |
+/// | `tmgc::NoTrace<T>` | any type that holds no reference: `T: NoTraceSafe`, which tmgc implements for the std containers of such types (a `NoTrace<HashMap<String, u64>>` field needs no code of yours) |
 /// | a type of yours with `#[derive(Trace)]` | nested |
 ///
 /// A foreign type (another crate's) that holds no reference: wrap it in a
