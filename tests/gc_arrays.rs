@@ -94,7 +94,12 @@ fn every_kind_reads_back_what_was_written() {
         heap.collect().unwrap();
         // Written again through the log (published objects now).
         m.transaction::<_, ()>(|tx| {
-            let (v, s, w, b) = (tx.global(&roots.0)?, tx.global(&roots.1)?, tx.global(&roots.2)?, tx.global(&roots.3)?);
+            let (v, s, w, b) = (
+                tx.get_global(&roots.0)?,
+                tx.get_global(&roots.1)?,
+                tx.get_global(&roots.2)?,
+                tx.get_global(&roots.3)?,
+            );
             let mut sum = 0;
             for i in 0..100 {
                 sum += match tx.elem(v, i)? {
@@ -210,7 +215,7 @@ fn bytes_match_a_model() {
                 Op::Write { at, bytes, abort } => {
                     let bytes: Vec<u8> = bytes.into_iter().take(LEN - at).collect();
                     let r = m.transaction::<_, &str>(|tx| {
-                        let o = tx.global(&s)?;
+                        let o = tx.get_global(&s)?;
                         tx.write_bytes(o, at, &bytes)?;
                         if abort {
                             return Err(Abort::User("rolled back"));
@@ -224,7 +229,7 @@ fn bytes_match_a_model() {
                 }
                 Op::SetByte { at, b } => {
                     m.transaction::<_, ()>(|tx| {
-                        let o = tx.global(&s)?;
+                        let o = tx.get_global(&s)?;
                         Ok(tx.set_byte(o, at, b)?)
                     })
                     .unwrap();
@@ -234,7 +239,7 @@ fn bytes_match_a_model() {
                     let n = n.min(LEN - at);
                     let got = m
                         .transaction::<_, ()>(|tx| {
-                            let o = tx.global(&s)?;
+                            let o = tx.get_global(&s)?;
                             let mut out = vec![0; n];
                             tx.read_bytes(o, at, &mut out)?;
                             let one_by_one: Vec<u8> = (at..at + n).map(|i| tx.byte(o, i)).collect::<Result<_, _>>()?;
@@ -253,7 +258,7 @@ fn bytes_match_a_model() {
         }
         let all = m
             .transaction::<_, ()>(|tx| {
-                let o = tx.global(&s)?;
+                let o = tx.get_global(&s)?;
                 let mut out = vec![0; LEN];
                 tx.read_bytes(o, 0, &mut out)?;
                 Ok(out)
@@ -292,7 +297,7 @@ fn a_large_array_is_traced_in_chunks() {
     assert!(c.marked_bytes as usize >= N * 8, "the whole array's bytes count as marked ({})", c.marked_bytes);
     let sum = m
         .transaction::<_, ()>(|tx| {
-            let v = tx.global(&big)?;
+            let v = tx.get_global(&big)?;
             let mut s = 0;
             for i in (0..N).step_by(1000) {
                 let Tagged::Ref(l) = tx.elem(v, i)? else { panic!("element {i} lost") };
@@ -371,7 +376,7 @@ fn move_inside_a_large_array(kind: Kind, marker: MarkerKind) {
             let at = if moves % 2 == 0 { N - 1 } else { 0 };
             let mv = rng.u32(0..32) == 0;
             m.transaction::<_, ()>(|tx| {
-                let a = tx.global(&arr)?;
+                let a = tx.get_global(&arr)?;
                 let (from, to) = (at, N - 1 - at);
                 let x = match kind {
                     Kind::Tagged => {
@@ -441,7 +446,7 @@ fn a_hundred_megabyte_array() {
         m.collect().unwrap();
         let s = m
             .transaction::<_, ()>(|tx| {
-                let v = tx.global(&big)?;
+                let v = tx.get_global(&big)?;
                 let Tagged::Ref(l) = tx.elem(v, N - 1)? else { panic!("the last element was lost") };
                 let first = matches!(tx.elem(v, 0)?, Tagged::Int(n) if n.get() == 5);
                 Ok((sum_list(tx, Some(l))?, first))
@@ -472,7 +477,7 @@ fn filling_a_published_array_in_one_transaction() {
         .unwrap();
     let sum = m
         .transaction::<_, ()>(|tx| {
-            let o = tx.global(&a)?;
+            let o = tx.get_global(&a)?;
             for i in 0..N {
                 tx.set_elem_word(o, i, i as u64)?;
             }
@@ -489,7 +494,7 @@ fn filling_a_published_array_in_one_transaction() {
     let expect: u64 = (0..N as u64).map(|i| if i % 7 == 0 { 2 * i } else { i }).sum();
     assert_eq!(sum, expect);
     let r = m.transaction::<(), &str>(|tx| {
-        let o = tx.global(&a)?;
+        let o = tx.get_global(&a)?;
         for i in 0..N {
             tx.set_elem_word(o, i, 0)?;
         }
@@ -499,7 +504,7 @@ fn filling_a_published_array_in_one_transaction() {
     m.collect().unwrap();
     let again = m
         .transaction::<_, ()>(|tx| {
-            let o = tx.global(&a)?;
+            let o = tx.get_global(&a)?;
             let mut s = 0;
             for i in 0..N {
                 s += tx.elem_word(o, i)?;

@@ -232,7 +232,7 @@ fn move_the_only_reference_during_cycles(inevitable: bool) {
                 tx.become_inevitable()?;
                 assert!(tx.is_inevitable());
             }
-            let w = tx.global(&wide)?;
+            let w = tx.get_global(&wide)?;
             let (first, last) = (tx.load(w, |w| &w.first)?.unwrap(), tx.load(w, |w| &w.last)?.unwrap());
             let (from, to) = if moves % 2 == 0 { (first, last) } else { (last, first) };
             let x = tx.load(from, |h| &h.extra)?;

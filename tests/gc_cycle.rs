@@ -94,7 +94,7 @@ fn global_roots_keep_objects_alive() {
     }
     let v = m
         .transaction::<_, ()>(|tx| {
-            let n = tx.global(&g)?;
+            let n = tx.get_global(&g)?;
             Ok(tx.get(n, |x| &x.val)?)
         })
         .unwrap();
@@ -314,7 +314,7 @@ fn threads_attach_detach_and_panic_during_cycles() {
                 let keep = build_list(&mut m, 50);
                 m.transaction::<_, ()>(|tx| {
                     // Push a new node onto the shared list.
-                    let g = tx.global(&shared)?;
+                    let g = tx.get_global(&shared)?;
                     let n = tx.alloc(Node { val: Value::new(1), next: Ref::null() })?;
                     let old = tx.load(g, |x| &x.next)?;
                     tx.store(n, |x| &x.next, old)?;
@@ -341,7 +341,7 @@ fn threads_attach_detach_and_panic_during_cycles() {
     let mut m = heap.attach().unwrap();
     let count = m
         .transaction::<_, ()>(|tx| {
-            let g = tx.global(&shared)?;
+            let g = tx.get_global(&shared)?;
             let mut cur = tx.load(g, |x| &x.next)?;
             let mut n = 0;
             while let Some(c) = cur {
@@ -522,7 +522,7 @@ fn failed_commits_during_cycles_roll_back_before_parking() {
                 let mut i = 0u64;
                 while go.load(Ordering::Relaxed) {
                     m.transaction::<_, ()>(|tx| {
-                        let c = tx.global(&counters[((t + i) % 2) as usize])?;
+                        let c = tx.get_global(&counters[((t + i) % 2) as usize])?;
                         let n = tx.get(c, |c| &c.n)?;
                         let node = tx.alloc(Node { val: Value::new(n), next: Ref::null() })?;
                         tx.store(c, |c| &c.last, Some(node))?;
@@ -532,7 +532,7 @@ fn failed_commits_during_cycles_roll_back_before_parking() {
                     .unwrap();
                     i += 1;
                 }
-                (i, m.tx_counts().1)
+                (i, m.tx_counts().conflicts)
             })
         })
         .collect();
@@ -548,7 +548,7 @@ fn failed_commits_during_cycles_roll_back_before_parking() {
         .transaction::<_, ()>(|tx| {
             let mut total = 0;
             for c in &counters {
-                let c = tx.global(c)?;
+                let c = tx.get_global(c)?;
                 total += tx.get(c, |c| &c.n)?;
             }
             Ok(total)

@@ -91,7 +91,7 @@ fn a_registration_in_an_aborted_transaction_never_runs() {
         })
         .unwrap();
     let r = m.transaction::<(), &str>(|tx| {
-        let o = tx.global(&kept)?;
+        let o = tx.get_global(&kept)?;
         tx.register_finalizer(o, logging(&log));
         Err(Abort::User("no"))
     });
@@ -126,7 +126,7 @@ fn resurrection_keeps_the_object_and_what_it_reaches() {
             let re = again.swap(false, Ordering::SeqCst);
             m.transaction::<_, ()>(|tx| {
                 let o = tx.get_root(&root)?;
-                let h = tx.global(&holder)?;
+                let h = tx.get_global(&holder)?;
                 tx.store(h, |h| &h.slot, Some(o))?;
                 if re {
                     tx.register_finalizer(o, resurrect(holder.clone(), Arc::clone(&calls), Arc::clone(&again)));
@@ -150,7 +150,7 @@ fn resurrection_keeps_the_object_and_what_it_reaches() {
     assert_eq!(run_all(&mut m), 1);
     let sum = |m: &mut tmgc::Mutator| {
         m.transaction::<_, ()>(|tx| {
-            let h = tx.global(&holder)?;
+            let h = tx.get_global(&holder)?;
             let mut cur = tx.load(h, |h| &h.slot)?;
             let mut s = 0;
             while let Some(c) = cur {
@@ -168,14 +168,14 @@ fn resurrection_keeps_the_object_and_what_it_reaches() {
     // It registered again: unreachable once more, it is finalized again
     // (and resurrects itself a second time, this time without registering).
     m.transaction::<_, ()>(|tx| {
-        let h = tx.global(&holder)?;
+        let h = tx.get_global(&holder)?;
         Ok(tx.store(h, |h| &h.slot, None)?)
     })
     .unwrap();
     assert_eq!(run_all(&mut m), 1);
     assert_eq!(sum(&mut m), (0..100).sum::<u64>() + 100);
     m.transaction::<_, ()>(|tx| {
-        let h = tx.global(&holder)?;
+        let h = tx.get_global(&holder)?;
         Ok(tx.store(h, |h| &h.slot, None)?)
     })
     .unwrap();
@@ -287,7 +287,7 @@ fn weak_references_are_cleared_before_the_finalizer() {
     m.collect().unwrap();
     let upgraded = m
         .transaction::<_, ()>(|tx| {
-            let w = tx.global(&weak)?;
+            let w = tx.get_global(&weak)?;
             Ok(tx.upgrade(w)?.is_some())
         })
         .unwrap();
@@ -343,7 +343,7 @@ fn cleanups_run_after_the_object_dies_for_good() {
         tx.register_finalizer(revived, move |m, root| {
             m.transaction::<_, ()>(|tx| {
                 let o = tx.get_root(&root)?;
-                let h = tx.global(&h)?;
+                let h = tx.get_global(&h)?;
                 Ok(tx.store(h, |h| &h.slot, Some(o))?)
             })
             .unwrap();
@@ -355,7 +355,7 @@ fn cleanups_run_after_the_object_dies_for_good() {
     assert_eq!(*closed.lock().unwrap(), [7]);
     assert_eq!(run_all(&mut m), 0, "the resurrected object's cleanup waits");
     m.transaction::<_, ()>(|tx| {
-        let h = tx.global(&holder)?;
+        let h = tx.get_global(&holder)?;
         Ok(tx.store(h, |h| &h.slot, None)?)
     })
     .unwrap();

@@ -86,7 +86,7 @@ fn young_object_moved_into_an_old_holder(solo: bool) {
     let mut rounds = 0u64;
     while !stop.load(Ordering::Relaxed) {
         m.transaction::<_, ()>(|tx| {
-            let g = tx.global(&g)?;
+            let g = tx.get_global(&g)?;
             let x = list(tx, 10)?;
             let y = tx.alloc(Holder { extra: Ref::null(), young: Ref::null() })?;
             tx.store(y, |y| &y.extra, x)?;
@@ -95,7 +95,7 @@ fn young_object_moved_into_an_old_holder(solo: bool) {
         })
         .unwrap();
         m.transaction::<_, ()>(|tx| {
-            let (g, o) = (tx.global(&g)?, tx.global(&o)?);
+            let (g, o) = (tx.get_global(&g)?, tx.get_global(&o)?);
             let y = tx.load(g, |g| &g.young)?.expect("Y hangs from G");
             let x = tx.load(y, |y| &y.extra)?;
             tx.store(o, |o| &o.extra, x)?; // the only path to X is now old O
@@ -106,7 +106,7 @@ fn young_object_moved_into_an_old_holder(solo: bool) {
         .unwrap();
         let sum = m
             .transaction::<_, ()>(|tx| {
-                let o = tx.global(&o)?;
+                let o = tx.get_global(&o)?;
                 let x = tx.load(o, |o| &o.extra)?;
                 sum_list(tx, x)
             })
@@ -261,7 +261,7 @@ fn a_detached_thread_hands_over_its_remembered_set() {
         thread::spawn(move || {
             let mut m = heap.attach().unwrap();
             m.transaction::<_, ()>(|tx| {
-                let o = tx.global(&o)?;
+                let o = tx.get_global(&o)?;
                 let x = list(tx, 10)?;
                 tx.store(o, |o| &o.extra, x)?;
                 Ok(())
@@ -277,7 +277,7 @@ fn a_detached_thread_hands_over_its_remembered_set() {
     let mut m = heap.attach().unwrap();
     let sum = m
         .transaction::<_, ()>(|tx| {
-            let o = tx.global(&o)?;
+            let o = tx.get_global(&o)?;
             let x = tx.load(o, |o| &o.extra)?;
             sum_list(tx, x)
         })

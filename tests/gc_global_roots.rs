@@ -59,7 +59,7 @@ fn dropping_the_last_clone_frees_the_object() {
     m.collect().unwrap();
     assert_eq!(drops.load(Ordering::SeqCst), 0, "a clone still holds the root");
     let v = m.transaction::<_, ()>(|tx| {
-        let x = tx.global(&clone)?;
+        let x = tx.get_global(&clone)?;
         let y = tx.load(x, |x| &x.next)?.unwrap();
         Ok((tx.get(x, |x| &x.v)?, tx.get(y, |y| &y.v)?))
     });
@@ -119,7 +119,7 @@ fn a_million_global_roots() {
         .transaction::<_, ()>(|tx| {
             let mut s = 0;
             for r in &odd {
-                let x = tx.global(r)?;
+                let x = tx.get_global(r)?;
                 s += tx.get(x, |x| &x.v)?;
             }
             Ok(s)
@@ -152,7 +152,7 @@ fn a_reused_slot_is_not_read_through_an_old_handle() {
         .unwrap();
     drop(stale.take()); // its release finds a later generation: no effect
     let r = m.transaction::<_, ()>(|tx| {
-        let y = tx.global(&fresh)?;
+        let y = tx.get_global(&fresh)?;
         Ok(tx.get(y, |y| &y.v)?)
     });
     assert_eq!(r.unwrap(), 2, "the stale handle's drop did not free the new owner's slot");
@@ -163,7 +163,7 @@ fn a_reused_slot_is_not_read_through_an_old_handle() {
         Err(Abort::User("again"))
     });
     let r = m.transaction::<_, ()>(|tx| {
-        let x = tx.global(stale.as_ref().unwrap())?;
+        let x = tx.get_global(stale.as_ref().unwrap())?;
         Ok(tx.get(x, |x| &x.v)?)
     });
     assert!(matches!(r, Err(TxError::Root(RootMisuse::Stale))), "{r:?}");
@@ -194,7 +194,7 @@ fn root_identity_is_the_objects() {
     assert_eq!(set.len(), 2);
     assert_eq!(g1.cmp(&other), g1.as_ptr().cmp(&other.as_ptr()));
     // Reading through a root gives back the same address.
-    let back = m.transaction::<_, ()>(|tx| Ok((tx.get_root(&r1)?.as_ptr(), tx.global(&g2)?.as_ptr()))).unwrap();
+    let back = m.transaction::<_, ()>(|tx| Ok((tx.get_root(&r1)?.as_ptr(), tx.get_global(&g2)?.as_ptr()))).unwrap();
     assert_eq!(back, (addr, addr));
 }
 
@@ -246,7 +246,7 @@ fn global_roots_churn_across_threads_and_cycles() {
                             for (v, g) in &window {
                                 let got = m
                                     .transaction::<_, ()>(|tx| {
-                                        let x = tx.global(g)?;
+                                        let x = tx.get_global(g)?;
                                         let pad = tx.load(x, |x| &x.next)?.unwrap();
                                         Ok((tx.get(x, |x| &x.v)?, tx.get(pad, |p| &p.v)?))
                                     })

@@ -120,7 +120,7 @@ fn run(config: Config, marker: &str, via: Via) {
     while !stop.load(Ordering::Relaxed) {
         let mv = rng.u32(0..32) == 0;
         m.transaction::<_, ()>(|tx| {
-            let w = tx.global(&wide)?;
+            let w = tx.get_global(&wide)?;
             let (first, last) = (tx.load(w, |w| &w.first)?.unwrap(), tx.load(w, |w| &w.last)?.unwrap());
             let (from, to) = if moves % 2 == 0 { (first, last) } else { (last, first) };
             // Copy X into the holder the marker scanned first, then delete
@@ -172,7 +172,7 @@ fn run(config: Config, marker: &str, via: Via) {
     }
     // A cycle that found X unmarked cleared its weak cell.
     let kept = m.transaction::<_, ()>(|tx| {
-        let cell = tx.global(&weak_x)?;
+        let cell = tx.get_global(&weak_x)?;
         Ok(tx.upgrade(cell)?.is_some())
     });
     assert!(kept.unwrap(), "{marker}: X's weak cell was cleared while X was reachable");

@@ -30,7 +30,7 @@ impl Arbitrary for Op {
 
 fn contents(m: &mut tmgc::Mutator, v: &GlobalRoot<tmgc::Dyn>) -> Vec<i64> {
     m.transaction::<_, ()>(|tx| {
-        let v = TVec::from_gc(tx.global(v)?).expect("a TVec");
+        let v = TVec::from_gc(tx.get_global(v)?).expect("a TVec");
         let mut out = Vec::new();
         for i in 0..v.len(tx)? {
             let Some(Tagged::Int(n)) = v.get(tx, i)? else { panic!("element {i} is an int") };
@@ -58,7 +58,7 @@ fn tvec_matches_a_vec() {
             match op {
                 Op::Push(x) => {
                     m.transaction::<_, ()>(|tx| {
-                        let t = TVec::from_gc(tx.global(&v)?).unwrap();
+                        let t = TVec::from_gc(tx.get_global(&v)?).unwrap();
                         t.push(tx, Tagged::int(x.into()).unwrap())
                     })
                     .unwrap();
@@ -67,7 +67,7 @@ fn tvec_matches_a_vec() {
                 Op::Pop => {
                     let got = m
                         .transaction::<_, ()>(|tx| {
-                            let t = TVec::from_gc(tx.global(&v)?).unwrap();
+                            let t = TVec::from_gc(tx.get_global(&v)?).unwrap();
                             Ok(t.pop(tx)?.map(|x| match x {
                                 Tagged::Int(n) => n.get(),
                                 other => panic!("{other:?}"),
@@ -81,7 +81,7 @@ fn tvec_matches_a_vec() {
                 Op::Set(i, x) => {
                     if i < model.len() {
                         m.transaction::<_, ()>(|tx| {
-                            let t = TVec::from_gc(tx.global(&v)?).unwrap();
+                            let t = TVec::from_gc(tx.get_global(&v)?).unwrap();
                             Ok(t.set(tx, i, Tagged::int(x.into()).unwrap())?)
                         })
                         .unwrap();
@@ -90,7 +90,7 @@ fn tvec_matches_a_vec() {
                 }
                 Op::AbortedPushes(n) => {
                     let r = m.transaction::<(), &str>(|tx| {
-                        let t = TVec::from_gc(tx.global(&v)?).unwrap();
+                        let t = TVec::from_gc(tx.get_global(&v)?).unwrap();
                         for k in 0..n {
                             t.push(tx, Tagged::int(k.into()).unwrap())?;
                         }
@@ -129,7 +129,7 @@ fn concurrent_pushes_lose_nothing() {
                     let mut m = heap.attach().unwrap();
                     for i in 0..20_000 {
                         m.transaction::<_, ()>(|tx| {
-                            let t2 = TVec::from_gc(tx.global(&v)?).unwrap();
+                            let t2 = TVec::from_gc(tx.get_global(&v)?).unwrap();
                             t2.push(tx, Tagged::int(t * 1_000_000 + i).unwrap())
                         })
                         .unwrap();

@@ -43,13 +43,13 @@ fn a_global_root_captured_from_an_aborted_attempt_is_stale() {
         })
         .unwrap();
     let r = m.transaction::<_, ()>(|tx| {
-        let a = tx.global(stale.as_ref().unwrap())?;
+        let a = tx.get_global(stale.as_ref().unwrap())?;
         Ok(tx.get(a, |a| &a.v)?)
     });
     assert!(matches!(r, Err(TxError::Root(RootMisuse::Stale))), "{r:?}");
     // The slot's new owner is untouched.
     let w = m.transaction::<_, ()>(|tx| {
-        let b = tx.global(&b)?;
+        let b = tx.get_global(&b)?;
         Ok((tx.get(b, |b| &b.w)?, tx.get(b, |b| &b.x)?))
     });
     assert_eq!(w.unwrap(), (0xdead, 7));
@@ -73,7 +73,7 @@ fn a_global_root_carried_out_in_the_abort_error_is_stale() {
         })
         .unwrap();
     let r = m.transaction::<_, ()>(|tx| {
-        let a = tx.global(&stale)?;
+        let a = tx.get_global(&stale)?;
         Ok(tx.get(a, |a| &a.v)?)
     });
     assert!(matches!(r, Err(TxError::Root(RootMisuse::Stale))), "{r:?}");
@@ -87,7 +87,7 @@ fn a_global_root_is_unset_until_its_transaction_commits() {
     let r = m.transaction::<_, ()>(|tx| {
         let a = tx.alloc(A { v: Value::new(1) })?;
         let g = tx.global_root(a);
-        Ok(tx.global(&g).map(|_| ()))
+        Ok(tx.get_global(&g).map(|_| ()))
     });
     assert_eq!(r.unwrap(), Err(RootMisuse::Unset));
 }
@@ -210,11 +210,11 @@ fn run(ops: Vec<Op>) -> bool {
                 let r = m.transaction::<_, ()>(|tx| {
                     Ok(match h {
                         Handle::GlobalA(g) => {
-                            let a = tx.global(g)?;
+                            let a = tx.get_global(g)?;
                             vec![tx.get(a, |a| &a.v)?]
                         }
                         Handle::GlobalB(g) => {
-                            let b = tx.global(g)?;
+                            let b = tx.get_global(g)?;
                             vec![tx.get(b, |b| &b.w)?, tx.get(b, |b| &b.x)?]
                         }
                         Handle::RootA(r) => {

@@ -39,7 +39,7 @@ fn setup(heap: &Heap) -> GlobalRoot<Bank> {
 /// inside the body.
 fn audit(m: &mut tmgc::Mutator, bank: &GlobalRoot<Bank>) -> i64 {
     m.transaction::<_, ()>(|tx| {
-        let b = tx.global(bank)?;
+        let b = tx.get_global(bank)?;
         let mut sum = 0;
         for k in 0..ACCOUNTS {
             let a = tx.load(b, |b| &b.accounts[k])?.expect("account");
@@ -78,7 +78,7 @@ fn run(threads: usize, transfers: usize) {
                     let to = ((x >> 20) % ACCOUNTS as u64) as usize;
                     let amount = ((x >> 40) % 50) as i64;
                     m.transaction::<_, ()>(|tx| {
-                        let b = tx.global(&bank)?;
+                        let b = tx.get_global(&bank)?;
                         let a = tx.load(b, |b| &b.accounts[from])?.expect("account");
                         let c = tx.load(b, |b| &b.accounts[to])?.expect("account");
                         let ba = tx.get(a, |a| &a.balance)?;
@@ -97,7 +97,7 @@ fn run(threads: usize, transfers: usize) {
     assert_eq!(total, START * ACCOUNTS as i64);
     assert!(checks.load(Ordering::Relaxed) > 0);
     drop(m);
-    let (commits, _conflicts) = heap.tx_counts();
+    let commits = heap.tx_counts().commits;
     assert!(commits as usize >= threads * transfers);
 }
 

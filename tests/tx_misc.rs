@@ -95,7 +95,7 @@ fn inevitable_transactions_never_retry_and_others_wait() {
                 for i in 0..300 {
                     let io = t == 0 && i % 30 == 0;
                     m.transaction::<_, ()>(|tx| {
-                        let c = tx.global(&counter)?;
+                        let c = tx.get_global(&counter)?;
                         if io {
                             tx.become_inevitable()?;
                             attempts.fetch_add(1, Ordering::SeqCst);
@@ -116,7 +116,7 @@ fn inevitable_transactions_never_retry_and_others_wait() {
     let mut m = heap.attach().unwrap();
     let v = m
         .transaction::<_, ()>(|tx| {
-            let c = tx.global(&counter)?;
+            let c = tx.get_global(&counter)?;
             Ok(tx.get(c, |c| &c.value)?)
         })
         .unwrap();
@@ -269,7 +269,7 @@ fn aborted_attempts_give_their_global_root_slots_back() {
         .unwrap();
     let v = m
         .transaction::<_, ()>(|tx| {
-            let c = tx.global(&g)?;
+            let c = tx.get_global(&g)?;
             Ok(tx.get(c, |c| &c.value)?)
         })
         .unwrap();

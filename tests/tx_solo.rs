@@ -28,7 +28,7 @@ fn pair(heap: &Heap) -> GlobalRoot<Pair> {
 /// Add one to both fields, checking they are equal (opacity).
 fn bump(m: &mut tmgc::Mutator, p: &GlobalRoot<Pair>) {
     m.transaction::<_, ()>(|tx| {
-        let o = tx.global(p)?;
+        let o = tx.get_global(p)?;
         let (x, y) = (tx.get(o, |o| &o.x)?, tx.get(o, |o| &o.y)?);
         assert_eq!(x, y, "a transaction saw half of another's writes");
         tx.set(o, |o| &o.x, x + 1)?;
@@ -40,7 +40,7 @@ fn bump(m: &mut tmgc::Mutator, p: &GlobalRoot<Pair>) {
 
 fn read(m: &mut tmgc::Mutator, p: &GlobalRoot<Pair>) -> (u64, u64) {
     m.transaction::<_, ()>(|tx| {
-        let o = tx.global(p)?;
+        let o = tx.get_global(p)?;
         Ok((tx.get(o, |o| &o.x)?, tx.get(o, |o| &o.y)?))
     })
     .unwrap()
@@ -98,7 +98,7 @@ fn an_attach_waits_for_the_running_solo_transaction() {
     });
     let mut first = true;
     m.transaction::<_, ()>(|tx| {
-        let o = tx.global(&p)?;
+        let o = tx.get_global(&p)?;
         let x = tx.get(o, |o| &o.x)?;
         tx.set(o, |o| &o.x, x + 1)?;
         if first {
@@ -166,7 +166,7 @@ fn solo_transactions_roll_back() {
     let mut m = heap.attach().unwrap();
     assert!(m.is_solo());
     let r = m.transaction(|tx| {
-        let o = tx.global(&p)?;
+        let o = tx.get_global(&p)?;
         tx.set(o, |o| &o.x, 7)?;
         let _ = tx.alloc(Pair { x: Value::new(1), y: Value::new(1) })?;
         Err::<(), _>(Abort::User("no"))
@@ -174,7 +174,7 @@ fn solo_transactions_roll_back() {
     assert!(matches!(r, Err(TxError::Aborted("no"))));
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         m.transaction::<(), ()>(|tx| {
-            let o = tx.global(&p)?;
+            let o = tx.get_global(&p)?;
             tx.set(o, |o| &o.y, 9)?;
             panic!("in a solo transaction");
         })

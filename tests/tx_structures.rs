@@ -55,7 +55,7 @@ fn find<'tx>(
 /// Apply `op`; returns its result and its place in the serial order.
 fn apply_set(m: &mut Mutator, root: &GlobalRoot<List>, op: SetOp) -> (bool, Place) {
     m.transaction::<_, ()>(|tx| {
-        let list = tx.global(root)?;
+        let list = tx.get_global(root)?;
         let ticket = tx.get(list, |l| &l.ticket)?;
         let (prev, cur) = find(tx, list, op_key(op))?;
         let present = cur.is_some_and(|n| n.key == op_key(op));
@@ -165,7 +165,7 @@ fn linked_list_matches_a_sequential_replay() {
     let mut m = heap.attach().unwrap();
     let keys = m
         .transaction::<_, ()>(|tx| {
-            let l = tx.global(&root)?;
+            let l = tx.get_global(&root)?;
             let mut keys = Vec::new();
             let mut cur = tx.load(l, |l| &l.head)?;
             while let Some(n) = cur {
@@ -203,7 +203,7 @@ enum MapOp {
 /// Apply `op`; returns its result and its place in the serial order.
 fn apply_map(m: &mut Mutator, root: &GlobalRoot<Map>, op: MapOp) -> (Option<u64>, Place) {
     m.transaction::<_, ()>(|tx| {
-        let map = tx.global(root)?;
+        let map = tx.get_global(root)?;
         let ticket = tx.get(map, |m| &m.ticket)?;
         let k = match op {
             MapOp::Put(k, _) | MapOp::Get(k) | MapOp::Remove(k) => k,

@@ -61,7 +61,7 @@ fn tx_batch(m: &mut Mutator, v: &GlobalRoot<Dyn>, seed: &mut usize) {
         let start = *seed;
         m.transaction::<_, ()>(|tx| {
             let mut x = start;
-            let a = tx.global(v)?;
+            let a = tx.get_global(v)?;
             let mut sum = 0;
             for _ in 0..16 {
                 sum += int(tx.elem(a, next(&mut x))?);
@@ -91,7 +91,7 @@ fn mutex_batch(lock: &Mutex<Vec<i64>>, seed: &mut usize) {
 
 fn tx_sum(m: &mut Mutator, v: &GlobalRoot<Dyn>) -> i64 {
     m.transaction::<_, ()>(|tx| {
-        let a = tx.global(v)?;
+        let a = tx.get_global(v)?;
         let mut s = 0;
         for i in 0..N {
             s += int(tx.elem(a, i)?);

@@ -41,7 +41,7 @@ fn make(heap: &Heap, n: usize) -> Vec<GlobalRoot<Rec>> {
 fn tx_batch(m: &mut Mutator, rec: &GlobalRoot<Rec>) {
     for _ in 0..BATCH {
         m.transaction::<_, ()>(|tx| {
-            let r = tx.global(rec)?;
+            let r = tx.get_global(rec)?;
             let mut sum = 0;
             for i in 0..8 {
                 sum += tx.get(r, |r| &r.f[i])?;

@@ -375,8 +375,8 @@ fn run(events: &Arc<Vec<Vec<i64>>>, workers: usize, program: &Arc<Expr>, types: 
                     // and the others see all of it or nothing.
                     m.transaction(|tx| {
                         let mut f = Frame { types, event, shard: (i % SHARDS) as i64, env: Vec::new() };
-                        f.env.push(("counts", Val::Obj(tx.global(&counts)?)));
-                        f.env.push(("shards", Val::Obj(tx.global(&shards)?)));
+                        f.env.push(("counts", Val::Obj(tx.get_global(&counts)?)));
+                        f.env.push(("shards", Val::Obj(tx.get_global(&shards)?)));
                         eval(tx, &mut f, &program).map(|_| ())
                     })
                     .unwrap_or_else(|e| panic!("handler failed: {e:?}"));
@@ -387,9 +387,9 @@ fn run(events: &Arc<Vec<Vec<i64>>>, workers: usize, program: &Arc<Expr>, types: 
         .collect();
     let (mut commits, mut conflicts) = (0, 0);
     for t in threads {
-        let (c, k) = t.join().unwrap();
-        commits += c;
-        conflicts += k;
+        let c = t.join().unwrap();
+        commits += c.commits;
+        conflicts += c.conflicts;
     }
     let secs = start.elapsed().as_secs_f64();
     check(&heap, &counts, &shards, events, types);
@@ -410,7 +410,7 @@ fn check(heap: &Heap, counts: &GlobalRoot<Dyn>, shards: &GlobalRoot<Dyn>, events
     }
     let mut m = heap.attach().unwrap();
     let dump = |tx: &mut Tx<'_>, root: &GlobalRoot<Dyn>| -> R<HashMap<i64, i64>> {
-        let t = tx.global(root)?;
+        let t = tx.get_global(root)?;
         assert!(is_a(t, types.table));
         let mut out = HashMap::new();
         for b in 0..BUCKETS {

@@ -93,7 +93,7 @@ fn main() {
     // Immutable fields are read through the Gc directly.
     let (id, tag) = m
         .atomically(|tx| {
-            let a = tx.global(&shared)?;
+            let a = tx.get_global(&shared)?;
             Ok((a.conn.0 .0.id, a.tags["id"]))
         })
         .expect("read immutable");
@@ -101,7 +101,7 @@ fn main() {
 
     // 1. A transaction that gives up on purpose: its writes are rolled back.
     let r = m.transaction(|tx| {
-        let a = tx.global(&shared)?;
+        let a = tx.get_global(&shared)?;
         deposit(tx, a, 1_000)?; // written, then rolled back
         let c = new_account(tx, 7, 3)?; // allocated, then rolled back
         tx.store(a, |a| &a.next, Some(c))?; // unlinks B, then rolled back
@@ -111,7 +111,7 @@ fn main() {
     assert!(matches!(r, Err(TxError::Aborted("insufficient funds"))), "expected a user abort");
     let (sum, len) = m
         .atomically(|tx| {
-            let a = tx.global(&shared)?;
+            let a = tx.get_global(&shared)?;
             chain_sum(tx, a)
         })
         .expect("read after abort");
@@ -130,7 +130,7 @@ fn main() {
             start.wait();
             for _ in 0..ROUNDS {
                 m.transaction(|tx| {
-                    let a = tx.global(&shared)?;
+                    let a = tx.get_global(&shared)?;
                     let b = tx.load(a, |a| &a.next)?.expect("B is linked");
                     withdraw(tx, a, 1)?;
                     deposit(tx, b, 1)?;
@@ -145,19 +145,20 @@ fn main() {
     assert!(!m.is_solo(), "two mutators attached");
     for _ in 0..ROUNDS {
         m.atomically(|tx| {
-            let a = tx.global(&shared)?;
+            let a = tx.get_global(&shared)?;
             deposit(tx, a, 1)?;
             Ok(())
         })
         .expect("deposit");
     }
-    let (other_commits, other_retries) = other.join().expect("thread 2");
+    let oc = other.join().expect("thread 2");
+    let (other_commits, other_retries) = (oc.commits, oc.conflicts);
 
     heap.collect().expect("collect");
 
     let (a_bal, b_bal, sum) = m
         .atomically(|tx| {
-            let a = tx.global(&shared)?;
+            let a = tx.get_global(&shared)?;
             let b = tx.load(a, |a| &a.next)?.expect("B");
             let (sum, _) = chain_sum(tx, a)?;
             Ok((tx.get(a, |a| &a.balance)?, tx.get(b, |b| &b.balance)?, sum))
@@ -167,7 +168,8 @@ fn main() {
     assert_eq!(b_bal, 50 + ROUNDS, "every transfer landed in B");
     assert_eq!(a_bal, 10_000, "A got back what it gave");
 
-    let (my_commits, my_retries) = m.tx_counts();
+    let c = m.tx_counts();
+    let (my_commits, my_retries) = (c.commits, c.conflicts);
     println!("user abort reported and rolled back: ok");
     println!("final: A = {a_bal}, B = {b_bal}, sum = {sum} (expected {})", 10_050 + ROUNDS);
     println!("commits/retries: main {my_commits}/{my_retries}, other {other_commits}/{other_retries}");

@@ -75,7 +75,7 @@ fn main() {
                     let key = (x % KEYS as u64) * (x >> 40 & (KEYS as u64 - 1)) / KEYS as u64;
                     let hit = m
                         .transaction::<_, ()>(|tx| {
-                            let t = tx.global(&table)?;
+                            let t = tx.get_global(&table)?;
                             let w = tx.load(t, |t| &t.cells[key as usize])?.expect("every key has a cell");
                             let (sym, hit) = match tx.upgrade(w)? {
                                 Some(s) => (s, true),
@@ -120,7 +120,7 @@ fn main() {
         .attach()
         .unwrap()
         .transaction::<_, ()>(|tx| {
-            let t = tx.global(&table)?;
+            let t = tx.get_global(&table)?;
             let mut live = 0;
             for k in 0..KEYS {
                 let w = tx.load(t, |t| &t.cells[k])?.expect("every key has a cell");

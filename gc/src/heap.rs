@@ -98,6 +98,17 @@ pub struct Config {
     on_cycle: Option<crate::collector::CycleHook>,
 }
 
+/// Transactions committed and conflicts retried ([`Heap::tx_counts`],
+/// [`Mutator::tx_counts`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TxCounts {
+    /// Transactions committed.
+    pub commits: u64,
+    /// Attempts rolled back by a conflict and retried.
+    pub conflicts: u64,
+}
+
 /// The marking strategy (docs/COLLECTOR.md, "Marking strategies").
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -590,8 +601,11 @@ impl Heap {
 
     /// Transactions committed and conflicts retried so far (folded in when
     /// each mutator detaches).
-    pub fn tx_counts(&self) -> (u64, u64) {
-        (self.inner.commits.load(Ordering::Relaxed), self.inner.conflicts.load(Ordering::Relaxed))
+    pub fn tx_counts(&self) -> TxCounts {
+        TxCounts {
+            commits: self.inner.commits.load(Ordering::Relaxed),
+            conflicts: self.inner.conflicts.load(Ordering::Relaxed),
+        }
     }
 
     /// The global version clock. It is lazy: commits do not advance it; a

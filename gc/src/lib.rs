@@ -61,16 +61,16 @@
 //!     Ok(tx.global_root(a)) // outlives the transaction; Send + Sync
 //! })?;
 //! m.transaction(|tx| {
-//!     let a = tx.global(&acct)?;
+//!     let a = tx.get_global(&acct)?;
 //!     withdraw(tx, a, 30)
 //! })?;
 //! let r = m.transaction(|tx| {
-//!     let a = tx.global(&acct)?;
+//!     let a = tx.get_global(&acct)?;
 //!     withdraw(tx, a, 1_000)
 //! });
 //! assert!(matches!(r, Err(TxError::Aborted("insufficient funds"))));
 //! let balance = m.atomically(|tx| {
-//!     let a = tx.global(&acct)?;
+//!     let a = tx.get_global(&acct)?;
 //!     Ok(tx.get(a, |a| &a.balance)?)
 //! })?;
 //! assert_eq!(balance, 70);
@@ -135,7 +135,7 @@ pub use field::{Ref, Value, Word};
 pub use flags::ObjFlags;
 pub use gcref::{Dyn, Gc, GlobalRoot, Root};
 pub use header::{Header, HEADER_BYTES};
-pub use heap::{Config, Heap, MarkerKind};
+pub use heap::{Config, Heap, MarkerKind, TxCounts};
 pub use mutator::Mutator;
 pub use tagged::{Imm, SmallInt, Tagged};
 pub use tmgc_alloc::AllocError;

@@ -451,8 +451,8 @@ impl Mutator {
     }
 
     /// Transactions committed and conflicts retried by this mutator.
-    pub fn tx_counts(&self) -> (u64, u64) {
-        (self.commits, self.conflicts)
+    pub fn tx_counts(&self) -> crate::heap::TxCounts {
+        crate::heap::TxCounts { commits: self.commits, conflicts: self.conflicts }
     }
 
     /// Committed roots of this thread (what a root scan would report).

@@ -400,7 +400,7 @@ fn crowded_threads_give_way_while_marking() {
                 head = Some(
                     m.transaction::<_, ()>(|tx| {
                         let mut next = match &head {
-                            Some(h) => Some(tx.global(h)?),
+                            Some(h) => Some(tx.get_global(h)?),
                             None => None,
                         };
                         for _ in 0..10_000 {
@@ -426,7 +426,7 @@ fn crowded_threads_give_way_while_marking() {
                     while !stop.load(Ordering::Relaxed) {
                         if i == 0 {
                             m.transaction::<_, ()>(|tx| {
-                                let h = tx.global(head)?;
+                                let h = tx.get_global(head)?;
                                 let n = tx.get(h, |h| &h.n)?;
                                 tx.set(h, |h| &h.n, n + 1)?;
                                 Ok(())

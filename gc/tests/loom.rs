@@ -49,7 +49,7 @@ fn setup(heap: &Heap) -> GlobalRoot<Bank> {
 fn transfer(heap: &Heap, bank: &GlobalRoot<Bank>, a_to_b: bool, amount: i64) {
     let mut m = heap.attach().unwrap();
     m.transaction::<_, ()>(|tx| {
-        let k = tx.global(bank)?;
+        let k = tx.get_global(bank)?;
         let a = tx.load(k, |k| &k.a)?.unwrap();
         let b = tx.load(k, |k| &k.b)?.unwrap();
         let (from, to) = if a_to_b { (a, b) } else { (b, a) };
@@ -66,7 +66,7 @@ fn transfer(heap: &Heap, bank: &GlobalRoot<Bank>, a_to_b: bool, amount: i64) {
 fn balances(heap: &Heap, bank: &GlobalRoot<Bank>) -> (i64, i64) {
     let mut m = heap.attach().unwrap();
     m.transaction::<_, ()>(|tx| {
-        let k = tx.global(bank)?;
+        let k = tx.get_global(bank)?;
         let a = tx.load(k, |k| &k.a)?.unwrap();
         let b = tx.load(k, |k| &k.b)?.unwrap();
         let (x, y) = (tx.get(a, |x| &x.balance)?, tx.get(b, |x| &x.balance)?);
@@ -91,7 +91,7 @@ fn concurrent_commits_conserve_the_total_and_reads_are_opaque() {
         t2.join().unwrap();
         // Both transfers applied: no update was lost.
         assert_eq!(balances(&heap, &bank), (12, 8));
-        let (commits, _) = heap.tx_counts();
+        let commits = heap.tx_counts().commits;
         assert!(commits >= 4);
     });
 }
@@ -125,7 +125,7 @@ fn read_set_validation_prevents_write_skew() {
     fn withdraw(heap: &Heap, bank: &GlobalRoot<Bank>, from_a: bool) {
         let mut m = heap.attach().unwrap();
         m.transaction::<_, ()>(|tx| {
-            let k = tx.global(bank)?;
+            let k = tx.get_global(bank)?;
             let a = tx.load(k, |k| &k.a)?.unwrap();
             let b = tx.load(k, |k| &k.b)?.unwrap();
             let (x, y) = (tx.get(a, |v| &v.balance)?, tx.get(b, |v| &v.balance)?);
@@ -147,7 +147,7 @@ fn read_set_validation_prevents_write_skew() {
         let mut m = heap.attach().unwrap();
         let (x, y) = m
             .transaction::<_, ()>(|tx| {
-                let k = tx.global(&bank)?;
+                let k = tx.get_global(&bank)?;
                 let a = tx.load(k, |k| &k.a)?.unwrap();
                 let b = tx.load(k, |k| &k.b)?.unwrap();
                 Ok((tx.get(a, |v| &v.balance)?, tx.get(b, |v| &v.balance)?))
@@ -172,7 +172,7 @@ fn inevitable_transactions_race_normal_commits() {
         let after_inevitable = Arc::new(AtomicUsize::new(0));
         let mut m = heap.attach().unwrap();
         m.transaction::<_, ()>(|tx| {
-            let k = tx.global(&bank)?;
+            let k = tx.get_global(&bank)?;
             let a = tx.load(k, |k| &k.a)?.unwrap();
             let x = tx.get(a, |v| &v.balance)?;
             tx.become_inevitable()?;

@@ -98,7 +98,7 @@ fn setup(heap: &Heap) -> GlobalRoot<Pair> {
 fn read(heap: &Heap, g: &GlobalRoot<Pair>, from_a: bool) -> u64 {
     let mut m = heap.attach().unwrap();
     m.transaction::<_, ()>(|tx| {
-        let p = tx.global(g)?;
+        let p = tx.get_global(g)?;
         let x = if from_a { tx.load(p, |p| &p.a)? } else { tx.load(p, |p| &p.b)? };
         let x = x.expect("the object is where the last transaction put it");
         Ok(tx.get(x, |x| &x.v)?)
@@ -116,7 +116,7 @@ fn handshake_and_barrier() {
             thread::spawn(move || {
                 let mut m = heap.attach().unwrap();
                 m.transaction::<_, ()>(|tx| {
-                    let p = tx.global(&g)?;
+                    let p = tx.get_global(&g)?;
                     // The marker scans `a` before `b`: moving X from `b` to
                     // `a` between the two reads hides it from the marker
                     // unless the commit shades what it overwrites.
@@ -164,7 +164,7 @@ fn tagged_overwrite_against_marking() {
             thread::spawn(move || {
                 let mut m = heap.attach().unwrap();
                 m.transaction::<_, ()>(|tx| {
-                    let p = tx.global(&g)?;
+                    let p = tx.get_global(&g)?;
                     // The marker reads word 0 before word 1: moving X from
                     // 1 to 0 between the two reads hides it unless the
                     // commit shades the reference it overwrites with an
@@ -182,7 +182,7 @@ fn tagged_overwrite_against_marking() {
         heap.collect().expect("the verifier found a reachable object unmarked");
         let mut m = heap.attach().unwrap();
         let v = m.transaction::<_, ()>(|tx| {
-            let p = tx.global(&g)?;
+            let p = tx.get_global(&g)?;
             let w0 = tx.tagged(p, 0)?;
             let Tagged::Ref(x) = w0 else { panic!("X moved to word 0: {w0:?}, word 1 {:?}", tx.tagged(p, 1)) };
             Ok(match tx.tagged(x, 0)? {
@@ -228,7 +228,7 @@ fn attach_detach_park() {
             thread::spawn(move || {
                 let mut m = heap.attach().unwrap();
                 m.transaction::<_, ()>(|tx| {
-                    let p = tx.global(&g)?;
+                    let p = tx.get_global(&g)?;
                     let y = tx.alloc(Leaf { v: Value::new(9) })?;
                     tx.store(p, |p| &p.b, Some(y))?;
                     Ok(())
@@ -255,7 +255,7 @@ fn read_only_root_creation() {
                 let mut m = heap.attach().unwrap();
                 let r = m
                     .transaction::<_, ()>(|tx| {
-                        let p = tx.global(&g)?;
+                        let p = tx.get_global(&g)?;
                         Ok(tx.load(p, |p| &p.b)?.map(|x| tx.root(x)))
                     })
                     .unwrap();
@@ -274,7 +274,7 @@ fn read_only_root_creation() {
             thread::spawn(move || {
                 let mut m = heap.attach().unwrap();
                 m.transaction::<_, ()>(|tx| {
-                    let p = tx.global(&g)?;
+                    let p = tx.get_global(&g)?;
                     tx.store(p, |p| &p.b, None)?;
                     Ok(())
                 })
@@ -313,7 +313,7 @@ fn global_roots_are_scanned_at_t() {
         let mut m = heap.attach().unwrap();
         let v = m
             .transaction::<_, ()>(|tx| {
-                let x = tx.global(&g)?;
+                let x = tx.get_global(&g)?;
                 Ok(tx.get(x, |x| &x.v)?)
             })
             .unwrap();
@@ -348,11 +348,11 @@ fn global_root_dropped_and_reused_during_a_cycle() {
                 let mut m = heap.attach().unwrap();
                 let mut old = Some(old);
                 m.transaction::<_, ()>(|tx| {
-                    let x = tx.global(old.as_ref().expect("one attempt: nothing conflicts"))?;
+                    let x = tx.get_global(old.as_ref().expect("one attempt: nothing conflicts"))?;
                     // The last handle, dropped inside the transaction: the
                     // slot is given back before T or after it.
                     drop(old.take());
-                    let z = tx.global(&holder)?;
+                    let z = tx.get_global(&holder)?;
                     tx.store(z, |z| &z.a, Some(x))?;
                     Ok(())
                 })
@@ -370,9 +370,9 @@ fn global_root_dropped_and_reused_during_a_cycle() {
         let mut m = heap.attach().unwrap();
         let v = m
             .transaction::<_, ()>(|tx| {
-                let z = tx.global(&holder)?;
+                let z = tx.get_global(&holder)?;
                 let x = tx.load(z, |z| &z.a)?.expect("X is in Z");
-                let y = tx.global(&fresh)?;
+                let y = tx.get_global(&fresh)?;
                 Ok((tx.get(x, |x| &x.v)?, tx.get(y, |y| &y.v)?))
             })
             .unwrap();
@@ -493,8 +493,8 @@ fn weak_read_during_a_cycle() {
             thread::spawn(move || {
                 let mut m = heap.attach().unwrap();
                 m.transaction::<_, ()>(|tx| {
-                    let w = tx.global(&weak)?;
-                    let h = tx.global(&holder)?;
+                    let w = tx.get_global(&weak)?;
+                    let h = tx.get_global(&holder)?;
                     let x = tx.upgrade(w)?;
                     tx.store(h, |h| &h.node, x)?;
                     Ok(x.is_some())
@@ -508,7 +508,7 @@ fn weak_read_during_a_cycle() {
         let mut m = heap.attach().unwrap();
         let (kept, still_weak) = m
             .transaction::<_, ()>(|tx| {
-                let h = tx.global(&holder)?;
+                let h = tx.get_global(&holder)?;
                 let kept = match tx.load(h, |h| &h.node)? {
                     Some(x) => {
                         let y = tx.load(x, |x| &x.child)?.expect("X keeps its child");
@@ -516,7 +516,7 @@ fn weak_read_during_a_cycle() {
                     }
                     None => None,
                 };
-                let w = tx.global(&weak)?;
+                let w = tx.get_global(&weak)?;
                 Ok((kept, tx.upgrade(w)?.is_some()))
             })
             .unwrap();
@@ -566,7 +566,7 @@ fn check_old_holder(heap: &Heap, x: &GlobalRoot<Pair>) {
     let mut m = heap.attach().unwrap();
     let v = m
         .transaction::<_, ()>(|tx| {
-            let x = tx.global(x)?;
+            let x = tx.get_global(x)?;
             match tx.load(x, |x| &x.a)? {
                 Some(w) => Ok(Some(tx.get(w, |w| &w.v)?)),
                 None => Ok(None),
@@ -596,7 +596,7 @@ fn move_into_old_then_delete(solo: bool, alloc: bool) {
             thread::spawn(move || {
                 let mut m = heap.attach().unwrap();
                 m.transaction::<_, ()>(|tx| {
-                    let (xo, yo) = (tx.global(&x)?, tx.global(&y)?);
+                    let (xo, yo) = (tx.get_global(&x)?, tx.get_global(&y)?);
                     let w = tx.load(yo, |y| &y.b)?;
                     tx.store(xo, |x| &x.a, w)?;
                     if alloc {
@@ -606,7 +606,7 @@ fn move_into_old_then_delete(solo: bool, alloc: bool) {
                 })
                 .unwrap();
                 m.transaction::<_, ()>(|tx| {
-                    let yo = tx.global(&y)?;
+                    let yo = tx.get_global(&y)?;
                     tx.store(yo, |y| &y.b, None)?;
                     Ok(())
                 })

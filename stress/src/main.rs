@@ -131,7 +131,7 @@ fn run(opts: &Opts, heap: &Heap) -> Report {
                     let counters = ctx.counters.clone();
                     let id = m.id();
                     let allocated = m.allocated_bytes();
-                    let (_, conflicts) = m.tx_counts();
+                    let conflicts = m.tx_counts().conflicts;
                     m.commit_point(); // merge this thread's pauses into the statistics
                     let pauses = heap.stats().per_mutator.into_iter().find(|(i, _)| *i == id).map(|(_, h)| h);
                     ThreadReport { thread: t, counters, conflicts, allocated, pauses }

@@ -30,7 +30,7 @@ fn values<'tx>(tx: &mut Tx<'tx>, n: Gc<'tx, Dyn>) -> R<[u64; EDGES]> {
 }
 
 fn step<'tx>(tx: &mut Tx<'tx>, ty: DynType, table: &GlobalRoot<Dyn>, s: Step) -> R<u64> {
-    let t = tx.global(table)?;
+    let t = tx.get_global(table)?;
     let u = at(tx, t, s.u)?;
     let seen = values(tx, u)?.iter().fold(0u64, |a, &b| a.wrapping_add(b));
     let x = match s.target {
@@ -90,7 +90,7 @@ pub(crate) fn run(v: usize, total: u64, threads: usize) -> u64 {
     });
     let check = m
         .transaction::<_, ()>(|tx| {
-            let t = tx.global(&table)?;
+            let t = tx.get_global(&table)?;
             let mut check = 0u64;
             for u in 0..v {
                 let n = at(tx, t, u)?;

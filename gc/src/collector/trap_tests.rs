@@ -67,7 +67,7 @@ fn nothing_is_black_before_t() {
             let mut m = heap.attach().unwrap();
             let mut first = true;
             m.transaction::<_, ()>(|tx| {
-                let h = tx.global(&g)?;
+                let h = tx.get_global(&g)?;
                 if first {
                     first = false;
                     in_tx.send(()).unwrap();
@@ -92,7 +92,7 @@ fn nothing_is_black_before_t() {
     a.commit_point();
     let n = a
         .transaction::<_, ()>(|tx| {
-            let h = tx.global(&g)?;
+            let h = tx.get_global(&g)?;
             let x = tx.load(h, |h| &h.x)?;
             let n = tx.alloc(Holder { x: Ref::null() })?;
             tx.store(n, |n| &n.x, x)?;
@@ -150,7 +150,7 @@ fn a_young_object_stored_into_an_old_one_before_t_is_shaded() {
             let mut m = heap.attach().unwrap();
             let mut first = true;
             m.transaction::<_, ()>(|tx| {
-                let y = tx.global(&y)?;
+                let y = tx.get_global(&y)?;
                 if first {
                     first = false;
                     in_tx.send(()).unwrap();
@@ -172,7 +172,7 @@ fn a_young_object_stored_into_an_old_one_before_t_is_shaded() {
     }
     a.commit_point(); // A answers REQ: mode S
     a.transaction::<_, ()>(|tx| {
-        let (xo, yo) = (tx.global(&x)?, tx.global(&y)?);
+        let (xo, yo) = (tx.get_global(&x)?, tx.get_global(&y)?);
         let w = tx.load(yo, |y| &y.x)?;
         tx.store(xo, |x| &x.x, w)?;
         Ok(())
@@ -185,7 +185,7 @@ fn a_young_object_stored_into_an_old_one_before_t_is_shaded() {
     assert!(!c.full);
     let v = a
         .transaction::<_, ()>(|tx| {
-            let xo = tx.global(&x)?;
+            let xo = tx.get_global(&x)?;
             let w = tx.load(xo, |x| &x.x)?.expect("X refers to W");
             Ok(tx.get(w, |w| &w.v)?)
         })
@@ -248,7 +248,7 @@ fn after_close(what: AfterClose) {
                     in_tx.send(()).unwrap();
                     b_go.recv().unwrap();
                 }
-                let (xo, zo) = (tx.global(&x)?, tx.global(&z)?);
+                let (xo, zo) = (tx.get_global(&x)?, tx.get_global(&z)?);
                 let w = tx.load(xo, |x| &x.s)?.expect("A published W into X");
                 if what == AfterClose::Root {
                     // Read-only: it roots W and writes nothing. Barrier (b)
@@ -294,7 +294,7 @@ fn after_close(what: AfterClose) {
     a.commit_point(); // A answers SWEEP: barrier off, white
     let c_cell = a
         .transaction::<_, ()>(|tx| {
-            let xo = tx.global(&x)?;
+            let xo = tx.get_global(&x)?;
             let w = tx.alloc(Holder { x: Ref::null() })?;
             let c = tx.alloc(Leaf { v: Value::new(42) })?;
             tx.store(w, |w| &w.x, Some(c))?; // in place: W is new
@@ -318,9 +318,9 @@ fn after_close(what: AfterClose) {
     let v = a
         .transaction::<_, ()>(|tx| {
             let holder = match (&kept, what) {
-                (Some(n), _) => tx.global(n)?,
-                (None, AfterClose::Root) => tx.global(&x)?,
-                (None, _) => tx.global(&z)?,
+                (Some(n), _) => tx.get_global(n)?,
+                (None, AfterClose::Root) => tx.get_global(&x)?,
+                (None, _) => tx.get_global(&z)?,
             };
             let w = tx.load(holder, |h| &h.s)?.expect("it holds W");
             let c = tx.load(w, |w| &w.x)?.expect("W holds C");
@@ -399,7 +399,7 @@ fn validated_before_t_written_after(generational: bool) {
             let mut m = heap.attach().unwrap();
             let mut first = true;
             m.transaction::<_, ()>(|tx| {
-                let yo = tx.global(&y)?;
+                let yo = tx.get_global(&y)?;
                 if first {
                     first = false;
                     b_in.send(()).unwrap();
@@ -437,7 +437,7 @@ fn validated_before_t_written_after(generational: bool) {
                 }))
             });
             m.transaction::<_, ()>(|tx| {
-                let (oo, yo) = (tx.global(&o)?, tx.global(&y)?);
+                let (oo, yo) = (tx.get_global(&o)?, tx.get_global(&y)?);
                 let z = tx.load(yo, |y| &y.x)?;
                 assert!(z.is_some(), "B deletes only after A's commit validated");
                 tx.store(oo, |o| &o.x, z)?;
@@ -461,7 +461,7 @@ fn validated_before_t_written_after(generational: bool) {
     let mut m = heap.attach().unwrap();
     let v = m
         .transaction::<_, ()>(|tx| {
-            let oo = tx.global(&o)?;
+            let oo = tx.get_global(&o)?;
             let z = tx.load(oo, |o| &o.x)?.expect("O refers to Z");
             Ok(tx.get(z, |z| &z.v)?)
         })

@@ -58,8 +58,8 @@ fn resurrect(
     weak: GlobalRoot<Weak<Node>>,
 ) -> impl for<'t> FnMut(&mut Tx<'t>) -> Result<bool, Abort<()>> + Send + 'static {
     move |tx| {
-        let w = tx.global(&weak)?;
-        let h = tx.global(&holder)?;
+        let w = tx.get_global(&weak)?;
+        let h = tx.get_global(&holder)?;
         let x = tx.upgrade(w)?;
         tx.store(h, |h| &h.node, x)?;
         Ok(x.is_some())
@@ -82,10 +82,10 @@ fn a_weak_read_after_the_last_flush_keeps_its_referent_and_children() {
         .attach()
         .unwrap()
         .transaction::<_, ()>(|tx| {
-            let h = tx.global(&holder)?;
+            let h = tx.get_global(&holder)?;
             let x = tx.load(h, |h| &h.node)?.expect("the holder keeps X");
             let y = tx.load(x, |x| &x.child)?.expect("X keeps Y");
-            let w = tx.global(&weak)?;
+            let w = tx.get_global(&weak)?;
             assert!(tx.upgrade(w)?.is_some(), "X is strongly reachable now");
             Ok(tx.get(y, |y| &y.v)?)
         })
@@ -106,8 +106,8 @@ fn a_weak_read_after_marking_closed_does_not_return_a_dead_referent() {
         .attach()
         .unwrap()
         .transaction::<_, ()>(|tx| {
-            let w = tx.global(&weak)?;
-            let h = tx.global(&holder)?;
+            let w = tx.get_global(&weak)?;
+            let h = tx.get_global(&holder)?;
             Ok(tx.upgrade(w)?.is_none() && tx.load(h, |h| &h.node)?.is_none())
         })
         .unwrap();

@@ -380,7 +380,7 @@ impl<'tx> Tx<'tx> {
 
     /// The object a global root holds.
     #[inline]
-    pub fn global<T: ?Sized>(&mut self, root: &GlobalRoot<T>) -> Result<Gc<'tx, T>, RootMisuse> {
+    pub fn get_global<T: ?Sized>(&mut self, root: &GlobalRoot<T>) -> Result<Gc<'tx, T>, RootMisuse> {
         if !std::sync::Arc::ptr_eq(&root.share.heap, &self.core.heap) {
             return Err(RootMisuse::Foreign);
         }
@@ -397,6 +397,14 @@ impl<'tx> Tx<'tx> {
         // `wv`, against this transaction's `rv` (opacity).
         // SAFETY: global roots keep their objects alive; created from a Gc<T>.
         Ok(unsafe { Gc::from_header(p.cast::<Header>()) })
+    }
+
+    /// The old name of [`Tx::get_global`] (renamed to pair with
+    /// [`Tx::get_root`]).
+    #[deprecated(since = "0.1.0", note = "renamed to `get_global`, as `get_root` reads a `Root`")]
+    #[inline]
+    pub fn global<T: ?Sized>(&mut self, root: &GlobalRoot<T>) -> Result<Gc<'tx, T>, RootMisuse> {
+        self.get_global(root)
     }
 
     // ---- inevitability ----

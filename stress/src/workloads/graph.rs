@@ -56,7 +56,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, g: &Graph) -> Result<(), Failure> {
         let amount = ctx.rng.below(100) as i64 - 50;
         let op = ctx.rng.below(4);
         ctx.tx(|tx| {
-            let t = tx.global(&g.root)?;
+            let t = tx.get_global(&g.root)?;
             let na = tx.load(t, |t| &t.slots[a])?.expect("every slot holds a node");
             let nb = tx.load(t, |t| &t.slots[b])?.expect("every slot holds a node");
             if a != b {
@@ -80,7 +80,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, g: &Graph) -> Result<(), Failure> {
         // After every commit: the sum is conserved and every edge is sound.
         {
             ctx.check(|tx| {
-                let t = tx.global(&g.root)?;
+                let t = tx.get_global(&g.root)?;
                 let mut sum = 0;
                 for k in 0..N {
                     let n = tx.load(t, |t| &t.slots[k])?;
