@@ -62,11 +62,9 @@ fn run(threads: usize, transfers: usize) {
             let checks = Arc::clone(&checks);
             s.spawn(move || {
                 let mut m = heap.attach().unwrap();
-                let mut x = 0x9e37_79b9u64.wrapping_mul(t as u64 + 1) | 1;
+                let mut rng = tmgc_tests::rng(t as u64 + 1);
                 for i in 0..transfers {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
+                    let x = rng.u64(..);
                     if t == 0 && i % 4 == 0 {
                         // A read-only auditor.
                         let total = audit(&mut m, &bank);

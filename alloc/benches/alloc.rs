@@ -31,14 +31,12 @@ use tmgc_alloc::{Config, LocalAllocator, Space};
 const BATCH: usize = 1024;
 
 /// Sizes for the mixed distribution: mostly small, a tail up to 512 bytes
-/// (xorshift, fixed seed).
+/// (`fastrand`, fixed seed).
 fn mixed_sizes() -> Vec<usize> {
-    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut rng = fastrand::Rng::with_seed(0x2545_f491_4f6c_dd1d);
     (0..BATCH)
         .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.u64(..);
             match x % 100 {
                 0..=39 => 16,
                 40..=69 => 32,

@@ -50,10 +50,12 @@ fn int(t: Tagged<'_>) -> i64 {
     }
 }
 
-/// Positions: a linear congruential walk over the array.
+/// Positions: a seeded walk over the array (`fastrand`), the same in
+/// every attempt of a transaction and in the `Mutex` version.
 fn next(x: &mut usize) -> usize {
-    *x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-    (*x >> 33) % N
+    let mut r = fastrand::Rng::with_seed(*x as u64);
+    *x = r.usize(..);
+    *x % N
 }
 
 fn tx_batch(m: &mut Mutator, v: &GlobalRoot<Dyn>, seed: &mut usize) {

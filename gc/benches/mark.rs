@@ -62,7 +62,7 @@ fn build(heap: &Heap, shape: &str, mib: u64) -> u64 {
         "graph" => {
             let batch = 1_000_000usize;
             let n = ((mib << 20) / (batch as u64 * 48)).max(1);
-            let mut x = 0x9E37_79B9_7F4A_7C15u64;
+            let mut rng = fastrand::Rng::with_seed(0x9E37_79B9_7F4A_7C15);
             for _ in 0..n {
                 m.transaction::<_, ()>(|tx| {
                     let nodes: Vec<_> = (0..batch)
@@ -73,10 +73,7 @@ fn build(heap: &Heap, shape: &str, mib: u64) -> u64 {
                             tx.store(nodes[k], |g| &g.e[0], Some(nodes[k + 1]))?;
                         }
                         for j in 1..4 {
-                            x ^= x >> 12;
-                            x ^= x << 25;
-                            x ^= x >> 27;
-                            let t = nodes[(x.wrapping_mul(0x2545_F491_4F6C_DD1D) % batch as u64) as usize];
+                            let t = nodes[rng.usize(..batch)];
                             tx.store(nodes[k], |g| &g.e[j], Some(t))?;
                         }
                     }

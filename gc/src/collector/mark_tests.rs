@@ -125,14 +125,8 @@ fn deep_list_of_ten_million() {
 fn random_graph() {
     let count = 50_000;
     let edges = |i: usize| {
-        let mut x = (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        (0..(i % 5))
-            .map(|_| {
-                x ^= x >> 29;
-                x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
-                (x % count as u64) as usize
-            })
-            .collect()
+        let mut rng = fastrand::Rng::with_seed(i as u64 + 1);
+        (0..(i % 5)).map(|_| rng.usize(..count)).collect()
     };
     check_all(count, &edges, &[3, 77, 12_345]);
 }
