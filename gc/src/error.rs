@@ -109,7 +109,21 @@ impl fmt::Display for RootMisuse {
 
 impl std::error::Error for RootMisuse {}
 
-/// How a transaction ended without committing.
+/// How a transaction ended without committing. It displays, and is an
+/// `Error`, when the user error `E` displays: `TxError<&str>`,
+/// `TxError<String>`, `TxError<Infallible>` (from
+/// [`Mutator::atomically`](crate::Mutator::atomically)) or your own error
+/// type, printed with its `Display`; a `TxError<()>` is `Debug` only.
+///
+/// ```
+/// use std::error::Error;
+/// use tmgc::{Abort, Config, Heap, TxError};
+/// let heap = Heap::new(Config::default()).unwrap();
+/// let mut m = heap.attach().unwrap();
+/// let r = m.transaction::<(), _>(|_| Err(Abort::User("out of stock")));
+/// let e: Box<dyn Error> = Box::new(r.unwrap_err());
+/// assert_eq!(e.to_string(), "transaction aborted by its body: out of stock");
+/// ```
 #[derive(Debug)]
 pub enum TxError<E> {
     /// The body returned `Abort::User(e)`.
@@ -123,10 +137,10 @@ pub enum TxError<E> {
     InGcWork,
 }
 
-impl<E: fmt::Debug> fmt::Display for TxError<E> {
+impl<E: fmt::Display> fmt::Display for TxError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TxError::Aborted(e) => write!(f, "transaction aborted by its body: {e:?}"),
+            TxError::Aborted(e) => write!(f, "transaction aborted by its body: {e}"),
             TxError::Alloc(e) => write!(f, "transaction rolled back: {e}"),
             TxError::Root(r) => write!(f, "{r}"),
             TxError::InGcWork => write!(f, "{IN_GC_WORK}"),
@@ -134,7 +148,7 @@ impl<E: fmt::Debug> fmt::Display for TxError<E> {
     }
 }
 
-impl<E: fmt::Debug> std::error::Error for TxError<E> {
+impl<E: fmt::Debug + fmt::Display> std::error::Error for TxError<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             TxError::Alloc(e) => Some(e),

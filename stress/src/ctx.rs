@@ -48,6 +48,15 @@ pub(crate) enum Stop {
     Fail(String),
 }
 
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stop::Injected => write!(f, "an abort the harness injected"),
+            Stop::Fail(m) => write!(f, "{m}"),
+        }
+    }
+}
+
 impl From<String> for Stop {
     fn from(s: String) -> Stop {
         Stop::Fail(s)

@@ -29,7 +29,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>) -> Result<(), Failure> {
             let root = match r {
                 Ok(r) => r,
                 Err(tmgc::TxError::Alloc(_)) => return Ok(()), // heap limit: clean
-                Err(e) => return Err(format!("churn thread: {e}")),
+                Err(e) => return Err(format!("churn thread: {e:?}")),
             };
             for _ in 0..3 {
                 let r = m.transaction(|tx| {
