@@ -280,7 +280,10 @@ impl Config {
     /// (default off; `TMGC_GCTRACE=1` turns it on without recompiling):
     /// the cycle number and kind, its phase times, the heap before and
     /// after and the live bytes, what was marked and freed, finalizers
-    /// queued, and the pauses so far.
+    /// queued, the pauses so far, and the minimum mutator utilisation
+    /// (MMU) over the cycle for 1 ms and 10 ms windows (the worst window of
+    /// the worst attached thread, from the pause intervals each thread
+    /// hands over at its handshakes).
     pub fn gctrace(mut self, v: bool) -> Self {
         self.gctrace = v;
         self

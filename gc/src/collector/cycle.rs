@@ -275,7 +275,7 @@ impl Collector {
         s.recent.push_back(cycle);
         drop(s);
         if self.config.gctrace {
-            self.trace_line(heap, &cycle, live_before + allocated);
+            self.trace_line(heap, &cycle, live_before + allocated, t0);
         }
         if let Some(hook) = &self.config.on_cycle {
             // Inside the cycle's GC work (W0); a panic must not take the
@@ -287,13 +287,15 @@ impl Collector {
 
     /// `Config::gctrace`'s line for one cycle, on stderr (the user asked
     /// for it: `TMGC_GCTRACE=1`).
-    fn trace_line(&self, heap: &HeapInner, c: &CycleStats, before: u64) {
+    fn trace_line(&self, heap: &HeapInner, c: &CycleStats, before: u64, t0: std::time::Instant) {
         let mib = |b: u64| b as f64 / (1 << 20) as f64;
         let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
         let st = self.stats(heap);
         let us = |ns: u64| ns as f64 / 1e3;
+        let now = std::time::Instant::now();
+        let mmu = |w_ms: u64| 100.0 * self.mmu(t0, now, std::time::Duration::from_millis(w_ms));
         eprintln!(
-            "tmgc: gc {} {}: {:.2} ms (to T {:.2}, mark {:.2}, verify and sweep {:.2}); {:.1} -> {:.1} MiB live (of {:.1} MiB heap), {:.1} MiB marked ({} objects), {:.1} MiB freed, {} destructors, {} weak cleared, {} finalizers and {} cleanups due; pauses so far p99 {:.1} us, max {:.1} us",
+            "tmgc: gc {} {}: {:.2} ms (to T {:.2}, mark {:.2}, verify and sweep {:.2}); {:.1} -> {:.1} MiB live (of {:.1} MiB heap), {:.1} MiB marked ({} objects), {:.1} MiB freed, {} destructors, {} weak cleared, {} finalizers and {} cleanups due; pauses so far p99 {:.1} us, max {:.1} us; MMU in the cycle {:.0}% at 1 ms, {:.0}% at 10 ms",
             c.cycle,
             if c.full { "full" } else { "young" },
             ms(c.duration),
@@ -312,6 +314,8 @@ impl Collector {
             c.cleanups_queued,
             us(st.pauses.value_at_quantile(0.99)),
             us(st.pauses.max()),
+            mmu(1),
+            mmu(10),
         );
     }
 

@@ -51,16 +51,23 @@ fn thread_cpu_ns() -> u64 {
 }
 
 /// A thread's pause histograms, in nanoseconds: wall time, and thread CPU
-/// time (recorded only with the `pause-cputime` feature).
+/// time (recorded only with the `pause-cputime` feature); and its last
+/// pauses as intervals, for the minimum mutator utilisation (`mmu`).
 #[derive(Clone)]
 pub(crate) struct Pauses {
     pub(crate) wall: Histogram,
     pub(crate) cpu: Histogram,
+    /// The last `INTERVALS` pauses: start and wall time, oldest first.
+    pub(crate) intervals: std::collections::VecDeque<(Instant, Duration)>,
 }
+
+/// Pause intervals a thread keeps (for `mmu`; a cycle's pauses at one
+/// thread are a few per handshake).
+const INTERVALS: usize = 1024;
 
 impl Pauses {
     pub(crate) fn new() -> Pauses {
-        Pauses { wall: Histogram::new(), cpu: Histogram::new() }
+        Pauses { wall: Histogram::new(), cpu: Histogram::new(), intervals: Default::default() }
     }
 
     /// MutatorRecord the pause `clock` timed, less `excluded` wall time (a wait
@@ -71,17 +78,58 @@ impl Pauses {
         self.wall.record(wall.as_nanos() as u64);
         #[cfg(feature = "pause-cputime")]
         self.cpu.record(thread_cpu_ns().saturating_sub(clock.cpu));
+        if self.intervals.len() == INTERVALS {
+            self.intervals.pop_front();
+        }
+        self.intervals.push_back((clock.wall, wall));
     }
 
     pub(crate) fn add(&mut self, o: &Pauses) {
         self.wall.add(&o.wall);
         self.cpu.add(&o.cpu);
+        for &i in &o.intervals {
+            if self.intervals.len() == INTERVALS {
+                self.intervals.pop_front();
+            }
+            self.intervals.push_back(i);
+        }
     }
 
     pub(crate) fn reset(&mut self) {
         self.wall.reset();
         self.cpu.reset();
+        self.intervals.clear();
     }
+}
+
+/// The minimum mutator utilisation of one thread over `[from, to]` for
+/// windows of `w`: the smallest share of any window of that length that
+/// the thread spent outside its pauses (1.0 with no pause; a span shorter
+/// than `w` is one window). The worst window starts at `from`, at a
+/// pause's start, or ends at a pause's end.
+pub(crate) fn mmu(pauses: &[(Instant, Duration)], from: Instant, to: Instant, w: Duration) -> f64 {
+    let span = to.saturating_duration_since(from);
+    let w = w.min(span);
+    if w.is_zero() {
+        return 1.0;
+    }
+    let last_start = to - w;
+    let overlap = |t: Instant| -> Duration {
+        let end = t + w;
+        pauses
+            .iter()
+            .map(|&(s, d)| {
+                let (a, b) = (s.max(t), (s + d).min(end));
+                b.saturating_duration_since(a)
+            })
+            .sum()
+    };
+    let starts = std::iter::once(from)
+        .chain(pauses.iter().map(|&(s, _)| s))
+        .chain(pauses.iter().filter_map(|&(s, d)| (s + d).checked_sub(w)))
+        .map(|t| t.clamp(from, last_start));
+    let worst = starts.map(overlap).max().unwrap_or_default();
+    1.0 - (worst.as_secs_f64() / w.as_secs_f64()).min(1.0)
 }
 
 /// What one collection cycle did.
@@ -298,6 +346,20 @@ impl StatsState {
 impl super::Collector {
     // ---- statistics ----
 
+    /// The minimum mutator utilisation over `[from, to]` for windows of
+    /// `w`, the lowest of the attached threads' (their pauses merged at
+    /// their last handshake; a thread whose lock is busy is left out).
+    pub(crate) fn mmu(&self, from: Instant, to: Instant, w: Duration) -> f64 {
+        let mut worst: f64 = 1.0;
+        for r in &self.snapshot() {
+            let Ok(g) = r.handoff.try_lock() else { continue };
+            let iv: Vec<_> = g.pauses.intervals.iter().copied().filter(|&(s, d)| s + d >= from && s <= to).collect();
+            drop(g);
+            worst = worst.min(mmu(&iv, from, to, w));
+        }
+        worst
+    }
+
     pub(crate) fn stats(&self, heap: &HeapInner) -> GcStats {
         let recs = self.snapshot();
         let s = lock(&self.stats);
@@ -336,5 +398,31 @@ impl super::Collector {
             destructor_panics: heap.destructor_panics.load(Ordering::Relaxed),
             gave_way: self.gave_way.load(Ordering::Relaxed),
         }
+    }
+}
+
+#[cfg(all(test, not(tmgc_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mmu_of_known_pauses() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let to = t0 + ms(100);
+        assert_eq!(mmu(&[], t0, to, ms(10)), 1.0);
+        // One 2 ms pause: the worst 10 ms window holds all of it.
+        let one = [(t0 + ms(50), ms(2))];
+        assert!((mmu(&one, t0, to, ms(10)) - 0.8).abs() < 1e-9);
+        // Two 3 ms pauses 4 ms apart: a 10 ms window holds both.
+        let two = [(t0 + ms(20), ms(3)), (t0 + ms(27), ms(3))];
+        assert!((mmu(&two, t0, to, ms(10)) - 0.4).abs() < 1e-9);
+        // A 1 ms window inside a pause: 0.
+        assert_eq!(mmu(&two, t0, to, ms(1)), 0.0);
+        // A pause at the very start counts (windows start at `from`).
+        let edge = [(t0, ms(5))];
+        assert!((mmu(&edge, t0, to, ms(10)) - 0.5).abs() < 1e-9);
+        // A span shorter than the window is one window.
+        assert!((mmu(&edge, t0, t0 + ms(8), ms(10)) - 3.0 / 8.0).abs() < 1e-9);
     }
 }
