@@ -32,6 +32,14 @@ use workloads::Shared;
 
 fn main() -> ExitCode {
     let opts = Opts::parse();
+    if opts.threads() > opts::max_threads() {
+        eprintln!(
+            "tmgc-stress: --threads {} is more than this machine can run within --duration: at most {} (16 per core, at least 256)",
+            opts.threads(),
+            opts::max_threads()
+        );
+        return ExitCode::from(2);
+    }
     // Injected panics are expected: keep them quiet, report the rest.
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -51,7 +59,16 @@ fn main() -> ExitCode {
         .verify(opts.verify)
         .generational(opts.generational)
         .nursery_bytes(opts.nursery_mib << 20)
+        .solo(!opts.no_solo)
+        .give_way(!opts.no_give_way)
+        .background(!opts.no_background)
         .marker(marker);
+    let config = if opts.huge_pages {
+        let alloc = config.get_alloc().clone().huge_pages(true);
+        config.alloc(alloc)
+    } else {
+        config
+    };
     let heap = match Heap::new(config) {
         Ok(h) => h,
         Err(e) => {
@@ -90,7 +107,9 @@ fn run(opts: &Opts, heap: &Heap) -> Report {
     let start = Instant::now();
     let end = start + Duration::from_secs_f64(opts.duration);
 
+    // Threads still to start when the duration is over are not started.
     let workers: Vec<_> = (0..threads)
+        .take_while(|_| Instant::now() < end)
         .map(|t| {
             let (heap, opts, mix, shared) = (heap.clone(), opts.clone(), mix.clone(), Arc::clone(&shared));
             let (stop, failure, commits) = (Arc::clone(&stop), Arc::clone(&failure), Arc::clone(&commits));
@@ -206,7 +225,17 @@ fn run(opts: &Opts, heap: &Heap) -> Report {
         // A cycle that failed after the monitor's last look.
         verifier_failed(&failure, opts.seed, f.clone());
     }
-    let failure = failure.lock().unwrap().clone();
+    let mut failure = failure.lock().unwrap().clone();
+    // A run that checked nothing proves nothing: it must not say OK.
+    let checked: u64 = threads.iter().map(|t| t.counters.commits + t.counters.checks).sum();
+    if failure.is_none() && checked == 0 {
+        failure = Some(Failure {
+            workload: "harness",
+            thread: usize::MAX,
+            seed: opts.seed,
+            detail: "the run committed and checked nothing (too short, or no thread started)".into(),
+        });
+    }
     Report::new(opts, threads, stats, elapsed, peak_heap, heap_samples, failure)
 }
 
