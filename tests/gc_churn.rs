@@ -181,7 +181,7 @@ struct Wide {
 /// it. Barrier (e) (2026-12-01) then hid a missing deletion barrier from a
 /// mover that stores X in every transaction; X now moves in one
 /// transaction of 32. Checked on 2026-12-01 with barrier (a) disabled: the
-/// inevitable variant failed 1 run of 2, the other passed 2 of 2, so this
+/// inevitable variant failed 1 run of 2, the other 1 run of 3, so this
 /// test's catch is probabilistic; `tests/gc_arrays.rs`'s serial move
 /// (6 runs of 6) and the stress `objects` workload are the reliable ones.
 #[test]
