@@ -134,6 +134,8 @@ pub unsafe trait Trace: Send + Sync + 'static {
     fn trace(&self, tracer: &mut Tracer<'_>);
 }
 
+/// Leaf types: `Trace` with nothing to visit, and `NoTraceSafe` (one list
+/// for both).
 macro_rules! no_refs {
     ($($t:ty),* $(,)?) => {$(
         // SAFETY: holds no heap reference.
@@ -142,6 +144,8 @@ macro_rules! no_refs {
             #[inline]
             fn trace(&self, _: &mut Tracer<'_>) {}
         }
+        // SAFETY: a standard type with no `Ref` inside.
+        unsafe impl NoTraceSafe for $t {}
     )*};
 }
 
@@ -260,33 +264,11 @@ macro_rules! no_trace_safe {
 }
 
 no_trace_safe!(
-    (),
-    bool,
-    char,
-    u8,
-    u16,
-    u32,
-    u64,
-    u128,
-    usize,
-    i8,
-    i16,
-    i32,
-    i64,
-    i128,
-    isize,
-    f32,
-    f64,
-    String,
-    Box<str>,
     std::path::PathBuf,
     std::time::Duration,
     std::time::Instant,
     std::fs::File,
     std::collections::hash_map::RandomState,
-    std::sync::atomic::AtomicBool,
-    std::sync::atomic::AtomicU64,
-    std::sync::atomic::AtomicUsize,
     std::sync::atomic::AtomicI64,
 );
 

@@ -543,11 +543,11 @@ impl DynType {
 /// `p` points at a live payload of a dynamic type registered with `DynType::register`.
 unsafe fn trace_dynamic(p: NonNull<u8>, t: &mut Tracer<'_>) {
     // The descriptor is found through the header just before the payload.
+    // A raw pointer: it keeps the payload pointer's provenance over the
+    // whole object, which the array's elements need; a `&Header` covers
+    // the header's 16 bytes only.
     // SAFETY: dynamic payloads have alignment 8 <= 16, so the header is
     // exactly HEADER_BYTES before the payload.
-    // (A raw pointer: it keeps the payload pointer's provenance over the
-    // whole object, which the array's elements need; a `&Header` covers
-    // the header's 16 bytes only.)
     let obj = unsafe { p.cast::<crate::header::Header>().sub(1) };
     // SAFETY: the header of a live object.
     let shape = unsafe { obj.as_ref() }.type_info().shape.expect("trace_dynamic on a dynamic type");
@@ -583,9 +583,9 @@ unsafe fn drop_dynamic(p: NonNull<u8>) {
     // the header of a live object.
     let info = unsafe { p.cast::<Header>().sub(1).as_ref() }.type_info();
     let shape = info.shape.expect("a dynamic type");
+    let first = p.cast::<AtomicU64>().as_ptr().wrapping_add(shape.ref_words());
     // SAFETY: the data words follow the reference words, all initialised.
-    let words =
-        unsafe { std::slice::from_raw_parts(p.cast::<AtomicU64>().as_ptr().add(shape.ref_words()), shape.data_words) };
+    let words = unsafe { std::slice::from_raw_parts(first, shape.data_words) };
     if let Some(f) = info.dyn_drop {
         f(&DynData { words });
     }

@@ -153,7 +153,8 @@ pub(crate) struct Opts {
 }
 
 /// The most mutator threads a run may start on this machine: 16 per core,
-/// at least 256. On the 2-core machine of 2026-12-01, 256 threads ran a
+/// at least 256. On the 2-core AMD EPYC VM of 2026-12-01 (`tmgc-stress
+/// --threads N --duration 3`, timed whole), 256 threads ran a
 /// 3 s run in 4.2 s and 1,000 threads in 14.7 s (every thread must be
 /// scheduled to notice the end of its slice); 4,000 once took 203 s and
 /// 3.5 GB.

@@ -110,9 +110,11 @@ impl<'tx> Tx<'tx> {
     pub fn elem_slot(&mut self, obj: Gc<'tx, Dyn>, i: usize) -> Result<Option<Gc<'tx, Dyn>>, Conflict> {
         let w: &AtomicPtr<Header> = Self::elem_at(obj, Elems::Slots, i, i);
         let v = self.read_field(obj.ptr, w)?;
-        // SAFETY: a slot element holds null or a live object (only
-        // `set_elem_slot`, which takes a `Gc<Dyn>`, writes it).
-        Ok(std::ptr::NonNull::new(v).map(|v| unsafe { Gc::from_header(v) }))
+        Ok(std::ptr::NonNull::new(v).map(|v| {
+            // SAFETY: a slot element holds null or a live object (only
+            // `set_elem_slot`, which takes a `Gc<Dyn>`, writes it).
+            unsafe { Gc::from_header(v) }
+        }))
     }
 
     /// Write element `i` of a [`Elems::Slots`] array.
