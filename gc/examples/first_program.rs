@@ -119,12 +119,16 @@ fn main() {
 
     // 2. Two threads: the other moves 1 from A to B each round (a user error
     // is possible but must not happen); this one deposits 1 into A.
-    // A barrier (outside any transaction) so both loops really overlap.
+    // Barriers (outside any transaction): `start` so both loops really
+    // overlap, `end` so the other thread stays attached until this one's
+    // loop is done. Without `end`, a descheduled main thread can find the
+    // other one finished and detached, and itself rightly solo again.
     let start = Arc::new(Barrier::new(2));
+    let end = Arc::new(Barrier::new(2));
     let other = {
         let heap = heap.clone();
         let shared = shared.clone();
-        let start = start.clone();
+        let (start, end) = (start.clone(), end.clone());
         thread::spawn(move || {
             let mut m = heap.attach().expect("attach 2");
             start.wait();
@@ -138,18 +142,14 @@ fn main() {
                 })
                 .expect("transfer");
             }
+            end.wait();
             m.tx_counts()
         })
     };
     start.wait();
-    // `is_solo` should be false here (the other thread's attach returned
-    // before the barrier), but a CI run on 2026-12-01 once found it true:
-    // a possible race in solo-mode revocation, reported in the session
-    // note and not yet explained. The example reports it instead of
-    // failing on it; the sums below hold either way.
-    if m.is_solo() {
-        eprintln!("note: this thread still reported solo mode after the other attached");
-    }
+    // The other thread's attach returned before `start`, and it detaches
+    // only after `end`: this mutator's grant is revoked.
+    assert!(!m.is_solo(), "a second attached mutator revokes solo mode");
     for _ in 0..ROUNDS {
         m.atomically(|tx| {
             let a = tx.get_global(&shared)?;
@@ -158,6 +158,7 @@ fn main() {
         })
         .expect("deposit");
     }
+    end.wait();
     let oc = other.join().expect("thread 2");
     let (other_commits, other_retries) = (oc.commits, oc.conflicts);
 
