@@ -1,0 +1,143 @@
+//! `tmgc-scheme`: run a Scheme program, or a REPL without one.
+//!
+//! ```text
+//! tmgc-scheme examples/bank.scm --workers 2 --stats
+//! tmgc-scheme --gil examples/wordcount.scm
+//! tmgc-scheme            # a REPL
+//! ```
+
+use std::io::{BufRead as _, Write as _};
+use std::process::ExitCode;
+
+use clap::Parser;
+use tmgc::Config;
+use tmgc_scheme::{Interp, Options, STACK_BYTES};
+
+/// A Scheme whose event handlers run as parallel transactions on the tmgc heap.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// The program to run (a REPL on standard input without one).
+    file: Option<std::path::PathBuf>,
+    /// Evaluate this expression instead of a file.
+    #[arg(short = 'e', long = "eval")]
+    expr: Option<String>,
+    /// Worker threads for events.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
+    workers: u64,
+    /// Global-lock mode: events one at a time on one thread (the baseline).
+    #[arg(long)]
+    gil: bool,
+    /// Turn tmgc's solo mode off (a lone mutator's transactions then keep
+    /// read sets and validate, as they do with several).
+    #[arg(long)]
+    no_solo: bool,
+    /// Print event and GC statistics to standard error at exit.
+    #[arg(long)]
+    stats: bool,
+    /// Deepest nesting of non-tail calls.
+    #[arg(long, default_value_t = 200_000)]
+    max_depth: u32,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    // Deep recursion needs a deep stack: run on a thread with one.
+    let h = std::thread::Builder::new()
+        .name("tmgc-scheme".into())
+        .stack_size(STACK_BYTES)
+        .spawn(move || run(args))
+        .expect("the interpreter thread starts");
+    h.join().unwrap_or(ExitCode::from(70))
+}
+
+fn run(args: Args) -> ExitCode {
+    let mut config = Config::default();
+    if args.no_solo {
+        config = config.solo(false);
+    }
+    let opts = Options::default().workers(args.workers as usize).gil(args.gil).config(config).max_depth(args.max_depth);
+    let mut it = match Interp::new(opts) {
+        Ok(it) => it,
+        Err(e) => {
+            eprintln!("tmgc-scheme: {e}");
+            return ExitCode::from(70);
+        }
+    };
+    let code = if let Some(e) = &args.expr {
+        match it.eval_str(e) {
+            Ok(v) => {
+                it.run_events();
+                if !v.is_empty() {
+                    println!("{v}");
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("tmgc-scheme: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    } else if let Some(path) = &args.file {
+        let src = match std::fs::read_to_string(path) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("tmgc-scheme: cannot read {}: {e}", path.display());
+                return ExitCode::from(66);
+            }
+        };
+        match it.run_str(&src) {
+            Ok(()) if it.event_stats().errors == 0 => ExitCode::SUCCESS,
+            Ok(()) => ExitCode::FAILURE,
+            Err(e) => {
+                match e.pos {
+                    Some(_) => eprintln!("{}:{e}", path.display()),
+                    None => eprintln!("{}: {e}", path.display()),
+                }
+                ExitCode::FAILURE
+            }
+        }
+    } else {
+        repl(&mut it)
+    };
+    if args.stats {
+        eprint!("{}", it.report());
+    }
+    code
+}
+
+/// Read forms from standard input (a form may span lines), print each value.
+fn repl(it: &mut Interp) -> ExitCode {
+    let stdin = std::io::stdin();
+    let mut pending = String::new();
+    let prompt = |p: &str| {
+        print!("{p}");
+        let _ = std::io::stdout().flush();
+    };
+    prompt("> ");
+    for line in stdin.lock().lines() {
+        let Ok(line) = line else { break };
+        pending.push_str(&line);
+        pending.push('\n');
+        match tmgc_scheme::read_all(&pending) {
+            Err(e) if e.msg.starts_with("unterminated") || e.msg == "unexpected end of input" => {
+                prompt("  ");
+                continue;
+            }
+            Err(e) => eprintln!("error: {e}"),
+            Ok(forms) => {
+                for f in &forms {
+                    match it.eval_form(f) {
+                        Ok(v) if !v.is_empty() => println!("{v}"),
+                        Ok(_) => {}
+                        Err(e) => eprintln!("error: {e}"),
+                    }
+                }
+            }
+        }
+        pending.clear();
+        prompt("> ");
+    }
+    println!();
+    ExitCode::SUCCESS
+}

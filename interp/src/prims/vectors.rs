@@ -1,0 +1,134 @@
+//! Vectors: tagged arrays, their length fixed at allocation.
+
+use tmgc::Tagged;
+
+use super::{args, index, int, list_items, make_list, want};
+use crate::error::{err, R};
+use crate::eval::Ctx;
+use crate::value::{self, nil, types, Val, HK};
+
+/// Longest vector `make-vector` accepts.
+const MAX_LEN: i64 = 1 << 32;
+
+/// `(vector-ref v i)`.
+pub(crate) fn vector_ref<'tx>(cx: &mut Ctx<'_, 'tx>, v: Val<'tx>, i: Val<'tx>) -> R<Val<'tx>> {
+    let g = want(cx, "vector-ref", "a vector", v, HK::Vector)?;
+    let len = cx.tx.array_len(g);
+    let i = index(cx, "vector-ref", i, len)?;
+    Ok(cx.tx.elem(g, i)?)
+}
+
+pub(crate) fn p_vector_ref<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, _: usize) -> R<Val<'tx>> {
+    vector_ref(cx, cx.stack[b], cx.stack[b + 1])
+}
+
+pub(crate) fn vector_set<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, _: usize) -> R<Val<'tx>> {
+    let g = want(cx, "vector-set!", "a vector", cx.stack[b], HK::Vector)?;
+    let len = cx.tx.array_len(g);
+    let i = index(cx, "vector-set!", cx.stack[b + 1], len)?;
+    cx.tx.set_elem(g, i, cx.stack[b + 2])?;
+    Ok(value::unspec())
+}
+
+pub(crate) fn is_vector<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, _: usize) -> R<Val<'tx>> {
+    Ok(value::boolean(value::obj_of(cx.stack[b], types().vector).is_some()))
+}
+
+pub(crate) fn make_vector<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, n: usize) -> R<Val<'tx>> {
+    let len = int(cx, "make-vector", cx.stack[b])?;
+    if !(0..=MAX_LEN).contains(&len) {
+        return err(format!("make-vector: bad length {len}"));
+    }
+    let fill = if n == 2 { cx.stack[b + 1] } else { Tagged::int(0).expect("0") };
+    let g = cx.tx.alloc_array(types().vector, len as usize)?;
+    for i in 0..len as usize {
+        cx.tx.set_elem(g, i, fill)?;
+    }
+    Ok(Tagged::Ref(g))
+}
+
+pub(crate) fn vector<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, n: usize) -> R<Val<'tx>> {
+    let g = cx.tx.alloc_array(types().vector, n)?;
+    for i in 0..n {
+        cx.tx.set_elem(g, i, cx.stack[b + i])?;
+    }
+    Ok(Tagged::Ref(g))
+}
+
+pub(crate) fn vector_length<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, _: usize) -> R<Val<'tx>> {
+    let g = want(cx, "vector-length", "a vector", cx.stack[b], HK::Vector)?;
+    Ok(Tagged::int(cx.tx.array_len(g) as i64).expect("fits"))
+}
+
+fn range<'tx>(cx: &mut Ctx<'_, 'tx>, name: &str, b: usize, n: usize, len: usize) -> R<(usize, usize)> {
+    let start = if n > 1 { int(cx, name, cx.stack[b + 1])? } else { 0 };
+    let end = if n > 2 { int(cx, name, cx.stack[b + 2])? } else { len as i64 };
+    if start < 0 || end < start || end as usize > len {
+        return err(format!("{name}: bad range {start}..{end} (length {len})"));
+    }
+    Ok((start as usize, end as usize))
+}
+
+pub(crate) fn vector_to_list<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, n: usize) -> R<Val<'tx>> {
+    let g = want(cx, "vector->list", "a vector", cx.stack[b], HK::Vector)?;
+    let (s, e) = range(cx, "vector->list", b, n, cx.tx.array_len(g))?;
+    let mut items = Vec::with_capacity(e - s);
+    for i in s..e {
+        items.push(cx.tx.elem(g, i)?);
+    }
+    make_list(cx.tx, &items, nil())
+}
+
+pub(crate) fn list_to_vector<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, _: usize) -> R<Val<'tx>> {
+    let items = list_items(cx, "list->vector", cx.stack[b])?;
+    let g = cx.tx.alloc_array(types().vector, items.len())?;
+    for (i, v) in items.into_iter().enumerate() {
+        cx.tx.set_elem(g, i, v)?;
+    }
+    Ok(Tagged::Ref(g))
+}
+
+pub(crate) fn vector_fill<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, _: usize) -> R<Val<'tx>> {
+    let g = want(cx, "vector-fill!", "a vector", cx.stack[b], HK::Vector)?;
+    for i in 0..cx.tx.array_len(g) {
+        cx.tx.set_elem(g, i, cx.stack[b + 1])?;
+    }
+    Ok(value::unspec())
+}
+
+pub(crate) fn vector_map<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, _: usize) -> R<Val<'tx>> {
+    let a = args(cx, b, 2);
+    let g = want(cx, "vector-map", "a vector", a[1], HK::Vector)?;
+    let len = cx.tx.array_len(g);
+    let mut out = Vec::with_capacity(len);
+    for i in 0..len {
+        let x = cx.tx.elem(g, i)?;
+        out.push(cx.call(a[0], &[x])?);
+    }
+    let r = cx.tx.alloc_array(types().vector, len)?;
+    for (i, v) in out.into_iter().enumerate() {
+        cx.tx.set_elem(r, i, v)?;
+    }
+    Ok(Tagged::Ref(r))
+}
+
+pub(crate) fn vector_for_each<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, _: usize) -> R<Val<'tx>> {
+    let a = args(cx, b, 2);
+    let g = want(cx, "vector-for-each", "a vector", a[1], HK::Vector)?;
+    for i in 0..cx.tx.array_len(g) {
+        let x = cx.tx.elem(g, i)?;
+        cx.call(a[0], &[x])?;
+    }
+    Ok(value::unspec())
+}
+
+pub(crate) fn vector_copy<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, n: usize) -> R<Val<'tx>> {
+    let g = want(cx, "vector-copy", "a vector", cx.stack[b], HK::Vector)?;
+    let (s, e) = range(cx, "vector-copy", b, n, cx.tx.array_len(g))?;
+    let r = cx.tx.alloc_array(types().vector, e - s)?;
+    for i in s..e {
+        let x = cx.tx.elem(g, i)?;
+        cx.tx.set_elem(r, i - s, x)?;
+    }
+    Ok(Tagged::Ref(r))
+}

@@ -1,0 +1,400 @@
+//! The reader: source text to [`Sexp`] data with positions. It runs
+//! outside any transaction; the compiler turns the data into code and
+//! quoted constants into heap objects.
+
+use crate::error::{Pos, SchemeError};
+use crate::symbol::{known, Sym};
+
+/// A datum read from source, with the position of its first character.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sexp {
+    /// The datum.
+    pub kind: SK,
+    /// Where it starts.
+    pub pos: Pos,
+}
+
+/// The kinds of datum.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SK {
+    /// A fixnum literal.
+    Int(i64),
+    /// A flonum literal.
+    Float(f64),
+    /// `#t` or `#f`.
+    Bool(bool),
+    /// `#\a`.
+    Char(char),
+    /// `"text"`.
+    Str(String),
+    /// A symbol.
+    Sym(Sym),
+    /// A proper list (`tail` None) or an improper one.
+    List(Vec<Sexp>, Option<Box<Sexp>>),
+    /// `#(...)`.
+    Vector(Vec<Sexp>),
+}
+
+impl Sexp {
+    /// The symbol, if this is one.
+    pub fn sym(&self) -> Option<Sym> {
+        match self.kind {
+            SK::Sym(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The elements, if this is a proper list.
+    pub fn list(&self) -> Option<&[Sexp]> {
+        match &self.kind {
+            SK::List(v, None) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// Read every datum of `src`.
+pub fn read_all(src: &str) -> Result<Vec<Sexp>, SchemeError> {
+    let mut r = Reader { chars: src.chars().collect(), i: 0, line: 1, col: 1 };
+    let mut out = Vec::new();
+    loop {
+        r.skip_atmosphere()?;
+        if r.peek().is_none() {
+            return Ok(out);
+        }
+        out.push(r.datum()?);
+    }
+}
+
+struct Reader {
+    chars: Vec<char>,
+    i: usize,
+    line: u32,
+    col: u32,
+}
+
+fn delimiter(c: char) -> bool {
+    c.is_whitespace() || matches!(c, '(' | ')' | '"' | ';' | '\'' | '`' | ',')
+}
+
+impl Reader {
+    fn peek(&self) -> Option<char> {
+        self.chars.get(self.i).copied()
+    }
+
+    fn pos(&self) -> Pos {
+        Pos { line: self.line, col: self.col }
+    }
+
+    fn bump(&mut self) -> Option<char> {
+        let c = self.peek()?;
+        self.i += 1;
+        if c == '\n' {
+            self.line += 1;
+            self.col = 1;
+        } else {
+            self.col += 1;
+        }
+        Some(c)
+    }
+
+    fn skip_atmosphere(&mut self) -> Result<(), SchemeError> {
+        loop {
+            match self.peek() {
+                Some(c) if c.is_whitespace() => {
+                    self.bump();
+                }
+                Some(';') => {
+                    while let Some(c) = self.bump() {
+                        if c == '\n' {
+                            break;
+                        }
+                    }
+                }
+                Some('#') if self.chars.get(self.i + 1) == Some(&'|') => {
+                    let start = self.pos();
+                    self.bump();
+                    self.bump();
+                    let mut depth = 1;
+                    while depth > 0 {
+                        match self.bump() {
+                            None => return Err(SchemeError::at("unterminated block comment", start)),
+                            Some('|') if self.peek() == Some('#') => {
+                                self.bump();
+                                depth -= 1;
+                            }
+                            Some('#') if self.peek() == Some('|') => {
+                                self.bump();
+                                depth += 1;
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                Some('#') if self.chars.get(self.i + 1) == Some(&';') => {
+                    self.bump();
+                    self.bump();
+                    self.skip_atmosphere()?;
+                    self.datum()?;
+                }
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    fn datum(&mut self) -> Result<Sexp, SchemeError> {
+        self.skip_atmosphere()?;
+        let pos = self.pos();
+        let Some(c) = self.peek() else {
+            return Err(SchemeError::at("unexpected end of input", pos));
+        };
+        let k = known();
+        let prefixed = |r: &mut Reader, s: Sym, n: usize| -> Result<Sexp, SchemeError> {
+            for _ in 0..n {
+                r.bump();
+            }
+            let d = r.datum()?;
+            Ok(Sexp { kind: SK::List(vec![Sexp { kind: SK::Sym(s), pos }, d], None), pos })
+        };
+        match c {
+            '(' | '[' => {
+                self.bump();
+                self.list_tail(pos, if c == '(' { ')' } else { ']' })
+            }
+            ')' | ']' => Err(SchemeError::at(format!("unexpected '{c}'"), pos)),
+            '\'' => prefixed(self, k.quote, 1),
+            '`' => prefixed(self, k.quasiquote, 1),
+            ',' if self.chars.get(self.i + 1) == Some(&'@') => prefixed(self, k.unquote_splicing, 2),
+            ',' => prefixed(self, k.unquote, 1),
+            '"' => self.string(pos),
+            '#' => self.hash(pos),
+            _ => self.atom(pos),
+        }
+    }
+
+    fn list_tail(&mut self, pos: Pos, close: char) -> Result<Sexp, SchemeError> {
+        let mut items = Vec::new();
+        loop {
+            self.skip_atmosphere()?;
+            match self.peek() {
+                None => return Err(SchemeError::at("unterminated list", pos)),
+                Some(c) if c == close => {
+                    self.bump();
+                    return Ok(Sexp { kind: SK::List(items, None), pos });
+                }
+                Some(')') | Some(']') => return Err(SchemeError::at("mismatched closing bracket", self.pos())),
+                _ => {}
+            }
+            let d = self.datum()?;
+            if d.sym() == Some(known().dot) {
+                if items.is_empty() {
+                    return Err(SchemeError::at("'.' at the start of a list", d.pos));
+                }
+                let tail = self.datum()?;
+                self.skip_atmosphere()?;
+                if self.bump() != Some(close) {
+                    return Err(SchemeError::at("expected ')' after the tail of a dotted list", self.pos()));
+                }
+                return Ok(Sexp { kind: SK::List(items, Some(Box::new(tail))), pos });
+            }
+            items.push(d);
+        }
+    }
+
+    fn string(&mut self, pos: Pos) -> Result<Sexp, SchemeError> {
+        self.bump();
+        let mut s = String::new();
+        loop {
+            match self.bump() {
+                None => return Err(SchemeError::at("unterminated string", pos)),
+                Some('"') => return Ok(Sexp { kind: SK::Str(s), pos }),
+                Some('\\') => match self.bump() {
+                    Some('n') => s.push('\n'),
+                    Some('t') => s.push('\t'),
+                    Some('r') => s.push('\r'),
+                    Some('0') => s.push('\0'),
+                    Some('\\') => s.push('\\'),
+                    Some('"') => s.push('"'),
+                    Some('\n') => {
+                        while matches!(self.peek(), Some(' ' | '\t')) {
+                            self.bump();
+                        }
+                    }
+                    Some(c) => return Err(SchemeError::at(format!("unknown string escape '\\{c}'"), self.pos())),
+                    None => return Err(SchemeError::at("unterminated string", pos)),
+                },
+                Some(c) => s.push(c),
+            }
+        }
+    }
+
+    fn token(&mut self) -> String {
+        let mut t = String::new();
+        while let Some(c) = self.peek() {
+            if delimiter(c) || c == '[' || c == ']' {
+                break;
+            }
+            t.push(c);
+            self.bump();
+        }
+        t
+    }
+
+    fn hash(&mut self, pos: Pos) -> Result<Sexp, SchemeError> {
+        match self.chars.get(self.i + 1) {
+            Some('(') => {
+                self.bump();
+                self.bump();
+                let l = self.list_tail(pos, ')')?;
+                match l.kind {
+                    SK::List(v, None) => Ok(Sexp { kind: SK::Vector(v), pos }),
+                    _ => Err(SchemeError::at("a dotted vector literal", pos)),
+                }
+            }
+            Some('\\') => {
+                self.bump();
+                self.bump();
+                let first = self.bump().ok_or_else(|| SchemeError::at("unterminated character", pos))?;
+                let mut name = String::from(first);
+                while let Some(c) = self.peek() {
+                    if delimiter(c) {
+                        break;
+                    }
+                    name.push(c);
+                    self.bump();
+                }
+                let c = if name.chars().count() == 1 {
+                    first
+                } else {
+                    match name.as_str() {
+                        "space" => ' ',
+                        "newline" | "linefeed" => '\n',
+                        "tab" => '\t',
+                        "return" => '\r',
+                        "null" | "nul" => '\0',
+                        "alarm" => '\u{7}',
+                        "backspace" => '\u{8}',
+                        "delete" => '\u{7f}',
+                        "escape" => '\u{1b}',
+                        n if n.starts_with('x') && n.len() > 1 => u32::from_str_radix(&n[1..], 16)
+                            .ok()
+                            .and_then(char::from_u32)
+                            .ok_or_else(|| SchemeError::at(format!("bad character #\\{n}"), pos))?,
+                        n => return Err(SchemeError::at(format!("unknown character name #\\{n}"), pos)),
+                    }
+                };
+                Ok(Sexp { kind: SK::Char(c), pos })
+            }
+            _ => {
+                let t = self.token();
+                match t.as_str() {
+                    "#t" | "#true" => Ok(Sexp { kind: SK::Bool(true), pos }),
+                    "#f" | "#false" => Ok(Sexp { kind: SK::Bool(false), pos }),
+                    _ => parse_number(&t)
+                        .map(|kind| Sexp { kind, pos })
+                        .ok_or_else(|| SchemeError::at(format!("bad syntax '{t}'"), pos)),
+                }
+            }
+        }
+    }
+
+    fn atom(&mut self, pos: Pos) -> Result<Sexp, SchemeError> {
+        let t = self.token();
+        if t.is_empty() {
+            let c = self.bump().unwrap_or(' ');
+            return Err(SchemeError::at(format!("unexpected character '{c}'"), pos));
+        }
+        if let Some(kind) = parse_number(&t) {
+            return Ok(Sexp { kind, pos });
+        }
+        let name = if t.starts_with('|') && t.ends_with('|') && t.len() >= 2 {
+            t[1..t.len() - 1].to_string()
+        } else {
+            t // R7RS symbols are case-sensitive
+        };
+        Ok(Sexp { kind: SK::Sym(Sym::intern(&name)), pos })
+    }
+}
+
+/// A number literal (`#x`/`#e`/`#i` prefixes included), or None.
+pub(crate) fn parse_number(t: &str) -> Option<SK> {
+    let (radix, exactness, body) = prefixes(t)?;
+    if body.is_empty() {
+        return None;
+    }
+    if radix == 10 {
+        if let Ok(i) = body.parse::<i64>() {
+            return Some(match exactness {
+                Some('i') => SK::Float(i as f64),
+                _ => SK::Int(i),
+            });
+        }
+        let looks_float = body.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-'))
+            && body.chars().any(|c| c.is_ascii_digit());
+        if looks_float {
+            if let Ok(f) = body.parse::<f64>() {
+                return Some(match exactness {
+                    Some('e') if f.fract() == 0.0 && f.abs() < 9.0e18 => SK::Int(f as i64),
+                    _ => SK::Float(f),
+                });
+            }
+        }
+        return match body {
+            "+inf.0" => Some(SK::Float(f64::INFINITY)),
+            "-inf.0" => Some(SK::Float(f64::NEG_INFINITY)),
+            "+nan.0" | "-nan.0" => Some(SK::Float(f64::NAN)),
+            _ => None,
+        };
+    }
+    i64::from_str_radix(body, radix).ok().map(SK::Int)
+}
+
+fn prefixes(t: &str) -> Option<(u32, Option<char>, &str)> {
+    let (mut radix, mut exact, mut s) = (10, None, t);
+    while let Some(rest) = s.strip_prefix('#') {
+        let mut cs = rest.chars();
+        let c = cs.next()?.to_ascii_lowercase();
+        match c {
+            'x' => radix = 16,
+            'b' => radix = 2,
+            'o' => radix = 8,
+            'd' => radix = 10,
+            'e' | 'i' => exact = Some(c),
+            _ => return None,
+        }
+        s = &rest[1..];
+    }
+    Some((radix, exact, s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_nested_data_with_positions() {
+        let d = read_all("(a . b)\n  #(1 2.5 #\\x \"s\\n\") 'q").unwrap();
+        assert_eq!(d.len(), 3);
+        assert!(matches!(&d[0].kind, SK::List(v, Some(_)) if v.len() == 1));
+        assert_eq!(d[1].pos, Pos { line: 2, col: 3 });
+        match &d[1].kind {
+            SK::Vector(v) => {
+                assert_eq!(v[0].kind, SK::Int(1));
+                assert_eq!(v[1].kind, SK::Float(2.5));
+                assert_eq!(v[2].kind, SK::Char('x'));
+                assert_eq!(v[3].kind, SK::Str("s\n".into()));
+            }
+            k => panic!("{k:?}"),
+        }
+        assert_eq!(d[2].list().unwrap()[0].sym(), Some(known().quote));
+    }
+
+    #[test]
+    fn errors_name_the_position() {
+        let e = read_all("(1 2\n (3").unwrap_err();
+        assert_eq!(e.pos, Some(Pos { line: 2, col: 2 }));
+        assert!(read_all(")").is_err());
+        assert_eq!(read_all("-").unwrap()[0].sym(), Some(Sym::intern("-")));
+        assert_eq!(read_all("#xff").unwrap()[0].kind, SK::Int(255));
+    }
+}
