@@ -17,7 +17,7 @@
 use tmgc::{Tagged, Tx};
 
 use crate::code::{Capture, Lambda, Lit, Node, Op1, Op2};
-use crate::error::{err, Pos, SchemeError, R};
+use crate::error::{Pos, SchemeError, R};
 use crate::prims::{self, PRIMS};
 use crate::program::{ensure_chunk, Program};
 use crate::reader::{Sexp, SK};
@@ -357,7 +357,7 @@ impl<'c, 'tx> Compiler<'c, 'tx> {
             let (t, e) = if h == k.when { (b, Node::Lit(unspec())) } else { (Node::Lit(unspec()), b) };
             Ok(Node::If(Box::new([c, t, e])))
         } else if h == k.cond {
-            self.cond(&items[1..], tail, pos)
+            self.cond(&items[1..], tail)
         } else if h == k.case {
             self.case(items, tail, pos)
         } else if h == k.let_ {
@@ -380,7 +380,7 @@ impl<'c, 'tx> Compiler<'c, 'tx> {
         }
     }
 
-    fn define_parts<'x>(&mut self, items: &'x [Sexp], pos: Pos) -> R<(Sym, Node)> {
+    fn define_parts(&mut self, items: &[Sexp], pos: Pos) -> R<(Sym, Node)> {
         if items.len() < 2 {
             return serr("define needs a name", pos);
         }
@@ -390,7 +390,7 @@ impl<'c, 'tx> Compiler<'c, 'tx> {
                     return serr("define of a variable takes one expression", pos);
                 }
                 let v = if items.len() == 3 { self.expr(&items[2], false)? } else { Node::Lit(unspec()) };
-                Ok((*s, self.named(v, *s)))
+                Ok((*s, v))
             }
             SK::List(head, tail) if !head.is_empty() => {
                 let Some(name) = head[0].sym() else {
@@ -405,11 +405,6 @@ impl<'c, 'tx> Compiler<'c, 'tx> {
             }
             _ => serr("define: bad syntax", pos),
         }
-    }
-
-    /// A `lambda` bound to a name gets it for its messages.
-    fn named(&mut self, v: Node, _name: Sym) -> Node {
-        v
     }
 
     fn bindings<'x>(&self, x: &'x Sexp) -> R<Vec<(Sym, &'x Sexp, Pos)>> {
@@ -650,7 +645,7 @@ impl<'c, 'tx> Compiler<'c, 'tx> {
         }))
     }
 
-    fn cond(&mut self, clauses: &[Sexp], tail: bool, pos: Pos) -> R<Node> {
+    fn cond(&mut self, clauses: &[Sexp], tail: bool) -> R<Node> {
         let k = known();
         let Some((first, rest)) = clauses.split_first() else {
             return Ok(Node::Lit(unspec()));
@@ -664,7 +659,7 @@ impl<'c, 'tx> Compiler<'c, 'tx> {
             }
             return self.exprs_checked(&cl[1..], tail, first.pos);
         }
-        let otherwise = self.cond(rest, tail, pos)?;
+        let otherwise = self.cond(rest, tail)?;
         if cl.len() == 3 && cl[1].sym() == Some(k.arrow) {
             return self.scoped(|c| {
                 let t = c.reserve(first.pos)?;
@@ -982,14 +977,4 @@ fn captured1(s: Sym, x: &Sexp) -> bool {
         return mentions(s, x);
     }
     l.iter().any(|y| captured1(s, y)) || tail.as_deref().is_some_and(|t| captured1(s, t))
-}
-
-#[allow(dead_code)]
-pub(crate) fn unbound(name: Sym) -> SchemeError {
-    SchemeError::new(format!("unbound variable: {}", name.name()))
-}
-
-#[allow(dead_code)]
-fn _assert_err() -> R<()> {
-    err("")
 }

@@ -13,7 +13,7 @@ mod table;
 mod text;
 mod vectors;
 
-use tmgc::{Abort, Dyn, Gc, Tagged, Tx};
+use tmgc::{Dyn, Gc, Tagged, Tx};
 
 use crate::error::{err, SchemeError, R};
 use crate::eval::Ctx;
@@ -311,10 +311,4 @@ pub(crate) fn make_list<'tx>(tx: &mut Tx<'tx>, items: &[Val<'tx>], tail: Val<'tx
 /// move the stack).
 pub(crate) fn args<'tx>(cx: &Ctx<'_, 'tx>, base: usize, n: usize) -> Vec<Val<'tx>> {
     cx.stack[base..base + n].to_vec()
-}
-
-/// An `Abort` from a Scheme error message.
-#[allow(dead_code)]
-pub(crate) fn user(msg: impl Into<String>) -> Abort<SchemeError> {
-    Abort::User(SchemeError::new(msg))
 }

@@ -87,13 +87,12 @@ fn same<'tx>(cx: &mut Ctx<'_, 'tx>, a: Val<'tx>, b: Val<'tx>, how: u8) -> R<bool
     super::system::equiv(cx, a, b, how.min(2))
 }
 
-/// Find `key`: (bucket vector, bucket index, the entry if present).
-fn find<'tx>(
-    cx: &mut Ctx<'_, 'tx>,
-    t: Gc<'tx, Dyn>,
-    how: u8,
-    key: Val<'tx>,
-) -> R<(Gc<'tx, Dyn>, usize, Option<Gc<'tx, Dyn>>, usize)> {
+/// Where a key is: its bucket vector, bucket index, entry if present,
+/// and the entries before it in the bucket.
+type Found<'tx> = (Gc<'tx, Dyn>, usize, Option<Gc<'tx, Dyn>>, usize);
+
+/// Find `key`.
+fn find<'tx>(cx: &mut Ctx<'_, 'tx>, t: Gc<'tx, Dyn>, how: u8, key: Val<'tx>) -> R<Found<'tx>> {
     let bs = buckets(cx, t)?;
     let n = cx.tx.array_len(bs);
     let i = (hash(cx, key, how, 0)? % n as u64) as usize;

@@ -1,0 +1,105 @@
+//! The conformance files (`tests/conformance/*.scm`, one per language
+//! feature) run with a `check` procedure that raises an error on a
+//! mismatch; each file must end without one. Then errors: each is a Scheme
+//! error with its position, the form's effects are rolled back, and the
+//! interpreter carries on.
+
+use tmgc_scheme::{Interp, Options, SchemeError};
+
+const PRELUDE: &str = r#"
+(define checks 0)
+(define (check name got want)
+  (set! checks (+ checks 1))
+  (unless (equal? got want)
+    (error "check failed:" name 'got got 'want want)))
+"#;
+
+/// Run on a thread with a deep stack, as the binary does.
+fn on_big_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new().stack_size(tmgc_scheme::STACK_BYTES).spawn(f).unwrap().join().unwrap()
+}
+
+fn run_file(name: &'static str, workers: usize) -> Result<String, SchemeError> {
+    on_big_stack(move || {
+        let path = format!("{}/tests/conformance/{name}.scm", env!("CARGO_MANIFEST_DIR"));
+        let src = std::fs::read_to_string(&path).unwrap();
+        let mut it = Interp::new(Options::default().workers(workers).capture_output(true).max_depth(100_000)).unwrap();
+        it.eval_str(PRELUDE)?;
+        it.run_str(&src)?;
+        it.eval_str("checks")
+    })
+}
+
+macro_rules! conformance {
+    ($($name:ident),*) => {$(
+        #[test]
+        fn $name() {
+            let n = run_file(stringify!($name), 1).unwrap_or_else(|e| panic!("{}: {e}", stringify!($name)));
+            assert!(n.parse::<u32>().unwrap() >= 3, "{} checks ran", n);
+        }
+    )*};
+}
+
+conformance!(core, tail, numbers, lists, text, vectors, hashtables, events);
+
+#[test]
+fn events_with_two_workers() {
+    run_file("events", 2).unwrap();
+}
+
+fn eval_err(src: &str) -> SchemeError {
+    let mut it = Interp::new(Options::default().capture_output(true)).unwrap();
+    it.eval_str(src).unwrap_err()
+}
+
+#[test]
+fn errors_name_the_position_and_the_problem() {
+    let e = eval_err("(define x 1)\n  (car x)");
+    assert_eq!((e.pos.map(|p| (p.line, p.col)), e.msg.as_str()), (Some((2, 3)), "car: not a pair: 1"));
+    let e = eval_err("(undefined-thing 1)");
+    assert!(e.msg.contains("unbound variable: undefined-thing"), "{e}");
+    let e = eval_err("(define (f a b) a) (f 1)");
+    assert!(e.msg.contains("wrong number of arguments: expected 2, got 1"), "{e}");
+    assert_eq!(e.pos.map(|p| p.line), Some(1));
+    let e = eval_err("(vector-ref (vector 1 2) 5)");
+    assert!(e.msg.contains("index 5 out of range"), "{e}");
+    let e = eval_err("(+ 1 \"a\")");
+    assert!(e.msg.contains("expected a number"), "{e}");
+    let e = eval_err("(* 1000000000000 1000000000000)");
+    assert!(e.msg.contains("integer overflow"), "{e}");
+    let e = eval_err("(error \"custom\" 'thing 42)");
+    assert_eq!(e.msg, "error: custom thing 42");
+    let e = eval_err("(let ((x 1)) (x))");
+    assert!(e.msg.contains("not a procedure: 1"), "{e}");
+    let e = eval_err("(1 2");
+    assert!(e.msg.contains("unterminated list"), "{e}");
+    let e = eval_err("(if)");
+    assert!(e.msg.contains("if takes"), "{e}");
+}
+
+#[test]
+fn a_failed_form_is_rolled_back_and_the_interpreter_carries_on() {
+    let mut it = Interp::new(Options::default().capture_output(true)).unwrap();
+    it.eval_str("(define v (make-vector 3 0))").unwrap();
+    assert!(it.eval_str("(begin (vector-set! v 0 9) (display \"lost\") (car '()))").is_err());
+    assert_eq!(it.eval_str("v").unwrap(), "#(0 0 0)");
+    assert_eq!(it.take_output(), "", "the failed form's output is dropped with it");
+    assert_eq!(it.eval_str("(+ 1 2)").unwrap(), "3");
+}
+
+#[test]
+fn deep_recursion_is_a_scheme_error_not_a_crash() {
+    let e = on_big_stack(|| {
+        let mut it = Interp::new(Options::default().capture_output(true).max_depth(10_000)).unwrap();
+        it.eval_str("(define (deep n) (+ 1 (deep (+ n 1)))) (deep 0)").unwrap_err()
+    });
+    assert!(e.msg.contains("recursion too deep"), "{e}");
+}
+
+#[test]
+fn output_and_write_forms() {
+    let mut it = Interp::new(Options::default().capture_output(true)).unwrap();
+    it.run_str(r#"(display "a") (write "b\n") (write #\space) (newline) (write '(1 . (2 . (3 . ())))) (write 'sym) (display 1.0)"#)
+        .unwrap();
+    assert_eq!(it.take_output(), "a\"b\\n\"#\\space\n(1 2 3)sym1.0");
+}

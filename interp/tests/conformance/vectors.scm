@@ -1,0 +1,12 @@
+;; Vectors.
+(check "make-vector" (make-vector 3 'x) #(x x x))
+(check "vector-ref set!" (let ((v (vector 1 2 3))) (vector-set! v 0 'a) (list (vector-ref v 0) (vector-length v))) '(a 3))
+(check "vector->list" (vector->list #(1 2 3) 1) '(2 3))
+(check "list->vector" (list->vector '(1 2)) #(1 2))
+(check "vector-fill!" (let ((v (make-vector 2 0))) (vector-fill! v 7) v) #(7 7))
+(check "vector-map" (vector-map (lambda (x) (* x x)) #(1 2 3)) #(1 4 9))
+(check "vector-for-each" (let ((s 0)) (vector-for-each (lambda (x) (set! s (+ s x))) #(1 2 3)) s) 6)
+(check "vector-copy" (vector-copy #(1 2 3 4) 1 3) #(2 3))
+(check "sort vector" (sort #(3 1 2) <) #(1 2 3))
+(check "large vector" (let ((v (make-vector 100000 1))) (vector-set! v 99999 2) (vector-ref v 99999)) 2)
+(check "vector literal self-evaluates" #(1 "a" #\b) (vector 1 "a" #\b))
