@@ -461,3 +461,55 @@ fn stats_serialise() {
     assert!(v["pauses"]["p99"].is_u64());
     assert_eq!(v["recent"][0]["cycle"], 1);
 }
+
+/// Frozen objects (F1 of `DynTypeSpec::frozen`) under miri: written while
+/// NEW, read after publication with plain loads, traced through a cycle,
+/// and a write after publication refused with a panic.
+#[test]
+fn frozen_objects_read_plainly_and_refuse_late_writes() {
+    use crate::Elems;
+    let heap = Heap::new(Config::default().verify(true).background(false)).unwrap();
+    let clo =
+        DynType::register(DynTypeSpec::new("MiriFrozen").tagged_words(1).data_words(1).array(Elems::Tagged).frozen())
+            .unwrap();
+    let pair = DynType::register(DynTypeSpec::new("MiriPair").tagged_words(2)).unwrap();
+    assert!(clo.info().is_frozen() && !pair.info().is_frozen());
+    let mut m = heap.attach().unwrap();
+    let root = m
+        .transaction::<_, ()>(|tx| {
+            let c = tx.alloc_array(clo, 2)?;
+            let x = tx.alloc_dyn(pair)?;
+            tx.set_tagged(x, 0, Tagged::int(5).unwrap())?;
+            tx.set_tagged(c, 0, Tagged::int(1).unwrap())?;
+            tx.set_data(c, 0, 2)?;
+            tx.set_elem(c, 0, Tagged::Ref(x))?;
+            tx.set_elem(c, 1, Tagged::int(3).unwrap())?;
+            // Read back while NEW.
+            assert_eq!(tx.data(c, 0)?, 2);
+            Ok(tx.root(c))
+        })
+        .unwrap();
+    m.collect().unwrap();
+    let sum = m
+        .transaction::<_, ()>(|tx| {
+            let c = tx.get_root(&root)?;
+            let (Tagged::Int(a), Tagged::Ref(x), Tagged::Int(b)) = (tx.tagged(c, 0)?, tx.elem(c, 0)?, tx.elem(c, 1)?)
+            else {
+                panic!("the frozen object's words")
+            };
+            let Tagged::Int(k) = tx.tagged(x, 0)? else { panic!("the pair survived") };
+            Ok(a.get() + b.get() + k.get() + tx.data(c, 0)? as i64)
+        })
+        .unwrap();
+    assert_eq!(sum, 11);
+    let late = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        m.transaction::<_, ()>(|tx| {
+            let c = tx.get_root(&root)?;
+            tx.set_elem(c, 1, Tagged::int(4).unwrap())?;
+            Ok(())
+        })
+    }));
+    let msg = late.expect_err("a write to a published frozen object panics");
+    let msg = msg.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(msg.contains("is frozen"), "{msg}");
+}

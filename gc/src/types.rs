@@ -70,6 +70,9 @@ pub struct TypeInfo {
     /// For an array type: the payload word index of its first element
     /// (its length word is the one before).
     elem_base: usize,
+    /// A frozen dynamic type (F1 of [`DynTypeSpec::frozen`]); copied out
+    /// of `shape` for the accessors' check.
+    frozen: bool,
     flags: ObjFlags,
     trace: TraceFn,
     drop: Option<DropFn>,
@@ -105,6 +108,9 @@ pub struct DynShape {
     pub data_words: usize,
     /// For an array type, what its elements hold.
     pub elems: Option<Elems>,
+    /// Whether its objects are frozen once published
+    /// ([`DynTypeSpec::frozen`]).
+    pub frozen: bool,
 }
 
 impl DynShape {
@@ -130,6 +136,7 @@ impl TypeInfo {
             has_refs: T::HAS_REFS,
             elems: None,
             elem_base: 0,
+            frozen: false,
             flags: if std::mem::needs_drop::<T>() { ObjFlags::HAS_DROP } else { ObjFlags::empty() },
             trace: trace_erased::<T>,
             drop: if std::mem::needs_drop::<T>() { Some(drop_erased::<T>) } else { None },
@@ -215,6 +222,12 @@ impl TypeInfo {
         self.elem_base
     }
 
+    /// Whether this is a frozen dynamic type ([`DynTypeSpec::frozen`]).
+    #[inline]
+    pub fn is_frozen(&self) -> bool {
+        self.frozen
+    }
+
     /// Trace a payload of this type.
     ///
     /// # Safety
@@ -259,6 +272,7 @@ pub(crate) static WEAK_CELL: TypeInfo = TypeInfo {
     has_refs: false,
     elems: None,
     elem_base: 0,
+    frozen: false,
     flags: ObjFlags::WEAK,
     trace: trace_nothing,
     drop: None,
@@ -325,6 +339,8 @@ pub struct DynTypeSpec {
     /// A destructor, run when an object of the type is swept
     /// ([`DynTypeSpec::on_drop`]).
     pub drop: Option<DynDropFn>,
+    /// Frozen once published ([`DynTypeSpec::frozen`]).
+    pub frozen: bool,
 }
 
 /// A dynamic type's destructor: it sees the object's data words only
@@ -359,7 +375,15 @@ impl DynData<'_> {
 impl DynTypeSpec {
     /// A shape named `name`, with no words yet.
     pub fn new(name: impl Into<String>) -> Self {
-        DynTypeSpec { name: name.into(), ref_slots: 0, tagged_words: 0, data_words: 0, elems: None, drop: None }
+        DynTypeSpec {
+            name: name.into(),
+            ref_slots: 0,
+            tagged_words: 0,
+            data_words: 0,
+            elems: None,
+            drop: None,
+            frozen: false,
+        }
     }
 
     /// Give the type a destructor, run once for each of its objects when
@@ -389,6 +413,53 @@ impl DynTypeSpec {
     /// ```
     pub fn on_drop(mut self, f: DynDropFn) -> Self {
         self.drop = Some(f);
+        self
+    }
+
+    /// Freeze the type's objects once published: each is written only by
+    /// the transaction that allocates it, before that transaction commits,
+    /// and is immutable from then on, as an interpreter's code objects,
+    /// closures, numbers and (in some languages) strings and tuples are.
+    ///
+    /// In return, a read of a frozen object is one Acquire load: no read
+    /// set entry, no version check, no validation at commit, and no
+    /// conflict with any commit.
+    ///
+    /// Why that is sound (F1): every word of a frozen object is written
+    /// while it is NEW, reachable only by its allocating transaction, and
+    /// never after; the commit that publishes it makes those stores
+    /// visible with the Release store of the first reference to it (P2d)
+    /// or of the global root set to it (G4), and every reader reached it
+    /// through an Acquire load of such a reference. A value that cannot
+    /// change needs no validation: the snapshot rules are for words that
+    /// can. The collector traces it as any other object.
+    ///
+    /// A write to a published frozen object panics (a bug of the caller,
+    /// as an index out of range is).
+    ///
+    /// ```
+    /// use tmgc::{Config, DynType, DynTypeSpec, Elems, Heap, Tagged};
+    ///
+    /// let closure = DynType::register(DynTypeSpec::new("Closure").tagged_words(1).array(Elems::Tagged).frozen()).unwrap();
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.attach().unwrap();
+    /// let root = m.atomically(|tx| {
+    ///     let c = tx.alloc_array(closure, 2)?;
+    ///     tx.set_tagged(c, 0, Tagged::int(7).unwrap())?; // NEW: allowed
+    ///     tx.set_elem(c, 1, Tagged::int(9).unwrap())?;
+    ///     Ok(tx.global_root(c))
+    /// }).unwrap();
+    /// let sum = m.atomically(|tx| {
+    ///     let c = tx.get_global(&root)?;
+    ///     match (tx.tagged(c, 0)?, tx.elem(c, 1)?) {
+    ///         (Tagged::Int(a), Tagged::Int(b)) => Ok(a.get() + b.get()),
+    ///         _ => unreachable!(),
+    ///     }
+    /// }).unwrap();
+    /// assert_eq!(sum, 16);
+    /// ```
+    pub fn frozen(mut self) -> Self {
+        self.frozen = true;
         self
     }
 
@@ -505,6 +576,7 @@ impl DynType {
             tagged_words: spec.tagged_words,
             data_words: spec.data_words,
             elems: spec.elems,
+            frozen: spec.frozen,
         };
         let mut reg = registry().lock().unwrap_or_else(|e| e.into_inner());
         let key = (spec.name, shape, spec.drop.map(|f| f as usize));
@@ -522,6 +594,7 @@ impl DynType {
             has_refs: shape.ref_words() > 0 || shape.elems.is_some_and(Elems::holds_refs),
             elems: shape.elems,
             elem_base: shape.fixed_words() + 1,
+            frozen: shape.frozen,
             flags: if spec.drop.is_some() { ObjFlags::HAS_DROP } else { ObjFlags::empty() },
             trace: trace_dynamic,
             drop: spec.drop.map(|_| drop_dynamic as DropFn),

@@ -634,3 +634,57 @@ fn one_object_commit_remembers() {
 fn general_commit_remembers() {
     move_into_old_then_delete(false, true);
 }
+
+/// A frozen object (F1 of `DynTypeSpec::frozen`) read by another thread
+/// with plain loads: it reached the object through a published reference,
+/// so it sees every word its allocating transaction wrote: the commit's
+/// Release store of the reference and the reader's Acquire load order
+/// the in-place stores of the NEW object before the plain reads, in every
+/// interleaving (no version check stands behind these reads).
+#[test]
+fn frozen_object_published_then_read_plainly() {
+    model(2, || {
+        let frozen = DynType::register(DynTypeSpec::new("LoomFrozen").tagged_words(2).frozen()).unwrap();
+        let holder = DynType::register(DynTypeSpec::new("LoomHolder").tagged_words(1)).unwrap();
+        let heap = Heap::new(config()).unwrap();
+        let h: GlobalRoot<Dyn> = {
+            let mut m = heap.attach().unwrap();
+            m.transaction::<_, ()>(|tx| {
+                let h = tx.alloc_dyn(holder)?;
+                Ok(tx.global_root(h))
+            })
+            .unwrap()
+        };
+        let publisher = {
+            let (heap, h) = (heap.clone(), h.clone());
+            thread::spawn(move || {
+                let mut m = heap.attach().unwrap();
+                m.transaction::<_, ()>(|tx| {
+                    let f = tx.alloc_dyn(frozen)?;
+                    tx.set_tagged(f, 0, Tagged::int(41).unwrap())?;
+                    tx.set_tagged(f, 1, Tagged::int(1).unwrap())?;
+                    let h = tx.get_global(&h)?;
+                    tx.set_tagged(h, 0, Tagged::Ref(f))?;
+                    Ok(())
+                })
+                .unwrap();
+            })
+        };
+        let mut m = heap.attach().unwrap();
+        let seen = m
+            .transaction::<_, ()>(|tx| {
+                let h = tx.get_global(&h)?;
+                match tx.tagged(h, 0)? {
+                    Tagged::Ref(f) => match (tx.tagged(f, 0)?, tx.tagged(f, 1)?) {
+                        (Tagged::Int(a), Tagged::Int(b)) => Ok(Some(a.get() + b.get())),
+                        other => panic!("a frozen object seen half-written: {other:?}"),
+                    },
+                    _ => Ok(None),
+                }
+            })
+            .unwrap();
+        assert!(seen.is_none() || seen == Some(42));
+        drop(m);
+        publisher.join().unwrap();
+    });
+}

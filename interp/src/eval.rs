@@ -49,6 +49,11 @@ pub(crate) struct Ctx<'a, 'tx> {
     pub(crate) prog: &'a Program,
     pub(crate) stack: Vec<Val<'tx>>,
     chunks: Vec<Option<Gc<'tx, Dyn>>>,
+    /// Global values this transaction has read or written, by number
+    /// (`Null`: not yet). A global read twice is read once: its value
+    /// cannot change under the transaction (its snapshot), and the read
+    /// set does not grow with every reference in a loop.
+    seen: Vec<Val<'tx>>,
     lambdas: &'a mut Vec<&'static Lambda>,
     pub(crate) fx: Effects,
     pub(crate) output: OutputMode,
@@ -82,6 +87,7 @@ impl<'a, 'tx> Ctx<'a, 'tx> {
             prog,
             stack: Vec::with_capacity(256),
             chunks: Vec::new(),
+            seen: Vec::new(),
             lambdas,
             fx: Effects::default(),
             output,
@@ -132,13 +138,27 @@ impl<'a, 'tx> Ctx<'a, 'tx> {
 
     #[inline]
     pub(crate) fn global(&mut self, id: u32) -> R<Val<'tx>> {
+        if let Some(&v) = self.seen.get(id as usize) {
+            if v != Tagged::Null {
+                return Ok(v);
+            }
+        }
         let c = self.chunk(id as usize / CHUNK)?;
         let v = self.tx.elem(c, id as usize % CHUNK)?;
         if v == Tagged::Null || v == undef() {
             let name = self.prog.global_name(id);
             return err(format!("unbound variable: {}", name.name()));
         }
+        self.remember(id, v);
         Ok(v)
+    }
+
+    fn remember(&mut self, id: u32, v: Val<'tx>) {
+        let i = id as usize;
+        if self.seen.len() <= i {
+            self.seen.resize(i + 1, Tagged::Null);
+        }
+        self.seen[i] = v;
     }
 
     pub(crate) fn set_global(&mut self, id: u32, v: Val<'tx>, define: bool) -> R<()> {
@@ -151,6 +171,7 @@ impl<'a, 'tx> Ctx<'a, 'tx> {
             }
         }
         self.tx.set_elem(c, id as usize % CHUNK, v)?;
+        self.remember(id, v);
         Ok(())
     }
 

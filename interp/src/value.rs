@@ -10,11 +10,15 @@
 //! |---|---|
 //! | pair | 2 tagged words (car, cdr) |
 //! | box | 1 tagged word (an assigned variable captured by a closure) |
-//! | closure | 1 tagged word (its code, an immediate) + a tagged array (captured values) |
+//! | closure | 1 tagged word (its code, an immediate) + a tagged array (captured values); frozen |
 //! | vector | a tagged array |
 //! | string | a byte array (UTF-8) |
-//! | flonum | 1 data word (the f64's bits) |
+//! | flonum | 1 data word (the f64's bits); frozen |
 //! | hash table | 2 tagged words (equivalence kind, bucket vector) |
+//!
+//! Closures and flonums never change once made: their types are frozen
+//! (`DynTypeSpec::frozen`), so reading them costs a transaction no read
+//! set entry and no validation (every call reads its closure).
 //!
 //! Invariant: these are the only dynamic types the interpreter allocates,
 //! and a value's meaning depends only on its word (and the object it
@@ -133,10 +137,10 @@ pub(crate) fn types() -> &'static Types {
         Types {
             pair: reg(DynTypeSpec::new("scheme:pair").tagged_words(2)),
             boxed: reg(DynTypeSpec::new("scheme:box").tagged_words(1)),
-            closure: reg(DynTypeSpec::new("scheme:closure").tagged_words(1).array(Elems::Tagged)),
+            closure: reg(DynTypeSpec::new("scheme:closure").tagged_words(1).array(Elems::Tagged).frozen()),
             vector: reg(DynTypeSpec::new("scheme:vector").array(Elems::Tagged)),
             string: reg(DynTypeSpec::new("scheme:string").array(Elems::Bytes)),
-            flonum: reg(DynTypeSpec::new("scheme:flonum").data_words(1)),
+            flonum: reg(DynTypeSpec::new("scheme:flonum").data_words(1).frozen()),
             table: reg(DynTypeSpec::new("scheme:hash-table").tagged_words(2)),
         }
     })

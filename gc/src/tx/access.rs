@@ -136,7 +136,7 @@ impl<'tx> Tx<'tx> {
     /// reference. Panics if `i` is out of range.
     #[inline]
     pub fn tagged(&mut self, obj: Gc<'tx, Dyn>, i: usize) -> Result<Tagged<'tx>, Conflict> {
-        let w = self.read_field(obj.ptr, Self::tagged_word(obj, i))?;
+        let w = self.read_dyn(obj, Self::tagged_word(obj, i))?;
         // SAFETY: read by this transaction from a tagged word of an object
         // live for 'tx (a reference in it is a live dynamic object, TG1).
         Ok(unsafe { Tagged::decode(w) })
@@ -148,13 +148,13 @@ impl<'tx> Tx<'tx> {
     #[inline]
     pub fn set_tagged(&mut self, obj: Gc<'tx, Dyn>, i: usize, value: Tagged<'tx>) -> Result<(), Conflict> {
         let word = Self::tagged_word(obj, i);
-        self.write(Write::Ptr { obj: obj.ptr, word, value: value.encode() })
+        self.write_dyn(obj, Write::Ptr { obj: obj.ptr, word, value: value.encode() })
     }
 
     /// Read reference slot `i` of a dynamic object. Panics if `i` is out of range.
     #[inline]
     pub fn slot(&mut self, obj: Gc<'tx, Dyn>, i: usize) -> Result<Option<Gc<'tx, Dyn>>, Conflict> {
-        let v = self.read_field(obj.ptr, Self::slot_word(obj, i))?;
+        let v = self.read_dyn(obj, Self::slot_word(obj, i))?;
         // SAFETY: as in `load`: a slot holds null or a live object: a
         // dynamic one (`set_slot`), or a weak cell (`set_slot_weak`), which
         // every dynamic accessor refuses with a panic (`dyn_words`).
@@ -165,7 +165,10 @@ impl<'tx> Tx<'tx> {
     #[inline]
     pub fn set_slot(&mut self, obj: Gc<'tx, Dyn>, i: usize, value: Option<Gc<'tx, Dyn>>) -> Result<(), Conflict> {
         let word = Self::slot_word(obj, i);
-        self.write(Write::Ptr { obj: obj.ptr, word, value: value.map_or(std::ptr::null_mut(), |g| g.ptr.as_ptr()) })
+        self.write_dyn(
+            obj,
+            Write::Ptr { obj: obj.ptr, word, value: value.map_or(std::ptr::null_mut(), |g| g.ptr.as_ptr()) },
+        )
     }
 
     /// Read reference slot `i` of a dynamic object as a weak cell (one that
@@ -174,7 +177,7 @@ impl<'tx> Tx<'tx> {
     /// its referent ([`Tx::upgrade`]). Panics if `i` is out of range, or if
     /// the slot holds an object that is not a weak cell.
     pub fn slot_weak(&mut self, obj: Gc<'tx, Dyn>, i: usize) -> Result<Option<Gc<'tx, Weak<Dyn>>>, Conflict> {
-        let Some(v) = NonNull::new(self.read_field(obj.ptr, Self::slot_word(obj, i))?) else { return Ok(None) };
+        let Some(v) = NonNull::new(self.read_dyn(obj, Self::slot_word(obj, i))?) else { return Ok(None) };
         // SAFETY: a slot holds null or a live object (as in `slot`).
         let info = unsafe { v.as_ref() }.type_info();
         assert!(
@@ -198,13 +201,16 @@ impl<'tx> Tx<'tx> {
         cell: Option<Gc<'tx, Weak<Dyn>>>,
     ) -> Result<(), Conflict> {
         let word = Self::slot_word(obj, i);
-        self.write(Write::Ptr { obj: obj.ptr, word, value: cell.map_or(std::ptr::null_mut(), |g| g.ptr.as_ptr()) })
+        self.write_dyn(
+            obj,
+            Write::Ptr { obj: obj.ptr, word, value: cell.map_or(std::ptr::null_mut(), |g| g.ptr.as_ptr()) },
+        )
     }
 
     /// Read data word `i` of a dynamic object. Panics if `i` is out of range.
     #[inline]
     pub fn data(&mut self, obj: Gc<'tx, Dyn>, i: usize) -> Result<u64, Conflict> {
-        self.read_field(obj.ptr, Self::data_word(obj, i))
+        self.read_dyn(obj, Self::data_word(obj, i))
     }
 
     /// Write data word `i` of a dynamic object. Data words are plain data:
@@ -214,7 +220,7 @@ impl<'tx> Tx<'tx> {
     #[inline]
     pub fn set_data(&mut self, obj: Gc<'tx, Dyn>, i: usize, value: u64) -> Result<(), Conflict> {
         let word = Self::data_word(obj, i);
-        self.write(Write::Word { obj: obj.ptr, word, value })
+        self.write_dyn(obj, Write::Word { obj: obj.ptr, word, value })
     }
 
     #[inline]
@@ -313,6 +319,37 @@ impl<'tx> Tx<'tx> {
 
     /// Read one field word of `obj`: the inlined fast paths (solo mode
     /// before any write; a re-read of the object read last), then the rest.
+    /// Read a word of dynamic object `obj`: one Acquire load if its type
+    /// is frozen (F1 of `DynTypeSpec::frozen`: its words never change once
+    /// it is published, and we reached it through an Acquire load of a
+    /// published reference, or allocated it), [`Tx::read_field`] otherwise.
+    #[inline]
+    pub(super) fn read_dyn<F: FieldWord>(&mut self, obj: Gc<'tx, Dyn>, w: &F) -> Result<F::Value, Conflict> {
+        if obj.header().type_info().is_frozen() {
+            return Ok(w.load(Ordering::Acquire));
+        }
+        self.read_field(obj.ptr, w)
+    }
+
+    /// Write a word of dynamic object `obj`; panics for a published frozen
+    /// object (F1: only its allocating transaction writes it, while NEW).
+    #[inline]
+    pub(super) fn write_dyn(&mut self, obj: Gc<'tx, Dyn>, w: Write) -> Result<(), Conflict> {
+        if obj.header().type_info().is_frozen() && !Self::is_new(obj.ptr) {
+            Self::frozen_write(obj);
+        }
+        self.write(w)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn frozen_write(obj: Gc<'tx, Dyn>) -> ! {
+        panic!(
+            "a `{}` is frozen (DynTypeSpec::frozen): only the transaction that allocates it writes it, before it commits",
+            obj.header().type_info().name()
+        )
+    }
+
     #[inline]
     pub(super) fn read_field<F: FieldWord>(&mut self, obj: NonNull<Header>, w: &F) -> Result<F::Value, Conflict> {
         if self.unlogged_solo {

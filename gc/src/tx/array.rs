@@ -91,7 +91,7 @@ impl<'tx> Tx<'tx> {
     #[inline]
     pub fn elem(&mut self, obj: Gc<'tx, Dyn>, i: usize) -> Result<Tagged<'tx>, Conflict> {
         let w: &AtomicPtr<Header> = Self::elem_at(obj, Elems::Tagged, i, i);
-        let v = self.read_field(obj.ptr, w)?;
+        let v = self.read_dyn(obj, w)?;
         // SAFETY: read by this transaction from a tagged element of an
         // object live for 'tx (a reference in it is live, TG1, AR2).
         Ok(unsafe { Tagged::decode(v) })
@@ -102,14 +102,14 @@ impl<'tx> Tx<'tx> {
     #[inline]
     pub fn set_elem(&mut self, obj: Gc<'tx, Dyn>, i: usize, value: Tagged<'tx>) -> Result<(), Conflict> {
         let word = Self::elem_at(obj, Elems::Tagged, i, i);
-        self.write(Write::Ptr { obj: obj.ptr, word, value: value.encode() })
+        self.write_dyn(obj, Write::Ptr { obj: obj.ptr, word, value: value.encode() })
     }
 
     /// Read element `i` of a [`Elems::Slots`] array.
     #[inline]
     pub fn elem_slot(&mut self, obj: Gc<'tx, Dyn>, i: usize) -> Result<Option<Gc<'tx, Dyn>>, Conflict> {
         let w: &AtomicPtr<Header> = Self::elem_at(obj, Elems::Slots, i, i);
-        let v = self.read_field(obj.ptr, w)?;
+        let v = self.read_dyn(obj, w)?;
         Ok(std::ptr::NonNull::new(v).map(|v| {
             // SAFETY: a slot element holds null or a live object (only
             // `set_elem_slot`, which takes a `Gc<Dyn>`, writes it).
@@ -121,14 +121,17 @@ impl<'tx> Tx<'tx> {
     #[inline]
     pub fn set_elem_slot(&mut self, obj: Gc<'tx, Dyn>, i: usize, value: Option<Gc<'tx, Dyn>>) -> Result<(), Conflict> {
         let word = Self::elem_at(obj, Elems::Slots, i, i);
-        self.write(Write::Ptr { obj: obj.ptr, word, value: value.map_or(std::ptr::null_mut(), |g| g.ptr.as_ptr()) })
+        self.write_dyn(
+            obj,
+            Write::Ptr { obj: obj.ptr, word, value: value.map_or(std::ptr::null_mut(), |g| g.ptr.as_ptr()) },
+        )
     }
 
     /// Read element `i` of a [`Elems::Words`] array.
     #[inline]
     pub fn elem_word(&mut self, obj: Gc<'tx, Dyn>, i: usize) -> Result<u64, Conflict> {
         let w: &AtomicU64 = Self::elem_at(obj, Elems::Words, i, i);
-        self.read_field(obj.ptr, w)
+        self.read_dyn(obj, w)
     }
 
     /// Write element `i` of a [`Elems::Words`] array (plain data, never a
@@ -136,14 +139,14 @@ impl<'tx> Tx<'tx> {
     #[inline]
     pub fn set_elem_word(&mut self, obj: Gc<'tx, Dyn>, i: usize, value: u64) -> Result<(), Conflict> {
         let word = Self::elem_at(obj, Elems::Words, i, i);
-        self.write(Write::Word { obj: obj.ptr, word, value })
+        self.write_dyn(obj, Write::Word { obj: obj.ptr, word, value })
     }
 
     /// Read byte `i` of a [`Elems::Bytes`] array.
     #[inline]
     pub fn byte(&mut self, obj: Gc<'tx, Dyn>, i: usize) -> Result<u8, Conflict> {
         let w: &AtomicU64 = Self::elem_at(obj, Elems::Bytes, i / DYN_WORD, i);
-        Ok((self.read_field(obj.ptr, w)? >> (8 * (i % DYN_WORD))) as u8)
+        Ok((self.read_dyn(obj, w)? >> (8 * (i % DYN_WORD))) as u8)
     }
 
     /// Write byte `i` of a [`Elems::Bytes`] array (its word is read, then
@@ -151,10 +154,10 @@ impl<'tx> Tx<'tx> {
     #[inline]
     pub fn set_byte(&mut self, obj: Gc<'tx, Dyn>, i: usize, value: u8) -> Result<(), Conflict> {
         let word: &AtomicU64 = Self::elem_at(obj, Elems::Bytes, i / DYN_WORD, i);
-        let old = self.read_field(obj.ptr, word)?;
+        let old = self.read_dyn(obj, word)?;
         let shift = 8 * (i % DYN_WORD);
         let new = (old & !(0xff << shift)) | (u64::from(value) << shift);
-        self.write(Write::Word { obj: obj.ptr, word, value: new })
+        self.write_dyn(obj, Write::Word { obj: obj.ptr, word, value: new })
     }
 
     /// Copy bytes `start..start + out.len()` of a [`Elems::Bytes`] array
@@ -167,7 +170,7 @@ impl<'tx> Tx<'tx> {
         let mut i = start;
         while i < end {
             let w: &AtomicU64 = Self::elem_at(obj, Elems::Bytes, i / DYN_WORD, end - 1);
-            let bytes = self.read_field(obj.ptr, w)?.to_le_bytes();
+            let bytes = self.read_dyn(obj, w)?.to_le_bytes();
             let from = i % DYN_WORD;
             let n = (DYN_WORD - from).min(end - i);
             out[i - start..i - start + n].copy_from_slice(&bytes[from..from + n]);
@@ -189,9 +192,9 @@ impl<'tx> Tx<'tx> {
             let word: &AtomicU64 = Self::elem_at(obj, Elems::Bytes, i / DYN_WORD, end - 1);
             let from = i % DYN_WORD;
             let n = (DYN_WORD - from).min(end - i);
-            let mut bytes = if n == DYN_WORD { [0; DYN_WORD] } else { self.read_field(obj.ptr, word)?.to_le_bytes() };
+            let mut bytes = if n == DYN_WORD { [0; DYN_WORD] } else { self.read_dyn(obj, word)?.to_le_bytes() };
             bytes[from..from + n].copy_from_slice(&src[i - start..i - start + n]);
-            self.write(Write::Word { obj: obj.ptr, word, value: u64::from_le_bytes(bytes) })?;
+            self.write_dyn(obj, Write::Word { obj: obj.ptr, word, value: u64::from_le_bytes(bytes) })?;
             i += n;
         }
         Ok(())
