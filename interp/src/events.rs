@@ -12,12 +12,22 @@
 //! order of their transactions' commits: the serial order tmgc's commits
 //! define. Events that do not print run fully in parallel.
 //!
-//! Termination: the loop ends when the queue is empty and no worker is
-//! running an event (a running event may still spawn more).
+//! The queue is a lock-free injector (crossbeam-deque): taking an event
+//! and queueing the ones it spawned take no lock. A worker with nothing
+//! to do spins briefly, then sleeps on a condition variable (with a
+//! timeout, so a wake-up lost to a race costs a millisecond, not a hang);
+//! a worker that queues events wakes sleepers only if there are some.
+//!
+//! Termination: `pending` counts events queued or running; a running
+//! event's spawned events are added before its own is taken off, so
+//! `pending` reaches 0 only when the queue is empty and no event runs.
 
-use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
+
+use crossbeam_deque::{Injector, Steal};
+use crossbeam_utils::Backoff;
 
 use tmgc::{Dyn, GlobalRoot, Heap, Mutator};
 
@@ -52,27 +62,83 @@ impl EventStats {
     }
 }
 
-struct Queue {
-    items: VecDeque<GlobalRoot<Dyn>>,
-    running: usize,
-}
-
 struct Shared {
-    q: Mutex<Queue>,
-    cv: Condvar,
+    queue: Injector<GlobalRoot<Dyn>>,
+    /// Events queued or running.
+    pending: AtomicUsize,
+    sleepers: AtomicUsize,
+    sleep: Mutex<()>,
+    wake: Condvar,
     prog: Arc<Program>,
     sink: Sink,
     max_depth: u32,
     output: OutputMode,
 }
 
+impl Shared {
+    fn take(&self) -> Option<GlobalRoot<Dyn>> {
+        loop {
+            match self.queue.steal() {
+                Steal::Success(e) => return Some(e),
+                Steal::Empty => return None,
+                Steal::Retry => {}
+            }
+        }
+    }
+
+    /// The next event, or None once every event has run.
+    fn next(&self) -> Option<GlobalRoot<Dyn>> {
+        let backoff = Backoff::new();
+        loop {
+            if let Some(e) = self.take() {
+                return Some(e);
+            }
+            if self.pending.load(Ordering::SeqCst) == 0 {
+                return None;
+            }
+            if !backoff.is_completed() {
+                backoff.snooze();
+                continue;
+            }
+            let g = self.sleep.lock().unwrap_or_else(PoisonError::into_inner);
+            self.sleepers.fetch_add(1, Ordering::SeqCst);
+            if self.queue.is_empty() && self.pending.load(Ordering::SeqCst) != 0 {
+                let _ = self.wake.wait_timeout(g, Duration::from_millis(1));
+            }
+            self.sleepers.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Queue `spawned` and retire one finished event.
+    fn finish(&self, spawned: Vec<GlobalRoot<Dyn>>) {
+        let n = spawned.len();
+        self.pending.fetch_add(n, Ordering::SeqCst);
+        for e in spawned {
+            self.queue.push(e);
+        }
+        let left = self.pending.fetch_sub(1, Ordering::SeqCst) - 1;
+        if (n > 0 || left == 0) && self.sleepers.load(Ordering::SeqCst) > 0 {
+            let _g = self.sleep.lock().unwrap_or_else(PoisonError::into_inner);
+            self.wake.notify_all();
+        }
+    }
+}
+
 /// Run `initial` and every event it spawns.
 pub(crate) fn run(it: &mut Interp, initial: Vec<GlobalRoot<Dyn>>) -> EventStats {
     let started = Instant::now();
     let workers = if it.opts.gil { 1 } else { it.opts.workers.max(1) };
+    let queue = Injector::new();
+    let pending = AtomicUsize::new(initial.len());
+    for e in initial {
+        queue.push(e);
+    }
     let shared = Arc::new(Shared {
-        q: Mutex::new(Queue { items: initial.into(), running: 0 }),
-        cv: Condvar::new(),
+        queue,
+        pending,
+        sleepers: AtomicUsize::new(0),
+        sleep: Mutex::new(()),
+        wake: Condvar::new(),
         prog: Arc::clone(&it.prog),
         sink: it.sink.clone(),
         max_depth: it.opts.max_depth,
@@ -117,24 +183,7 @@ pub(crate) fn run(it: &mut Interp, initial: Vec<GlobalRoot<Dyn>>) -> EventStats 
 
 fn worker(sh: &Shared, m: &mut Mutator, lambdas: &mut Vec<&'static Lambda>) -> EventStats {
     let mut st = EventStats::default();
-    loop {
-        let ev = {
-            let mut q = sh.q.lock().unwrap_or_else(PoisonError::into_inner);
-            loop {
-                if let Some(e) = q.items.pop_front() {
-                    q.running += 1;
-                    break Some(e);
-                }
-                if q.running == 0 {
-                    break None;
-                }
-                q = sh.cv.wait(q).unwrap_or_else(PoisonError::into_inner);
-            }
-        };
-        let Some(ev) = ev else {
-            sh.cv.notify_all();
-            return st;
-        };
+    while let Some(ev) = sh.next() {
         let before = m.tx_counts().conflicts;
         let mut lock = None;
         let r = m.transaction(|tx| {
@@ -163,10 +212,7 @@ fn worker(sh: &Shared, m: &mut Mutator, lambdas: &mut Vec<&'static Lambda>) -> E
         // Output written: the next inevitable transaction may print.
         drop(lock);
         drop(ev);
-        let mut q = sh.q.lock().unwrap_or_else(PoisonError::into_inner);
-        q.items.extend(spawned);
-        q.running -= 1;
-        drop(q);
-        sh.cv.notify_all();
+        sh.finish(spawned);
     }
+    st
 }

@@ -52,7 +52,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> ExitCode {
-    let mut config = Config::default();
+    let mut config = Config::default().min_trigger_bytes(tmgc_scheme::MIN_TRIGGER_BYTES);
     if args.no_solo {
         config = config.solo(false);
     }
