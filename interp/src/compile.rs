@@ -17,13 +17,12 @@
 use tmgc::{Tagged, Tx};
 
 use crate::code::{Capture, Lambda, Lit, Node, Op1, Op2};
-use crate::error::{Pos, SchemeError, R};
+use crate::error::{Fail, Pos, SchemeError, R};
 use crate::prims::{self, PRIMS};
 use crate::program::{ensure_chunk, Program};
 use crate::reader::{Sexp, SK};
 use crate::symbol::{known, Sym};
 use crate::value::{self, types, Val};
-use tmgc::Abort;
 
 #[derive(Clone, Copy)]
 struct Binding {
@@ -54,7 +53,7 @@ pub(crate) struct Compiler<'c, 'tx> {
 }
 
 fn serr<T>(msg: impl Into<String>, pos: Pos) -> R<T> {
-    Err(Abort::User(SchemeError::at(msg, pos)))
+    Err(Fail::user(SchemeError::at(msg, pos)))
 }
 
 const MAX_SLOTS: u16 = u16::MAX - 1;
@@ -267,7 +266,7 @@ impl<'c, 'tx> Compiler<'c, 'tx> {
             let x = a.pop().expect("two");
             return Ok(Node::Op2(op, Box::new([x, b]), pos));
         }
-        prims::check_arity(p as usize, a.len()).map_err(|e| Abort::User(SchemeError::at(e.msg, pos)))?;
+        prims::check_arity(p as usize, a.len()).map_err(|e| Fail::user(SchemeError::at(e.msg, pos)))?;
         Ok(Node::PrimCall { prim: p, args: a.into(), pos })
     }
 
@@ -895,7 +894,7 @@ pub(crate) fn datum<'tx>(tx: &mut Tx<'tx>, x: &Sexp) -> R<Val<'tx>> {
 }
 
 fn parse_params(p: &Sexp) -> R<(Vec<Sym>, Option<Sym>)> {
-    let sym = |x: &Sexp| x.sym().ok_or_else(|| Abort::User(SchemeError::at("a parameter must be a symbol", x.pos)));
+    let sym = |x: &Sexp| x.sym().ok_or_else(|| Fail::user(SchemeError::at("a parameter must be a symbol", x.pos)));
     let (req, rest) = match &p.kind {
         SK::Sym(s) => return Ok((Vec::new(), Some(*s))),
         SK::List(items, tail) => {

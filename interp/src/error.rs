@@ -54,23 +54,81 @@ impl fmt::Display for SchemeError {
 
 impl std::error::Error for SchemeError {}
 
-/// What evaluation returns: a value, or an abort (a Scheme error, a
-/// conflict, the heap limit).
-pub(crate) type R<T> = Result<T, Abort<SchemeError>>;
+/// Why an evaluation stopped: an abort (a Scheme error, a conflict, the
+/// heap limit), boxed, so that `R<Val>` is two words and an evaluation's
+/// result travels in registers (the evaluator returns one per node).
+#[derive(Debug)]
+pub(crate) struct Fail(Box<Abort<SchemeError>>);
+
+impl Fail {
+    pub(crate) fn into_abort(self) -> Abort<SchemeError> {
+        *self.0
+    }
+
+    pub(crate) fn user(e: SchemeError) -> Fail {
+        Fail(Box::new(Abort::User(e)))
+    }
+}
+
+impl From<Abort<SchemeError>> for Fail {
+    #[cold]
+    fn from(a: Abort<SchemeError>) -> Fail {
+        Fail(Box::new(a))
+    }
+}
+
+impl From<tmgc::Conflict> for Fail {
+    #[cold]
+    fn from(c: tmgc::Conflict) -> Fail {
+        Fail(Box::new(c.into()))
+    }
+}
+
+impl From<tmgc::AllocError> for Fail {
+    #[cold]
+    fn from(a: tmgc::AllocError) -> Fail {
+        Fail(Box::new(a.into()))
+    }
+}
+
+impl From<tmgc::RootMisuse> for Fail {
+    #[cold]
+    fn from(r: tmgc::RootMisuse) -> Fail {
+        Fail(Box::new(r.into()))
+    }
+}
+
+impl From<Fail> for Abort<SchemeError> {
+    fn from(f: Fail) -> Abort<SchemeError> {
+        f.into_abort()
+    }
+}
+
+/// What evaluation returns: a value, or why it stopped.
+pub(crate) type R<T> = Result<T, Fail>;
 
 /// Raise a Scheme error.
+#[cold]
 pub(crate) fn err<T>(msg: impl Into<String>) -> R<T> {
-    Err(Abort::User(SchemeError::new(msg)))
+    Err(Fail::user(SchemeError::new(msg)))
 }
 
 /// Give an error without a position the position `pos`.
-#[inline]
-pub(crate) fn at_pos(e: Abort<SchemeError>, pos: Pos) -> Abort<SchemeError> {
-    match e {
-        Abort::User(mut s) if s.pos.is_none() => {
+#[cold]
+pub(crate) fn at_pos(mut e: Fail, pos: Pos) -> Fail {
+    if let Abort::User(s) = &mut *e.0 {
+        if s.pos.is_none() {
             s.pos = Some(pos);
-            Abort::User(s)
         }
-        e => e,
+    }
+    e
+}
+
+#[cfg(test)]
+mod tests {
+    /// The point of `Fail`: a result is two words, returned in registers.
+    #[test]
+    fn a_result_is_two_words() {
+        assert_eq!(std::mem::size_of::<super::R<tmgc::Tagged<'static>>>(), 16);
     }
 }

@@ -13,10 +13,10 @@
 //! frame, which reuses the frame (`Ctx::tail`). Non-tail calls nest Rust
 //! calls, bounded by `Options::max_depth` (a Scheme error past it).
 
-use tmgc::{Abort, Dyn, Gc, GlobalRoot, Tagged, Tx};
+use tmgc::{Dyn, Gc, GlobalRoot, Tagged, Tx};
 
 use crate::code::{Capture, Lambda, Node, Op1, Op2};
-use crate::error::{at_pos, err, Pos, R};
+use crate::error::{at_pos, err, Fail, Pos, R};
 use crate::prims::{self, PRIMS};
 use crate::program::{Program, CHUNK};
 use crate::value::{self, imm_of, kind, nil, types, undef, unspec, Val};
@@ -273,15 +273,8 @@ impl<'a, 'tx> Ctx<'a, 'tx> {
         loop {
             let clo = match *f {
                 Tagged::Ref(g) if value::is(g, types().closure) => g,
-                Tagged::Imm(i) if i.kind() == kind::PRIM => {
-                    let p = i.payload() as usize;
-                    prims::check_arity(p, *n).map_err(Abort::User)?;
-                    return (PRIMS[p].f)(self, base, *n);
-                }
-                other => {
-                    let s = self.show(other)?;
-                    return err(format!("not a procedure: {s}"));
-                }
+                Tagged::Imm(i) if i.kind() == kind::PRIM => return self.apply_prim(i.payload() as usize, base, *n),
+                other => return self.not_a_procedure(other),
             };
             let code = self.tx.tagged(clo, 0)?;
             let Some(id) = imm_of(code, kind::CODE) else {
@@ -289,23 +282,15 @@ impl<'a, 'tx> Ctx<'a, 'tx> {
             };
             let lam = self.lambda(id as usize);
             let nreq = lam.nreq as usize;
-            if *n != nreq && !(lam.rest && *n > nreq) {
-                let expected = if lam.rest { format!("at least {nreq}") } else { format!("{nreq}") };
-                return err(format!("{}: wrong number of arguments: expected {expected}, got {}", lam.describe(), *n));
+            if *n != nreq || lam.rest {
+                self.spread(lam, base, *n)?;
             }
-            if lam.rest {
-                let mut l = nil();
-                for i in (nreq..*n).rev() {
-                    let v = self.stack[base + i];
-                    l = prims::cons(self.tx, v, l)?;
-                }
-                self.stack.truncate(base + nreq);
-                self.stack.push(l);
+            let frame = base + lam.frame as usize;
+            if self.stack.len() != frame {
+                self.stack.resize(frame, unspec());
             }
-            self.stack.resize(base + lam.frame as usize, unspec());
-            for &s in lam.boxed_params.iter() {
-                let v = self.stack[base + s as usize];
-                self.stack[base + s as usize] = self.make_box(v)?;
+            if !lam.boxed_params.is_empty() {
+                self.box_params(lam, base)?;
             }
             *pos = None;
             let v = self.eval(&lam.body, Env { fp: base, clo: Some(clo) })?;
@@ -323,6 +308,49 @@ impl<'a, 'tx> Ctx<'a, 'tx> {
         }
     }
 
+    #[inline(never)]
+    fn apply_prim(&mut self, p: usize, base: usize, n: usize) -> R<Val<'tx>> {
+        prims::check_arity(p, n).map_err(Fail::user)?;
+        (PRIMS[p].f)(self, base, n)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn not_a_procedure(&mut self, v: Val<'tx>) -> R<Val<'tx>> {
+        let s = self.show(v)?;
+        err(format!("not a procedure: {s}"))
+    }
+
+    /// Check the arity of a call of `lam` with `n` arguments, and gather
+    /// the rest list.
+    #[inline(never)]
+    fn spread(&mut self, lam: &Lambda, base: usize, n: usize) -> R<()> {
+        let nreq = lam.nreq as usize;
+        if n != nreq && !(lam.rest && n > nreq) {
+            let expected = if lam.rest { format!("at least {nreq}") } else { format!("{nreq}") };
+            return err(format!("{}: wrong number of arguments: expected {expected}, got {n}", lam.describe()));
+        }
+        if lam.rest {
+            let mut l = nil();
+            for i in (nreq..n).rev() {
+                let v = self.stack[base + i];
+                l = prims::cons(self.tx, v, l)?;
+            }
+            self.stack.truncate(base + nreq);
+            self.stack.push(l);
+        }
+        Ok(())
+    }
+
+    #[inline(never)]
+    fn box_params(&mut self, lam: &Lambda, base: usize) -> R<()> {
+        for &s in lam.boxed_params.iter() {
+            let v = self.stack[base + s as usize];
+            self.stack[base + s as usize] = self.make_box(v)?;
+        }
+        Ok(())
+    }
+
     fn eval(&mut self, node: &Node, env: Env<'tx>) -> R<Val<'tx>> {
         match node {
             Node::Lit(l) => Ok(l.val()),
@@ -337,34 +365,6 @@ impl<'a, 'tx> Ctx<'a, 'tx> {
                 self.unbox(b)
             }
             Node::Global(id, pos) => self.global(*id).map_err(|e| at_pos(e, *pos)),
-            Node::Quoted(r) => Ok(Tagged::Ref(self.tx.get_global(r)?)),
-            Node::SetLocal(s, e) => {
-                let v = self.eval(e, env)?;
-                self.stack[env.fp + *s as usize] = v;
-                Ok(unspec())
-            }
-            Node::SetLocalBox(s, e) => {
-                let v = self.eval(e, env)?;
-                let b = self.stack[env.fp + *s as usize];
-                self.set_box(b, v)?;
-                Ok(unspec())
-            }
-            Node::SetCaptBox(i, e) => {
-                let v = self.eval(e, env)?;
-                let b = self.capt(env, *i)?;
-                self.set_box(b, v)?;
-                Ok(unspec())
-            }
-            Node::SetGlobal(id, define, e, pos) => {
-                let v = self.eval(e, env)?;
-                self.set_global(*id, v, *define).map_err(|e| at_pos(e, *pos))?;
-                Ok(unspec())
-            }
-            Node::MakeBox(s) => {
-                let i = env.fp + *s as usize;
-                self.stack[i] = self.make_box(self.stack[i])?;
-                Ok(unspec())
-            }
             Node::If(b) => {
                 let [c, t, e] = &**b;
                 if value::truthy(self.eval(c, env)?) {
@@ -399,7 +399,6 @@ impl<'a, 'tx> Ctx<'a, 'tx> {
                 }
                 self.eval(last, env)
             }
-            Node::Lambda(id) => self.closure(*id, env),
             Node::Call { f, args, pos, tail } => {
                 let fv = self.eval(f, env)?;
                 let base = self.stack.len();
@@ -445,6 +444,44 @@ impl<'a, 'tx> Ctx<'a, 'tx> {
                 let y = self.eval(b, env)?;
                 self.op2(*op, x, y).map_err(|e| at_pos(e, *pos))
             }
+            _ => self.eval_rare(node, env),
+        }
+    }
+
+    /// The forms that are not in the inner loops (kept out of `eval`, whose
+    /// stack frame every nested evaluation pays for).
+    #[inline(never)]
+    fn eval_rare(&mut self, node: &Node, env: Env<'tx>) -> R<Val<'tx>> {
+        match node {
+            Node::Quoted(r) => Ok(Tagged::Ref(self.tx.get_global(r)?)),
+            Node::SetLocal(s, e) => {
+                let v = self.eval(e, env)?;
+                self.stack[env.fp + *s as usize] = v;
+                Ok(unspec())
+            }
+            Node::SetLocalBox(s, e) => {
+                let v = self.eval(e, env)?;
+                let b = self.stack[env.fp + *s as usize];
+                self.set_box(b, v)?;
+                Ok(unspec())
+            }
+            Node::SetCaptBox(i, e) => {
+                let v = self.eval(e, env)?;
+                let b = self.capt(env, *i)?;
+                self.set_box(b, v)?;
+                Ok(unspec())
+            }
+            Node::SetGlobal(id, define, e, pos) => {
+                let v = self.eval(e, env)?;
+                self.set_global(*id, v, *define).map_err(|e| at_pos(e, *pos))?;
+                Ok(unspec())
+            }
+            Node::MakeBox(s) => {
+                let i = env.fp + *s as usize;
+                self.stack[i] = self.make_box(self.stack[i])?;
+                Ok(unspec())
+            }
+            Node::Lambda(id) => self.closure(*id, env),
             Node::Memv(s, lits) => {
                 let v = self.stack[env.fp + *s as usize];
                 Ok(value::boolean(lits.iter().any(|l| l.val() == v)))
@@ -466,6 +503,7 @@ impl<'a, 'tx> Ctx<'a, 'tx> {
                     }
                 }
             }
+            _ => unreachable!("eval handles the other nodes"),
         }
     }
 

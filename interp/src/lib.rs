@@ -254,7 +254,7 @@ impl Interp {
             return Ok(String::new());
         }
         let prog = Arc::clone(&self.prog);
-        let thunk = self.m.transaction(|tx| compile::Compiler::new(tx, &prog).toplevel(form)).map_err(tx_err)?;
+        let thunk = self.m.transaction(|tx| Ok(compile::Compiler::new(tx, &prog).toplevel(form)?)).map_err(tx_err)?;
         let lambdas = &mut self.lambdas;
         let depth = self.opts.max_depth;
         let mut lock = None;

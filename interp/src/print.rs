@@ -6,10 +6,10 @@
 
 use std::fmt::Write as _;
 
-use tmgc::{Abort, Tagged, Tx};
+use tmgc::{Tagged, Tx};
 
 use crate::code::Lambda;
-use crate::error::{SchemeError, R};
+use crate::error::R;
 use crate::prims;
 use crate::symbol::Sym;
 use crate::value::{classify, imm_of, kind, nil, types, Val, HK};
@@ -24,7 +24,7 @@ pub(crate) fn print<'tx>(
     write: bool,
     out: &mut String,
     lambdas: &[&'static Lambda],
-) -> Result<(), Abort<SchemeError>> {
+) -> R<()> {
     let mut budget = MAX_ITEMS;
     pr(tx, v, write, out, lambdas, &mut budget)
 }

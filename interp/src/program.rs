@@ -11,10 +11,10 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError, RwLock};
 
-use tmgc::{Abort, Dyn, GlobalRoot, Tagged, Tx};
+use tmgc::{Dyn, GlobalRoot, Tagged, Tx};
 
 use crate::code::Lambda;
-use crate::error::{err, SchemeError, R};
+use crate::error::{err, R};
 use crate::symbol::Sym;
 use crate::value::types;
 
@@ -90,7 +90,7 @@ impl Program {
 }
 
 /// Make the chunk of global `id` if it is missing (G2).
-pub(crate) fn ensure_chunk<'tx>(tx: &mut Tx<'tx>, prog: &Program, id: u32) -> Result<(), Abort<SchemeError>> {
+pub(crate) fn ensure_chunk<'tx>(tx: &mut Tx<'tx>, prog: &Program, id: u32) -> R<()> {
     let dir = tx.get_global(&prog.dir)?;
     let c = id as usize / CHUNK;
     if tx.elem(dir, c)? == Tagged::Null {
