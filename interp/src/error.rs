@@ -55,7 +55,7 @@ impl fmt::Display for SchemeError {
 impl std::error::Error for SchemeError {}
 
 /// Why an evaluation stopped: an abort (a Scheme error, a conflict, the
-/// heap limit), boxed, so that `R<Val>` is three words instead of six
+/// heap limit), boxed, so that `R<Val>` is three words instead of five
 /// (the evaluator returns one per node).
 #[derive(Debug)]
 pub(crate) struct Fail(Box<Abort<SchemeError>>);
@@ -127,10 +127,10 @@ pub(crate) fn at_pos(mut e: Fail, pos: Pos) -> Fail {
 #[cfg(test)]
 mod tests {
     /// The point of `Fail`: a result is three words (an `Abort` inline
-    /// made it six).
+    /// made it five).
     #[test]
     fn a_result_is_three_words() {
         assert_eq!(std::mem::size_of::<super::R<tmgc::Tagged<'static>>>(), 24);
-        assert_eq!(std::mem::size_of::<Result<tmgc::Tagged<'static>, tmgc::Abort<super::SchemeError>>>(), 48);
+        assert_eq!(std::mem::size_of::<Result<tmgc::Tagged<'static>, tmgc::Abort<super::SchemeError>>>(), 40);
     }
 }
