@@ -12,7 +12,7 @@
 //! | box | 1 tagged word (an assigned variable captured by a closure) |
 //! | closure | 1 tagged word (its code, an immediate) + a tagged array (captured values); frozen |
 //! | vector | a tagged array |
-//! | string | a byte array (UTF-8) |
+//! | string | 1 data word (its length in characters) + a byte array (UTF-8) |
 //! | flonum | 1 data word (the f64's bits); frozen |
 //! | hash table | 2 tagged words (equivalence kind, bucket vector) |
 //!
@@ -139,7 +139,7 @@ pub(crate) fn types() -> &'static Types {
             boxed: reg(DynTypeSpec::new("scheme:box").tagged_words(1)),
             closure: reg(DynTypeSpec::new("scheme:closure").tagged_words(1).array(Elems::Tagged).frozen()),
             vector: reg(DynTypeSpec::new("scheme:vector").array(Elems::Tagged)),
-            string: reg(DynTypeSpec::new("scheme:string").array(Elems::Bytes)),
+            string: reg(DynTypeSpec::new("scheme:string").data_words(1).array(Elems::Bytes)),
             flonum: reg(DynTypeSpec::new("scheme:flonum").data_words(1).frozen()),
             table: reg(DynTypeSpec::new("scheme:hash-table").tagged_words(2)),
         }

@@ -1,8 +1,10 @@
 //! Symbols, characters and strings. A string is a byte array holding
-//! UTF-8; `string-ref` and `string-length` count characters (O(n) unless
-//! the string is ASCII). `string-set!` may only replace a character by
-//! one of the same UTF-8 length (an error otherwise), since a string's
-//! length in bytes is fixed when it is made.
+//! UTF-8, with one data word holding its length in characters (S1: set
+//! when it is made, and never changed: `string-set!` may only replace a
+//! character by one of the same UTF-8 length, an error otherwise, since a
+//! string's length in bytes is fixed when it is made). So `string-length`
+//! is one read, and an ASCII string (as many characters as bytes) has
+//! O(1) `string-ref` and `substring` by byte; others decode from the start.
 
 use tmgc::{Dyn, Gc, Tagged, Tx};
 
@@ -14,7 +16,15 @@ use crate::value::{self, imm_of, kind, nil, types, Val, HK};
 
 /// A new string holding `s`.
 pub(crate) fn string<'tx>(tx: &mut Tx<'tx>, s: &str) -> R<Val<'tx>> {
-    Ok(Tagged::Ref(tx.alloc_bytes(types().string, s.as_bytes())?))
+    let g = tx.alloc_bytes(types().string, s.as_bytes())?;
+    tx.set_data(g, 0, s.chars().count() as u64)?;
+    Ok(Tagged::Ref(g))
+}
+
+/// A string's length in characters (S1), and whether it is ASCII.
+fn chars_of<'tx>(tx: &mut Tx<'tx>, g: Gc<'tx, Dyn>) -> R<(usize, bool)> {
+    let n = tx.data(g, 0)? as usize;
+    Ok((n, n == tx.array_len(g)))
 }
 
 /// The text of string object `g`.
@@ -143,30 +153,18 @@ pub(crate) fn string_of_chars<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, n: usize) ->
     string(cx.tx, &s)
 }
 pub(crate) fn string_length<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, _: usize) -> R<Val<'tx>> {
-    let s = text(cx, "string-length", cx.stack[b])?;
-    Ok(Tagged::int(s.chars().count() as i64).expect("fits"))
+    let g = want(cx, "string-length", "a string", cx.stack[b], HK::Str)?;
+    let (n, _) = chars_of(cx.tx, g)?;
+    Ok(Tagged::int(n as i64).expect("fits"))
 }
 pub(crate) fn string_ref<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, _: usize) -> R<Val<'tx>> {
     let g = want(cx, "string-ref", "a string", cx.stack[b], HK::Str)?;
-    let len = cx.tx.array_len(g);
-    // ASCII fast path: one byte.
-    if let Tagged::Int(i) = cx.stack[b + 1] {
-        let i = i.get();
-        if i >= 0 && (i as usize) < len {
-            let byte = cx.tx.byte(g, i as usize)?;
-            if byte < 0x80 {
-                // The character at byte i is character i only if every byte before it is ASCII.
-                let mut prefix = vec![0u8; i as usize];
-                cx.tx.read_bytes(g, 0, &mut prefix)?;
-                if prefix.is_ascii() {
-                    return Ok(value::char_val(byte as char));
-                }
-            }
-        }
+    let (n, ascii) = chars_of(cx.tx, g)?;
+    let i = index(cx, "string-ref", cx.stack[b + 1], n)?;
+    if ascii {
+        return Ok(value::char_val(cx.tx.byte(g, i)? as char));
     }
     let s = read_string(cx.tx, g)?;
-    let n = s.chars().count();
-    let i = index(cx, "string-ref", cx.stack[b + 1], n)?;
     Ok(value::char_val(s.chars().nth(i).expect("in range")))
 }
 pub(crate) fn string_set<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, _: usize) -> R<Val<'tx>> {
@@ -184,7 +182,21 @@ pub(crate) fn string_set<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, _: usize) -> R<Va
     Ok(value::unspec())
 }
 pub(crate) fn substring<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, n: usize) -> R<Val<'tx>> {
-    let s = text(cx, "substring", cx.stack[b])?;
+    let g = want(cx, "substring", "a string", cx.stack[b], HK::Str)?;
+    let (len, ascii) = chars_of(cx.tx, g)?;
+    if ascii {
+        let start = int(cx, "substring", cx.stack[b + 1])?;
+        let end = if n == 3 { int(cx, "substring", cx.stack[b + 2])? } else { len as i64 };
+        if start < 0 || end < start || end as usize > len {
+            return err(format!("substring: bad range {start}..{end} (length {len})"));
+        }
+        let mut buf = vec![0u8; (end - start) as usize];
+        cx.tx.read_bytes(g, start as usize, &mut buf)?;
+        let sub = cx.tx.alloc_bytes(types().string, &buf)?;
+        cx.tx.set_data(sub, 0, buf.len() as u64)?;
+        return Ok(Tagged::Ref(sub));
+    }
+    let s = read_string(cx.tx, g)?;
     let chars: Vec<char> = s.chars().collect();
     let start = int(cx, "substring", cx.stack[b + 1])?;
     let end = if n == 3 { int(cx, "substring", cx.stack[b + 2])? } else { chars.len() as i64 };
