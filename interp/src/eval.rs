@@ -11,7 +11,9 @@
 //! Proper tail calls: a call in tail position leaves its procedure and
 //! arguments on the stack and returns to the `apply` loop of its caller's
 //! frame, which reuses the frame (`Ctx::tail`). Non-tail calls nest Rust
-//! calls, bounded by `Options::max_depth` (a Scheme error past it).
+//! calls, bounded by `Options::max_depth` and by the stack the thread may
+//! use (`Options::stack_bytes`): a Scheme error past either, never a
+//! stack overflow.
 
 use tmgc::{Dyn, Gc, GlobalRoot, Tagged, Tx};
 
@@ -61,7 +63,26 @@ pub(crate) struct Ctx<'a, 'tx> {
     pub(crate) out_lock: &'a mut Option<std::sync::MutexGuard<'static, ()>>,
     tail: Option<(Val<'tx>, usize, Pos)>,
     depth: u32,
-    max_depth: u32,
+    limits: Limits,
+    /// The lowest stack address nested calls may reach (the stack grows
+    /// down): `limits.stack_bytes` below where this evaluation started.
+    stack_floor: usize,
+}
+
+/// How deep an evaluation may nest.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    /// Non-tail calls.
+    pub(crate) max_depth: u32,
+    /// Bytes of the thread's stack the evaluation may use.
+    pub(crate) stack_bytes: usize,
+}
+
+/// The address of a local: where the stack is now.
+#[inline(always)]
+fn stack_here() -> usize {
+    let marker = 0u8;
+    std::ptr::addr_of!(marker).addr()
 }
 
 /// The process-wide output lock (`OutputMode::Inevitable`).
@@ -80,7 +101,7 @@ impl<'a, 'tx> Ctx<'a, 'tx> {
         lambdas: &'a mut Vec<&'static Lambda>,
         output: OutputMode,
         out_lock: &'a mut Option<std::sync::MutexGuard<'static, ()>>,
-        max_depth: u32,
+        limits: Limits,
     ) -> Self {
         Ctx {
             tx,
@@ -94,7 +115,8 @@ impl<'a, 'tx> Ctx<'a, 'tx> {
             out_lock,
             tail: None,
             depth: 0,
-            max_depth,
+            limits,
+            stack_floor: stack_here().saturating_sub(limits.stack_bytes),
         }
     }
 
@@ -252,10 +274,10 @@ impl<'a, 'tx> Ctx<'a, 'tx> {
     /// Apply `f` to the `n` arguments at `stack[base..]`; pops them.
     pub(crate) fn apply_at(&mut self, mut f: Val<'tx>, base: usize, mut n: usize) -> R<Val<'tx>> {
         self.depth += 1;
-        if self.depth > self.max_depth {
+        if self.depth > self.limits.max_depth || stack_here() < self.stack_floor {
             self.depth -= 1;
             self.stack.truncate(base);
-            return err(format!("recursion too deep (more than {} nested calls)", self.max_depth));
+            return self.too_deep();
         }
         let mut pos = None;
         let r = self.apply_loop(&mut f, base, &mut n, &mut pos);
@@ -305,6 +327,20 @@ impl<'a, 'tx> Ctx<'a, 'tx> {
                     *n = m;
                 }
             }
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn too_deep(&self) -> R<Val<'tx>> {
+        if self.depth >= self.limits.max_depth {
+            err(format!("recursion too deep (more than {} nested calls)", self.limits.max_depth))
+        } else {
+            err(format!(
+                "recursion too deep ({} nested calls used the {} MiB of stack the interpreter may use)",
+                self.depth,
+                self.limits.stack_bytes >> 20
+            ))
         }
     }
 

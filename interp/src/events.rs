@@ -71,7 +71,7 @@ struct Shared {
     wake: Condvar,
     prog: Arc<Program>,
     sink: Sink,
-    max_depth: u32,
+    limits: crate::eval::Limits,
     output: OutputMode,
 }
 
@@ -141,7 +141,7 @@ pub(crate) fn run(it: &mut Interp, initial: Vec<GlobalRoot<Dyn>>) -> EventStats 
         wake: Condvar::new(),
         prog: Arc::clone(&it.prog),
         sink: it.sink.clone(),
-        max_depth: it.opts.max_depth,
+        limits: it.opts.limits(),
         output: if workers > 1 { OutputMode::Inevitable } else { OutputMode::AfterCommit },
     });
     let mut total = EventStats::default();
@@ -188,7 +188,7 @@ fn worker(sh: &Shared, m: &mut Mutator, lambdas: &mut Vec<&'static Lambda>) -> E
         let mut lock = None;
         let r = m.transaction(|tx| {
             let e = tx.get_global(&ev)?;
-            let mut cx = Ctx::new(tx, &sh.prog, lambdas, sh.output, &mut lock, sh.max_depth);
+            let mut cx = Ctx::new(tx, &sh.prog, lambdas, sh.output, &mut lock, sh.limits);
             let items = list_items(&mut cx, "an event", tmgc::Tagged::Ref(e))?;
             cx.call(items[0], &items[1..])?;
             Ok(std::mem::take(&mut cx.fx))

@@ -73,10 +73,16 @@ pub struct Options {
     /// Collect output in a buffer ([`Interp::take_output`]) instead of
     /// writing it to standard output.
     pub capture: bool,
-    /// Deepest nesting of non-tail calls (a Scheme error past it). The
-    /// thread that runs the interpreter needs about 1 KiB of stack per
-    /// level: the binary runs on threads with 1 GiB stacks.
+    /// Deepest nesting of non-tail calls (a Scheme error past it; see also
+    /// [`Options::stack_bytes`]).
     pub max_depth: u32,
+    /// Bytes of stack the interpreter may use on the thread that calls it
+    /// (and on its worker threads, which it makes with [`STACK_BYTES`]):
+    /// a deeper recursion is a Scheme error, never a stack overflow. The
+    /// default, 1 MiB, is safe on any thread; give more on a thread with a
+    /// deeper stack (the binary runs on [`STACK_BYTES`] and gives all but
+    /// 64 MiB of it).
+    pub stack_bytes: usize,
 }
 
 impl Default for Options {
@@ -87,6 +93,7 @@ impl Default for Options {
             config: Config::default().min_trigger_bytes(MIN_TRIGGER_BYTES),
             capture: false,
             max_depth: 5_000,
+            stack_bytes: 1 << 20,
         }
     }
 }
@@ -112,6 +119,16 @@ impl Options {
         self.capture = v;
         self
     }
+    /// Set [`Options::stack_bytes`].
+    pub fn stack_bytes(mut self, b: usize) -> Self {
+        self.stack_bytes = b;
+        self
+    }
+
+    pub(crate) fn limits(&self) -> eval::Limits {
+        eval::Limits { max_depth: self.max_depth, stack_bytes: self.stack_bytes }
+    }
+
     /// Set [`Options::max_depth`].
     pub fn max_depth(mut self, d: u32) -> Self {
         self.max_depth = d.max(10);
@@ -188,7 +205,8 @@ impl Interp {
             }
             let mut lambdas = Vec::new();
             let mut lock = None;
-            let mut cx = Ctx::new(tx, &prog, &mut lambdas, OutputMode::AfterCommit, &mut lock, 10);
+            let limits = eval::Limits { max_depth: 10, stack_bytes: 1 << 16 };
+            let mut cx = Ctx::new(tx, &prog, &mut lambdas, OutputMode::AfterCommit, &mut lock, limits);
             for &(id, p) in &ids {
                 cx.set_global(id, value::prim_val(p), true)?;
             }
@@ -256,7 +274,7 @@ impl Interp {
         let prog = Arc::clone(&self.prog);
         let thunk = self.m.transaction(|tx| Ok(compile::Compiler::new(tx, &prog).toplevel(form)?)).map_err(tx_err)?;
         let lambdas = &mut self.lambdas;
-        let depth = self.opts.max_depth;
+        let depth = self.opts.limits();
         let mut lock = None;
         let r = self.m.transaction(|tx| {
             let mut cx = Ctx::new(tx, &prog, lambdas, OutputMode::AfterCommit, &mut lock, depth);

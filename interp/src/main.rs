@@ -35,8 +35,9 @@ struct Args {
     /// Print event and GC statistics to standard error at exit.
     #[arg(long)]
     stats: bool,
-    /// Deepest nesting of non-tail calls.
-    #[arg(long, default_value_t = 200_000)]
+    /// Deepest nesting of non-tail calls (also bounded by the stack: a
+    /// deeper recursion is an error, not a crash).
+    #[arg(long, default_value_t = 1_000_000)]
     max_depth: u32,
 }
 
@@ -56,7 +57,12 @@ fn run(args: Args) -> ExitCode {
     if args.no_solo {
         config = config.solo(false);
     }
-    let opts = Options::default().workers(args.workers as usize).gil(args.gil).config(config).max_depth(args.max_depth);
+    let opts = Options::default()
+        .workers(args.workers as usize)
+        .gil(args.gil)
+        .config(config)
+        .max_depth(args.max_depth)
+        .stack_bytes(STACK_BYTES - (64 << 20));
     let mut it = match Interp::new(opts) {
         Ok(it) => it,
         Err(e) => {

@@ -14,6 +14,9 @@ const PRELUDE: &str = r#"
     (error "check failed:" name 'got got 'want want)))
 "#;
 
+/// The stack the tests let the interpreter use on their deep-stack threads.
+const BIG: usize = tmgc_scheme::STACK_BYTES - (64 << 20);
+
 /// Run on a thread with a deep stack, as the binary does.
 fn on_big_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     std::thread::Builder::new().stack_size(tmgc_scheme::STACK_BYTES).spawn(f).unwrap().join().unwrap()
@@ -23,7 +26,9 @@ fn run_file(name: &'static str, workers: usize) -> Result<String, SchemeError> {
     on_big_stack(move || {
         let path = format!("{}/tests/conformance/{name}.scm", env!("CARGO_MANIFEST_DIR"));
         let src = std::fs::read_to_string(&path).unwrap();
-        let mut it = Interp::new(Options::default().workers(workers).capture_output(true).max_depth(100_000)).unwrap();
+        let mut it =
+            Interp::new(Options::default().workers(workers).capture_output(true).max_depth(100_000).stack_bytes(BIG))
+                .unwrap();
         it.eval_str(PRELUDE)?;
         it.run_str(&src)?;
         it.eval_str("checks")
@@ -90,10 +95,23 @@ fn a_failed_form_is_rolled_back_and_the_interpreter_carries_on() {
 #[test]
 fn deep_recursion_is_a_scheme_error_not_a_crash() {
     let e = on_big_stack(|| {
-        let mut it = Interp::new(Options::default().capture_output(true).max_depth(10_000)).unwrap();
+        let mut it = Interp::new(Options::default().capture_output(true).max_depth(10_000).stack_bytes(BIG)).unwrap();
         it.eval_str("(define (deep n) (+ 1 (deep (+ n 1)))) (deep 0)").unwrap_err()
     });
-    assert!(e.msg.contains("recursion too deep"), "{e}");
+    assert!(e.msg.contains("more than 10000 nested calls"), "{e}");
+    // A depth limit past what the stack holds: the stack bound answers,
+    // on a thread of an ordinary 8 MiB stack.
+    let e = std::thread::Builder::new()
+        .stack_size(8 << 20)
+        .spawn(|| {
+            let opts = Options::default().capture_output(true).max_depth(u32::MAX).stack_bytes(4 << 20);
+            let mut it = Interp::new(opts).unwrap();
+            it.eval_str("(define (deep n) (+ 1 (deep (+ n 1)))) (deep 0)").unwrap_err()
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert!(e.msg.contains("MiB of stack"), "{e}");
 }
 
 #[test]

@@ -17,7 +17,10 @@ fn run(src: &str, opts: Options) -> String {
     std::thread::Builder::new()
         .stack_size(tmgc_scheme::STACK_BYTES)
         .spawn(move || {
-            let mut it = Interp::new(opts.capture_output(true).max_depth(100_000)).unwrap();
+            let mut it = Interp::new(
+                opts.capture_output(true).max_depth(100_000).stack_bytes(tmgc_scheme::STACK_BYTES - (64 << 20)),
+            )
+            .unwrap();
             it.run_str(&src).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(it.event_stats().errors, 0, "no event failed");
             it.take_output()
