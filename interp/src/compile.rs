@@ -208,6 +208,8 @@ impl<'c, 'tx> Compiler<'c, 'tx> {
                 k.begin,
                 k.do_,
                 k.run_events,
+                k.unquote,
+                k.unquote_splicing,
             ];
             if special.contains(&h) && !self.is_local(h) {
                 return self.special(h, x, items, tail, toplevel);
@@ -217,7 +219,11 @@ impl<'c, 'tx> Compiler<'c, 'tx> {
                 let g = self.prog.globals();
                 if let (Some(p), false) = (g.prim[id as usize], g.user[id as usize]) {
                     drop(g);
-                    return self.prim_call(p, &items[1..], pos);
+                    // `apply` in tail position makes a tail call: it goes
+                    // through the evaluator's apply loop (`Ctx::apply_loop`).
+                    if !(tail && PRIMS[p as usize].name == "apply") {
+                        return self.prim_call(p, &items[1..], pos);
+                    }
                 }
             }
         }
@@ -372,6 +378,8 @@ impl<'c, 'tx> Compiler<'c, 'tx> {
             self.scoped(|c| c.letrec(&defs, &items[2..], tail, pos))
         } else if h == k.do_ {
             self.do_(items, pos)
+        } else if h == k.unquote || h == k.unquote_splicing {
+            serr(format!("{} outside a quasiquote", h.name()), pos)
         } else if h == k.run_events {
             serr("(run-events) is only allowed as a top-level form of a program", pos)
         } else {

@@ -68,6 +68,11 @@ impl Fail {
     pub(crate) fn user(e: SchemeError) -> Fail {
         Fail(Box::new(Abort::User(e)))
     }
+
+    /// Whether it is a Scheme error (not a conflict or the heap limit).
+    pub(crate) fn is_user(&self) -> bool {
+        matches!(*self.0, Abort::User(_))
+    }
 }
 
 impl From<Abort<SchemeError>> for Fail {

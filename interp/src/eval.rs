@@ -295,6 +295,12 @@ impl<'a, 'tx> Ctx<'a, 'tx> {
         loop {
             let clo = match *f {
                 Tagged::Ref(g) if value::is(g, types().closure) => g,
+                Tagged::Imm(i) if i.kind() == kind::PRIM && i.payload() as usize == prims::APPLY => {
+                    // `(apply g a ... list)`: spread the arguments in place
+                    // and loop, so an `apply` in tail position is a tail call.
+                    (*f, *n) = self.spread_apply(base, *n)?;
+                    continue;
+                }
                 Tagged::Imm(i) if i.kind() == kind::PRIM => return self.apply_prim(i.payload() as usize, base, *n),
                 other => return self.not_a_procedure(other),
             };
@@ -348,6 +354,21 @@ impl<'a, 'tx> Ctx<'a, 'tx> {
     fn apply_prim(&mut self, p: usize, base: usize, n: usize) -> R<Val<'tx>> {
         prims::check_arity(p, n).map_err(Fail::user)?;
         (PRIMS[p].f)(self, base, n)
+    }
+
+    /// Rewrite `stack[base..base + n]`, the arguments of `apply`, into the
+    /// call it makes: its procedure and its spread arguments.
+    #[inline(never)]
+    fn spread_apply(&mut self, base: usize, n: usize) -> R<(Val<'tx>, usize)> {
+        prims::check_arity(prims::APPLY, n).map_err(Fail::user)?;
+        let g = self.stack[base];
+        let last = self.stack[base + n - 1];
+        let items = if n > 1 { prims::list_items(self, "apply", last)? } else { Vec::new() };
+        let fixed = n.saturating_sub(2);
+        self.stack.copy_within(base + 1..base + 1 + fixed, base);
+        self.stack.truncate(base + fixed);
+        self.stack.extend_from_slice(&items);
+        Ok((g, fixed + items.len()))
     }
 
     #[cold]
@@ -564,10 +585,7 @@ impl<'a, 'tx> Ctx<'a, 'tx> {
                 Tagged::Ref(g) if value::is(g, types().pair) => {
                     Ok(self.tx.tagged(g, if op == Op1::Car { 0 } else { 1 })?)
                 }
-                _ => {
-                    let s = self.show(v)?;
-                    err(format!("{}: not a pair: {s}", if op == Op1::Car { "car" } else { "cdr" }))
-                }
+                _ => prims::type_err(self, if op == Op1::Car { "car" } else { "cdr" }, "a pair", v),
             },
             Op1::Null => Ok(value::boolean(v == nil())),
             Op1::Pair => Ok(value::boolean(matches!(v, Tagged::Ref(g) if value::is(g, types().pair)))),
@@ -621,11 +639,12 @@ impl<'a, 'tx> Ctx<'a, 'tx> {
         Ok(s)
     }
 
-    /// `v` as `write` shows it, for messages (cut at 200 bytes).
+    /// `v` as `write` shows it, for messages (at most 50 elements, cut at
+    /// 200 bytes).
     pub(crate) fn show(&mut self, v: Val<'tx>) -> R<String> {
         let mut s = String::new();
         self.prog.lambdas_into(self.lambdas);
-        crate::print::print(self.tx, v, true, &mut s, self.lambdas)?;
+        crate::print::print_at_most(self.tx, v, true, &mut s, self.lambdas, 50)?;
         if s.len() > 200 {
             let mut cut = 200;
             while !s.is_char_boundary(cut) {

@@ -71,6 +71,8 @@ struct Shared {
     wake: Condvar,
     prog: Arc<Program>,
     sink: Sink,
+    /// The program's name, for event errors' positions.
+    source: Option<String>,
     limits: crate::eval::Limits,
     output: OutputMode,
 }
@@ -141,6 +143,7 @@ pub(crate) fn run(it: &mut Interp, initial: Vec<GlobalRoot<Dyn>>) -> EventStats 
         wake: Condvar::new(),
         prog: Arc::clone(&it.prog),
         sink: it.sink.clone(),
+        source: it.source.clone(),
         limits: it.opts.limits(),
         output: if workers > 1 { OutputMode::Inevitable } else { OutputMode::AfterCommit },
     });
@@ -205,7 +208,12 @@ fn worker(sh: &Shared, m: &mut Mutator, lambdas: &mut Vec<&'static Lambda>) -> E
                 st.errors += 1;
                 let e = tx_err(e);
                 sh.sink.write("");
-                eprintln!("tmgc-scheme: error in an event (its effects are rolled back): {e}");
+                let at = match (&sh.source, e.pos) {
+                    (Some(f), Some(_)) => format!("{f}:"),
+                    (Some(f), None) => format!("{f}: "),
+                    (None, _) => "tmgc-scheme: ".to_string(),
+                };
+                eprintln!("{at}{e} (in an event; its effects are rolled back)");
                 Vec::new()
             }
         };

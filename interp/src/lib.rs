@@ -171,6 +171,7 @@ pub struct Interp {
     opts: Options,
     sink: Sink,
     stats: EventStats,
+    source: Option<String>,
 }
 
 impl Interp {
@@ -214,7 +215,23 @@ impl Interp {
         })
         .map_err(|_| HeapError::Config("the builtins could not be bound"))?;
         let sink = if opts.capture { Sink::Buffer(Arc::new(Mutex::new(String::new()))) } else { Sink::Stdout };
-        Ok(Interp { heap, m, prog, lambdas: Vec::new(), queue: Vec::new(), opts, sink, stats: EventStats::default() })
+        Ok(Interp {
+            heap,
+            m,
+            prog,
+            lambdas: Vec::new(),
+            queue: Vec::new(),
+            opts,
+            sink,
+            stats: EventStats::default(),
+            source: None,
+        })
+    }
+
+    /// Name the program's source (a file name) in the messages of errors
+    /// raised by events, which are reported as they happen.
+    pub fn set_source_name(&mut self, name: impl Into<String>) {
+        self.source = Some(name.into());
     }
 
     /// The heap (for its statistics).

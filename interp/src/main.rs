@@ -20,13 +20,13 @@ struct Args {
     /// The program to run (a REPL on standard input without one).
     file: Option<std::path::PathBuf>,
     /// Evaluate this expression instead of a file.
-    #[arg(short = 'e', long = "eval")]
+    #[arg(short = 'e', long = "eval", conflicts_with = "file")]
     expr: Option<String>,
     /// Worker threads for events.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
     workers: u64,
     /// Global-lock mode: events one at a time on one thread (the baseline).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "workers")]
     gil: bool,
     /// Turn tmgc's solo mode off (a lone mutator's transactions then keep
     /// read sets and validate, as they do with several).
@@ -92,6 +92,7 @@ fn run(args: Args) -> ExitCode {
                 return ExitCode::from(66);
             }
         };
+        it.set_source_name(path.display().to_string());
         match it.run_str(&src) {
             Ok(()) if it.event_stats().errors == 0 => ExitCode::SUCCESS,
             Ok(()) => ExitCode::FAILURE,
@@ -145,5 +146,13 @@ fn repl(it: &mut Interp) -> ExitCode {
         prompt("> ");
     }
     println!();
+    if !pending.trim().is_empty() {
+        // The input ended inside a form: say so, as for a file.
+        let e = tmgc_scheme::read_all(&pending)
+            .err()
+            .map_or_else(|| "unexpected end of input".to_string(), |e| e.to_string());
+        eprintln!("error: the input ended inside a form: {e}");
+        return ExitCode::FAILURE;
+    }
     ExitCode::SUCCESS
 }

@@ -25,7 +25,19 @@ pub(crate) fn print<'tx>(
     out: &mut String,
     lambdas: &[&'static Lambda],
 ) -> R<()> {
-    let mut budget = MAX_ITEMS;
+    print_at_most(tx, v, write, out, lambdas, MAX_ITEMS)
+}
+
+/// [`print`], cut off after `items` elements.
+pub(crate) fn print_at_most<'tx>(
+    tx: &mut Tx<'tx>,
+    v: Val<'tx>,
+    write: bool,
+    out: &mut String,
+    lambdas: &[&'static Lambda],
+    items: usize,
+) -> R<()> {
+    let mut budget = items;
     pr(tx, v, write, out, lambdas, &mut budget)
 }
 
@@ -165,8 +177,16 @@ pub(crate) fn flonum_text(f: f64) -> String {
     if f.is_infinite() {
         return if f > 0.0 { "+inf.0".into() } else { "-inf.0".into() };
     }
+    let a = f.abs();
+    if a != 0.0 && !(1e-7..1e21).contains(&a) {
+        // An exponent, and a point in the mantissa: 1.0e300, 1.5e-10.
+        let s = format!("{f:e}");
+        let (m, e) = s.split_once('e').expect("an exponent");
+        let m = if m.contains('.') { m.to_string() } else { format!("{m}.0") };
+        return format!("{m}e{e}");
+    }
     let s = format!("{f}");
-    if s.contains('.') || s.contains('e') {
+    if s.contains('.') {
         s
     } else {
         format!("{s}.0")

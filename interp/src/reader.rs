@@ -307,6 +307,9 @@ impl Reader {
         if let Some(kind) = parse_number(&t) {
             return Ok(Sexp { kind, pos });
         }
+        if looks_rational(&t) {
+            return Err(SchemeError::at(format!("'{t}': exact rationals are not supported (write a flonum)"), pos));
+        }
         let name = if t.starts_with('|') && t.ends_with('|') && t.len() >= 2 {
             t[1..t.len() - 1].to_string()
         } else {
@@ -314,6 +317,14 @@ impl Reader {
         };
         Ok(Sexp { kind: SK::Sym(Sym::intern(&name)), pos })
     }
+}
+
+/// Whether `t` is written like an exact rational (`1/3`).
+fn looks_rational(t: &str) -> bool {
+    let t = t.strip_prefix(['-', '+']).unwrap_or(t);
+    t.split_once('/').is_some_and(|(a, b)| {
+        !a.is_empty() && !b.is_empty() && a.bytes().all(|c| c.is_ascii_digit()) && b.bytes().all(|c| c.is_ascii_digit())
+    })
 }
 
 /// A number literal (`#x`/`#e`/`#i` prefixes included), or None.
@@ -333,10 +344,12 @@ pub(crate) fn parse_number(t: &str) -> Option<SK> {
             && body.chars().any(|c| c.is_ascii_digit());
         if looks_float {
             if let Ok(f) = body.parse::<f64>() {
-                return Some(match exactness {
-                    Some('e') if f.fract() == 0.0 && f.abs() < 9.0e18 => SK::Int(f as i64),
-                    _ => SK::Float(f),
-                });
+                return match exactness {
+                    Some('e') if f.fract() == 0.0 && f.abs() < 9.0e18 => Some(SK::Int(f as i64)),
+                    // No exact rationals: #e1.5 is not a number here.
+                    Some('e') => None,
+                    _ => Some(SK::Float(f)),
+                };
             }
         }
         return match body {

@@ -45,7 +45,7 @@ macro_rules! conformance {
     )*};
 }
 
-conformance!(core, tail, numbers, lists, text, vectors, hashtables, events);
+conformance!(core, tail, numbers, lists, text, vectors, hashtables, events, more);
 
 #[test]
 fn events_with_two_workers() {
@@ -60,7 +60,7 @@ fn eval_err(src: &str) -> SchemeError {
 #[test]
 fn errors_name_the_position_and_the_problem() {
     let e = eval_err("(define x 1)\n  (car x)");
-    assert_eq!((e.pos.map(|p| (p.line, p.col)), e.msg.as_str()), (Some((2, 3)), "car: not a pair: 1"));
+    assert_eq!((e.pos.map(|p| (p.line, p.col)), e.msg.as_str()), (Some((2, 3)), "car: expected a pair, got 1"));
     let e = eval_err("(undefined-thing 1)");
     assert!(e.msg.contains("unbound variable: undefined-thing"), "{e}");
     let e = eval_err("(define (f a b) a) (f 1)");
@@ -112,6 +112,23 @@ fn deep_recursion_is_a_scheme_error_not_a_crash() {
         .join()
         .unwrap();
     assert!(e.msg.contains("MiB of stack"), "{e}");
+}
+
+#[test]
+fn a_circular_list_is_an_error_not_a_hang() {
+    for f in ["length", "reverse", "list-copy", "list->vector", "apply +"] {
+        let e = eval_err(&format!("(define l (list 1 2 3)) (set-cdr! (cddr l) l) ({f} l)"));
+        assert!(e.msg.contains("circular"), "{f}: {e}");
+    }
+    let e = eval_err("(define l (list 1 2 3)) (set-cdr! (cddr l) l) (map car l)");
+    assert!(e.msg.contains("circular"), "map: {e}");
+}
+
+#[test]
+fn reader_and_syntax_errors_name_what_is_missing() {
+    assert!(eval_err("1/3").msg.contains("exact rationals are not supported"));
+    assert!(eval_err("#e1.5").msg.contains("bad syntax"));
+    assert!(eval_err(",x").msg.contains("unquote outside a quasiquote"));
 }
 
 #[test]

@@ -203,7 +203,8 @@ pub struct GcStats {
     pub total_cycle_time: Duration,
     /// Current heap size in bytes (blocks in use plus large objects).
     pub heap_bytes: u64,
-    /// Largest heap size seen at the end of a cycle.
+    /// Largest heap size seen at the end of a cycle or by this snapshot
+    /// (so never below `heap_bytes`, cycles or not).
     pub peak_heap_bytes: u64,
     /// Every mutator's pauses at commit points (time spent on GC work there:
     /// handshake responses and commit barriers), in nanoseconds. Threads
@@ -383,7 +384,7 @@ impl super::Collector {
             max_cycle: s.max_cycle,
             total_cycle_time: s.total,
             heap_bytes: heap.space.heap_bytes() as u64,
-            peak_heap_bytes: s.peak_heap,
+            peak_heap_bytes: s.peak_heap.max(heap.space.heap_bytes() as u64),
             pauses: pauses.wall,
             pause_cpu: pauses.cpu,
             per_mutator: per,

@@ -88,18 +88,11 @@ pub(crate) fn cons_star<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, n: usize) -> R<Val
 
 pub(crate) fn length<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, _: usize) -> R<Val<'tx>> {
     let mut n: i64 = 0;
-    let mut cur = cx.stack[b];
-    let pair = types().pair;
-    loop {
-        match cur {
-            Tagged::Ref(g) if value::is(g, pair) => {
-                n += 1;
-                cur = cx.tx.tagged(g, 1)?;
-            }
-            x if x == nil() => return Ok(Tagged::int(n).expect("a length fits")),
-            _ => return type_err(cx, "length", "a proper list", cx.stack[b]),
-        }
-    }
+    super::walk_list(cx, "length", cx.stack[b], |_, _| {
+        n += 1;
+        Ok(())
+    })?;
+    Ok(Tagged::int(n).expect("a length fits"))
 }
 
 pub(crate) fn append<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, n: usize) -> R<Val<'tx>> {
@@ -246,18 +239,8 @@ pub(crate) fn for_each<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, n: usize) -> R<Val<
     let a = args(cx, b, n);
     if n == 2 {
         // One list: walk it without copying (a long list stays cheap).
-        let mut cur = a[1];
-        loop {
-            match cur {
-                Tagged::Ref(g) if value::is(g, types().pair) => {
-                    let x = cx.tx.tagged(g, 0)?;
-                    cx.call(a[0], &[x])?;
-                    cur = cx.tx.tagged(g, 1)?;
-                }
-                v if v == nil() => return Ok(value::unspec()),
-                _ => return type_err(cx, "for-each", "a proper list", a[1]),
-            }
-        }
+        super::walk_list(cx, "for-each", a[1], |cx, x| cx.call(a[0], &[x]).map(|_| ()))?;
+        return Ok(value::unspec());
     }
     let (cols, len) = columns(cx, "for-each", &a)?;
     let mut row = Vec::with_capacity(cols.len());
@@ -375,19 +358,11 @@ pub(crate) fn apply<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, n: usize) -> R<Val<'tx
 }
 
 pub(crate) fn is_list<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, _: usize) -> R<Val<'tx>> {
-    let mut cur = cx.stack[b];
-    let mut steps = 0usize;
-    loop {
-        match cur {
-            Tagged::Ref(g) if value::is(g, types().pair) => {
-                cur = cx.tx.tagged(g, 1)?;
-                steps += 1;
-                if steps > 100_000_000 {
-                    return Ok(value::false_());
-                }
-            }
-            v => return Ok(value::boolean(v == nil())),
-        }
+    let v = cx.stack[b];
+    match super::walk_list(cx, "list?", v, |_, _| Ok(())) {
+        Ok(()) => Ok(value::true_()),
+        Err(e) if e.is_user() => Ok(value::false_()),
+        Err(e) => Err(e),
     }
 }
 pub(crate) fn is_pair<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, _: usize) -> R<Val<'tx>> {

@@ -7,6 +7,7 @@
 //! first-class, and the program's global environment binds each name.
 
 mod lists;
+mod more;
 mod num;
 mod system;
 mod table;
@@ -116,10 +117,10 @@ pub(crate) static PRIMS: &[Prim] = &[
     p("last-pair", 1, 1, lists::last_pair),
     p("memq", 2, 2, lists::memq),
     p("memv", 2, 2, lists::memv),
-    p("member", 2, 2, lists::member),
+    p("member", 2, 3, more::member),
     p("assq", 2, 2, lists::assq),
     p("assv", 2, 2, lists::assv),
-    p("assoc", 2, 2, lists::assoc),
+    p("assoc", 2, 3, more::assoc),
     p("map", 2, MANY, lists::map),
     p("for-each", 2, MANY, lists::for_each),
     p("filter", 2, 2, lists::filter),
@@ -227,7 +228,41 @@ pub(crate) static PRIMS: &[Prim] = &[
     p("exit", 0, 1, system::exit),
     p("spawn-event", 1, MANY, system::spawn_event),
     p("void", 0, MANY, system::void),
+    // more of R7RS-small and SRFI 69
+    p("make-list", 1, 2, more::make_list_p),
+    p("list-set!", 3, 3, more::list_set),
+    p("string-map", 2, 2, more::string_map),
+    p("string-for-each", 2, 2, more::string_for_each),
+    p("string-fill!", 2, 2, more::string_fill),
+    p("string->vector", 1, 1, more::string_to_vector),
+    p("vector->string", 1, 1, more::vector_to_string),
+    p("vector-append", 0, MANY, more::vector_append),
+    p("vector-copy!", 3, 5, more::vector_copy_into),
+    p("boolean=?", 2, MANY, more::boolean_eq),
+    p("symbol=?", 2, MANY, more::symbol_eq),
+    p("char-ci=?", 2, MANY, more::char_ci_eq),
+    p("char-foldcase", 1, 1, more::char_foldcase),
+    p("string-foldcase", 1, 1, more::string_foldcase),
+    p("string-ci<?", 2, MANY, more::string_ci_lt),
+    p("string-ci>?", 2, MANY, more::string_ci_gt),
+    p("floor-quotient", 2, 2, more::floor_quotient),
+    p("floor-remainder", 2, 2, more::floor_remainder),
+    p("truncate-quotient", 2, 2, num::quotient),
+    p("truncate-remainder", 2, 2, num::remainder),
+    p("rational?", 1, 1, num::is_number),
+    p("nan?", 1, 1, more::is_nan),
+    p("infinite?", 1, 1, more::is_infinite),
+    p("finite?", 1, 1, more::is_finite),
+    p("alist->hash-table", 1, 3, more::alist_to_hash_table),
+    p("hash-table-fold", 3, 3, more::hash_table_fold),
+    p("hash-table-copy", 1, 2, more::hash_table_copy),
+    p("string-hash", 1, 2, more::string_hash),
+    p("hash", 1, 2, more::hash),
+    p("hash-by-identity", 1, 2, more::hash_by_identity),
 ];
+
+/// The index of `apply` (the evaluator spreads its arguments itself).
+pub(crate) const APPLY: usize = 86;
 
 /// The builtin named `name`.
 pub(crate) fn find(name: &str) -> Option<usize> {
@@ -284,15 +319,40 @@ pub(crate) fn index<'tx>(cx: &mut Ctx<'_, 'tx>, name: &str, v: Val<'tx>, len: us
 /// The elements of proper list `l`.
 pub(crate) fn list_items<'tx>(cx: &mut Ctx<'_, 'tx>, name: &str, l: Val<'tx>) -> R<Vec<Val<'tx>>> {
     let mut out = Vec::new();
-    let mut cur = l;
+    walk_list(cx, name, l, |_, x| {
+        out.push(x);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Call `f` on each element of proper list `l`; a wrong-type error for an
+/// improper or circular one (Floyd's check: a second cursor at half speed).
+pub(crate) fn walk_list<'tx>(
+    cx: &mut Ctx<'_, 'tx>,
+    name: &str,
+    l: Val<'tx>,
+    mut f: impl FnMut(&mut Ctx<'_, 'tx>, Val<'tx>) -> R<()>,
+) -> R<()> {
     let pair = types().pair;
+    let (mut cur, mut slow, mut n) = (l, l, 0u64);
     loop {
         match cur {
             Tagged::Ref(g) if value::is(g, pair) => {
-                out.push(cx.tx.tagged(g, 0)?);
+                let x = cx.tx.tagged(g, 0)?;
+                f(cx, x)?;
                 cur = cx.tx.tagged(g, 1)?;
+                n += 1;
+                if n % 2 == 0 {
+                    if let Tagged::Ref(s) = slow {
+                        slow = cx.tx.tagged(s, 1)?;
+                    }
+                }
+                if cur == slow {
+                    return type_err(cx, name, "a proper list (this one is circular)", l);
+                }
             }
-            x if x == nil() => return Ok(out),
+            x if x == nil() => return Ok(()),
             _ => return type_err(cx, name, "a proper list", l),
         }
     }
@@ -311,4 +371,15 @@ pub(crate) fn make_list<'tx>(tx: &mut Tx<'tx>, items: &[Val<'tx>], tail: Val<'tx
 /// move the stack).
 pub(crate) fn args<'tx>(cx: &Ctx<'_, 'tx>, base: usize, n: usize) -> Vec<Val<'tx>> {
     cx.stack[base..base + n].to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_apply_index_names_apply() {
+        assert_eq!(super::PRIMS[super::APPLY].name, "apply");
+        let mut names: Vec<&str> = super::PRIMS.iter().map(|p| p.name).collect();
+        names.sort_unstable();
+        assert!(names.windows(2).all(|w| w[0] != w[1]), "each builtin once");
+    }
 }

@@ -120,7 +120,15 @@ pub(crate) fn num_cmp<'tx>(
 
 fn fold<'tx>(cx: &mut Ctx<'_, 'tx>, name: &str, base: usize, n: usize, unit: i64) -> R<Val<'tx>> {
     let mut acc = if n == 0 { Num::I(unit) } else { num(cx, name, cx.stack[base])? };
-    if n == 1 && (name == "-" || name == "/") {
+    if n == 1 && name == "-" {
+        acc = match acc {
+            Num::I(i) => match i.checked_neg() {
+                Some(v) => Num::I(v),
+                None => return overflow(),
+            },
+            Num::F(f) => Num::F(-f), // (- 0.0) is -0.0
+        };
+    } else if n == 1 && name == "/" {
         acc = op(name, Num::I(unit), acc)?;
     }
     for i in 1..n {
@@ -413,7 +421,8 @@ pub(crate) fn number_to_string<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, n: usize) -
             16 => format!("{}{:x}", if i < 0 { "-" } else { "" }, i.unsigned_abs()),
             r => return err(format!("number->string: unsupported radix {r}")),
         },
-        Num::F(f) => crate::print::flonum_text(f),
+        Num::F(f) if radix == 10 => crate::print::flonum_text(f),
+        Num::F(_) => return err(format!("number->string: radix {radix} for an inexact number (only 10 here)")),
     };
     super::string(cx.tx, &s)
 }

@@ -112,6 +112,13 @@ fn find<'tx>(cx: &mut Ctx<'_, 'tx>, t: Gc<'tx, Dyn>, how: u8, key: Val<'tx>) -> 
     Ok((bs, i, None, len))
 }
 
+/// The hash `hash`, `string-hash` and `hash-by-identity` give.
+pub(crate) fn hash_of<'tx>(cx: &mut Ctx<'_, 'tx>, v: Val<'tx>, how: u8) -> R<u64> {
+    hash(cx, v, how, 0)
+}
+
+/// `(make-hash-table [equivalence [hash]])`: the hash procedure is
+/// accepted and not used (each equivalence has its own hash here).
 pub(crate) fn make_hash_table<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, n: usize) -> R<Val<'tx>> {
     let how = if n == 0 {
         2

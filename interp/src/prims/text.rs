@@ -120,13 +120,20 @@ pub(crate) fn char_upper<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, _: usize) -> R<Va
 pub(crate) fn char_lower<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, _: usize) -> R<Val<'tx>> {
     char_test(cx, "char-lower-case?", b, char::is_lowercase)
 }
+/// The one character of a case mapping, or None if it maps to several
+/// (`ß` upcases to `SS`: a character keeps its own case then).
+fn single(mut it: impl Iterator<Item = char>) -> Option<char> {
+    let c = it.next()?;
+    it.next().is_none().then_some(c)
+}
+
 pub(crate) fn char_upcase<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, _: usize) -> R<Val<'tx>> {
     let c = chr(cx, "char-upcase", cx.stack[b])?;
-    Ok(value::char_val(c.to_uppercase().next().unwrap_or(c)))
+    Ok(value::char_val(single(c.to_uppercase()).unwrap_or(c)))
 }
 pub(crate) fn char_downcase<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, _: usize) -> R<Val<'tx>> {
     let c = chr(cx, "char-downcase", cx.stack[b])?;
-    Ok(value::char_val(c.to_lowercase().next().unwrap_or(c)))
+    Ok(value::char_val(single(c.to_lowercase()).unwrap_or(c)))
 }
 pub(crate) fn digit_value<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, _: usize) -> R<Val<'tx>> {
     let c = chr(cx, "digit-value", cx.stack[b])?;
