@@ -408,6 +408,23 @@ impl<'a, 'tx> Ctx<'a, 'tx> {
         Ok(())
     }
 
+    /// Evaluate `args` onto the stack; where they start. On an error the
+    /// stack is as it was.
+    #[inline]
+    fn push_args(&mut self, args: &[Node], env: Env<'tx>) -> R<usize> {
+        let base = self.stack.len();
+        for a in args {
+            match self.eval(a, env) {
+                Ok(v) => self.stack.push(v),
+                Err(e) => {
+                    self.stack.truncate(base);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(base)
+    }
+
     fn eval(&mut self, node: &Node, env: Env<'tx>) -> R<Val<'tx>> {
         match node {
             Node::Lit(l) => Ok(l.val()),
@@ -458,17 +475,7 @@ impl<'a, 'tx> Ctx<'a, 'tx> {
             }
             Node::Call { f, args, pos, tail } => {
                 let fv = self.eval(f, env)?;
-                let base = self.stack.len();
-                for a in args.iter() {
-                    let v = match self.eval(a, env) {
-                        Ok(v) => v,
-                        Err(e) => {
-                            self.stack.truncate(base);
-                            return Err(e);
-                        }
-                    };
-                    self.stack.push(v);
-                }
+                let base = self.push_args(args, env)?;
                 if *tail {
                     self.tail = Some((fv, args.len(), *pos));
                     return Ok(unspec());
@@ -476,17 +483,7 @@ impl<'a, 'tx> Ctx<'a, 'tx> {
                 self.apply_at(fv, base, args.len()).map_err(|e| at_pos(e, *pos))
             }
             Node::PrimCall { prim, args, pos } => {
-                let base = self.stack.len();
-                for a in args.iter() {
-                    let v = match self.eval(a, env) {
-                        Ok(v) => v,
-                        Err(e) => {
-                            self.stack.truncate(base);
-                            return Err(e);
-                        }
-                    };
-                    self.stack.push(v);
-                }
+                let base = self.push_args(args, env)?;
                 let r = (PRIMS[*prim as usize].f)(self, base, args.len());
                 self.stack.truncate(base);
                 r.map_err(|e| at_pos(e, *pos))

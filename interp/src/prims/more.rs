@@ -4,6 +4,7 @@
 
 use tmgc::Tagged;
 
+use super::num::{fix, int2};
 use super::{args, index, int, list_items, num, table, text, type_err, want};
 use crate::error::{err, R};
 use crate::eval::Ctx;
@@ -225,17 +226,6 @@ pub(crate) fn string_ci_gt<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, n: usize) -> R<
     ci_chain(cx, "string-ci>?", b, n, |a, c| a > c)
 }
 
-fn int2<'tx>(cx: &mut Ctx<'_, 'tx>, name: &str, b: usize) -> R<(i64, i64)> {
-    let x = int(cx, name, cx.stack[b])?;
-    let y = int(cx, name, cx.stack[b + 1])?;
-    if y == 0 {
-        return err(format!("{name}: division by zero"));
-    }
-    Ok((x, y))
-}
-fn fix<'tx>(v: i64) -> R<Val<'tx>> {
-    Tagged::int(v).map_or_else(super::overflow, Ok)
-}
 pub(crate) fn floor_quotient<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, _: usize) -> R<Val<'tx>> {
     let (x, y) = int2(cx, "floor-quotient", b)?;
     fix(x.div_euclid(y) - if y < 0 && x.rem_euclid(y) != 0 { 1 } else { 0 })

@@ -178,7 +178,8 @@ pub(crate) fn ge<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, n: usize) -> R<Val<'tx>> 
     chain(cx, ">=", b, n, |o| o.is_ge())
 }
 
-fn int2<'tx>(cx: &mut Ctx<'_, 'tx>, name: &str, b: usize) -> R<(i64, i64)> {
+/// Two fixnum arguments, the second not zero (a divisor).
+pub(crate) fn int2<'tx>(cx: &mut Ctx<'_, 'tx>, name: &str, b: usize) -> R<(i64, i64)> {
     let x = int(cx, name, cx.stack[b])?;
     let y = int(cx, name, cx.stack[b + 1])?;
     if y == 0 {
@@ -187,7 +188,8 @@ fn int2<'tx>(cx: &mut Ctx<'_, 'tx>, name: &str, b: usize) -> R<(i64, i64)> {
     Ok((x, y))
 }
 
-fn fix<'tx>(v: i64) -> R<Val<'tx>> {
+/// A fixnum, or the overflow error.
+pub(crate) fn fix<'tx>(v: i64) -> R<Val<'tx>> {
     Tagged::int(v).map_or_else(overflow, Ok)
 }
 
