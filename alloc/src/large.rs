@@ -93,7 +93,9 @@ pub(crate) fn alloc_large(
     let offset = large_offset(align);
     let map_len = (offset + size).next_multiple_of(PAGE);
     space.reserve_heap(map_len)?;
-    let Some(base) = crate::os::map_aligned(map_len, CHUNK_BYTES, space.config.get_huge_pages()) else {
+    let refused = space.map_faults.refuse(crate::MapSite::Large); // injected (FI1)
+    let base = if refused { None } else { crate::os::map_aligned(map_len, CHUNK_BYTES, space.config.get_huge_pages()) };
+    let Some(base) = base else {
         space.unreserve_heap(map_len);
         return Err(AllocError::OutOfMemory { requested: map_len });
     };

@@ -430,6 +430,11 @@ impl LocalAllocator {
                 }
                 return Ok((b, vec![Hole { start: 0, len: BLOCK_GRANULES }]));
             }
+            if space.map_faults.refuse(crate::MapSite::Chunk) {
+                // An injected refusal, on the real one's path (FI1).
+                space.unreserve_heap(BLOCK_BYTES);
+                return Err(AllocError::OutOfMemory { requested: CHUNK_BYTES });
+            }
             match table.grow(space.config.get_huge_pages(), seen) {
                 Ok(mapped) => {
                     if mapped {

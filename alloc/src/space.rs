@@ -111,6 +111,8 @@ pub(crate) struct SpaceInner {
     pub(crate) large_swept_epoch: AtomicU64,
     pub(crate) large: Mutex<LargeSet>,
     pub(crate) drop_hook: Option<DropHook>,
+    /// Injected `mmap` refusals (`fault.rs`; a constant no otherwise).
+    pub(crate) map_faults: crate::fault::MapFaults,
 }
 
 /// A heap's memory: chunks of blocks plus large objects. Cheap to clone
@@ -232,6 +234,7 @@ impl Space {
                 large_swept_epoch: AtomicU64::new(0),
                 large: Mutex::new(LargeSet::default()),
                 drop_hook,
+                map_faults: Default::default(),
             }),
         })
     }
@@ -418,6 +421,27 @@ impl Space {
         }
         let set = s.large.lock().unwrap_or_else(|e| e.into_inner());
         set.objects.iter().any(|l| l.object().as_ptr().cast_const() == p)
+    }
+
+    /// Fault injection (feature `fault-injection`): refuse the next `n`
+    /// mappings at `site`, as an OS that is out of memory would. Each gets
+    /// [`AllocError::OutOfMemory`] and leaves the space unchanged.
+    ///
+    /// ```
+    /// # #[cfg(feature = "fault-injection")] {
+    /// use tmgc_alloc::{AllocError, Config, MapSite, Space};
+    /// let space = Space::new(Config::default()).unwrap();
+    /// let mut a = space.allocator();
+    /// space.refuse_maps(MapSite::Large, 1);
+    /// let before = space.stats();
+    /// assert!(matches!(a.alloc(1 << 20, 8), Err(AllocError::OutOfMemory { .. })));
+    /// assert_eq!(space.stats(), before, "nothing changed");
+    /// assert!(a.alloc(1 << 20, 8).is_ok(), "the next mapping succeeds");
+    /// # }
+    /// ```
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub fn refuse_maps(&self, site: crate::MapSite, n: u32) {
+        self.inner.map_faults.arm(site, n);
     }
 
     /// A snapshot of the accounting.

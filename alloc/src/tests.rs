@@ -628,3 +628,48 @@ fn a_wholly_live_block_is_swept_to_the_same_state() {
     assert_eq!(s.stats().blocks_recyclable, recyclable + 1, "the wholly live block now has a hole");
     assert!(in_block.iter().enumerate().skip(1).all(|(i, &p)| holds(p, 64, i as u8)));
 }
+
+/// FI1 (`fault.rs`): a refused mapping, at either site, is an
+/// `OutOfMemory` that changes nothing, and the next mapping succeeds.
+#[test]
+fn refused_mappings_change_nothing_and_pass() {
+    let s = space();
+    let mut a = s.allocator();
+    // Large: the refusal reaches the caller, the accounting is untouched.
+    s.refuse_maps(MapSite::Large, 2);
+    let before = s.stats();
+    for _ in 0..2 {
+        let e = a.alloc(LARGE_THRESHOLD + 1, 8).unwrap_err();
+        assert!(matches!(e, AllocError::OutOfMemory { .. }), "{e:?}");
+        assert_eq!(s.stats(), before);
+    }
+    let big = a.alloc(LARGE_THRESHOLD + 1, 8).unwrap();
+    fill(big, LARGE_THRESHOLD + 1, 7);
+
+    // Chunk: fill every block of the first chunk, then the refill that
+    // needs a new chunk is refused; the objects already made are intact.
+    let first = a.alloc(1024, 8).unwrap(); // the first chunk is mapped
+    fill(first, 1024, 0);
+    let mut kept = vec![first];
+    s.refuse_maps(MapSite::Chunk, 1);
+    let err = loop {
+        match a.alloc(1024, 8) {
+            Ok(p) => {
+                fill(p, 1024, kept.len() as u8);
+                kept.push(p);
+            }
+            Err(e) => break e,
+        }
+        assert!(kept.len() <= DATA_BLOCKS * (BLOCK_BYTES / 1024) + 1, "no refusal reached");
+    };
+    assert!(matches!(err, AllocError::OutOfMemory { .. }), "{err:?}");
+    let heap = s.stats().heap_bytes;
+    assert!(kept.len() >= (DATA_BLOCKS - 1) * (BLOCK_BYTES / 1024), "refused before the chunk was full");
+    let p = a.alloc(1024, 8).expect("the next chunk maps");
+    assert!(s.stats().heap_bytes > heap);
+    for (i, &k) in kept.iter().enumerate() {
+        assert!(holds(k, 1024, i as u8), "object {i} changed");
+    }
+    assert!(holds(big, LARGE_THRESHOLD + 1, 7));
+    let _ = p;
+}

@@ -338,6 +338,17 @@ pub(crate) struct HeapInner {
 }
 
 impl HeapInner {
+    /// `Heap::inject_fault`, for the crate's tests too.
+    #[cfg(all(any(test, feature = "fault-injection"), not(tmgc_loom)))]
+    pub(crate) fn inject_fault(&self, point: crate::fault::FaultPoint) {
+        use crate::fault::FaultPoint;
+        match point {
+            FaultPoint::MapChunk => self.space.refuse_maps(tmgc_alloc::MapSite::Chunk, 1),
+            FaultPoint::MapLarge => self.space.refuse_maps(tmgc_alloc::MapSite::Large, 1),
+            p => self.collector.faults.arm(p),
+        }
+    }
+
     /// The current version (the clock without the inevitable bit).
     /// A `SeqCst` load: part of the lazy clock's total order (`tx/mod.rs`).
     pub(crate) fn version(&self) -> u64 {
@@ -485,6 +496,46 @@ impl Heap {
             crate::collector::spawn(&inner);
         }
         Ok(Heap { inner })
+    }
+
+    /// Fault injection (feature `fault-injection`): the next thread to
+    /// reach `point` on this heap panics there (or, for the `Map*` points,
+    /// the next mapping there fails), once. What each fault leaves behind
+    /// is stated in [`tmgc::fault`](crate::fault); docs/RELIABILITY.md
+    /// lists the tests. Arming a point replaces the one armed before.
+    ///
+    /// ```
+    /// # #[cfg(feature = "fault-injection")] {
+    /// use tmgc::fault::{FaultPoint, INJECTED};
+    /// use tmgc::{Config, Heap, Trace, Value};
+    /// #[derive(Trace)]
+    /// struct Cell { v: Value<u64> }
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.attach().unwrap();
+    /// let root = m.transaction::<_, ()>(|tx| { let c = tx.alloc(Cell { v: Value::new(1) })?; Ok(tx.root(c)) }).unwrap();
+    /// heap.inject_fault(FaultPoint::RootCommit);
+    /// let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    ///     m.transaction::<_, ()>(|tx| { let c = tx.get_root(&root)?; tx.set(c, |c| &c.v, 2)?; Ok(()) })
+    /// }));
+    /// let msg = r.unwrap_err().downcast::<String>().unwrap();
+    /// assert!(msg.starts_with(INJECTED));
+    /// // Past its commit point: the transaction was rolled forward (FT2).
+    /// let v = m.transaction::<_, ()>(|tx| { let c = tx.get_root(&root)?; Ok(tx.get(c, |c| &c.v)?) });
+    /// assert_eq!(v.unwrap(), 2);
+    /// # }
+    /// ```
+    #[cfg(feature = "fault-injection")]
+    pub fn inject_fault(&self, point: crate::fault::FaultPoint) {
+        self.inner.inject_fault(point);
+    }
+
+    /// Fault injection: the point armed by
+    /// [`inject_fault`](Heap::inject_fault) that has not fired yet, if any
+    /// (the `Map*` points are the allocation layer's and not shown here).
+    #[cfg(feature = "fault-injection")]
+    pub fn armed_fault(&self) -> Option<crate::fault::FaultPoint> {
+        self.inner.collector.faults.armed()
     }
 
     /// Run a full collection cycle that starts after this call, and wait

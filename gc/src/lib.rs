@@ -98,6 +98,10 @@ mod array;
 pub mod collector;
 mod env;
 mod error;
+#[cfg(feature = "fault-injection")]
+pub mod fault;
+#[cfg(not(feature = "fault-injection"))]
+mod fault;
 mod field;
 pub mod flags;
 pub mod gcref;

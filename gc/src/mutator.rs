@@ -141,7 +141,7 @@ impl Mutator {
                 verify_wait += me.park_while(|| heap.collector.wait_word_change(w));
                 continue;
             }
-            respond(heap, me.state(), w);
+            respond(heap, me.state(), w, true);
             rec.acked.store(w, Ordering::Release);
         }
         let (state, handoff) = me.state_and_handoff();

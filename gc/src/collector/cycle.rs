@@ -1,7 +1,8 @@
 //! The cycle: its phases in order (REQ, T, marking and termination rounds,
 //! close, verification, weak clearing, SWEEP), and what happens when it
 //! panics (`abandon` for a panicking `Trace`, `recover` for a tmgc bug).
-//! The test hooks (`Hold`, `Fault`) mark points of the cycle.
+//! The test hook `Hold` and the injected faults (`crate::fault`) mark
+//! points of the cycle.
 
 use std::sync::atomic::Ordering;
 #[cfg(all(test, not(tmgc_loom)))]
@@ -13,6 +14,7 @@ use super::mark::{shade, MarkReport, MarkWork};
 use super::stats::CycleStats;
 use super::weak_gate::WeakPhase;
 use super::{CollectError, Collector};
+use crate::fault::FaultPoint;
 use crate::header::Header;
 use crate::heap::HeapInner;
 use crate::sync::{lock, Spin};
@@ -40,18 +42,6 @@ pub(crate) enum Hold {
     BeforeWeakClearing,
 }
 
-/// Points where a test makes the collector panic (`Collector::fault`
-/// holds one, or 0 for none). In other builds they cost nothing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Fault {
-    /// At the start of a cycle, before any request.
-    CycleStart = 1,
-    /// In the verifier's stop, with every thread held at VERIFY.
-    VerifyStop,
-    /// After the sweep epoch began, before the SWEEP request.
-    SweepBegun,
-}
-
 impl Collector {
     // ---- the cycle ----
 
@@ -65,16 +55,6 @@ impl Collector {
             while self.hold.load(Ordering::SeqCst) == point as u8 {
                 std::thread::sleep(Duration::from_millis(1));
             }
-        }
-        let _ = point;
-    }
-
-    /// Tests only: panic here if a test asked for a fault at `point`.
-    #[inline(always)]
-    pub(super) fn fault_point(&self, point: Fault) {
-        #[cfg(all(test, not(tmgc_loom)))]
-        if self.fault.load(Ordering::Relaxed) == point as u8 {
-            panic!("injected collector fault: {point:?}");
         }
         let _ = point;
     }
@@ -95,7 +75,7 @@ impl Collector {
         let generational = self.config.generational;
         cs.epoch += 1;
         debug_assert_eq!(space.unswept_blocks(), 0, "P0: the previous sweep is finished");
-        self.fault_point(Fault::CycleStart);
+        self.faults.hit(FaultPoint::CycleStart);
         // The previous cycle's close is over (and a 24-bit epoch that wraps
         // must not find it).
         self.closed.store(super::NOT_CLOSED, Ordering::SeqCst);
@@ -154,7 +134,10 @@ impl Collector {
         let mut report = MarkReport::default();
         let mut rounds = 0;
         loop {
-            let drained = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.marker.drain(&work)));
+            let drained = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.faults.hit(FaultPoint::Mark);
+                self.marker.drain(&work)
+            }));
             match drained {
                 Ok(r) => report += r,
                 Err(p) => return Err(self.abandon(heap, cs, p)),
@@ -162,12 +145,14 @@ impl Collector {
             let before = self.grey.handed();
             let (w, recs) = self.request(cs, word::FLUSH);
             self.await_acks(heap, w, recs);
+            self.faults.hit(FaultPoint::Termination);
             rounds += 1;
             // Close (P7): with no weak read inside the gate, a grey set
             // still empty means nothing new; else a weak read shaded after
             // the round, and marking goes on.
             if self.grey.handed() == before && self.grey.is_empty() {
                 self.hold_point(Hold::BeforeClose);
+                self.faults.hit(FaultPoint::WeakGate);
                 if self.weak_gate.switch(WeakPhase::Closed, || self.grey.is_empty()) {
                     // T3, T4: from here a commit with its barrier on marks
                     // nothing and logs as in mode R. Before the SWEEP
@@ -210,13 +195,14 @@ impl Collector {
 
         // 5. SWEEP(e).
         space.begin_sweep();
-        self.fault_point(Fault::SweepBegun);
+        self.faults.hit(FaultPoint::SweepBegun);
         let (w, recs) = self.request(cs, word::SWEEP);
         self.await_acks(heap, w, recs);
         let mut dropped = 0u64;
         let spin = Spin::new();
         loop {
             dropped += space.sweep().objects_dropped as u64;
+            self.faults.hit(FaultPoint::Sweep);
             if space.unswept_blocks() == 0 {
                 break;
             }

@@ -58,18 +58,25 @@ pub(crate) mod word {
 
 /// Bring `core` up to date with request `w` (see the module docs). Called
 /// by the thread at its commit point, or by the collector for a parked one.
-pub(crate) fn respond(heap: &HeapInner, core: &mut MutatorState, w: u64) {
+///
+/// `by_owner`: the thread itself answers (the only place an injected
+/// `Handshake` fault fires: FT3 of `crate::fault`). Handshake 1 sets the
+/// barrier last, so an answer a panic interrupted is answered again in
+/// full by whoever answers next (the thread, or the collector once it
+/// parks).
+pub(crate) fn respond(heap: &HeapInner, core: &mut MutatorState, w: u64, by_owner: bool) {
     let (phase, epoch) = (word::phase(w), word::epoch(w));
     match phase {
         word::REQ | word::MARK | word::FLUSH | word::VERIFY => {
             if !core.gc.barrier || core.gc.barrier_epoch != epoch {
                 // Handshake 1 (P1): barrier on, roots shaded.
                 core.alloc.flush_marks();
-                core.gc.barrier = true;
-                core.gc.barrier_epoch = epoch;
                 // RS3: the entries logged in mode R go to the collector,
                 // which takes them at T.
                 heap.collector.remset.hand_over(&mut core.gc.remset);
+                if by_owner {
+                    heap.collector.faults.hit(crate::fault::FaultPoint::Handshake);
+                }
                 let grey = &mut core.gc.grey;
                 for r in core.roots.scan() {
                     // SAFETY: a committed root keeps its object alive, and
@@ -77,6 +84,10 @@ pub(crate) fn respond(heap: &HeapInner, core: &mut MutatorState, w: u64) {
                     // cycle has not reached SWEEP.
                     unsafe { shade(r.cast(), grey) };
                 }
+                // Last: nothing above is skipped by a later answer if this
+                // one did not get here.
+                core.gc.barrier = true;
+                core.gc.barrier_epoch = epoch;
             }
             // P4: transactions begun after observing MARK allocate black.
             if phase != word::REQ && core.alloc.colour() == Colour::White {
@@ -122,7 +133,7 @@ pub(crate) fn try_complete(heap: &HeapInner, rec: &MutatorRecord, w: u64, for_pa
     // (H2) through the guard: the thread blocks on `handoff` before it
     // touches its state again.
     let core = parked.state();
-    respond(heap, core, w);
+    respond(heap, core, w, false);
     // `pending` may also carry a change of solo mode: apply it for the
     // thread before clearing the flag (S3 of `solo`).
     crate::solo::apply(rec, core);

@@ -35,6 +35,8 @@ mod verify;
 pub(crate) mod weak_gate;
 
 #[cfg(all(test, not(tmgc_loom)))]
+mod fault_tests;
+#[cfg(all(test, not(tmgc_loom)))]
 mod mark_tests;
 #[cfg(all(test, not(tmgc_loom)))]
 mod panic_tests;
@@ -55,7 +57,7 @@ use stats::{CycleStats, StatsState};
 pub use crate::error::CollectError;
 pub(crate) use cycle::CycleState;
 #[cfg(all(test, not(tmgc_loom)))]
-pub(crate) use cycle::{Fault, Hold};
+pub(crate) use cycle::Hold;
 pub(crate) use registry::{Registry, YIELD_QUANTUM};
 pub(crate) use trigger::{pace, spawn, Signal, PACER_STEP};
 
@@ -104,10 +106,10 @@ pub(crate) struct Collector {
     cores: usize,
     /// Times a thread gave way (`GcStats::gave_way`); a statistic only.
     pub(crate) gave_way: std::sync::atomic::AtomicU64,
-    /// Tests only: the point of a cycle where the collector panics on
-    /// purpose (`Fault`), to test recovery.
-    #[cfg(all(test, not(tmgc_loom)))]
-    pub(crate) fault: std::sync::atomic::AtomicU8,
+    /// The heap's injected fault, if any (`crate::fault`: feature
+    /// `fault-injection` and tests; nothing otherwise). Here because every
+    /// point, the commit's too, reaches the collector.
+    pub(crate) faults: crate::fault::Faults,
     /// Tests only: the `Hold` point where a cycle waits while this holds
     /// it (`hold_point`), setting `held` when it gets there; 0 for none.
     #[cfg(all(test, not(tmgc_loom)))]
@@ -166,8 +168,7 @@ impl Collector {
             stats: Mutex::new(StatsState::new()),
             trigger_bytes: AtomicU64::new(config.min_trigger_bytes),
             verifications: AtomicU64::new(0),
-            #[cfg(all(test, not(tmgc_loom)))]
-            fault: std::sync::atomic::AtomicU8::new(0),
+            faults: Default::default(),
             #[cfg(all(test, not(tmgc_loom)))]
             hold: std::sync::atomic::AtomicU8::new(0),
             #[cfg(all(test, not(tmgc_loom)))]

@@ -9,10 +9,10 @@ use std::ptr::NonNull;
 
 use std::sync::atomic::Ordering;
 
-use super::cycle::Fault;
 use super::handshake::word;
 use super::{CollectError, CycleState};
 use crate::collector::mark::Grey;
+use crate::fault::FaultPoint;
 use crate::header::Header;
 use crate::heap::HeapInner;
 use crate::sync::Spin;
@@ -132,7 +132,7 @@ impl super::Collector {
         }
         heap.globals.scan(|p| roots.push(("a global root".to_string(), p.cast())));
         self.finals.scan(|p| roots.push(("an object waiting for its finalizer".to_string(), p)));
-        self.fault_point(Fault::VerifyStop);
+        self.faults.hit(FaultPoint::VerifyStop);
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             // SAFETY: every mutator is parked and held (or detached),
             // marking is closed, and the sweep has not begun.

@@ -1,5 +1,24 @@
 //! Commit and abort: the solo commit, the one-object commit, the general
-//! commit (lock, clock, validate, publish), the commit barrier, rollback.
+//! commit (lock, clock, validate, publish), the commit barrier, rollback,
+//! and rolling a commit forward.
+//!
+//! The commit point. Until a commit has validated (or, solo, decided to
+//! write) the attempt can be rolled back (`rollback`). From then on it
+//! must reach the heap: `Tx::stage` says which step of `finish` runs, and
+//! `Tx`'s destructor finishes a commit that a panic interrupted (a tmgc
+//! bug, or an injected fault: FT2 of `crate::fault`) before the panic goes
+//! on. Rolling back there would be unsound: the barrier may already have
+//! shaded the new objects a rewind frees, and written-back words may have
+//! been read.
+//!
+//! CM1: every step of `finish` can run again from its start with the same
+//! effect: shading is idempotent (M1), write-back stores the same words,
+//! unlocking stamps the same version and takes each lock from the log
+//! only once it is released, and the tail steps take what they consume
+//! (the checkpoint, the root drops, the finalizer registrations) or mark
+//! it done (`inevitable`). A second panic while rolling forward is a panic
+//! in a destructor during unwinding: the process aborts, which is all that
+//! is left when a commit can neither finish nor be undone.
 
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
@@ -15,6 +34,24 @@ use crate::sync::{sc_order, Spin};
 use crate::thread::MutatorState;
 
 use super::{Logs, Tx, Write};
+use crate::fault::FaultPoint;
+
+/// The steps of a commit (`Tx::stage`): before the commit point, then the
+/// steps of `Tx::finish` in order, then done (committed or rolled back).
+pub(super) mod stage {
+    /// Running, or committing before the commit point: rollback undoes it.
+    pub(crate) const OPEN: u8 = 0;
+    /// The commit barrier (or, in mode R, the remembered set).
+    pub(crate) const BARRIER: u8 = 1;
+    /// New objects stamped, words written back, locks released, global
+    /// roots set, weak cells registered.
+    pub(crate) const PUBLISH: u8 = 2;
+    /// The inevitable token, the checkpoint, root drops and new roots,
+    /// finalizer registrations, the logs.
+    pub(crate) const TAIL: u8 = 3;
+    /// Committed or rolled back: nothing is left to do.
+    pub(crate) const DONE: u8 = 4;
+}
 
 impl<'tx> Tx<'tx> {
     /// Commit; returns the version the transaction serializes at, and
@@ -32,19 +69,26 @@ impl<'tx> Tx<'tx> {
             debug_assert!(logs.reads.is_empty() && logs.locked.is_empty(), "solo transactions log no reads");
             // The common solo commit, inlined: write back the logged words
             // (nothing to lock, validate, stamp or shade; S2 of `solo`).
+            // The commit point (solo: S2); the steps of `finish` that have
+            // work here, in its order.
+            self.wv = self.rv;
+            self.stage = stage::BARRIER;
             if self.core.gc.generational && !logs.writes.is_empty() {
                 self.remember(); // RS1 in this path too (T1)
             }
+            self.stage = stage::PUBLISH;
             let logs = &self.core.logs;
             // SAFETY: field words of live objects; no other transaction
             // runs (solo mode).
-            unsafe { write_back(&logs.writes) };
+            unsafe { write_back(&logs.writes, &self.core.heap.collector.faults) };
             let wrote = !logs.writes.is_empty();
+            self.stage = stage::TAIL;
             self.core.logs.clear_writes();
             self.apply_root_drops();
             // Roots it created need no shading: the barrier is off.
+            self.core.heap.collector.faults.hit(FaultPoint::RootCommit);
             self.core.roots.commit();
-            self.finished = true;
+            self.stage = stage::DONE;
             return Ok((self.rv, wrote));
         }
         if let Some(obj) = self.single_object_writer() {
@@ -88,8 +132,11 @@ impl<'tx> Tx<'tx> {
         {
             return Err(Conflict);
         }
+        // In the lock log from here, so a rollback releases it.
+        self.core.logs.locked.push((obj, w));
         // Ordered after the lock and before validation, as in `try_commit`.
         sc_order();
+        self.core.heap.collector.faults.hit(FaultPoint::Validate);
         let c = self.core.heap.clock.load(Ordering::SeqCst);
         let valid = c & INEVITABLE == 0
             && self.core.logs.reads.iter().all(|&(o, seen)| {
@@ -101,76 +148,45 @@ impl<'tx> Tx<'tx> {
                 }
             });
         if !valid {
-            vl.store(w, Ordering::Release); // restore: we wrote nothing
+            Self::unlock(&mut self.core.logs); // restore: we wrote nothing
             return Err(Conflict);
         }
         let wv = (c & !INEVITABLE).max(self.maxv).max(vlock::version(w)) + 1;
-        if self.core.gc.generational {
-            self.remember(); // RS1 in this path too (T1)
-        }
-        let logs = &mut self.core.logs;
-        // SAFETY: field words of an object we hold locked.
-        unsafe { write_back(&logs.writes) };
-        vl.store(vlock::stamp(wv, tag), Ordering::Release);
-        debug_assert!(
-            logs.news.is_empty() && logs.globals.is_empty() && logs.locked.is_empty(),
-            "commit_one clears only the logs it used"
-        );
-        logs.clear_writes();
-        logs.reads.clear();
-        self.apply_root_drops();
-        // Roots it created need no shading: the barrier is off.
-        self.core.roots.commit();
-        self.finished = true;
+        // The commit point. Barrier off: `finish` logs into the remembered
+        // set in generational mode (RS1, T1), writes back, releases the
+        // lock with `wv`.
+        self.finish(wv);
         Ok((wv, true))
     }
 
     #[inline(never)]
     fn commit_general(&mut self) -> Result<(u64, bool), Conflict> {
-        let r = self.try_commit();
-        if r.is_ok() {
-            if self.inevitable && !self.solo {
-                self.heap().release_inevitable();
-            }
-            if let Some(ck) = self.ck.take() {
-                self.core.alloc.release(ck).expect("the attempt's own checkpoint");
-            }
-            self.apply_root_drops();
-            self.core.roots.commit();
-            if !self.core.logs.finals.is_empty() {
-                // Committed: the registrations exist from now on (F4: their
-                // objects were reachable by this transaction).
-                self.core.heap.collector.finals.register(&mut self.core.logs.finals);
-            }
-            self.core.logs.clear();
-            self.finished = true;
-        }
-        r
-    }
-
-    fn try_commit(&mut self) -> Result<(u64, bool), Conflict> {
-        let logs = &mut self.core.logs;
+        let logs = &self.core.logs;
         if logs.writes.is_empty() && logs.news.is_empty() && logs.globals.is_empty() {
-            // Read-only: every read was valid at rv. Its new roots still
-            // need barrier (b): the thread's root scan may be behind it,
-            // and the path it read them through may be deleted before T.
-            // Not once marking has closed in generational mode: a mark now
-            // would promote an object nobody traces (T3), and the roots are
-            // scanned at the next REQ answer anyway (found by review: this
-            // branch skipped the closed test that `commit_barrier` makes).
-            if self.core.gc.barrier && !self.closed() {
-                shade_created_roots(self.core);
-            }
+            // Read-only: every read was valid at rv, so this is its commit
+            // point. Its new roots still need barrier (b), run by `finish`:
+            // the thread's root scan may be behind it, and the path it read
+            // them through may be deleted before T.
+            self.finish(self.rv);
             return Ok((self.rv, false));
         }
-        if self.solo {
+        let wv = if self.solo {
             // Nothing to lock or validate (S2), and no version to advance:
             // no other transaction's read set spans this commit. New
             // objects get the read version: every later transaction's read
             // version is at least that.
-            self.publish(self.rv);
-            return Ok((self.rv, true));
-        }
+            self.rv
+        } else {
+            self.lock_and_validate()?
+        };
+        self.finish(wv);
+        Ok((wv, true))
+    }
+
+    /// Lock the write set, read the clock, validate the read set; the
+    /// write version, or `Conflict` with every lock released.
+    fn lock_and_validate(&mut self) -> Result<u64, Conflict> {
+        let logs = &mut self.core.logs;
         let heap = &*self.core.heap;
         // Lock the written objects, in address order (no lock cycles). A
         // normal commit gives up on a held lock; the inevitable one waits
@@ -215,6 +231,7 @@ impl<'tx> Tx<'tx> {
         // see them) and before validation (of two commits that each read
         // what the other writes, the second sees the first's locks).
         sc_order();
+        heap.collector.faults.hit(FaultPoint::Validate);
         let c = heap.clock.load(Ordering::SeqCst);
         if c & INEVITABLE != 0 && !self.inevitable {
             // An inevitable transaction runs: no other commit may land.
@@ -232,25 +249,77 @@ impl<'tx> Tx<'tx> {
         for &(_, w) in &logs.locked {
             wv = wv.max(vlock::version(w));
         }
-        let wv = wv + 1;
-        self.publish(wv);
-        Ok((wv, true))
+        Ok(wv + 1)
     }
 
-    /// The end of a writer's commit, with its write set locked (or in solo
-    /// mode): the commit barrier, new objects stamped with `wv` and
-    /// published, the logged words written back, the locks released with
-    /// `wv`, the global roots set, new weak cells registered.
-    fn publish(&mut self, wv: u64) {
-        if self.core.gc.barrier {
-            // GC work at a commit point: timed as a pause (only while the
-            // barrier is on, so the clock reads cost nothing otherwise).
-            let clock = PauseClock::start();
-            self.commit_barrier();
-            self.core.gc.pauses.record(&clock, std::time::Duration::ZERO);
-        } else if self.core.gc.generational {
-            self.remember(); // mode R (RS1)
+    /// Everything after the commit point, from the step `stage` names (the
+    /// first, on a normal commit; the interrupted one, when `Tx`'s
+    /// destructor rolls a commit forward). Each step records itself in
+    /// `stage` before it begins and can run again from its start (CM1).
+    pub(super) fn finish(&mut self, wv: u64) {
+        self.wv = wv;
+        if self.stage <= stage::BARRIER {
+            self.stage = stage::BARRIER;
+            let core = &*self.core;
+            let read_only = core.logs.writes.is_empty() && core.logs.news.is_empty() && core.logs.globals.is_empty();
+            if core.gc.barrier {
+                if read_only {
+                    // Barrier (b) only. Not once marking has closed in
+                    // generational mode: a mark now would promote an object
+                    // nobody traces (T3), and the roots are scanned at the
+                    // next REQ answer anyway.
+                    if !self.closed() {
+                        shade_created_roots(self.core);
+                    }
+                } else {
+                    // GC work at a commit point: timed as a pause (only
+                    // while the barrier is on, so the clock reads cost
+                    // nothing otherwise).
+                    let clock = PauseClock::start();
+                    self.commit_barrier();
+                    self.core.gc.pauses.record(&clock, std::time::Duration::ZERO);
+                }
+            } else if core.gc.generational && !core.logs.writes.is_empty() {
+                self.remember(); // mode R (RS1)
+            }
         }
+        if self.stage <= stage::PUBLISH {
+            self.stage = stage::PUBLISH;
+            self.publish(wv);
+        }
+        self.stage = stage::TAIL;
+        if self.inevitable && !self.solo {
+            self.heap().release_inevitable();
+            self.inevitable = false; // released once (CM1)
+        }
+        if let Some(ck) = self.ck.take() {
+            self.core.alloc.release(ck).expect("the attempt's own checkpoint");
+        }
+        self.apply_root_drops();
+        self.core.heap.collector.faults.hit(FaultPoint::RootCommit);
+        self.core.roots.commit();
+        if !self.core.logs.finals.is_empty() {
+            // Committed: the registrations exist from now on (F4: their
+            // objects were reachable by this transaction).
+            self.core.heap.collector.finals.register(&mut self.core.logs.finals);
+        }
+        self.core.logs.clear();
+        self.stage = stage::DONE;
+    }
+
+    /// `Tx`'s destructor, for a commit past its commit point that a panic
+    /// interrupted: finish it (FT2 of `crate::fault`).
+    #[cold]
+    pub(super) fn roll_forward(&mut self) {
+        debug_assert!(self.stage > stage::OPEN && self.stage < stage::DONE);
+        self.finish(self.wv);
+    }
+
+    /// Step PUBLISH of a writer's commit, with its write set locked (or in
+    /// solo mode): new objects stamped with `wv` and published, the logged
+    /// words written back, the locks released with `wv`, the global roots
+    /// set, new weak cells registered.
+    fn publish(&mut self, wv: u64) {
         // Tests only: a commit held between its barrier and its write-back.
         #[cfg(all(test, not(tmgc_loom)))]
         crate::collector::trap_tests::before_write_back();
@@ -268,10 +337,13 @@ impl<'tx> Tx<'tx> {
         }
         // SAFETY: field words of live objects we hold locked (or, in solo
         // mode, that no other transaction writes).
-        unsafe { write_back(&logs.writes) };
-        for (o, _) in logs.locked.drain(..) {
+        unsafe { write_back(&logs.writes, &self.core.heap.collector.faults) };
+        // Released from the end, each leaving the log once stamped (CM1:
+        // a roll-forward finds the ones still held).
+        while let Some(&(o, _)) = logs.locked.last() {
             // SAFETY: live objects we hold locked.
             unsafe { o.as_ref() }.vlock().store(vlock::stamp(wv, self.core.tag), Ordering::Release);
+            logs.locked.pop();
         }
         for &(slot, h) in &logs.globals {
             // False (nothing set) if every handle was dropped already.
@@ -338,6 +410,7 @@ impl<'tx> Tx<'tx> {
         }
         let core = &mut *self.core;
         shade_created_roots(core);
+        core.heap.collector.faults.hit(FaultPoint::Barrier);
         let grey = &mut core.gc.grey;
         for w in &core.logs.writes {
             if let Write::Ptr { word, obj, .. } = *w {
@@ -441,10 +514,11 @@ impl<'tx> Tx<'tx> {
 
     #[inline(never)]
     pub(super) fn rollback(&mut self) {
-        if self.finished {
+        if self.stage == stage::DONE {
             return;
         }
-        self.finished = true;
+        debug_assert_eq!(self.stage, stage::OPEN, "a rollback past the commit point");
+        self.stage = stage::DONE;
         Self::unlock(&mut self.core.logs);
         if self.inevitable && !self.solo {
             self.heap().release_inevitable();
@@ -539,8 +613,11 @@ fn shade_created_roots(core: &mut MutatorState) {
 /// transaction writes these objects until the caller is done: it holds
 /// their version locks, or runs in solo mode.
 #[inline]
-unsafe fn write_back(writes: &[Write]) {
-    for w in writes {
+unsafe fn write_back(writes: &[Write], faults: &crate::fault::Faults) {
+    for (i, w) in writes.iter().enumerate() {
+        if i == 1 || writes.len() == 1 {
+            faults.hit(FaultPoint::WriteBack); // after the first word (FT2)
+        }
         match *w {
             // SAFETY: a live field word (the caller's guarantee).
             Write::Word { word, value, .. } => unsafe { (*word).store(value, Ordering::Release) },

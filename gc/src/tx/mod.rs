@@ -206,7 +206,11 @@ pub struct Tx<'tx> {
     /// The read set's last entry (`reads.last()`), kept here so that a
     /// re-read of the same object does not reach into the logs.
     last_read: Option<(NonNull<Header>, u64)>,
-    finished: bool,
+    /// How far the commit got (`commit::stage`): rollback before the
+    /// commit point, roll-forward after it, nothing once DONE.
+    stage: u8,
+    /// The write version, once past the commit point (for a roll-forward).
+    wv: u64,
     _brand: Brand<'tx>,
     /// The thread is RUNNING while the attempt lives; dropped after
     /// `Drop::drop` rolled back an unfinished attempt (fields drop after
@@ -233,7 +237,8 @@ impl<'tx> Tx<'tx> {
             solo,
             unlogged_solo: solo,
             last_read: None,
-            finished: false,
+            stage: commit::stage::OPEN,
+            wv: 0,
             _brand: std::marker::PhantomData,
             _running: running,
         }
@@ -481,9 +486,13 @@ impl<'tx> Tx<'tx> {
 impl Drop for Tx<'_> {
     #[inline]
     fn drop(&mut self) {
-        // A body that panicked: roll back, and let the panic go on.
-        if !self.finished {
-            self.rollback();
+        // A body that panicked (or a commit before its commit point): roll
+        // back; a commit a panic interrupted past it: roll forward (FT2).
+        // Either way the panic goes on.
+        match self.stage {
+            commit::stage::OPEN => self.rollback(),
+            commit::stage::DONE => {}
+            _ => self.roll_forward(),
         }
     }
 }
