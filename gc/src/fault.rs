@@ -4,11 +4,13 @@
 //! deadlocks nothing (docs/RELIABILITY.md, "Fault injection").
 //!
 //! Built with the feature `fault-injection` (and in this crate's own
-//! tests); otherwise every [`Faults::hit`] is an empty inline function and
+//! tests); otherwise every `Faults::hit` is an empty inline function and
 //! [`Heap::inject_fault`](crate::Heap::inject_fault) does not exist. A
-//! fault is armed on one heap, for one point, and fires once: the first
-//! thread (mutator or collector) that reaches the point panics with a
-//! message that starts with [`INJECTED`], and the point is disarmed.
+//! fault is armed for one point, on one mutator (the points of its commit
+//! and its handshake answer: [`Mutator::inject_fault`](crate::Mutator::inject_fault))
+//! or on the heap (the collector's points and `mmap`), and fires once: the
+//! first time the point is reached there, it panics with a message that
+//! starts with [`INJECTED`] (or the mapping fails), and is disarmed.
 //!
 //! What each fault must leave behind (the tests in
 //! `collector/fault_tests.rs` check these):
@@ -102,6 +104,28 @@ impl FaultPoint {
         FaultPoint::MapLarge,
     ];
 
+    /// Whether the point is a mutator's: a stage of its commit, or its
+    /// handshake answer. Those are armed on one mutator
+    /// ([`Mutator::inject_fault`](crate::Mutator::inject_fault)); the
+    /// others on the heap ([`Heap::inject_fault`](crate::Heap::inject_fault)).
+    pub fn in_mutator(self) -> bool {
+        matches!(
+            self,
+            FaultPoint::Validate
+                | FaultPoint::Barrier
+                | FaultPoint::WriteBack
+                | FaultPoint::RootCommit
+                | FaultPoint::Handshake
+        )
+    }
+
+    /// Whether a transaction this fault interrupts has committed when the
+    /// panic reaches its caller (FT2: rolled forward), rather than rolled
+    /// back (FT1, FT3).
+    pub fn commits(self) -> bool {
+        matches!(self, FaultPoint::Barrier | FaultPoint::WriteBack | FaultPoint::RootCommit)
+    }
+
     /// Whether the point is in the collector (a fault there breaks it: FT4).
     pub fn in_collector(self) -> bool {
         matches!(
@@ -149,6 +173,13 @@ impl Faults {
     #[cfg(all(any(test, feature = "fault-injection"), not(tmgc_loom)))]
     pub(crate) fn arm(&self, point: FaultPoint) {
         self.armed.store(point as u8, Ordering::Relaxed);
+    }
+
+    /// Disarm; the point that was armed and had not fired, if any.
+    #[cfg(all(any(test, feature = "fault-injection"), not(tmgc_loom)))]
+    pub(crate) fn disarm(&self) -> Option<FaultPoint> {
+        let a = self.armed.swap(0, Ordering::Relaxed);
+        FaultPoint::ALL.into_iter().find(|&p| p as u8 == a)
     }
 
     /// The armed point, if it has not fired yet.

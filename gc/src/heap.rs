@@ -342,6 +342,7 @@ impl HeapInner {
     #[cfg(all(any(test, feature = "fault-injection"), not(tmgc_loom)))]
     pub(crate) fn inject_fault(&self, point: crate::fault::FaultPoint) {
         use crate::fault::FaultPoint;
+        debug_assert!(!point.in_mutator(), "{point:?} is armed on a mutator");
         match point {
             FaultPoint::MapChunk => self.space.refuse_maps(tmgc_alloc::MapSite::Chunk, 1),
             FaultPoint::MapLarge => self.space.refuse_maps(tmgc_alloc::MapSite::Large, 1),
@@ -498,39 +499,41 @@ impl Heap {
         Ok(Heap { inner })
     }
 
-    /// Fault injection (feature `fault-injection`): the next thread to
-    /// reach `point` on this heap panics there (or, for the `Map*` points,
-    /// the next mapping there fails), once. What each fault leaves behind
-    /// is stated in [`tmgc::fault`](crate::fault); docs/RELIABILITY.md
-    /// lists the tests. Arming a point replaces the one armed before.
+    /// Fault injection (feature `fault-injection`): the collector panics
+    /// at `point` the next time it gets there, or, for the `Map*` points,
+    /// the allocation layer's next mapping there fails; once. What each
+    /// fault leaves behind is stated in [`tmgc::fault`](crate::fault);
+    /// docs/RELIABILITY.md lists the tests. Arming a point replaces the one
+    /// armed before. `Err(point)` for a mutator's point
+    /// ([`FaultPoint::in_mutator`](crate::fault::FaultPoint::in_mutator)):
+    /// those are armed on one mutator, with
+    /// [`Mutator::inject_fault`](crate::Mutator::inject_fault).
     ///
     /// ```
     /// # #[cfg(feature = "fault-injection")] {
-    /// use tmgc::fault::{FaultPoint, INJECTED};
-    /// use tmgc::{Config, Heap, Trace, Value};
-    /// #[derive(Trace)]
-    /// struct Cell { v: Value<u64> }
+    /// use tmgc::fault::FaultPoint;
+    /// use tmgc::{AllocError, CollectError, Config, Heap, TVec, TxError};
     ///
     /// let heap = Heap::new(Config::default()).unwrap();
     /// let mut m = heap.attach().unwrap();
-    /// let root = m.transaction::<_, ()>(|tx| { let c = tx.alloc(Cell { v: Value::new(1) })?; Ok(tx.root(c)) }).unwrap();
-    /// heap.inject_fault(FaultPoint::RootCommit);
-    /// let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-    ///     m.transaction::<_, ()>(|tx| { let c = tx.get_root(&root)?; tx.set(c, |c| &c.v, 2)?; Ok(()) })
-    /// }));
-    /// let msg = r.unwrap_err().downcast::<String>().unwrap();
-    /// assert!(msg.starts_with(INJECTED));
-    /// // Past its commit point: the transaction was rolled forward (FT2).
-    /// let v = m.transaction::<_, ()>(|tx| { let c = tx.get_root(&root)?; Ok(tx.get(c, |c| &c.v)?) });
-    /// assert_eq!(v.unwrap(), 2);
+    /// heap.inject_fault(FaultPoint::MapLarge).unwrap();
+    /// let r = m.transaction::<_, ()>(|tx| Ok(TVec::new(tx, 1 << 16).map(|_| ())?));
+    /// assert!(matches!(r, Err(TxError::Alloc(AllocError::OutOfMemory { .. }))));
+    /// heap.inject_fault(FaultPoint::CycleStart).unwrap();
+    /// assert!(matches!(heap.collect(), Err(CollectError::Panicked(_))), "broken for good");
+    /// assert_eq!(heap.inject_fault(FaultPoint::WriteBack), Err(FaultPoint::WriteBack));
     /// # }
     /// ```
     #[cfg(feature = "fault-injection")]
-    pub fn inject_fault(&self, point: crate::fault::FaultPoint) {
+    pub fn inject_fault(&self, point: crate::fault::FaultPoint) -> Result<(), crate::fault::FaultPoint> {
+        if point.in_mutator() {
+            return Err(point);
+        }
         self.inner.inject_fault(point);
+        Ok(())
     }
 
-    /// Fault injection: the point armed by
+    /// Fault injection: the collector's point armed by
     /// [`inject_fault`](Heap::inject_fault) that has not fired yet, if any
     /// (the `Map*` points are the allocation layer's and not shown here).
     #[cfg(feature = "fault-injection")]

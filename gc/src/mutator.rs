@@ -54,6 +54,8 @@ pub struct Mutator {
     rec: Arc<MutatorRecord>,
     heap: Arc<HeapInner>,
     drops: Rc<RootDrops>,
+    #[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
+    faults: Arc<crate::fault::Faults>,
     commits: u64,
     conflicts: u64,
     last_version: (u64, bool),
@@ -65,6 +67,7 @@ impl Mutator {
     /// `None` if the heap has `vlock::MAX_TAG` mutators attached.
     pub(crate) fn new(heap: Arc<HeapInner>) -> Option<Self> {
         let mut alloc = heap.space.allocator();
+        let faults = Arc::new(crate::fault::Faults::default());
         // Destructors never run inside a transaction: leave blocks that hold
         // objects with destructors to the collector's sweep.
         alloc.set_lazy_drop_sweep(false);
@@ -86,6 +89,7 @@ impl Mutator {
             },
             tag: 0,
             solo: false,
+            faults: Arc::clone(&faults),
         };
         let collector = &heap.collector;
         let rec = heap
@@ -96,6 +100,7 @@ impl Mutator {
             rec,
             heap,
             drops: Rc::new(RefCell::new(Vec::new())),
+            faults,
             commits: 0,
             conflicts: 0,
             last_version: (0, false),
@@ -291,6 +296,60 @@ impl Mutator {
             self.heap.collector.gave_way.fetch_add(1, Ordering::Relaxed);
         }
         Ok(committed)
+    }
+
+    /// Fault injection (feature `fault-injection`): this mutator panics at
+    /// `point` the next time it gets there (a stage of its commit, or its
+    /// own answer to a handshake), once; the point replaces any armed
+    /// before. Past the commit point the transaction is rolled forward
+    /// before the panic reaches the caller (`point.commits()`), before it
+    /// rolled back (FT1 to FT3 of [`tmgc::fault`](crate::fault)).
+    /// `Err(point)` for a point that is not a mutator's (see
+    /// [`Heap::inject_fault`](crate::Heap::inject_fault)).
+    ///
+    /// ```
+    /// # #[cfg(feature = "fault-injection")] {
+    /// use tmgc::fault::{FaultPoint, INJECTED};
+    /// use tmgc::{Config, Heap, Trace, Value};
+    /// #[derive(Trace)]
+    /// struct Cell { v: Value<u64> }
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.attach().unwrap();
+    /// let root = m.transaction::<_, ()>(|tx| { let c = tx.alloc(Cell { v: Value::new(1) })?; Ok(tx.root(c)) }).unwrap();
+    /// m.inject_fault(FaultPoint::RootCommit).unwrap();
+    /// let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    ///     m.transaction::<_, ()>(|tx| { let c = tx.get_root(&root)?; tx.set(c, |c| &c.v, 2)?; Ok(()) })
+    /// }));
+    /// let msg = r.unwrap_err().downcast::<String>().unwrap();
+    /// assert!(msg.starts_with(INJECTED));
+    /// assert_eq!(m.disarm_fault(), None, "it fired");
+    /// // Past its commit point: the transaction was rolled forward (FT2).
+    /// let v = m.transaction::<_, ()>(|tx| { let c = tx.get_root(&root)?; Ok(tx.get(c, |c| &c.v)?) });
+    /// assert_eq!(v.unwrap(), 2);
+    /// # }
+    /// ```
+    #[cfg(feature = "fault-injection")]
+    pub fn inject_fault(&mut self, point: crate::fault::FaultPoint) -> Result<(), crate::fault::FaultPoint> {
+        if !point.in_mutator() {
+            return Err(point);
+        }
+        self.faults.arm(point);
+        Ok(())
+    }
+
+    /// Fault injection: disarm this mutator's point; the point if it was
+    /// still armed (it had not fired), else `None`.
+    #[cfg(feature = "fault-injection")]
+    pub fn disarm_fault(&mut self) -> Option<crate::fault::FaultPoint> {
+        self.faults.disarm()
+    }
+
+    /// Tests: `inject_fault` without the feature.
+    #[cfg(all(test, not(tmgc_loom)))]
+    pub(crate) fn arm_fault(&mut self, point: crate::fault::FaultPoint) {
+        assert!(point.in_mutator());
+        self.faults.arm(point);
     }
 
     /// A full collection, as [`Heap::collect`](crate::Heap::collect), after

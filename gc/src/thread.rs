@@ -83,6 +83,9 @@ pub(crate) struct MutatorState {
     /// This thread holds the heap's solo grant: its transactions run
     /// without concurrency control (`solo`, S3).
     pub(crate) solo: bool,
+    /// This mutator's injected fault (`crate::fault`; shared with its
+    /// `Mutator`, which arms it). Nothing without `fault-injection`.
+    pub(crate) faults: Arc<crate::fault::Faults>,
 }
 
 /// Roots dropped (outside any transaction, or inside one) and not yet

@@ -199,7 +199,7 @@ fn transaction_fault(point: FaultPoint, path: Path) {
         t
     });
 
-    heap.inner.inject_fault(point);
+    m.arm_fault(point);
     let r = catch_unwind(AssertUnwindSafe(|| w.step(&mut m, path, 99)));
     let msg = match r {
         Err(p) => p.downcast::<String>().map(|s| *s).unwrap_or_default(),
@@ -322,6 +322,9 @@ fn handshake_fault(carry_on: bool) {
             let mut n = 1;
             let mut fired = false;
             while !stop.load(Ordering::SeqCst) {
+                if n == 5 && !fired {
+                    m.arm_fault(FaultPoint::Handshake); // fires at the next request it answers
+                }
                 match catch_unwind(AssertUnwindSafe(|| w.step(&mut m, Path::General, n))) {
                     Ok(r) => {
                         r.unwrap();
@@ -347,10 +350,8 @@ fn handshake_fault(carry_on: bool) {
             Some(n)
         })
     };
-    // Let it commit, then arm the point and collect until it fires (only
-    // the thread's own answer fires it, not the collector's for it).
-    thread::sleep(Duration::from_millis(20));
-    heap.inner.inject_fault(FaultPoint::Handshake);
+    // Collect until the fault fires (only the thread's own answer fires
+    // it, not the collector's for it).
     let h = heap.clone();
     within("the fault firing in the worker's answer", move || loop {
         h.collect().expect("cycles verify");

@@ -75,7 +75,7 @@ pub(crate) fn respond(heap: &HeapInner, core: &mut MutatorState, w: u64, by_owne
                 // which takes them at T.
                 heap.collector.remset.hand_over(&mut core.gc.remset);
                 if by_owner {
-                    heap.collector.faults.hit(crate::fault::FaultPoint::Handshake);
+                    core.faults.hit(crate::fault::FaultPoint::Handshake);
                 }
                 let grey = &mut core.gc.grey;
                 for r in core.roots.scan() {

@@ -80,13 +80,13 @@ impl<'tx> Tx<'tx> {
             let logs = &self.core.logs;
             // SAFETY: field words of live objects; no other transaction
             // runs (solo mode).
-            unsafe { write_back(&logs.writes, &self.core.heap.collector.faults) };
+            unsafe { write_back(&logs.writes, &self.core.faults) };
             let wrote = !logs.writes.is_empty();
             self.stage = stage::TAIL;
             self.core.logs.clear_writes();
             self.apply_root_drops();
             // Roots it created need no shading: the barrier is off.
-            self.core.heap.collector.faults.hit(FaultPoint::RootCommit);
+            self.core.faults.hit(FaultPoint::RootCommit);
             self.core.roots.commit();
             self.stage = stage::DONE;
             return Ok((self.rv, wrote));
@@ -136,7 +136,7 @@ impl<'tx> Tx<'tx> {
         self.core.logs.locked.push((obj, w));
         // Ordered after the lock and before validation, as in `try_commit`.
         sc_order();
-        self.core.heap.collector.faults.hit(FaultPoint::Validate);
+        self.core.faults.hit(FaultPoint::Validate);
         let c = self.core.heap.clock.load(Ordering::SeqCst);
         let valid = c & INEVITABLE == 0
             && self.core.logs.reads.iter().all(|&(o, seen)| {
@@ -231,7 +231,7 @@ impl<'tx> Tx<'tx> {
         // see them) and before validation (of two commits that each read
         // what the other writes, the second sees the first's locks).
         sc_order();
-        heap.collector.faults.hit(FaultPoint::Validate);
+        self.core.faults.hit(FaultPoint::Validate);
         let c = heap.clock.load(Ordering::SeqCst);
         if c & INEVITABLE != 0 && !self.inevitable {
             // An inevitable transaction runs: no other commit may land.
@@ -296,7 +296,7 @@ impl<'tx> Tx<'tx> {
             self.core.alloc.release(ck).expect("the attempt's own checkpoint");
         }
         self.apply_root_drops();
-        self.core.heap.collector.faults.hit(FaultPoint::RootCommit);
+        self.core.faults.hit(FaultPoint::RootCommit);
         self.core.roots.commit();
         if !self.core.logs.finals.is_empty() {
             // Committed: the registrations exist from now on (F4: their
@@ -337,7 +337,7 @@ impl<'tx> Tx<'tx> {
         }
         // SAFETY: field words of live objects we hold locked (or, in solo
         // mode, that no other transaction writes).
-        unsafe { write_back(&logs.writes, &self.core.heap.collector.faults) };
+        unsafe { write_back(&logs.writes, &self.core.faults) };
         // Released from the end, each leaving the log once stamped (CM1:
         // a roll-forward finds the ones still held).
         while let Some(&(o, _)) = logs.locked.last() {
@@ -410,7 +410,7 @@ impl<'tx> Tx<'tx> {
         }
         let core = &mut *self.core;
         shade_created_roots(core);
-        core.heap.collector.faults.hit(FaultPoint::Barrier);
+        core.faults.hit(FaultPoint::Barrier);
         let grey = &mut core.gc.grey;
         for w in &core.logs.writes {
             if let Write::Ptr { word, obj, .. } = *w {
