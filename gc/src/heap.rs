@@ -98,7 +98,7 @@ pub struct Config {
     on_cycle: Option<crate::collector::CycleHook>,
 }
 
-/// Transactions committed and conflicts retried ([`Heap::tx_counts`],
+/// Transactions committed, conflicts retried, objects allocated ([`Heap::tx_counts`],
 /// [`Mutator::tx_counts`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -107,6 +107,9 @@ pub struct TxCounts {
     pub commits: u64,
     /// Attempts rolled back by a conflict and retried.
     pub conflicts: u64,
+    /// Objects allocated by the committed transactions (the ones they
+    /// published; objects of rolled-back attempts are not counted).
+    pub allocations: u64,
 }
 
 /// The marking strategy (docs/COLLECTOR.md, "Marking strategies").
@@ -330,6 +333,7 @@ pub(crate) struct HeapInner {
     pub(crate) globals: GlobalRoots,
     pub(crate) commits: AtomicU64,
     pub(crate) conflicts: AtomicU64,
+    pub(crate) allocations: AtomicU64,
     /// Destructors that panicked during a sweep (caught).
     pub(crate) destructor_panics: Arc<AtomicU64>,
     pub(crate) collector: Collector,
@@ -489,6 +493,7 @@ impl Heap {
             globals: GlobalRoots::new(),
             commits: AtomicU64::new(0),
             conflicts: AtomicU64::new(0),
+            allocations: AtomicU64::new(0),
             destructor_panics,
             collector: Collector::new(gc, marker),
             solo: crate::solo::Solo::new(config.solo),
@@ -662,6 +667,7 @@ impl Heap {
         TxCounts {
             commits: self.inner.commits.load(Ordering::Relaxed),
             conflicts: self.inner.conflicts.load(Ordering::Relaxed),
+            allocations: self.inner.allocations.load(Ordering::Relaxed),
         }
     }
 

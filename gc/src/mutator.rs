@@ -58,6 +58,7 @@ pub struct Mutator {
     faults: Arc<crate::fault::Faults>,
     commits: u64,
     conflicts: u64,
+    allocations: u64,
     last_version: (u64, bool),
     // Not Send or Sync (also implied by the `Rc`; stated for the reader).
     _thread_bound: PhantomData<*mut ()>,
@@ -102,6 +103,7 @@ impl Mutator {
             drops: Rc::new(RefCell::new(Vec::new())),
             faults,
             commits: 0,
+            allocations: 0,
             conflicts: 0,
             last_version: (0, false),
             _thread_bound: PhantomData,
@@ -255,6 +257,7 @@ impl Mutator {
                 Ok(r) => match tx.commit() {
                     Ok(v) => {
                         self.commits += 1;
+                        self.allocations += tx.published() as u64;
                         self.last_version = v;
                         give_way = tx.yield_due();
                         break r;
@@ -511,7 +514,7 @@ impl Mutator {
 
     /// Transactions committed and conflicts retried by this mutator.
     pub fn tx_counts(&self) -> crate::heap::TxCounts {
-        crate::heap::TxCounts { commits: self.commits, conflicts: self.conflicts }
+        crate::heap::TxCounts { commits: self.commits, conflicts: self.conflicts, allocations: self.allocations }
     }
 
     /// Committed roots of this thread (what a root scan would report).
@@ -598,6 +601,7 @@ impl Drop for Mutator {
         heap.collector.request_if_due(&heap.space);
         heap.commits.fetch_add(self.commits, Ordering::Relaxed);
         heap.conflicts.fetch_add(self.conflicts, Ordering::Relaxed);
+        heap.allocations.fetch_add(self.allocations, Ordering::Relaxed);
         detach(&heap);
     }
 }

@@ -69,6 +69,10 @@ pub(crate) struct Counters {
     pub(crate) commits: u64,
     pub(crate) injected_aborts: u64,
     pub(crate) injected_panics: u64,
+    /// tmgc faults that fired (`--fault-permille`), and of those, the
+    /// ones past the commit point (rolled forward).
+    pub(crate) injected_faults: u64,
+    pub(crate) faults_rolled_forward: u64,
     pub(crate) exhausted: u64,
     pub(crate) checks: u64,
     pub(crate) threads_spawned: u64,
@@ -93,6 +97,10 @@ pub(crate) struct Ctx<'a> {
     pub(crate) until: Instant,
     pub(crate) stop: &'a AtomicBool,
     pub(crate) counters: Counters,
+    /// The running workload's checks hold for commits it does not see
+    /// the result of (a fault past the commit point: rolled forward, the
+    /// result dropped with the panic). Set by `graph`.
+    pub(crate) forward_ok: bool,
 }
 
 impl Ctx<'_> {
@@ -115,6 +123,7 @@ impl Ctx<'_> {
     ) -> Result<Option<R>, Failure> {
         let abort = self.rng.below(100) < self.opts.abort_percent;
         let panic = !abort && self.rng.chance(self.opts.panic_permille);
+        let fault = self.arm_fault();
         let m = &mut *self.m;
         let r = catch_unwind(AssertUnwindSafe(|| {
             m.transaction(|tx| {
@@ -128,10 +137,17 @@ impl Ctx<'_> {
                 Ok(r)
             })
         }));
+        let fired = self.disarm_fault(fault);
         match r {
             Err(p) => {
                 if p.downcast_ref::<&str>() == Some(&INJECTED) {
                     self.counters.injected_panics += 1;
+                    Ok(None)
+                } else if let Some(point) = fired.filter(|_| is_tmgc_fault(&*p)) {
+                    // Rolled back, or (graph only) rolled forward: the
+                    // workload's next checks say whether anything was lost.
+                    self.counters.injected_faults += 1;
+                    self.counters.faults_rolled_forward += u64::from(fault_commits(point));
                     Ok(None)
                 } else {
                     let msg = panic_message(&*p).unwrap_or_default();
@@ -155,6 +171,39 @@ impl Ctx<'_> {
         }
     }
 
+    /// With `--fault-permille`: maybe arm a fault on this mutator for the
+    /// next transaction. Draws from the random stream only when faults are
+    /// on, so runs without them replay as before.
+    #[cfg(feature = "faults")]
+    fn arm_fault(&mut self) -> Option<tmgc::fault::FaultPoint> {
+        use tmgc::fault::FaultPoint as P;
+        if self.opts.fault_permille == 0 || !self.rng.chance(self.opts.fault_permille) {
+            return None;
+        }
+        let back = [P::Validate, P::Handshake];
+        let all = [P::Validate, P::Handshake, P::Barrier, P::WriteBack, P::RootCommit];
+        let pick: &[P] = if self.forward_ok { &all } else { &back };
+        let p = pick[self.rng.below(pick.len() as u64) as usize];
+        self.m.inject_fault(p).expect("a mutator's point");
+        Some(p)
+    }
+
+    #[cfg(not(feature = "faults"))]
+    fn arm_fault(&mut self) -> Option<Never> {
+        None
+    }
+
+    /// Disarm the fault `arm_fault` armed; the point if it fired.
+    #[cfg(feature = "faults")]
+    fn disarm_fault(&mut self, armed: Option<tmgc::fault::FaultPoint>) -> Option<tmgc::fault::FaultPoint> {
+        armed.filter(|_| self.m.disarm_fault().is_none())
+    }
+
+    #[cfg(not(feature = "faults"))]
+    fn disarm_fault(&mut self, armed: Option<Never>) -> Option<Never> {
+        armed
+    }
+
     /// A read-only checking transaction (no injection): `check` returns a
     /// message on a discrepancy.
     pub(crate) fn check(
@@ -172,6 +221,31 @@ impl Ctx<'_> {
             Err(e) => Err(self.fail(format!("a check transaction failed: {e:?}"))),
         }
     }
+}
+
+/// No fault points without the `faults` feature.
+#[cfg(not(feature = "faults"))]
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Never {}
+
+#[cfg(feature = "faults")]
+fn is_tmgc_fault(p: &(dyn std::any::Any + Send)) -> bool {
+    panic_message(p).is_some_and(|m| m.starts_with(tmgc::fault::INJECTED))
+}
+
+#[cfg(not(feature = "faults"))]
+fn is_tmgc_fault(_: &(dyn std::any::Any + Send)) -> bool {
+    false
+}
+
+#[cfg(feature = "faults")]
+fn fault_commits(p: tmgc::fault::FaultPoint) -> bool {
+    p.commits()
+}
+
+#[cfg(not(feature = "faults"))]
+fn fault_commits(p: Never) -> bool {
+    match p {}
 }
 
 /// Turn a failed check into the abort that carries it.

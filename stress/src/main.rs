@@ -26,7 +26,7 @@ use clap::Parser;
 use tmgc::{Config, Heap};
 
 use ctx::{Counters, Ctx, Failure, Rng, INJECTED};
-use opts::Opts;
+use opts::{Opts, Workload};
 use report::{Report, ThreadReport};
 use workloads::Shared;
 
@@ -40,10 +40,20 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    if opts.fault_permille > 0 && !cfg!(feature = "faults") {
+        eprintln!(
+            "tmgc-stress: --fault-permille needs the build feature `faults`: \
+             cargo build --release -p tmgc-stress --features faults"
+        );
+        return ExitCode::from(2);
+    }
     // Injected panics are expected: keep them quiet, report the rest.
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        if info.payload().downcast_ref::<&str>() != Some(&INJECTED) {
+        let ours = info.payload().downcast_ref::<&str>() == Some(&INJECTED);
+        let tmgc_fault = cfg!(feature = "faults")
+            && info.payload().downcast_ref::<String>().is_some_and(|m| m.starts_with("tmgc: injected fault at"));
+        if !ours && !tmgc_fault {
             default_hook(info);
         }
     }));
@@ -129,11 +139,13 @@ fn run(opts: &Opts, heap: &Heap) -> Report {
                         until: start,
                         stop: &stop,
                         counters: Counters::default(),
+                        forward_ok: false,
                     };
                     let mut slice = 0usize;
                     while !stop.load(Ordering::Relaxed) && Instant::now() < end {
                         let w = mix[(t + slice) % mix.len()];
                         ctx.workload = w.name();
+                        ctx.forward_ok = w == Workload::Graph;
                         ctx.until = (Instant::now() + Duration::from_millis(opts.slice_ms)).min(end);
                         let before = ctx.counters.commits;
                         let r = workloads::run(w, &mut ctx, &shared);
@@ -236,7 +248,7 @@ fn run(opts: &Opts, heap: &Heap) -> Report {
             detail: "the run committed and checked nothing (too short, or no thread started)".into(),
         });
     }
-    Report::new(opts, threads, stats, elapsed, peak_heap, heap_samples, failure)
+    Report::new(opts, threads, (stats, heap.tx_counts()), elapsed, peak_heap, heap_samples, failure)
 }
 
 /// Record a heap-verifier failure, unless a failure is already recorded

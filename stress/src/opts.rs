@@ -123,6 +123,14 @@ pub(crate) struct Opts {
     /// Per mille of transactions that panic on purpose, 0 to 999.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(0..=999))]
     pub(crate) panic_permille: u64,
+    /// Per mille of transactions whose mutator gets a tmgc fault armed
+    /// (a panic at its validation or its handshake answer, where the
+    /// transaction rolls back; in the graph workload also at its barrier,
+    /// write-back or root commit, where it is rolled forward: the graph's
+    /// checks hold either way). Needs the build feature `faults`
+    /// (`cargo build --release -p tmgc-stress --features faults`).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=1000))]
+    pub(crate) fault_permille: u64,
     /// Run the heap verifier after every cycle (a stop-the-world re-trace).
     #[arg(long)]
     pub(crate) verify: bool,

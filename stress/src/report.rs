@@ -28,6 +28,9 @@ pub(crate) struct Report {
     seed: u64,
     verify: bool,
     heap_limit_mib: usize,
+    /// Every mutator's counts (all detached by the end: workers, churn's threads).
+    counts: tmgc::TxCounts,
+    fault_permille: u64,
     marker: &'static str,
     pub(crate) failure: Option<Failure>,
 }
@@ -62,7 +65,7 @@ impl Report {
     pub(crate) fn new(
         opts: &Opts,
         threads: Vec<ThreadReport>,
-        stats: GcStats,
+        (stats, counts): (GcStats, tmgc::TxCounts),
         elapsed: Duration,
         peak_heap: u64,
         heap_samples: Vec<(f64, u64)>,
@@ -71,6 +74,7 @@ impl Report {
         Report {
             threads,
             stats,
+            counts,
             elapsed,
             peak_heap,
             heap_samples,
@@ -79,6 +83,7 @@ impl Report {
             seed: opts.seed,
             verify: opts.verify,
             heap_limit_mib: opts.heap_limit_mib,
+            fault_permille: opts.fault_permille,
             marker: match opts.marker {
                 crate::opts::Marker::Serial => "serial",
                 crate::opts::Marker::Parallel => "parallel",
@@ -105,7 +110,9 @@ impl Report {
         let conflicts = self.total(|t| t.conflicts);
         let injected = self.total(|t| t.counters.injected_aborts);
         let panics = self.total(|t| t.counters.injected_panics);
-        let aborts = conflicts + injected + panics;
+        let faults = self.total(|t| t.counters.injected_faults);
+        let forward = self.total(|t| t.counters.faults_rolled_forward);
+        let aborts = conflicts + injected + panics + faults - forward;
         let allocated = self.total(|t| t.allocated);
         let mib = |b: u64| b as f64 / 1048576.0;
         let (live_mean, live_max) = self.live();
@@ -124,12 +131,24 @@ impl Report {
                 ),
             ),
             (
+                "injected tmgc faults",
+                if self.fault_permille > 0 {
+                    format!("{faults} fired ({forward} past the commit point, rolled forward; --fault-permille {})", self.fault_permille)
+                } else {
+                    "off (--fault-permille, build feature `faults`)".into()
+                },
+            ),
+            (
                 "clean HeapExhausted",
                 format!("{} (the pressure workload fills the heap on purpose)", self.total(|t| t.counters.exhausted)),
             ),
             ("threads spawned by churn", self.total(|t| t.counters.threads_spawned).to_string()),
             ("checks passed", self.total(|t| t.counters.checks).to_string()),
             ("allocated", format!("{:.0} MiB ({:.0} MiB/s)", mib(allocated), mib(allocated) / secs)),
+            (
+                "objects allocated (committed)",
+                format!("{} ({:.0}/s; every mutator's, churn's threads too)", self.counts.allocations, self.counts.allocations as f64 / secs),
+            ),
             ("collection cycles (full)", format!("{} ({})", self.stats.cycles, self.stats.full_cycles)),
             (
                 "cycle duration mean / max",
@@ -206,6 +225,8 @@ impl Report {
                     "conflicts": t.conflicts,
                     "injected_aborts": t.counters.injected_aborts,
                     "injected_panics": t.counters.injected_panics,
+                    "injected_faults": t.counters.injected_faults,
+                    "faults_rolled_forward": t.counters.faults_rolled_forward,
                     "heap_exhausted": t.counters.exhausted,
                     "checks": t.counters.checks,
                     "allocated_bytes": t.allocated,
@@ -239,6 +260,9 @@ impl Report {
             "live_bytes_max": self.live().1,
             "marker": self.marker,
             "heap_limit_mib": self.heap_limit_mib,
+            "fault_permille": self.fault_permille,
+            "objects_allocated": self.counts.allocations,
+            "transactions_all_mutators": self.counts.commits,
             "heap_peak_bytes": self.peak_heap,
             "peak_rss_bytes": self.peak_rss,
             "heap_bytes_over_time": self.heap_samples,

@@ -307,6 +307,12 @@ impl<'tx> Tx<'tx> {
         self.stage = stage::DONE;
     }
 
+    /// Objects this committed transaction published (for `TxCounts`).
+    #[inline]
+    pub(crate) fn published(&self) -> usize {
+        self.published
+    }
+
     /// `Tx`'s destructor, for a commit past its commit point that a panic
     /// interrupted: finish it (FT2 of `crate::fault`).
     #[cold]
@@ -328,6 +334,7 @@ impl<'tx> Tx<'tx> {
         // that reaches one through a global root conflicts), then NEW cleared
         // with Release, before any reference to them is written back.
         let mut weak_cells = false;
+        self.published = logs.news.len();
         for h in &logs.news {
             // SAFETY: our own live new objects.
             let h = unsafe { h.as_ref() };

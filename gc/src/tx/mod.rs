@@ -211,6 +211,8 @@ pub struct Tx<'tx> {
     stage: u8,
     /// The write version, once past the commit point (for a roll-forward).
     wv: u64,
+    /// Objects published by the commit (`TxCounts::allocations`).
+    published: usize,
     _brand: Brand<'tx>,
     /// The thread is RUNNING while the attempt lives; dropped after
     /// `Drop::drop` rolled back an unfinished attempt (fields drop after
@@ -239,6 +241,7 @@ impl<'tx> Tx<'tx> {
             last_read: None,
             stage: commit::stage::OPEN,
             wv: 0,
+            published: 0,
             _brand: std::marker::PhantomData,
             _running: running,
         }
