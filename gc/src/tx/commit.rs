@@ -152,10 +152,32 @@ impl<'tx> Tx<'tx> {
             return Err(Conflict);
         }
         let wv = (c & !INEVITABLE).max(self.maxv).max(vlock::version(w)) + 1;
-        // The commit point. Barrier off: `finish` logs into the remembered
-        // set in generational mode (RS1, T1), writes back, releases the
-        // lock with `wv`.
-        self.finish(wv);
+        // The commit point: the steps of `finish` that have work here, in
+        // its order and with its stage marks (a roll-forward finishes with
+        // `finish`), inline for this hot path.
+        self.wv = wv;
+        self.stage = stage::BARRIER;
+        if self.core.gc.generational {
+            self.remember(); // RS1 in this path too (T1)
+        }
+        self.stage = stage::PUBLISH;
+        let logs = &mut self.core.logs;
+        // SAFETY: field words of an object we hold locked.
+        unsafe { write_back(&logs.writes, &self.core.faults) };
+        vl.store(vlock::stamp(wv, tag), Ordering::Release);
+        logs.locked.pop();
+        debug_assert!(
+            logs.news.is_empty() && logs.globals.is_empty() && logs.locked.is_empty(),
+            "commit_one clears only the logs it used"
+        );
+        self.stage = stage::TAIL;
+        logs.clear_writes();
+        logs.reads.clear();
+        self.apply_root_drops();
+        // Roots it created need no shading: the barrier is off.
+        self.core.faults.hit(FaultPoint::RootCommit);
+        self.core.roots.commit();
+        self.stage = stage::DONE;
         Ok((wv, true))
     }
 
