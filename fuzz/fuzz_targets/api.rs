@@ -1,17 +1,26 @@
-//! Fuzz target `api`: bytes decoded into a sequence of tmgc API operations
-//! on one mutator while the background collector runs cycles (with the
-//! heap verifier on), each checked against a plain model: allocate,
-//! write, link, unlink, read back, drop roots, global roots, transactions
-//! that abort on purpose or panic part-way, collections, a `TVec` pushed
-//! and popped, weak cells, and cleanups counted at the end (each runs
-//! once, for exactly the objects that became unreachable).
+//! Fuzz target `api`: bytes decoded into sequences of tmgc API operations
+//! on 1 to 3 mutator threads while the background collector runs cycles
+//! (with the heap verifier on), each checked against a plain model:
+//! allocate, write, link, unlink, read back, drop roots, global roots,
+//! transactions that abort on purpose or panic part-way, collections, a
+//! `TVec` pushed and popped, weak cells, cleanups counted at the end (each
+//! runs once, for exactly the objects that became unreachable), and a
+//! counter that every thread increments.
+//!
+//! The first byte gives the thread count; then each 4-byte chunk is one
+//! operation, its first byte's high nibble naming the thread. Each thread
+//! has a model of its own objects (so a check holds however the threads
+//! interleave) and runs its operations in order as they arrive: the
+//! threads run concurrently, so an input explores one interleaving of
+//! many. The shared counter's final value is the sum of every thread's
+//! increments, whatever the interleaving.
 //!
 //! Run: `cargo +nightly fuzz run api` from this directory (docs/TESTING.md).
 #![no_main]
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 
 use libfuzzer_sys::fuzz_target;
 use tmgc::{Abort, Config, GlobalRoot, Heap, Mutator, Ref, Root, TVec, Tagged, Trace, Value, Weak};
@@ -30,7 +39,6 @@ enum Handle {
 }
 
 struct State<'a> {
-    heap: &'a Heap,
     m: &'a mut Mutator,
     /// Every cell ever committed: its value and link (the model), and its
     /// handle while it has one.
@@ -40,6 +48,9 @@ struct State<'a> {
     weak: Option<(usize, Root<Weak<Cell>>)>,
     cleanups_registered: usize,
     cleanups_run: Arc<AtomicUsize>,
+    /// The cell every thread increments, and this thread's increments.
+    counter: GlobalRoot<Cell>,
+    increments: i64,
 }
 
 fn get<'tx, E>(tx: &mut tmgc::Tx<'tx>, h: &Handle) -> Result<tmgc::Gc<'tx, Cell>, Abort<E>> {
@@ -50,7 +61,7 @@ fn get<'tx, E>(tx: &mut tmgc::Tx<'tx>, h: &Handle) -> Result<tmgc::Gc<'tx, Cell>
 }
 
 impl<'a> State<'a> {
-    fn new(heap: &'a Heap, m: &'a mut Mutator) -> State<'a> {
+    fn new(m: &'a mut Mutator, counter: GlobalRoot<Cell>) -> State<'a> {
         let vec = m
             .atomically(|tx| {
                 let v = TVec::new(tx, 2)?;
@@ -58,7 +69,6 @@ impl<'a> State<'a> {
             })
             .unwrap();
         State {
-            heap,
             m,
             cells: Vec::new(),
             vec,
@@ -66,6 +76,8 @@ impl<'a> State<'a> {
             weak: None,
             cleanups_registered: 0,
             cleanups_run: Arc::new(AtomicUsize::new(0)),
+            counter,
+            increments: 0,
         }
     }
 
@@ -131,7 +143,7 @@ impl<'a> State<'a> {
     /// One operation decoded from `op` and `arg`.
     fn step(&mut self, op: u8, arg: [u8; 3]) {
         let v = i64::from(i16::from_le_bytes([arg[1], arg[2]]));
-        match op % 12 {
+        match op % 13 {
             0 | 1 => {
                 let global = arg[0] % 3 == 0;
                 let h = self
@@ -255,6 +267,18 @@ impl<'a> State<'a> {
                     self.weak = Some((i, w));
                 }
             }
+            12 => {
+                // The shared counter: other threads' commits interleave.
+                let counter = &self.counter;
+                self.m
+                    .atomically(|tx| {
+                        let c = tx.get_global(counter)?;
+                        let n = tx.get(c, |c| &c.value)?;
+                        Ok(tx.set(c, |c| &c.value, n + 1)?)
+                    })
+                    .unwrap();
+                self.increments += 1;
+            }
             _ => {
                 // An unreachable object with a cleanup.
                 let run = Arc::clone(&self.cleanups_run);
@@ -295,21 +319,82 @@ thread_local! {
 
 fuzz_target!(|data: &[u8]| HEAP.with(|(heap, m)| run(heap, &mut m.borrow_mut(), data)));
 
+/// One operation of a thread, then a check after every 16th kind.
+fn apply(s: &mut State<'_>, op: u8, arg: [u8; 3]) {
+    s.step(op, arg);
+    if op == 15 {
+        s.check();
+    }
+}
+
+/// What a thread's model owes at the end: (cleanups registered, cleanups
+/// run, counter increments).
+type Owed = (usize, Arc<AtomicUsize>, i64);
+
+fn finish(mut s: State<'_>) -> Owed {
+    s.check();
+    (s.cleanups_registered, s.cleanups_run, s.increments)
+}
+
 fn run(heap: &Heap, m: &mut Mutator, data: &[u8]) {
-    let mut s = State::new(heap, m);
-    for chunk in data.chunks_exact(4).take(256) {
-        s.step(chunk[0], [chunk[1], chunk[2], chunk[3]]);
-        if chunk[0] % 16 == 15 {
-            s.check();
+    let Some((&first, rest)) = data.split_first() else { return };
+    let threads = 1 + usize::from(first % 3);
+    let counter = m
+        .atomically(|tx| {
+            let c = tx.alloc(Cell { value: Value::new(0), next: Ref::null() })?;
+            Ok(tx.global_root(c))
+        })
+        .unwrap();
+    let mut owed: Vec<Owed> = std::thread::scope(|sc| {
+        let mut senders = Vec::new();
+        let mut helpers = Vec::new();
+        for _ in 1..threads {
+            let (send, recv) = mpsc::channel::<(u8, [u8; 3])>();
+            let (heap, counter) = (heap.clone(), counter.clone());
+            helpers.push(sc.spawn(move || {
+                let mut m = heap.attach().unwrap();
+                let mut s = State::new(&mut m, counter);
+                for (op, arg) in recv {
+                    apply(&mut s, op, arg);
+                }
+                finish(s)
+            }));
+            senders.push(send);
+        }
+        let mut s = State::new(m, counter.clone());
+        for chunk in rest.chunks_exact(4).take(256) {
+            let (t, op, arg) = (usize::from(chunk[0] >> 4) % threads, chunk[0] & 15, [chunk[1], chunk[2], chunk[3]]);
+            if t == 0 {
+                apply(&mut s, op, arg);
+            } else {
+                senders[t - 1].send((op, arg)).unwrap();
+            }
+        }
+        drop(senders);
+        let mut owed = vec![finish(s)];
+        // A helper's failed check is a panic: it reaches libFuzzer here.
+        owed.extend(helpers.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))));
+        owed
+    });
+    // Every thread's increments are in the counter.
+    let total: i64 = owed.iter().map(|o| o.2).sum();
+    let got = m
+        .atomically(|tx| {
+            let c = tx.get_global(&counter)?;
+            Ok(tx.get(c, |c| &c.value)?)
+        })
+        .unwrap();
+    assert_eq!(got, total, "the shared counter lost increments");
+    // Every cleanup runs once, after its object died (two cycles suffice:
+    // nothing refers to those objects), whichever thread runs it.
+    if owed.iter().any(|o| o.0 > 0) {
+        for _ in 0..2 {
+            m.collect().unwrap();
+            m.run_finalizers();
         }
     }
-    s.check();
-    // Every cleanup runs once, after its object died (two cycles suffice:
-    // nothing refers to those objects).
-    for _ in 0..if s.cleanups_registered > 0 { 2 } else { 0 } {
-        s.m.collect().unwrap();
-        s.m.run_finalizers();
+    for (registered, run, _) in owed.drain(..) {
+        assert_eq!(run.load(Ordering::SeqCst), registered, "each cleanup ran once");
     }
-    assert_eq!(s.cleanups_run.load(Ordering::SeqCst), s.cleanups_registered, "each cleanup ran once");
-    assert!(s.heap.stats().verify_failures.is_empty());
+    assert!(heap.stats().verify_failures.is_empty());
 }
