@@ -31,6 +31,12 @@ pub(crate) struct CycleState {
     /// Generational mode: the allocation between young cycles now (starts
     /// at `nursery_bytes`; adapted after each young cycle).
     pub(super) nursery: u64,
+    /// The pacer's goal for the next cycle (bytes of objects in use when
+    /// its marking ends; 0: none yet, the first cycle comes at
+    /// `min_trigger_bytes`).
+    pub(super) goal: u64,
+    /// Bytes allocated while the last cycle ran.
+    pub(super) during: u64,
 }
 
 /// Points where a test holds a cycle (`Collector::hold`).
@@ -72,6 +78,7 @@ impl Collector {
         let space = &heap.space;
         let allocated = space.take_allocated_bytes().max(0) as u64;
         let live_before = cs.live_bytes;
+        let (goal, during_before) = (cs.goal, cs.during);
         let generational = self.config.generational;
         cs.epoch += 1;
         debug_assert_eq!(space.unswept_blocks(), 0, "P0: the previous sweep is finished");
@@ -193,6 +200,14 @@ impl Collector {
         // SAFETY: as above, after the finalizers' marking.
         unsafe { self.weak_cells.drop_dead_cells() };
 
+        // Allocation while this cycle ran (the counter was taken at its
+        // start), and the bytes in use now, at their peak: objects in use
+        // after the last sweep, plus everything allocated since then (the
+        // counter taken at this start included the last cycle's own
+        // allocation, already in `live_before`).
+        let during = space.allocated_bytes().max(0) as u64;
+        let in_use = (live_before + allocated + during).saturating_sub(during_before);
+
         // 5. SWEEP(e).
         space.begin_sweep();
         self.faults.hit(FaultPoint::SweepBegun);
@@ -226,8 +241,13 @@ impl Collector {
             let goal = goal.max(self.config.min_trigger_bytes);
             self.full_due.store(cs.live_bytes >= goal, Ordering::Relaxed);
         } else {
-            let trigger = ((cs.live_bytes as f64) * self.config.growth_factor) as u64;
-            self.trigger_bytes.store(trigger.max(self.config.min_trigger_bytes), Ordering::Relaxed);
+            let (goal, trigger) = self.next_goal(report.bytes, cs.live_bytes);
+            cs.goal = goal;
+            self.trigger_bytes.store(trigger, Ordering::Relaxed);
+        }
+        cs.during = during;
+        if generational {
+            cs.goal = ((cs.full_live as f64) * (1.0 + self.config.growth_factor)) as u64;
         }
         let cycle = CycleStats {
             cycle: n,
@@ -248,6 +268,9 @@ impl Collector {
             verified: self.config.verify,
             full,
             remembered,
+            heap_goal: goal,
+            allocated_during: during,
+            overshoot: if goal == 0 { 0 } else { in_use.saturating_sub(goal) },
         };
         let mut s = lock(&self.stats);
         s.cycles += 1;
@@ -255,6 +278,7 @@ impl Collector {
         s.max_cycle = s.max_cycle.max(cycle.duration);
         s.total += cycle.duration;
         s.peak_heap = s.peak_heap.max(cycle.heap_bytes);
+        s.heap_goal = cs.goal;
         if s.recent.len() == 64 {
             s.recent.pop_front();
         }
@@ -303,6 +327,28 @@ impl Collector {
             mmu(1),
             mmu(10),
         );
+    }
+
+    /// The pacer after a full cycle (docs/COLLECTOR.md, "Pacing"): the
+    /// goal for the next cycle, and the allocation (counted from this
+    /// cycle's start) that starts it.
+    ///
+    /// The goal is in bytes of objects in use when the next marking ends:
+    /// what this cycle traced (the data live at its snapshot) plus
+    /// `growth_factor` times that, at least `min_trigger_bytes` more.
+    /// The trigger aims at the goal assuming the next cycle allocates as
+    /// much while it runs as this one did. That allocation is already in
+    /// the counter (it began at this cycle's start) and in `live_after`
+    /// (objects allocated during a cycle are black and survive it), so the
+    /// trigger is the goal minus the bytes in use after this sweep. It
+    /// never drops below a quarter of the growth allowed: a mutator that
+    /// allocates faster than the marker traces gets cycles back to back
+    /// (the heap then peaks at what is live plus one cycle's allocation),
+    /// not a storm of cycles that each begin with nothing to reclaim.
+    fn next_goal(&self, marked: u64, live_after: u64) -> (u64, u64) {
+        let growth = (((marked as f64) * self.config.growth_factor) as u64).max(self.config.min_trigger_bytes);
+        let goal = marked + growth;
+        (goal, goal.saturating_sub(live_after).max(growth / 4))
     }
 
     /// Generational mode: the allocation before the next young cycle. Its

@@ -184,6 +184,19 @@ pub struct CycleStats {
     /// Remembered-set entries taken at T: old holders traced (young) or
     /// dropped (full).
     pub remembered: u64,
+    /// The pacer's goal for this cycle: the bytes of objects in use it
+    /// meant the heap to peak at, when marking ends (docs/COLLECTOR.md,
+    /// "Pacing"). Full cycles: the live bytes the last cycle traced times
+    /// `1 + growth_factor` (at least `min_trigger_bytes` above them);
+    /// young cycles: the old generation's goal.
+    pub heap_goal: u64,
+    /// Bytes allocated while this cycle ran (from its first request to the
+    /// end of marking): all of it allocated black, so it survives the
+    /// cycle.
+    pub allocated_during: u64,
+    /// How far the bytes in use passed `heap_goal` by the end of marking
+    /// (0 when the heap stayed within it).
+    pub overshoot: u64,
 }
 
 /// A snapshot of the collector's statistics ([`crate::Heap::stats`]).
@@ -206,6 +219,9 @@ pub struct GcStats {
     /// Largest heap size seen at the end of a cycle or by this snapshot
     /// (so never below `heap_bytes`, cycles or not).
     pub peak_heap_bytes: u64,
+    /// The pacer's goal for the next cycle, in bytes of objects in use
+    /// (`CycleStats::heap_goal`); 0 before the first cycle.
+    pub heap_goal: u64,
     /// Every mutator's pauses at commit points (time spent on GC work there:
     /// handshake responses and commit barriers), in nanoseconds. Threads
     /// still attached contribute what they merged at their last handshake.
@@ -326,6 +342,7 @@ pub(crate) struct StatsState {
     pub(super) max_cycle: Duration,
     pub(super) total: Duration,
     pub(super) peak_heap: u64,
+    pub(super) heap_goal: u64,
     /// Pauses of detached mutators.
     pub(super) detached_pauses: Pauses,
 }
@@ -339,6 +356,7 @@ impl StatsState {
             max_cycle: Duration::ZERO,
             total: Duration::ZERO,
             peak_heap: 0,
+            heap_goal: 0,
             detached_pauses: Pauses::new(),
         }
     }
@@ -385,6 +403,7 @@ impl super::Collector {
             total_cycle_time: s.total,
             heap_bytes: heap.space.heap_bytes() as u64,
             peak_heap_bytes: s.peak_heap.max(heap.space.heap_bytes() as u64),
+            heap_goal: s.heap_goal,
             pauses: pauses.wall,
             pause_cpu: pauses.cpu,
             per_mutator: per,
