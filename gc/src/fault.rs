@@ -26,8 +26,13 @@
 //!   unsound: the barrier may have shaded the new objects a rewind would
 //!   free, and a write-back cannot be taken back from readers.
 //! - FT3: a thread that panics in the middle of its handshake answer
-//!   ([`FaultPoint::Handshake`]) parks; the collector answers for it, as
-//!   for any parked thread, or sees it detach.
+//!   ([`FaultPoint::Handshake`]) keeps its flag raised and parks: the
+//!   collector answers for it while it is parked (or sees it detach), and
+//!   else its next commit point answers again, in full (the answer turns
+//!   the barrier on last). Found by the soak: with the flag cleared, a
+//!   thread that attached during marking and panicked in its first answer
+//!   ran on with its barrier off (MARK is not awaited), and the verifier
+//!   found a reachable object freed.
 //! - FT4: a panic in the collector ([`FaultPoint::CycleStart`] to
 //!   [`FaultPoint::Sweep`]) breaks the collector for good, without freeing
 //!   anything live: every waiter and every later collection gets

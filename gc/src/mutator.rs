@@ -148,7 +148,14 @@ impl Mutator {
                 verify_wait += me.park_while(|| heap.collector.wait_word_change(w));
                 continue;
             }
+            // A panic in the answer (an injected fault: FT3 of
+            // `crate::fault`) leaves the flag raised, so the thread's next
+            // commit point answers again, in full: MARK is not awaited, and
+            // a thread that attached during marking would otherwise run on
+            // with its barrier off until the next termination round.
+            let reraise = Reraise(&rec.pending);
             respond(heap, me.state(), w, true);
+            std::mem::forget(reraise);
             rec.acked.store(w, Ordering::Release);
         }
         let (state, handoff) = me.state_and_handoff();
@@ -346,6 +353,12 @@ impl Mutator {
     #[cfg(feature = "fault-injection")]
     pub fn disarm_fault(&mut self) -> Option<crate::fault::FaultPoint> {
         self.faults.disarm()
+    }
+
+    /// Tests: whether this mutator's next commit point answers a request.
+    #[cfg(all(test, not(tmgc_loom)))]
+    pub(crate) fn pending(&self) -> bool {
+        self.rec.pending.load(Ordering::SeqCst)
     }
 
     /// Tests: `inject_fault` without the feature.
@@ -603,5 +616,16 @@ impl Drop for Mutator {
         heap.conflicts.fetch_add(self.conflicts, Ordering::Relaxed);
         heap.allocations.fetch_add(self.allocations, Ordering::Relaxed);
         detach(&heap);
+    }
+}
+
+/// Raises a record's `pending` flag again when dropped: `enter_slow` holds
+/// one over each answer and forgets it once the answer is complete, so an
+/// answer cut short by a panic is answered again at the next commit point.
+struct Reraise<'a>(&'a crate::sync::AtomicBool);
+
+impl Drop for Reraise<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
     }
 }

@@ -456,3 +456,37 @@ fn a_refused_mapping_is_an_allocation_error_and_loses_nothing() {
     heap.collect().unwrap();
     assert_eq!(dropped.load(Ordering::SeqCst), made.load(Ordering::SeqCst));
 }
+
+/// FT3 for a request nobody awaits: a thread that attaches during marking
+/// and panics in its first answer (handshake 1, at MARK or FLUSH) keeps its
+/// flag raised, so its next commit point answers again and turns its
+/// barrier on. Found by the soak (docs/RELIABILITY.md): with the flag
+/// cleared, the thread ran on barrier-off and a reachable object was freed.
+#[test]
+fn a_thread_cut_short_in_its_first_answer_during_marking_answers_again() {
+    let heap = Heap::new(Config::default().verify(true)).unwrap();
+    let mut m = heap.attach().unwrap();
+    let _w = World::new(&mut m);
+    let c = &heap.inner.collector;
+    c.held.store(false, Ordering::SeqCst);
+    c.hold.store(Hold::BeforeClose as u8, Ordering::SeqCst);
+    let h = heap.clone();
+    let cycle = thread::spawn(move || h.collect());
+    while !c.held.load(Ordering::SeqCst) {
+        m.commit_point();
+        thread::sleep(Duration::from_millis(1));
+    }
+    let h = heap.clone();
+    within("a thread attaching during marking", move || {
+        let mut m2 = h.attach().unwrap();
+        m2.arm_fault(FaultPoint::Handshake);
+        let r = catch_unwind(AssertUnwindSafe(|| m2.transaction::<_, ()>(|_| Ok(()))));
+        let msg = r.expect_err("the answer panicked").downcast::<String>().map(|s| *s).unwrap_or_default();
+        assert!(msg.starts_with(INJECTED), "{msg}");
+        assert!(m2.pending(), "an answer cut short is answered again at the next commit point");
+        m2.transaction::<_, ()>(|_| Ok(())).unwrap();
+        assert!(!m2.pending());
+    });
+    c.hold.store(0, Ordering::SeqCst);
+    within("the held cycle", move || cycle.join().unwrap()).expect("verified");
+}

@@ -11,13 +11,17 @@
 //! shaded the new objects a rewind frees, and written-back words may have
 //! been read.
 //!
-//! CM1: every step of `finish` can run again from its start with the same
-//! effect: shading is idempotent (M1), write-back stores the same words,
-//! unlocking stamps the same version and takes each lock from the log
-//! only once it is released, and the tail steps take what they consume
-//! (the checkpoint, the root drops, the finalizer registrations) or mark
-//! it done (`inevitable`). A second panic while rolling forward is a panic
-//! in a destructor during unwinding: the process aborts, which is all that
+//! CM1: a roll-forward runs again only the step a panic interrupted (and
+//! those after it), never one that finished, and each step can run again
+//! from its start with the same effect *given that the steps after it have
+//! not begun* (the stages, `stage`, say which): shading is idempotent (M1);
+//! stamping the new objects is, until a reference to them is written back;
+//! write-back stores the same words into objects still locked by us;
+//! unlocking takes each lock from the log only once it is released; the
+//! tail steps take what they consume (the checkpoint, the root drops, the
+//! finalizer registrations) or mark it done (`inevitable`). A second panic
+//! while rolling forward is a panic in a destructor during unwinding: the
+//! process aborts, which is all that
 //! is left when a commit can neither finish nor be undone.
 
 use std::ptr::NonNull;
@@ -43,14 +47,25 @@ pub(super) mod stage {
     pub(crate) const OPEN: u8 = 0;
     /// The commit barrier (or, in mode R, the remembered set).
     pub(crate) const BARRIER: u8 = 1;
-    /// New objects stamped, words written back, locks released, global
-    /// roots set, weak cells registered.
-    pub(crate) const PUBLISH: u8 = 2;
+    /// New objects stamped with the write version and published (`NEW`
+    /// cleared). Run again only if it did not finish: no reference to
+    /// them is in the heap before it does, so nobody else can have locked
+    /// one; after write-back began, another commit may hold one locked,
+    /// and a second stamp would erase that lock.
+    pub(crate) const STAMP: u8 = 2;
+    /// The logged words written back, every written object still locked
+    /// by us (so writing them again writes the same words).
+    pub(crate) const WRITE_BACK: u8 = 3;
+    /// The locks released with the write version, each leaving the lock
+    /// log once released (so a second run releases only the rest).
+    pub(crate) const UNLOCK: u8 = 4;
+    /// Global roots set, new weak cells registered.
+    pub(crate) const GLOBALS: u8 = 5;
     /// The inevitable token, the checkpoint, root drops and new roots,
     /// finalizer registrations, the logs.
-    pub(crate) const TAIL: u8 = 3;
+    pub(crate) const TAIL: u8 = 6;
     /// Committed or rolled back: nothing is left to do.
-    pub(crate) const DONE: u8 = 4;
+    pub(crate) const DONE: u8 = 7;
 }
 
 impl<'tx> Tx<'tx> {
@@ -76,7 +91,7 @@ impl<'tx> Tx<'tx> {
             if self.core.gc.generational && !logs.writes.is_empty() {
                 self.remember(); // RS1 in this path too (T1)
             }
-            self.stage = stage::PUBLISH;
+            self.stage = stage::WRITE_BACK;
             let logs = &self.core.logs;
             // SAFETY: field words of live objects; no other transaction
             // runs (solo mode).
@@ -160,10 +175,11 @@ impl<'tx> Tx<'tx> {
         if self.core.gc.generational {
             self.remember(); // RS1 in this path too (T1)
         }
-        self.stage = stage::PUBLISH;
+        self.stage = stage::WRITE_BACK;
         let logs = &mut self.core.logs;
         // SAFETY: field words of an object we hold locked.
         unsafe { write_back(&logs.writes, &self.core.faults) };
+        self.stage = stage::UNLOCK;
         vl.store(vlock::stamp(wv, tag), Ordering::Release);
         logs.locked.pop();
         debug_assert!(
@@ -305,10 +321,7 @@ impl<'tx> Tx<'tx> {
                 self.remember(); // mode R (RS1)
             }
         }
-        if self.stage <= stage::PUBLISH {
-            self.stage = stage::PUBLISH;
-            self.publish(wv);
-        }
+        self.publish(wv);
         self.stage = stage::TAIL;
         if self.inevitable && !self.solo {
             self.heap().release_inevitable();
@@ -343,53 +356,66 @@ impl<'tx> Tx<'tx> {
         self.finish(self.wv);
     }
 
-    /// Step PUBLISH of a writer's commit, with its write set locked (or in
-    /// solo mode): new objects stamped with `wv` and published, the logged
-    /// words written back, the locks released with `wv`, the global roots
-    /// set, new weak cells registered.
+    /// Steps STAMP to GLOBALS of a commit, from the one `stage` names,
+    /// with the write set locked (or in solo mode): new objects stamped
+    /// with `wv` and published, the logged words written back, the locks
+    /// released with `wv`, the global roots set, new weak cells registered.
     fn publish(&mut self, wv: u64) {
         // Tests only: a commit held between its barrier and its write-back.
         #[cfg(all(test, not(tmgc_loom)))]
         crate::collector::trap_tests::before_write_back();
+        let tag = self.core.tag;
         let logs = &mut self.core.logs;
-        // Publish new objects: stamped with wv (a transaction older than wv
-        // that reaches one through a global root conflicts), then NEW cleared
-        // with Release, before any reference to them is written back.
-        let mut weak_cells = false;
-        self.published = logs.news.len();
-        for h in &logs.news {
-            // SAFETY: our own live new objects.
-            let h = unsafe { h.as_ref() };
-            h.vlock().store(vlock::stamp(wv, self.core.tag), Ordering::Relaxed);
-            weak_cells |= h.flags().contains(ObjFlags::WEAK);
-            h.clear_new();
+        if self.stage <= stage::STAMP {
+            self.stage = stage::STAMP;
+            // Publish new objects: stamped with wv (a transaction older than
+            // wv that reaches one through a global root conflicts), then NEW
+            // cleared with Release, before any reference to them is written
+            // back.
+            self.published = logs.news.len();
+            let mut weak_cells = false;
+            for h in &logs.news {
+                // SAFETY: our own live new objects.
+                let h = unsafe { h.as_ref() };
+                h.vlock().store(vlock::stamp(wv, tag), Ordering::Relaxed);
+                weak_cells |= h.flags().contains(ObjFlags::WEAK);
+                h.clear_new();
+            }
+            self.weak_news = weak_cells;
         }
-        // SAFETY: field words of live objects we hold locked (or, in solo
-        // mode, that no other transaction writes).
-        unsafe { write_back(&logs.writes, &self.core.faults) };
-        // Released from the end, each leaving the log once stamped (CM1:
-        // a roll-forward finds the ones still held).
-        while let Some(&(o, _)) = logs.locked.last() {
-            // SAFETY: live objects we hold locked.
-            unsafe { o.as_ref() }.vlock().store(vlock::stamp(wv, self.core.tag), Ordering::Release);
-            logs.locked.pop();
+        if self.stage <= stage::WRITE_BACK {
+            self.stage = stage::WRITE_BACK;
+            // SAFETY: field words of live objects we hold locked (or, in
+            // solo mode, that no other transaction writes).
+            unsafe { write_back(&logs.writes, &self.core.faults) };
         }
-        for &(slot, h) in &logs.globals {
-            // False (nothing set) if every handle was dropped already.
-            self.core.heap.globals.set(slot, h.cast());
+        if self.stage <= stage::UNLOCK {
+            self.stage = stage::UNLOCK;
+            // Released from the end, each leaving the log once stamped
+            // (CM1: a roll-forward finds the ones still held).
+            while let Some(&(o, _)) = logs.locked.last() {
+                // SAFETY: live objects we hold locked.
+                unsafe { o.as_ref() }.vlock().store(vlock::stamp(wv, tag), Ordering::Release);
+                logs.locked.pop();
+            }
         }
-        if weak_cells {
-            // Published: the collector clears them from its next walk on
-            // (collector/weak_gate.rs, the registry). After the unlock, so a
-            // walk in progress holds up no lock of ours. A cell registered
-            // after a walk was published with the barrier on (marked) or
-            // after this thread answered SWEEP (in a swept block): the
-            // registry's argument covers both.
-            let cells = logs.news.iter().copied().filter(|h| {
+        if self.stage <= stage::GLOBALS {
+            self.stage = stage::GLOBALS;
+            for &(slot, h) in &logs.globals {
+                // False (nothing set) if every handle was dropped already.
+                self.core.heap.globals.set(slot, h.cast());
+            }
+            if self.weak_news {
                 // SAFETY: our own objects, live and just published.
-                unsafe { h.as_ref() }.flags().contains(ObjFlags::WEAK)
-            });
-            self.core.heap.collector.weak_cells.register(cells);
+                let weak = |h: &NonNull<Header>| unsafe { h.as_ref() }.flags().contains(ObjFlags::WEAK);
+                // Published: the collector clears them from its next walk on
+                // (collector/weak_gate.rs, the registry). After the unlock,
+                // so a walk in progress holds up no lock of ours. A cell
+                // registered after a walk was published with the barrier on
+                // (marked) or after this thread answered SWEEP (in a swept
+                // block): the registry's argument covers both.
+                self.core.heap.collector.weak_cells.register(logs.news.iter().copied().filter(weak));
+            }
         }
     }
 

@@ -213,6 +213,8 @@ pub struct Tx<'tx> {
     wv: u64,
     /// Objects published by the commit (`TxCounts::allocations`).
     published: usize,
+    /// Some of them are weak cells (step GLOBALS registers them).
+    weak_news: bool,
     _brand: Brand<'tx>,
     /// The thread is RUNNING while the attempt lives; dropped after
     /// `Drop::drop` rolled back an unfinished attempt (fields drop after
@@ -242,6 +244,7 @@ impl<'tx> Tx<'tx> {
             stage: commit::stage::OPEN,
             wv: 0,
             published: 0,
+            weak_news: false,
             _brand: std::marker::PhantomData,
             _running: running,
         }
