@@ -241,7 +241,7 @@ impl Collector {
             let goal = goal.max(self.config.min_trigger_bytes);
             self.full_due.store(cs.live_bytes >= goal, Ordering::Relaxed);
         } else {
-            let (goal, trigger) = self.next_goal(report.bytes, cs.live_bytes);
+            let (goal, trigger) = self.next_goal(cs.live_bytes);
             cs.goal = goal;
             self.trigger_bytes.store(trigger, Ordering::Relaxed);
         }
@@ -330,25 +330,16 @@ impl Collector {
     }
 
     /// The pacer after a full cycle (docs/COLLECTOR.md, "Pacing"): the
-    /// goal for the next cycle, and the allocation (counted from this
-    /// cycle's start) that starts it.
-    ///
-    /// The goal is in bytes of objects in use when the next marking ends:
-    /// what this cycle traced (the data live at its snapshot) plus
-    /// `growth_factor` times that, at least `min_trigger_bytes` more.
-    /// The trigger aims at the goal assuming the next cycle allocates as
-    /// much while it runs as this one did. That allocation is already in
-    /// the counter (it began at this cycle's start) and in `live_after`
-    /// (objects allocated during a cycle are black and survive it), so the
-    /// trigger is the goal minus the bytes in use after this sweep. It
-    /// never drops below a quarter of the growth allowed: a mutator that
-    /// allocates faster than the marker traces gets cycles back to back
-    /// (the heap then peaks at what is live plus one cycle's allocation),
-    /// not a storm of cycles that each begin with nothing to reclaim.
-    fn next_goal(&self, marked: u64, live_after: u64) -> (u64, u64) {
-        let growth = (((marked as f64) * self.config.growth_factor) as u64).max(self.config.min_trigger_bytes);
-        let goal = marked + growth;
-        (goal, goal.saturating_sub(live_after).max(growth / 4))
+    /// goal for the next cycle and the allocation (counted from this
+    /// cycle's start) that starts it. The trigger is `growth_factor` times
+    /// the bytes the sweep left, at least `min_trigger_bytes`. The counter
+    /// includes this cycle's own allocation (black, so in `live_after`),
+    /// and the next cycle allocates about as much while it runs, so the
+    /// bytes in use when its marking ends come to about `live_after` plus
+    /// the trigger: that is the goal reported (`CycleStats::heap_goal`).
+    fn next_goal(&self, live_after: u64) -> (u64, u64) {
+        let trigger = (((live_after as f64) * self.config.growth_factor) as u64).max(self.config.min_trigger_bytes);
+        (live_after + trigger, trigger)
     }
 
     /// Generational mode: the allocation before the next young cycle. Its
