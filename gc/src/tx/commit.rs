@@ -48,10 +48,9 @@ pub(super) mod stage {
     /// The commit barrier (or, in mode R, the remembered set).
     pub(crate) const BARRIER: u8 = 1;
     /// New objects stamped with the write version and published (`NEW`
-    /// cleared). Run again only if it did not finish: no reference to
-    /// them is in the heap before it does, so nobody else can have locked
-    /// one; after write-back began, another commit may hold one locked,
-    /// and a second stamp would erase that lock.
+    /// cleared). Run again only if it did not finish: until the locks
+    /// are released nobody else can reach them, but afterwards another
+    /// commit may hold one locked, and a second stamp would erase that.
     pub(crate) const STAMP: u8 = 2;
     /// The logged words written back, every written object still locked
     /// by us (so writing them again writes the same words).
