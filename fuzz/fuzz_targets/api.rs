@@ -1,11 +1,11 @@
 //! Fuzz target `api`: bytes decoded into sequences of tmgc API operations
 //! on 1 to 3 mutator threads while the background collector runs cycles
 //! (with the heap verifier on), each checked against a plain model:
-//! allocate, write, link, unlink, read back, drop roots, global roots,
-//! transactions that abort on purpose or panic part-way, collections, a
-//! `TVec` pushed and popped, weak cells, cleanups counted at the end (each
-//! runs once, for exactly the objects that became unreachable), and a
-//! counter that every thread increments.
+//! allocate, write (some in inevitable transactions), link, unlink, read
+//! back, drop roots, global roots, transactions that abort on purpose or
+//! panic part-way, collections, a `TVec` pushed and popped, weak cells,
+//! cleanups counted at the end (each runs once, for exactly the objects
+//! that became unreachable), and a counter that every thread increments.
 //!
 //! The first byte gives the thread count; then each 4-byte chunk is one
 //! operation, its first byte's high nibble naming the thread. Each thread
@@ -156,10 +156,16 @@ impl<'a> State<'a> {
                 self.cells.push((v, None, Some(h)));
             }
             2 => {
+                // A write, in an inevitable transaction when the top bit
+                // of the choice byte is set.
+                let inevitable = arg[0] & 0x80 != 0;
                 if let Some(i) = self.pick(arg[0]) {
                     let h = self.cells[i].2.as_ref().unwrap();
                     self.m
                         .atomically(|tx| {
+                            if inevitable {
+                                tx.become_inevitable()?;
+                            }
                             let c = get(tx, h)?;
                             Ok(tx.set(c, |c| &c.value, v)?)
                         })
