@@ -131,18 +131,9 @@ impl FaultPoint {
         matches!(self, FaultPoint::Barrier | FaultPoint::WriteBack | FaultPoint::RootCommit)
     }
 
-    /// Whether the point is in the collector (a fault there breaks it: FT4).
-    pub fn in_collector(self) -> bool {
-        matches!(
-            self,
-            FaultPoint::CycleStart
-                | FaultPoint::Mark
-                | FaultPoint::Termination
-                | FaultPoint::WeakGate
-                | FaultPoint::VerifyStop
-                | FaultPoint::SweepBegun
-                | FaultPoint::Sweep
-        )
+    /// The point armed as `code` (0: none).
+    fn from_code(code: u8) -> Option<FaultPoint> {
+        FaultPoint::ALL.into_iter().find(|&p| p as u8 == code)
     }
 }
 
@@ -183,14 +174,12 @@ impl Faults {
     /// Disarm; the point that was armed and had not fired, if any.
     #[cfg(all(any(test, feature = "fault-injection"), not(tmgc_loom)))]
     pub(crate) fn disarm(&self) -> Option<FaultPoint> {
-        let a = self.armed.swap(0, Ordering::Relaxed);
-        FaultPoint::ALL.into_iter().find(|&p| p as u8 == a)
+        FaultPoint::from_code(self.armed.swap(0, Ordering::Relaxed))
     }
 
     /// The armed point, if it has not fired yet.
     #[cfg(all(any(test, feature = "fault-injection"), not(tmgc_loom)))]
     pub(crate) fn armed(&self) -> Option<FaultPoint> {
-        let a = self.armed.load(Ordering::Relaxed);
-        FaultPoint::ALL.into_iter().find(|&p| p as u8 == a)
+        FaultPoint::from_code(self.armed.load(Ordering::Relaxed))
     }
 }

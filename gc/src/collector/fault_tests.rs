@@ -171,6 +171,23 @@ impl World {
     }
 }
 
+/// Start a cycle on another thread and hold it before its close (marking
+/// done, every thread's barrier on), `m` answering its handshakes; the
+/// caller releases it by clearing `hold`.
+fn hold_before_close(heap: &Heap, m: &mut Mutator) -> thread::JoinHandle<Result<CycleStats, CollectError>> {
+    let c = &heap.inner.collector;
+    c.held.store(false, Ordering::SeqCst);
+    c.hold.store(Hold::BeforeClose as u8, Ordering::SeqCst);
+    let h = heap.clone();
+    let t = thread::spawn(move || h.collect());
+    while !c.held.load(Ordering::SeqCst) {
+        m.commit_point(); // answer the handshakes
+        thread::sleep(Duration::from_millis(1));
+    }
+    m.commit_point();
+    t
+}
+
 /// Arm `point`, run `path`'s transaction until the fault fires, and check
 /// FT1 (Validate) or FT2 (the others).
 fn transaction_fault(point: FaultPoint, path: Path) {
@@ -185,19 +202,7 @@ fn transaction_fault(point: FaultPoint, path: Path) {
     let before = w.read(&mut m);
 
     // For `Marking`: hold a cycle before its close, every thread's barrier on.
-    let cycle = (path == Path::Marking).then(|| {
-        let c = &heap.inner.collector;
-        c.held.store(false, Ordering::SeqCst);
-        c.hold.store(Hold::BeforeClose as u8, Ordering::SeqCst);
-        let h = heap.clone();
-        let t = thread::spawn(move || h.collect());
-        while !c.held.load(Ordering::SeqCst) {
-            m.commit_point(); // answer the handshakes
-            thread::sleep(Duration::from_millis(1));
-        }
-        m.commit_point();
-        t
-    });
+    let cycle = (path == Path::Marking).then(|| hold_before_close(&heap, &mut m));
 
     m.arm_fault(point);
     let r = catch_unwind(AssertUnwindSafe(|| w.step(&mut m, path, 99)));
@@ -467,15 +472,8 @@ fn a_thread_cut_short_in_its_first_answer_during_marking_answers_again() {
     let heap = Heap::new(Config::default().verify(true)).unwrap();
     let mut m = heap.attach().unwrap();
     let _w = World::new(&mut m);
+    let cycle = hold_before_close(&heap, &mut m);
     let c = &heap.inner.collector;
-    c.held.store(false, Ordering::SeqCst);
-    c.hold.store(Hold::BeforeClose as u8, Ordering::SeqCst);
-    let h = heap.clone();
-    let cycle = thread::spawn(move || h.collect());
-    while !c.held.load(Ordering::SeqCst) {
-        m.commit_point();
-        thread::sleep(Duration::from_millis(1));
-    }
     let h = heap.clone();
     within("a thread attaching during marking", move || {
         let mut m2 = h.attach().unwrap();

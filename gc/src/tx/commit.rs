@@ -405,8 +405,10 @@ impl<'tx> Tx<'tx> {
                 self.core.heap.globals.set(slot, h.cast());
             }
             if self.weak_news {
-                // SAFETY: our own objects, live and just published.
-                let weak = |h: &NonNull<Header>| unsafe { h.as_ref() }.flags().contains(ObjFlags::WEAK);
+                let weak = |h: &NonNull<Header>| {
+                    // SAFETY: our own objects, live and just published.
+                    unsafe { h.as_ref() }.flags().contains(ObjFlags::WEAK)
+                };
                 // Published: the collector clears them from its next walk on
                 // (collector/weak_gate.rs, the registry). After the unlock,
                 // so a walk in progress holds up no lock of ours. A cell
