@@ -58,8 +58,11 @@ pub const INJECTED: &str = "tmgc: injected fault at";
 pub enum FaultPoint {
     /// A commit, with its write set locked, before validating its reads.
     Validate = 1,
-    /// A commit's barrier while the collector marks, after it shaded the
-    /// roots the transaction created and before the old values.
+    /// A commit's barrier while the collector marks: in the walk that
+    /// marks its survivors, after the first object (if the transaction
+    /// began after its thread observed MARK and publishes a new object),
+    /// else after it shaded the roots the transaction created and before
+    /// the old values.
     Barrier,
     /// A commit's write-back, after its first word (before it, for a
     /// transaction that writes one word).

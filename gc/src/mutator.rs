@@ -81,6 +81,8 @@ impl Mutator {
                 barrier: false,
                 barrier_epoch: u64::MAX,
                 swept_epoch: u64::MAX,
+                survivors: false,
+                walk: Vec::new(),
                 grey: Vec::new(),
                 generational: heap.collector.config.generational,
                 remset: Vec::new(),

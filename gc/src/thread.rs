@@ -52,6 +52,13 @@ pub(crate) struct LocalGc {
     pub(crate) barrier_epoch: u64,
     /// The cycle whose SWEEP this thread answered.
     pub(crate) swept_epoch: u64,
+    /// This thread answered MARK of the cycle its barrier is on for and has
+    /// not answered its SWEEP: its commits mark their survivors (P4,
+    /// `collector/survivors.rs`). Changed only at its commit points, so it
+    /// holds for a whole attempt.
+    pub(crate) survivors: bool,
+    /// Scratch stack of the survivors' walk (kept to reuse its memory).
+    pub(crate) walk: Vec<Grey>,
     /// Objects this thread shaded and has not handed over yet.
     pub(crate) grey: Vec<Grey>,
     /// Generational mode is on (the heap's configuration, copied here so

@@ -6,13 +6,17 @@
 //! - `handshake_and_barrier`: a mutator moves the only reference to an
 //!   object while a cycle runs (REQ, T, marking, termination, verify,
 //!   sweep). In every interleaving the verifier passes and the object
-//!   survives: handshake 1, the commit barrier and black allocation agree
-//!   (traps 1, 3 and 8).
+//!   survives: handshake 1, the commit barrier and the survivors' marking
+//!   agree (traps 1, 3 and 8).
 //! - `tagged_overwrite_against_marking`: the same move between the tagged
 //!   words of a dynamic object, the old reference overwritten by an
 //!   immediate: barrier (a) decodes the old word and shades it (TG2 of
 //!   gc/src/tagged.rs; issue 22: references kept in data words escaped
 //!   the barrier).
+//! - `survivors_against_a_cycle`: a thread publishes a new pair holding
+//!   a new leaf (and drops a new garbage leaf) while a cycle runs: the
+//!   commit shades what it publishes or marks its survivors (P4), and the
+//!   leaf survives.
 //! - `attach_detach_park`: one thread attaches, roots a new object and
 //!   detaches; another stays attached but idle (parked) holding a root,
 //!   while a cycle runs. No deadlock, no lost acknowledgement, and the
@@ -132,6 +136,62 @@ fn handshake_and_barrier() {
         mover.join().unwrap();
         heap.collect().expect("the verifier found a reachable object unmarked");
         assert_eq!(read(&heap, &g, true), 7);
+    });
+}
+
+#[derive(Trace)]
+struct PairHolder {
+    pair: Ref<Pair>,
+}
+
+/// P4 (`gc/src/collector/survivors.rs`): a thread publishes new objects
+/// (a new pair holding a new leaf, stored into a published holder) and
+/// drops a new garbage leaf, twice, while a cycle runs. Whether a
+/// transaction began before its thread observed MARK (its commit shades
+/// what it publishes) or after (its commit marks its survivors, tracing
+/// the pair to the leaf itself), the verifier passes and the leaf
+/// survives.
+#[test]
+fn survivors_against_a_cycle() {
+    model(1, || {
+        let heap = Heap::new(config()).unwrap();
+        let g = {
+            let mut m = heap.attach().unwrap();
+            m.transaction::<_, ()>(|tx| {
+                let h = tx.alloc(PairHolder { pair: Ref::null() })?;
+                Ok(tx.global_root(h))
+            })
+            .unwrap()
+        };
+        let publisher = {
+            let (heap, g) = (heap.clone(), g.clone());
+            thread::spawn(move || {
+                let mut m = heap.attach().unwrap();
+                for v in [8, 9] {
+                    m.transaction::<_, ()>(|tx| {
+                        let h = tx.get_global(&g)?;
+                        let leaf = tx.alloc(Leaf { v: Value::new(v) })?;
+                        let _garbage = tx.alloc(Leaf { v: Value::new(0) })?;
+                        let p = tx.alloc(Pair { a: Ref::null(), b: Ref::null() })?;
+                        tx.store(p, |p| &p.a, Some(leaf))?; // in place: p is new
+                        tx.store(h, |h| &h.pair, Some(p))?;
+                        Ok(())
+                    })
+                    .unwrap();
+                }
+            })
+        };
+        heap.collect().expect("the verifier found a reachable object unmarked");
+        publisher.join().unwrap();
+        heap.collect().expect("the verifier found a reachable object unmarked");
+        let mut m = heap.attach().unwrap();
+        let v = m.transaction::<_, ()>(|tx| {
+            let h = tx.get_global(&g)?;
+            let p = tx.load(h, |h| &h.pair)?.expect("published");
+            let l = tx.load(p, |p| &p.a)?.expect("the pair's leaf");
+            Ok(tx.get(l, |l| &l.v)?)
+        });
+        assert_eq!(v.unwrap(), 9);
     });
 }
 

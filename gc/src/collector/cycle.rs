@@ -46,6 +46,9 @@ pub(crate) enum Hold {
     BeforeClose = 1,
     /// Marking closed (and verified), weak cells not yet cleared.
     BeforeWeakClearing,
+    /// Weak cells cleared and finalizers found: before the sweep begins
+    /// and before the SWEEP request.
+    WeakWalkDone,
 }
 
 impl Collector {
@@ -209,6 +212,7 @@ impl Collector {
         let in_use = (live_before + allocated + during).saturating_sub(during_before);
 
         // 5. SWEEP(e).
+        self.hold_point(Hold::WeakWalkDone);
         space.begin_sweep();
         self.faults.hit(FaultPoint::SweepBegun);
         let (w, recs) = self.request(cs, word::SWEEP);
@@ -333,7 +337,7 @@ impl Collector {
     /// goal for the next cycle and the allocation (counted from this
     /// cycle's start) that starts it. The trigger is `growth_factor` times
     /// the bytes the sweep left, at least `min_trigger_bytes`. The counter
-    /// includes this cycle's own allocation (black, so in `live_after`),
+    /// includes this cycle's own allocation (its survivors in `live_after`),
     /// and the next cycle allocates about as much while it runs, so the
     /// bytes in use when its marking ends come to about `live_after` plus
     /// the trigger: that is the goal reported (`CycleStats::heap_goal`).
@@ -345,14 +349,11 @@ impl Collector {
     /// Generational mode: the allocation before the next young cycle. Its
     /// base is a quarter of what a full cycle's pacer would allow
     /// (`growth_factor` times the live bytes), and never less than
-    /// `nursery_bytes`. A young cycle promotes what it marks, and
-    /// everything allocated while it marks (black allocation lasts from a
-    /// thread's MARK answer to its SWEEP answer, both at commit points, so
-    /// at least one transaction of each thread). When that is more than a
-    /// quarter of what the cycle followed, young cycles run too often for
-    /// the program's transactions (binary-trees builds a 64 MB tree in one
-    /// transaction at N=21): the nursery doubles, up to `growth_factor`
-    /// times the live bytes. When a cycle promotes less than a sixteenth,
+    /// `nursery_bytes`. A young cycle promotes what it marks, the
+    /// survivors of the transactions that ran while it marked included
+    /// (P4). When that is more than a quarter of what the cycle followed,
+    /// young cycles run too often for what the program keeps: the nursery
+    /// doubles, up to `growth_factor` times the live bytes. When a cycle promotes less than a sixteenth,
     /// it shrinks back towards the base.
     fn next_nursery(&self, now: u64, full: bool, live_before: u64, live_after: u64, allocated: u64) -> u64 {
         let growth = self.config.growth_factor;

@@ -27,7 +27,6 @@ use crate::collector::mark::shade;
 use crate::heap::HeapInner;
 use crate::sync::{lock, Spin};
 use crate::thread::{MutatorRecord, MutatorState, DETACHED, PARKED};
-use tmgc_alloc::Colour;
 
 /// The request word: `seq << 32 | epoch (24 bits) << 8 | phase`.
 pub(crate) mod word {
@@ -35,7 +34,8 @@ pub(crate) mod word {
     pub(crate) const IDLE: u64 = 0;
     /// Handshake 1 of a cycle: turn the barrier on, shade your roots.
     pub(crate) const REQ: u64 = 1;
-    /// Marking runs (after T): allocate black from the next transaction.
+    /// Marking runs (after T): from the next transaction on, mark your
+    /// survivors at commit (P4).
     pub(crate) const MARK: u64 = 2;
     /// A termination round: hand over your grey objects.
     pub(crate) const FLUSH: u64 = 3;
@@ -88,18 +88,21 @@ pub(crate) fn respond(heap: &HeapInner, core: &mut MutatorState, w: u64, by_owne
                 // one did not get here.
                 core.gc.barrier = true;
                 core.gc.barrier_epoch = epoch;
+                core.gc.survivors = false;
             }
-            // P4: transactions begun after observing MARK allocate black.
-            if phase != word::REQ && core.alloc.colour() == Colour::White {
-                core.alloc.set_colour(Colour::Black);
+            // P4: transactions begun after observing MARK mark their
+            // survivors at commit (they allocate white, as every
+            // transaction does).
+            if phase != word::REQ {
+                core.gc.survivors = true;
             }
         }
         word::SWEEP if core.gc.swept_epoch != epoch => {
-            // P8: retire the blocks allocated in (black) during marking,
-            // so from now on white objects go only into blocks already
-            // swept in this epoch; then barrier off.
+            // P8: retire the blocks allocated in during marking, so from
+            // now on new objects go only into blocks already swept in this
+            // epoch; then barrier off.
             core.alloc.retire_all().expect("no checkpoint is open at a commit point");
-            core.alloc.set_colour(Colour::White);
+            core.gc.survivors = false;
             core.gc.barrier = false;
             core.gc.swept_epoch = epoch;
             // Late shades (see docs/COLLECTOR.md, termination) need no

@@ -6,7 +6,7 @@
 //!    for a parked thread under the thread's lock). No stop-the-world.
 //! 2. **T**: every acknowledgement is in; the collector shades the global
 //!    roots and publishes **MARK(e)**: transactions begun from now on
-//!    allocate black.
+//!    mark their survivors at commit (P4).
 //! 3. **Marking** by the configured marker (`Config::marker`), then **termination rounds**
 //!    (FLUSH handshakes collecting every thread's barrier buffer) until a
 //!    round brings no new grey object.
@@ -29,6 +29,7 @@ mod cycle;
 pub(crate) mod handshake;
 mod registry;
 pub(crate) mod remset;
+pub(crate) mod survivors;
 mod terminate;
 mod trigger;
 mod verify;
@@ -40,6 +41,8 @@ mod fault_tests;
 mod mark_tests;
 #[cfg(all(test, not(tmgc_loom)))]
 mod panic_tests;
+#[cfg(all(test, not(tmgc_loom)))]
+mod survivor_tests;
 #[cfg(all(test, not(tmgc_loom)))]
 pub(crate) mod trap_tests;
 #[cfg(all(test, not(tmgc_loom)))]

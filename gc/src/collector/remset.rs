@@ -36,12 +36,12 @@
 //!   are cleared only at a full cycle's start, and that cycle's T drops
 //!   every entry logged before it. So a holder is never freed while its
 //!   entry waits, and tracing it reads a live object.
-//! - (RS6) **Objects black when marking closed.** A commit in a closed
-//!   cycle that publishes objects it allocated black logs each one that
-//!   holds a reference to an unmarked object: they are marked (old) from
-//!   now on, and their fields were written in place, unlogged, perhaps
-//!   with a young object a thread that already answered SWEEP allocated
-//!   (T4). One whose references are all marked needs no entry: a later
+//! - (RS6) **Survivors when marking closed.** A commit in a closed
+//!   cycle that publishes survivors (new objects it marks: P4,
+//!   `survivors.rs`) logs each one that holds a reference to an unmarked
+//!   object: they are marked (old) from now on, and their fields were
+//!   written in place, unlogged, perhaps with a young object a thread that
+//!   already answered SWEEP allocated (T4). One whose references are all marked needs no entry: a later
 //!   change to its fields is a logged write (RS1).
 
 use std::ptr::NonNull;
@@ -92,18 +92,20 @@ pub(crate) unsafe fn remember(writes: &[Write], remset: &mut Vec<Grey>) -> usize
     logged
 }
 
-/// RS6: log the objects a commit allocated black and now publishes that
-/// hold a reference to an unmarked object. (Logging every black object
-/// with reference fields is also correct, but a transaction that builds a
-/// large structure across a cycle's close, all of it black and pointing
-/// only at itself, then logged half a million objects for the next T to
-/// trace: binary-trees, depth 18.) Their marks are flushed (the commit
-/// barrier's first step), so references among them count as marked.
+/// RS6: log the survivors a commit publishes after marking closed (its
+/// new objects it marked: `collector/survivors.rs`) that hold a reference
+/// to an unmarked object. (Logging every survivor with reference fields is
+/// also correct, but a transaction that builds a large structure across a
+/// cycle's close, pointing only at itself, then logged half a million
+/// objects for the next T to trace: binary-trees, depth 18.) Its other new
+/// objects are unmarked: garbage that this cycle's sweep frees, never
+/// logged (RS5). Survivors reach only survivors among the new objects, so
+/// references among them count as marked.
 ///
 /// # Safety
 /// `news` are the committing transaction's own new objects, initialised,
-/// not yet published, with their black marks flushed.
-pub(crate) unsafe fn remember_black_news(news: &[NonNull<Header>], remset: &mut Vec<Grey>) {
+/// not yet published, with its survivors marked.
+pub(crate) unsafe fn remember_survivors(news: &[NonNull<Header>], remset: &mut Vec<Grey>) {
     /// Finds whether any reference it visits is unmarked.
     struct AnyYoung(bool);
     impl crate::trace::Visitor for AnyYoung {
@@ -117,7 +119,8 @@ pub(crate) unsafe fn remember_black_news(news: &[NonNull<Header>], remset: &mut 
         // SAFETY: our own live new objects (the caller's guarantee).
         let hdr = unsafe { h.as_ref() };
         let info = hdr.type_info();
-        if !info.has_refs() || hdr.flags().contains(ObjFlags::WEAK) {
+        // SAFETY: as above.
+        if !info.has_refs() || hdr.flags().contains(ObjFlags::WEAK) || !unsafe { marked(h) } {
             continue;
         }
         let mut young = AnyYoung(false);

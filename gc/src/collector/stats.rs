@@ -159,8 +159,9 @@ pub struct CycleStats {
     /// and when it leaves a block, so a small allocation may show up a
     /// cycle late.
     pub allocated_bytes: u64,
-    /// Live bytes after the sweep: the cells of marked or black objects
-    /// (a cell is the object rounded up to the 16-byte granule, so this can
+    /// Live bytes after the sweep: the cells of marked objects, the
+    /// survivors of the transactions that ran during marking included (a
+    /// cell is the object rounded up to the 16-byte granule, so this can
     /// exceed `marked_bytes`).
     pub live_bytes: u64,
     /// Bytes freed: live before plus allocated, minus live after (as exact
@@ -191,8 +192,8 @@ pub struct CycleStats {
     /// young cycles: the old generation's goal.
     pub heap_goal: u64,
     /// Bytes allocated while this cycle ran (from its first request to the
-    /// end of marking): all of it allocated black, so it survives the
-    /// cycle.
+    /// end of marking). Only what survives its transaction (P4 of
+    /// docs/COLLECTOR.md) survives the cycle.
     pub allocated_during: u64,
     /// How far the bytes in use passed `heap_goal` by the end of marking
     /// (0 when the heap stayed within it).

@@ -202,14 +202,15 @@ struct Slot {
 /// cycle's marking closed, a thread whose barrier is still on (it has not
 /// answered SWEEP) commits while another, past its SWEEP answer, has
 /// published young objects. Thread A (past SWEEP) publishes W (white) with
-/// W.x = C written in place into old X. Then B (barrier on, black, inside
-/// a transaction begun after marking closed) either moves W out of X into
-/// young Z (T3: barrier (a) would mark W, a late mark nobody traces) or
-/// wraps W in a new object N it allocates black and publishes into Z (T4:
-/// N is marked, its field was written in place). At the next young cycle
-/// W (T3) or N (T4) is old: if it was never traced, C (T3) or W (T4) is
-/// unmarked while reachable. With `Collector::closed`, B marks nothing and
-/// logs its black new objects (RS6).
+/// W.x = C written in place into old X. Then B (barrier on, marking its
+/// survivors, inside a transaction begun after marking closed) either
+/// moves W out of X into young Z (T3: barrier (a) would mark W, a late
+/// mark nobody traces) or wraps W in a new object N it publishes into Z
+/// (T4: N is a survivor, marked, its field was written in place). At the
+/// next young cycle W (T3) or N (T4) is old: if it was never traced, C
+/// (T3) or W (T4) is unmarked while reachable. With `Collector::closed`,
+/// B marks nothing but its survivors and logs those that hold an unmarked
+/// object (RS6).
 ///
 /// The verifier is off: its stop would wait for B, which waits inside its
 /// transaction. A weak cell to C tells whether C was freed (and debug
@@ -258,8 +259,9 @@ fn after_close(what: AfterClose) {
                     return Ok(None);
                 }
                 let kept = if what == AfterClose::Wrap {
-                    // N is allocated black (this transaction began after
-                    // MARK), and N.s = W is written in place, unlogged.
+                    // N is a survivor, marked at commit (this transaction
+                    // began after MARK), and N.s = W is written in place,
+                    // unlogged.
                     let n = tx.alloc(Slot { s: Ref::null() })?;
                     tx.store(n, |n| &n.s, Some(w))?;
                     Some(tx.global_root(n))
@@ -283,7 +285,7 @@ fn after_close(what: AfterClose) {
     while !c.held.load(std::sync::atomic::Ordering::SeqCst) {
         thread::sleep(Duration::from_millis(1));
     }
-    // Marking is closed: B begins its transaction now (barrier on, black)
+    // Marking is closed: B begins its transaction now (barrier on)
     // and waits inside it, so the SWEEP handshake waits for B.
     start.send(()).unwrap();
     b_in_tx.recv().unwrap();
@@ -335,7 +337,7 @@ fn after_close(what: AfterClose) {
 enum AfterClose {
     /// Moves W from old X into young Z (T3: barrier (a)).
     Move,
-    /// Wraps W in a new black object (T4: RS6).
+    /// Wraps W in a new object, a survivor (T4: RS6).
     Wrap,
     /// Roots W in a read-only transaction (T3 through barrier (b) of the
     /// read-only branch; found by review).
@@ -348,7 +350,7 @@ fn a_commit_after_close_marks_nothing() {
 }
 
 #[test]
-fn black_objects_published_after_close_are_logged() {
+fn survivors_published_after_close_are_logged() {
     after_close(AfterClose::Wrap);
 }
 

@@ -45,9 +45,10 @@
 //! live cell a referent that is unmarked is cleared with a CAS, which fails
 //! only if a commit wrote the cell since, and a referent written while the
 //! barrier is on is always marked (a strong read finds marked objects, a
-//! weak read in `CLOSED` only marked ones, and a new object is black or
-//! shaded by the commit). A cell registered after the walk was published
-//! with the barrier on (marked, so it survives this sweep) or after its
+//! weak read in `CLOSED` only marked ones, and a new object is marked by
+//! its commit as a survivor, or shaded). A cell registered after the walk
+//! was published with the barrier on (marked with its referent as a
+//! survivor, SV1 of `survivors.rs`, so both outlive this sweep) or after its
 //! thread answered SWEEP (white, in a block already swept): every
 //! registered cell is alive at the next walk or unmarked there.
 

@@ -296,6 +296,8 @@ impl<'tx> Tx<'tx> {
     pub(super) fn finish(&mut self, wv: u64) {
         self.wv = wv;
         if self.stage <= stage::BARRIER {
+            // A roll-forward finds the barrier begun (CM1).
+            let again = self.stage == stage::BARRIER;
             self.stage = stage::BARRIER;
             let core = &*self.core;
             let read_only = core.logs.writes.is_empty() && core.logs.news.is_empty() && core.logs.globals.is_empty();
@@ -313,7 +315,8 @@ impl<'tx> Tx<'tx> {
                     // while the barrier is on, so the clock reads cost
                     // nothing otherwise).
                     let clock = PauseClock::start();
-                    self.commit_barrier();
+                    // A second run walks the survivors again in full (SV4).
+                    self.commit_barrier(again);
                     self.core.gc.pauses.record(&clock, std::time::Duration::ZERO);
                 }
             } else if core.gc.generational && !core.logs.writes.is_empty() {
@@ -426,14 +429,16 @@ impl<'tx> Tx<'tx> {
     /// overwritten (snapshot at the beginning: a deleted edge cannot hide an
     /// object the marker has not reached); (b) shade the objects of the
     /// roots this transaction created and of the global roots it sets;
-    /// (c) if this transaction allocated white (it began before this thread
-    /// observed MARK), shade every object it publishes. Only 0 -> 1 marks
-    /// push (M1), into this thread's buffer, handed over at a commit point.
+    /// (c) if this transaction began before this thread observed MARK,
+    /// shade every object it publishes. Only 0 -> 1 marks push (M1), into
+    /// this thread's buffer, handed over at a commit point.
     ///
-    /// Objects this thread allocated black get their mark bits now (A3 of
-    /// the allocator defers them): published unmarked, another thread's
-    /// barrier would shade them as new work, and a churning heap could keep
-    /// termination rounds finding "new" marks forever (trap 9).
+    /// A transaction that began after its thread observed MARK first marks
+    /// its survivors (P4, `collector/survivors.rs`): the new objects
+    /// reachable from what it publishes, black, traced here, pushed
+    /// nowhere, so a churning heap does not keep termination rounds
+    /// finding "new" marks forever (trap 9). Its other new objects are
+    /// garbage, and this cycle's sweep frees them.
     ///
     /// Generational mode adds two rules. Until marking closes, a reference
     /// to an unmarked object stored into a marked holder is shaded (T2 of
@@ -441,26 +446,26 @@ impl<'tx> Tx<'tx> {
     /// old holder may receive the only reference to a young object whose
     /// other path a thread still in mode R deletes unbarriered). Once
     /// marking has closed for this cycle (`Collector::closed`), the commit
-    /// marks nothing (a late mark would promote an object nobody traces:
-    /// T3) and logs as in mode R, its black new objects included (RS1,
-    /// RS6 of `collector/remset.rs`).
+    /// marks nothing but its survivors (a late mark would promote an object
+    /// nobody traces: T3) and logs as in mode R, its survivors included
+    /// (RS1, RS6 of `collector/remset.rs`).
     #[cold]
-    fn commit_barrier(&mut self) {
-        if self.core.alloc.colour() == tmgc_alloc::Colour::Black {
-            self.core.alloc.flush_marks();
+    fn commit_barrier(&mut self, again: bool) {
+        if self.core.gc.survivors && !self.core.logs.news.is_empty() {
+            self.mark_survivors(again);
         }
         if self.closed() {
             let core = &mut *self.core;
-            debug_assert_eq!(
-                core.alloc.colour(),
-                tmgc_alloc::Colour::Black,
-                "a transaction committing after marking closed began after its thread's FLUSH answer"
+            debug_assert!(
+                core.gc.survivors,
+                "a transaction committing after marking closed began after its thread's MARK answer"
             );
             // SAFETY: validated, write set locked, not written back (the
-            // caller); new objects initialised, not yet published.
+            // caller); new objects initialised, not yet published, their
+            // survivors marked.
             unsafe {
                 remset::remember(&core.logs.writes, &mut core.gc.remset);
-                remset::remember_black_news(&core.logs.news, &mut core.gc.remset);
+                remset::remember_survivors(&core.logs.news, &mut core.gc.remset);
             }
             return;
         }
@@ -501,7 +506,7 @@ impl<'tx> Tx<'tx> {
         // are of the heap after T, which (I2) covers.
         // T2 (generational mode): a young value stored into an old (marked)
         // holder is shaded, by black transactions too.
-        let white = core.alloc.colour() == tmgc_alloc::Colour::White;
+        let white = !core.gc.survivors;
         if white || core.gc.generational {
             for w in &core.logs.writes {
                 let Write::Ptr { obj, value, .. } = *w else { continue };
@@ -532,6 +537,27 @@ impl<'tx> Tx<'tx> {
                 unsafe { shade(h, grey) };
             }
         }
+    }
+
+    /// P4: mark the new objects this commit publishes reachable (SV1 of
+    /// `collector/survivors.rs`), from every way out of the transaction.
+    fn mark_survivors(&mut self, again: bool) {
+        let core = &mut *self.core;
+        let logs = &core.logs;
+        let stored = logs.writes.iter().filter_map(|w| match *w {
+            Write::Ptr { value, .. } => crate::tagged::decode_ref(value),
+            Write::Word { .. } => None,
+        });
+        let rooted = core.roots.created().map(NonNull::cast);
+        let globals = logs.globals.iter().map(|&(_, h)| h);
+        let finalized = logs.finals.iter().map(|e| e.obj);
+        let starts = stored.chain(rooted).chain(globals).chain(finalized);
+        // SAFETY: called from the commit barrier (validated, write set
+        // locked, nothing published), this thread past its MARK answer;
+        // every start is a reference this transaction holds (SV1).
+        unsafe {
+            crate::collector::survivors::mark_survivors(starts, &logs.news, &mut core.gc.walk, again, &core.faults)
+        };
     }
 
     /// Generational mode, barrier on, and marking closed for this
