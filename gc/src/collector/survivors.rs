@@ -92,7 +92,8 @@ impl Visitor for Walk<'_> {
 }
 
 /// Mark the committing transaction's survivors (SV1-SV4): every own new
-/// object reachable from `starts` (and from the weak cells in `news`).
+/// object reachable from `starts` and from the weak cells among `news`
+/// (the caller may pass no `news` when it allocated no weak cell).
 /// Returns how many objects it marked. `stack` is scratch.
 ///
 /// # Safety

@@ -375,15 +375,12 @@ impl<'tx> Tx<'tx> {
             // cleared with Release, before any reference to them is written
             // back.
             self.published = logs.news.len();
-            let mut weak_cells = false;
             for h in &logs.news {
                 // SAFETY: our own live new objects.
                 let h = unsafe { h.as_ref() };
                 h.vlock().store(vlock::stamp(wv, tag), Ordering::Relaxed);
-                weak_cells |= h.flags().contains(ObjFlags::WEAK);
                 h.clear_new();
             }
-            self.weak_news = weak_cells;
         }
         if self.stage <= stage::WRITE_BACK {
             self.stage = stage::WRITE_BACK;
@@ -451,9 +448,8 @@ impl<'tx> Tx<'tx> {
     /// (RS1, RS6 of `collector/remset.rs`).
     #[cold]
     fn commit_barrier(&mut self, again: bool) {
-        if self.core.gc.survivors && !self.core.logs.news.is_empty() {
-            self.mark_survivors(again);
-        }
+        let survivors =
+            if self.core.gc.survivors && !self.core.logs.news.is_empty() { self.mark_survivors(again) } else { 0 };
         if self.closed() {
             let core = &mut *self.core;
             debug_assert!(
@@ -465,7 +461,10 @@ impl<'tx> Tx<'tx> {
             // survivors marked.
             unsafe {
                 remset::remember(&core.logs.writes, &mut core.gc.remset);
-                remset::remember_survivors(&core.logs.news, &mut core.gc.remset);
+                // RS6 looks only at survivors (a second walk counts none).
+                if survivors > 0 || again {
+                    remset::remember_survivors(&core.logs.news, &mut core.gc.remset);
+                }
             }
             return;
         }
@@ -541,7 +540,8 @@ impl<'tx> Tx<'tx> {
 
     /// P4: mark the new objects this commit publishes reachable (SV1 of
     /// `collector/survivors.rs`), from every way out of the transaction.
-    fn mark_survivors(&mut self, again: bool) {
+    /// Returns how many it marked.
+    fn mark_survivors(&mut self, again: bool) -> u64 {
         let core = &mut *self.core;
         let logs = &core.logs;
         let stored = logs.writes.iter().filter_map(|w| match *w {
@@ -552,12 +552,12 @@ impl<'tx> Tx<'tx> {
         let globals = logs.globals.iter().map(|&(_, h)| h);
         let finalized = logs.finals.iter().map(|e| e.obj);
         let starts = stored.chain(rooted).chain(globals).chain(finalized);
+        // Only the weak cells among the new objects are starts of their own.
+        let news: &[NonNull<Header>] = if self.weak_news { &logs.news } else { &[] };
         // SAFETY: called from the commit barrier (validated, write set
         // locked, nothing published), this thread past its MARK answer;
         // every start is a reference this transaction holds (SV1).
-        unsafe {
-            crate::collector::survivors::mark_survivors(starts, &logs.news, &mut core.gc.walk, again, &core.faults)
-        };
+        unsafe { crate::collector::survivors::mark_survivors(starts, news, &mut core.gc.walk, again, &core.faults) }
     }
 
     /// Generational mode, barrier on, and marking closed for this

@@ -213,7 +213,8 @@ pub struct Tx<'tx> {
     wv: u64,
     /// Objects published by the commit (`TxCounts::allocations`).
     published: usize,
-    /// Some of them are weak cells (step GLOBALS registers them).
+    /// Some of its new objects are weak cells (set by `new_weak`; the
+    /// survivors' walk starts from them, step GLOBALS registers them).
     weak_news: bool,
     _brand: Brand<'tx>,
     /// The thread is RUNNING while the attempt lives; dropped after

@@ -24,6 +24,7 @@ impl<'tx> Tx<'tx> {
     /// does not keep `target` alive. See [`crate::weak`].
     pub fn new_weak<T: ?Sized>(&mut self, target: Option<Gc<'tx, T>>) -> Result<Gc<'tx, Weak<T>>, AllocError> {
         let h = self.alloc_raw(&WEAK_CELL, WEAK_CELL.object_size())?;
+        self.weak_news = true;
         let target = target.map_or(std::ptr::null_mut(), |g| g.ptr.as_ptr());
         // SAFETY: a fresh weak cell: its payload is one reference word, not
         // yet initialised; after this write the object is a `Weak<T>`.
