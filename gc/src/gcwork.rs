@@ -8,6 +8,8 @@
 //!   verifier's stop, weak clearing and the sweep;
 //! - a parallel marker's helper thread, for its whole life;
 //! - a mutator assisting the marker at a commit point;
+//! - a mutator's commit marking its survivors, or logging them in the
+//!   remembered set (`collector/survivors.rs`, RS6): both run `Trace` code;
 //! - any thread running a destructor from the sweep's drop hook (the
 //!   collector, or a mutator sweeping lazily).
 //!

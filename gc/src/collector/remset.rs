@@ -102,10 +102,15 @@ pub(crate) unsafe fn remember(writes: &[Write], remset: &mut Vec<Grey>) -> usize
 /// logged (RS5). Survivors reach only survivors among the new objects, so
 /// references among them count as marked.
 ///
+/// `conservative` (a roll-forward's second run, while a panic unwinds):
+/// log every survivor with references, running no `Trace` code. A
+/// `Trace` that panics here gets the same treatment before its panic goes
+/// on.
+///
 /// # Safety
 /// `news` are the committing transaction's own new objects, initialised,
 /// not yet published, with its survivors marked.
-pub(crate) unsafe fn remember_survivors(news: &[NonNull<Header>], remset: &mut Vec<Grey>) {
+pub(crate) unsafe fn remember_survivors(news: &[NonNull<Header>], remset: &mut Vec<Grey>, conservative: bool) {
     /// Finds whether any reference it visits is unmarked.
     struct AnyYoung(bool);
     impl crate::trace::Visitor for AnyYoung {
@@ -115,20 +120,57 @@ pub(crate) unsafe fn remember_survivors(news: &[NonNull<Header>], remset: &mut V
             self.0 |= !unsafe { marked(obj) };
         }
     }
-    for &h in news {
-        // SAFETY: our own live new objects (the caller's guarantee).
-        let hdr = unsafe { h.as_ref() };
-        let info = hdr.type_info();
+    // SAFETY: our own live new objects (the caller's guarantee).
+    let survivor_with_refs = |h: NonNull<Header>| unsafe {
+        let hdr = h.as_ref();
+        hdr.type_info().has_refs() && !hdr.flags().contains(ObjFlags::WEAK) && marked(h)
+    };
+    let log = |h: NonNull<Header>, remset: &mut Vec<Grey>| {
         // SAFETY: as above.
-        if !info.has_refs() || hdr.flags().contains(ObjFlags::WEAK) || !unsafe { marked(h) } {
-            continue;
-        }
-        let mut young = AnyYoung(false);
-        // SAFETY: an initialised payload of this type, private to this
-        // thread until the commit publishes it.
-        unsafe { info.trace(Header::payload(h), &mut crate::trace::Tracer::new(&mut young)) };
-        if young.0 && hdr.try_log() {
+        if unsafe { h.as_ref() }.try_log() {
             remset.push(Grey(h));
+        }
+    };
+    if !conservative {
+        let _gc_work = crate::gcwork::GcWork::enter(); // W0: `Trace` code runs here
+        let looked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            for &h in news {
+                if !survivor_with_refs(h) {
+                    continue;
+                }
+                let mut young = AnyYoung(false);
+                // SAFETY: an initialised payload of this type, private to
+                // this thread until the commit publishes it.
+                unsafe {
+                    let info = h.as_ref().type_info();
+                    info.trace(Header::payload(h), &mut crate::trace::Tracer::new(&mut young));
+                }
+                if young.0 {
+                    log(h, remset);
+                }
+            }
+        }));
+        let Err(p) = looked else { return };
+        // A `Trace` panicked: log the rest without looking (below), then
+        // let the panic go on (the commit rolls forward: FT2).
+        log_all(news, remset, survivor_with_refs, log);
+        std::panic::resume_unwind(p);
+    }
+    log_all(news, remset, survivor_with_refs, log);
+}
+
+/// RS6 without running `Trace` code: log every survivor with references
+/// (correct, only more to trace at the next T). `try_log` skips the ones
+/// already logged.
+fn log_all(
+    news: &[NonNull<Header>],
+    remset: &mut Vec<Grey>,
+    survivor_with_refs: impl Fn(NonNull<Header>) -> bool,
+    log: impl Fn(NonNull<Header>, &mut Vec<Grey>),
+) {
+    for &h in news {
+        if survivor_with_refs(h) {
+            log(h, remset);
         }
     }
 }

@@ -205,10 +205,11 @@ fn a_finalizer_and_a_weak_cell_published_after_the_weak_walk_survive_the_sweep()
 }
 
 /// SV4: a panic part-way through the walk (the injected `Barrier` fault
-/// fires after its first object) rolls the commit forward, and the second
-/// walk marks the whole chain although its head is already marked.
+/// fires after its first object) makes the walk mark every new object of
+/// the transaction, garbage included, before the panic goes on; the
+/// commit rolls forward and the chain is whole.
 #[test]
-fn a_walk_cut_short_is_walked_again_in_full() {
+fn a_walk_cut_short_marks_every_new_object() {
     let heap = Heap::new(Config::default().verify(true)).unwrap();
     let mut m = heap.attach().unwrap();
     let holder = m
@@ -217,12 +218,13 @@ fn a_walk_cut_short_is_walked_again_in_full() {
             Ok(tx.global_root(h))
         })
         .unwrap();
-    let kept = Arc::new(AtomicUsize::new(0));
+    let (kept, garbage) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let cycle = hold_at(&heap, &mut m, Hold::BeforeClose);
     m.arm_fault(crate::fault::FaultPoint::Barrier);
-    let (h, k) = (holder.clone(), kept.clone());
+    let (h, k, g) = (holder.clone(), kept.clone(), garbage.clone());
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         m.transaction::<_, ()>(|tx| {
+            chain(tx, 5, &g)?;
             let c = chain(tx, 10, &k)?;
             let h = tx.get_global(&h)?;
             tx.store(h, |h| &h.node, Some(c))?;
@@ -232,7 +234,62 @@ fn a_walk_cut_short_is_walked_again_in_full() {
     assert!(r.is_err(), "the fault fired");
     let st = release(&heap, &mut m, cycle);
     assert!(st.verified);
+    assert_eq!(garbage.load(Ordering::SeqCst), 0, "the walk cut short marked every new object");
     m.collect().unwrap();
+    assert_eq!(garbage.load(Ordering::SeqCst), 5, "the next cycle frees the garbage");
     assert_eq!(chain_len(&mut m, &holder), 10, "the rolled-forward commit published the chain");
     assert_eq!(kept.load(Ordering::SeqCst), 0, "a survivor was freed");
+}
+
+/// A payload whose `Trace` tries to attach to its heap, and records what
+/// it got (W0: `Trace` code runs inside GC work, the survivors' walk
+/// included).
+struct Sneaky {
+    heap: Heap,
+    log: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+// SAFETY: holds no heap reference (`HAS_REFS` is true only so that the
+// walk calls `trace`); the body breaks the rule that tracing only reads,
+// on purpose, to show that it is refused.
+unsafe impl Trace for Sneaky {
+    fn trace(&self, _: &mut Tracer<'_>) {
+        let got = self.heap.attach().err().map(|e| format!("{e:?}"));
+        self.log.lock().unwrap().push(format!("{got:?}"));
+    }
+}
+
+#[derive(Trace)]
+struct SneakyNode {
+    sneaky: Sneaky,
+}
+
+#[derive(Trace)]
+struct SneakyHolder {
+    node: Ref<SneakyNode>,
+}
+
+#[test]
+fn trace_code_in_the_walk_cannot_attach() {
+    let heap = Heap::new(Config::default().verify(false)).unwrap();
+    let mut m = heap.attach().unwrap();
+    let holder = m
+        .transaction::<_, ()>(|tx| {
+            let h = tx.alloc(SneakyHolder { node: Ref::null() })?;
+            Ok(tx.global_root(h))
+        })
+        .unwrap();
+    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let cycle = hold_at(&heap, &mut m, Hold::BeforeClose);
+    let sneaky = || Sneaky { heap: heap.clone(), log: log.clone() };
+    m.transaction::<_, ()>(|tx| {
+        let n = tx.alloc(SneakyNode { sneaky: sneaky() })?;
+        let h = tx.get_global(&holder)?;
+        tx.store(h, |h| &h.node, Some(n))?;
+        Ok(())
+    })
+    .unwrap();
+    let walked = log.lock().unwrap().clone();
+    release(&heap, &mut m, cycle);
+    assert_eq!(walked, vec!["Some(\"InGcWork\")".to_string()], "the walk traced the survivor once, refused");
 }

@@ -37,26 +37,30 @@
 //!   Every block it lies in is still owned by the thread (A4 of the
 //!   allocator: the attempt's checkpoint is open), and large objects are
 //!   pinned, so no sweep reads its mark before the walk is over.
-//! - (SV4) **Re-runnable** (CM1 of `tx/commit.rs`). A roll-forward runs the
-//!   walk again after a panic cut it short (a user's `Trace` that panics,
-//!   or the injected `FaultPoint::Barrier`, which fires after the walk's
-//!   first object): with `again`, an object found marked is traced anyway,
-//!   once.
+//! - (SV4) **Complete before any panic goes on** (CM1 of `tx/commit.rs`).
+//!   The walk runs user `Trace` code, inside GC work (W0: it cannot
+//!   attach, transact or collect). If that code panics (or the injected
+//!   `FaultPoint::Barrier`, which fires after the walk's first object),
+//!   the walk marks every new object of the transaction instead, as black
+//!   allocation did (sound: their references are their own new objects or
+//!   objects the transaction read after T), and only then lets the panic
+//!   go on; the commit rolls forward (FT2) and a second walk finds nothing
+//!   left to do, so no `Trace` code runs again during the unwinding (a
+//!   second panic there would abort the process).
 
-use std::collections::HashSet;
 use std::ptr::NonNull;
 
 use super::mark::Grey;
 use super::weak_gate::cell_slot;
 use crate::fault::FaultPoint;
 use crate::flags::ObjFlags;
+use crate::gcwork::GcWork;
 use crate::header::Header;
 use crate::trace::{Tracer, Visitor};
 
-/// The walk's state: its stack, and on a second run the objects done.
+/// The walk's state.
 struct Walk<'a> {
     stack: &'a mut Vec<Grey>,
-    again: Option<HashSet<Grey>>,
     marked: u64,
 }
 
@@ -73,13 +77,8 @@ impl Walk<'_> {
         }
         // SAFETY: a live object of this heap, marked while its cycle marks
         // (before its sweep reads the block: SV3).
-        let first = unsafe { tmgc_alloc::mark(obj.cast()) };
-        let queue = match &mut self.again {
-            None => first,
-            Some(done) => done.insert(Grey(obj)),
-        };
-        if queue {
-            self.marked += u64::from(first);
+        if unsafe { tmgc_alloc::mark(obj.cast()) } {
+            self.marked += 1;
             self.stack.push(Grey(obj));
         }
     }
@@ -92,53 +91,66 @@ impl Visitor for Walk<'_> {
 }
 
 /// Mark the committing transaction's survivors (SV1-SV4): every own new
-/// object reachable from `starts` and from the weak cells among `news`
-/// (the caller may pass no `news` when it allocated no weak cell).
-/// Returns how many objects it marked. `stack` is scratch.
+/// object reachable from `starts` and, if `weak_cells`, from the weak
+/// cells among `news`. Returns how many objects it marked. `stack` is
+/// scratch.
 ///
 /// # Safety
 /// Called from the commit barrier of a transaction that began after its
 /// thread observed MARK of the cycle being marked (or closed, not yet
 /// swept for this thread), after validation, before its new objects are
-/// published. `news` are its own new objects, initialised; each start is a
-/// reference the transaction holds (SV1): its own new object or a live
+/// published. `news` are all its new objects, initialised; each start is
+/// a reference the transaction holds (SV1): its own new object or a live
 /// object.
 pub(crate) unsafe fn mark_survivors(
     starts: impl Iterator<Item = NonNull<Header>>,
     news: &[NonNull<Header>],
+    weak_cells: bool,
     stack: &mut Vec<Grey>,
-    again: bool,
     faults: &crate::fault::Faults,
 ) -> u64 {
-    stack.clear(); // what a walk a panic cut short left (SV4)
-    let mut walk = Walk { stack, again: again.then(HashSet::new), marked: 0 };
-    for s in starts {
-        walk.reach(s);
-    }
-    for &h in news {
-        // SAFETY: our own new objects (the caller's guarantee).
-        if unsafe { h.as_ref() }.flags().contains(ObjFlags::WEAK) {
-            walk.reach(h);
+    stack.clear();
+    let _gc_work = GcWork::enter(); // W0: `Trace` code runs here
+    let mut walk = Walk { stack, marked: 0 };
+    let walked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        for s in starts {
+            walk.reach(s);
         }
-    }
-    while let Some(Grey(obj)) = walk.stack.pop() {
-        // SAFETY: queued by `reach`: our own initialised new object.
-        let h = unsafe { obj.as_ref() };
-        let info = h.type_info();
-        if h.flags().contains(ObjFlags::WEAK) {
-            // SAFETY: a weak cell of ours, unpublished: its one word is ours.
-            let r = unsafe { cell_slot(obj) }.load(std::sync::atomic::Ordering::Relaxed);
-            if let Some(r) = NonNull::new(r) {
-                walk.reach(r);
+        if weak_cells {
+            for &h in news {
+                // SAFETY: our own new objects (the caller's guarantee).
+                if unsafe { h.as_ref() }.flags().contains(ObjFlags::WEAK) {
+                    walk.reach(h);
+                }
             }
-        } else if info.has_refs() {
-            // SAFETY: an initialised payload of this type, private to this
-            // thread until the commit publishes it.
-            unsafe { info.trace(Header::payload(obj), &mut Tracer::new(&mut walk)) };
         }
-        // An injected panic part-way through the walk (SV4): the first
-        // object is traced, what it reaches is marked and queued.
-        faults.hit(FaultPoint::Barrier);
+        while let Some(Grey(obj)) = walk.stack.pop() {
+            // SAFETY: queued by `reach`: our own initialised new object.
+            let h = unsafe { obj.as_ref() };
+            let info = h.type_info();
+            if h.flags().contains(ObjFlags::WEAK) {
+                // SAFETY: a weak cell of ours, unpublished: its word is ours.
+                let r = unsafe { cell_slot(obj) }.load(std::sync::atomic::Ordering::Relaxed);
+                if let Some(r) = NonNull::new(r) {
+                    walk.reach(r);
+                }
+            } else if info.has_refs() {
+                // SAFETY: an initialised payload of this type, private to
+                // this thread until the commit publishes it.
+                unsafe { info.trace(Header::payload(obj), &mut Tracer::new(&mut walk)) };
+            }
+            // An injected panic part-way through the walk (SV4).
+            faults.hit(FaultPoint::Barrier);
+        }
+    }));
+    if let Err(p) = walked {
+        // SV4: every new object, then the panic goes on.
+        walk.stack.clear();
+        for &h in news {
+            // SAFETY: our own new objects, as in `reach`.
+            unsafe { tmgc_alloc::mark(h.cast()) };
+        }
+        std::panic::resume_unwind(p);
     }
     walk.marked
 }

@@ -315,7 +315,8 @@ impl<'tx> Tx<'tx> {
                     // while the barrier is on, so the clock reads cost
                     // nothing otherwise).
                     let clock = PauseClock::start();
-                    // A second run walks the survivors again in full (SV4).
+                    // A second run (a roll-forward) finds the survivors
+                    // marked (SV4) and logs them without `Trace` code.
                     self.commit_barrier(again);
                     self.core.gc.pauses.record(&clock, std::time::Duration::ZERO);
                 }
@@ -449,7 +450,7 @@ impl<'tx> Tx<'tx> {
     #[cold]
     fn commit_barrier(&mut self, again: bool) {
         let survivors =
-            if self.core.gc.survivors && !self.core.logs.news.is_empty() { self.mark_survivors(again) } else { 0 };
+            if self.core.gc.survivors && !self.core.logs.news.is_empty() { self.mark_survivors() } else { 0 };
         if self.closed() {
             let core = &mut *self.core;
             debug_assert!(
@@ -461,9 +462,11 @@ impl<'tx> Tx<'tx> {
             // survivors marked.
             unsafe {
                 remset::remember(&core.logs.writes, &mut core.gc.remset);
-                // RS6 looks only at survivors (a second walk counts none).
+                // RS6 looks only at survivors. A second run (a roll-forward,
+                // whose walk marks none) logs every marked one with
+                // references: no `Trace` code runs while a panic unwinds.
                 if survivors > 0 || again {
-                    remset::remember_survivors(&core.logs.news, &mut core.gc.remset);
+                    remset::remember_survivors(&core.logs.news, &mut core.gc.remset, again);
                 }
             }
             return;
@@ -541,7 +544,7 @@ impl<'tx> Tx<'tx> {
     /// P4: mark the new objects this commit publishes reachable (SV1 of
     /// `collector/survivors.rs`), from every way out of the transaction.
     /// Returns how many it marked.
-    fn mark_survivors(&mut self, again: bool) -> u64 {
+    fn mark_survivors(&mut self) -> u64 {
         let core = &mut *self.core;
         let logs = &core.logs;
         let stored = logs.writes.iter().filter_map(|w| match *w {
@@ -552,17 +555,23 @@ impl<'tx> Tx<'tx> {
         let globals = logs.globals.iter().map(|&(_, h)| h);
         let finalized = logs.finals.iter().map(|e| e.obj);
         let starts = stored.chain(rooted).chain(globals).chain(finalized);
-        // Only the weak cells among the new objects are starts of their own.
-        let news: &[NonNull<Header>] = if self.weak_news { &logs.news } else { &[] };
         // SAFETY: called from the commit barrier (validated, write set
         // locked, nothing published), this thread past its MARK answer;
         // every start is a reference this transaction holds (SV1).
-        unsafe { crate::collector::survivors::mark_survivors(starts, news, &mut core.gc.walk, again, &core.faults) }
+        unsafe {
+            crate::collector::survivors::mark_survivors(
+                starts,
+                &logs.news,
+                self.weak_news,
+                &mut core.gc.walk,
+                &core.faults,
+            )
+        }
     }
 
     /// Generational mode, barrier on, and marking closed for this
-    /// thread's cycle (`Collector::closed`): the commit marks nothing and
-    /// logs as in mode R (T3, T4). Read after validation (SeqCst), so a
+    /// thread's cycle (`Collector::closed`): the commit marks nothing but
+    /// its survivors and logs as in mode R (T3, T4). Read after validation (SeqCst), so a
     /// commit that can see a white object of a thread past its SWEEP answer
     /// sees the close too.
     fn closed(&self) -> bool {
