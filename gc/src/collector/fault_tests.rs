@@ -14,19 +14,10 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::Duration;
 
+use super::test_support::{hold_at, Tally};
 use super::Hold;
 use crate::fault::{FaultPoint, INJECTED};
 use crate::*;
-
-/// Counts the drops of the objects that carry it.
-struct Tally(Arc<AtomicUsize>);
-// SAFETY: holds no heap reference.
-unsafe impl NoTraceSafe for Tally {}
-impl Drop for Tally {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
 
 #[derive(Trace)]
 struct Acct {
@@ -171,23 +162,6 @@ impl World {
     }
 }
 
-/// Start a cycle on another thread and hold it before its close (marking
-/// done, every thread's barrier on), `m` answering its handshakes; the
-/// caller releases it by clearing `hold`.
-fn hold_before_close(heap: &Heap, m: &mut Mutator) -> thread::JoinHandle<Result<CycleStats, CollectError>> {
-    let c = &heap.inner.collector;
-    c.held.store(false, Ordering::SeqCst);
-    c.hold.store(Hold::BeforeClose as u8, Ordering::SeqCst);
-    let h = heap.clone();
-    let t = thread::spawn(move || h.collect());
-    while !c.held.load(Ordering::SeqCst) {
-        m.commit_point(); // answer the handshakes
-        thread::sleep(Duration::from_millis(1));
-    }
-    m.commit_point();
-    t
-}
-
 /// Arm `point`, run `path`'s transaction until the fault fires, and check
 /// FT1 (Validate) or FT2 (the others).
 fn transaction_fault(point: FaultPoint, path: Path) {
@@ -202,7 +176,7 @@ fn transaction_fault(point: FaultPoint, path: Path) {
     let before = w.read(&mut m);
 
     // For `Marking`: hold a cycle before its close, every thread's barrier on.
-    let cycle = (path == Path::Marking).then(|| hold_before_close(&heap, &mut m));
+    let cycle = (path == Path::Marking).then(|| hold_at(&heap, &mut m, Hold::BeforeClose));
 
     m.arm_fault(point);
     let r = catch_unwind(AssertUnwindSafe(|| w.step(&mut m, path, 99)));
@@ -472,7 +446,7 @@ fn a_thread_cut_short_in_its_first_answer_during_marking_answers_again() {
     let heap = Heap::new(Config::default().verify(true)).unwrap();
     let mut m = heap.attach().unwrap();
     let _w = World::new(&mut m);
-    let cycle = hold_before_close(&heap, &mut m);
+    let cycle = hold_at(&heap, &mut m, Hold::BeforeClose);
     let c = &heap.inner.collector;
     let h = heap.clone();
     within("a thread attaching during marking", move || {

@@ -44,6 +44,8 @@ mod panic_tests;
 #[cfg(all(test, not(tmgc_loom)))]
 mod survivor_tests;
 #[cfg(all(test, not(tmgc_loom)))]
+mod test_support;
+#[cfg(all(test, not(tmgc_loom)))]
 pub(crate) mod trap_tests;
 #[cfg(all(test, not(tmgc_loom)))]
 mod weak_tests;

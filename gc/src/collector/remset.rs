@@ -51,6 +51,7 @@ use super::mark::Grey;
 use crate::flags::ObjFlags;
 use crate::header::Header;
 use crate::sync::{lock, Mutex};
+use crate::trace::Tracer;
 use crate::tx::Write;
 
 /// Whether `obj` is marked (old, between cycles).
@@ -120,57 +121,68 @@ pub(crate) unsafe fn remember_survivors(news: &[NonNull<Header>], remset: &mut V
             self.0 |= !unsafe { marked(obj) };
         }
     }
-    // SAFETY: our own live new objects (the caller's guarantee).
-    let survivor_with_refs = |h: NonNull<Header>| unsafe {
-        let hdr = h.as_ref();
-        hdr.type_info().has_refs() && !hdr.flags().contains(ObjFlags::WEAK) && marked(h)
-    };
-    let log = |h: NonNull<Header>, remset: &mut Vec<Grey>| {
-        // SAFETY: as above.
-        if unsafe { h.as_ref() }.try_log() {
-            remset.push(Grey(h));
-        }
-    };
     if !conservative {
         let _gc_work = crate::gcwork::GcWork::enter(); // W0: `Trace` code runs here
         let looked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             for &h in news {
-                if !survivor_with_refs(h) {
+                // SAFETY: our own live new objects (the caller's guarantee).
+                if !unsafe { survivor_with_refs(h) } {
                     continue;
                 }
                 let mut young = AnyYoung(false);
-                // SAFETY: an initialised payload of this type, private to
-                // this thread until the commit publishes it.
-                unsafe {
-                    let info = h.as_ref().type_info();
-                    info.trace(Header::payload(h), &mut crate::trace::Tracer::new(&mut young));
-                }
+                // SAFETY: as above: an initialised payload of its type,
+                // private to this thread until the commit publishes it.
+                unsafe { h.as_ref().type_info().trace(Header::payload(h), &mut Tracer::new(&mut young)) };
                 if young.0 {
-                    log(h, remset);
+                    // SAFETY: as above.
+                    unsafe { log_survivor(h, remset) };
                 }
             }
         }));
         let Err(p) = looked else { return };
         // A `Trace` panicked: log the rest without looking (below), then
         // let the panic go on (the commit rolls forward: FT2).
-        log_all(news, remset, survivor_with_refs, log);
+        // SAFETY: the caller's guarantee.
+        unsafe { log_every_survivor(news, remset) };
         std::panic::resume_unwind(p);
     }
-    log_all(news, remset, survivor_with_refs, log);
+    // SAFETY: the caller's guarantee.
+    unsafe { log_every_survivor(news, remset) };
+}
+
+/// A survivor (marked) that can hold references (not a weak cell).
+///
+/// # Safety
+/// `h` is the committing transaction's own live new object.
+unsafe fn survivor_with_refs(h: NonNull<Header>) -> bool {
+    // SAFETY: forwarded from the caller.
+    let hdr = unsafe { h.as_ref() };
+    // SAFETY: as above.
+    hdr.type_info().has_refs() && !hdr.flags().contains(ObjFlags::WEAK) && unsafe { marked(h) }
+}
+
+/// Log `h` unless it is logged already (RS2).
+///
+/// # Safety
+/// `h` is the committing transaction's own live new object.
+unsafe fn log_survivor(h: NonNull<Header>, remset: &mut Vec<Grey>) {
+    // SAFETY: forwarded from the caller.
+    if unsafe { h.as_ref() }.try_log() {
+        remset.push(Grey(h));
+    }
 }
 
 /// RS6 without running `Trace` code: log every survivor with references
-/// (correct, only more to trace at the next T). `try_log` skips the ones
-/// already logged.
-fn log_all(
-    news: &[NonNull<Header>],
-    remset: &mut Vec<Grey>,
-    survivor_with_refs: impl Fn(NonNull<Header>) -> bool,
-    log: impl Fn(NonNull<Header>, &mut Vec<Grey>),
-) {
+/// (correct, only more to trace at the next T).
+///
+/// # Safety
+/// As for [`remember_survivors`].
+unsafe fn log_every_survivor(news: &[NonNull<Header>], remset: &mut Vec<Grey>) {
     for &h in news {
-        if survivor_with_refs(h) {
-            log(h, remset);
+        // SAFETY: the caller's guarantee.
+        if unsafe { survivor_with_refs(h) } {
+            // SAFETY: as above.
+            unsafe { log_survivor(h, remset) };
         }
     }
 }

@@ -11,21 +11,10 @@
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::thread;
-use std::time::Duration;
 
+use super::test_support::{hold_at, release, Tally};
 use super::Hold;
 use crate::*;
-
-/// Counts the drops of the objects that carry it.
-struct Tally(Arc<AtomicUsize>);
-// SAFETY: holds no heap reference.
-unsafe impl NoTraceSafe for Tally {}
-impl Drop for Tally {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
 
 #[derive(Trace)]
 struct Leaf {
@@ -44,30 +33,13 @@ struct Holder {
     node: Ref<Node>,
 }
 
-/// Start a cycle on another thread and hold it at `point`, `m` answering
-/// its handshakes; the caller releases it by clearing `hold`.
-fn hold_at(heap: &Heap, m: &mut Mutator, point: Hold) -> thread::JoinHandle<Result<CycleStats, CollectError>> {
-    let c = &heap.inner.collector;
-    c.held.store(false, Ordering::SeqCst);
-    c.hold.store(point as u8, Ordering::SeqCst);
-    let h = heap.clone();
-    let t = thread::spawn(move || h.collect());
-    while !c.held.load(Ordering::SeqCst) {
-        m.commit_point();
-        thread::sleep(Duration::from_millis(1));
-    }
-    m.commit_point();
-    t
-}
-
-/// Release the held cycle and answer its handshakes until it is over.
-fn release(heap: &Heap, m: &mut Mutator, t: thread::JoinHandle<Result<CycleStats, CollectError>>) -> CycleStats {
-    heap.inner.collector.hold.store(0, Ordering::SeqCst);
-    while !t.is_finished() {
-        m.commit_point();
-        thread::sleep(Duration::from_millis(1));
-    }
-    t.join().unwrap().expect("the held cycle")
+/// A new object made by `make`, committed as a global root.
+fn rooted<T: GcType>(m: &mut Mutator, make: impl Fn() -> T) -> GlobalRoot<T> {
+    m.transaction::<_, ()>(|tx| {
+        let h = tx.alloc(make())?;
+        Ok(tx.global_root(h))
+    })
+    .unwrap()
 }
 
 /// A chain of `n` new nodes carrying `tally`, its head returned.
@@ -113,12 +85,7 @@ fn a_transactions_garbage_during_marking_dies_in_that_cycle() {
     for generational in [false, true] {
         let heap = Heap::new(Config::default().verify(true).generational(generational)).unwrap();
         let mut m = heap.attach().unwrap();
-        let holder = m
-            .transaction::<_, ()>(|tx| {
-                let h = tx.alloc(Holder { node: Ref::null() })?;
-                Ok(tx.global_root(h))
-            })
-            .unwrap();
+        let holder = rooted(&mut m, || Holder { node: Ref::null() });
         let (garbage, kept) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
 
         // Marking done, every barrier on: this transaction began after its
@@ -212,12 +179,7 @@ fn a_finalizer_and_a_weak_cell_published_after_the_weak_walk_survive_the_sweep()
 fn a_walk_cut_short_marks_every_new_object() {
     let heap = Heap::new(Config::default().verify(true)).unwrap();
     let mut m = heap.attach().unwrap();
-    let holder = m
-        .transaction::<_, ()>(|tx| {
-            let h = tx.alloc(Holder { node: Ref::null() })?;
-            Ok(tx.global_root(h))
-        })
-        .unwrap();
+    let holder = rooted(&mut m, || Holder { node: Ref::null() });
     let (kept, garbage) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let cycle = hold_at(&heap, &mut m, Hold::BeforeClose);
     m.arm_fault(crate::fault::FaultPoint::Barrier);
@@ -273,12 +235,7 @@ struct SneakyHolder {
 fn trace_code_in_the_walk_cannot_attach() {
     let heap = Heap::new(Config::default().verify(false)).unwrap();
     let mut m = heap.attach().unwrap();
-    let holder = m
-        .transaction::<_, ()>(|tx| {
-            let h = tx.alloc(SneakyHolder { node: Ref::null() })?;
-            Ok(tx.global_root(h))
-        })
-        .unwrap();
+    let holder = rooted(&mut m, || SneakyHolder { node: Ref::null() });
     let log = Arc::new(std::sync::Mutex::new(Vec::new()));
     let cycle = hold_at(&heap, &mut m, Hold::BeforeClose);
     let sneaky = || Sneaky { heap: heap.clone(), log: log.clone() };

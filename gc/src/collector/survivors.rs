@@ -109,7 +109,7 @@ pub(crate) unsafe fn mark_survivors(
     stack: &mut Vec<Grey>,
     faults: &crate::fault::Faults,
 ) -> u64 {
-    stack.clear();
+    stack.clear(); // what a walk a panic cut short left
     let _gc_work = GcWork::enter(); // W0: `Trace` code runs here
     let mut walk = Walk { stack, marked: 0 };
     let walked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -144,8 +144,8 @@ pub(crate) unsafe fn mark_survivors(
         }
     }));
     if let Err(p) = walked {
-        // SV4: every new object, then the panic goes on.
-        walk.stack.clear();
+        // SV4: every new object, then the panic goes on (the next walk
+        // clears what this one left on the stack).
         for &h in news {
             // SAFETY: our own new objects, as in `reach`.
             unsafe { tmgc_alloc::mark(h.cast()) };

@@ -498,35 +498,35 @@ impl<'tx> Tx<'tx> {
             // SAFETY: as above.
             unsafe { shade(h, grey) };
         }
-        // (e) A transaction that began before its thread observed MARK
-        // (it allocates white) may validate before T and write back after
-        // it: a path it read can then be deleted before T by a thread still
-        // without its barrier, and the reference it stores would land in an
-        // object the marker has already traced. So every reference it
-        // stores is shaded (an insertion barrier for these commits only;
-        // found by review). Black transactions began after T: their reads
-        // are of the heap after T, which (I2) covers.
+        // (e) A transaction that began before its thread observed MARK may
+        // validate before T and write back after it: a path it read can
+        // then be deleted before T by a thread still without its barrier,
+        // and the reference it stores would land in an object the marker
+        // has already traced. So every reference it stores is shaded (an
+        // insertion barrier for these commits only; found by review).
+        // Transactions begun after MARK read the heap after T, which (I2)
+        // covers, and their new objects are marked by their walk (P4).
         // T2 (generational mode): a young value stored into an old (marked)
-        // holder is shaded, by black transactions too.
-        let white = !core.gc.survivors;
-        if white || core.gc.generational {
+        // holder is shaded, by transactions begun after MARK too.
+        let before_mark = !core.gc.survivors;
+        if before_mark || core.gc.generational {
             for w in &core.logs.writes {
                 let Write::Ptr { obj, value, .. } = *w else { continue };
                 let Some(v) = crate::tagged::decode_ref(value) else { continue };
-                // SAFETY: `obj` is a live object we hold locked; `v` is our
-                // own new object (initialised, published with this commit,
-                // as (c) shades them) or a live object this transaction
-                // reached and validated; nothing is swept while the barrier
-                // is on.
-                unsafe {
-                    let strong = !obj.as_ref().flags().contains(ObjFlags::WEAK);
-                    if strong && (white || tmgc_alloc::is_marked(obj.cast())) {
-                        shade(v, grey);
-                    }
+                // SAFETY: `obj` is a live object we hold locked.
+                let holder = unsafe { obj.as_ref() };
+                let strong = !holder.flags().contains(ObjFlags::WEAK);
+                // SAFETY: as above.
+                if strong && (before_mark || unsafe { tmgc_alloc::is_marked(obj.cast()) }) {
+                    // `v` is our own new object (initialised, published with
+                    // this commit, as (c) shades them) or a live object this
+                    // transaction reached and validated.
+                    // SAFETY: so live; nothing is swept while the barrier is on.
+                    unsafe { shade(v, grey) };
                 }
             }
         }
-        if white && !core.gc.generational {
+        if before_mark && !core.gc.generational {
             // (c): every new object it publishes. In generational mode (e)
             // covers their entry points instead (a new object becomes
             // reachable only through a logged store, a root or a global
@@ -571,9 +571,9 @@ impl<'tx> Tx<'tx> {
 
     /// Generational mode, barrier on, and marking closed for this
     /// thread's cycle (`Collector::closed`): the commit marks nothing but
-    /// its survivors and logs as in mode R (T3, T4). Read after validation (SeqCst), so a
-    /// commit that can see a white object of a thread past its SWEEP answer
-    /// sees the close too.
+    /// its survivors and logs as in mode R (T3, T4). Read after validation
+    /// (SeqCst), so a commit that can see a white object of a thread past
+    /// its SWEEP answer sees the close too.
     fn closed(&self) -> bool {
         self.core.gc.generational
             && self.core.heap.collector.closed.load(Ordering::SeqCst) == self.core.gc.barrier_epoch
