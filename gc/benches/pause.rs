@@ -15,7 +15,9 @@
 //! of 16 nodes, so the commit barrier shades the old chain while marking
 //! runs) while the main thread runs back-to-back collections. Reported:
 //! each churning mutator's pauses at commit points (handshake answers and
-//! commit-barrier work), the cycle durations, and the churn rate. A JSON
+//! commit-barrier work), their minimum mutator utilisation (MMU: the worst
+//! share of any 1, 10 or 100 ms window a churning thread kept for its own
+//! work, `GcStats::mmu`), the cycle durations, and the churn rate. A JSON
 //! line per size goes to `target/pause-<marker>-<mutators>.json`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -128,9 +130,9 @@ fn main() {
     println!("{mutators} churning mutators, {marker_name} marker, {CYCLES} back-to-back cycles per size");
     let mut json = String::new();
     println!(
-        "| live heap | cycles | cycle mean | cycle max | mark mean | pause p50 | pause p99 | pause max | commits/s |"
+        "| live heap | cycles | cycle mean | cycle max | mark mean | pause p50 | pause p99 | pause max | MMU 1 / 10 / 100 ms | commits/s |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for mib in sizes {
         let marker = match std::env::var("PAUSE_MARKER").as_deref() {
             Ok("assisted") => tmgc::MarkerKind::Assisted,
@@ -207,12 +209,15 @@ fn main() {
             "pause_cpu_p99_us": (!c.is_empty()).then(|| us(c.value_at_quantile(0.99))),
             "pause_cpu_max_us": (!c.is_empty()).then(|| us(c.max())),
             "cpu_over_1ms": (!c.is_empty()).then(|| c.count_between(1_000_000, u64::MAX / 2)),
+            "mmu_1ms": st.mmu[0].utilisation,
+            "mmu_10ms": st.mmu[1].utilisation,
+            "mmu_100ms": st.mmu[2].utilisation,
             "commits_per_s": txs.load(Ordering::Relaxed) as f64 / (elapsed.as_secs_f64() + 0.2),
             "mutator_ids": ids,
         });
         let f = |k: &str| row[k].as_f64().unwrap_or(0.0);
         println!(
-            "| {mib} MiB | {} | {:.1} ms | {:.1} ms | {:.1} ms | {:.2} µs | {:.2} µs | {:.1} µs | {:.0} |",
+            "| {mib} MiB | {} | {:.1} ms | {:.1} ms | {:.1} ms | {:.2} µs | {:.2} µs | {:.1} µs | {:.0}% / {:.0}% / {:.0}% | {:.0} |",
             cycles.len(),
             f("cycle_mean_ms"),
             f("cycle_max_ms"),
@@ -220,6 +225,9 @@ fn main() {
             f("pause_p50_us"),
             f("pause_p99_us"),
             f("pause_max_us"),
+            100.0 * f("mmu_1ms"),
+            100.0 * f("mmu_10ms"),
+            100.0 * f("mmu_100ms"),
             f("commits_per_s")
         );
         json.push_str(&row.to_string());

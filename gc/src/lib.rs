@@ -132,7 +132,7 @@ pub mod alloc {
 
 pub use array::Elems;
 pub use collector::histogram::Histogram;
-pub use collector::stats::{CycleStats, GcStats};
+pub use collector::stats::{CycleStats, GcStats, Mmu};
 pub use collector::CollectError;
 pub use error::{Abort, Conflict, HeapError, RootMisuse, TxError};
 pub use field::{Ref, Value, Word};

@@ -87,6 +87,7 @@ impl Mutator {
                 generational: heap.collector.config.generational,
                 remset: Vec::new(),
                 pauses: Pauses::new(),
+                mmu: crate::collector::mmu::MmuMeter::new(),
                 pacer_next: crate::collector::PACER_STEP,
                 last_yield: Instant::now(),
             },
@@ -161,7 +162,7 @@ impl Mutator {
             rec.acked.store(w, Ordering::Release);
         }
         let (state, handoff) = me.state_and_handoff();
-        state.gc.pauses.record(&clock, verify_wait);
+        state.gc.record_pause(&clock, verify_wait);
         handoff.pauses.add(&state.gc.pauses);
         state.gc.pauses.reset();
         me.unlock()

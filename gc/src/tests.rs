@@ -330,6 +330,13 @@ fn pause_cpu_times_are_recorded_with_their_feature_only() {
     } else {
         assert!(st.pause_cpu.is_empty(), "CPU times recorded without the feature");
     }
+    // The detached thread's pauses reach the MMU: below 1 at every window,
+    // since each was at least a nanosecond (`collector::mmu` tests the
+    // figures themselves).
+    assert_eq!(st.mmu.iter().map(|m| m.window.as_millis()).collect::<Vec<_>>(), [1, 10, 100]);
+    for m in &st.mmu {
+        assert!((0.0..1.0).contains(&m.utilisation), "{m:?}");
+    }
 }
 
 /// Giving way (`Config::give_way`): on only while attached mutators plus
@@ -460,6 +467,7 @@ fn stats_serialise() {
     assert_eq!(v["cycles"], 1);
     assert!(v["pauses"]["p99"].is_u64());
     assert_eq!(v["recent"][0]["cycle"], 1);
+    assert_eq!(v["mmu"][2]["utilisation"], 1.0);
 }
 
 /// Frozen objects (F1 of `DynTypeSpec::frozen`) under miri: written while

@@ -33,7 +33,8 @@ use tmgc_alloc::LocalAllocator;
 use tmgc_roots::{RootTable, Slot};
 
 use crate::collector::mark::Grey;
-use crate::collector::stats::Pauses;
+use crate::collector::mmu::MmuMeter;
+use crate::collector::stats::{PauseClock, Pauses};
 use crate::heap::HeapInner;
 use crate::sync::{light_fence, lock, AtomicBool, AtomicU32, AtomicU64, Mutex, MutexGuard};
 use crate::tx::Logs;
@@ -69,11 +70,22 @@ pub(crate) struct LocalGc {
     pub(crate) remset: Vec<Grey>,
     /// Pauses not yet merged into the record (ns).
     pub(crate) pauses: Pauses,
+    /// This thread's minimum mutator utilisation, over its life.
+    pub(crate) mmu: MmuMeter,
     /// Own allocated bytes at which to consult the pacer next.
     pub(crate) pacer_next: u64,
     /// When this thread last gave up its CPU at a commit point while the
     /// barrier was on (`Tx::yield_due`).
     pub(crate) last_yield: Instant,
+}
+
+impl LocalGc {
+    /// Record the pause `clock` timed (less `excluded`, a wait not of the
+    /// collector's making) in this thread's histograms and MMU meter.
+    #[inline]
+    pub(crate) fn record_pause(&mut self, clock: &PauseClock, excluded: Duration) {
+        self.pauses.record(clock, excluded, &mut self.mmu);
+    }
 }
 
 /// What a transaction borrows from its mutator: everything the collector

@@ -23,6 +23,7 @@
 pub(crate) mod finalize;
 pub(crate) mod histogram;
 pub(crate) mod mark;
+pub(crate) mod mmu;
 pub(crate) mod stats;
 
 mod cycle;

@@ -249,7 +249,7 @@ pub(crate) fn pace(core: &mut MutatorState) {
         // `ASSIST_STEP` bytes).
         let clock = PauseClock::start();
         heap.collector.assist(ASSIST_BUDGET);
-        core.gc.pauses.record(&clock, std::time::Duration::ZERO);
+        core.gc.record_pause(&clock, std::time::Duration::ZERO);
         core.gc.pacer_next = core.alloc.allocated_bytes() + ASSIST_STEP;
         return;
     }

@@ -318,7 +318,7 @@ impl<'tx> Tx<'tx> {
                     // A second run (a roll-forward) finds the survivors
                     // marked (SV4) and logs them without `Trace` code.
                     self.commit_barrier(again);
-                    self.core.gc.pauses.record(&clock, std::time::Duration::ZERO);
+                    self.core.gc.record_pause(&clock, std::time::Duration::ZERO);
                 }
             } else if core.gc.generational && !core.logs.writes.is_empty() {
                 self.remember(); // mode R (RS1)
