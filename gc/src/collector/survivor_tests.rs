@@ -12,6 +12,7 @@
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use super::survivors::SMALL_COMMIT;
 use super::test_support::{hold_at, release, Tally};
 use super::Hold;
 use crate::*;
@@ -171,12 +172,46 @@ fn a_finalizer_and_a_weak_cell_published_after_the_weak_walk_survive_the_sweep()
     }
 }
 
+/// SV5: a commit of at most `SMALL_COMMIT` new objects marks them all,
+/// its garbage too, which then dies in the next cycle; one more object and
+/// the commit walks, and its garbage dies in the cycle it ran in.
+#[test]
+fn a_small_commit_marks_every_new_object_and_a_larger_one_walks() {
+    let heap = Heap::new(Config::default().verify(true)).unwrap();
+    let mut m = heap.attach().unwrap();
+    let holder = rooted(&mut m, || Holder { node: Ref::null() });
+    let small = SMALL_COMMIT as u64;
+    for (garbage_nodes, floats) in [(small - 10, true), (small - 9, false)] {
+        let (kept, garbage) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let cycle = hold_at(&heap, &mut m, Hold::BeforeClose);
+        let (h, k, g) = (holder.clone(), kept.clone(), garbage.clone());
+        m.transaction::<_, ()>(|tx| {
+            chain(tx, garbage_nodes, &g)?;
+            let c = chain(tx, 10, &k)?;
+            let h = tx.get_global(&h)?;
+            tx.store(h, |h| &h.node, Some(c))?;
+            Ok(())
+        })
+        .unwrap();
+        let st = release(&heap, &mut m, cycle);
+        assert!(st.verified);
+        let freed = garbage.load(Ordering::SeqCst) as u64;
+        assert_eq!(freed, if floats { 0 } else { garbage_nodes }, "{garbage_nodes} + 10 new objects");
+        m.collect().unwrap();
+        assert_eq!(garbage.load(Ordering::SeqCst) as u64, garbage_nodes, "the next cycle frees the garbage");
+        assert_eq!(chain_len(&mut m, &holder), 10);
+        assert_eq!(kept.load(Ordering::SeqCst), 0, "a survivor was freed");
+    }
+}
+
 /// SV4: a panic part-way through the walk (the injected `Barrier` fault
 /// fires after its first object) makes the walk mark every new object of
 /// the transaction, garbage included, before the panic goes on; the
-/// commit rolls forward and the chain is whole.
+/// commit rolls forward and the chain is whole. (Garbage enough that the
+/// commit walks: SV5.)
 #[test]
 fn a_walk_cut_short_marks_every_new_object() {
+    const GARBAGE: u64 = SMALL_COMMIT as u64;
     let heap = Heap::new(Config::default().verify(true)).unwrap();
     let mut m = heap.attach().unwrap();
     let holder = rooted(&mut m, || Holder { node: Ref::null() });
@@ -186,7 +221,7 @@ fn a_walk_cut_short_marks_every_new_object() {
     let (h, k, g) = (holder.clone(), kept.clone(), garbage.clone());
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         m.transaction::<_, ()>(|tx| {
-            chain(tx, 5, &g)?;
+            chain(tx, GARBAGE, &g)?;
             let c = chain(tx, 10, &k)?;
             let h = tx.get_global(&h)?;
             tx.store(h, |h| &h.node, Some(c))?;
@@ -198,7 +233,7 @@ fn a_walk_cut_short_marks_every_new_object() {
     assert!(st.verified);
     assert_eq!(garbage.load(Ordering::SeqCst), 0, "the walk cut short marked every new object");
     m.collect().unwrap();
-    assert_eq!(garbage.load(Ordering::SeqCst), 5, "the next cycle frees the garbage");
+    assert_eq!(garbage.load(Ordering::SeqCst) as u64, GARBAGE, "the next cycle frees the garbage");
     assert_eq!(chain_len(&mut m, &holder), 10, "the rolled-forward commit published the chain");
     assert_eq!(kept.load(Ordering::SeqCst), 0, "a survivor was freed");
 }
@@ -240,6 +275,9 @@ fn trace_code_in_the_walk_cannot_attach() {
     let cycle = hold_at(&heap, &mut m, Hold::BeforeClose);
     let sneaky = || Sneaky { heap: heap.clone(), log: log.clone() };
     m.transaction::<_, ()>(|tx| {
+        for _ in 0..SMALL_COMMIT {
+            tx.alloc(Leaf { v: Value::new(0) })?; // so the commit walks (SV5)
+        }
         let n = tx.alloc(SneakyNode { sneaky: sneaky() })?;
         let h = tx.get_global(&holder)?;
         tx.store(h, |h| &h.node, Some(n))?;

@@ -47,6 +47,17 @@
 //!   go on; the commit rolls forward (FT2) and a second walk finds nothing
 //!   left to do, so no `Trace` code runs again during the unwinding (a
 //!   second panic there would abort the process).
+//! - (SV5) **Small commits mark every new object.** A commit that
+//!   publishes at most [`SMALL_COMMIT`] new objects, outside generational
+//!   mode, skips the walk and marks all of them ([`mark_every_new`]), the
+//!   fallback of SV4: sound for the same reason, and it runs no `Trace`
+//!   code. The walk costs a trace per survivor; marking all costs a mark
+//!   per object and no trace, and floats at most `SMALL_COMMIT` dead
+//!   objects per commit into the next cycle (black allocation's cost,
+//!   bounded). The large transactions whose garbage P4 was made for (a
+//!   binary-trees tree) still walk. In generational mode a marked object
+//!   is old until the next full cycle, so every commit walks there.
+//!   docs/PERFORMANCE.md has the measurements behind the bound.
 
 use std::ptr::NonNull;
 
@@ -146,11 +157,35 @@ pub(crate) unsafe fn mark_survivors(
     if let Err(p) = walked {
         // SV4: every new object, then the panic goes on (the next walk
         // clears what this one left on the stack).
-        for &h in news {
-            // SAFETY: our own new objects, as in `reach`.
-            unsafe { tmgc_alloc::mark(h.cast()) };
-        }
+        // SAFETY: the caller's guarantee.
+        unsafe { mark_every_new(news) };
         std::panic::resume_unwind(p);
     }
     walk.marked
+}
+
+/// New objects a commit may publish and still mark them all instead of
+/// walking (SV5). Under loom, 2: a model's transactions are that small,
+/// and its models take both paths.
+#[cfg(not(tmgc_loom))]
+pub(crate) const SMALL_COMMIT: usize = 64;
+/// See above.
+#[cfg(tmgc_loom)]
+pub(crate) const SMALL_COMMIT: usize = 2;
+
+/// Mark every one of `news` (SV4's fallback, and SV5). Returns how many
+/// it marked.
+///
+/// # Safety
+/// As for [`mark_survivors`]: from the commit barrier of a transaction
+/// past its thread's MARK answer, before publication; `news` are all its
+/// new objects, initialised.
+pub(crate) unsafe fn mark_every_new(news: &[NonNull<Header>]) -> u64 {
+    let mut marked = 0;
+    for &h in news {
+        // SAFETY: our own new objects, live, in blocks this thread still
+        // owns (SV3): marked before any sweep reads them.
+        marked += u64::from(unsafe { tmgc_alloc::mark(h.cast()) });
+    }
+    marked
 }
