@@ -172,9 +172,11 @@ fn a_finalizer_and_a_weak_cell_published_after_the_weak_walk_survive_the_sweep()
     }
 }
 
-/// SV5: a commit of at most `SMALL_COMMIT` new objects marks them all,
-/// its garbage too, which then dies in the next cycle; one more object and
-/// the commit walks, and its garbage dies in the cycle it ran in.
+/// SV5: a commit of at most `SMALL_COMMIT` new objects, one of which
+/// escapes, marks them all, its garbage too, which then dies in the next
+/// cycle; one more object and the commit walks, and its garbage dies in
+/// the cycle it ran in; so does that of a small commit that publishes no
+/// new object.
 #[test]
 fn a_small_commit_marks_every_new_object_and_a_larger_one_walks() {
     let heap = Heap::new(Config::default().verify(true)).unwrap();
@@ -202,6 +204,21 @@ fn a_small_commit_marks_every_new_object_and_a_larger_one_walks() {
         assert_eq!(chain_len(&mut m, &holder), 10);
         assert_eq!(kept.load(Ordering::SeqCst), 0, "a survivor was freed");
     }
+    // A small commit none of whose new objects escapes walks (and marks
+    // nothing): its garbage dies in the cycle it ran in.
+    let garbage = Arc::new(AtomicUsize::new(0));
+    let cycle = hold_at(&heap, &mut m, Hold::BeforeClose);
+    let (h, g) = (holder.clone(), garbage.clone());
+    m.transaction::<_, ()>(|tx| {
+        chain(tx, 20, &g)?;
+        let h = tx.get_global(&h)?;
+        let old = tx.load(h, |h| &h.node)?;
+        tx.store(h, |h| &h.node, old)?; // a logged write, of an old object
+        Ok(())
+    })
+    .unwrap();
+    release(&heap, &mut m, cycle);
+    assert_eq!(garbage.load(Ordering::SeqCst), 20, "a small commit that publishes nothing floated its garbage");
 }
 
 /// SV4: a panic part-way through the walk (the injected `Barrier` fault

@@ -47,17 +47,20 @@
 //!   go on; the commit rolls forward (FT2) and a second walk finds nothing
 //!   left to do, so no `Trace` code runs again during the unwinding (a
 //!   second panic there would abort the process).
-//! - (SV5) **Small commits mark every new object.** A commit that
-//!   publishes at most [`SMALL_COMMIT`] new objects, outside generational
-//!   mode, skips the walk and marks all of them ([`mark_every_new`]), the
-//!   fallback of SV4: sound for the same reason, and it runs no `Trace`
-//!   code. The walk costs a trace per survivor; marking all costs a mark
-//!   per object and no trace, and floats at most `SMALL_COMMIT` dead
-//!   objects per commit into the next cycle (black allocation's cost,
-//!   bounded). The large transactions whose garbage P4 was made for (a
-//!   binary-trees tree) still walk. In generational mode a marked object
-//!   is old until the next full cycle, so every commit walks there.
-//!   docs/PERFORMANCE.md has the measurements behind the bound.
+//! - (SV5) **Small commits that publish mark every new object.** A commit
+//!   with at most [`SMALL_COMMIT`] new objects, outside generational mode,
+//!   stops at the first start that is one of its new objects and marks
+//!   all of them instead of walking ([`mark_every_new`]), the fallback of
+//!   SV4: sound for the same reason, and it runs no `Trace` code. The walk
+//!   costs a trace per survivor; marking all costs a mark per object and
+//!   no trace, and floats at most `SMALL_COMMIT` dead objects per commit
+//!   into the next cycle (black allocation's cost, bounded). A commit none
+//!   of whose new objects escapes still walks, which then marks nothing:
+//!   its garbage dies in this cycle. The large transactions whose garbage
+//!   P4 was made for (a binary-trees tree) still walk. In generational
+//!   mode a marked object is old until the next full cycle, so every
+//!   commit walks there. docs/PERFORMANCE.md has the measurements behind
+//!   the rule.
 
 use std::ptr::NonNull;
 
@@ -79,11 +82,7 @@ impl Walk<'_> {
     /// Mark `obj` and queue it if it is one of the committing
     /// transaction's own new objects not yet reached.
     fn reach(&mut self, obj: NonNull<Header>) {
-        // SAFETY: a reference the committing transaction holds: its own new
-        // object, or a live object it reached and validated (SV1). Only the
-        // owning transaction's objects carry `NEW` before publication.
-        let new = unsafe { obj.as_ref() }.flags().contains(ObjFlags::NEW);
-        if !new {
+        if !is_new(obj) {
             return;
         }
         // SAFETY: a live object of this heap, marked while its cycle marks
@@ -95,6 +94,15 @@ impl Walk<'_> {
     }
 }
 
+/// Whether `obj`, a reference the committing transaction holds (its own
+/// new object, or a live object it reached and validated: SV1), is one of
+/// its new objects. Only the owning transaction's objects carry `NEW`
+/// before publication.
+fn is_new(obj: NonNull<Header>) -> bool {
+    // SAFETY: live, as above.
+    unsafe { obj.as_ref() }.flags().contains(ObjFlags::NEW)
+}
+
 impl Visitor for Walk<'_> {
     fn visit(&mut self, obj: NonNull<Header>) {
         self.reach(obj);
@@ -103,7 +111,8 @@ impl Visitor for Walk<'_> {
 
 /// Mark the committing transaction's survivors (SV1-SV4): every own new
 /// object reachable from `starts` and, if `weak_cells`, from the weak
-/// cells among `news`. Returns how many objects it marked. `stack` is
+/// cells among `news`; or, if `small` (SV5) and any of its new objects
+/// escapes, all of them. Returns how many objects it marked. `stack` is
 /// scratch.
 ///
 /// # Safety
@@ -117,15 +126,24 @@ pub(crate) unsafe fn mark_survivors(
     starts: impl Iterator<Item = NonNull<Header>>,
     news: &[NonNull<Header>],
     weak_cells: bool,
+    small: bool,
     stack: &mut Vec<Grey>,
     faults: &crate::fault::Faults,
 ) -> u64 {
     stack.clear(); // what a walk a panic cut short left
     let _gc_work = GcWork::enter(); // W0: `Trace` code runs here
     let mut walk = Walk { stack, marked: 0 };
+    // `true`: a small commit whose new objects escape (SV5), before the
+    // walk marked any.
     let walked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         for s in starts {
+            if small && is_new(s) {
+                return true;
+            }
             walk.reach(s);
+        }
+        if weak_cells && small {
+            return true; // a new weak cell escapes
         }
         if weak_cells {
             for &h in news {
@@ -153,15 +171,20 @@ pub(crate) unsafe fn mark_survivors(
             // An injected panic part-way through the walk (SV4).
             faults.hit(FaultPoint::Barrier);
         }
+        false
     }));
-    if let Err(p) = walked {
-        // SV4: every new object, then the panic goes on (the next walk
-        // clears what this one left on the stack).
+    match walked {
+        Ok(false) => walk.marked,
         // SAFETY: the caller's guarantee.
-        unsafe { mark_every_new(news) };
-        std::panic::resume_unwind(p);
+        Ok(true) => unsafe { mark_every_new(news) },
+        Err(p) => {
+            // SV4: every new object, then the panic goes on (the next walk
+            // clears what this one left on the stack).
+            // SAFETY: the caller's guarantee.
+            unsafe { mark_every_new(news) };
+            std::panic::resume_unwind(p);
+        }
     }
-    walk.marked
 }
 
 /// New objects a commit may publish and still mark them all instead of

@@ -547,10 +547,7 @@ impl<'tx> Tx<'tx> {
     fn mark_survivors(&mut self) -> u64 {
         let core = &mut *self.core;
         let logs = &core.logs;
-        if logs.news.len() <= survivors::SMALL_COMMIT && !core.gc.generational {
-            // SAFETY: as below; SV5.
-            return unsafe { survivors::mark_every_new(&logs.news) };
-        }
+        let small = logs.news.len() <= survivors::SMALL_COMMIT && !core.gc.generational;
         let stored = logs.writes.iter().filter_map(|w| match *w {
             Write::Ptr { value, .. } => crate::tagged::decode_ref(value),
             Write::Word { .. } => None,
@@ -562,7 +559,7 @@ impl<'tx> Tx<'tx> {
         // SAFETY: called from the commit barrier (validated, write set
         // locked, nothing published), this thread past its MARK answer;
         // every start is a reference this transaction holds (SV1).
-        unsafe { survivors::mark_survivors(starts, &logs.news, self.weak_news, &mut core.gc.walk, &core.faults) }
+        unsafe { survivors::mark_survivors(starts, &logs.news, self.weak_news, small, &mut core.gc.walk, &core.faults) }
     }
 
     /// Generational mode, barrier on, and marking closed for this
