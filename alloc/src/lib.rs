@@ -64,7 +64,7 @@ pub use error::AllocError;
 pub use fault::MapSite;
 pub use layout::{ADDRESS_BITS, BLOCK_BYTES, CHUNK_BYTES, GRANULE, LARGE_THRESHOLD, MAX_ALIGN};
 pub use local::{Colour, LocalAllocator};
-pub use space::{cell_bytes, is_marked, mark, DropHook, Space, SpaceStats, SweepReport};
+pub use space::{cell_bytes, is_marked, mark, mark_all, DropHook, Space, SpaceStats, SweepReport};
 pub use sweep::POISON;
 
 #[cfg(all(test, not(tmgc_loom)))]

@@ -622,6 +622,61 @@ pub unsafe fn mark(obj: NonNull<u8>) -> bool {
     }
 }
 
+/// Mark every object of `objs`, as [`mark`] marks each, and return how
+/// many this call marked (marks that went 0 -> 1). Objects whose marks
+/// share a bitmap word, as a run of objects allocated one after the other
+/// does, are marked with one read-modify-write for the run, not one each:
+/// a transaction's new objects, marked at its commit, are such a run.
+///
+/// # Safety
+/// Each object meets both requirements of [`mark`]. The same object may
+/// appear more than once.
+pub unsafe fn mark_all(objs: &[NonNull<u8>]) -> u64 {
+    /// Set `bits` in `word` (a mark word of a live block); how many were
+    /// clear.
+    ///
+    /// # Safety
+    /// `word` points to a mark word of a block of a live space.
+    unsafe fn set(word: *const AtomicU64, bits: u64) -> u64 {
+        // SAFETY: the caller's guarantee.
+        let word = unsafe { &*word };
+        // As in `mark`: a plain load first, the `fetch_or` decides.
+        if word.load(Ordering::Relaxed) & bits == bits {
+            return 0;
+        }
+        let old = word.fetch_or(bits, Ordering::AcqRel);
+        u64::from((bits & !old).count_ones())
+    }
+    let mut marked = 0;
+    // The run being gathered: a mark word and the bits to set in it.
+    let mut run: Option<(*const AtomicU64, u64)> = None;
+    for &obj in objs {
+        // SAFETY: forwarded from the caller.
+        match unsafe { locate(obj) } {
+            Location::Small(b, g) => {
+                let (w, m) = bitmap::locate(g);
+                let word: *const AtomicU64 = &b.marks()[w];
+                match &mut run {
+                    Some((at, bits)) if std::ptr::eq(*at, word) => *bits |= m,
+                    _ => {
+                        if let Some((at, bits)) = run.replace((word, m)) {
+                            // SAFETY: a mark word of an object's block,
+                            // live by the caller's guarantee.
+                            marked += unsafe { set(at, bits) };
+                        }
+                    }
+                }
+            }
+            Location::Large(l) => marked += u64::from(l.mark.fetch_or(1, Ordering::AcqRel) & 1 == 0),
+        }
+    }
+    if let Some((at, bits)) = run {
+        // SAFETY: as above.
+        marked += unsafe { set(at, bits) };
+    }
+    marked
+}
+
 /// Is `obj` marked?
 ///
 /// # Safety

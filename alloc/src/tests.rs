@@ -103,6 +103,34 @@ fn misuse_is_an_error() {
     assert!(Space::new(Config::default().fold_bytes(0)).is_err());
 }
 
+/// `mark_all`: one read-modify-write per run of objects that share a mark
+/// word, the same count and the same marks as `mark` on each; a large
+/// object and a repeated object in the list; and the sweep keeps exactly
+/// what it marked.
+#[test]
+fn mark_all_marks_a_run_as_mark_marks_each() {
+    let s = space();
+    let mut a = s.allocator();
+    let objs: Vec<_> = (0..200).map(|_| a.alloc(32, 8).unwrap()).collect();
+    let large = a.alloc(LARGE_THRESHOLD + 1, 8).unwrap();
+    assert!(mark(objs[5]));
+    let mut list: Vec<_> = objs[..100].to_vec();
+    list.push(large);
+    list.push(objs[7]);
+    // SAFETY: live objects of `s`.
+    let marked = unsafe { crate::mark_all(&list) };
+    assert_eq!(marked, 100, "99 small (one was marked already) and the large one");
+    // SAFETY: as above.
+    assert_eq!(unsafe { crate::mark_all(&list) }, 0, "all marked already");
+    for (i, &p) in objs.iter().enumerate() {
+        assert_eq!(is_marked(p), i < 100, "object {i}");
+    }
+    assert!(is_marked(large));
+    a.retire_all().unwrap();
+    let report = collect(&s);
+    assert_eq!(report.live_bytes, 100 * 32 + s.stats().large_bytes as usize);
+}
+
 #[test]
 fn sweep_frees_exactly_the_unmarked() {
     let s = space();

@@ -23,11 +23,18 @@ use tmgc_alloc::{Config, Space, BLOCK_BYTES, LARGE_THRESHOLD};
 
 #[derive(Clone, Debug)]
 enum Op {
-    Alloc { size: usize, align: usize, drop: bool },
+    Alloc {
+        size: usize,
+        align: usize,
+        drop: bool,
+    },
     Checkpoint,
     Rewind,
     Release,
     Mark(usize),
+    /// `mark_all` of a run of objects in address order (from the `.0`th,
+    /// `.1` of them, each of the first two given twice).
+    MarkAll(usize, usize),
     Cycle,
 }
 
@@ -46,7 +53,8 @@ impl Arbitrary for Op {
             12 => Op::Checkpoint,
             13 => Op::Rewind,
             14 => Op::Release,
-            15..=18 => Op::Mark(usize::arbitrary(g)),
+            15..=16 => Op::Mark(usize::arbitrary(g)),
+            17..=18 => Op::MarkAll(usize::arbitrary(g), usize::arbitrary(g) % 80),
             _ => Op::Cycle,
         }
     }
@@ -139,6 +147,34 @@ fn run(ops: Vec<Op>) -> TestResult {
                     return TestResult::error("mark() disagrees with the model");
                 }
                 o.marked = true;
+            }
+            Op::MarkAll(i, n) => {
+                if objs.is_empty() {
+                    continue;
+                }
+                let start = i % objs.len();
+                let keys: Vec<usize> = objs.keys().copied().skip(start).take(n).collect();
+                let mut run: Vec<NonNull<u8>> = Vec::new();
+                for (j, &k) in keys.iter().enumerate() {
+                    let p = NonNull::new(k as *mut u8).unwrap();
+                    run.push(p);
+                    if j < 2 {
+                        run.push(p); // the same object again
+                    }
+                }
+                let expect = keys.iter().filter(|k| !objs[k].marked).count() as u64;
+                // SAFETY: live objects of `space`.
+                let got = unsafe { tmgc_alloc::mark_all(&run) };
+                if got != expect {
+                    return TestResult::error(format!("mark_all marked {got}, the model says {expect}"));
+                }
+                for k in keys {
+                    objs.get_mut(&k).unwrap().marked = true;
+                    // SAFETY: as above.
+                    if !unsafe { tmgc_alloc::is_marked(NonNull::new(k as *mut u8).unwrap()) } {
+                        return TestResult::error("mark_all left an object unmarked");
+                    }
+                }
             }
             Op::Cycle => {
                 // A collection happens only between transactions.

@@ -306,8 +306,10 @@ impl Collector {
         let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
         let st = self.stats(heap);
         let us = |ns: u64| ns as f64 / 1e3;
-        let now = std::time::Instant::now();
-        let mmu = |w_ms: u64| 100.0 * self.mmu(t0, now, std::time::Duration::from_millis(w_ms));
+        // The cycle's span on the pauses' clock.
+        let now = super::stats::Instant::now();
+        let from = now.checked_sub(t0.elapsed()).unwrap_or(now);
+        let mmu = |w_ms: u64| 100.0 * self.mmu(from, now, std::time::Duration::from_millis(w_ms));
         eprintln!(
             "tmgc: gc {} {}: {:.2} ms (to T {:.2}, mark {:.2}, verify and sweep {:.2}); {:.1} -> {:.1} MiB live (of {:.1} MiB heap), {:.1} MiB marked ({} objects), {:.1} MiB freed, {} destructors, {} weak cleared, {} finalizers and {} cleanups due; pauses so far p99 {:.1} us, max {:.1} us; MMU in the cycle {:.0}% at 1 ms, {:.0}% at 10 ms",
             c.cycle,

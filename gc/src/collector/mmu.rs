@@ -30,7 +30,9 @@
 //! - **M3** (order). A thread's pauses are recorded in the order they
 //!   start and do not overlap, so buckets only move forward.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use super::stats::Instant;
 
 /// The windows the meter measures: 1, 10 and 100 ms.
 pub(crate) const WINDOWS: [Duration; 3] =

@@ -10,7 +10,19 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+/// The clock that times pauses: the CPU's time-stamp counter, calibrated
+/// against the OS clock once per process (the `quanta` crate; the OS clock
+/// where the TSC is not usable, and under miri, which cannot run it).
+/// GC work at a commit point is often a tenth of a microsecond, and every
+/// commit while marking runs is timed: on the AMD EPYC VM a TSC read takes
+/// 11 ns, `std::time::Instant::now` 31 ns, so two of those were a third of
+/// such a pause and counted in it (docs/PERFORMANCE.md).
+#[cfg(not(miri))]
+pub(crate) use quanta::Instant;
+#[cfg(miri)]
+pub(crate) use std::time::Instant;
 
 use crate::heap::HeapInner;
 use crate::sync::lock;
