@@ -128,7 +128,7 @@ fn mark_all_marks_a_run_as_mark_marks_each() {
     assert!(is_marked(large));
     a.retire_all().unwrap();
     let report = collect(&s);
-    assert_eq!(report.live_bytes, 100 * 32 + s.stats().large_bytes as usize);
+    assert_eq!(report.live_bytes, 100 * 32 + s.stats().large_bytes);
 }
 
 #[test]
