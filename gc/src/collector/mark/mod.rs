@@ -16,7 +16,9 @@
 //! - (M3) An object reaches the grey set only after its payload is
 //!   initialised and visible to the marker: markers find objects through
 //!   published references (Acquire) or through packets handed over under
-//!   the grey set's mutex by the thread that shaded them, after its commit.
+//!   the grey set's mutex by the thread that shaded them, after its commit
+//!   (at a handshake answer, or at the end of a commit once its buffer
+//!   holds [`GREY_PACKET`] objects).
 //! - (M4) No recursion: tracing pushes onto an explicit stack, so a
 //!   10-million-node list needs no deep call stack.
 
@@ -33,6 +35,10 @@ use crate::sync::{lock, AtomicU64, Mutex};
 use crate::trace::Tracer;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
+
+/// Grey objects a mutator's barrier buffer holds before its commit hands
+/// them over (M3), rather than waiting for a handshake.
+pub(crate) const GREY_PACKET: usize = 4096;
 
 /// An object address in the grey set. `Send`: it is only an address; the
 /// collector protocol, not the type, says when it may be dereferenced.
