@@ -177,8 +177,10 @@ pub(crate) fn map_small(index: u32, huge_pages: bool) -> Option<NonNull<SmallChu
         // Fault the mark and start bitmaps in now, on the allocation slow
         // path that maps the chunk, rather than at the first mark or
         // allocation in each of their pages: a mark is often made inside a
-        // commit's pause (a survivor), where a page fault took 50 to 100 µs
-        // on the VMs measured. Not under loom: these are plain zero words.
+        // commit's pause (a survivor), and these faults were the tail of
+        // those pauses (p99.9 of 7-11 µs on the pause bench, 0.6-1 µs
+        // without them: docs/PERFORMANCE.md). Not under loom: these are
+        // plain zero words.
         #[cfg(not(tmgc_loom))]
         for b in META_BLOCKS..BLOCKS_PER_CHUNK {
             c.marks[b][0].store(0, Ordering::Relaxed);

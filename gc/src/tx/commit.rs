@@ -547,8 +547,8 @@ impl<'tx> Tx<'tx> {
 
     /// Hand the barrier's full grey buffer to the markers now, not at the
     /// next handshake: a buffer left to grow over a long marking phase was
-    /// reallocated and copied inside a commit's pause (megabytes, a few
-    /// hundred microseconds of CPU on a 1 GiB heap).
+    /// reallocated and copied inside a commit's pause (megabytes on a 1 GiB
+    /// heap).
     #[cold]
     #[inline(never)]
     fn hand_over_grey(&mut self) {
