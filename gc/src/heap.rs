@@ -356,6 +356,7 @@ impl HeapInner {
 
     /// The current version (the clock without the inevitable bit).
     /// A `SeqCst` load: part of the lazy clock's total order (`tx/mod.rs`).
+    #[inline]
     pub(crate) fn version(&self) -> u64 {
         self.clock.load(Ordering::SeqCst) & !INEVITABLE
     }

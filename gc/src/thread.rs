@@ -254,6 +254,7 @@ pub(crate) struct Parker<'a> {
 }
 
 impl Drop for Parker<'_> {
+    #[inline]
     fn drop(&mut self) {
         self.rec.state.store(PARKED, Ordering::Release);
     }

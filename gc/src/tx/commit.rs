@@ -105,6 +105,13 @@ impl<'tx> Tx<'tx> {
             self.stage = stage::DONE;
             return Ok((self.rv, wrote));
         }
+        self.commit_concurrent()
+    }
+
+    /// Every commit but the common solo one: out of line, so that one
+    /// inlines into the transaction loop.
+    #[inline(never)]
+    fn commit_concurrent(&mut self) -> Result<(u64, bool), Conflict> {
         if let Some(obj) = self.single_object_writer() {
             return self.commit_one(obj);
         }

@@ -252,12 +252,18 @@ impl<'tx> Tx<'tx> {
     }
 
     /// Apply the root drops queued since the last commit or abort.
-    #[inline]
+    #[inline(always)]
     fn apply_root_drops(&mut self) {
+        // Most commits have none: one shared borrow's test, inline.
+        if self.drops.try_borrow().is_ok_and(|d| !d.is_empty()) {
+            self.apply_root_drops_slow();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn apply_root_drops_slow(&mut self) {
         if let Ok(mut d) = self.drops.try_borrow_mut() {
-            if d.is_empty() {
-                return;
-            }
             for s in d.drain(..) {
                 self.core.roots.drop_root(s);
             }

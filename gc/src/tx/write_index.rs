@@ -23,19 +23,30 @@ const LINEAR: usize = 32;
 /// Indexes over a write log (see the module docs).
 #[derive(Default)]
 pub(crate) struct WriteIndex {
-    by_addr: HashMap<usize, usize, BuildHasherDefault<AddrHasher>>,
-    objs: HashSet<usize, BuildHasherDefault<AddrHasher>>,
+    /// The hash indexes, made for the first log longer than `LINEAR`
+    /// (boxed: most transactions never need them, and the logs they sit
+    /// in are on every transaction's path).
+    maps: Option<Box<Maps>>,
     /// Log entries already in the indexes.
     indexed: usize,
 }
 
+#[derive(Default)]
+struct Maps {
+    by_addr: HashMap<usize, usize, BuildHasherDefault<AddrHasher>>,
+    objs: HashSet<usize, BuildHasherDefault<AddrHasher>>,
+}
+
 impl WriteIndex {
-    fn catch_up(&mut self, writes: &[Write]) {
+    #[cold]
+    fn catch_up(&mut self, writes: &[Write]) -> &Maps {
+        let maps = self.maps.get_or_insert_with(Default::default);
         for (i, w) in writes.iter().enumerate().skip(self.indexed) {
-            self.by_addr.insert(w.addr(), i);
-            self.objs.insert(w.obj().addr().get());
+            maps.by_addr.insert(w.addr(), i);
+            maps.objs.insert(w.obj().addr().get());
         }
         self.indexed = writes.len();
+        maps
     }
 
     /// The position of the logged write to word `addr`, if any.
@@ -44,26 +55,33 @@ impl WriteIndex {
         if writes.len() <= LINEAR {
             return writes.iter().rposition(|w| w.addr() == addr);
         }
-        self.catch_up(writes);
-        self.by_addr.get(&addr).copied()
+        self.catch_up(writes).by_addr.get(&addr).copied()
     }
 
     /// Whether the log holds a write to object `obj`.
+    #[inline]
     pub(crate) fn wrote(&mut self, writes: &[Write], obj: usize) -> bool {
         if writes.len() <= LINEAR {
             return writes.iter().any(|w| w.obj().addr().get() == obj);
         }
-        self.catch_up(writes);
-        self.objs.contains(&obj)
+        self.catch_up(writes).objs.contains(&obj)
     }
 
     /// Forget everything (the log was cleared).
+    #[inline]
     pub(crate) fn clear(&mut self) {
         if self.indexed > 0 {
-            self.by_addr.clear();
-            self.objs.clear();
-            self.indexed = 0;
+            self.clear_maps();
         }
+    }
+
+    #[cold]
+    fn clear_maps(&mut self) {
+        if let Some(m) = &mut self.maps {
+            m.by_addr.clear();
+            m.objs.clear();
+        }
+        self.indexed = 0;
     }
 }
 
