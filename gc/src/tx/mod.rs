@@ -347,14 +347,16 @@ impl<'tx> Tx<'tx> {
         Ok(unsafe { Gc::from_header(h) })
     }
 
+    /// Inlined into the caller (with `T`'s type info a constant there); the
+    /// checkpoint and the allocator's slow path are out of line.
+    #[inline(always)]
     fn alloc_raw(&mut self, info: &'static TypeInfo, size: usize) -> Result<NonNull<Header>, AllocError> {
         let align = info.align().max(crate::HEADER_BYTES);
         let needs_drop = info.flags().contains(ObjFlags::HAS_DROP);
-        let a: &mut LocalAllocator = &mut self.core.alloc;
         if self.ck.is_none() {
-            // Before the attempt's first allocation: an abort rewinds to here.
-            self.ck = Some(a.checkpoint());
+            self.first_checkpoint();
         }
+        let a: &mut LocalAllocator = &mut self.core.alloc;
         let p = if needs_drop { a.alloc_needs_drop(size, align)? } else { a.alloc(size, align)? };
         let h = p.cast::<Header>();
         let mut flags = info.flags() | ObjFlags::NEW;
@@ -365,6 +367,13 @@ impl<'tx> Tx<'tx> {
         unsafe { h.write(Header::new(info, flags)) };
         self.core.logs.news.push(h);
         Ok(h)
+    }
+
+    /// Before the attempt's first allocation: an abort rewinds to here.
+    #[cold]
+    #[inline(never)]
+    fn first_checkpoint(&mut self) {
+        self.ck = Some(self.core.alloc.checkpoint());
     }
 
     // ---- roots ----
