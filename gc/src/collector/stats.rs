@@ -250,9 +250,10 @@ pub struct GcStats {
     /// The minimum mutator utilisation (MMU) for windows of 1, 10 and
     /// 100 ms: for each window length, the smallest share of any window
     /// that a mutator thread spent outside its pauses, for the worst
-    /// thread (attached or detached) over its whole life. Conservative:
-    /// never above the exact figure, and below it by at most 10 µs per
-    /// window (1% at 1 ms).
+    /// thread (attached or detached) over its whole life. Below the exact
+    /// figure of the pauses counted by at most 10 µs per window (1% at
+    /// 1 ms), never above it; threads still attached contribute what they
+    /// handed over at their last handshake, as for `pauses`.
     pub mmu: Vec<Mmu>,
     /// The same wall times, per mutator: `(mutator id, histogram)`; detached mutators
     /// are folded into `pauses` only.

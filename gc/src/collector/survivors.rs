@@ -6,7 +6,8 @@
 //! publishes anything, exactly the new objects that leave the transaction
 //! reachable: those reachable from what the commit hands to the rest of the
 //! program, through its own new objects. The rest of its new objects die
-//! with it and this cycle's sweep frees them. (Allocating black, as tmgc
+//! with it and this cycle's sweep frees them (but see SV5: a small commit
+//! that publishes marks them all). (Allocating black, as tmgc
 //! did before, kept every object of every transaction that ran during
 //! marking until the next cycle: a binary-trees transaction's whole tree.)
 //!
@@ -82,7 +83,9 @@ impl Walk<'_> {
     /// Mark `obj` and queue it if it is one of the committing
     /// transaction's own new objects not yet reached.
     fn reach(&mut self, obj: NonNull<Header>) {
-        if !is_new(obj) {
+        // SAFETY: every caller passes a reference the committing
+        // transaction holds (a start, SV1) or one a new object of it holds.
+        if !unsafe { is_new(obj) } {
             return;
         }
         // SAFETY: a live object of this heap, marked while its cycle marks
@@ -98,8 +101,11 @@ impl Walk<'_> {
 /// new object, or a live object it reached and validated: SV1), is one of
 /// its new objects. Only the owning transaction's objects carry `NEW`
 /// before publication.
-fn is_new(obj: NonNull<Header>) -> bool {
-    // SAFETY: live, as above.
+///
+/// # Safety
+/// `obj` is such a reference: a live object of this heap.
+unsafe fn is_new(obj: NonNull<Header>) -> bool {
+    // SAFETY: live (the caller's guarantee).
     unsafe { obj.as_ref() }.flags().contains(ObjFlags::NEW)
 }
 
@@ -137,7 +143,8 @@ pub(crate) unsafe fn mark_survivors(
     // walk marked any.
     let walked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         for s in starts {
-            if small && is_new(s) {
+            // SAFETY: a start is a reference the transaction holds (SV1).
+            if small && unsafe { is_new(s) } {
                 return true;
             }
             walk.reach(s);

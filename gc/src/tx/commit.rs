@@ -60,8 +60,9 @@ pub(super) mod stage {
     pub(crate) const UNLOCK: u8 = 4;
     /// Global roots set, new weak cells registered.
     pub(crate) const GLOBALS: u8 = 5;
-    /// The inevitable token, the checkpoint, root drops and new roots,
-    /// finalizer registrations, the logs.
+    /// A full grey buffer handed over, the inevitable token, the
+    /// checkpoint, root drops and new roots, finalizer registrations, the
+    /// logs.
     pub(crate) const TAIL: u8 = 6;
     /// Committed or rolled back: nothing is left to do.
     pub(crate) const DONE: u8 = 7;
@@ -447,7 +448,8 @@ impl<'tx> Tx<'tx> {
     /// reachable from what it publishes, black, traced here, pushed
     /// nowhere, so a churning heap does not keep termination rounds
     /// finding "new" marks forever (trap 9). Its other new objects are
-    /// garbage, and this cycle's sweep frees them.
+    /// garbage, and this cycle's sweep frees them (but a small commit that
+    /// publishes one marks them all: SV5).
     ///
     /// Generational mode adds two rules. Until marking closes, a reference
     /// to an unmarked object stored into a marked holder is shaded (T2 of

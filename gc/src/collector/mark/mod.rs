@@ -37,8 +37,13 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 /// Grey objects a mutator's barrier buffer holds before its commit hands
-/// them over (M3), rather than waiting for a handshake.
+/// them over (M3), rather than waiting for a handshake. Under loom, 2: a
+/// model's commits shade a few objects, and its models take that path.
+#[cfg(not(tmgc_loom))]
 pub(crate) const GREY_PACKET: usize = 4096;
+/// See above.
+#[cfg(tmgc_loom)]
+pub(crate) const GREY_PACKET: usize = 2;
 
 /// An object address in the grey set. `Send`: it is only an address; the
 /// collector protocol, not the type, says when it may be dereferenced.
