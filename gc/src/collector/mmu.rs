@@ -246,6 +246,19 @@ mod tests {
         }
     }
 
+    /// M3: a pause whose clock reading is earlier than the last one's (a
+    /// TSC behind on another core) is counted, in the current bucket, and
+    /// does not panic.
+    #[test]
+    fn a_clock_that_steps_back_is_counted_in_the_current_bucket() {
+        let t0 = Instant::now();
+        let us = Duration::from_micros;
+        let mut m = MmuMeter::new();
+        m.record(t0 + us(100), us(3));
+        let worst = m.record(t0 + us(50), us(4));
+        assert_eq!(worst, [7_000; 3]);
+    }
+
     #[test]
     fn pauses_take_the_windows_they_fill() {
         assert_eq!(utilisation([0; 3]), [1.0; 3]);
