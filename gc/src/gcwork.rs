@@ -70,6 +70,24 @@ impl Drop for GcWork {
     }
 }
 
+/// Run `body`, which runs user `Trace` code in a committing transaction's
+/// barrier (the survivors' walk, RS6), inside GC work. If that code
+/// panics, run `fallback` (sound work that runs no `Trace` code) and let
+/// the panic go on: the commit then rolls forward with nothing left for
+/// `Trace` code to do, so no second panic can happen while the first
+/// unwinds (SV4 of `collector/survivors.rs`).
+/// Both get `state`, the work's own (a walk's stack, a remembered set).
+pub(crate) fn trace_at_commit<S, R>(state: &mut S, body: impl FnOnce(&mut S) -> R, fallback: impl FnOnce(&mut S)) -> R {
+    let _gc_work = GcWork::enter(); // W0
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&mut *state))) {
+        Ok(r) => r,
+        Err(p) => {
+            fallback(state);
+            std::panic::resume_unwind(p)
+        }
+    }
+}
+
 /// Whether this thread is inside GC work (W0). One thread-local load.
 #[inline]
 pub(crate) fn inside() -> bool {

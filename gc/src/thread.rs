@@ -144,7 +144,9 @@ pub(crate) struct MutatorRecord {
 // that may move between threads (its allocator is `Send`; its logs are
 // addresses).
 unsafe impl Sync for MutatorRecord {}
-// SAFETY: as above.
+// SAFETY: `state_cell` is used by one party at a time, per (H1)/(H2)
+// above, whichever thread that is; `MutatorState` holds only data that may
+// move between threads; the other fields are atomics and a mutex.
 unsafe impl Send for MutatorRecord {}
 
 /// What [`MutatorRecord::enter`] found at the commit point.

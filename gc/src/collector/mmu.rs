@@ -33,10 +33,10 @@
 //!   counted in the current bucket.
 //!
 //! Cost: a pause adds to one bucket (more for a pause longer than 10 µs);
-//! a pause after a gap moves the ring forward a bucket at a time, up to
-//! 10,001 buckets (a gap of 100 ms or more resets it), a few microseconds
-//! to a few tens, outside the timed pause. The ring, 64 KiB, is allocated
-//! at a thread's first pause.
+//! a pause after a gap moves the ring forward a bucket at a time, three
+//! subtractions and a store each, up to 10,001 buckets (a gap longer than
+//! the largest window clears the ring instead), outside the timed pause.
+//! The ring, 64 KiB, is allocated at a thread's first pause.
 
 use std::time::Duration;
 

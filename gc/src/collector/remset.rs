@@ -122,29 +122,30 @@ pub(crate) unsafe fn remember_survivors(news: &[NonNull<Header>], remset: &mut V
         }
     }
     if !conservative {
-        let _gc_work = crate::gcwork::GcWork::enter(); // W0: `Trace` code runs here
-        let looked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            for &h in news {
-                // SAFETY: our own live new objects (the caller's guarantee).
-                if !unsafe { survivor_with_refs(h) } {
-                    continue;
+        // A `Trace` that panics: log every survivor without looking, then
+        // the panic goes on (the commit rolls forward: FT2).
+        crate::gcwork::trace_at_commit(
+            remset,
+            |remset| {
+                for &h in news {
+                    // SAFETY: our own live new objects (the caller's guarantee).
+                    if !unsafe { survivor_with_refs(h) } {
+                        continue;
+                    }
+                    let mut young = AnyYoung(false);
+                    // SAFETY: as above: an initialised payload of its type,
+                    // private to this thread until the commit publishes it.
+                    unsafe { h.as_ref().type_info().trace(Header::payload(h), &mut Tracer::new(&mut young)) };
+                    if young.0 {
+                        // SAFETY: as above.
+                        unsafe { log_survivor(h, remset) };
+                    }
                 }
-                let mut young = AnyYoung(false);
-                // SAFETY: as above: an initialised payload of its type,
-                // private to this thread until the commit publishes it.
-                unsafe { h.as_ref().type_info().trace(Header::payload(h), &mut Tracer::new(&mut young)) };
-                if young.0 {
-                    // SAFETY: as above.
-                    unsafe { log_survivor(h, remset) };
-                }
-            }
-        }));
-        let Err(p) = looked else { return };
-        // A `Trace` panicked: log the rest without looking (below), then
-        // let the panic go on (the commit rolls forward: FT2).
-        // SAFETY: the caller's guarantee.
-        unsafe { log_every_survivor(news, remset) };
-        std::panic::resume_unwind(p);
+            },
+            // SAFETY: the caller's guarantee.
+            |remset| unsafe { log_every_survivor(news, remset) },
+        );
+        return;
     }
     // SAFETY: the caller's guarantee.
     unsafe { log_every_survivor(news, remset) };

@@ -54,6 +54,22 @@ fn chain<'t>(tx: &mut Tx<'t>, n: u64, tally: &Arc<AtomicUsize>) -> Result<Gc<'t,
     Ok(head)
 }
 
+/// The transaction these tests commit while marking runs: `garbage` new
+/// nodes dropped (tallied in `g`), and a 10-node chain (tallied in `k`)
+/// stored into `holder`, an old object.
+fn publish_chain_and_garbage(
+    tx: &mut Tx<'_>,
+    garbage: u64,
+    (g, k): (&Arc<AtomicUsize>, &Arc<AtomicUsize>),
+    holder: &GlobalRoot<Holder>,
+) -> Result<(), Abort<()>> {
+    chain(tx, garbage, g)?; // unreachable when it commits
+    let c = chain(tx, 10, k)?;
+    let h = tx.get_global(holder)?;
+    tx.store(h, |h| &h.node, Some(c))?;
+    Ok(())
+}
+
 fn chain_len(m: &mut Mutator, holder: &GlobalRoot<Holder>) -> u64 {
     m.transaction::<_, ()>(|tx| {
         let h = tx.get_global(holder)?;
@@ -92,16 +108,7 @@ fn a_transactions_garbage_during_marking_dies_in_that_cycle() {
         // Marking done, every barrier on: this transaction began after its
         // thread observed MARK.
         let cycle = hold_at(&heap, &mut m, Hold::BeforeClose);
-        let h = holder.clone();
-        let (g, k) = (garbage.clone(), kept.clone());
-        m.transaction::<_, ()>(move |tx| {
-            chain(tx, 1000, &g)?; // unreachable when it commits
-            let c = chain(tx, 10, &k)?;
-            let h = tx.get_global(&h)?;
-            tx.store(h, |h| &h.node, Some(c))?; // into an old object
-            Ok(())
-        })
-        .unwrap();
+        m.transaction::<_, ()>(|tx| publish_chain_and_garbage(tx, 1000, (&garbage, &kept), &holder)).unwrap();
         let st = release(&heap, &mut m, cycle);
         assert!(st.verified, "the held cycle was verified");
         assert_eq!(
@@ -187,14 +194,7 @@ fn a_small_commit_marks_every_new_object_and_a_larger_one_walks() {
         let (kept, garbage) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
         let cycle = hold_at(&heap, &mut m, Hold::BeforeClose);
         let (h, k, g) = (holder.clone(), kept.clone(), garbage.clone());
-        m.transaction::<_, ()>(|tx| {
-            chain(tx, garbage_nodes, &g)?;
-            let c = chain(tx, 10, &k)?;
-            let h = tx.get_global(&h)?;
-            tx.store(h, |h| &h.node, Some(c))?;
-            Ok(())
-        })
-        .unwrap();
+        m.transaction::<_, ()>(|tx| publish_chain_and_garbage(tx, garbage_nodes, (&g, &k), &h)).unwrap();
         let st = release(&heap, &mut m, cycle);
         assert!(st.verified);
         let freed = garbage.load(Ordering::SeqCst) as u64;
@@ -237,13 +237,7 @@ fn a_walk_cut_short_marks_every_new_object() {
     m.arm_fault(crate::fault::FaultPoint::Barrier);
     let (h, k, g) = (holder.clone(), kept.clone(), garbage.clone());
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        m.transaction::<_, ()>(|tx| {
-            chain(tx, GARBAGE, &g)?;
-            let c = chain(tx, 10, &k)?;
-            let h = tx.get_global(&h)?;
-            tx.store(h, |h| &h.node, Some(c))?;
-            Ok(())
-        })
+        m.transaction::<_, ()>(|tx| publish_chain_and_garbage(tx, GARBAGE, (&g, &k), &h))
     }));
     assert!(r.is_err(), "the fault fired");
     let st = release(&heap, &mut m, cycle);

@@ -69,7 +69,7 @@ use super::mark::Grey;
 use super::weak_gate::cell_slot;
 use crate::fault::FaultPoint;
 use crate::flags::ObjFlags;
-use crate::gcwork::GcWork;
+use crate::gcwork::trace_at_commit;
 use crate::header::Header;
 use crate::trace::{Tracer, Visitor};
 
@@ -137,60 +137,60 @@ pub(crate) unsafe fn mark_survivors(
     faults: &crate::fault::Faults,
 ) -> u64 {
     stack.clear(); // what a walk a panic cut short left
-    let _gc_work = GcWork::enter(); // W0: `Trace` code runs here
     let mut walk = Walk { stack, marked: 0 };
     // `true`: a small commit whose new objects escape (SV5), before the
-    // walk marked any.
-    let walked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        for s in starts {
-            // SAFETY: a start is a reference the transaction holds (SV1).
-            if small && unsafe { is_new(s) } {
-                return true;
+    // walk marked any. A panic in `Trace` code: every new object (SV4).
+    let escaped_small = trace_at_commit(
+        &mut walk,
+        |walk| {
+            for s in starts {
+                // SAFETY: a start is a reference the transaction holds (SV1).
+                if small && unsafe { is_new(s) } {
+                    return true;
+                }
+                walk.reach(s);
             }
-            walk.reach(s);
-        }
-        if weak_cells && small {
-            return true; // a new weak cell escapes
-        }
-        if weak_cells {
-            for &h in news {
-                // SAFETY: our own new objects (the caller's guarantee).
-                if unsafe { h.as_ref() }.flags().contains(ObjFlags::WEAK) {
-                    walk.reach(h);
+            if weak_cells && small {
+                return true; // a new weak cell escapes
+            }
+            if weak_cells {
+                for &h in news {
+                    // SAFETY: our own new objects (the caller's guarantee).
+                    if unsafe { h.as_ref() }.flags().contains(ObjFlags::WEAK) {
+                        walk.reach(h);
+                    }
                 }
             }
-        }
-        while let Some(Grey(obj)) = walk.stack.pop() {
-            // SAFETY: queued by `reach`: our own initialised new object.
-            let h = unsafe { obj.as_ref() };
-            let info = h.type_info();
-            if h.flags().contains(ObjFlags::WEAK) {
-                // SAFETY: a weak cell of ours, unpublished: its word is ours.
-                let r = unsafe { cell_slot(obj) }.load(std::sync::atomic::Ordering::Relaxed);
-                if let Some(r) = NonNull::new(r) {
-                    walk.reach(r);
+            while let Some(Grey(obj)) = walk.stack.pop() {
+                // SAFETY: queued by `reach`: our own initialised new object.
+                let h = unsafe { obj.as_ref() };
+                let info = h.type_info();
+                if h.flags().contains(ObjFlags::WEAK) {
+                    // SAFETY: a weak cell of ours, unpublished: its word is ours.
+                    let r = unsafe { cell_slot(obj) }.load(std::sync::atomic::Ordering::Relaxed);
+                    if let Some(r) = NonNull::new(r) {
+                        walk.reach(r);
+                    }
+                } else if info.has_refs() {
+                    // SAFETY: an initialised payload of this type, private to
+                    // this thread until the commit publishes it.
+                    unsafe { info.trace(Header::payload(obj), &mut Tracer::new(walk)) };
                 }
-            } else if info.has_refs() {
-                // SAFETY: an initialised payload of this type, private to
-                // this thread until the commit publishes it.
-                unsafe { info.trace(Header::payload(obj), &mut Tracer::new(&mut walk)) };
+                // An injected panic part-way through the walk (SV4).
+                faults.hit(FaultPoint::Barrier);
             }
-            // An injected panic part-way through the walk (SV4).
-            faults.hit(FaultPoint::Barrier);
-        }
-        false
-    }));
-    match walked {
-        Ok(false) => walk.marked,
-        // SAFETY: the caller's guarantee.
-        Ok(true) => unsafe { mark_every_new(news) },
-        Err(p) => {
-            // SV4: every new object, then the panic goes on (the next walk
-            // clears what this one left on the stack).
+            false
+        },
+        |_| {
             // SAFETY: the caller's guarantee.
             unsafe { mark_every_new(news) };
-            std::panic::resume_unwind(p);
-        }
+        },
+    );
+    if escaped_small {
+        // SAFETY: the caller's guarantee.
+        unsafe { mark_every_new(news) }
+    } else {
+        walk.marked
     }
 }
 

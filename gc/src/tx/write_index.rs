@@ -38,7 +38,8 @@ struct Maps {
 }
 
 impl WriteIndex {
-    #[cold]
+    /// Out of line: the short logs' scans stay inline in the callers.
+    #[inline(never)]
     fn catch_up(&mut self, writes: &[Write]) -> &Maps {
         let maps = self.maps.get_or_insert_with(Default::default);
         for (i, w) in writes.iter().enumerate().skip(self.indexed) {
