@@ -178,7 +178,7 @@ pub(crate) fn map_small(index: u32, huge_pages: bool) -> Option<NonNull<SmallChu
         // path that maps the chunk, rather than at the first mark or
         // allocation in each of their pages: a mark is often made inside a
         // commit's pause (a survivor), and these faults were the tail of
-        // those pauses (p99.9 of 7-11 µs on the pause bench, 0.6-1 µs
+        // those pauses (p99.9 of 9-11 µs on the pause bench, 0.6-2.9 µs
         // without them: docs/PERFORMANCE.md). Not under loom: these are
         // plain zero words.
         #[cfg(not(tmgc_loom))]

@@ -17,7 +17,7 @@ use std::time::Duration;
 /// where the TSC is not usable, and under miri, which cannot run it).
 /// GC work at a commit point is often a tenth of a microsecond, and every
 /// commit while marking runs is timed: on the AMD EPYC VM a pair of reads
-/// (`now` and `elapsed`) takes 27 ns with the TSC, 63 ns with
+/// (`now` and `elapsed`) takes 31-37 ns with the TSC, 67-70 ns with
 /// `std::time::Instant`, paid by the mutator and partly counted in the
 /// pause (docs/PERFORMANCE.md).
 #[cfg(not(miri))]
