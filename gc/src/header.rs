@@ -8,7 +8,8 @@
 //! - (H1) The type word is written before the object is published. After
 //!   that only two bits change: `NEW`, cleared by the owning transaction
 //!   before the publishing Release store (a plain store: nobody else
-//!   writes the type word of an unpublished object), and `LOGGED`
+//!   writes the type word of an unpublished object; an object its
+//!   transaction never publishes keeps it: CM2 of `tx/commit.rs`), and `LOGGED`
 //!   (generational mode), by atomic read-modify-writes that keep every
 //!   other bit. The type, shape and length of a published object never
 //!   change, so a marker may read them at any time.

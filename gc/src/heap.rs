@@ -107,8 +107,9 @@ pub struct TxCounts {
     pub commits: u64,
     /// Attempts rolled back by a conflict and retried.
     pub conflicts: u64,
-    /// Objects allocated by the committed transactions (the ones they
-    /// published; objects of rolled-back attempts are not counted).
+    /// Objects allocated by the committed transactions (published or
+    /// left as garbage by the commit; objects of rolled-back attempts are
+    /// not counted).
     pub allocations: u64,
 }
 

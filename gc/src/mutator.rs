@@ -267,7 +267,7 @@ impl Mutator {
                 Ok(r) => match tx.commit() {
                     Ok(v) => {
                         self.commits += 1;
-                        self.allocations += tx.published() as u64;
+                        self.allocations += tx.allocated() as u64;
                         self.last_version = v;
                         give_way = tx.yield_due();
                         break r;

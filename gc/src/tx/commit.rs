@@ -23,6 +23,19 @@
 //! while rolling forward is a panic in a destructor during unwinding: the
 //! process aborts, which is all that
 //! is left when a commit can neither finish nor be undone.
+//!
+//! CM2: a commit none of whose new objects can leave the transaction
+//! (none of SV1's ways out, `collector/survivors.rs`, is taken:
+//! `Tx::news_may_escape`) publishes none of them: it commits as a
+//! read-only transaction, at its read version, and its new objects keep
+//! `NEW` and version 0. Nothing can reach them from the commit on (a
+//! `Gc` dies with its transaction, and every other way to an unpublished
+//! object is one of SV1's), so they are garbage that no transaction,
+//! marker or commit barrier reads again; the sweep frees them (and runs
+//! their destructors) as any unmarked object. While the collector marks,
+//! the barrier shades none of them and walks no survivors. Each commit of
+//! a binary-trees tree (built, checked and dropped in one transaction)
+//! is such a commit: stamping its tree was a second pass over it.
 
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
@@ -207,10 +220,11 @@ impl<'tx> Tx<'tx> {
     #[inline(never)]
     fn commit_general(&mut self) -> Result<(u64, bool), Conflict> {
         let logs = &self.core.logs;
-        if logs.writes.is_empty() && logs.news.is_empty() && logs.globals.is_empty() {
+        if logs.writes.is_empty() && logs.globals.is_empty() && !self.news_may_escape() {
             // Read-only: every read was valid at rv, so this is its commit
-            // point. Its new roots still need barrier (b), run by `finish`:
-            // the thread's root scan may be behind it, and the path it read
+            // point; its new objects, if any, stay unpublished (CM2). Its
+            // new roots still need barrier (b), run by `finish`: the
+            // thread's root scan may be behind it, and the path it read
             // them through may be deleted before T.
             self.finish(self.rv);
             return Ok((self.rv, false));
@@ -357,10 +371,10 @@ impl<'tx> Tx<'tx> {
         self.stage = stage::DONE;
     }
 
-    /// Objects this committed transaction published (for `TxCounts`).
+    /// Objects this committed transaction allocated (for `TxCounts`).
     #[inline]
-    pub(crate) fn published(&self) -> usize {
-        self.published
+    pub(crate) fn allocated(&self) -> usize {
+        self.allocated
     }
 
     /// `Tx`'s destructor, for a commit past its commit point that a panic
@@ -380,6 +394,8 @@ impl<'tx> Tx<'tx> {
         #[cfg(all(test, not(tmgc_loom)))]
         crate::collector::trap_tests::before_write_back();
         let tag = self.core.tag;
+        // CM2: garbage from here on if none of them can escape.
+        let escape = self.news_may_escape();
         let logs = &mut self.core.logs;
         if self.stage <= stage::STAMP {
             self.stage = stage::STAMP;
@@ -387,12 +403,14 @@ impl<'tx> Tx<'tx> {
             // wv that reaches one through a global root conflicts), then NEW
             // cleared with Release, before any reference to them is written
             // back.
-            self.published = logs.news.len();
-            for h in &logs.news {
-                // SAFETY: our own live new objects.
-                let h = unsafe { h.as_ref() };
-                h.vlock().store(vlock::stamp(wv, tag), Ordering::Relaxed);
-                h.clear_new();
+            self.allocated = logs.news.len();
+            if escape {
+                for h in &logs.news {
+                    // SAFETY: our own live new objects.
+                    let h = unsafe { h.as_ref() };
+                    h.vlock().store(vlock::stamp(wv, tag), Ordering::Relaxed);
+                    h.clear_new();
+                }
             }
         }
         if self.stage <= stage::WRITE_BACK {
@@ -462,8 +480,7 @@ impl<'tx> Tx<'tx> {
     /// (RS1, RS6 of `collector/remset.rs`).
     #[cold]
     fn commit_barrier(&mut self, again: bool) {
-        let survivors =
-            if self.core.gc.survivors && !self.core.logs.news.is_empty() { self.mark_survivors() } else { 0 };
+        let survivors = if self.core.gc.survivors && self.news_may_escape() { self.mark_survivors() } else { 0 };
         if self.closed() {
             let core = &mut *self.core;
             debug_assert!(
@@ -484,6 +501,7 @@ impl<'tx> Tx<'tx> {
             }
             return;
         }
+        let escape = self.news_may_escape();
         let core = &mut *self.core;
         shade_created_roots(core);
         core.faults.hit(FaultPoint::Barrier);
@@ -539,7 +557,7 @@ impl<'tx> Tx<'tx> {
                 }
             }
         }
-        if before_mark && !core.gc.generational {
+        if before_mark && !core.gc.generational && escape {
             // (c): every new object it publishes. In generational mode (e)
             // covers their entry points instead (a new object becomes
             // reachable only through a logged store, a root or a global
@@ -564,6 +582,23 @@ impl<'tx> Tx<'tx> {
         let gc = &mut self.core.gc;
         let full = std::mem::replace(&mut gc.grey, Vec::with_capacity(crate::collector::mark::GREY_PACKET));
         self.core.heap.collector.grey.push_packet(full);
+    }
+
+    /// Whether any new object of this attempt can leave it: it has one,
+    /// and one of SV1's ways out (`collector/survivors.rs`) is taken: a
+    /// logged reference write, a root created, a global root set, a
+    /// finalizer or cleanup registered, or a new weak cell. If not, the
+    /// commit publishes none of them (CM2).
+    #[inline]
+    fn news_may_escape(&self) -> bool {
+        let core = &*self.core;
+        let logs = &core.logs;
+        !logs.news.is_empty()
+            && (self.weak_news
+                || !logs.globals.is_empty()
+                || !logs.finals.is_empty()
+                || core.roots.has_created()
+                || logs.writes.iter().any(|w| matches!(w, Write::Ptr { .. })))
     }
 
     /// P4: mark the new objects this commit publishes reachable (SV1 of

@@ -96,6 +96,8 @@ mod access;
 mod array;
 mod commit;
 mod finalizers;
+#[cfg(all(test, not(tmgc_loom)))]
+mod publish_tests;
 mod weak_cells;
 mod write_index;
 
@@ -211,8 +213,9 @@ pub struct Tx<'tx> {
     stage: u8,
     /// The write version, once past the commit point (for a roll-forward).
     wv: u64,
-    /// Objects published by the commit (`TxCounts::allocations`).
-    published: usize,
+    /// Objects the committed attempt allocated, published or not
+    /// (`TxCounts::allocations`).
+    allocated: usize,
     /// Some of its new objects are weak cells (set by `new_weak`; the
     /// survivors' walk starts from them, step GLOBALS registers them).
     weak_news: bool,
@@ -244,7 +247,7 @@ impl<'tx> Tx<'tx> {
             last_read: None,
             stage: commit::stage::OPEN,
             wv: 0,
-            published: 0,
+            allocated: 0,
             weak_news: false,
             _brand: std::marker::PhantomData,
             _running: running,
