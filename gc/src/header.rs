@@ -115,9 +115,23 @@ impl Header {
     #[inline]
     pub(crate) unsafe fn payload(this: NonNull<Header>) -> NonNull<u8> {
         // SAFETY: the caller guarantees a live header.
-        let off = unsafe { this.as_ref() }.type_info().payload_offset();
+        let info = unsafe { this.as_ref() }.type_info();
+        // SAFETY: the object's own type.
+        unsafe { Self::payload_of(this, info) }
+    }
+
+    /// The payload of the object of type `info` whose header is at `this`,
+    /// without reading the header: for code that knows the type (the
+    /// allocation path, where `info` is a constant and the header was
+    /// just written, so reading it back would wait on that store).
+    ///
+    /// # Safety
+    /// `this` is an object of type `info`, allocated as header plus
+    /// payload, not yet freed.
+    #[inline(always)]
+    pub(crate) unsafe fn payload_of(this: NonNull<Header>, info: &TypeInfo) -> NonNull<u8> {
         // SAFETY: objects are allocated as header + payload, so the payload
-        // offset stays inside the object.
-        unsafe { this.cast::<u8>().add(off) }
+        // offset of their type stays inside the object.
+        unsafe { this.cast::<u8>().add(info.payload_offset()) }
     }
 }

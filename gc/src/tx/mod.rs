@@ -282,12 +282,13 @@ impl<'tx> Tx<'tx> {
     /// Allocate `value` in the heap. The object is private to this
     /// transaction until it commits, and vanishes if it aborts (its destructor
     /// runs then).
+    #[inline]
     pub fn alloc<T: GcType>(&mut self, value: T) -> Result<Gc<'tx, T>, AllocError> {
         let h = self.alloc_raw(T::TYPE_INFO, T::TYPE_INFO.object_size())?;
         // SAFETY: `alloc_raw` returned a fresh object of T's size and
         // alignment with its header written; the payload is uninitialised.
         unsafe {
-            crate::header::Header::payload(h).cast::<T>().write(value);
+            crate::header::Header::payload_of(h, T::TYPE_INFO).cast::<T>().write(value);
             Ok(Gc::from_header(h))
         }
     }
