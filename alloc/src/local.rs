@@ -151,6 +151,16 @@ unsafe impl Send for LocalAllocator {}
 
 static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
+/// How far ahead of the cursor the fast path asks for a cache line in
+/// the exclusive state (x86-64 `prefetchw`): the next objects are stored
+/// into memory no one has touched since it was swept or mapped, and each
+/// store to a line not in the cache waits for it (the binary-trees
+/// profile). 2 KiB, measured against 512 bytes and none, whole-process
+/// A/B, 3 pairs each on an AMD EPYC (Zen 2) VM: binary-trees N=21
+/// (generational) 0.97x wall, alloc-rate 0.96x, GCBench 0.97x; 512 bytes
+/// gave 0.98x on binary-trees (docs/PERFORMANCE.md).
+const PREFETCH_AHEAD: usize = 2048;
+
 impl LocalAllocator {
     pub(crate) fn new(space: Arc<SpaceInner>) -> Self {
         LocalAllocator {
@@ -200,6 +210,11 @@ impl LocalAllocator {
                 unsafe {
                     self.cursor = p.add(size);
                     *self.stage.add((p.addr() >> LOG_GRANULE) & (BLOCK_GRANULES - 1)) = STAGED;
+                    // A hint, never a fault: it may point past the region.
+                    #[cfg(all(target_arch = "x86_64", not(miri)))]
+                    core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_ET0 }>(
+                        p.wrapping_add(PREFETCH_AHEAD).cast(),
+                    );
                     return Ok(NonNull::new_unchecked(p));
                 }
             }
