@@ -11,7 +11,7 @@
 //! | CLAIMING | empty, owned by its claimer, not yet stamped | its claimer, a store to ALLOC ([`claim_free`]) |
 //! | ALLOC | owned by one allocator | its owner, a store ([`retire_block`], [`release_block`], [`make_free`]) |
 //! | USED | holds objects, no hole offered | a sweeper, CAS to SWEEPING ([`claim_unswept`]) |
-//! | RECYCLABLE | holds objects and a hole chain valid for `swept_epoch` | an allocator, CAS to ALLOC ([`claim_recyclable`]); a sweeper, CAS to SWEEPING ([`claim_unswept`]) |
+//! | RECYCLABLE | holds objects and a hole chain valid for `swept_epoch`, with a hole of at least [`RECYCLE_MIN_HOLE`] granules | an allocator, CAS to ALLOC ([`claim_recyclable`]); a sweeper, CAS to SWEEPING ([`claim_unswept`]) |
 //! | SWEEPING | owned by an eager sweeper ([`sweep_unswept_blocks`]) or an allocator sweeping lazily ([`lazy_sweep`]) | its claimer, a store: to FREE/USED/RECYCLABLE ([`settle`]), back to where it was claimed from ([`release_block`], also when a drop hook panics, sweep.rs (SW1)), or to ALLOC (a lazy sweep keeps it) |
 //! | META | holds chunk metadata | never |
 //!
@@ -243,6 +243,14 @@ pub(crate) fn sweep_unswept_blocks(s: &SpaceInner, epoch: u64, report: &mut Swee
     true
 }
 
+/// The largest hole, in granules, that makes a block RECYCLABLE (offered
+/// to allocators); a block whose holes are all smaller is USED until a
+/// later sweep finds more room in it. Without this floor the recyclable
+/// search read the metadata of every block with a hole too small for the
+/// request, on every refill: on GCBench, generational mode, about 1,300
+/// rejected blocks per search, 17% of the mutator's time.
+pub(crate) const RECYCLE_MIN_HOLE: usize = 4;
+
 /// Give an owned block back: free if it holds nothing, RECYCLABLE if it has
 /// `holes` (free regions, sorted, each starting a filler) and was swept in
 /// the current epoch, USED otherwise; hinted as unswept if it needs a sweep.
@@ -267,7 +275,7 @@ pub(crate) fn retire_block(space: &SpaceInner, b: BlockRef, holes: &[Hole]) {
         for h in holes {
             chain.push(*h);
         }
-        if chain.finish() > 0 {
+        if chain.finish() >= RECYCLE_MIN_HOLE {
             st = state::RECYCLABLE;
         }
     }
@@ -279,7 +287,7 @@ pub(crate) fn retire_block(space: &SpaceInner, b: BlockRef, holes: &[Hole]) {
 pub(crate) fn settle(space: &SpaceInner, b: BlockRef, swept: Swept) {
     if swept.live == 0 {
         make_free(space, b);
-    } else if swept.max_hole > 0 {
+    } else if swept.max_hole >= RECYCLE_MIN_HOLE {
         release_block(space, b, state::RECYCLABLE);
     } else {
         release_block(space, b, state::USED);

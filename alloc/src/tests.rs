@@ -657,6 +657,43 @@ fn a_wholly_live_block_is_swept_to_the_same_state() {
     assert!(in_block.iter().enumerate().skip(1).all(|(i, &p)| holds(p, 64, i as u8)));
 }
 
+/// A block is offered for recycling only if its largest hole has at least
+/// `RECYCLE_MIN_HOLE` granules: one whose holes are all smaller stays
+/// USED (the recyclable search would only read and reject it again and
+/// again), and becomes RECYCLABLE once a sweep finds a hole that large.
+#[test]
+fn only_a_hole_of_the_floor_makes_a_block_recyclable() {
+    use crate::block_life::RECYCLE_MIN_HOLE;
+    let s = space();
+    let mut a = s.allocator();
+    let n = BLOCK_BYTES / GRANULE;
+    let cells: Vec<_> = (0..n).map(|_| a.alloc(GRANULE, GRANULE).unwrap()).collect();
+    let first = cells[0].as_ptr().addr() / BLOCK_BYTES;
+    let in_block: Vec<_> = cells.iter().copied().filter(|p| p.as_ptr().addr() / BLOCK_BYTES == first).collect();
+    assert!(in_block.len() > 4 * RECYCLE_MIN_HOLE, "one block of one-granule objects");
+    a.retire_all().unwrap();
+    let recyclable = s.stats().blocks_recyclable;
+    // `dead` unmarked, every other cell marked, then a cycle.
+    let cycle = |dead: &[usize]| {
+        s.clear_marks();
+        for (i, &p) in cells.iter().enumerate() {
+            if !dead.contains(&i) {
+                mark(p);
+            }
+        }
+        collect(&s);
+    };
+    // A run just below the floor, and a single cell apart from it (the
+    // block's first cells are `in_block`'s, in order).
+    let mid = in_block.len() / 2;
+    let small: Vec<usize> = (mid..mid + RECYCLE_MIN_HOLE - 1).chain([mid + 2 * RECYCLE_MIN_HOLE]).collect();
+    cycle(&small);
+    assert_eq!(s.stats().blocks_recyclable, recyclable, "holes below the floor do not offer the block");
+    // One more dead cell joins the run, which reaches the floor.
+    cycle(&[small.as_slice(), &[mid + RECYCLE_MIN_HOLE - 1]].concat());
+    assert_eq!(s.stats().blocks_recyclable, recyclable + 1, "a hole of the floor offers the block");
+}
+
 /// FI1 (`fault.rs`): a refused mapping, at either site, is an
 /// `OutOfMemory` that changes nothing, and the next mapping succeeds.
 #[test]
