@@ -79,6 +79,11 @@ pub(crate) struct BlockMeta {
     pub(crate) max_hole: AtomicU32,
     /// One of [`state`]; changed by CAS (claims) or by the owner (releases).
     pub(crate) state: AtomicU8,
+    /// (SW3 of `sweep.rs`) Swept, and since then neither owned by an
+    /// allocator nor had its marks cleared: a sweep now would find what
+    /// the last one found. Set by `sweep_block`; cleared by the allocator
+    /// that claims the block and by `Space::clear_marks`.
+    pub(crate) clean: AtomicBool,
 }
 
 #[cfg(all(target_pointer_width = "64", not(tmgc_loom)))]
@@ -210,6 +215,7 @@ unsafe fn init_loom_small(chunk: NonNull<SmallChunk>) {
             first_hole: AtomicU32::new(0),
             max_hole: AtomicU32::new(0),
             state: AtomicU8::new(state::FREE),
+            clean: AtomicBool::new(false),
         }),
         marks: std::array::from_fn(|_| words()),
         starts: std::array::from_fn(|_| words()),

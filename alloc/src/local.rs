@@ -338,6 +338,8 @@ impl LocalAllocator {
         }
         match self.claim_block(need) {
             Ok((block, holes)) => {
+                // Ours to allocate in: its next sweep is a full one (SW3).
+                block.meta().clean.store(false, Ordering::Relaxed);
                 self.retire_finished();
                 self.owned.push(block);
                 self.chunk_cursor = block.chunk().head.index as usize;

@@ -357,6 +357,7 @@ impl Space {
         for b in self.inner.chunks.blocks() {
             if b.meta().state.load(Ordering::Acquire) != state::FREE {
                 bitmap::clear_all(b.marks());
+                b.meta().clean.store(false, Ordering::Relaxed); // SW3
             }
         }
         large::clear_large_marks(&self.inner);

@@ -33,6 +33,20 @@
 //! Marks are left as they are: they are this cycle's and are cleared before
 //! the next one (`Space::clear_marks`).
 //!
+//! (SW3) **Clean blocks are not swept again.** A sweep leaves the block
+//! `clean`. Its result depends only on the block's start and mark bits
+//! and drop bits, and those change only while an allocator owns the block
+//! (bumping, rewinding, flushing black marks) or when its marks are
+//! cleared: the allocator that claims a block, and `Space::clear_marks`,
+//! clear `clean`. Markers set marks only on objects, and every object of a
+//! clean block is marked already (the last sweep freed the others, and a
+//! free cell is reachable from nowhere). So a sweep of a clean block only
+//! stamps the epoch and reports what the last one found: the same live
+//! granules, the same hole chain (still in the free cells, which nobody
+//! wrote since), nothing to drop. Without generations every cycle clears
+//! the marks, so this never applies; a young cycle keeps the marks, and it
+//! re-swept every old block of the heap (T13 of the generations review).
+//!
 //! (SW2) A block's sweep reads its mark bitmap once, into a snapshot, and
 //! decides everything from that: which objects get their hook, which cells
 //! are live, which are freed. An object is therefore freed only if the same
@@ -76,6 +90,17 @@ pub const POISON: u8 = 0xDB;
 /// If the drop hook panics, the block is back in `prev` (unswept, hinted)
 /// when the panic leaves this function (SW1).
 pub(crate) fn sweep_block(space: &SpaceInner, block: BlockRef, epoch: u64, prev: u8) -> Swept {
+    let m = block.meta();
+    if m.clean.load(Ordering::Relaxed) {
+        // (SW3) Nothing changed since the last sweep: the same live cells,
+        // the same hole chain, nothing dead.
+        m.swept_epoch.store(epoch, Ordering::Release);
+        return Swept {
+            live: m.live_granules.load(Ordering::Relaxed) as usize,
+            max_hole: m.max_hole.load(Ordering::Relaxed) as usize,
+            dropped: 0,
+        };
+    }
     let starts = block.starts();
     // (SW2): one read of the marks for the whole sweep.
     let marks: [u64; BITMAP_WORDS] = std::array::from_fn(|w| block.marks()[w].load(Ordering::Acquire));
@@ -114,8 +139,8 @@ pub(crate) fn sweep_block(space: &SpaceInner, block: BlockRef, epoch: u64, prev:
     {
         out.live = BLOCK_GRANULES;
         out.max_hole = ChainBuilder::new(block).finish(); // no hole: 0
-        let m = block.meta();
         m.live_granules.store(out.live as u32, Ordering::Relaxed);
+        m.clean.store(true, Ordering::Relaxed);
         m.swept_epoch.store(epoch, Ordering::Release);
         return out;
     }
@@ -145,8 +170,9 @@ pub(crate) fn sweep_block(space: &SpaceInner, block: BlockRef, epoch: u64, prev:
         free_run(block, &mut chain, free_from, BLOCK_GRANULES);
     }
     out.max_hole = if out.live == 0 { BLOCK_GRANULES } else { chain.finish() };
-    let m = block.meta();
     m.live_granules.store(out.live as u32, Ordering::Relaxed);
+    // A wholly free block goes back to the pool (its claimer clears this).
+    m.clean.store(out.live > 0, Ordering::Relaxed);
     m.swept_epoch.store(epoch, Ordering::Release);
     out
 }

@@ -694,6 +694,54 @@ fn only_a_hole_of_the_floor_makes_a_block_recyclable() {
     assert_eq!(s.stats().blocks_recyclable, recyclable + 1, "a hole of the floor offers the block");
 }
 
+/// SW3 (`sweep.rs`): a sweep that keeps the marks (a young cycle) skips a
+/// block nothing changed since its last sweep, and still counts its live
+/// bytes; a block an allocator has claimed since, or whose marks were
+/// cleared since, is swept in full (its dead objects are dropped).
+#[test]
+fn clean_blocks_are_skipped_and_claimed_or_cleared_ones_are_not() {
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let d2 = Arc::clone(&dropped);
+    let s = Space::with_drop_hook(Config::default(), move |_| {
+        d2.fetch_add(1, Ordering::SeqCst);
+    })
+    .unwrap();
+    let drops = || dropped.load(Ordering::SeqCst);
+    let block_of = |p: NonNull<u8>| p.as_ptr().addr() / BLOCK_BYTES;
+    let mut a = s.allocator();
+    let objs: Vec<_> = (0..64).map(|_| a.alloc_needs_drop(32, 16).unwrap()).collect();
+    assert!(objs.iter().all(|&p| block_of(p) == block_of(objs[0])), "one block");
+    a.retire_all().unwrap();
+    // One in four kept: holes of three objects, 6 granules (recyclable).
+    let kept: Vec<_> = objs.iter().copied().step_by(4).collect();
+    for &p in &kept {
+        mark(p);
+    }
+    let first = collect(&s);
+    assert_eq!(drops(), objs.len() - kept.len());
+    assert_eq!(first.live_bytes, kept.len() * 32);
+    // Marks kept, nothing allocated: skipped, yet counted live.
+    let again = collect(&s);
+    assert_eq!(drops(), objs.len() - kept.len(), "nothing more to drop");
+    assert_eq!(again.live_bytes, first.live_bytes, "a skipped block still counts its live bytes");
+    // An allocator refills the holes with objects nobody marks: the block
+    // is no longer clean, and the next sweep drops them.
+    let mut b = s.allocator();
+    let young: Vec<_> = (0..8).map(|_| b.alloc_needs_drop(32, 16).unwrap()).collect();
+    assert!(young.iter().all(|&p| block_of(p) == block_of(objs[0])), "allocated in the recycled block");
+    b.retire_all().unwrap();
+    let before = drops();
+    let third = collect(&s);
+    assert_eq!(drops(), before + young.len(), "objects allocated in a claimed block were swept");
+    assert_eq!(third.live_bytes, first.live_bytes);
+    assert!(kept.iter().all(|&p| is_marked(p)));
+    // Marks cleared and nothing marked: the kept objects die too.
+    s.clear_marks();
+    let before = drops();
+    collect(&s);
+    assert_eq!(drops(), before + kept.len(), "a block whose marks were cleared was swept");
+}
+
 /// FI1 (`fault.rs`): a refused mapping, at either site, is an
 /// `OutOfMemory` that changes nothing, and the next mapping succeeds.
 #[test]
