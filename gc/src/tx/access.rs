@@ -317,8 +317,6 @@ impl<'tx> Tx<'tx> {
         (unsafe { obj.as_ref() }.vlock().load(Ordering::SeqCst) == seen).then_some(value)
     }
 
-    /// Read one field word of `obj`: the inlined fast paths (solo mode
-    /// before any write; a re-read of the object read last), then the rest.
     /// Read a word of dynamic object `obj`: one Acquire load if its type
     /// is frozen (F1 of `DynTypeSpec::frozen`: its words never change once
     /// it is published, and we reached it through an Acquire load of a
@@ -350,12 +348,21 @@ impl<'tx> Tx<'tx> {
         )
     }
 
+    /// Read one field word of `obj`: the inlined fast paths (solo mode
+    /// before any write; one of our new objects; a re-read of the object
+    /// read last), then the rest.
     #[inline]
     pub(super) fn read_field<F: FieldWord>(&mut self, obj: NonNull<Header>, w: &F) -> Result<F::Value, Conflict> {
         if self.unlogged_solo {
             // No other transaction runs (solo mode, S2), and this one has
             // logged no write yet.
             return Ok(w.load(Ordering::Acquire));
+        }
+        if Self::is_new(obj) {
+            // Ours and unpublished: written in place (never logged), read
+            // by nobody else. The header shares the field's cache line in
+            // a small object, and a read of a published one loads it anyway.
+            return Ok(w.load(Ordering::Relaxed));
         }
         if self.core.logs.writes.is_empty() {
             if let Some(v) = self.reread(obj, || w.load(Ordering::Acquire)) {
@@ -367,11 +374,10 @@ impl<'tx> Tx<'tx> {
 
     #[inline(never)]
     fn read_field_slow<F: FieldWord>(&mut self, obj: NonNull<Header>, w: &F) -> Result<F::Value, Conflict> {
-        // Our own writes first (a new object's are in place, never logged);
-        // then the object read last, which is not new (new objects never
-        // enter the read set), before looking at the header. With nothing
-        // logged, `read_field` tried the re-read (and solo mode, then, never
-        // gets here).
+        // Not new (`read_field` read those in place). Our own writes
+        // first; then the object read last. With nothing logged,
+        // `read_field` tried the re-read (and solo mode, then, never gets
+        // here).
         if !self.core.logs.writes.is_empty() {
             if let Some(v) = self.logged((w as *const F).addr()).and_then(|l| F::logged_value(&l)) {
                 return Ok(v);
@@ -384,9 +390,7 @@ impl<'tx> Tx<'tx> {
             }
         }
         debug_assert!(!self.solo, "a solo read with nothing logged takes the fast path");
-        if Self::is_new(obj) {
-            return Ok(w.load(Ordering::Relaxed));
-        }
+        debug_assert!(!Self::is_new(obj), "`read_field` reads new objects in place");
         self.read_checked(obj, || w.load(Ordering::Acquire))
     }
 
