@@ -317,6 +317,9 @@ impl<'tx> Tx<'tx> {
     /// `stage` before it begins and can run again from its start (CM1).
     pub(super) fn finish(&mut self, wv: u64) {
         self.wv = wv;
+        // CM2, decided once per commit, before the barrier's pause: if none
+        // of the new objects can escape, they are garbage from here on.
+        let escape = self.news_may_escape();
         if self.stage <= stage::BARRIER {
             // A roll-forward finds the barrier begun (CM1).
             let again = self.stage == stage::BARRIER;
@@ -339,14 +342,14 @@ impl<'tx> Tx<'tx> {
                     let clock = PauseClock::start();
                     // A second run (a roll-forward) finds the survivors
                     // marked (SV4) and logs them without `Trace` code.
-                    self.commit_barrier(again);
+                    self.commit_barrier(again, escape);
                     self.core.gc.record_pause(&clock, std::time::Duration::ZERO);
                 }
             } else if core.gc.generational && !core.logs.writes.is_empty() {
                 self.remember(); // mode R (RS1)
             }
         }
-        self.publish(wv);
+        self.publish(wv, escape);
         self.stage = stage::TAIL;
         if self.core.gc.grey.len() >= crate::collector::mark::GREY_PACKET {
             // Published: the marker may trace what the barrier shaded (M3).
@@ -387,15 +390,14 @@ impl<'tx> Tx<'tx> {
 
     /// Steps STAMP to GLOBALS of a commit, from the one `stage` names,
     /// with the write set locked (or in solo mode): new objects stamped
-    /// with `wv` and published, the logged words written back, the locks
-    /// released with `wv`, the global roots set, new weak cells registered.
-    fn publish(&mut self, wv: u64) {
+    /// with `wv` and published (unless none can `escape`: CM2), the logged
+    /// words written back, the locks released with `wv`, the global roots
+    /// set, new weak cells registered.
+    fn publish(&mut self, wv: u64, escape: bool) {
         // Tests only: a commit held between its barrier and its write-back.
         #[cfg(all(test, not(tmgc_loom)))]
         crate::collector::trap_tests::before_write_back();
         let tag = self.core.tag;
-        // CM2: garbage from here on if none of them can escape.
-        let escape = self.news_may_escape();
         let logs = &mut self.core.logs;
         if self.stage <= stage::STAMP {
             self.stage = stage::STAMP;
@@ -478,9 +480,12 @@ impl<'tx> Tx<'tx> {
     /// marks nothing but its survivors (a late mark would promote an object
     /// nobody traces: T3) and logs as in mode R, its survivors included
     /// (RS1, RS6 of `collector/remset.rs`).
+    ///
+    /// `escape`: whether any new object can leave the transaction (CM2);
+    /// if not, none is walked or shaded.
     #[cold]
-    fn commit_barrier(&mut self, again: bool) {
-        let survivors = if self.core.gc.survivors && self.news_may_escape() { self.mark_survivors() } else { 0 };
+    fn commit_barrier(&mut self, again: bool, escape: bool) {
+        let survivors = if self.core.gc.survivors && escape { self.mark_survivors() } else { 0 };
         if self.closed() {
             let core = &mut *self.core;
             debug_assert!(
@@ -501,7 +506,6 @@ impl<'tx> Tx<'tx> {
             }
             return;
         }
-        let escape = self.news_may_escape();
         let core = &mut *self.core;
         shade_created_roots(core);
         core.faults.hit(FaultPoint::Barrier);
