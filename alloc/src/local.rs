@@ -151,14 +151,18 @@ unsafe impl Send for LocalAllocator {}
 
 static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
-/// How far ahead of the cursor the fast path asks for a cache line in
-/// the exclusive state (x86-64 `prefetchw`): the next objects are stored
-/// into memory no one has touched since it was swept or mapped, and each
-/// store to a line not in the cache waits for it (the binary-trees
-/// profile). 2 KiB, measured against 512 bytes and none, whole-process
-/// A/B, 3 pairs each on an AMD EPYC (Zen 2) VM: binary-trees N=21
-/// (generational) 0.97x wall, alloc-rate 0.96x, GCBench 0.97x; 512 bytes
-/// gave 0.98x on binary-trees (docs/PERFORMANCE.md).
+/// How far ahead of the cursor the fast path prefetches a cache line
+/// (x86-64 `_MM_HINT_ET0`: `prefetchw` where the build enables the
+/// `prfchw` target feature, `prefetcht0` in a baseline build): the next
+/// objects are stored into memory no one has touched since it was swept
+/// or mapped, and each store to a line not in the cache waits for it (the
+/// binary-trees profile). 2 KiB, measured against 512 bytes and none,
+/// whole-process A/B, 3 pairs each on an AMD EPYC (Zen 2) VM, baseline
+/// build (`prefetcht0`): binary-trees N=21 (generational) 0.97x wall,
+/// alloc-rate 0.96x, GCBench 0.97x; 512 bytes gave 0.98x on binary-trees.
+/// `prefetchw` forced with inline assembly measured the same as
+/// `prefetcht0` (GCBench 1.02x, binary-trees 0.99x), so the portable
+/// intrinsic stays (docs/PERFORMANCE.md).
 const PREFETCH_AHEAD: usize = 2048;
 
 impl LocalAllocator {
