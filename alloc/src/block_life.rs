@@ -247,8 +247,9 @@ pub(crate) fn sweep_unswept_blocks(s: &SpaceInner, epoch: u64, report: &mut Swee
 /// to allocators); a block whose holes are all smaller is USED until a
 /// later sweep finds more room in it. Without this floor the recyclable
 /// search read the metadata of every block with a hole too small for the
-/// request, on every refill: on GCBench, generational mode, about 1,300
-/// rejected blocks per search, 17% of the mutator's time.
+/// request, on every refill: 17% of GCBench's mutator samples in
+/// generational mode (AMD EPYC VM; the `perf` command is in
+/// docs/PERFORMANCE.md).
 pub(crate) const RECYCLE_MIN_HOLE: usize = 4;
 
 /// Give an owned block back: free if it holds nothing, RECYCLABLE if it has

@@ -161,8 +161,8 @@ static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new
 /// build (`prefetcht0`): binary-trees N=21 (generational) 0.97x wall,
 /// alloc-rate 0.96x, GCBench 0.97x; 512 bytes gave 0.98x on binary-trees.
 /// `prefetchw` forced with inline assembly measured the same as
-/// `prefetcht0` (GCBench 1.02x, binary-trees 0.99x), so the portable
-/// intrinsic stays (docs/PERFORMANCE.md).
+/// `prefetcht0` (GCBench 1.02x, binary-trees 0.99x; the replacement is
+/// in docs/PERFORMANCE.md), so the portable intrinsic stays.
 const PREFETCH_AHEAD: usize = 2048;
 
 impl LocalAllocator {

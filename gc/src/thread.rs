@@ -139,10 +139,10 @@ pub(crate) struct MutatorRecord {
     state_cell: UnsafeCell<MutatorState>,
 }
 
+// `MutatorState` holds only data that may move between threads (its
+// allocator is `Send`; its logs are addresses).
 // SAFETY: `state_cell` is used by one party at a time, per (H1)/(H2) above;
-// the other fields are atomics and a mutex. `MutatorState` holds only data
-// that may move between threads (its allocator is `Send`; its logs are
-// addresses).
+// the other fields are atomics and a mutex.
 unsafe impl Sync for MutatorRecord {}
 // SAFETY: `state_cell` is used by one party at a time, per (H1)/(H2)
 // above, whichever thread that is; `MutatorState` holds only data that may

@@ -163,13 +163,6 @@ impl RootTable {
         self.created.iter().filter_map(|&i| self.entries[i as usize].obj)
     }
 
-    /// Whether the running attempt created a root (pending until it
-    /// commits).
-    #[inline]
-    pub fn has_created(&self) -> bool {
-        !self.created.is_empty()
-    }
-
     /// Every committed root's object (what a root scan reports).
     pub fn scan(&self) -> impl Iterator<Item = NonNull<u8>> + '_ {
         self.entries.iter().filter(|e| !e.pending).filter_map(|e| e.obj)

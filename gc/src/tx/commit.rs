@@ -25,8 +25,9 @@
 //! is left when a commit can neither finish nor be undone.
 //!
 //! CM2: a commit none of whose new objects can leave the transaction
-//! (none of SV1's ways out, `collector/survivors.rs`, is taken:
-//! `Tx::news_may_escape`) publishes none of them: it commits as a
+//! (no way out of SV1, `collector/survivors.rs`, hands out one of them,
+//! and it allocated no weak cell: `Tx::news_may_escape`) publishes none
+//! of them: it commits as a
 //! read-only transaction, at its read version, and its new objects keep
 //! `NEW` and version 0. Nothing can reach them from the commit on (a
 //! `Gc` dies with its transaction, and every other way to an unpublished
@@ -588,21 +589,16 @@ impl<'tx> Tx<'tx> {
         self.core.heap.collector.grey.push_packet(full);
     }
 
-    /// Whether any new object of this attempt can leave it: it has one,
-    /// and one of SV1's ways out (`collector/survivors.rs`) is taken: a
-    /// logged reference write, a root created, a global root set, a
-    /// finalizer or cleanup registered, or a new weak cell. If not, the
-    /// commit publishes none of them (CM2).
+    /// Whether any new object of this attempt can leave it: it allocated a
+    /// weak cell (registered at commit), or one of SV1's ways out
+    /// (`collector/survivors.rs`, `escape_starts`) hands out one of its
+    /// new objects. A new object reachable from an older one was stored
+    /// there by a logged write, itself a way out, so no other start
+    /// matters. If none can, the commit publishes none of them (CM2).
     #[inline]
     fn news_may_escape(&self) -> bool {
-        let core = &*self.core;
-        let logs = &core.logs;
-        !logs.news.is_empty()
-            && (self.weak_news
-                || !logs.globals.is_empty()
-                || !logs.finals.is_empty()
-                || core.roots.has_created()
-                || logs.writes.iter().any(|w| matches!(w, Write::Ptr { .. })))
+        !self.core.logs.news.is_empty()
+            && (self.weak_news || escape_starts(&self.core.logs, &self.core.roots).any(Self::is_new))
     }
 
     /// P4: mark the new objects this commit publishes reachable (SV1 of
@@ -612,14 +608,7 @@ impl<'tx> Tx<'tx> {
         let core = &mut *self.core;
         let logs = &core.logs;
         let small = logs.news.len() <= survivors::SMALL_COMMIT && !core.gc.generational;
-        let stored = logs.writes.iter().filter_map(|w| match *w {
-            Write::Ptr { value, .. } => crate::tagged::decode_ref(value),
-            Write::Word { .. } => None,
-        });
-        let rooted = core.roots.created().map(NonNull::cast);
-        let globals = logs.globals.iter().map(|&(_, h)| h);
-        let finalized = logs.finals.iter().map(|e| e.obj);
-        let starts = stored.chain(rooted).chain(globals).chain(finalized);
+        let starts = escape_starts(logs, &core.roots);
         // SAFETY: called from the commit barrier (validated, write set
         // locked, nothing published), this thread past its MARK answer;
         // every start is a reference this transaction holds (SV1).
@@ -745,6 +734,22 @@ fn validate_locked(reads: &[(NonNull<Header>, u64)], locked: &[(NonNull<Header>,
 /// objects. Every commit with the barrier on runs it, read-only ones too
 /// (a read-only transaction may root an object whose last heap path another
 /// thread deletes before T).
+/// SV1's ways out of a transaction (`collector/survivors.rs`), as the
+/// references they hand out: the values of its logged reference writes,
+/// the objects of the roots it created and of the global roots it sets,
+/// and the objects it registers finalizers or cleanups for. (Its new weak
+/// cells, registered at commit, are the other way out.)
+fn escape_starts<'a>(logs: &'a Logs, roots: &'a tmgc_roots::RootTable) -> impl Iterator<Item = NonNull<Header>> + 'a {
+    let stored = logs.writes.iter().filter_map(|w| match *w {
+        Write::Ptr { value, .. } => crate::tagged::decode_ref(value),
+        Write::Word { .. } => None,
+    });
+    let rooted = roots.created().map(NonNull::cast);
+    let globals = logs.globals.iter().map(|&(_, h)| h);
+    let finalized = logs.finals.iter().map(|e| e.obj);
+    stored.chain(rooted).chain(globals).chain(finalized)
+}
+
 fn shade_created_roots(core: &mut MutatorState) {
     for r in core.roots.created() {
         // SAFETY: this transaction reached the object, it was valid at its

@@ -1,7 +1,8 @@
 //! CM2 of `tx/commit.rs`: a commit none of whose new objects can leave
 //! the transaction publishes none of them (they keep `NEW`, unstamped,
-//! and the next cycle frees them); a commit that takes any of SV1's ways
-//! out publishes all of them. Each way out has its own case, so leaving
+//! and the next cycle frees them), even if it stores a reference that is
+//! not new; a commit whose way out (SV1) hands out one of them publishes
+//! all of them. Each way out has its own case, so leaving
 //! one out of `Tx::news_may_escape` fails here.
 
 use std::ptr::NonNull;
@@ -76,10 +77,24 @@ fn a_commit_whose_new_objects_cannot_escape_publishes_none() {
     let drops = Arc::new(AtomicUsize::new(0));
     let ((), new) = commit_chain(&mut m, &drops, |_, _| Ok(()));
     assert_eq!(new, [true; CHAIN], "nothing escaped, so nothing was published (CM2)");
+    // A way out taken that hands out none of them (a store of null into
+    // an old object): still nothing to publish.
+    let holder = m
+        .transaction::<_, ()>(|tx| {
+            let h = tx.alloc(Holder { node: Ref::null() })?;
+            Ok(tx.global_root(h))
+        })
+        .unwrap();
+    let ((), new) = commit_chain(&mut m, &drops, |tx, _| {
+        let h = tx.get_global(&holder)?;
+        tx.store(h, |h| &h.node, None)?;
+        Ok(())
+    });
+    assert_eq!(new, [true; CHAIN], "a stored reference that is not new publishes nothing");
     // Garbage from the commit on: the next cycle frees it (and the
     // verifier, on here, checks the heap it leaves).
     m.collect().unwrap();
-    assert_eq!(drops.load(Ordering::SeqCst), CHAIN);
+    assert_eq!(drops.load(Ordering::SeqCst), 2 * CHAIN);
 }
 
 #[test]
