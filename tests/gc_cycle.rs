@@ -375,12 +375,17 @@ impl Drop for Bomb {
 fn a_panicking_destructor_does_not_stop_the_collector() {
     let heap = Heap::new(verified()).unwrap();
     let mut m = heap.attach().unwrap();
-    m.transaction::<_, ()>(|tx| {
-        tx.alloc(Bomb { armed: true })?;
-        tx.alloc(Bomb { armed: false })?;
-        Ok(())
-    })
-    .unwrap();
+    // Rooted, so published (a commit that published none would drop them
+    // itself, CM3), then garbage once the roots are dropped.
+    let roots = m
+        .transaction::<_, ()>(|tx| {
+            let a = tx.alloc(Bomb { armed: true })?;
+            let b = tx.alloc(Bomb { armed: false })?;
+            Ok((tx.root(a), tx.root(b)))
+        })
+        .unwrap();
+    drop(roots);
+    m.transaction::<_, ()>(|_| Ok(())).unwrap(); // the root drops apply at a commit
     heap.collect().unwrap();
     assert_eq!(heap.stats().destructor_panics, 1);
     let keep = build_list(&mut m, 10);

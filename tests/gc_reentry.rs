@@ -75,11 +75,18 @@ fn destructor_reenters(background: bool, what: Try) -> Vec<String> {
     {
         let mut m = heap.attach().unwrap();
         let (h, l) = (heap.clone(), Arc::clone(&log));
-        m.transaction::<_, ()>(|tx| {
-            tx.alloc(Reenter { heap: h.clone(), what, log: Arc::clone(&l) })?;
-            Ok(())
-        })
-        .unwrap();
+        // Rooted, so published: a commit that publishes none of its new
+        // objects would run the destructor itself (CM3 of tmgc's
+        // `tx/commit.rs`; W0 holds there too, `tx::publish_tests`). The
+        // root's drop applies at the next commit.
+        let root = m
+            .transaction::<_, ()>(|tx| {
+                let r = tx.alloc(Reenter { heap: h.clone(), what, log: Arc::clone(&l) })?;
+                Ok(tx.root(r))
+            })
+            .unwrap();
+        drop(root);
+        m.transaction::<_, ()>(|_| Ok(())).unwrap();
     }
     if matches!(what, Try::OtherHeapsMutator) {
         // The cycle (and so the sweep) runs on this thread when there is

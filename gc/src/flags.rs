@@ -6,7 +6,7 @@
 //!
 //! | flag | meaning | set by, when | cleared by, when | under |
 //! |---|---|---|---|---|
-//! | `NEW` | allocated by the running transaction and not yet published: private to its thread, written in place, rewound on abort | the allocating transaction, at allocation | the same transaction at commit, before the Release store that publishes it; never, if the commit publishes none of its new objects (CM2 of `tx/commit.rs`: they are garbage from then on, and the sweep frees them with the bit set) | the owning thread only (nobody else can reach it) |
+//! | `NEW` | allocated by the running transaction and not yet published: private to its thread, written in place, rewound on abort | the allocating transaction, at allocation | the same transaction at commit, before the Release store that publishes it; never, if the commit publishes none of its new objects (CM2 of `tx/commit.rs`: they are garbage from then on, and the commit rewinds them as an abort does, CM3) | the owning thread only (nobody else can reach it) |
 //! | `HAS_DROP` | sweeping must run the type's destructor | allocation, from the type | never | immutable |
 //! | `WEAK` | a weak cell (`Weak<T>`): its one reference word is not traced, and the collector clears it when its referent dies; a commit that publishes one registers it with the collector | allocation, from the weak-cell type | never | immutable |
 //! | `FINALIZABLE` | *reserved*, never set: finalizers do not use a header bit (a registration's place in the collector's registry or queue is its state, F1 of `collector/finalize.rs`, so a finalizer can be registered on any object, old or new, and runs once) | - | - | - |

@@ -11,7 +11,8 @@
 //! - a mutator's commit marking its survivors, or logging them in the
 //!   remembered set (`collector/survivors.rs`, RS6): both run `Trace` code;
 //! - any thread running a destructor from the sweep's drop hook (the
-//!   collector, or a mutator sweeping lazily).
+//!   collector, or a mutator sweeping lazily), or of the new objects a
+//!   commit gives back (CM3 of `tx/commit.rs`).
 //!
 //! # Invariant (W0)
 //!

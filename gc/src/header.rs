@@ -9,7 +9,8 @@
 //!   that only two bits change: `NEW`, cleared by the owning transaction
 //!   before the publishing Release store (a plain store: nobody else
 //!   writes the type word of an unpublished object; an object its
-//!   transaction never publishes keeps it: CM2 of `tx/commit.rs`), and `LOGGED`
+//!   transaction never publishes keeps it until its commit rewinds it: CM2
+//!   and CM3 of `tx/commit.rs`), and `LOGGED`
 //!   (generational mode), by atomic read-modify-writes that keep every
 //!   other bit. The type, shape and length of a published object never
 //!   change, so a marker may read them at any time.

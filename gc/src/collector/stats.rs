@@ -278,8 +278,9 @@ pub struct GcStats {
     /// themselves: in a cycle of finalizable objects, which is never
     /// finalized (docs/FINALIZATION.md). Not a silent leak: reported here.
     pub finalizer_cycles: u64,
-    /// Destructors that panicked while the sweep ran them (caught; the
-    /// objects were freed anyway).
+    /// Destructors that panicked while the sweep ran them, or a commit
+    /// that gave its new objects back (CM3 of `tx/commit.rs`) (caught; the
+    /// objects were freed anyway, and the commit stood).
     pub destructor_panics: u64,
     /// Times a thread gave up its CPU while marking ran on a crowded
     /// machine ([`Config::give_way`](crate::Config::give_way)): mutators

@@ -32,11 +32,27 @@
 //! `NEW` and version 0. Nothing can reach them from the commit on (a
 //! `Gc` dies with its transaction, and every other way to an unpublished
 //! object is one of SV1's), so they are garbage that no transaction,
-//! marker or commit barrier reads again; the sweep frees them (and runs
-//! their destructors) as any unmarked object. While the collector marks,
-//! the barrier shades none of them and walks no survivors. Each commit of
-//! a binary-trees tree (built, checked and dropped in one transaction)
-//! is such a commit: stamping its tree was a second pass over it.
+//! marker or commit barrier reads again. While the collector marks,
+//! the barrier shades none of them and walks no survivors. The decision
+//! is taken once, by `commit_general` before the commit point, and kept
+//! in `Tx::escape`: a roll-forward (CM1) cannot take it again, as
+//! publishing clears the `NEW` flags it reads.
+//!
+//! CM3: such a commit gives their memory back at once, as an abort does:
+//! their destructors run (on this thread, at the commit, as GC work as in
+//! the sweep that would otherwise have run them: a panic in one is caught
+//! and counted in `GcStats::destructor_panics`), and
+//! the allocator rewinds to the attempt's checkpoint (alloc's
+//! `checkpoint.rs`), which clears their start, mark and drop bits and
+//! hands the same memory to the next allocation. That is the abort's
+//! rewind at the same point of the same thread's attempt, so it meets the
+//! collector as an abort does: the barrier (which shaded none of them)
+//! and the write-back touch no new object, and no handshake is answered
+//! between the checkpoint and the rewind (answers happen between
+//! transactions). A transaction that builds, reads and drops a structure
+//! (each binary-trees tree) so never reaches the collector: its bytes are
+//! not even counted as allocated. It is the non-moving form of stmgc's
+//! nursery reset at commit, for the case where nothing survives.
 
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
@@ -220,8 +236,12 @@ impl<'tx> Tx<'tx> {
 
     #[inline(never)]
     fn commit_general(&mut self) -> Result<(u64, bool), Conflict> {
+        // CM2, decided once per commit, here: `finish` (and a roll-forward
+        // of it, which finds the new objects published and so can no longer
+        // tell) reads the decision from `self.escape`.
+        self.escape = self.news_may_escape();
         let logs = &self.core.logs;
-        if logs.writes.is_empty() && logs.globals.is_empty() && !self.news_may_escape() {
+        if logs.writes.is_empty() && logs.globals.is_empty() && !self.escape {
             // Read-only: every read was valid at rv, so this is its commit
             // point; its new objects, if any, stay unpublished (CM2). Its
             // new roots still need barrier (b), run by `finish`: the
@@ -318,9 +338,10 @@ impl<'tx> Tx<'tx> {
     /// `stage` before it begins and can run again from its start (CM1).
     pub(super) fn finish(&mut self, wv: u64) {
         self.wv = wv;
-        // CM2, decided once per commit, before the barrier's pause: if none
-        // of the new objects can escape, they are garbage from here on.
-        let escape = self.news_may_escape();
+        // CM2, decided by `commit_general` before the commit point (false
+        // on the other paths, which allocate nothing): if none of the new
+        // objects can escape, they are garbage from here on.
+        let escape = self.escape;
         if self.stage <= stage::BARRIER {
             // A roll-forward finds the barrier begun (CM1).
             let again = self.stage == stage::BARRIER;
@@ -361,6 +382,14 @@ impl<'tx> Tx<'tx> {
             self.inevitable = false; // released once (CM1)
         }
         if let Some(ck) = self.ck.take() {
+            if !escape {
+                // CM3: none of the new objects can be reached from here on
+                // (CM2), so their memory is given back now, as an abort
+                // would: destructors run, then the allocator rewinds to
+                // the attempt's checkpoint.
+                self.reclaim_news();
+                self.core.alloc.rewind(&ck).expect("the attempt's own checkpoint");
+            }
             self.core.alloc.release(ck).expect("the attempt's own checkpoint");
         }
         self.apply_root_drops();
@@ -373,6 +402,18 @@ impl<'tx> Tx<'tx> {
         }
         self.core.logs.clear();
         self.stage = stage::DONE;
+    }
+
+    /// CM3: run the destructors of the new objects a commit gives back, as
+    /// the sweep would have run them, only sooner: as GC work (W0: a
+    /// destructor cannot re-enter the heap), a panic caught and counted
+    /// (`GcStats::destructor_panics`), the commit unaffected.
+    fn reclaim_news(&mut self) {
+        let _work = crate::gcwork::GcWork::enter();
+        let (_, panics) = self.drop_news();
+        if panics > 0 {
+            self.core.heap.destructor_panics.fetch_add(panics, Ordering::Relaxed);
+        }
     }
 
     /// Objects this committed transaction allocated (for `TxCounts`).
@@ -660,32 +701,8 @@ impl<'tx> Tx<'tx> {
         if self.inevitable && !self.solo {
             self.heap().release_inevitable();
         }
-        // Destructors of the values this attempt moved into the heap. A
-        // destructor that panics must not stop the rollback half-way (the
-        // next attempt would drop the same values again): finish it, then
-        // let the first panic go on.
-        let mut panic = None;
-        let mut news = std::mem::take(&mut self.core.logs.news);
-        for &h in &news {
-            let run = || {
-                // Our own new objects, initialised by `alloc` (the header is
-                // written before the object is logged; a dynamic payload is
-                // zeroed), about to be rewound; the list was taken, so no
-                // later rollback sees them again.
-                // SAFETY: so each payload is live and dropped exactly once.
-                unsafe {
-                    let info = h.as_ref().type_info();
-                    if info.flags().contains(ObjFlags::HAS_DROP) {
-                        info.drop_payload(Header::payload(h));
-                    }
-                }
-            };
-            if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
-                panic.get_or_insert(p);
-            }
-        }
-        news.clear();
-        self.core.logs.news = news; // keep the buffer's memory
+        // Destructors of the values this attempt moved into the heap.
+        let (panic, _) = self.drop_news();
         if let Some(ck) = self.ck.take() {
             self.core.alloc.rewind(&ck).expect("the attempt's own checkpoint");
             self.core.alloc.release(ck).expect("the attempt's own checkpoint");
@@ -701,6 +718,42 @@ impl<'tx> Tx<'tx> {
                 std::panic::resume_unwind(p);
             }
         }
+    }
+
+    /// Run the destructors of this attempt's new objects, which a rewind
+    /// is about to give back (an abort, or CM3's commit), and empty the
+    /// news log. A destructor that panics must not stop this half-way (a
+    /// later rollback or roll-forward would drop the same values again):
+    /// the rest run; the first panic is returned, with the number of
+    /// panics. Reads no header unless one of the new objects has a
+    /// destructor (`drop_news`).
+    fn drop_news(&mut self) -> (Option<Box<dyn std::any::Any + Send>>, u64) {
+        let mut news = std::mem::take(&mut self.core.logs.news);
+        let (mut panic, mut panics) = (None, 0);
+        if std::mem::take(&mut self.drop_news) {
+            for &h in &news {
+                let run = || {
+                    // Our own new objects, initialised by `alloc` (the header is
+                    // written before the object is logged; a dynamic payload is
+                    // zeroed), about to be rewound; the list was taken, so no
+                    // later rollback or roll-forward sees them again.
+                    // SAFETY: so each payload is live and dropped exactly once.
+                    unsafe {
+                        let info = h.as_ref().type_info();
+                        if info.flags().contains(ObjFlags::HAS_DROP) {
+                            info.drop_payload(Header::payload(h));
+                        }
+                    }
+                };
+                if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
+                    panic.get_or_insert(p);
+                    panics += 1;
+                }
+            }
+        }
+        news.clear();
+        self.core.logs.news = news; // keep the buffer's memory
+        (panic, panics)
     }
 }
 

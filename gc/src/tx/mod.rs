@@ -219,6 +219,15 @@ pub struct Tx<'tx> {
     /// Some of its new objects are weak cells (set by `new_weak`; the
     /// survivors' walk starts from them, step GLOBALS registers them).
     weak_news: bool,
+    /// Some of its new objects have a destructor (`HAS_DROP`): a rewind
+    /// (abort, or CM3's commit) runs them first. Without one it need not
+    /// read the new objects' headers.
+    drop_news: bool,
+    /// CM2's decision, taken by `commit_general` before the commit point:
+    /// some new object can escape, so the commit publishes them all. Kept
+    /// for a roll-forward, which cannot decide again (publishing clears
+    /// the `NEW` flags the decision reads).
+    escape: bool,
     _brand: Brand<'tx>,
     /// The thread is RUNNING while the attempt lives; dropped after
     /// `Drop::drop` rolled back an unfinished attempt (fields drop after
@@ -249,6 +258,8 @@ impl<'tx> Tx<'tx> {
             wv: 0,
             allocated: 0,
             weak_news: false,
+            drop_news: false,
+            escape: false,
             _brand: std::marker::PhantomData,
             _running: running,
         }
@@ -361,7 +372,13 @@ impl<'tx> Tx<'tx> {
             self.first_checkpoint();
         }
         let a: &mut LocalAllocator = &mut self.core.alloc;
-        let p = if needs_drop { a.alloc_needs_drop(size, align)? } else { a.alloc(size, align)? };
+        let p = if needs_drop {
+            let p = a.alloc_needs_drop(size, align)?;
+            self.drop_news = true;
+            p
+        } else {
+            a.alloc(size, align)?
+        };
         let h = p.cast::<Header>();
         let mut flags = info.flags() | ObjFlags::NEW;
         if size > tmgc_alloc::LARGE_THRESHOLD {

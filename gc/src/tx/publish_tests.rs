@@ -1,9 +1,9 @@
-//! CM2 of `tx/commit.rs`: a commit none of whose new objects can leave
-//! the transaction publishes none of them (they keep `NEW`, unstamped,
-//! and the next cycle frees them), even if it stores a reference that is
-//! not new; a commit whose way out (SV1) hands out one of them publishes
-//! all of them. Each way out has its own case, so leaving
-//! one out of `Tx::news_may_escape` fails here.
+//! CM2 and CM3 of `tx/commit.rs`: a commit none of whose new objects can
+//! leave the transaction publishes none of them, and gives their memory
+//! back at once (destructors run, the allocator rewinds), even if it
+//! stores a reference that is not new; a commit whose way out (SV1) hands
+//! out one of them publishes all of them. Each way out has its own case,
+//! so leaving one out of `Tx::news_may_escape` fails here.
 
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -42,13 +42,12 @@ fn heap() -> Heap {
 }
 
 /// Commit a transaction that allocates a chain of `CHAIN` nodes and hands
-/// its head to `out`; the chain's headers, and whether each is still
-/// unpublished (`NEW`) right after the commit.
+/// its head to `out`; the chain's headers, first allocated first.
 fn commit_chain<R>(
     m: &mut Mutator,
     drops: &Arc<AtomicUsize>,
     out: impl for<'t> Fn(&mut Tx<'t>, Gc<'t, Node>) -> Result<R, Abort<()>>,
-) -> (R, Vec<bool>) {
+) -> (R, Vec<NonNull<Header>>) {
     let mut headers: Vec<NonNull<Header>> = Vec::new();
     let r = m
         .transaction::<_, ()>(|tx| {
@@ -64,35 +63,64 @@ fn commit_chain<R>(
             out(tx, head)
         })
         .unwrap();
-    // SAFETY: the chain's objects are in the heap until a cycle sweeps
-    // them, and no cycle runs (no collector thread, no `collect` yet).
-    let new = headers.iter().map(|h| unsafe { h.as_ref() }.flags().contains(ObjFlags::NEW)).collect();
-    (r, new)
+    (r, headers)
+}
+
+/// Whether each object is still unpublished (`NEW`).
+///
+/// Only for published objects: they stay in the heap, as no cycle runs
+/// (no collector thread, no `collect` yet) while the test reads them.
+fn still_new(headers: &[NonNull<Header>]) -> Vec<bool> {
+    // SAFETY: live objects (the caller's promise).
+    headers.iter().map(|h| unsafe { h.as_ref() }.flags().contains(ObjFlags::NEW)).collect()
+}
+
+/// What a test's transaction does with its chain's head.
+type Out<'a> = dyn for<'t> Fn(&mut Tx<'t>, Gc<'t, Node>) -> Result<(), Abort<()>> + 'a;
+
+/// The address of the next object a transaction allocates.
+fn next_address(m: &mut Mutator) -> NonNull<Header> {
+    m.transaction::<_, ()>(|tx| {
+        let n = tx.alloc(Holder { node: Ref::null() })?;
+        Ok(NonNull::from(n.header()))
+    })
+    .unwrap()
 }
 
 #[test]
-fn a_commit_whose_new_objects_cannot_escape_publishes_none() {
+fn a_commit_whose_new_objects_cannot_escape_gives_them_back_at_once() {
     let heap = heap();
     let mut m = heap.attach().unwrap();
     let drops = Arc::new(AtomicUsize::new(0));
-    let ((), new) = commit_chain(&mut m, &drops, |_, _| Ok(()));
-    assert_eq!(new, [true; CHAIN], "nothing escaped, so nothing was published (CM2)");
-    // A way out taken that hands out none of them (a store of null into
-    // an old object): still nothing to publish.
     let holder = m
         .transaction::<_, ()>(|tx| {
             let h = tx.alloc(Holder { node: Ref::null() })?;
             Ok(tx.global_root(h))
         })
         .unwrap();
-    let ((), new) = commit_chain(&mut m, &drops, |tx, _| {
-        let h = tx.get_global(&holder)?;
-        tx.store(h, |h| &h.node, None)?;
-        Ok(())
-    });
-    assert_eq!(new, [true; CHAIN], "a stored reference that is not new publishes nothing");
-    // Garbage from the commit on: the next cycle frees it (and the
-    // verifier, on here, checks the heap it leaves).
+    // No way out; then a way out taken that hands out none of them (a
+    // store of null into an old object).
+    let ways: [(&str, &Out<'_>); 2] = [
+        ("no way out", &|_, _| Ok(())),
+        ("a stored reference that is not new", &|tx, _| {
+            let h = tx.get_global(&holder)?;
+            tx.store(h, |h| &h.node, None)?;
+            Ok(())
+        }),
+    ];
+    for (i, (way, out)) in ways.into_iter().enumerate() {
+        let before = m.allocated_bytes();
+        let ((), headers) = commit_chain(&mut m, &drops, out);
+        // CM3: dropped at the commit, not by a cycle (none ran), and the
+        // allocation is given back: not counted, and the next object takes
+        // the first one's place.
+        assert_eq!(drops.load(Ordering::SeqCst), (i + 1) * CHAIN, "{way}: destructors ran at the commit");
+        assert_eq!(m.allocated_bytes(), before, "{way}: the allocation was given back");
+        assert_eq!(next_address(&mut m), headers[0], "{way}: the memory is reused at once");
+    }
+    // The verifier (on here) checks the heap this leaves, and no
+    // destructor runs twice.
+    m.collect().unwrap();
     m.collect().unwrap();
     assert_eq!(drops.load(Ordering::SeqCst), 2 * CHAIN);
 }
@@ -125,6 +153,7 @@ fn every_way_out_publishes_every_new_object() {
         tx.new_weak(Some(head))?;
         Ok(())
     });
+    assert_eq!(drops.load(Ordering::SeqCst), 0, "published objects are not given back at the commit");
     for (way, new) in [
         ("a reference stored", stored),
         ("a root", rooted),
@@ -132,7 +161,7 @@ fn every_way_out_publishes_every_new_object() {
         ("a cleanup", finalized),
         ("a weak cell", in_weak_cell),
     ] {
-        assert_eq!(new, [false; CHAIN], "{way}: every new object published");
+        assert_eq!(still_new(&new), [false; CHAIN], "{way}: every new object published");
     }
 
     // The published chains are whole after a cycle: the stored, rooted
@@ -167,4 +196,71 @@ fn chain_len(m: &mut Mutator, head: impl for<'t> Fn(&mut Tx<'t>) -> Result<Optio
         Ok(len)
     })
     .unwrap()
+}
+
+struct PanicOnDrop;
+// SAFETY: holds no heap reference.
+unsafe impl NoTraceSafe for PanicOnDrop {}
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        panic!("a destructor panicked");
+    }
+}
+
+#[derive(Trace)]
+struct Bomb {
+    bomb: NoTrace<PanicOnDrop>,
+}
+
+#[test]
+fn a_destructor_that_panics_at_a_cm3_commit_is_counted_and_the_commit_stands() {
+    let heap = heap();
+    let mut m = heap.attach().unwrap();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let before = m.allocated_bytes();
+    let r = m.transaction::<_, ()>(|tx| {
+        tx.alloc(Node { next: Ref::null(), count: NoTrace(Count(drops.clone())) })?;
+        tx.alloc(Bomb { bomb: NoTrace(PanicOnDrop) })?;
+        tx.alloc(Node { next: Ref::null(), count: NoTrace(Count(drops.clone())) })?;
+        Ok(7)
+    });
+    // As in the sweep that would have run it: caught and counted, and
+    // the commit returns its result.
+    assert_eq!(r.unwrap(), 7);
+    assert_eq!(heap.stats().destructor_panics, 1);
+    // Every other destructor ran, once; the memory was given back all the
+    // same, and the mutator goes on.
+    assert_eq!(drops.load(Ordering::SeqCst), 2);
+    assert_eq!(m.allocated_bytes(), before);
+    let ((), _) = commit_chain(&mut m, &drops, |_, _| Ok(()));
+    m.collect().unwrap();
+    assert_eq!(drops.load(Ordering::SeqCst), 2 + CHAIN);
+    assert_eq!(heap.stats().destructor_panics, 1);
+}
+
+/// A destructor run at a CM3 commit is GC work (W0): it cannot open a
+/// transaction, as one run by the sweep cannot.
+#[test]
+fn a_destructor_run_at_a_cm3_commit_cannot_re_enter_the_heap() {
+    struct Reenter(Heap, Arc<std::sync::Mutex<Option<bool>>>);
+    // SAFETY: holds no heap reference (a `Heap` handle is not one).
+    unsafe impl NoTraceSafe for Reenter {}
+    impl Drop for Reenter {
+        fn drop(&mut self) {
+            *self.1.lock().unwrap() = Some(self.0.attach().is_err());
+        }
+    }
+    #[derive(Trace)]
+    struct Holds {
+        r: NoTrace<Reenter>,
+    }
+    let heap = heap();
+    let mut m = heap.attach().unwrap();
+    let seen = Arc::new(std::sync::Mutex::new(None));
+    m.transaction::<_, ()>(|tx| {
+        tx.alloc(Holds { r: NoTrace(Reenter(heap.clone(), seen.clone())) })?;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(*seen.lock().unwrap(), Some(true), "attach inside the destructor is refused");
 }
