@@ -41,7 +41,9 @@ struct Opts {
     #[arg(long, value_delimiter = ',', default_value = "1,2")]
     threads: Vec<usize>,
     /// Systems to run, comma-separated (tmgc, box-system, box-mimalloc, arena, dumpster, boehm-1, boehm-2;
-    /// also tmgc-gen and tmgc-full: tmgc with generational mode on and off).
+    /// also tmgc-gen and tmgc-full: tmgc with generational mode on and off;
+    /// tmgc-published: tmgc with every short-lived tree of binary-trees and
+    /// GCBench published, so the collector frees them).
     #[arg(long, value_delimiter = ',', default_value = "tmgc,box-system,box-mimalloc,arena,dumpster,boehm-1,boehm-2")]
     systems: Vec<String>,
     /// Programs to run, comma-separated (binary-trees, gcbench, alloc-rate, graph).
@@ -181,6 +183,11 @@ fn command(program: &str, system: &str, n: u32, threads: usize) -> Result<Comman
         "tmgc-gen" | "tmgc-full" => {
             let mut c = inproc("tmgc");
             c.env("TMGC_BENCH_GENERATIONAL", if system == "tmgc-gen" { "1" } else { "0" });
+            Ok(c)
+        }
+        "tmgc-published" => {
+            let mut c = inproc("tmgc");
+            c.env("TMGC_BENCH_PUBLISH", "1");
             Ok(c)
         }
         "box-system" => Ok(inproc("box")),

@@ -18,6 +18,25 @@ pub(crate) fn config() -> Config {
     }
 }
 
+/// Whether each short-lived tree of binary-trees and GCBench is published
+/// (`TMGC_BENCH_PUBLISH=1`: the runner's `tmgc-published` system). By
+/// default a tree built and dropped in one transaction is never published,
+/// and its commit gives its memory back at once (CM3 of tmgc's
+/// `tx/commit.rs`): the collector never sees it. Published, every tree
+/// goes through the collector, as it did before CM3: the figure that
+/// measures the collector on these programs.
+pub(crate) fn publish_trees() -> bool {
+    static PUBLISH: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *PUBLISH.get_or_init(|| std::env::var("TMGC_BENCH_PUBLISH").as_deref() == Ok("1"))
+}
+
+/// With [`publish_trees`], a root of `t`: it publishes `t` at the commit,
+/// and the caller drops it right after (a root drop applies at the next
+/// commit), so `t` is garbage from then on, for the collector to free.
+pub(crate) fn publish<'tx, T>(tx: &mut tmgc::Tx<'tx>, t: tmgc::Gc<'tx, T>) -> Option<tmgc::Root<T>> {
+    publish_trees().then(|| tx.root(t))
+}
+
 /// Print `heap`'s figures. Call it after every mutator has detached, so
 /// their pauses are folded into the heap's statistics.
 ///

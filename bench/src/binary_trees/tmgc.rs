@@ -1,5 +1,7 @@
 //! binary-trees on tmgc: each short-lived tree is built and checked in one
-//! transaction; the long-lived tree is a `Root` of the main thread's
+//! transaction, which publishes nothing, so its commit gives the tree's
+//! memory back (unless `TMGC_BENCH_PUBLISH=1`: `tmgc_report::publish`);
+//! the long-lived tree is a `Root` of the main thread's
 //! mutator; worker threads attach mutators of their own.
 
 use tmgc::{Abort, Gc, Heap, Mutator, Ref, Root, Trace, Tx};
@@ -34,11 +36,13 @@ fn check<'tx>(tx: &mut Tx<'tx>, n: Gc<'tx, Node>) -> Result<u64, Abort<()>> {
 }
 
 fn one_tree(m: &mut Mutator, d: u32) -> u64 {
-    m.transaction::<_, ()>(|tx| {
-        let t = build(tx, d)?;
-        check(tx, t)
-    })
-    .expect("a tree transaction")
+    let (n, _published) = m
+        .transaction::<_, ()>(|tx| {
+            let t = build(tx, d)?;
+            Ok((check(tx, t)?, crate::tmgc_report::publish(tx, t)))
+        })
+        .expect("a tree transaction");
+    n
 }
 
 pub(crate) struct TmgcTrees {
