@@ -222,14 +222,21 @@ fn destructors_never_run_inside_a_transaction() {
             thread::spawn(move || {
                 let mut m = heap.attach().unwrap();
                 for i in 0..3000u64 {
-                    m.transaction::<_, ()>(|tx| {
-                        IN_TX.with(|t| t.set(true));
-                        let r = (0..200).try_for_each(|j| tx.alloc(Witness { _v: Value::new(i + j) }).map(drop));
-                        IN_TX.with(|t| t.set(false));
-                        r?;
-                        Ok(())
-                    })
-                    .unwrap();
+                    // One root publishes all 200 (a commit publishes all
+                    // its new objects or none); dropped at once, they are
+                    // garbage for the sweep. Unpublished, the commit would
+                    // run their destructors itself (CM3), never sweeping.
+                    let root = m
+                        .transaction::<_, ()>(|tx| {
+                            IN_TX.with(|t| t.set(true));
+                            let first = tx.alloc(Witness { _v: Value::new(i) });
+                            let r = (1..200).try_for_each(|j| tx.alloc(Witness { _v: Value::new(i + j) }).map(drop));
+                            IN_TX.with(|t| t.set(false));
+                            r?;
+                            Ok(tx.root(first?))
+                        })
+                        .unwrap();
+                    drop(root);
                 }
             })
         })
