@@ -259,6 +259,10 @@ fn the_heap_limit_waits_for_a_cycle_before_failing() {
     let heap = Heap::new(verified().heap_limit(4 << 20)).unwrap();
     let mut m = heap.attach().unwrap();
     // 40 MiB of short-lived lists through a 4 MiB heap: never an error.
+    // Each is published (a root, dropped at once: it applies at the next
+    // commit or abort), so it is garbage for the collector; an unpublished
+    // one would be given back by its own commit (CM3), and the heap would
+    // never fill.
     for _ in 0..400 {
         let r = m.transaction::<_, ()>(|tx| {
             let mut head = None;
@@ -267,10 +271,11 @@ fn the_heap_limit_waits_for_a_cycle_before_failing() {
                 tx.store(n, |x| &x.next, head)?;
                 head = Some(n);
             }
-            Ok(())
+            Ok(tx.root(head.expect("a list")))
         });
-        r.unwrap();
+        drop(r.unwrap());
     }
+    assert!(heap.stats().cycles > 0, "the lists filled the heap: cycles ran for the waits");
     // Live data beyond the limit: a clean error, and nothing lost.
     let keep = build_list(&mut m, 1000);
     let mut roots = Vec::new();

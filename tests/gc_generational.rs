@@ -371,11 +371,17 @@ fn churn_with_young_and_full_cycles() {
                 let mut rng = tmgc_tests::rng(t);
                 for i in 0..20_000u64 {
                     let n = rng.u64(1..40);
-                    m.transaction::<_, ()>(|tx| {
+                    // A list not kept is published anyway (a root, dropped
+                    // at once), so it is young garbage for the cycles, not
+                    // memory its own commit gives back (CM3).
+                    let dropped = m.transaction::<_, ()>(|tx| {
                         let h = tx.get_root(&keep)?;
                         let x = list(tx, n)?;
+                        let mut dropped = None;
                         if i % 3 == 0 {
                             tx.store(h, |h| &h.extra, x)?; // into an old holder, mostly
+                        } else {
+                            dropped = x.map(|x| tx.root(x));
                         }
                         // The kept list is intact: n nodes holding n-1..0.
                         let (mut cur, mut len, mut sum) = (tx.load(h, |h| &h.extra)?, 0u64, 0u64);
@@ -385,9 +391,9 @@ fn churn_with_young_and_full_cycles() {
                             cur = tx.load(c, |n| &n.next)?;
                         }
                         assert_eq!(sum, len * len.saturating_sub(1) / 2, "thread {t}, transaction {i}");
-                        Ok(())
-                    })
-                    .unwrap();
+                        Ok(dropped)
+                    });
+                    drop(dropped.unwrap());
                 }
             })
         })

@@ -102,12 +102,16 @@ fn a_slot_holds_a_rust_object_across_cycles() {
         })
         .unwrap();
     for _ in 0..3 {
-        // Garbage between cycles, so freed cells are reused.
-        m.transaction::<_, ()>(|tx| {
-            list(tx, 10_000)?;
-            Ok(())
-        })
-        .unwrap();
+        // Garbage between cycles, so freed cells are reused: published (a
+        // root, dropped at once), else its own commit would give it back
+        // (CM3) and no cycle would see it.
+        let l = m
+            .transaction::<_, ()>(|tx| {
+                let l = list(tx, 10_000)?;
+                Ok(l.map(|l| tx.root(l)))
+            })
+            .unwrap();
+        drop(l);
         heap.collect().expect("the verifier");
     }
     let sum = m

@@ -41,21 +41,25 @@ fn tree<'t>(tx: &mut tmgc::Tx<'t>, d: u32) -> Result<tmgc::Gc<'t, T2>, tmgc::Abo
     Ok(t)
 }
 
-/// Build `shape` held by global roots (which last as long as the heap);
-/// returns the number of objects.
-fn build(heap: &Heap, shape: &str, mib: u64) -> u64 {
+/// Build `shape` held by global roots, pushed onto `roots` (a global
+/// root lasts as long as its last handle: dropped in its transaction, it
+/// is never set, and the shape would be garbage); returns the number of
+/// objects.
+fn build(heap: &Heap, shape: &str, mib: u64, roots: &mut Vec<Box<dyn std::any::Any>>) -> u64 {
     let mut m = heap.attach().unwrap();
     match shape {
         "trees" => {
             let per = (1u64 << 21) - 1;
             let n = ((mib << 20) / (per * 32)).max(1);
             for _ in 0..n {
-                m.transaction::<_, ()>(|tx| {
-                    let t = tree(tx, 20)?;
-                    let _: GlobalRoot<T2> = tx.global_root(t);
-                    Ok(())
-                })
-                .unwrap();
+                let r = m
+                    .transaction::<_, ()>(|tx| {
+                        let t = tree(tx, 20)?;
+                        let r: GlobalRoot<T2> = tx.global_root(t);
+                        Ok(r)
+                    })
+                    .unwrap();
+                roots.push(Box::new(r));
             }
             n * per
         }
@@ -64,7 +68,7 @@ fn build(heap: &Heap, shape: &str, mib: u64) -> u64 {
             let n = ((mib << 20) / (batch as u64 * 48)).max(1);
             let mut rng = fastrand::Rng::with_seed(0x9E37_79B9_7F4A_7C15);
             for _ in 0..n {
-                m.transaction::<_, ()>(|tx| {
+                let r = m.transaction::<_, ()>(|tx| {
                     let nodes: Vec<_> = (0..batch)
                         .map(|_| tx.alloc(G4 { e: std::array::from_fn(|_| Ref::null()) }))
                         .collect::<Result<_, _>>()?;
@@ -77,26 +81,28 @@ fn build(heap: &Heap, shape: &str, mib: u64) -> u64 {
                             tx.store(nodes[k], |g| &g.e[j], Some(t))?;
                         }
                     }
-                    let _: GlobalRoot<G4> = tx.global_root(nodes[0]);
-                    Ok(())
-                })
-                .unwrap();
+                    let r: GlobalRoot<G4> = tx.global_root(nodes[0]);
+                    Ok(r)
+                });
+                roots.push(Box::new(r.unwrap()));
             }
             n * batch as u64
         }
         _ => {
             let n = 10_000_000u64;
-            m.transaction::<_, ()>(|tx| {
-                let mut head: Option<tmgc::Gc<'_, T2>> = None;
-                for _ in 0..n {
-                    let t = tx.alloc(T2 { l: Ref::null(), r: Ref::null() })?;
-                    tx.store(t, |t| &t.l, head)?;
-                    head = Some(t);
-                }
-                let _: GlobalRoot<T2> = tx.global_root(head.unwrap());
-                Ok(())
-            })
-            .unwrap();
+            let r = m
+                .transaction::<_, ()>(|tx| {
+                    let mut head: Option<tmgc::Gc<'_, T2>> = None;
+                    for _ in 0..n {
+                        let t = tx.alloc(T2 { l: Ref::null(), r: Ref::null() })?;
+                        tx.store(t, |t| &t.l, head)?;
+                        head = Some(t);
+                    }
+                    let r: GlobalRoot<T2> = tx.global_root(head.unwrap());
+                    Ok(r)
+                })
+                .unwrap();
+            roots.push(Box::new(r));
             n
         }
     }
@@ -109,15 +115,20 @@ type Marked = (Duration, u64, u64);
 fn run(shape: &str, mib: u64, marker: MarkerKind) -> Marked {
     let config = Config::default().background(false).verify(false).min_trigger_bytes(u64::MAX / 4).marker(marker);
     let heap = Heap::new(config).unwrap();
-    build(&heap, shape, mib);
+    let mut roots = Vec::new();
+    let built = build(&heap, shape, mib, &mut roots);
     heap.collect().unwrap(); // the build's garbage (the batch Vecs' handles are not heap objects)
     let mut best = (Duration::MAX, 0, 0);
     for _ in 0..3 {
         let c = heap.collect().unwrap();
+        // The shape is what each cycle marks: a figure over an empty heap
+        // (roots lost) must not pass for a marking rate.
+        assert!(c.marked_objects >= built, "{shape}: marked {} of the {built} objects built", c.marked_objects);
         if c.mark < best.0 {
             best = (c.mark, c.marked_objects, c.marked_bytes);
         }
     }
+    drop(roots);
     best
 }
 

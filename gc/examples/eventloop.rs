@@ -2,12 +2,15 @@
 //! miniature. Event handlers written in a small Lisp run as transactions on
 //! several threads, with the illusion that they ran one after another; the
 //! interpreter's objects (pairs, hash tables, table entries) are dynamic
-//! types registered at run time and live in the `tmgc` heap, where the
-//! collector reclaims the lists every event leaves behind.
+//! types registered at run time and live in the `tmgc` heap.
 //!
 //! The handler counts the words of each event in a shared table and the
 //! words per "shard" of events in another, and builds a list of the event's
-//! words as it goes (garbage once the event is done). After the run, the
+//! words as it goes (garbage once the event is done). An event that only
+//! updates existing entries publishes none of its new objects, and its
+//! commit gives their memory back at once (CM3 of `tx/commit.rs`); one
+//! that inserts an entry publishes them all, and the collector reclaims
+//! its list (the "cycles" and "freed" columns). After the run, the
 //! tables must equal what running the events one by one gives, computed
 //! here in plain Rust. The handlers' updates commute, so this checks that
 //! no update was lost or applied twice (a conflict missed, a retry that
@@ -237,7 +240,8 @@ fn eval<'a, 'tx>(tx: &mut Tx<'tx>, f: &mut Frame<'a, 'tx>, e: &'a Expr) -> R<Val
         }
         "+" => Val::Int(arg(tx, f, 0)?.int()? + arg(tx, f, 1)?.int()?),
         "event" => {
-            // The event's words as a fresh list (garbage after the event).
+            // The event's words as a fresh list (garbage after the event:
+            // given back by the commit unless the event publishes).
             let mut list = Val::Nil;
             for &w in f.event.iter().rev() {
                 list = cons(tx, f.types, Val::Int(w), list)?;

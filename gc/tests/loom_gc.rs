@@ -694,7 +694,8 @@ fn check_old_holder(heap: &Heap, x: &GlobalRoot<Pair>) {
 /// (a) when the deletion runs with the barrier on, or reachable through Y.
 /// `solo`: the inlined solo commit; else `commit_one` (the move writes one
 /// object) or, with `alloc`, the general commit's `publish` (the move also
-/// publishes a new object). T2 (a mover and a deleter on two threads) is
+/// publishes a new object, stored into X's other field: a commit whose new
+/// objects escape none of its ways out would give them back instead, CM3). T2 (a mover and a deleter on two threads) is
 /// `collector::trap_tests::a_young_object_stored_into_an_old_one_before_t_is_shaded`:
 /// at 1 or 2 preemptions this model's three-thread form did not reach it.
 fn move_into_old_then_delete(solo: bool, alloc: bool) {
@@ -710,7 +711,8 @@ fn move_into_old_then_delete(solo: bool, alloc: bool) {
                     let w = tx.load(yo, |y| &y.b)?;
                     tx.store(xo, |x| &x.a, w)?;
                     if alloc {
-                        tx.alloc(Leaf { v: Value::new(0) })?; // garbage once published
+                        let l = tx.alloc(Leaf { v: Value::new(0) })?;
+                        tx.store(xo, |x| &x.b, Some(l))?; // published, young in old X
                     }
                     Ok(())
                 })

@@ -156,15 +156,21 @@ fn a_finalizer_and_a_weak_cell_published_after_the_weak_walk_survive_the_sweep()
             .unwrap();
         release(&heap, &mut m, cycle);
 
-        // Reuse whatever the sweep freed, with other values.
+        // Reuse whatever the sweep freed, with other values. Each batch is
+        // published (a root, dropped at once), so the next one takes new
+        // memory: an unpublished batch would be given back by its commit
+        // (CM3), and every batch would rewrite the same 32 KB.
         for _ in 0..64 {
-            m.transaction::<_, ()>(|tx| {
-                for _ in 0..1000 {
-                    tx.alloc(Leaf { v: Value::new(0xdead) })?;
-                }
-                Ok(())
-            })
-            .unwrap();
+            let batch = m
+                .transaction::<_, ()>(|tx| {
+                    let first = tx.alloc(Leaf { v: Value::new(0xdead) })?;
+                    for _ in 1..1000 {
+                        tx.alloc(Leaf { v: Value::new(0xdead) })?;
+                    }
+                    Ok(tx.root(first))
+                })
+                .unwrap();
+            drop(batch);
         }
         // Not yet cleared (the cell was published after this cycle's walk):
         // the referent must still be there.

@@ -1,6 +1,9 @@
 //! Binary-trees churn: short-lived trees of random depth, built and checked
 //! in one transaction each, plus one long-lived tree per slice checked
-//! every 32 trees.
+//! every 32 trees. Half the short-lived trees, at random, are published
+//! (a root, dropped after the commit) and so freed by the collector; the
+//! other half are given back by their own commit (CM3 of tmgc's
+//! `tx/commit.rs`).
 
 use tmgc::{Abort, Gc, Ref, Trace, Tx, Value};
 
@@ -55,10 +58,12 @@ pub(crate) fn run(ctx: &mut Ctx<'_>) -> Result<(), Failure> {
     let mut i = 0u64;
     while ctx.running() {
         let depth = 4 + ctx.rng.below(7) as u32;
-        ctx.tx(|tx| {
+        let publish = ctx.rng.chance(500);
+        let _published = ctx.tx(|tx| {
             let t = build(tx, depth, 1)?;
             let n = check(tx, t, 1)?;
-            ensure(n == (1 << (depth + 1)) - 1, || format!("short-lived tree of depth {depth}: {n} nodes"))
+            ensure(n == (1 << (depth + 1)) - 1, || format!("short-lived tree of depth {depth}: {n} nodes"))?;
+            Ok(publish.then(|| tx.root(t)))
         })?;
         i += 1;
         if i % 32 == 0 {
