@@ -135,7 +135,10 @@ impl<'tx, T: ?Sized> Gc<'tx, T> {
     /// is stable for the object's life, and two live objects never share
     /// it; once an object is freed, a later one may get its address, so
     /// compare identities of objects that are both reachable (inside one
-    /// transaction, or held by roots). For hashing by identity, `Gc` is
+    /// transaction, or held by roots). An object its transaction never
+    /// publishes is freed at that commit (CM3 of `tx/commit.rs`), and the
+    /// thread's next transaction allocates at the same addresses: an
+    /// address carried out of a transaction names nothing once it ends. For hashing by identity, `Gc` is
     /// `Hash` and `Ord` by this address.
     pub fn as_ptr(self) -> *const () {
         self.ptr.as_ptr().cast_const().cast()

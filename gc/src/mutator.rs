@@ -507,7 +507,9 @@ impl Mutator {
         f(Self::enter(&self.rec, &self.heap).state())
     }
 
-    /// Bytes this mutator has allocated and kept (aborted attempts excluded).
+    /// Bytes this mutator has allocated and kept: aborted attempts are
+    /// excluded, and so are the new objects of a commit that published
+    /// none of them (CM3 of `tx/commit.rs`: given back at the commit).
     ///
     /// # Panics
     /// Inside code the collector runs (W0 of docs/COLLECTOR.md).

@@ -144,10 +144,10 @@ fn handshake_and_barrier() {
 /// its other effect, moving X from `b` to `a` (logged writes of an old
 /// object), commits as usual. The thread's next transaction allocates a
 /// leaf in the memory just given back and publishes it. In every
-/// interleaving the verifier passes (a rewound object allocated black
-/// leaves no mark behind, and the reused memory is marked as the colour
-/// at its new allocation says), X survives the move, and the new leaf is
-/// kept. Bound 1 (8 s); at bound 2 it passed too, in 140 s, too long
+/// interleaving the verifier passes (nothing marked or shaded the rewound
+/// object, and the reused memory is a fresh white object, marked by its
+/// commit's survivors walk if the cycle marks), X survives the move, and
+/// the new leaf is kept. Bound 1 (8 s); at bound 2 it passed too, in 140 s, too long
 /// for CI's budget.
 #[test]
 fn a_commit_that_gives_its_objects_back_against_a_cycle() {

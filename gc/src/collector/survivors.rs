@@ -56,8 +56,8 @@
 //!   costs a trace per survivor; marking all costs a mark per object and
 //!   no trace, and floats at most `SMALL_COMMIT` dead objects per commit
 //!   into the next cycle (black allocation's cost, bounded). A commit none
-//!   of whose new objects escapes still walks, which then marks nothing:
-//!   its garbage dies in this cycle. The large transactions whose garbage
+//!   of whose new objects escapes does not walk: it publishes none of them
+//!   and gives them back at once (CM2, CM3 of `tx/commit.rs`). The large transactions whose garbage
 //!   P4 was made for (a binary-trees tree) still walk. In generational
 //!   mode a marked object is old until the next full cycle, so every
 //!   commit walks there. docs/PERFORMANCE.md has the measurements behind

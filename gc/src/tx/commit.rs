@@ -46,10 +46,13 @@
 //! `checkpoint.rs`), which clears their start, mark and drop bits and
 //! hands the same memory to the next allocation. That is the abort's
 //! rewind at the same point of the same thread's attempt, so it meets the
-//! collector as an abort does: the barrier (which shaded none of them)
-//! and the write-back touch no new object, and no handshake is answered
-//! between the checkpoint and the rewind (answers happen between
-//! transactions). A transaction that builds, reads and drops a structure
+//! collector as an abort does: the objects were allocated white and
+//! nothing marked them (the barrier, the survivors' walk and the
+//! remembered set skip them when none escapes), the write-back touches
+//! none of them, and no handshake is answered between the checkpoint and
+//! the rewind (answers happen between transactions). The destructors run
+//! on this thread while it is still in its commit: a handshake waits for
+//! them as for the rest of the commit (they are not timed as a pause). A transaction that builds, reads and drops a structure
 //! (each binary-trees tree) so never reaches the collector: its bytes are
 //! not even counted as allocated. It is the non-moving form of stmgc's
 //! nursery reset at commit, for the case where nothing survives.
@@ -347,7 +350,10 @@ impl<'tx> Tx<'tx> {
             let again = self.stage == stage::BARRIER;
             self.stage = stage::BARRIER;
             let core = &*self.core;
-            let read_only = core.logs.writes.is_empty() && core.logs.news.is_empty() && core.logs.globals.is_empty();
+            // New objects that cannot escape (CM2) need no barrier: the
+            // commit gives them back (CM3).
+            let read_only =
+                core.logs.writes.is_empty() && (core.logs.news.is_empty() || !escape) && core.logs.globals.is_empty();
             if core.gc.barrier {
                 if read_only {
                     // Barrier (b) only. Not once marking has closed in
@@ -381,15 +387,23 @@ impl<'tx> Tx<'tx> {
             self.heap().release_inevitable();
             self.inevitable = false; // released once (CM1)
         }
-        if let Some(ck) = self.ck.take() {
-            if !escape {
+        if !escape {
+            if let Some(ck) = &self.ck {
                 // CM3: none of the new objects can be reached from here on
                 // (CM2), so their memory is given back now, as an abort
                 // would: destructors run, then the allocator rewinds to
-                // the attempt's checkpoint.
-                self.reclaim_news();
-                self.core.alloc.rewind(&ck).expect("the attempt's own checkpoint");
+                // the attempt's checkpoint. The checkpoint stays in `ck`
+                // until it is released below, so a roll-forward after a
+                // panic here still releases it (A4: an open checkpoint
+                // keeps every block owned); the destructors run once
+                // (`drop_news` takes the news first), and a second rewind
+                // to the same checkpoint, with nothing allocated since,
+                // changes nothing.
+                reclaim_news(self.core, std::mem::take(&mut self.drop_news));
+                self.core.alloc.rewind(ck).expect("the attempt's own checkpoint");
             }
+        }
+        if let Some(ck) = self.ck.take() {
             self.core.alloc.release(ck).expect("the attempt's own checkpoint");
         }
         self.apply_root_drops();
@@ -402,18 +416,6 @@ impl<'tx> Tx<'tx> {
         }
         self.core.logs.clear();
         self.stage = stage::DONE;
-    }
-
-    /// CM3: run the destructors of the new objects a commit gives back, as
-    /// the sweep would have run them, only sooner: as GC work (W0: a
-    /// destructor cannot re-enter the heap), a panic caught and counted
-    /// (`GcStats::destructor_panics`), the commit unaffected.
-    fn reclaim_news(&mut self) {
-        let _work = crate::gcwork::GcWork::enter();
-        let (_, panics) = self.drop_news();
-        if panics > 0 {
-            self.core.heap.destructor_panics.fetch_add(panics, Ordering::Relaxed);
-        }
     }
 
     /// Objects this committed transaction allocated (for `TxCounts`).
@@ -542,7 +544,9 @@ impl<'tx> Tx<'tx> {
                 // RS6 looks only at survivors. A second run (a roll-forward,
                 // whose walk marks none) logs every marked one with
                 // references: no `Trace` code runs while a panic unwinds.
-                if survivors > 0 || again {
+                // Never for news a CM3 commit gives back (`escape` false):
+                // the remembered set must not keep their addresses (RS5).
+                if escape && (survivors > 0 || again) {
                     remset::remember_survivors(&core.logs.news, &mut core.gc.remset, again);
                 }
             }
@@ -702,7 +706,7 @@ impl<'tx> Tx<'tx> {
             self.heap().release_inevitable();
         }
         // Destructors of the values this attempt moved into the heap.
-        let (panic, _) = self.drop_news();
+        let (panic, _) = drop_news(self.core, std::mem::take(&mut self.drop_news));
         if let Some(ck) = self.ck.take() {
             self.core.alloc.rewind(&ck).expect("the attempt's own checkpoint");
             self.core.alloc.release(ck).expect("the attempt's own checkpoint");
@@ -719,42 +723,55 @@ impl<'tx> Tx<'tx> {
             }
         }
     }
+}
 
-    /// Run the destructors of this attempt's new objects, which a rewind
-    /// is about to give back (an abort, or CM3's commit), and empty the
-    /// news log. A destructor that panics must not stop this half-way (a
-    /// later rollback or roll-forward would drop the same values again):
-    /// the rest run; the first panic is returned, with the number of
-    /// panics. Reads no header unless one of the new objects has a
-    /// destructor (`drop_news`).
-    fn drop_news(&mut self) -> (Option<Box<dyn std::any::Any + Send>>, u64) {
-        let mut news = std::mem::take(&mut self.core.logs.news);
-        let (mut panic, mut panics) = (None, 0);
-        if std::mem::take(&mut self.drop_news) {
-            for &h in &news {
-                let run = || {
-                    // Our own new objects, initialised by `alloc` (the header is
-                    // written before the object is logged; a dynamic payload is
-                    // zeroed), about to be rewound; the list was taken, so no
-                    // later rollback or roll-forward sees them again.
-                    // SAFETY: so each payload is live and dropped exactly once.
-                    unsafe {
-                        let info = h.as_ref().type_info();
-                        if info.flags().contains(ObjFlags::HAS_DROP) {
-                            info.drop_payload(Header::payload(h));
-                        }
+/// CM3: run the destructors of the new objects a commit gives back, as
+/// the sweep would have run them, only sooner: as GC work (W0: a
+/// destructor cannot re-enter the heap), a panic caught and counted
+/// (`GcStats::destructor_panics`), the commit unaffected. `with_drops`:
+/// some new object has a destructor (`Tx::drop_news`).
+fn reclaim_news(core: &mut MutatorState, with_drops: bool) {
+    let _work = crate::gcwork::GcWork::enter();
+    let (_, panics) = drop_news(core, with_drops);
+    if panics > 0 {
+        core.heap.destructor_panics.fetch_add(panics, Ordering::Relaxed);
+    }
+}
+
+/// Run the destructors of an attempt's new objects, which a rewind is
+/// about to give back (an abort, or CM3's commit), and empty the news
+/// log. A destructor that panics must not stop this half-way (a later
+/// rollback or roll-forward would drop the same values again): the rest
+/// run; the first panic is returned, with the number of panics. Reads no
+/// header unless `with_drops` (some new object has a destructor:
+/// `Tx::drop_news`).
+fn drop_news(core: &mut MutatorState, with_drops: bool) -> (Option<Box<dyn std::any::Any + Send>>, u64) {
+    let mut news = std::mem::take(&mut core.logs.news);
+    let (mut panic, mut panics) = (None, 0);
+    if with_drops {
+        for &h in &news {
+            let run = || {
+                // Our own new objects, initialised by `alloc` (the header is
+                // written before the object is logged; a dynamic payload is
+                // zeroed), about to be rewound; the list was taken, so no
+                // later rollback or roll-forward sees them again.
+                // SAFETY: so each payload is live and dropped exactly once.
+                unsafe {
+                    let info = h.as_ref().type_info();
+                    if info.flags().contains(ObjFlags::HAS_DROP) {
+                        info.drop_payload(Header::payload(h));
                     }
-                };
-                if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
-                    panic.get_or_insert(p);
-                    panics += 1;
                 }
+            };
+            if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
+                panic.get_or_insert(p);
+                panics += 1;
             }
         }
-        news.clear();
-        self.core.logs.news = news; // keep the buffer's memory
-        (panic, panics)
     }
+    news.clear();
+    core.logs.news = news; // keep the buffer's memory
+    (panic, panics)
 }
 
 /// Whether every object in a read set still has the word it was read with

@@ -242,25 +242,31 @@ fn a_destructor_that_panics_at_a_cm3_commit_is_counted_and_the_commit_stands() {
 /// transaction, as one run by the sweep cannot.
 #[test]
 fn a_destructor_run_at_a_cm3_commit_cannot_re_enter_the_heap() {
-    struct Reenter(Heap, Arc<std::sync::Mutex<Option<bool>>>);
+    /// Attaches to `other` (a second heap, so the refusal is W0's and not
+    /// `AlreadyAttached`) from its destructor, and records the answer.
+    struct Reenter(Heap, Arc<std::sync::Mutex<Option<String>>>);
     // SAFETY: holds no heap reference (a `Heap` handle is not one).
     unsafe impl NoTraceSafe for Reenter {}
     impl Drop for Reenter {
         fn drop(&mut self) {
-            *self.1.lock().unwrap() = Some(self.0.attach().is_err());
+            *self.1.lock().unwrap() = Some(format!("{:?}", self.0.attach().err()));
         }
     }
     #[derive(Trace)]
     struct Holds {
         r: NoTrace<Reenter>,
     }
-    let heap = heap();
+    let (heap, other) = (heap(), heap());
     let mut m = heap.attach().unwrap();
     let seen = Arc::new(std::sync::Mutex::new(None));
     m.transaction::<_, ()>(|tx| {
-        tx.alloc(Holds { r: NoTrace(Reenter(heap.clone(), seen.clone())) })?;
+        tx.alloc(Holds { r: NoTrace(Reenter(other.clone(), seen.clone())) })?;
         Ok(())
     })
     .unwrap();
-    assert_eq!(*seen.lock().unwrap(), Some(true), "attach inside the destructor is refused");
+    assert_eq!(
+        seen.lock().unwrap().as_deref(),
+        Some(format!("{:?}", Some(HeapError::InGcWork)).as_str()),
+        "attach inside the destructor is refused as GC work"
+    );
 }
