@@ -111,6 +111,10 @@ pub struct TxCounts {
     /// left as garbage by the commit; objects of rolled-back attempts are
     /// not counted).
     pub allocations: u64,
+    /// Of those, the objects whose commit published none of them and gave
+    /// their memory back at once (CM3 of `tx/commit.rs`): they never
+    /// reached the collector.
+    pub given_back: u64,
 }
 
 /// The marking strategy (docs/COLLECTOR.md, "Marking strategies").
@@ -335,6 +339,8 @@ pub(crate) struct HeapInner {
     pub(crate) commits: AtomicU64,
     pub(crate) conflicts: AtomicU64,
     pub(crate) allocations: AtomicU64,
+    /// Objects given back at their commit (`TxCounts::given_back`).
+    pub(crate) given_back: AtomicU64,
     /// Destructors that panicked during a sweep (caught).
     pub(crate) destructor_panics: Arc<AtomicU64>,
     pub(crate) collector: Collector,
@@ -500,6 +506,7 @@ impl Heap {
             commits: AtomicU64::new(0),
             conflicts: AtomicU64::new(0),
             allocations: AtomicU64::new(0),
+            given_back: AtomicU64::new(0),
             destructor_panics,
             collector: Collector::new(gc, marker),
             solo: crate::solo::Solo::new(config.solo),
@@ -674,6 +681,7 @@ impl Heap {
             commits: self.inner.commits.load(Ordering::Relaxed),
             conflicts: self.inner.conflicts.load(Ordering::Relaxed),
             allocations: self.inner.allocations.load(Ordering::Relaxed),
+            given_back: self.inner.given_back.load(Ordering::Relaxed),
         }
     }
 

@@ -59,6 +59,7 @@ pub struct Mutator {
     commits: u64,
     conflicts: u64,
     allocations: u64,
+    given_back: u64,
     last_version: (u64, bool),
     // Not Send or Sync (also implied by the `Rc`; stated for the reader).
     _thread_bound: PhantomData<*mut ()>,
@@ -107,6 +108,7 @@ impl Mutator {
             faults,
             commits: 0,
             allocations: 0,
+            given_back: 0,
             conflicts: 0,
             last_version: (0, false),
             _thread_bound: PhantomData,
@@ -268,6 +270,7 @@ impl Mutator {
                     Ok(v) => {
                         self.commits += 1;
                         self.allocations += tx.allocated() as u64;
+                        self.given_back += tx.given_back() as u64;
                         self.last_version = v;
                         give_way = tx.yield_due();
                         break r;
@@ -532,7 +535,12 @@ impl Mutator {
 
     /// Transactions committed and conflicts retried by this mutator.
     pub fn tx_counts(&self) -> crate::heap::TxCounts {
-        crate::heap::TxCounts { commits: self.commits, conflicts: self.conflicts, allocations: self.allocations }
+        crate::heap::TxCounts {
+            commits: self.commits,
+            conflicts: self.conflicts,
+            allocations: self.allocations,
+            given_back: self.given_back,
+        }
     }
 
     /// Committed roots of this thread (what a root scan would report).
@@ -620,6 +628,7 @@ impl Drop for Mutator {
         heap.commits.fetch_add(self.commits, Ordering::Relaxed);
         heap.conflicts.fetch_add(self.conflicts, Ordering::Relaxed);
         heap.allocations.fetch_add(self.allocations, Ordering::Relaxed);
+        heap.given_back.fetch_add(self.given_back, Ordering::Relaxed);
         detach(&heap);
     }
 }

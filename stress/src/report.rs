@@ -149,6 +149,7 @@ impl Report {
                 "objects allocated (committed)",
                 format!("{} ({:.0}/s; every mutator's, churn's threads too)", self.counts.allocations, self.counts.allocations as f64 / secs),
             ),
+            ("of those, given back at their commit", self.counts.given_back.to_string()),
             ("collection cycles (full)", format!("{} ({})", self.stats.cycles, self.stats.full_cycles)),
             (
                 "cycle duration mean / max",
@@ -262,6 +263,7 @@ impl Report {
             "heap_limit_mib": self.heap_limit_mib,
             "fault_permille": self.fault_permille,
             "objects_allocated": self.counts.allocations,
+            "objects_given_back": self.counts.given_back,
             "transactions_all_mutators": self.counts.commits,
             "heap_peak_bytes": self.peak_heap,
             "peak_rss_bytes": self.peak_rss,

@@ -424,6 +424,16 @@ impl<'tx> Tx<'tx> {
         self.allocated
     }
 
+    /// Of those, the ones its commit gave back (CM3), for `TxCounts`.
+    #[inline]
+    pub(crate) fn given_back(&self) -> usize {
+        if self.escape {
+            0
+        } else {
+            self.allocated
+        }
+    }
+
     /// `Tx`'s destructor, for a commit past its commit point that a panic
     /// interrupted: finish it (FT2 of `crate::fault`).
     #[cold]

@@ -118,6 +118,10 @@ fn a_commit_whose_new_objects_cannot_escape_gives_them_back_at_once() {
         assert_eq!(m.allocated_bytes(), before, "{way}: the allocation was given back");
         assert_eq!(next_address(&mut m), headers[0], "{way}: the memory is reused at once");
     }
+    let c = m.tx_counts();
+    // The chains and the two probes (which carry out an address only).
+    assert_eq!(c.given_back, 2 * CHAIN as u64 + 2, "counted as given back: {c:?}");
+    assert_eq!(c.allocations, 1 + 2 * CHAIN as u64 + 2, "the holder, the chains, the two probes: {c:?}");
     // The verifier (on here) checks the heap this leaves, and no
     // destructor runs twice.
     m.collect().unwrap();
@@ -154,6 +158,7 @@ fn every_way_out_publishes_every_new_object() {
         Ok(())
     });
     assert_eq!(drops.load(Ordering::SeqCst), 0, "published objects are not given back at the commit");
+    assert_eq!(m.tx_counts().given_back, 0, "none counted as given back");
     for (way, new) in [
         ("a reference stored", stored),
         ("a root", rooted),
