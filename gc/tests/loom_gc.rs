@@ -54,7 +54,7 @@
 
 use loom::sync::Arc;
 use loom::thread;
-use tmgc::{Config, Dyn, DynType, DynTypeSpec, GlobalRoot, Heap, Ref, Tagged, Trace, Value};
+use tmgc::{Abort, Config, Dyn, DynType, DynTypeSpec, GlobalRoot, Heap, Ref, Tagged, Trace, Tx, Value};
 
 #[derive(Trace)]
 struct Leaf {
@@ -110,6 +110,16 @@ fn read(heap: &Heap, g: &GlobalRoot<Pair>, from_a: bool) -> u64 {
     .unwrap()
 }
 
+/// Move X from the global pair's `b` to its `a`: two logged writes of an
+/// old object.
+fn move_b_to_a(tx: &mut Tx<'_>, g: &GlobalRoot<Pair>) -> Result<(), Abort<()>> {
+    let p = tx.get_global(g)?;
+    let x = tx.load(p, |p| &p.b)?;
+    tx.store(p, |p| &p.a, x)?;
+    tx.store(p, |p| &p.b, None)?;
+    Ok(())
+}
+
 #[test]
 fn handshake_and_barrier() {
     model(2, || {
@@ -119,17 +129,10 @@ fn handshake_and_barrier() {
             let (heap, g) = (heap.clone(), g.clone());
             thread::spawn(move || {
                 let mut m = heap.attach().unwrap();
-                m.transaction::<_, ()>(|tx| {
-                    let p = tx.get_global(&g)?;
-                    // The marker scans `a` before `b`: moving X from `b` to
-                    // `a` between the two reads hides it from the marker
-                    // unless the commit shades what it overwrites.
-                    let x = tx.load(p, |p| &p.b)?;
-                    tx.store(p, |p| &p.a, x)?;
-                    tx.store(p, |p| &p.b, None)?;
-                    Ok(())
-                })
-                .unwrap();
+                // The marker scans `a` before `b`: moving X from `b` to
+                // `a` between the two reads hides it from the marker
+                // unless the commit shades what it overwrites.
+                m.transaction::<_, ()>(|tx| move_b_to_a(tx, &g)).unwrap();
             })
         };
         heap.collect().expect("the verifier found a reachable object unmarked");
@@ -160,11 +163,7 @@ fn a_commit_that_gives_its_objects_back_against_a_cycle() {
                 let mut m = heap.attach().unwrap();
                 m.transaction::<_, ()>(|tx| {
                     let _garbage = tx.alloc(Leaf { v: Value::new(0) })?;
-                    let p = tx.get_global(&g)?;
-                    let x = tx.load(p, |p| &p.b)?;
-                    tx.store(p, |p| &p.a, x)?;
-                    tx.store(p, |p| &p.b, None)?;
-                    Ok(())
+                    move_b_to_a(tx, &g)
                 })
                 .unwrap();
                 m.transaction::<_, ()>(|tx| {
