@@ -22,9 +22,11 @@ pub(crate) fn config() -> Config {
 /// (`TMGC_BENCH_PUBLISH=1`: the runner's `tmgc-published` system). By
 /// default a tree built and dropped in one transaction is never published,
 /// and its commit gives its memory back at once (CM3 of tmgc's
-/// `tx/commit.rs`): the collector never sees it. Published, every tree
-/// goes through the collector, as it did before CM3: the figure that
-/// measures the collector on these programs.
+/// `tx/commit.rs`): the collector never sees it. Published, every tree is
+/// stamped, walked by its commit if a cycle marks, and freed by the
+/// collector: the figure that measures the collector on these programs.
+/// (Not the same as before CM3, when a tree stayed unpublished and only
+/// the sweep freed it.)
 pub(crate) fn publish_trees() -> bool {
     static PUBLISH: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *PUBLISH.get_or_init(|| std::env::var("TMGC_BENCH_PUBLISH").as_deref() == Ok("1"))
