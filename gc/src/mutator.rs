@@ -84,6 +84,7 @@ impl Mutator {
                 swept_epoch: u64::MAX,
                 survivors: false,
                 walk: Vec::new(),
+                survival: Default::default(),
                 grey: Vec::new(),
                 generational: heap.collector.config.generational,
                 remset: Vec::new(),

@@ -35,6 +35,7 @@ use tmgc_roots::{RootTable, Slot};
 use crate::collector::mark::Grey;
 use crate::collector::mmu::MmuMeter;
 use crate::collector::stats::{PauseClock, Pauses};
+use crate::collector::survivors::Survival;
 use crate::heap::HeapInner;
 use crate::sync::{light_fence, lock, AtomicBool, AtomicU32, AtomicU64, Mutex, MutexGuard};
 use crate::tx::Logs;
@@ -60,6 +61,8 @@ pub(crate) struct LocalGc {
     pub(crate) survivors: bool,
     /// Scratch stack of the survivors' walk (kept to reuse its memory).
     pub(crate) walk: Vec<Grey>,
+    /// How this thread's large commits' news have been surviving (SV6).
+    pub(crate) survival: Survival,
     /// Objects this thread shaded and has not handed over yet.
     pub(crate) grey: Vec<Grey>,
     /// Generational mode is on (the heap's configuration, copied here so

@@ -231,6 +231,67 @@ fn a_small_commit_marks_every_new_object_and_a_larger_one_walks() {
     assert_eq!(garbage.load(Ordering::SeqCst), 20, "no destructor ran twice");
 }
 
+/// SV6: a large commit whose walk finds its new objects surviving lets
+/// the thread's next large commit mark all of its own (its garbage floats
+/// to the next cycle); that credit spent, the next one walks again and,
+/// finding mostly garbage, keeps walking.
+#[test]
+fn large_commits_mark_all_after_a_walk_finds_their_news_surviving() {
+    const N: u64 = SMALL_COMMIT as u64 * 2;
+    let heap = Heap::new(Config::default().verify(true)).unwrap();
+    let mut m = heap.attach().unwrap();
+    let holder = rooted(&mut m, || Holder { node: Ref::null() });
+    let tallies: Vec<_> = (0..4).map(|_| Arc::new(AtomicUsize::new(0))).collect();
+    let kept = Arc::new(AtomicUsize::new(0));
+    let cycle = hold_at(&heap, &mut m, Hold::BeforeClose);
+    // 1: every new object survives (a chain stored into an old holder).
+    let (h, t) = (holder.clone(), tallies[0].clone());
+    m.transaction::<_, ()>(|tx| {
+        let c = chain(tx, N, &t)?;
+        let h = tx.get_global(&h)?;
+        tx.store(h, |h| &h.node, Some(c))?;
+        Ok(())
+    })
+    .unwrap();
+    // 2, 3, 4: N garbage nodes and 10 survivors each.
+    for t in &tallies[1..] {
+        let (h, g, k) = (holder.clone(), t.clone(), kept.clone());
+        m.transaction::<_, ()>(|tx| publish_chain_and_garbage(tx, N, (&g, &k), &h)).unwrap();
+    }
+    let st = release(&heap, &mut m, cycle);
+    assert!(st.verified);
+    let freed: Vec<u64> = tallies.iter().map(|t| t.load(Ordering::SeqCst) as u64).collect();
+    assert_eq!(freed[1], 0, "the commit after a surviving walk marked all its new objects");
+    assert_eq!(freed[2], N, "the credit spent, the next commit walked");
+    assert_eq!(freed[3], N, "after a walk that found garbage, the next commit walked too");
+    m.collect().unwrap();
+    let freed: Vec<u64> = tallies.iter().map(|t| t.load(Ordering::SeqCst) as u64).collect();
+    assert_eq!(freed, [N, N, N, N], "the next cycle frees what floated");
+    assert_eq!(chain_len(&mut m, &holder), 10);
+    assert_eq!(kept.load(Ordering::SeqCst), 20, "only the replaced survivors died");
+}
+
+/// The credit SV6 gives doubles with each walk that finds most new objects
+/// surviving, up to `MAX_CREDIT`, and a walk that finds garbage takes it
+/// all back.
+#[test]
+fn the_survival_credit_doubles_to_its_ceiling_and_resets() {
+    use super::survivors::{Survival, MAX_CREDIT};
+    let spend = |s: &mut Survival| std::iter::from_fn(|| s.take_mark_all().then_some(())).count() as u32;
+    let mut s = Survival::default();
+    assert_eq!(spend(&mut s), 0, "no credit before any walk");
+    let mut expect = 1;
+    for _ in 0..10 {
+        s.walked(100, 75);
+        assert_eq!(spend(&mut s), expect);
+        expect = (expect * 2).min(MAX_CREDIT);
+    }
+    s.walked(100, 74);
+    assert_eq!(spend(&mut s), 0, "a walk below three quarters leaves no credit");
+    s.walked(100, 100);
+    assert_eq!(spend(&mut s), 1, "and starts the doubling again");
+}
+
 /// SV4: a panic part-way through the walk (the injected `Barrier` fault
 /// fires after its first object) makes the walk mark every new object of
 /// the transaction, garbage included, before the panic goes on; the

@@ -62,6 +62,18 @@
 //!   mode a marked object is old until the next full cycle, so every
 //!   commit walks there. docs/PERFORMANCE.md has the measurements behind
 //!   the rule.
+//! - (SV6) **Large commits whose news survive mark them all, until a walk
+//!   says otherwise.** The walk measures survival: of a large commit's
+//!   new objects, the share it marked. When a thread's last walk marked
+//!   at least three quarters ([`Survival`]), its next large commits that
+//!   publish mark every new object as SV5 does (sound for the same
+//!   reason), 1, 2, 4, ... up to [`MAX_CREDIT`] of them before it walks
+//!   again to measure; a walk below three quarters sets the count back to
+//!   none. A program that publishes what it builds (a tree handed to the
+//!   rest of the program) pays a mark per object instead of a trace per
+//!   object; one that builds mostly garbage keeps walking, and a change
+//!   of habit floats at most `MAX_CREDIT` commits' garbage to the next
+//!   cycle. Outside generational mode only, as SV5.
 
 use std::ptr::NonNull;
 
@@ -117,7 +129,7 @@ impl Visitor for Walk<'_> {
 
 /// Mark the committing transaction's survivors (SV1-SV4): every own new
 /// object reachable from `starts` and, if `weak_cells`, from the weak
-/// cells among `news`; or, if `small` (SV5) and any of its new objects
+/// cells among `news`; or, if `all` (SV5, SV6) and any of its new objects
 /// escapes, all of them. Returns how many objects it marked. `stack` is
 /// scratch.
 ///
@@ -132,25 +144,25 @@ pub(crate) unsafe fn mark_survivors(
     starts: impl Iterator<Item = NonNull<Header>>,
     news: &[NonNull<Header>],
     weak_cells: bool,
-    small: bool,
+    all: bool,
     stack: &mut Vec<Grey>,
     faults: &crate::fault::Faults,
 ) -> u64 {
     stack.clear(); // what a walk a panic cut short left
     let mut walk = Walk { stack, marked: 0 };
-    // `true`: a small commit whose new objects escape (SV5), before the
-    // walk marked any. A panic in `Trace` code: every new object (SV4).
-    let escaped_small = trace_at_commit(
+    // `true`: a commit that marks all (SV5, SV6) and whose new objects
+    // escape, before the walk marked any. A panic in `Trace` code: every new object (SV4).
+    let escaped_all = trace_at_commit(
         &mut walk,
         |walk| {
             for s in starts {
                 // SAFETY: a start is a reference the transaction holds (SV1).
-                if small && unsafe { is_new(s) } {
+                if all && unsafe { is_new(s) } {
                     return true;
                 }
                 walk.reach(s);
             }
-            if weak_cells && small {
+            if weak_cells && all {
                 return true; // a new weak cell escapes
             }
             if weak_cells {
@@ -186,11 +198,47 @@ pub(crate) unsafe fn mark_survivors(
             unsafe { mark_every_new(news) };
         },
     );
-    if escaped_small {
+    if escaped_all {
         // SAFETY: the caller's guarantee.
         unsafe { mark_every_new(news) }
     } else {
         walk.marked
+    }
+}
+
+/// A thread's measure of its large commits' survival (SV6): how many of
+/// its next large commits that publish mark all their new objects instead
+/// of walking.
+#[derive(Debug, Default)]
+pub(crate) struct Survival {
+    /// Large commits left to mark all before the next walk measures again.
+    credit: u32,
+    /// Walks in a row that found most new objects surviving (the next
+    /// credit is `2^streak`, at most `MAX_CREDIT`).
+    streak: u32,
+}
+
+/// The most large commits marked all between two measuring walks (SV6).
+pub(crate) const MAX_CREDIT: u32 = 64;
+
+impl Survival {
+    /// Whether this large commit marks all its new objects (spending one
+    /// commit of credit) rather than walking.
+    #[inline]
+    pub(crate) fn take_mark_all(&mut self) -> bool {
+        let all = self.credit > 0;
+        self.credit = self.credit.saturating_sub(1);
+        all
+    }
+
+    /// A walk over `news` new objects marked `marked` of them.
+    pub(crate) fn walked(&mut self, news: usize, marked: u64) {
+        if marked.saturating_mul(4) >= (news as u64).saturating_mul(3) {
+            self.credit = 1u32.checked_shl(self.streak).unwrap_or(MAX_CREDIT).min(MAX_CREDIT);
+            self.streak = self.streak.saturating_add(1);
+        } else {
+            *self = Survival::default();
+        }
     }
 }
 

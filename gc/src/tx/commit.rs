@@ -657,17 +657,25 @@ impl<'tx> Tx<'tx> {
     }
 
     /// P4: mark the new objects this commit publishes reachable (SV1 of
-    /// `collector/survivors.rs`), from every way out of the transaction.
-    /// Returns how many it marked.
+    /// `collector/survivors.rs`), from every way out of the transaction,
+    /// or all of them if the commit is small (SV5) or this thread's large
+    /// commits' news have been surviving (SV6). Returns how many it marked.
     fn mark_survivors(&mut self) -> u64 {
         let core = &mut *self.core;
         let logs = &core.logs;
-        let small = logs.news.len() <= survivors::SMALL_COMMIT && !core.gc.generational;
+        let news = logs.news.len();
+        let walks = core.gc.generational || (news > survivors::SMALL_COMMIT && !core.gc.survival.take_mark_all());
         let starts = escape_starts(logs, &core.roots);
         // SAFETY: called from the commit barrier (validated, write set
         // locked, nothing published), this thread past its MARK answer;
         // every start is a reference this transaction holds (SV1).
-        unsafe { survivors::mark_survivors(starts, &logs.news, self.weak_news, small, &mut core.gc.walk, &core.faults) }
+        let marked = unsafe {
+            survivors::mark_survivors(starts, &logs.news, self.weak_news, !walks, &mut core.gc.walk, &core.faults)
+        };
+        if walks && !core.gc.generational {
+            core.gc.survival.walked(news, marked);
+        }
+        marked
     }
 
     /// Generational mode, barrier on, and marking closed for this
