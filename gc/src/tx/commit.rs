@@ -723,8 +723,13 @@ impl<'tx> Tx<'tx> {
         if self.inevitable && !self.solo {
             self.heap().release_inevitable();
         }
-        // Destructors of the values this attempt moved into the heap.
-        let (panic, _) = drop_news(self.core, std::mem::take(&mut self.drop_news));
+        // Destructors of the values this attempt moved into the heap, as
+        // GC work (W0), as the sweep and a CM3 commit run them: a
+        // destructor cannot re-enter a heap, whichever of the three runs it.
+        let (panic, _) = {
+            let _work = crate::gcwork::GcWork::enter();
+            drop_news(self.core, std::mem::take(&mut self.drop_news))
+        };
         if let Some(ck) = self.ck.take() {
             self.core.alloc.rewind(&ck).expect("the attempt's own checkpoint");
             self.core.alloc.release(ck).expect("the attempt's own checkpoint");

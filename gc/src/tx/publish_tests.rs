@@ -243,10 +243,10 @@ fn a_destructor_that_panics_at_a_cm3_commit_is_counted_and_the_commit_stands() {
     assert_eq!(heap.stats().destructor_panics, 1);
 }
 
-/// A destructor run at a CM3 commit is GC work (W0): it cannot open a
-/// transaction, as one run by the sweep cannot.
+/// A destructor run at a CM3 commit, or by an abort's rollback, is GC
+/// work (W0): it cannot attach to a heap, as one run by the sweep cannot.
 #[test]
-fn a_destructor_run_at_a_cm3_commit_cannot_re_enter_the_heap() {
+fn a_destructor_run_at_a_cm3_commit_or_an_abort_cannot_re_enter_the_heap() {
     /// Attaches to `other` (a second heap, so the refusal is W0's and not
     /// `AlreadyAttached`) from its destructor, and records the answer.
     struct Reenter(Heap, Arc<std::sync::Mutex<Option<String>>>);
@@ -273,5 +273,17 @@ fn a_destructor_run_at_a_cm3_commit_cannot_re_enter_the_heap() {
         seen.lock().unwrap().as_deref(),
         Some(format!("{:?}", Some(HeapError::InGcWork)).as_str()),
         "attach inside the destructor is refused as GC work"
+    );
+    // The same destructor run by the rollback of an attempt that gives up.
+    *seen.lock().unwrap() = None;
+    let r = m.transaction::<(), ()>(|tx| {
+        tx.alloc(Holds { r: NoTrace(Reenter(other.clone(), seen.clone())) })?;
+        Err(Abort::User(()))
+    });
+    assert!(matches!(r, Err(TxError::Aborted(()))), "{r:?}");
+    assert_eq!(
+        seen.lock().unwrap().as_deref(),
+        Some(format!("{:?}", Some(HeapError::InGcWork)).as_str()),
+        "attach inside a rollback's destructor is refused as GC work"
     );
 }
