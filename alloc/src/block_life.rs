@@ -46,7 +46,7 @@ use std::ptr::NonNull;
 
 use crate::bitmap;
 use crate::chunk::{state, BlockRef, SmallChunk};
-use crate::holes::{read_chain, ChainBuilder, Hole};
+use crate::holes::{ChainBuilder, Free, Hole};
 use crate::layout::*;
 use crate::pool::{self, cas_state, claim_in_chunk, for_each_chunk_from, ChunkTable, Hint};
 use crate::space::{SpaceInner, SweepReport};
@@ -104,13 +104,8 @@ pub(crate) fn claim_free(table: &ChunkTable, sweep_epoch: &AtomicU64, start: usi
 
 /// Claim a RECYCLABLE block swept in `epoch` whose largest hole has at
 /// least `need` granules (`RECYCLABLE -> ALLOC`), searching from chunk
-/// `start`. Returns it with its holes in address order.
-pub(crate) fn claim_recyclable(
-    space: &SpaceInner,
-    start: usize,
-    need: usize,
-    epoch: u64,
-) -> Option<(BlockRef, Vec<Hole>)> {
+/// `start`. Returns it with its hole chain, unread.
+pub(crate) fn claim_recyclable(space: &SpaceInner, start: usize, need: usize, epoch: u64) -> Option<(BlockRef, Free)> {
     let recycled = for_each_chunk_from(&space.chunks, start, |c| {
         claim_in_chunk(
             c,
@@ -126,7 +121,7 @@ pub(crate) fn claim_recyclable(
         if b.meta().swept_epoch.load(Ordering::Acquire) == epoch
             && b.meta().max_hole.load(Ordering::Relaxed) as usize >= need
         {
-            return Some((b, read_chain(b)));
+            return Some((b, Free::chain_of(b)));
         }
         // Its epoch or holes changed between the hint and the claim
         // (another allocator used it, or a sweep epoch began). Put it
@@ -148,7 +143,7 @@ fn sweep_claimed(space: &SpaceInner, b: BlockRef, epoch: u64, prev: u8) -> Swept
 /// The lazy sweep of an allocator's refill: claim blocks still unswept in
 /// `epoch` (searching from chunk `start`) and sweep them, until one has a
 /// hole of at least `need` granules; that one is kept (ALLOC, owned by the
-/// caller) and returned with its holes in address order. Gives up after
+/// caller) and returned with its free space (its chain, unread). Gives up after
 /// `LAZY_SWEEP_ATTEMPTS` blocks. Unless `lazy_drop`, blocks with objects
 /// that need a destructor are left for a sweeper or a commit point.
 pub(crate) fn lazy_sweep(
@@ -157,7 +152,7 @@ pub(crate) fn lazy_sweep(
     epoch: u64,
     need: usize,
     lazy_drop: bool,
-) -> Option<(BlockRef, Vec<Hole>)> {
+) -> Option<(BlockRef, Free)> {
     for _ in 0..LAZY_SWEEP_ATTEMPTS {
         let claimed = for_each_chunk_from(&space.chunks, start, |c| {
             claim_unswept(
@@ -186,21 +181,15 @@ pub(crate) fn lazy_sweep(
 
 /// Sweep a block we hold in SWEEPING (claimed from `prev`); keep it if
 /// a hole fits, else settle it. A panicking drop hook leaves it in `prev`.
-fn sweep_for_alloc(
-    space: &SpaceInner,
-    b: BlockRef,
-    prev: u8,
-    epoch: u64,
-    need: usize,
-) -> Option<(BlockRef, Vec<Hole>)> {
+fn sweep_for_alloc(space: &SpaceInner, b: BlockRef, prev: u8, epoch: u64, need: usize) -> Option<(BlockRef, Free)> {
     let s = sweep_claimed(space, b, epoch, prev);
     if s.live == 0 {
         b.meta().state.store(state::ALLOC, Ordering::SeqCst);
-        return Some((b, vec![Hole { start: 0, len: BLOCK_GRANULES }]));
+        return Some((b, Free::Whole));
     }
     if s.max_hole >= need {
         b.meta().state.store(state::ALLOC, Ordering::SeqCst);
-        return Some((b, read_chain(b)));
+        return Some((b, Free::chain_of(b)));
     }
     settle(space, b, s);
     None

@@ -8,7 +8,9 @@
 //! allocation takes the slow path without an "initialised?" test.
 //!
 //! ## Slow path (`#[cold]`), in order
-//! 1. the next hole of a block this allocator owns (`pending`);
+//! 1. the next hole of a block this allocator owns (`pending`, then the
+//!    unread rest of the last claimed block's hole chain, `chain`: read one
+//!    hole at a time, HC1 of `holes.rs`);
 //! 2. a RECYCLABLE block swept in the current epoch whose largest hole fits;
 //! 3. a block still unswept in the current epoch, swept here (lazy sweep);
 //! 4. a FREE block from the pool (counted against the heap limit);
@@ -16,7 +18,8 @@
 //!
 //! ## Invariants
 //! - (A1) Every block in `owned` is in state ALLOC and owned by this
-//!   allocator; the current region and every pending region lie in one of them.
+//!   allocator; the current region, every pending region and the unread
+//!   chain lie in one of them.
 //! - (A2) A region is entered at a granule with no live cell inside it; when it
 //!   is left, a filler start bit is set at the cursor if space remains, so the
 //!   block's cell partition (sweep.rs, (P)) holds once the block is retired.
@@ -40,7 +43,7 @@ use std::ptr::{null_mut, NonNull};
 use crate::bitmap;
 use crate::block_life::{self, retire_block};
 use crate::chunk::{state, BlockRef};
-use crate::holes::Hole;
+use crate::holes::{ChainCursor, Free, Hole};
 use crate::large::{self, LargePtr};
 use crate::layout::*;
 use crate::pool;
@@ -130,6 +133,9 @@ pub struct LocalAllocator {
     pub(crate) region_start: *mut u8,
     pub(crate) block: Option<BlockRef>,
     pub(crate) pending: Vec<Region>,
+    /// The unread rest of the last claimed block's hole chain, used once
+    /// `pending` is empty (HC1 of `holes.rs`).
+    chain: Option<ChainCursor>,
     pub(crate) owned: Vec<BlockRef>,
     pub(crate) log: Vec<LogEntry>,
     pub(crate) open: u32,
@@ -178,6 +184,7 @@ impl LocalAllocator {
             region_start: null_mut(),
             block: None,
             pending: Vec::new(),
+            chain: None,
             owned: Vec::new(),
             log: Vec::new(),
             open: 0,
@@ -327,7 +334,7 @@ impl LocalAllocator {
         let (log_len, retired) = (self.log.len(), self.retired_bytes);
         self.leave_region();
         let mut skipped = Vec::new();
-        while let Some(r) = self.pending.pop() {
+        while let Some(r) = self.next_pending() {
             if r.end - r.start >= need {
                 self.enter_region(r);
                 self.retire_finished();
@@ -341,14 +348,16 @@ impl LocalAllocator {
             skipped.push(r);
         }
         match self.claim_block(need) {
-            Ok((block, holes)) => {
+            Ok((block, free)) => {
                 // Ours to allocate in: its next sweep is a full one (SW3).
                 block.meta().clean.store(false, Ordering::Relaxed);
                 self.retire_finished();
                 self.owned.push(block);
                 self.chunk_cursor = block.chunk().head.index as usize;
-                for h in holes.iter().rev() {
-                    self.pending.push(Region { block, start: h.start, end: h.start + h.len });
+                debug_assert!(self.chain.is_none(), "a block claimed before the last one's chain was read");
+                match free {
+                    Free::Whole => self.pending.push(Region { block, start: 0, end: BLOCK_GRANULES }),
+                    Free::Chain(first) => self.chain = ChainCursor::new(block, first),
                 }
                 // The claim guarantees one hole fits; skip the ones before it.
                 self.next_region_from_pending(need);
@@ -369,8 +378,38 @@ impl LocalAllocator {
         }
     }
 
+    /// The next free region: a pending one, else the next hole of the
+    /// unread chain.
+    #[inline]
+    fn next_pending(&mut self) -> Option<Region> {
+        if let Some(r) = self.pending.pop() {
+            return Some(r);
+        }
+        let cursor = self.chain?;
+        // SAFETY: the chain of a block we own (A1), its holes unread until
+        // now and so untouched (HC1).
+        let (h, rest) = unsafe { cursor.read() };
+        self.chain = rest;
+        Some(Region { block: cursor.block, start: h.start, end: h.start + h.len })
+    }
+
+    /// Read the rest of the chain into `pending` (below the regions
+    /// already there, so the order of use stays the same).
+    fn read_whole_chain(&mut self) {
+        let mut rest = Vec::new();
+        while let Some(cursor) = self.chain {
+            // SAFETY: as in `next_pending`.
+            let (h, next) = unsafe { cursor.read() };
+            self.chain = next;
+            rest.push(Region { block: cursor.block, start: h.start, end: h.start + h.len });
+        }
+        rest.reverse();
+        rest.append(&mut self.pending);
+        self.pending = rest;
+    }
+
     fn next_region_from_pending(&mut self, need: usize) {
-        while let Some(r) = self.pending.pop() {
+        while let Some(r) = self.next_pending() {
             if r.end - r.start >= need {
                 self.enter_region(r);
                 return;
@@ -421,8 +460,8 @@ impl LocalAllocator {
     }
 
     /// Claim a block with a hole of at least `need` granules; returns it
-    /// (state ALLOC, owned by us) with its holes in address order.
-    fn claim_block(&mut self, need: usize) -> Result<(BlockRef, Vec<Hole>), AllocError> {
+    /// (state ALLOC, owned by us) with its free space.
+    fn claim_block(&mut self, need: usize) -> Result<(BlockRef, Free), AllocError> {
         let space = Arc::clone(&self.space);
         let table = &space.chunks;
         let epoch = space.sweep_epoch.load(Ordering::SeqCst);
@@ -449,7 +488,7 @@ impl LocalAllocator {
                 if c.decommitted.load(Ordering::Relaxed) && c.decommitted.swap(false, Ordering::AcqRel) {
                     space.committed_bytes.fetch_add(pool::CHUNK_DATA_BYTES, Ordering::Relaxed);
                 }
-                return Ok((b, vec![Hole { start: 0, len: BLOCK_GRANULES }]));
+                return Ok((b, Free::Whole));
             }
             if space.map_faults.refuse(crate::MapSite::Chunk) {
                 // An injected refusal, on the real one's path (FI1).
@@ -489,9 +528,10 @@ impl LocalAllocator {
         }
         let current = self.block;
         let pending = &self.pending;
+        let chain = self.chain.map(|c| c.block);
         let space = &self.space;
         self.owned.retain(|&b| {
-            let busy = Some(b) == current || pending.iter().any(|r| r.block == b);
+            let busy = Some(b) == current || Some(b) == chain || pending.iter().any(|r| r.block == b);
             if !busy {
                 retire_block(space, b, &[]);
             }
@@ -511,6 +551,7 @@ impl LocalAllocator {
         if let Some((block, start, end)) = remainder.filter(|r| r.1 < r.2) {
             self.pending.push(Region { block, start, end });
         }
+        self.read_whole_chain();
         let pending = std::mem::take(&mut self.pending);
         for b in std::mem::take(&mut self.owned) {
             let mut regions: Vec<Hole> = pending
