@@ -96,7 +96,9 @@ impl Free {
 /// Invariant (HC1): a chain hole not yet read is untouched: its owner
 /// allocates only in regions it has read, and nobody else writes into a
 /// block it owns, so the header the sweep wrote is still there.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Not `Copy`: `read` consumes it, so no position is read twice (a hole
+/// once read may be written).
+#[derive(Debug, PartialEq, Eq)]
 pub(crate) struct ChainCursor {
     pub(crate) block: BlockRef,
     next: u32,
@@ -112,14 +114,15 @@ impl ChainCursor {
     /// is done).
     ///
     /// # Safety
-    /// The caller owns `block`, whose chain this cursor walks (HC1).
+    /// The caller owns `block`, whose chain this cursor walks, and no hole
+    /// from this position on has been read (so none written: HC1).
     pub(crate) unsafe fn read(self) -> (Hole, Option<ChainCursor>) {
         // SAFETY: the caller owns the block; `next` came from a chain a
         // sweep or retire of this block wrote, its holes unused since (HC1).
         let (next, len) = unsafe { read_header(self.block, self.next as usize) };
         let rest = ChainCursor::new(self.block, next);
         #[cfg(all(target_arch = "x86_64", not(miri)))]
-        if let Some(r) = rest {
+        if let Some(r) = &rest {
             // SAFETY: a hint, never a fault; the address is in the block.
             unsafe {
                 core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(

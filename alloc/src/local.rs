@@ -385,23 +385,25 @@ impl LocalAllocator {
         if let Some(r) = self.pending.pop() {
             return Some(r);
         }
-        let cursor = self.chain?;
-        // SAFETY: the chain of a block we own (A1), its holes unread until
-        // now and so untouched (HC1).
+        let cursor = self.chain.take()?;
+        let block = cursor.block;
+        // SAFETY: the chain of a block we own (A1), its holes from here on
+        // unread until now and so untouched (HC1).
         let (h, rest) = unsafe { cursor.read() };
         self.chain = rest;
-        Some(Region { block: cursor.block, start: h.start, end: h.start + h.len })
+        Some(Region { block, start: h.start, end: h.start + h.len })
     }
 
     /// Read the rest of the chain into `pending` (below the regions
     /// already there, so the order of use stays the same).
     fn read_whole_chain(&mut self) {
         let mut rest = Vec::new();
-        while let Some(cursor) = self.chain {
+        while let Some(cursor) = self.chain.take() {
+            let block = cursor.block;
             // SAFETY: as in `next_pending`.
             let (h, next) = unsafe { cursor.read() };
             self.chain = next;
-            rest.push(Region { block: cursor.block, start: h.start, end: h.start + h.len });
+            rest.push(Region { block, start: h.start, end: h.start + h.len });
         }
         rest.reverse();
         rest.append(&mut self.pending);
@@ -528,7 +530,7 @@ impl LocalAllocator {
         }
         let current = self.block;
         let pending = &self.pending;
-        let chain = self.chain.map(|c| c.block);
+        let chain = self.chain.as_ref().map(|c| c.block);
         let space = &self.space;
         self.owned.retain(|&b| {
             let busy = Some(b) == current || Some(b) == chain || pending.iter().any(|r| r.block == b);

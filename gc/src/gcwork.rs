@@ -12,7 +12,8 @@
 //!   remembered set (`collector/survivors.rs`, RS6): both run `Trace` code;
 //! - any thread running a destructor from the sweep's drop hook (the
 //!   collector, or a mutator sweeping lazily), or of the new objects a
-//!   commit gives back (CM3 of `tx/commit.rs`).
+//!   commit gives back (CM3 of `tx/commit.rs`) or an abort's rollback
+//!   rewinds.
 //!
 //! # Invariant (W0)
 //!

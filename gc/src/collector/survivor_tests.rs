@@ -271,6 +271,35 @@ fn large_commits_mark_all_after_a_walk_finds_their_news_surviving() {
     assert_eq!(kept.load(Ordering::SeqCst), 20, "only the replaced survivors died");
 }
 
+/// SV6 is off in generational mode, where a marked object stays old until
+/// the next full cycle: after a large commit whose news all survive, the
+/// next one still walks, and its garbage dies in the cycle it ran in.
+#[test]
+fn in_generational_mode_large_commits_walk_after_a_surviving_one() {
+    const N: u64 = SMALL_COMMIT as u64 * 2;
+    let heap = Heap::new(Config::default().verify(true).generational(true)).unwrap();
+    let mut m = heap.attach().unwrap();
+    let holder = rooted(&mut m, || Holder { node: Ref::null() });
+    let (first, garbage, kept) =
+        (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let cycle = hold_at(&heap, &mut m, Hold::BeforeClose);
+    let (h, t) = (holder.clone(), first.clone());
+    m.transaction::<_, ()>(|tx| {
+        let c = chain(tx, N, &t)?;
+        let h = tx.get_global(&h)?;
+        tx.store(h, |h| &h.node, Some(c))?;
+        Ok(())
+    })
+    .unwrap();
+    let (h, g, k) = (holder.clone(), garbage.clone(), kept.clone());
+    m.transaction::<_, ()>(|tx| publish_chain_and_garbage(tx, N, (&g, &k), &h)).unwrap();
+    let st = release(&heap, &mut m, cycle);
+    assert!(st.verified);
+    assert_eq!(garbage.load(Ordering::SeqCst) as u64, N, "the second commit walked: its garbage died in this cycle");
+    assert_eq!(chain_len(&mut m, &holder), 10);
+    assert_eq!(kept.load(Ordering::SeqCst), 0, "a survivor was freed");
+}
+
 /// The credit SV6 gives doubles with each walk that finds most new objects
 /// surviving, up to `MAX_CREDIT`, and a walk that finds garbage takes it
 /// all back.

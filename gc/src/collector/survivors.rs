@@ -6,8 +6,9 @@
 //! publishes anything, exactly the new objects that leave the transaction
 //! reachable: those reachable from what the commit hands to the rest of the
 //! program, through its own new objects. The rest of its new objects die
-//! with it and this cycle's sweep frees them (but see SV5: a small commit
-//! that publishes marks them all). (Allocating black, as tmgc
+//! with it and this cycle's sweep frees them (but see SV5 and SV6: a small
+//! commit that publishes, and a large one of a thread whose large commits'
+//! news have been surviving, mark them all). (Allocating black, as tmgc
 //! did before, kept every object of every transaction that ran during
 //! marking until the next cycle: a binary-trees transaction's whole tree.)
 //!
@@ -213,8 +214,9 @@ pub(crate) unsafe fn mark_survivors(
 pub(crate) struct Survival {
     /// Large commits left to mark all before the next walk measures again.
     credit: u32,
-    /// Walks in a row that found most new objects surviving (the next
-    /// credit is `2^streak`, at most `MAX_CREDIT`).
+    /// Walks in a row that found at least three quarters of the new
+    /// objects surviving (the next credit is `2^streak`, at most
+    /// `MAX_CREDIT`).
     streak: u32,
 }
 

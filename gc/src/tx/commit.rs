@@ -539,7 +539,7 @@ impl<'tx> Tx<'tx> {
     /// if not, none is walked or shaded.
     #[cold]
     fn commit_barrier(&mut self, again: bool, escape: bool) {
-        let survivors = if self.core.gc.survivors && escape { self.mark_survivors() } else { 0 };
+        let survivors = if self.core.gc.survivors && escape { self.mark_survivors(again) } else { 0 };
         if self.closed() {
             let core = &mut *self.core;
             debug_assert!(
@@ -660,19 +660,24 @@ impl<'tx> Tx<'tx> {
     /// `collector/survivors.rs`), from every way out of the transaction,
     /// or all of them if the commit is small (SV5) or this thread's large
     /// commits' news have been surviving (SV6). Returns how many it marked.
-    fn mark_survivors(&mut self) -> u64 {
+    /// `again`: a roll-forward's second run, which finds them marked and
+    /// so measures nothing for SV6.
+    fn mark_survivors(&mut self, again: bool) -> u64 {
         let core = &mut *self.core;
         let logs = &core.logs;
         let news = logs.news.len();
-        let walks = core.gc.generational || (news > survivors::SMALL_COMMIT && !core.gc.survival.take_mark_all());
+        // SV5 and SV6 hold outside generational mode only, where a mark
+        // lasts one cycle.
+        let adaptive = !core.gc.generational;
+        let all = adaptive && (news <= survivors::SMALL_COMMIT || core.gc.survival.take_mark_all());
         let starts = escape_starts(logs, &core.roots);
         // SAFETY: called from the commit barrier (validated, write set
         // locked, nothing published), this thread past its MARK answer;
         // every start is a reference this transaction holds (SV1).
         let marked = unsafe {
-            survivors::mark_survivors(starts, &logs.news, self.weak_news, !walks, &mut core.gc.walk, &core.faults)
+            survivors::mark_survivors(starts, &logs.news, self.weak_news, all, &mut core.gc.walk, &core.faults)
         };
-        if walks && !core.gc.generational {
+        if adaptive && !all && !again {
             core.gc.survival.walked(news, marked);
         }
         marked
