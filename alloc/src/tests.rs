@@ -843,3 +843,54 @@ fn a_chain_read_hole_by_hole_loses_no_hole_to_a_rewind_or_a_retire() {
         assert!(holds(p, 32, i as u8), "a live object was overwritten");
     }
 }
+
+/// HC1 with a checkpoint and a failed refill. Four blocks packed with
+/// 32-byte objects, every fifth kept, leave only 128-byte holes and no
+/// room to grow (the heap limit). A checkpoint taken part-way through one
+/// block's chain, allocation on into the next block's chain, then a
+/// rewind: the same cells again, in the same order. A refill for a
+/// 160-byte object reads and skips every hole left and fails at the heap
+/// limit: the skipped holes are not lost, and every dead cell is handed
+/// out once before the heap is full.
+#[test]
+fn a_chain_survives_a_rewind_across_a_claim_and_a_failed_refill() {
+    let per_block = BLOCK_BYTES / 32;
+    let n = 4 * per_block;
+    let s = Space::new(Config::default().heap_limit(4 * BLOCK_BYTES)).unwrap();
+    let mut a = s.allocator();
+    let objs: Vec<_> = (0..n).map(|i| (a.alloc(32, 8).unwrap(), i)).collect();
+    assert!(a.alloc(32, 8).is_err(), "four blocks fill the heap");
+    for &(p, i) in &objs {
+        fill(p, 32, i as u8);
+        if i % 5 == 0 {
+            mark(p);
+        }
+    }
+    a.retire_all().unwrap();
+    collect(&s);
+    s.clear_marks();
+    let dead: HashSet<usize> = objs.iter().filter(|(_, i)| i % 5 != 0).map(|(p, _)| p.as_ptr().addr()).collect();
+
+    let mut b = s.allocator();
+    let mut got: Vec<usize> = (0..3).map(|_| b.alloc(32, 8).unwrap().as_ptr().addr()).collect();
+    let ck = b.checkpoint();
+    let first: Vec<usize> = (0..per_block).map(|_| b.alloc(32, 8).unwrap().as_ptr().addr()).collect();
+    let blocks = |v: &[usize]| v.iter().map(|x| x / BLOCK_BYTES).collect::<HashSet<_>>().len();
+    assert!(blocks(&first) >= 2, "the checkpoint's allocation reached a second block's chain");
+    b.rewind(&ck).unwrap();
+    let again: Vec<usize> = (0..per_block).map(|_| b.alloc(32, 8).unwrap().as_ptr().addr()).collect();
+    b.release(ck).unwrap();
+    assert_eq!(first, again, "a rewind across a claim gives back the same cells, in the same order");
+    got.extend(again);
+
+    assert!(matches!(b.alloc(160, 8), Err(AllocError::HeapExhausted { .. })), "no hole fits 160 bytes");
+    while let Ok(p) = b.alloc(32, 8) {
+        got.push(p.as_ptr().addr());
+    }
+    let set: HashSet<usize> = got.iter().copied().collect();
+    assert_eq!(set.len(), got.len(), "a cell was handed out twice");
+    assert_eq!(set, dead, "every dead cell, and only those, is handed out before the heap is full");
+    for &(p, i) in objs.iter().filter(|(_, i)| i % 5 == 0) {
+        assert!(holds(p, 32, i as u8), "a live object was overwritten");
+    }
+}
