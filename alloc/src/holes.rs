@@ -98,6 +98,7 @@ impl Free {
 /// Invariant (HC1): a chain hole not yet read is untouched: its owner
 /// allocates only in regions it has read, and nobody else writes into a
 /// block it owns, so the header the sweep wrote is still there.
+///
 /// Not `Copy`: `read` consumes it, so no position is read twice (a hole
 /// once read may be written).
 #[derive(Debug, PartialEq, Eq)]
