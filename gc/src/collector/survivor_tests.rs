@@ -70,6 +70,18 @@ fn publish_chain_and_garbage(
     Ok(())
 }
 
+/// Commit a chain of `n` new nodes (tallied in `t`) stored into `holder`:
+/// every new object of the commit survives it.
+fn publish_chain(m: &mut Mutator, n: u64, t: &Arc<AtomicUsize>, holder: &GlobalRoot<Holder>) {
+    m.transaction::<_, ()>(|tx| {
+        let c = chain(tx, n, t)?;
+        let h = tx.get_global(holder)?;
+        tx.store(h, |h| &h.node, Some(c))?;
+        Ok(())
+    })
+    .unwrap();
+}
+
 fn chain_len(m: &mut Mutator, holder: &GlobalRoot<Holder>) -> u64 {
     m.transaction::<_, ()>(|tx| {
         let h = tx.get_global(holder)?;
@@ -245,14 +257,7 @@ fn large_commits_mark_all_after_a_walk_finds_their_news_surviving() {
     let kept = Arc::new(AtomicUsize::new(0));
     let cycle = hold_at(&heap, &mut m, Hold::BeforeClose);
     // 1: every new object survives (a chain stored into an old holder).
-    let (h, t) = (holder.clone(), tallies[0].clone());
-    m.transaction::<_, ()>(|tx| {
-        let c = chain(tx, N, &t)?;
-        let h = tx.get_global(&h)?;
-        tx.store(h, |h| &h.node, Some(c))?;
-        Ok(())
-    })
-    .unwrap();
+    publish_chain(&mut m, N, &tallies[0], &holder);
     // 2, 3, 4: N garbage nodes and 10 survivors each.
     for t in &tallies[1..] {
         let (h, g, k) = (holder.clone(), t.clone(), kept.clone());
@@ -283,14 +288,7 @@ fn in_generational_mode_large_commits_walk_after_a_surviving_one() {
     let (first, garbage, kept) =
         (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let cycle = hold_at(&heap, &mut m, Hold::BeforeClose);
-    let (h, t) = (holder.clone(), first.clone());
-    m.transaction::<_, ()>(|tx| {
-        let c = chain(tx, N, &t)?;
-        let h = tx.get_global(&h)?;
-        tx.store(h, |h| &h.node, Some(c))?;
-        Ok(())
-    })
-    .unwrap();
+    publish_chain(&mut m, N, &first, &holder);
     let (h, g, k) = (holder.clone(), garbage.clone(), kept.clone());
     m.transaction::<_, ()>(|tx| publish_chain_and_garbage(tx, N, (&g, &k), &h)).unwrap();
     let st = release(&heap, &mut m, cycle);
