@@ -787,6 +787,20 @@ fn refused_mappings_change_nothing_and_pass() {
     let _ = p;
 }
 
+/// `n` objects of 32 bytes, object `i` filled with the byte `i` and
+/// marked if `i % 5 == 0`: once swept, each block is a chain of 128-byte
+/// holes between live objects.
+fn every_fifth_marked(a: &mut LocalAllocator, n: usize) -> Vec<(NonNull<u8>, usize)> {
+    let objs: Vec<_> = (0..n).map(|i| (a.alloc(32, 8).unwrap(), i)).collect();
+    for &(p, i) in &objs {
+        fill(p, 32, i as u8);
+        if i % 5 == 0 {
+            mark(p);
+        }
+    }
+    objs
+}
+
 /// The hole chain is read one hole at a time (HC1 of `holes.rs`): an
 /// allocator stopped part-way through a block's chain, by a rewind or by
 /// `retire_all`, loses no hole. Every fifth 32-byte object survives a
@@ -795,13 +809,7 @@ fn refused_mappings_change_nothing_and_pass() {
 fn a_chain_read_hole_by_hole_loses_no_hole_to_a_rewind_or_a_retire() {
     let s = space();
     let mut a = s.allocator();
-    let objs: Vec<_> = (0..N).map(|i| (a.alloc(32, 8).unwrap(), i)).collect();
-    for &(p, i) in &objs {
-        fill(p, 32, i as u8);
-        if i % 5 == 0 {
-            mark(p);
-        }
-    }
+    let objs = every_fifth_marked(&mut a, N);
     a.retire_all().unwrap();
     let heap = s.heap_bytes();
     collect(&s);
@@ -858,14 +866,8 @@ fn a_chain_survives_a_rewind_across_a_claim_and_a_failed_refill() {
     let n = 4 * per_block;
     let s = Space::new(Config::default().heap_limit(4 * BLOCK_BYTES)).unwrap();
     let mut a = s.allocator();
-    let objs: Vec<_> = (0..n).map(|i| (a.alloc(32, 8).unwrap(), i)).collect();
+    let objs = every_fifth_marked(&mut a, n);
     assert!(a.alloc(32, 8).is_err(), "four blocks fill the heap");
-    for &(p, i) in &objs {
-        fill(p, 32, i as u8);
-        if i % 5 == 0 {
-            mark(p);
-        }
-    }
     a.retire_all().unwrap();
     collect(&s);
     s.clear_marks();
