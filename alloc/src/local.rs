@@ -382,9 +382,11 @@ impl LocalAllocator {
     /// unread chain.
     #[inline]
     fn next_pending(&mut self) -> Option<Region> {
-        if let Some(r) = self.pending.pop() {
-            return Some(r);
-        }
+        self.pending.pop().or_else(|| self.next_chain_hole())
+    }
+
+    /// Read the next hole of the unread chain, if any.
+    fn next_chain_hole(&mut self) -> Option<Region> {
         let cursor = self.chain.take()?;
         let block = cursor.block;
         // SAFETY: the chain of a block we own (A1), its holes from here on
@@ -397,14 +399,7 @@ impl LocalAllocator {
     /// Read the rest of the chain into `pending` (below the regions
     /// already there, so the order of use stays the same).
     fn read_whole_chain(&mut self) {
-        let mut rest = Vec::new();
-        while let Some(cursor) = self.chain.take() {
-            let block = cursor.block;
-            // SAFETY: as in `next_pending`.
-            let (h, next) = unsafe { cursor.read() };
-            self.chain = next;
-            rest.push(Region { block, start: h.start, end: h.start + h.len });
-        }
+        let mut rest: Vec<Region> = std::iter::from_fn(|| self.next_chain_hole()).collect();
         rest.reverse();
         rest.append(&mut self.pending);
         self.pending = rest;
