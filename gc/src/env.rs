@@ -76,6 +76,9 @@ pub(crate) fn apply_with(config: &mut Config, get: impl Fn(&str) -> Option<Strin
     if let Some(b) = flag("TMGC_GIVE_WAY")? {
         *config = config.clone().give_way(b);
     }
+    if let Some(b) = flag("TMGC_MARK_ASSISTS")? {
+        *config = config.clone().mark_assists(b);
+    }
     Ok(())
 }
 

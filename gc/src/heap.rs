@@ -52,6 +52,7 @@ use crate::mutator::Mutator;
 /// | `TMGC_NURSERY_BYTES` | bytes, as above | `Config::nursery_bytes` |
 /// | `TMGC_SOLO` | `1` or `0` | `Config::solo` |
 /// | `TMGC_GIVE_WAY` | `1` or `0` | `Config::give_way` |
+/// | `TMGC_MARK_ASSISTS` | `1` or `0` | `Config::mark_assists` |
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Config {
@@ -88,6 +89,14 @@ pub struct Config {
     /// is some mutator throughput while marking runs. See
     /// `docs/COLLECTOR.md`, "Giving way".
     give_way: bool,
+    /// Mark assists past the goal (default on): while a full cycle marks
+    /// and the bytes allocated during it pass what the pacer's goal left
+    /// room for, each mutator traces a bounded share of the grey set at
+    /// its commit points (about 1,024 objects per 16 KiB it allocates), with
+    /// the serial and parallel markers too. The assisted marker takes
+    /// assists throughout marking whatever this says. See
+    /// `docs/COLLECTOR.md`, "Pacing".
+    mark_assists: bool,
     /// Generational collection: young cycles between full ones.
     generational: bool,
     /// Generational mode: the least allocation between young cycles.
@@ -143,6 +152,7 @@ impl Default for Config {
             marker: MarkerKind::Serial,
             solo: true,
             give_way: true,
+            mark_assists: true,
             generational: false,
             nursery_bytes: 32 << 20,
             gctrace: false,
@@ -197,6 +207,13 @@ impl Config {
     /// Giving way while the collector marks on a crowded machine (default on).
     pub fn give_way(mut self, v: bool) -> Self {
         self.give_way = v;
+        self
+    }
+
+    /// Mark assists once the heap passes its goal during a full cycle
+    /// (default on; the assisted marker always takes them).
+    pub fn mark_assists(mut self, v: bool) -> Self {
+        self.mark_assists = v;
         self
     }
 
@@ -282,6 +299,11 @@ impl Config {
     /// See [`Config::give_way`].
     pub fn get_give_way(&self) -> bool {
         self.give_way
+    }
+
+    /// See [`Config::mark_assists`].
+    pub fn get_mark_assists(&self) -> bool {
+        self.mark_assists
     }
 
     /// Print one line per cycle on stderr, as Go's `GODEBUG=gctrace=1`
@@ -487,6 +509,7 @@ impl Heap {
             verify: config.verify,
             background: config.background && !cfg!(tmgc_loom),
             give_way: config.give_way,
+            mark_assists: config.mark_assists,
             generational: config.generational,
             nursery_bytes: config.nursery_bytes.max(config.min_trigger_bytes),
             gctrace: config.gctrace,
@@ -494,7 +517,7 @@ impl Heap {
         };
         let marker: Box<dyn crate::collector::mark::Marker> = match config.marker {
             MarkerKind::Serial => Box::new(crate::collector::mark::SerialMarker),
-            MarkerKind::Assisted => Box::new(crate::collector::mark::AssistedMarker::default()),
+            MarkerKind::Assisted => Box::new(crate::collector::mark::AssistedMarker),
             MarkerKind::Parallel(n) => Box::new(crate::collector::mark::ParallelMarker {
                 threads: if n == 0 { std::thread::available_parallelism().map_or(2, |n| n.get()) } else { n },
             }),

@@ -140,7 +140,8 @@ impl Collector {
         let _ = self.request(cs, word::MARK);
 
         // 3. Mark, then termination rounds until no new grey object (P6).
-        let work = MarkWork { grey: &self.grey, give_way: self.crowded().then_some(&self.gave_way) };
+        self.assists.want_above(self.assist_room(full, goal, live_before, allocated, during_before));
+        let work = MarkWork::new(&self.grey, &self.assists, self.crowded().then_some(&self.gave_way));
         let mut report = MarkReport::default();
         let mut rounds = 0;
         loop {
@@ -333,6 +334,26 @@ impl Collector {
             mmu(1),
             mmu(10),
         );
+    }
+
+    /// The bytes this cycle may allocate before its mutators assist
+    /// marking (`mark/assists.rs`; docs/COLLECTOR.md, "Pacing"): none for
+    /// the assisted marker, which wants assists throughout; else what the
+    /// goal leaves once the bytes in use at the start are counted: the
+    /// bytes the last sweep left, plus what was allocated since it (the
+    /// allocation since the last cycle's start, less what that cycle
+    /// allocated while it ran, which the sweep counted as far as it
+    /// survived). Never (`u64::MAX`) for a young cycle (short by design),
+    /// the first cycle (no goal yet), or with `Config::mark_assists` off.
+    fn assist_room(&self, full: bool, goal: u64, live_before: u64, allocated: u64, during_before: u64) -> u64 {
+        if self.marker.assists_always() {
+            return 0;
+        }
+        if !self.config.mark_assists || !full || goal == 0 {
+            return u64::MAX;
+        }
+        let in_use = live_before + allocated.saturating_sub(during_before);
+        goal.saturating_sub(in_use)
     }
 
     /// The pacer after a full cycle (docs/COLLECTOR.md, "Pacing"): the

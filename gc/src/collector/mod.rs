@@ -74,6 +74,8 @@ pub(crate) struct Collector {
     registry: Mutex<Registry>,
     next_id: AtomicU64,
     pub(crate) grey: GreySet,
+    /// Mark assists (`mark/assists.rs`), taken with any marker.
+    pub(crate) assists: mark::Assists,
     /// The weak-read phases (P7; `weak_gate.rs`).
     pub(crate) weak_gate: weak_gate::WeakGate,
     /// Published weak cells, cleared when their referents die.
@@ -132,6 +134,8 @@ pub(crate) struct GcConfig {
     pub(crate) verify: bool,
     pub(crate) background: bool,
     pub(crate) give_way: bool,
+    /// Mark assists past the goal (`Config::mark_assists`).
+    pub(crate) mark_assists: bool,
     /// Young cycles between full ones (`Config::generational`).
     pub(crate) generational: bool,
     /// Generational mode: bytes allocated between young cycles.
@@ -163,6 +167,7 @@ impl Collector {
             crowded: std::sync::atomic::AtomicBool::new(false),
             next_id: AtomicU64::new(1),
             grey: GreySet::default(),
+            assists: mark::Assists::default(),
             weak_gate: weak_gate::WeakGate::new(),
             weak_cells: weak_gate::Registry::default(),
             finals: finalize::Finals::default(),
@@ -190,14 +195,16 @@ impl Collector {
 
     // ---- mark assists ----
 
-    /// Whether mutators should assist marking now.
-    pub(crate) fn wants_assists(&self) -> bool {
-        self.marker.wants_assists()
+    /// Whether mutators should assist marking now: a drain runs, and
+    /// (but for the assisted marker) the bytes allocated during the cycle
+    /// passed what its goal left room for.
+    pub(crate) fn wants_assists(&self, space: &tmgc_alloc::Space) -> bool {
+        self.assists.wanted(space.allocated_bytes().max(0) as u64)
     }
 
     /// A mutator's assist (at a commit point): trace at most `budget` objects.
     pub(crate) fn assist(&self, budget: usize) -> u64 {
         let _work = crate::gcwork::GcWork::enter();
-        self.marker.assist(&MarkWork { grey: &self.grey, give_way: None }, budget).objects
+        self.assists.assist(&MarkWork::new(&self.grey, &self.assists, None), budget).objects
     }
 }

@@ -243,7 +243,7 @@ pub(crate) fn pace(core: &mut MutatorState) {
     // cycle, thousands of blocks took it a millisecond and more.
     core.alloc.retire_finished();
     let heap = &*core.heap;
-    if heap.collector.wants_assists() {
+    if heap.collector.wants_assists(&heap.space) {
         // A mark assist: GC work at this commit point, bounded, and in
         // proportion to what this thread allocated (one assist per
         // `ASSIST_STEP` bytes).

@@ -1,7 +1,8 @@
 //! Marking: shading, the grey set, the [`Marker`] trait, its one inner
 //! loop (`trace_stack`) and the serial marker. The other strategies have a
 //! file each: `parallel.rs` (work stealing), `assisted.rs` (mutators mark
-//! at their commit points).
+//! at their commit points); `assists.rs` has the mark assists every
+//! marker takes (A1-A4).
 //!
 //! ## Invariants
 //! - (M1) `shade(x)` is an atomic `fetch_or` of x's mark bit (after a plain
@@ -23,9 +24,11 @@
 //!   10-million-node list needs no deep call stack.
 
 mod assisted;
+mod assists;
 mod parallel;
 
 pub(crate) use assisted::AssistedMarker;
+pub(crate) use assists::Assists;
 pub(crate) use parallel::ParallelMarker;
 
 use std::ptr::NonNull;
@@ -213,6 +216,38 @@ pub(crate) struct MarkWork<'a> {
     /// machine is crowded (`Collector::crowded`, read as marking starts);
     /// `None` otherwise, and always in a mutator's assist (a pause).
     pub(crate) give_way: Option<&'a std::sync::atomic::AtomicU64>,
+    /// The mark assists (`assists.rs`): every drain runs through them.
+    pub(crate) assists: &'a Assists,
+    /// Loom models of the marking protocols trace a fake graph.
+    #[cfg(tmgc_loom)]
+    scan_with: Option<&'a (dyn Fn(Grey, &mut Vec<Grey>) -> usize + Sync)>,
+}
+
+impl<'a> MarkWork<'a> {
+    /// The work of the grey set `grey`, with the mark assists `assists`.
+    pub(crate) fn new(
+        grey: &'a GreySet,
+        assists: &'a Assists,
+        give_way: Option<&'a std::sync::atomic::AtomicU64>,
+    ) -> Self {
+        MarkWork {
+            grey,
+            give_way,
+            assists,
+            #[cfg(tmgc_loom)]
+            scan_with: None,
+        }
+    }
+
+    /// A loom model's work: `scan` traces its fake objects.
+    #[cfg(all(test, tmgc_loom))]
+    pub(crate) fn with_scan(
+        grey: &'a GreySet,
+        assists: &'a Assists,
+        scan: &'a (dyn Fn(Grey, &mut Vec<Grey>) -> usize + Sync),
+    ) -> Self {
+        MarkWork { grey, give_way: None, assists, scan_with: Some(scan) }
+    }
 }
 
 impl MarkWork<'_> {
@@ -239,6 +274,10 @@ impl MarkWork<'_> {
     /// Trace `obj`: shade its children, pushing the newly marked ones onto
     /// `stack`. Returns the object's size in bytes.
     pub(crate) fn scan(&self, obj: Grey, stack: &mut Vec<Grey>) -> usize {
+        #[cfg(tmgc_loom)]
+        if let Some(scan) = self.scan_with {
+            return scan(obj, stack);
+        }
         // SAFETY: grey objects are live and published (M3), and nothing
         // reachable is freed before marking closes.
         unsafe { scan_object(obj, stack) }
@@ -253,22 +292,17 @@ impl MarkWork<'_> {
 /// A marking strategy: empties the grey set, tracing everything reachable
 /// from it. Every strategy shares the atomic mark bitmap (M1), so no object
 /// is traced twice; the collector calls `drain` again whenever a
-/// termination round finds new grey objects.
+/// termination round finds new grey objects. Every drain runs through
+/// `work.assists.drain` (A2 of `assists.rs`), so mutators can assist any
+/// strategy; a strategy that keeps work on private stacks shares it when
+/// an assist goes hungry (A3).
 pub(crate) trait Marker: Send + Sync {
     /// Trace until the grey set is empty.
     fn drain(&self, work: &MarkWork<'_>) -> MarkReport;
 
-    /// A mutator's share of the marking, at one of its commit points while
-    /// `drain` runs: trace at most `budget` objects. Strategies that mark on
-    /// their own threads do nothing here.
-    fn assist(&self, work: &MarkWork<'_>, budget: usize) -> MarkReport {
-        let _ = (work, budget);
-        MarkReport::default()
-    }
-
-    /// Whether `assist` does anything now (mutators consult the pacer more
-    /// often while it does).
-    fn wants_assists(&self) -> bool {
+    /// Whether mutators assist throughout a drain (the assisted marker),
+    /// rather than once the heap passes its goal (`Config::mark_assists`).
+    fn assists_always(&self) -> bool {
         false
     }
 
@@ -298,7 +332,7 @@ fn trace_stack(work: &MarkWork<'_>, stack: &mut Vec<Grey>, every: &mut dyn FnMut
     // `every` runs every 256 units of work: an object is one unit, and a
     // large one (a chunk of an array, AR3) one more per 4 KiB, so a run of
     // chunks yields and shares as often as a run of small objects.
-    let (mut units, mut next_every) = (0u64, 256u64);
+    let (mut units, mut next_every) = (0u64, SHARE_EVERY);
     loop {
         if len == 0 && stack.len() <= 1 {
             // A chain (or the end): nothing to overlap, skip the FIFO.
@@ -308,7 +342,7 @@ fn trace_stack(work: &MarkWork<'_>, stack: &mut Vec<Grey>, every: &mut dyn FnMut
             objects += 1;
             units += 1 + (b >> 12);
             if units >= next_every {
-                next_every = units + 256;
+                next_every = units + SHARE_EVERY;
                 every(stack);
             }
             continue;
@@ -330,12 +364,17 @@ fn trace_stack(work: &MarkWork<'_>, stack: &mut Vec<Grey>, every: &mut dyn FnMut
         objects += 1;
         units += 1 + (b >> 12);
         if units >= next_every {
-            next_every = units + 256;
+            next_every = units + SHARE_EVERY;
             every(stack);
         }
     }
     MarkReport { objects, bytes }
 }
+
+/// Units of work (an object, or 4 KiB of a large one) between two calls of
+/// `trace_stack`'s `every` (giving way, sharing). Every unit under loom, so
+/// the models reach the sharing points.
+const SHARE_EVERY: u64 = if cfg!(tmgc_loom) { 1 } else { 256 };
 
 /// Objects in flight between popping and scanning (`trace_stack`).
 const PREFETCH: usize = 8;
@@ -361,13 +400,18 @@ pub(crate) struct SerialMarker;
 
 impl Marker for SerialMarker {
     fn drain(&self, work: &MarkWork<'_>) -> MarkReport {
-        let mut report = MarkReport::default();
         let mut stack: Vec<Grey> = Vec::new();
         let mut last = Instant::now();
-        while let Some(packet) = work.take_packet() {
-            stack.extend(packet);
-            report += trace_stack(work, &mut stack, &mut |_| work.give_way(&mut last));
-        }
-        report
+        work.assists.drain(work, || {
+            let mut report = MarkReport::default();
+            while let Some(packet) = work.take_packet() {
+                stack.extend(packet);
+                report += trace_stack(work, &mut stack, &mut |stack| {
+                    work.give_way(&mut last);
+                    work.assists.share(work, stack);
+                });
+            }
+            report
+        })
     }
 }

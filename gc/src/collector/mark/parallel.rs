@@ -32,6 +32,17 @@ impl Marker for ParallelMarker {
     }
 
     fn drain(&self, work: &MarkWork<'_>) -> MarkReport {
+        // Assists take packets from the grey set and hand leftovers back
+        // there, where the markers do not look while they run: a round of
+        // markers ends, and the next one starts from what came back.
+        work.assists.drain(work, || self.round(work))
+    }
+}
+
+impl ParallelMarker {
+    /// One round: the grey set into an injector, `threads` markers until
+    /// they all go idle (`terminate.rs`).
+    fn round(&self, work: &MarkWork<'_>) -> MarkReport {
         use crossbeam_deque::{Injector, Steal, Stealer, Worker};
         let n = self.threads.max(1);
         let injector: Injector<Grey> = Injector::new();
@@ -126,6 +137,8 @@ impl Marker for ParallelMarker {
                                             deque.push(g);
                                         }
                                     }
+                                    // And with a hungry assist (A3).
+                                    work.assists.share(work, stack);
                                 });
                                 *st.0 = stack;
                                 *st.2 += r;

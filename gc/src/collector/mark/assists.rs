@@ -1,0 +1,370 @@
+//! Mark assists: mutators trace a bounded share of the grey set at their
+//! commit points while a marking drain runs (Go's mark assists), with any
+//! marker. The assisted marker wants them always; the serial and parallel
+//! markers once the bytes allocated during the cycle pass what the pacer's
+//! goal left room for (`above`), so that a mutator that outruns the marker
+//! pays for its allocation in marking, and the heap stops growing past its
+//! goal (docs/COLLECTOR.md, "Pacing").
+//!
+//! ## Invariants
+//! - (A1) An assist counts itself in flight (`in_flight`) before it takes
+//!   work from the grey set, and leaves flight only after everything it
+//!   took is traced or handed back to the grey set (also when a `Trace`
+//!   implementation panics under it: then `failed` is set first).
+//! - (A2) [`Assists::drain`] turns `active` on, runs its marker, and
+//!   returns only after turning `active` off and seeing no assist in
+//!   flight. So when a drain returns, no assist holds grey objects and none
+//!   starts before the next drain: everything assists took is traced or
+//!   back in the grey set, where the termination round finds it (P6).
+//! - (A3) A marker that keeps its work on a private stack hands the older
+//!   half of it to the grey set when an assist found nothing to take
+//!   (`hungry`), at its next sharing point (every `SHARE_EVERY` units of
+//!   work of `trace_stack`). `hungry` is a hint: no protocol depends on it.
+//! - (A4) An assist is bounded: at most `budget` objects, and about
+//!   `budget` times [`ASSIST_BYTES_PER_OBJECT`] bytes of tracing.
+//!
+//! The loom model at the end of this file runs [`Assists::drain`] with a
+//! serial marker that shares on demand against an assisting thread, on a
+//! small graph, and checks A2: at the drain's return every marked object
+//! is traced or in the grey set.
+
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+
+use super::{Grey, MarkReport, MarkWork};
+use crate::sync::{sc_order, AtomicBool, AtomicU64, Spin};
+
+/// The bytes of tracing an assist may do per object of its budget.
+const ASSIST_BYTES_PER_OBJECT: usize = 64;
+
+/// The mark assists' shared state, one per collector.
+#[derive(Debug)]
+pub(crate) struct Assists {
+    /// A drain is running: assists may take work (A2).
+    active: AtomicBool,
+    /// Assists holding grey objects outside the grey set right now (A1).
+    in_flight: AtomicU64,
+    /// An assist panicked (a `Trace` implementation panicked on a mutator).
+    failed: AtomicBool,
+    /// Work done by assists since the drain began (counted before an
+    /// assist leaves flight, so the drain reads all of it).
+    objects: AtomicU64,
+    bytes: AtomicU64,
+    /// An assist found the grey set empty: a marker with a private stack
+    /// should share (A3). A hint: `std`'s atomic even under loom.
+    hungry: std::sync::atomic::AtomicBool,
+    /// Bytes allocated during the cycle past which assists are wanted
+    /// (`u64::MAX`: none). A pacing hint, read with the allocation counter.
+    above: std::sync::atomic::AtomicU64,
+    /// When the last assist ended (ns since `epoch`): the assisted marker
+    /// takes over when assists stop.
+    last_ns: std::sync::atomic::AtomicU64,
+    epoch: std::sync::OnceLock<std::time::Instant>,
+}
+
+impl Default for Assists {
+    fn default() -> Self {
+        Assists {
+            active: AtomicBool::new(false),
+            in_flight: AtomicU64::new(0),
+            failed: AtomicBool::new(false),
+            objects: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            hungry: std::sync::atomic::AtomicBool::new(false),
+            above: std::sync::atomic::AtomicU64::new(u64::MAX),
+            last_ns: std::sync::atomic::AtomicU64::new(0),
+            epoch: std::sync::OnceLock::new(),
+        }
+    }
+}
+
+impl Assists {
+    /// Want assists once `bytes` have been allocated during the cycle
+    /// (`u64::MAX`: never). Set by the cycle before marking starts.
+    pub(crate) fn want_above(&self, bytes: u64) {
+        self.above.store(bytes, Relaxed);
+    }
+
+    /// Whether a mutator that has seen `allocated` bytes allocated during
+    /// the cycle should assist now.
+    #[inline]
+    pub(crate) fn wanted(&self, allocated: u64) -> bool {
+        self.active.load(Relaxed) && allocated >= self.above.load(Relaxed)
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.epoch.get_or_init(std::time::Instant::now).elapsed().as_nanos() as u64
+    }
+
+    /// Nanoseconds since the last assist ended (or the drain began).
+    pub(crate) fn idle_ns(&self) -> u64 {
+        self.now_ns().saturating_sub(self.last_ns.load(Relaxed))
+    }
+
+    /// Run one marking drain with assists on (A2): `step` traces what the
+    /// marker can (or waits a little); it runs again until the grey set is
+    /// empty with no assist in flight. Returns the marker's work plus the
+    /// assists'. Panics if an assist panicked.
+    pub(crate) fn drain(&self, work: &MarkWork<'_>, mut step: impl FnMut() -> MarkReport) -> MarkReport {
+        self.objects.store(0, SeqCst);
+        self.bytes.store(0, SeqCst);
+        self.last_ns.store(self.now_ns(), Relaxed);
+        self.active.store(true, SeqCst);
+        // Off with the drain, also when its own tracing panics (else
+        // mutators would assist, and not pace, for ever); and the drain
+        // waits for the assists in flight either way (A2).
+        struct Active<'a>(&'a Assists);
+        impl Drop for Active<'_> {
+            fn drop(&mut self) {
+                self.0.active.store(false, SeqCst);
+                sc_order();
+                let spin = Spin::new();
+                while self.0.in_flight.load(SeqCst) != 0 {
+                    spin.snooze();
+                }
+                self.0.hungry.store(false, Relaxed);
+            }
+        }
+        let active = Active(self);
+        let mut own = MarkReport::default();
+        let spin = Spin::new();
+        loop {
+            self.check_failed();
+            // In flight before empty, and again after: an assist counts
+            // itself in flight before it takes a packet (A1), so an empty
+            // grey set between two zero counts holds for every assist.
+            if self.in_flight.load(SeqCst) == 0 && work.grey.is_empty() && self.in_flight.load(SeqCst) == 0 {
+                break;
+            }
+            let r = step();
+            if r.objects == 0 {
+                // Nothing to take: assists hold the rest, or will hand it back.
+                spin.snooze();
+            }
+            own += r;
+        }
+        drop(active);
+        // An assist that panicked while the drain waited for it lost what
+        // it held: marking is incomplete.
+        self.check_failed();
+        own += MarkReport { objects: self.objects.load(SeqCst), bytes: self.bytes.load(SeqCst) };
+        own
+    }
+
+    fn check_failed(&self) {
+        if self.failed.swap(false, SeqCst) {
+            panic!("a mark assist panicked: a Trace implementation panicked on a mutator thread");
+        }
+    }
+
+    /// A mutator's assist at a commit point: nothing unless a drain runs.
+    pub(crate) fn assist(&self, work: &MarkWork<'_>, budget: usize) -> MarkReport {
+        let Some(r) = self.chunk(work, budget) else { return MarkReport::default() };
+        self.objects.fetch_add(r.objects, SeqCst);
+        self.bytes.fetch_add(r.bytes, SeqCst);
+        self.last_ns.store(self.now_ns(), Relaxed);
+        // Counted before leaving flight (see `objects`).
+        self.in_flight.fetch_sub(1, SeqCst);
+        r
+    }
+
+    /// The assisted marker's own chunk, on the drain's thread when assists
+    /// stop: like an assist, but its work is counted by the drain's `step`.
+    pub(crate) fn takeover(&self, work: &MarkWork<'_>, budget: usize) -> MarkReport {
+        let r = self.chunk(work, budget).unwrap_or_default();
+        self.in_flight.fetch_sub(1, SeqCst);
+        r
+    }
+
+    /// Trace up to `budget` objects taken from the grey set (A4); leftovers
+    /// go back as a packet. `None` (and not in flight) when no drain runs;
+    /// else in flight on return: the caller leaves it.
+    fn chunk(&self, work: &MarkWork<'_>, budget: usize) -> Option<MarkReport> {
+        // A1: in flight *before* looking at `active` and taking work. With
+        // the drain's end (`active` off, then `in_flight` read; all SeqCst)
+        // that is a store-load pair on each side: either this assist sees
+        // the drain over, or the drain sees it in flight and waits. Looking
+        // at `active` first would let an assist that saw it on take a
+        // packet handed over after the drain returned, behind the
+        // termination round's back (`sc_order`: loom models the SeqCst
+        // accesses' total order only through fences).
+        self.in_flight.fetch_add(1, SeqCst);
+        sc_order();
+        if !self.active.load(SeqCst) {
+            self.in_flight.fetch_sub(1, SeqCst);
+            return None;
+        }
+        // Leaves flight also when tracing panics, marking the drain failed
+        // (else the drain would wait for this assist forever).
+        struct Flight<'a>(&'a Assists);
+        impl Drop for Flight<'_> {
+            fn drop(&mut self) {
+                self.0.failed.store(true, SeqCst);
+                self.0.in_flight.fetch_sub(1, SeqCst);
+            }
+        }
+        let flight = Flight(self);
+        let mut report = MarkReport::default();
+        match work.take_packet() {
+            Some(packet) => {
+                // At most `budget` of the packet's objects: a large packet
+                // (a root scan) would otherwise grow, and reallocating it
+                // inside an assist costs a copy of all of it.
+                let mut stack = if packet.len() > budget {
+                    let mut packet = packet;
+                    let tail = packet.split_off(packet.len() - budget);
+                    work.push_packet(packet);
+                    tail
+                } else {
+                    packet
+                };
+                // Bounded in bytes too: a chunk of a large array (AR3) is
+                // one object of 32 KiB.
+                while report.objects < budget as u64 && report.bytes < (budget * ASSIST_BYTES_PER_OBJECT) as u64 {
+                    let Some(g) = stack.pop() else { break };
+                    report.bytes += work.scan(g, &mut stack) as u64;
+                    report.objects += 1;
+                }
+                work.push_packet(stack);
+            }
+            None => self.hungry.store(true, Relaxed),
+        }
+        std::mem::forget(flight);
+        Some(report)
+    }
+
+    /// A3: at a sharing point of a marker with a private stack, hand the
+    /// older half of `stack` (nearest the roots: the largest subgraphs) to
+    /// the grey set if an assist went hungry.
+    #[inline]
+    pub(crate) fn share(&self, work: &MarkWork<'_>, stack: &mut Vec<Grey>) {
+        if self.hungry.load(Relaxed) && stack.len() >= 2 {
+            self.hungry.store(false, Relaxed);
+            let half: Vec<Grey> = stack.drain(..stack.len() / 2).collect();
+            work.push_packet(half);
+        }
+    }
+}
+
+#[cfg(all(test, tmgc_loom))]
+mod loom_model {
+    //! `RUSTFLAGS="--cfg tmgc_loom" cargo test -p tmgc --lib --release --target-dir target/loom assists`
+    use std::ptr::NonNull;
+
+    use loom::sync::atomic::{AtomicBool, Ordering};
+    use loom::sync::Arc;
+
+    use super::super::{trace_stack, Grey, GreySet, MarkReport, MarkWork};
+    use super::Assists;
+    use crate::header::Header;
+
+    /// Nodes of the fake graph: node k (< 3) references 2k+1 and 2k+2.
+    const NODES: usize = 7;
+    /// A node handed over after the drain returned (a commit's barrier
+    /// packet): no assist may take it (A2).
+    const LATE: usize = NODES;
+
+    struct Graph {
+        marked: Vec<AtomicBool>,
+        traced: Vec<AtomicBool>,
+    }
+
+    fn grey(k: usize) -> Grey {
+        // A fake address: the index, shifted past null and the array
+        // continuation bits; the model's scan never dereferences it.
+        Grey(NonNull::new(((k + 1) << 8) as *mut Header).unwrap())
+    }
+
+    fn index(g: Grey) -> usize {
+        (g.0.as_ptr() as usize >> 8) - 1
+    }
+
+    impl Graph {
+        fn scan(&self, g: Grey, stack: &mut Vec<Grey>) -> usize {
+            let k = index(g);
+            assert!(!self.traced[k].swap(true, Ordering::SeqCst), "node {k} traced twice");
+            for c in [2 * k + 1, 2 * k + 2] {
+                if c < NODES && !self.marked[c].swap(true, Ordering::SeqCst) {
+                    stack.push(grey(c));
+                }
+            }
+            1
+        }
+    }
+
+    /// A serial marker that shares on demand (A3) drains while a mutator
+    /// assists twice. At the drain's return, every marked node is traced
+    /// or still in the grey set (A2): no assist holds work; and a packet
+    /// handed over after it stays in the grey set for the termination
+    /// round (an assist that looked at `active` before counting itself in
+    /// flight could take it: loom finds that order).
+    #[test]
+    fn assists_against_a_drain() {
+        // Executions in which the assist traced something (std's atomic:
+        // outside the model), so the model is known to reach A3.
+        static HELPED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(2);
+        b.check(|| {
+            let graph = Arc::new(Graph {
+                marked: (0..=NODES).map(|k| AtomicBool::new(k == 0 || k == LATE)).collect(),
+                traced: (0..=NODES).map(|_| AtomicBool::new(false)).collect(),
+            });
+            let grey_set = Arc::new(GreySet::default());
+            grey_set.push_packet(vec![grey(0)]);
+            let assists = Arc::new(Assists::default());
+            assists.want_above(0);
+            let scan = {
+                let graph = Arc::clone(&graph);
+                move |g: Grey, s: &mut Vec<Grey>| graph.scan(g, s)
+            };
+            let mutator = {
+                let (grey_set, assists, graph) = (Arc::clone(&grey_set), Arc::clone(&assists), Arc::clone(&graph));
+                loom::thread::spawn(move || {
+                    let scan = move |g: Grey, s: &mut Vec<Grey>| graph.scan(g, s);
+                    let work = MarkWork::with_scan(&grey_set, &assists, &scan);
+                    for _ in 0..2 {
+                        if assists.wanted(0) && assists.assist(&work, 2).objects > 0 {
+                            HELPED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        loom::thread::yield_now();
+                    }
+                })
+            };
+            let work = MarkWork::with_scan(&grey_set, &assists, &scan);
+            let report = assists.drain(&work, || {
+                let mut r = MarkReport::default();
+                let mut stack = Vec::new();
+                while let Some(p) = work.take_packet() {
+                    stack.extend(p);
+                    r += trace_stack(&work, &mut stack, &mut |s| work.assists.share(&work, s));
+                }
+                r
+            });
+            let mut left = Vec::new();
+            while let Some(p) = grey_set.take_packet() {
+                left.extend(p.into_iter().map(index));
+            }
+            grey_set.push_packet(vec![grey(LATE)]);
+            // The termination round waits for the mutators' answers
+            // before it looks at the grey set.
+            loom::thread::yield_now();
+            assert_eq!(grey_set.take_packet(), Some(vec![grey(LATE)]), "an assist took work after the drain");
+            assert!(!graph.traced[LATE].load(Ordering::SeqCst));
+            for k in 0..NODES {
+                if graph.marked[k].load(Ordering::SeqCst) {
+                    assert!(
+                        graph.traced[k].load(Ordering::SeqCst) || left.contains(&k),
+                        "node {k} marked, not traced, and not in the grey set: an assist still held it"
+                    );
+                }
+            }
+            // Nothing was left (the drain waits for an empty grey set), so
+            // the whole graph is traced, each node once.
+            assert!(left.is_empty());
+            assert!(graph.traced[..NODES].iter().all(|t| t.load(Ordering::SeqCst)));
+            assert_eq!(report.objects, NODES as u64, "the drain counts the assists' work");
+            mutator.join().unwrap();
+        });
+        assert!(HELPED.load(std::sync::atomic::Ordering::Relaxed) > 0, "no execution had the assist trace anything");
+    }
+}
