@@ -276,6 +276,7 @@ impl Collector {
             heap_goal: goal,
             allocated_during: during,
             overshoot: if goal == 0 { 0 } else { in_use.saturating_sub(goal) },
+            assisted_objects: report.assisted,
         };
         let mut s = lock(&self.stats);
         s.cycles += 1;
@@ -312,7 +313,7 @@ impl Collector {
         let from = now.checked_sub(t0.elapsed()).unwrap_or(now);
         let mmu = |w_ms: u64| 100.0 * self.mmu(from, now, std::time::Duration::from_millis(w_ms));
         eprintln!(
-            "tmgc: gc {} {}: {:.2} ms (to T {:.2}, mark {:.2}, verify and sweep {:.2}); {:.1} -> {:.1} MiB live (of {:.1} MiB heap), {:.1} MiB marked ({} objects), {:.1} MiB freed, {} destructors, {} weak cleared, {} finalizers and {} cleanups due; pauses so far p99 {:.1} us, max {:.1} us; MMU in the cycle {:.0}% at 1 ms, {:.0}% at 10 ms",
+            "tmgc: gc {} {}: {:.2} ms (to T {:.2}, mark {:.2}, verify and sweep {:.2}); {:.1} -> {:.1} MiB live (of {:.1} MiB heap), {:.1} MiB marked ({} objects, {} by assists), {:.1} MiB freed, {} destructors, {} weak cleared, {} finalizers and {} cleanups due; pauses so far p99 {:.1} us, max {:.1} us; MMU in the cycle {:.0}% at 1 ms, {:.0}% at 10 ms",
             c.cycle,
             if c.full { "full" } else { "young" },
             ms(c.duration),
@@ -324,6 +325,7 @@ impl Collector {
             mib(c.heap_bytes),
             mib(c.marked_bytes),
             c.marked_objects,
+            c.assisted_objects,
             mib(c.freed_bytes),
             c.objects_dropped,
             c.weak_cleared,

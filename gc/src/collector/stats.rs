@@ -193,6 +193,11 @@ pub struct CycleStats {
     /// How far the bytes in use passed `heap_goal` by the end of marking
     /// (0 when the heap stayed within it).
     pub overshoot: u64,
+    /// Objects mutators traced in mark assists at their commit points
+    /// (of `marked_objects`): with the assisted marker, most of them; with
+    /// the others, the marking the allocation past the goal paid for
+    /// (`Config::mark_assists`).
+    pub assisted_objects: u64,
 }
 
 /// The minimum mutator utilisation for one window length

@@ -230,8 +230,15 @@ impl Drop for Collector {
 pub(crate) const PACER_STEP: u64 = 256 << 10;
 /// While mutators assist marking: one assist per this many bytes allocated...
 const ASSIST_STEP: u64 = 16 << 10;
-/// ...tracing at most this many objects (bounded pause: about 10 to 100 µs).
+/// ...tracing at most this many objects (bounded pause: about 10 to 100 µs)
+/// with the assisted marker, where assists do the marking...
 const ASSIST_BUDGET: usize = 1024;
+/// ...and this many with the serial and parallel markers, whose assists
+/// start once the heap passes its goal (`Config::mark_assists`). Measured
+/// on a program whose mutator outruns the marker on splittable data (64
+/// lists; docs/PERFORMANCE.md, "Mark assists"): 512 bounded its heap
+/// about as well as 1,024 at less than half the time.
+const ASSIST_BUDGET_PAST_GOAL: usize = 512;
 
 /// A mutator's share of pacing, at a commit point: consult the pacer (every `PACER_STEP` bytes this thread allocates).
 #[cold]
@@ -248,7 +255,8 @@ pub(crate) fn pace(core: &mut MutatorState) {
         // proportion to what this thread allocated (one assist per
         // `ASSIST_STEP` bytes).
         let clock = PauseClock::start();
-        heap.collector.assist(ASSIST_BUDGET);
+        let always = heap.collector.marker.assists_always();
+        heap.collector.assist(if always { ASSIST_BUDGET } else { ASSIST_BUDGET_PAST_GOAL });
         core.gc.record_pause(&clock, std::time::Duration::ZERO);
         core.gc.pacer_next = core.alloc.allocated_bytes() + ASSIST_STEP;
         return;

@@ -146,7 +146,8 @@ impl Assists {
         // An assist that panicked while the drain waited for it lost what
         // it held: marking is incomplete.
         self.check_failed();
-        own += MarkReport { objects: self.objects.load(SeqCst), bytes: self.bytes.load(SeqCst) };
+        let objects = self.objects.load(SeqCst);
+        own += MarkReport { objects, bytes: self.bytes.load(SeqCst), assisted: objects };
         own
     }
 

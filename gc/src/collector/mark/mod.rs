@@ -200,12 +200,15 @@ pub(crate) struct MarkReport {
     pub(crate) objects: u64,
     /// Bytes of the objects traced (headers included).
     pub(crate) bytes: u64,
+    /// Of `objects`, those mutators' assists traced.
+    pub(crate) assisted: u64,
 }
 
 impl std::ops::AddAssign for MarkReport {
     fn add_assign(&mut self, o: MarkReport) {
         self.objects += o.objects;
         self.bytes += o.bytes;
+        self.assisted += o.assisted;
     }
 }
 
@@ -368,7 +371,7 @@ fn trace_stack(work: &MarkWork<'_>, stack: &mut Vec<Grey>, every: &mut dyn FnMut
             every(stack);
         }
     }
-    MarkReport { objects, bytes }
+    MarkReport { objects, bytes, assisted: 0 }
 }
 
 /// Units of work (an object, or 4 KiB of a large one) between two calls of
