@@ -7,6 +7,11 @@
 //! one `std::sync::Mutex` holding all records (the global-lock baseline).
 //! Two threads run either on disjoint records (no conflicts: scaling) or on
 //! the same record (every transaction conflicts with the other thread's).
+//!
+//! Three more one-thread rows take the solo transaction apart (its cost
+//! without the mutex's work to compare): `empty` (begin and commit only),
+//! `root` (and the global root's read), `reads` (and the 8 reads); the
+//! full row adds the write.
 
 use std::hint::black_box;
 use std::sync::{Barrier, Mutex};
@@ -39,12 +44,36 @@ fn make(heap: &Heap, n: usize) -> Vec<GlobalRoot<Rec>> {
 }
 
 fn tx_batch(m: &mut Mutator, rec: &GlobalRoot<Rec>) {
+    tx_part(m, rec, Part::Full)
+}
+
+/// How much of the transaction's work `tx_part` does.
+#[derive(Clone, Copy, PartialEq)]
+enum Part {
+    Empty,
+    Root,
+    Reads,
+    Full,
+}
+
+fn tx_part(m: &mut Mutator, rec: &GlobalRoot<Rec>, part: Part) {
     for _ in 0..BATCH {
         m.transaction::<_, ()>(|tx| {
+            if part == Part::Empty {
+                return Ok(());
+            }
             let r = tx.get_global(rec)?;
+            if part == Part::Root {
+                black_box(&r);
+                return Ok(());
+            }
             let mut sum = 0;
             for i in 0..8 {
                 sum += tx.get(r, |r| &r.f[i])?;
+            }
+            if part == Part::Reads {
+                black_box(sum);
+                return Ok(());
             }
             tx.set(r, |r| &r.f[0], black_box(sum) % 1000)?;
             Ok(())
@@ -89,6 +118,11 @@ fn bench(c: &mut Criterion) {
         // Alone on the heap: solo mode (docs/TRANSACTIONS.md).
         let mut m = heap.attach().unwrap();
         g.bench_function(BenchmarkId::new("tmgc", "1 thread"), |b| b.iter(|| tx_batch(&mut m, &recs[0])));
+        for (name, part) in
+            [("1 thread, empty", Part::Empty), ("1 thread, root", Part::Root), ("1 thread, reads", Part::Reads)]
+        {
+            g.bench_function(BenchmarkId::new("tmgc", name), |b| b.iter(|| tx_part(&mut m, &recs[0], part)));
+        }
     }
     {
         // The same with full concurrency control, as each of two threads runs.
