@@ -56,7 +56,7 @@ fn build(heap: &Heap, count: usize, edges: &dyn Fn(usize) -> Vec<usize>) -> Vec<
 }
 
 /// Mark with `marker`; with `assisted`, another thread assists the drain
-/// all the while it runs (A1-A4 of `mark/assists.rs`), as a mutator past
+/// all the while it runs (MA1-MA4 of `mark/assists.rs`), as a mutator past
 /// the goal would. Returns the mark of each object, and the objects the
 /// assisting thread traced.
 fn marked_by(heap: &Heap, marker: &dyn Marker, addrs: &[usize], roots: &[usize], assisted: bool) -> (Vec<bool>, u64) {
@@ -90,7 +90,7 @@ fn marked_by(heap: &Heap, marker: &dyn Marker, addrs: &[usize], roots: &[usize],
         done.store(true, std::sync::atomic::Ordering::SeqCst);
         helper.map_or(0, |h| h.join().unwrap())
     });
-    assert!(grey.is_empty(), "a drain returned with grey objects left (A2)");
+    assert!(grey.is_empty(), "a drain returned with grey objects left (MA2)");
     let marks = addrs
         .iter()
         // SAFETY: live objects of this heap.

@@ -7,25 +7,25 @@
 //! goal (docs/COLLECTOR.md, "Pacing").
 //!
 //! ## Invariants
-//! - (A1) An assist counts itself in flight (`in_flight`) before it takes
+//! - (MA1) An assist counts itself in flight (`in_flight`) before it takes
 //!   work from the grey set, and leaves flight only after everything it
 //!   took is traced or handed back to the grey set (also when a `Trace`
 //!   implementation panics under it: then `failed` is set first).
-//! - (A2) [`Assists::drain`] turns `active` on, runs its marker, and
+//! - (MA2) [`Assists::drain`] turns `active` on, runs its marker, and
 //!   returns only after turning `active` off and seeing no assist in
 //!   flight. So when a drain returns, no assist holds grey objects and none
 //!   starts before the next drain: everything assists took is traced or
 //!   back in the grey set, where the termination round finds it (P6).
-//! - (A3) A marker that keeps its work on a private stack hands the older
+//! - (MA3) A marker that keeps its work on a private stack hands the older
 //!   half of it to the grey set when an assist found nothing to take
 //!   (`hungry`), at its next sharing point (every `SHARE_EVERY` units of
 //!   work of `trace_stack`). `hungry` is a hint: no protocol depends on it.
-//! - (A4) An assist is bounded: at most `budget` objects, and about
+//! - (MA4) An assist is bounded: at most `budget` objects, and about
 //!   `budget` times [`ASSIST_BYTES_PER_OBJECT`] bytes of tracing.
 //!
 //! The loom model at the end of this file runs [`Assists::drain`] with a
 //! serial marker that shares on demand against an assisting thread, on a
-//! small graph, and checks A2: at the drain's return every marked object
+//! small graph, and checks MA2: at the drain's return every marked object
 //! is traced or in the grey set.
 
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
@@ -39,9 +39,9 @@ const ASSIST_BYTES_PER_OBJECT: usize = 64;
 /// The mark assists' shared state, one per collector.
 #[derive(Debug)]
 pub(crate) struct Assists {
-    /// A drain is running: assists may take work (A2).
+    /// A drain is running: assists may take work (MA2).
     active: AtomicBool,
-    /// Assists holding grey objects outside the grey set right now (A1).
+    /// Assists holding grey objects outside the grey set right now (MA1).
     in_flight: AtomicU64,
     /// An assist panicked (a `Trace` implementation panicked on a mutator).
     failed: AtomicBool,
@@ -50,7 +50,7 @@ pub(crate) struct Assists {
     objects: AtomicU64,
     bytes: AtomicU64,
     /// An assist found the grey set empty: a marker with a private stack
-    /// should share (A3). A hint: `std`'s atomic even under loom.
+    /// should share (MA3). A hint: `std`'s atomic even under loom.
     hungry: std::sync::atomic::AtomicBool,
     /// Bytes allocated during the cycle past which assists are wanted
     /// (`u64::MAX`: none). A pacing hint, read with the allocation counter.
@@ -100,7 +100,7 @@ impl Assists {
         self.now_ns().saturating_sub(self.last_ns.load(Relaxed))
     }
 
-    /// Run one marking drain with assists on (A2): `step` traces what the
+    /// Run one marking drain with assists on (MA2): `step` traces what the
     /// marker can (or waits a little); it runs again until the grey set is
     /// empty with no assist in flight. Returns the marker's work plus the
     /// assists'. Panics if an assist panicked.
@@ -111,7 +111,7 @@ impl Assists {
         self.active.store(true, SeqCst);
         // Off with the drain, also when its own tracing panics (else
         // mutators would assist, and not pace, for ever); and the drain
-        // waits for the assists in flight either way (A2).
+        // waits for the assists in flight either way (MA2).
         struct Active<'a>(&'a Assists);
         impl Drop for Active<'_> {
             fn drop(&mut self) {
@@ -130,7 +130,7 @@ impl Assists {
         loop {
             self.check_failed();
             // In flight before empty, and again after: an assist counts
-            // itself in flight before it takes a packet (A1), so an empty
+            // itself in flight before it takes a packet (MA1), so an empty
             // grey set between two zero counts holds for every assist.
             if self.in_flight.load(SeqCst) == 0 && work.grey.is_empty() && self.in_flight.load(SeqCst) == 0 {
                 break;
@@ -176,11 +176,11 @@ impl Assists {
         r
     }
 
-    /// Trace up to `budget` objects taken from the grey set (A4); leftovers
+    /// Trace up to `budget` objects taken from the grey set (MA4); leftovers
     /// go back as a packet. `None` (and not in flight) when no drain runs;
     /// else in flight on return: the caller leaves it.
     fn chunk(&self, work: &MarkWork<'_>, budget: usize) -> Option<MarkReport> {
-        // A1: in flight *before* looking at `active` and taking work. With
+        // MA1: in flight *before* looking at `active` and taking work. With
         // the drain's end (`active` off, then `in_flight` read; all SeqCst)
         // that is a store-load pair on each side: either this assist sees
         // the drain over, or the drain sees it in flight and waits. Looking
@@ -233,7 +233,7 @@ impl Assists {
         Some(report)
     }
 
-    /// A3: at a sharing point of a marker with a private stack, hand the
+    /// MA3: at a sharing point of a marker with a private stack, hand the
     /// older half of `stack` (nearest the roots: the largest subgraphs) to
     /// the grey set if an assist went hungry.
     #[inline]
@@ -261,7 +261,7 @@ mod loom_model {
     /// Nodes of the fake graph: node k (< 3) references 2k+1 and 2k+2.
     const NODES: usize = 7;
     /// A node handed over after the drain returned (a commit's barrier
-    /// packet): no assist may take it (A2).
+    /// packet): no assist may take it (MA2).
     const LATE: usize = NODES;
 
     struct Graph {
@@ -292,16 +292,16 @@ mod loom_model {
         }
     }
 
-    /// A serial marker that shares on demand (A3) drains while a mutator
+    /// A serial marker that shares on demand (MA3) drains while a mutator
     /// assists twice. At the drain's return, every marked node is traced
-    /// or still in the grey set (A2): no assist holds work; and a packet
+    /// or still in the grey set (MA2): no assist holds work; and a packet
     /// handed over after it stays in the grey set for the termination
     /// round (an assist that looked at `active` before counting itself in
     /// flight could take it: loom finds that order).
     #[test]
     fn assists_against_a_drain() {
         // Executions in which the assist traced something (std's atomic:
-        // outside the model), so the model is known to reach A3.
+        // outside the model), so the model is known to reach MA3.
         static HELPED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let mut b = loom::model::Builder::new();
         b.preemption_bound = Some(2);

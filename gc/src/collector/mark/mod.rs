@@ -2,7 +2,7 @@
 //! loop (`trace_stack`) and the serial marker. The other strategies have a
 //! file each: `parallel.rs` (work stealing), `assisted.rs` (mutators mark
 //! at their commit points); `assists.rs` has the mark assists every
-//! marker takes (A1-A4).
+//! marker takes (MA1-MA4).
 //!
 //! ## Invariants
 //! - (M1) `shade(x)` is an atomic `fetch_or` of x's mark bit (after a plain
@@ -296,9 +296,9 @@ impl MarkWork<'_> {
 /// from it. Every strategy shares the atomic mark bitmap (M1), so no object
 /// is traced twice; the collector calls `drain` again whenever a
 /// termination round finds new grey objects. Every drain runs through
-/// `work.assists.drain` (A2 of `assists.rs`), so mutators can assist any
+/// `work.assists.drain` (MA2 of `assists.rs`), so mutators can assist any
 /// strategy; a strategy that keeps work on private stacks shares it when
-/// an assist goes hungry (A3).
+/// an assist goes hungry (MA3).
 pub(crate) trait Marker: Send + Sync {
     /// Trace until the grey set is empty.
     fn drain(&self, work: &MarkWork<'_>) -> MarkReport;

@@ -137,7 +137,7 @@ impl ParallelMarker {
                                             deque.push(g);
                                         }
                                     }
-                                    // And with a hungry assist (A3).
+                                    // And with a hungry assist (MA3).
                                     work.assists.share(work, stack);
                                 });
                                 *st.0 = stack;
