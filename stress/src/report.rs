@@ -161,6 +161,12 @@ impl Report {
             ),
             ("verified cycles", if self.verify { format!("{} (all)", self.stats.cycles) } else { "off (--verify)".into() }),
             ("live heap after a cycle, mean / max", format!("{:.1} / {:.1} MiB (last 64 cycles)", mib(live_mean), mib(live_max))),
+            ("objects marked / by mark assists", {
+                let c = &self.stats.recent;
+                let marked: u64 = c.iter().map(|c| c.marked_objects).sum();
+                let assisted: u64 = c.iter().map(|c| c.assisted_objects).sum();
+                format!("{marked} / {assisted} (last 64 cycles)")
+            }),
             (
                 "heap size peak / limit",
                 format!("{:.1} / {} MiB (--heap-limit-mib)", mib(self.peak_heap), self.heap_limit_mib),
