@@ -10,6 +10,9 @@
 #
 # Defaults: one hour of 60-second runs from seed 1. The log is
 # target/soak/soak-<date>.jsonl; `scripts/soak_totals.py LOG` sums one.
+# SOAK_EXTRA adds arguments to every run, e.g. a tight pacer that keeps
+# the heap past its goal, so mark assists run with every marker:
+# SOAK_EXTRA="--growth-factor 0.1 --min-trigger-mib 1".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 total=${1:-3600}
@@ -35,6 +38,8 @@ while (( $(date +%s) - start + per_run <= total )); do
   (( run % 7 == 3 )) && args+=(--no-background)
   (( run % 11 == 4 )) && args+=(--huge-pages)
   (( run % 13 == 6 )) && args+=(--no-give-way)
+  # shellcheck disable=SC2206 # split on purpose: several arguments
+  [[ -n "${SOAK_EXTRA:-}" ]] && args+=(${SOAK_EXTRA})
   if ! out=$("$bin" "${args[@]}" 2>"target/soak/stderr-$run.txt"); then
     echo "soak: run $run FAILED; rerun: $bin ${args[*]/--json/}" >&2
     tail -5 "target/soak/stderr-$run.txt" >&2

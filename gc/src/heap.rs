@@ -92,7 +92,7 @@ pub struct Config {
     /// Mark assists past the goal (default on): while a full cycle marks
     /// and the bytes allocated during it pass what the pacer's goal left
     /// room for, each mutator traces a bounded share of the grey set at
-    /// its commit points (about 1,024 objects per 16 KiB it allocates), with
+    /// its commit points (up to 512 objects per 16 KiB it allocates), with
     /// the serial and parallel markers too. The assisted marker takes
     /// assists throughout marking whatever this says. See
     /// `docs/COLLECTOR.md`, "Pacing".

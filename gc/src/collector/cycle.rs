@@ -345,13 +345,16 @@ impl Collector {
     /// bytes the last sweep left, plus what was allocated since it (the
     /// allocation since the last cycle's start, less what that cycle
     /// allocated while it ran, which the sweep counted as far as it
-    /// survived). Never (`u64::MAX`) for a young cycle (short by design),
-    /// the first cycle (no goal yet), or with `Config::mark_assists` off.
+    /// survived). Never (`u64::MAX`) in generational mode (young cycles
+    /// are short by design, and a full one is due exactly when the old
+    /// generation has passed its goal, so it would assist from its first
+    /// byte), for the first cycle (no goal yet), or with
+    /// `Config::mark_assists` off.
     fn assist_room(&self, full: bool, goal: u64, live_before: u64, allocated: u64, during_before: u64) -> u64 {
         if self.marker.assists_always() {
             return 0;
         }
-        if !self.config.mark_assists || !full || goal == 0 {
+        if !self.config.mark_assists || self.config.generational || !full || goal == 0 {
             return u64::MAX;
         }
         let in_use = live_before + allocated.saturating_sub(during_before);

@@ -12,10 +12,12 @@
 //!   took is traced or handed back to the grey set (also when a `Trace`
 //!   implementation panics under it: then `failed` is set first).
 //! - (MA2) [`Assists::drain`] turns `active` on, runs its marker, and
-//!   returns only after turning `active` off and seeing no assist in
-//!   flight. So when a drain returns, no assist holds grey objects and none
-//!   starts before the next drain: everything assists took is traced or
-//!   back in the grey set, where the termination round finds it (P6).
+//!   returns only after turning `active` off, seeing no assist in flight,
+//!   and then the grey set empty (else it turns assists on again and goes
+//!   on). So when a drain returns, no assist holds grey objects, none
+//!   starts before the next drain, and the assists left nothing in the
+//!   grey set: everything they took is traced. (A packet a commit hands
+//!   over meanwhile is the termination round's, P6.)
 //! - (MA3) A marker that keeps its work on a private stack hands the older
 //!   half of it to the grey set when an assist found nothing to take
 //!   (`hungry`), at its next sharing point (every `SHARE_EVERY` units of
@@ -50,8 +52,9 @@ pub(crate) struct Assists {
     objects: AtomicU64,
     bytes: AtomicU64,
     /// An assist found the grey set empty: a marker with a private stack
-    /// should share (MA3). A hint: `std`'s atomic even under loom.
-    hungry: std::sync::atomic::AtomicBool,
+    /// should share (MA3). A hint no protocol depends on, but loom's under
+    /// loom, so the model explores the orders that make a marker share.
+    hungry: AtomicBool,
     /// Bytes allocated during the cycle past which assists are wanted
     /// (`u64::MAX`: none). A pacing hint, read with the allocation counter.
     above: std::sync::atomic::AtomicU64,
@@ -69,11 +72,28 @@ impl Default for Assists {
             failed: AtomicBool::new(false),
             objects: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
-            hungry: std::sync::atomic::AtomicBool::new(false),
+            hungry: AtomicBool::new(false),
             above: std::sync::atomic::AtomicU64::new(u64::MAX),
             last_ns: std::sync::atomic::AtomicU64::new(0),
             epoch: std::sync::OnceLock::new(),
         }
+    }
+}
+
+/// Assists on while it lives; dropped (also when the drain's own tracing
+/// panics: else mutators would assist, and not pace, for ever), it turns
+/// them off and waits for the assists in flight (MA2).
+struct Active<'a>(&'a Assists);
+
+impl Drop for Active<'_> {
+    fn drop(&mut self) {
+        self.0.active.store(false, SeqCst);
+        sc_order();
+        let spin = Spin::new();
+        while self.0.in_flight.load(SeqCst) != 0 {
+            spin.snooze();
+        }
+        self.0.hungry.store(false, Relaxed);
     }
 }
 
@@ -102,50 +122,42 @@ impl Assists {
 
     /// Run one marking drain with assists on (MA2): `step` traces what the
     /// marker can (or waits a little); it runs again until the grey set is
-    /// empty with no assist in flight. Returns the marker's work plus the
-    /// assists'. Panics if an assist panicked.
+    /// empty with assists off and none in flight. Returns the marker's work
+    /// plus the assists'. Panics if an assist panicked.
     pub(crate) fn drain(&self, work: &MarkWork<'_>, mut step: impl FnMut() -> MarkReport) -> MarkReport {
         self.objects.store(0, SeqCst);
         self.bytes.store(0, SeqCst);
         self.last_ns.store(self.now_ns(), Relaxed);
-        self.active.store(true, SeqCst);
-        // Off with the drain, also when its own tracing panics (else
-        // mutators would assist, and not pace, for ever); and the drain
-        // waits for the assists in flight either way (MA2).
-        struct Active<'a>(&'a Assists);
-        impl Drop for Active<'_> {
-            fn drop(&mut self) {
-                self.0.active.store(false, SeqCst);
-                sc_order();
-                let spin = Spin::new();
-                while self.0.in_flight.load(SeqCst) != 0 {
+        let mut own = MarkReport::default();
+        loop {
+            self.active.store(true, SeqCst);
+            let active = Active(self);
+            let spin = Spin::new();
+            loop {
+                self.check_failed();
+                // A hint: an assist can begin and end between these loads
+                // and leave its leftovers behind; the test after `active`
+                // is off below is the one that counts.
+                if self.in_flight.load(SeqCst) == 0 && work.grey.is_empty() {
+                    break;
+                }
+                let r = step();
+                if r.objects == 0 {
+                    // Nothing to take: assists hold the rest, or will hand it back.
                     spin.snooze();
                 }
-                self.0.hungry.store(false, Relaxed);
+                own += r;
             }
-        }
-        let active = Active(self);
-        let mut own = MarkReport::default();
-        let spin = Spin::new();
-        loop {
+            drop(active);
+            // An assist that panicked while the drain waited for it lost
+            // what it held: marking is incomplete.
             self.check_failed();
-            // In flight before empty, and again after: an assist counts
-            // itself in flight before it takes a packet (MA1), so an empty
-            // grey set between two zero counts holds for every assist.
-            if self.in_flight.load(SeqCst) == 0 && work.grey.is_empty() && self.in_flight.load(SeqCst) == 0 {
+            // Assists off and none in flight: none can hand anything back
+            // any more, so an empty grey set now means they left nothing.
+            if work.grey.is_empty() {
                 break;
             }
-            let r = step();
-            if r.objects == 0 {
-                // Nothing to take: assists hold the rest, or will hand it back.
-                spin.snooze();
-            }
-            own += r;
         }
-        drop(active);
-        // An assist that panicked while the drain waited for it lost what
-        // it held: marking is incomplete.
-        self.check_failed();
         let objects = self.objects.load(SeqCst);
         own += MarkReport { objects, bytes: self.bytes.load(SeqCst), assisted: objects };
         own
@@ -171,7 +183,7 @@ impl Assists {
     /// The assisted marker's own chunk, on the drain's thread when assists
     /// stop: like an assist, but its work is counted by the drain's `step`.
     pub(crate) fn takeover(&self, work: &MarkWork<'_>, budget: usize) -> MarkReport {
-        let r = self.chunk(work, budget).unwrap_or_default();
+        let Some(r) = self.chunk(work, budget) else { return MarkReport::default() };
         self.in_flight.fetch_sub(1, SeqCst);
         r
     }
@@ -267,6 +279,8 @@ mod loom_model {
     struct Graph {
         marked: Vec<AtomicBool>,
         traced: Vec<AtomicBool>,
+        /// Traced by the assisting thread.
+        by_assist: Vec<AtomicBool>,
     }
 
     fn grey(k: usize) -> Grey {
@@ -280,9 +294,10 @@ mod loom_model {
     }
 
     impl Graph {
-        fn scan(&self, g: Grey, stack: &mut Vec<Grey>) -> usize {
+        fn scan(&self, g: Grey, stack: &mut Vec<Grey>, assist: bool) -> usize {
             let k = index(g);
             assert!(!self.traced[k].swap(true, Ordering::SeqCst), "node {k} traced twice");
+            self.by_assist[k].store(assist, Ordering::SeqCst);
             for c in [2 * k + 1, 2 * k + 2] {
                 if c < NODES && !self.marked[c].swap(true, Ordering::SeqCst) {
                     stack.push(grey(c));
@@ -293,22 +308,27 @@ mod loom_model {
     }
 
     /// A serial marker that shares on demand (MA3) drains while a mutator
-    /// assists twice. At the drain's return, every marked node is traced
-    /// or still in the grey set (MA2): no assist holds work; and a packet
-    /// handed over after it stays in the grey set for the termination
-    /// round (an assist that looked at `active` before counting itself in
-    /// flight could take it: loom finds that order).
+    /// assists twice. At the drain's return, the whole graph is traced,
+    /// each node once, and nothing is left in the grey set (MA2: no assist
+    /// holds work or left any behind); and a packet handed over after it
+    /// stays in the grey set for the termination round (an assist that
+    /// looked at `active` before counting itself in flight could take it:
+    /// loom finds that order, as it finds a drain that does not wait for
+    /// its assists, or returns on two looks at the counter around one at
+    /// the grey set, with 3 preemptions).
     #[test]
     fn assists_against_a_drain() {
-        // Executions in which the assist traced something (std's atomic:
-        // outside the model), so the model is known to reach MA3.
-        static HELPED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        // Executions in which the assist traced a node the marker shared
+        // with it (MA3: not the root, which it can take before the marker
+        // does). std's atomic: outside the model.
+        static SHARED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let mut b = loom::model::Builder::new();
-        b.preemption_bound = Some(2);
+        b.preemption_bound = Some(3);
         b.check(|| {
             let graph = Arc::new(Graph {
                 marked: (0..=NODES).map(|k| AtomicBool::new(k == 0 || k == LATE)).collect(),
                 traced: (0..=NODES).map(|_| AtomicBool::new(false)).collect(),
+                by_assist: (0..=NODES).map(|_| AtomicBool::new(false)).collect(),
             });
             let grey_set = Arc::new(GreySet::default());
             grey_set.push_packet(vec![grey(0)]);
@@ -316,18 +336,17 @@ mod loom_model {
             assists.want_above(0);
             let scan = {
                 let graph = Arc::clone(&graph);
-                move |g: Grey, s: &mut Vec<Grey>| graph.scan(g, s)
+                move |g: Grey, s: &mut Vec<Grey>| graph.scan(g, s, false)
             };
             let mutator = {
                 let (grey_set, assists, graph) = (Arc::clone(&grey_set), Arc::clone(&assists), Arc::clone(&graph));
                 loom::thread::spawn(move || {
-                    let scan = move |g: Grey, s: &mut Vec<Grey>| graph.scan(g, s);
+                    let scan = move |g: Grey, s: &mut Vec<Grey>| graph.scan(g, s, true);
                     let work = MarkWork::with_scan(&grey_set, &assists, &scan);
                     for _ in 0..2 {
-                        if assists.wanted(0) && assists.assist(&work, 2).objects > 0 {
-                            HELPED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if assists.wanted(0) {
+                            assists.assist(&work, 2);
                         }
-                        loom::thread::yield_now();
                     }
                 })
             };
@@ -359,13 +378,20 @@ mod loom_model {
                     );
                 }
             }
-            // Nothing was left (the drain waits for an empty grey set), so
-            // the whole graph is traced, each node once.
-            assert!(left.is_empty());
+            // Nothing was left (the drain waits for an empty grey set with
+            // assists off), so the whole graph is traced, each node once.
+            assert!(left.is_empty(), "the drain returned with {left:?} in the grey set");
             assert!(graph.traced[..NODES].iter().all(|t| t.load(Ordering::SeqCst)));
             assert_eq!(report.objects, NODES as u64, "the drain counts the assists' work");
+            let by = |k: usize| graph.by_assist[k].load(Ordering::SeqCst);
+            if !by(0) && (1..NODES).any(by) {
+                SHARED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
             mutator.join().unwrap();
         });
-        assert!(HELPED.load(std::sync::atomic::Ordering::Relaxed) > 0, "no execution had the assist trace anything");
+        assert!(
+            SHARED.load(std::sync::atomic::Ordering::Relaxed) > 0,
+            "no execution had the marker share work with the assist"
+        );
     }
 }
