@@ -250,8 +250,9 @@ impl Assists {
     /// the grey set if an assist went hungry.
     #[inline]
     pub(crate) fn share(&self, work: &MarkWork<'_>, stack: &mut Vec<Grey>) {
-        if self.hungry.load(Relaxed) && stack.len() >= 2 {
-            self.hungry.store(false, Relaxed);
+        // The swap (only once the load saw a hungry assist) lets one of
+        // several parallel markers answer it, not each of them.
+        if self.hungry.load(Relaxed) && stack.len() >= 2 && self.hungry.swap(false, Relaxed) {
             let half: Vec<Grey> = stack.drain(..stack.len() / 2).collect();
             work.push_packet(half);
         }
