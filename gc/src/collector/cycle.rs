@@ -210,7 +210,7 @@ impl Collector {
         // counter taken at this start included the last cycle's own
         // allocation, already in `live_before`).
         let during = space.allocated_bytes().max(0) as u64;
-        let in_use = (live_before + allocated + during).saturating_sub(during_before);
+        let in_use = in_use(live_before, allocated, during_before, during);
 
         // 5. SWEEP(e).
         self.hold_point(Hold::WeakWalkDone);
@@ -341,11 +341,9 @@ impl Collector {
     /// The bytes this cycle may allocate before its mutators assist
     /// marking (`mark/assists.rs`; docs/COLLECTOR.md, "Pacing"): none for
     /// the assisted marker, which wants assists throughout; else what the
-    /// goal leaves once the bytes in use at the start are counted: the
-    /// bytes the last sweep left, plus what was allocated since it (the
-    /// allocation since the last cycle's start, less what that cycle
-    /// allocated while it ran, which the sweep counted as far as it
-    /// survived). Never (`u64::MAX`) in generational mode (young cycles
+    /// goal leaves of the bytes in use at the start (`in_use`, the measure
+    /// `CycleStats::overshoot` compares with the goal at the end of
+    /// marking). Never (`u64::MAX`) in generational mode (young cycles
     /// are short by design, and a full one is due exactly when the old
     /// generation has passed its goal, so it would assist from its first
     /// byte), for the first cycle (no goal yet), or with
@@ -357,8 +355,7 @@ impl Collector {
         if !self.config.mark_assists || self.config.generational || !full || goal == 0 {
             return u64::MAX;
         }
-        let in_use = live_before + allocated.saturating_sub(during_before);
-        goal.saturating_sub(in_use)
+        goal.saturating_sub(in_use(live_before, allocated, during_before, 0))
     }
 
     /// The pacer after a full cycle (docs/COLLECTOR.md, "Pacing"): the
@@ -463,4 +460,14 @@ pub(super) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
         .cloned()
         .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
         .unwrap_or_else(|| "a panic".into())
+}
+
+/// The bytes in use once a cycle has allocated `during`: the bytes the last
+/// sweep left (`live_before`), plus everything allocated since that sweep:
+/// the allocation since the last cycle's start (`allocated`, taken at this
+/// cycle's start), less what the last cycle allocated while it ran
+/// (`during_before`, counted by its sweep as far as it survived), plus
+/// `during`.
+fn in_use(live_before: u64, allocated: u64, during_before: u64, during: u64) -> u64 {
+    (live_before + allocated + during).saturating_sub(during_before)
 }

@@ -234,10 +234,10 @@ const ASSIST_STEP: u64 = 16 << 10;
 /// with the assisted marker, where assists do the marking...
 const ASSIST_BUDGET: usize = 1024;
 /// ...and this many with the serial and parallel markers, whose assists
-/// start once the heap passes its goal (`Config::mark_assists`). Measured
-/// on a program whose mutator outruns the marker on splittable data (64
-/// lists; docs/PERFORMANCE.md, "Mark assists"): 512 bounded its heap
-/// about as well as 1,024 at less than half the time.
+/// start once the heap passes its goal (`Config::mark_assists`): half the
+/// pause of each assist. On a program whose mutator outruns the marker on
+/// splittable data (alloc-rate with 64 lists; docs/PERFORMANCE.md, "Mark
+/// assists"), 512 and 1,024 measured alike in time and heap.
 const ASSIST_BUDGET_PAST_GOAL: usize = 512;
 
 /// A mutator's share of pacing, at a commit point: consult the pacer (every `PACER_STEP` bytes this thread allocates).
