@@ -123,6 +123,68 @@ fn a_root_carried_out_of_an_aborted_attempt_is_stale() {
     }
 }
 
+/// The other side: a root made by a committed attempt stays valid through
+/// later aborts, whichever commit path committed it. Each shape below takes
+/// its own path (docs/TRANSACTIONS.md): with solo mode off, a read-only
+/// attempt (its own short commit), one that writes one object (the
+/// one-object commit), one that allocates (the general commit), one that
+/// only roots; with solo mode on, the solo commit. A path that forgot to
+/// commit the thread's new roots would leave them pending, and the next
+/// abort would release them.
+#[test]
+fn a_root_from_every_commit_path_survives_a_later_abort() {
+    for solo in [false, true] {
+        let heap = Heap::new(Config::default().solo(solo)).unwrap();
+        let mut m = heap.attach().unwrap();
+        let base = m
+            .transaction::<_, ()>(|tx| {
+                let a = tx.alloc(A { v: Value::new(5) })?;
+                Ok(tx.root(a))
+            })
+            .unwrap();
+        let mut roots = Vec::new();
+        for shape in 0..4 {
+            let r = m
+                .transaction::<_, ()>(|tx| {
+                    let a = tx.get_root(&base)?;
+                    match shape {
+                        0 => {
+                            let _ = tx.get(a, |a| &a.v)?;
+                            Ok(tx.root(a))
+                        }
+                        1 => {
+                            let v = tx.get(a, |a| &a.v)?;
+                            tx.set(a, |a| &a.v, v + 1)?;
+                            Ok(tx.root(a))
+                        }
+                        2 => {
+                            let n = tx.alloc(A { v: Value::new(100) })?;
+                            Ok(tx.root(n))
+                        }
+                        _ => Ok(tx.root(a)),
+                    }
+                })
+                .unwrap();
+            roots.push((shape, r));
+        }
+        let aborted = m.transaction::<(), ()>(|tx| {
+            let a = tx.get_root(&base)?;
+            tx.set(a, |a| &a.v, 0)?;
+            let _ = tx.root(a);
+            Err(Abort::User(()))
+        });
+        assert!(matches!(aborted, Err(TxError::Aborted(()))));
+        for (shape, r) in &roots {
+            let v = m.transaction::<_, ()>(|tx| {
+                let a = tx.get_root(r)?;
+                Ok(tx.get(a, |a| &a.v)?)
+            });
+            let want = if *shape == 2 { 100 } else { 6 };
+            assert_eq!(v.ok(), Some(want), "solo {solo}, shape {shape}: the committed root was lost");
+        }
+    }
+}
+
 /// One step of the property test.
 #[derive(Clone, Debug)]
 enum Op {

@@ -11,7 +11,9 @@
 //! Three more one-thread rows take the solo transaction apart (its cost
 //! without the mutex's work to compare): `empty` (begin and commit only),
 //! `root` (and the global root's read), `reads` (and the 8 reads); the
-//! full row adds the write.
+//! full row adds the write. The same three rows with solo mode off take
+//! the concurrent path apart (`reads` is a read-only transaction there:
+//! its own commit path, `Tx::commit_read_only`).
 
 use std::hint::black_box;
 use std::sync::{Barrier, Mutex};
@@ -130,6 +132,13 @@ fn bench(c: &mut Criterion) {
         let recs = make(&heap, 1);
         let mut m = heap.attach().unwrap();
         g.bench_function(BenchmarkId::new("tmgc", "1 thread, solo off"), |b| b.iter(|| tx_batch(&mut m, &recs[0])));
+        for (name, part) in [
+            ("1 thread, solo off, empty", Part::Empty),
+            ("1 thread, solo off, root", Part::Root),
+            ("1 thread, solo off, reads", Part::Reads),
+        ] {
+            g.bench_function(BenchmarkId::new("tmgc", name), |b| b.iter(|| tx_part(&mut m, &recs[0], part)));
+        }
     }
     let lock = Mutex::new(vec![[1u64; 8]; 2]);
     g.bench_function(BenchmarkId::new("mutex", "1 thread"), |b| b.iter(|| mutex_batch(&lock, 0)));

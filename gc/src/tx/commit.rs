@@ -146,10 +146,50 @@ impl<'tx> Tx<'tx> {
     /// inlines into the transaction loop.
     #[inline(never)]
     fn commit_concurrent(&mut self) -> Result<(u64, bool), Conflict> {
+        if self.plain_read_only() {
+            return Ok(self.commit_read_only());
+        }
         if let Some(obj) = self.single_object_writer() {
             return self.commit_one(obj);
         }
         self.commit_general()
+    }
+
+    /// A read-only attempt with nothing to publish, shade, register or
+    /// release: no write, no new object (no checkpoint), no global root,
+    /// no finalizer, not inevitable, the barrier off. The shape
+    /// `commit_read_only` handles.
+    #[inline]
+    fn plain_read_only(&self) -> bool {
+        let logs = &self.core.logs;
+        !self.inevitable
+            && self.ck.is_none()
+            && !self.core.gc.barrier
+            && logs.writes.is_empty()
+            && logs.news.is_empty()
+            && logs.globals.is_empty()
+            && logs.finals.is_empty()
+    }
+
+    /// The general commit (`commit_general`) for a `plain_read_only`
+    /// attempt: every read was valid at `rv` (each one checked against
+    /// it, or moved it forward after validating the read set: the module
+    /// docs), so `rv` is its serialization point, as in TL2, with nothing
+    /// to lock or validate. Of `finish` only the tail has work: the root
+    /// drops and the new roots, which need no shading (the barrier is
+    /// off). Stage marks as in `finish`, so a panic in the tail (an
+    /// injected fault at `RootCommit`) rolls forward through it.
+    #[inline(never)]
+    fn commit_read_only(&mut self) -> (u64, bool) {
+        debug_assert!(self.core.logs.locked.is_empty(), "a read-only attempt locks nothing");
+        self.wv = self.rv;
+        self.stage = stage::TAIL;
+        self.core.logs.reads.clear();
+        self.apply_root_drops();
+        self.core.faults.hit(FaultPoint::RootCommit);
+        self.core.roots.commit();
+        self.stage = stage::DONE;
+        (self.rv, false)
     }
 
     /// The object every logged write goes to, if the attempt wrote one
