@@ -606,3 +606,62 @@ fn the_pacer_reports_its_goal_the_allocation_during_a_cycle_and_the_overshoot() 
     assert!(third.overshoot < 200_000 * 64, "{third:?}");
     drop((keep, more));
 }
+
+/// Free memory goes back to the OS at block granularity (alloc's
+/// `decommit.rs`): a heap that shrank, with its survivors spread so that
+/// no chunk is ever wholly free, still gives back the blocks it no longer
+/// uses, and counts them in `CycleStats::committed_bytes`. Without
+/// block-level decommit the committed bytes stay at their peak.
+#[test]
+fn a_shrinking_heap_gives_free_blocks_back() {
+    let heap = Heap::new(verified().min_trigger_bytes(1 << 20)).unwrap();
+    let mut m = heap.attach().unwrap();
+    // 1M nodes of 32 bytes (32 MiB, two chunks), one in 4,096 (every
+    // 128 KiB: one block in four) on a list of its own.
+    let (n, k, batch) = (1u64 << 20, 4096u64, 1u64 << 14);
+    let mut roots: Vec<(Root<Node>, Root<Node>)> = Vec::new();
+    for b in 0..n / batch {
+        let r = m
+            .transaction::<_, ()>(|tx| {
+                let (mut gone, mut kept) = (None, None);
+                for i in 0..batch {
+                    let node = tx.alloc(Node { val: Value::new(b * batch + i), next: Ref::null() })?;
+                    let head = if (b * batch + i) % k == 0 { &mut kept } else { &mut gone };
+                    tx.store(node, |x| &x.next, *head)?;
+                    *head = Some(node);
+                }
+                Ok((tx.root(gone.unwrap()), tx.root(kept.unwrap())))
+            })
+            .unwrap();
+        roots.push(r);
+    }
+    let peak = m.collect().unwrap().committed_bytes;
+    assert!(peak >= n * 32, "the heap holds its nodes: {peak}");
+    let kept: Vec<Root<Node>> = roots.into_iter().map(|(_, kept)| kept).collect();
+    let mut released = 0;
+    let mut last = peak;
+    for _ in 0..3 {
+        let c = m.collect().unwrap();
+        released += c.blocks_released;
+        last = c.committed_bytes;
+    }
+    assert!(released > 0);
+    assert!(last < peak / 2, "committed {last} of a peak of {peak}: free blocks kept");
+    // The survivors are intact.
+    let mut count = 0;
+    for r in &kept {
+        count += m
+            .transaction::<_, ()>(|tx| {
+                let mut cur = Some(tx.get_root(r)?);
+                let mut c = 0u64;
+                while let Some(x) = cur {
+                    assert_eq!(tx.get(x, |x| &x.val)? % k, 0);
+                    c += 1;
+                    cur = tx.load(x, |x| &x.next)?;
+                }
+                Ok(c)
+            })
+            .unwrap();
+    }
+    assert_eq!(count, n / k);
+}

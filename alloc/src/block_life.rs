@@ -7,7 +7,7 @@
 //!
 //! | state | meaning | who moves it out, how, where |
 //! |---|---|---|
-//! | FREE | empty, in the pool | an allocator, CAS to CLAIMING ([`claim_free`]); a decommit, CAS to SWEEPING as a lock (`space::try_decommit`, back to FREE at once) |
+//! | FREE | empty, in the pool | an allocator, CAS to CLAIMING ([`claim_free`]); a decommit, CAS to SWEEPING as a lock (`decommit.rs`, back to FREE at once) |
 //! | CLAIMING | empty, owned by its claimer, not yet stamped | its claimer, a store to ALLOC ([`claim_free`]) |
 //! | ALLOC | owned by one allocator | its owner, a store ([`retire_block`], [`release_block`], [`make_free`]) |
 //! | USED | holds objects, no hole offered | a sweeper, CAS to SWEEPING ([`claim_unswept`]) |

@@ -62,6 +62,18 @@ pub(crate) mod state {
     pub(crate) const CLAIMING: u8 = 6;
 }
 
+/// Values of `BlockMeta::pages` (DC1 of `decommit.rs`).
+pub(crate) mod pages {
+    /// Never claimed since its chunk was mapped or decommitted whole: no
+    /// page of it is resident, and giving it back would give nothing.
+    pub(crate) const FRESH: u8 = 0;
+    /// Claimed at least once since: its pages may be resident.
+    pub(crate) const RESIDENT: u8 = 1;
+    /// Given back alone (`decommit::release_free_blocks`) and not claimed
+    /// since: its bytes are not counted in `committed_bytes`.
+    pub(crate) const RELEASED: u8 = 2;
+}
+
 /// Per-block metadata. Fields are ordered largest first so that the
 /// 64-bit epoch costs no padding: 32 bytes, as with the 32-bit epoch before.
 #[repr(C)]
@@ -84,6 +96,10 @@ pub(crate) struct BlockMeta {
     /// the last one found. Set by `sweep_block`; cleared by the allocator
     /// that claims the block and by `Space::clear_marks`.
     pub(crate) clean: AtomicBool,
+    /// (DC1 of `decommit.rs`) Whether the block's pages may be resident:
+    /// one of [`pages`]. Written only by whoever owns the block (the
+    /// decommit lock, a claimer, a chunk-wide decommit holding every block).
+    pub(crate) pages: AtomicU8,
 }
 
 #[cfg(all(target_pointer_width = "64", not(tmgc_loom)))]
@@ -216,6 +232,7 @@ unsafe fn init_loom_small(chunk: NonNull<SmallChunk>) {
             max_hole: AtomicU32::new(0),
             state: AtomicU8::new(state::FREE),
             clean: AtomicBool::new(false),
+            pages: AtomicU8::new(pages::FRESH),
         }),
         marks: std::array::from_fn(|_| words()),
         starts: std::array::from_fn(|_| words()),

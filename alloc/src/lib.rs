@@ -46,6 +46,7 @@ mod block_life;
 mod checkpoint;
 mod chunk;
 mod config;
+mod decommit;
 mod error;
 mod fault;
 mod holes;

@@ -42,7 +42,7 @@ use std::ptr::{null_mut, NonNull};
 
 use crate::bitmap;
 use crate::block_life::{self, retire_block};
-use crate::chunk::{state, BlockRef};
+use crate::chunk::{pages, state, BlockRef};
 use crate::holes::{ChainCursor, Free, Hole};
 use crate::large::{self, LargePtr};
 use crate::layout::*;
@@ -482,8 +482,13 @@ impl LocalAllocator {
                 if !c.touched.load(Ordering::Relaxed) {
                     c.touched.store(true, Ordering::Relaxed);
                 }
-                if c.decommitted.load(Ordering::Relaxed) && c.decommitted.swap(false, Ordering::AcqRel) {
-                    space.committed_bytes.fetch_add(pool::CHUNK_DATA_BYTES, Ordering::Relaxed);
+                if c.decommitted.load(Ordering::Relaxed) {
+                    c.decommitted.store(false, Ordering::Relaxed);
+                }
+                // DC1, DC2 of `decommit.rs`: ours now, so only we write it.
+                if b.meta().pages.load(Ordering::Relaxed) != pages::RESIDENT {
+                    b.meta().pages.store(pages::RESIDENT, Ordering::Relaxed);
+                    space.committed_bytes.fetch_add(BLOCK_BYTES, Ordering::Relaxed);
                 }
                 return Ok((b, Free::Whole));
             }
@@ -495,7 +500,8 @@ impl LocalAllocator {
             match table.grow(space.config.get_huge_pages(), seen) {
                 Ok(mapped) => {
                     if mapped {
-                        space.committed_bytes.fetch_add(CHUNK_BYTES, Ordering::Relaxed);
+                        // Its metadata; each block counts once claimed (DC2).
+                        space.committed_bytes.fetch_add(CHUNK_BYTES - pool::CHUNK_DATA_BYTES, Ordering::Relaxed);
                     }
                 }
                 Err(e) => {

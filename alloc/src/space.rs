@@ -46,7 +46,7 @@ use crate::chunk::{locate, state, BlockRef, Location, KIND_LARGE, KIND_SMALL, ME
 use crate::large::{self, LargeSet};
 use crate::layout::*;
 use crate::local::LocalAllocator;
-use crate::pool::{self, cas_state, ChunkTable, Hint};
+use crate::pool::{self, ChunkTable, Hint};
 use crate::sync::{Arc, AtomicI64, AtomicU64, AtomicUsize, Mutex, Ordering};
 use crate::{AllocError, Config};
 
@@ -152,7 +152,13 @@ pub struct SpaceStats {
     pub heap_bytes: usize,
     /// The heap limit, if any.
     pub heap_limit: Option<usize>,
-    /// Bytes of memory mapped from the OS and not given back.
+    /// Bytes of memory the heap may hold resident: the chunks' metadata,
+    /// every block handed to an allocator since its chunk was mapped and
+    /// not given back since (`release_free_blocks`, `release_empty_chunks`),
+    /// the large objects' mappings. Pages of a mapped chunk never handed
+    /// out are not counted (the OS gives them on first touch). With huge
+    /// pages on, the OS may hold more: a touched block faults in its
+    /// whole huge page.
     pub committed_bytes: usize,
     /// Bytes allocated since the counter was last taken (folded per thread in batches).
     pub allocated_bytes: i64,
@@ -369,7 +375,21 @@ impl Space {
     /// [`Config::decommit_empty_chunks`].)
     pub fn release_empty_chunks(&self) -> usize {
         let s = &self.inner;
-        (0..s.chunks.len()).filter(|&i| try_decommit(s, s.chunks.get(i))).count()
+        (0..s.chunks.len()).filter(|&i| crate::decommit::try_decommit_chunk(s, s.chunks.get(i))).count()
+    }
+
+    /// Give the pages of free blocks back to the OS, one block at a time,
+    /// while more than `retain` bytes are committed
+    /// ([`SpaceStats::committed_bytes`]); returns how many blocks. Only
+    /// blocks that stayed free through the last whole sweep epoch go (a
+    /// heap that keeps reusing its free blocks keeps them), and none with
+    /// [`Config::huge_pages`] on (it would split the huge pages). A
+    /// decommitted block stays in the pool and comes back zeroed when an
+    /// allocator takes it. The collector calls this after each sweep with
+    /// its heap goal, so memory a shrinking heap no longer needs goes back
+    /// even where no whole chunk is free. See `decommit.rs` (DC1-DC3).
+    pub fn release_free_blocks(&self, retain: usize) -> usize {
+        crate::decommit::release_free_blocks(&self.inner, retain)
     }
 
     /// Decommit chunks that were wholly free at the previous idle check and
@@ -394,7 +414,7 @@ impl Space {
                 chunk.empty_seen.store(if empty { epoch + 1 } else { 0 }, Ordering::Release);
             } else if seen == 0 {
                 chunk.empty_seen.store(epoch + 1, Ordering::Release);
-            } else if seen < epoch + 1 && try_decommit(s, c) {
+            } else if seen < epoch + 1 && crate::decommit::try_decommit_chunk(s, c) {
                 // Free and untouched since an earlier epoch.
                 chunk.empty_seen.store(0, Ordering::Release);
                 released += 1;
@@ -471,43 +491,6 @@ impl Space {
             sweep_epoch: s.sweep_epoch.load(Ordering::SeqCst),
         }
     }
-}
-
-/// Decommit chunk `c` if every data block is free; returns whether it did.
-fn try_decommit(s: &SpaceInner, c: NonNull<crate::chunk::SmallChunk>) -> bool {
-    // SAFETY: chunks stay mapped while the space lives (C2).
-    let chunk = unsafe { c.as_ref() };
-    if chunk.decommitted.load(Ordering::Acquire) {
-        return false;
-    }
-    let blocks: Vec<BlockRef> = (META_BLOCKS..BLOCKS_PER_CHUNK).map(|b| BlockRef::new(c, b)).collect();
-    if blocks.iter().any(|b| pool::state_of(*b) != state::FREE) {
-        return false;
-    }
-    // Lock every block by moving it out of FREE; roll back on a race.
-    let mut locked = Vec::with_capacity(blocks.len());
-    for b in &blocks {
-        if cas_state(*b, state::FREE, state::SWEEPING) {
-            locked.push(*b);
-        } else {
-            break;
-        }
-    }
-    // Another thread may have decommitted it between our check and our locks.
-    let all = locked.len() == blocks.len() && !chunk.decommitted.swap(true, Ordering::AcqRel);
-    if all {
-        let data = blocks[0].base();
-        // SAFETY: every data block of the chunk is locked by us and free, so
-        // no one needs its contents; the range is page-aligned and inside the
-        // chunk mapping.
-        unsafe { crate::os::decommit(NonNull::new_unchecked(data), pool::CHUNK_DATA_BYTES) };
-        s.committed_bytes.fetch_sub(pool::CHUNK_DATA_BYTES, Ordering::Relaxed);
-    }
-    for b in locked {
-        b.meta().state.store(state::FREE, Ordering::SeqCst);
-        pool::set_hint(b, Hint::Free);
-    }
-    all
 }
 
 fn base_index(s: &SpaceInner, base: usize) -> usize {

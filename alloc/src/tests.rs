@@ -448,6 +448,98 @@ fn empty_chunks_are_decommitted() {
     assert!(s.release_empty_chunks() >= 1);
 }
 
+/// Block-level decommit (`decommit.rs`): a heap whose survivors are spread
+/// over every chunk frees no whole chunk, yet its free blocks go back to
+/// the OS once idle for a cycle, down to `retain`; the survivors keep
+/// their contents, and the blocks come back zeroed and counted (DC1, DC2).
+#[test]
+fn idle_free_blocks_are_decommitted_down_to_retain() {
+    let s = space();
+    let mut a = s.allocator();
+    let blocks = if cfg!(miri) { 40 } else { 600 };
+    let per_block = BLOCK_BYTES / 1024;
+    let mut kept = Vec::new();
+    for i in 0..blocks * per_block {
+        let p = a.alloc(1000, 8).unwrap();
+        fill(p, 1000, 0xAB);
+        if i % (8 * per_block) == 0 {
+            kept.push(p);
+        }
+    }
+    a.retire_all().unwrap();
+    let round = |s: &Space| {
+        s.clear_marks();
+        for &p in &kept {
+            mark(p);
+        }
+        collect(s);
+    };
+    round(&s);
+    let before = s.stats().committed_bytes;
+    // Freed by this very sweep: not idle yet.
+    assert_eq!(s.release_free_blocks(0), 0);
+    round(&s);
+    assert_eq!(s.stats().chunks, 1 + usize::from(blocks * BLOCK_BYTES > CHUNK_BYTES));
+    // Nothing goes while no more than `retain` is committed.
+    assert_eq!(s.release_free_blocks(before), 0);
+    let retain = before - 10 * BLOCK_BYTES;
+    let n = s.release_free_blocks(retain);
+    assert_eq!(n, 10, "down to retain and no further");
+    assert_eq!(s.stats().committed_bytes, retain);
+    let n = s.release_free_blocks(0);
+    assert!(n >= blocks * 7 / 8 - 10, "{n} of {blocks} blocks");
+    let low = s.stats().committed_bytes;
+    assert_eq!(low, before - (n + 10) * BLOCK_BYTES, "DC2: counted once");
+    assert!(kept.iter().all(|&p| holds(p, 1000, 0xAB)), "a survivor lost its contents");
+    // A second pass finds nothing new; the survivors' blocks stay.
+    assert_eq!(s.release_free_blocks(0), 0);
+    // Taken again (once the survivors' holes are used up): zeroed, and
+    // committed again.
+    let mut p = a.alloc(1000, 8).unwrap();
+    for _ in 0..blocks * per_block {
+        if s.stats().committed_bytes > low {
+            break;
+        }
+        p = a.alloc(1000, 8).unwrap();
+    }
+    assert!(holds(p, 1000, 0) || cfg!(debug_assertions));
+    assert_eq!(s.stats().committed_bytes, low + BLOCK_BYTES);
+    // A chunk-wide decommit over blocks decommitted alone counts them once.
+    drop(kept);
+    a.retire_all().unwrap();
+    s.clear_marks();
+    collect(&s);
+    collect(&s);
+    s.release_empty_chunks();
+    let st = s.stats();
+    assert_eq!(st.committed_bytes, st.chunks * (CHUNK_BYTES - crate::pool::CHUNK_DATA_BYTES), "{st:?}");
+}
+
+#[test]
+fn huge_pages_keep_their_free_blocks() {
+    for huge in [true, false] {
+        let s = Space::new(Config::default().huge_pages(huge)).unwrap();
+        let mut a = s.allocator();
+        // One survivor keeps the chunk from being decommitted whole.
+        let keep = a.alloc(1000, 8).unwrap();
+        for _ in 0..64 * (BLOCK_BYTES / 1024) {
+            a.alloc(1000, 8).unwrap();
+        }
+        a.retire_all().unwrap();
+        for _ in 0..2 {
+            s.clear_marks();
+            mark(keep);
+            collect(&s);
+        }
+        let n = s.release_free_blocks(0);
+        if huge {
+            assert_eq!(n, 0, "DC3: no huge page split");
+        } else {
+            assert!(n > 0, "the same heap without huge pages gives blocks back");
+        }
+    }
+}
+
 #[test]
 fn cell_starts_are_recognised() {
     let s = space();

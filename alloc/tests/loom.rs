@@ -169,3 +169,54 @@ fn sweep_races_the_next_begin_sweep() {
         assert!(holds(live, 64, 9), "a live object was swept");
     });
 }
+
+/// Block-level decommit (`decommit.rs`, DC1-DC2) against a claim: an
+/// allocator taking free blocks while `release_free_blocks` gives idle ones
+/// back never has a block decommitted under its objects, and the committed
+/// bytes count every block once (all free again and the chunk decommitted
+/// whole, only the metadata is left). Without the decommit lock (the state
+/// CAS) the object is zeroed under its owner; with a claim that does not
+/// count its block back, the bytes drift.
+#[test]
+fn block_decommit_races_a_claim() {
+    // The setup and the closing sweeps walk every block of the chunk.
+    let mut model = loom::model::Builder::new();
+    model.max_branches = 100_000;
+    model.check(|| {
+        let space = Space::new(Config::default().decommit_empty_chunks(false)).unwrap();
+        // Two blocks used once, then free through a whole cycle: idle.
+        let mut a = space.allocator();
+        for _ in 0..2 {
+            a.alloc(LARGE_THRESHOLD, 16).unwrap();
+            a.alloc(LARGE_THRESHOLD, 16).unwrap();
+            a.alloc(LARGE_THRESHOLD, 16).unwrap();
+            a.alloc(LARGE_THRESHOLD, 16).unwrap();
+        }
+        a.retire_all().unwrap();
+        for _ in 0..2 {
+            space.begin_sweep();
+            space.sweep();
+        }
+        let s2 = space.clone();
+        let t = thread::spawn(move || {
+            let mut a = s2.allocator();
+            let p = a.alloc(LARGE_THRESHOLD, 16).unwrap();
+            fill(p, LARGE_THRESHOLD, 5);
+            (addr(p), a)
+        });
+        let released = space.release_free_blocks(0);
+        let (p, a2) = t.join().unwrap();
+        assert!(released >= 1, "an idle block is left to give back");
+        let p = NonNull::new(p as *mut u8).unwrap();
+        assert!(holds(p, LARGE_THRESHOLD, 5), "a block was decommitted under its owner");
+        drop((a, a2));
+        for _ in 0..2 {
+            space.begin_sweep();
+            space.sweep();
+        }
+        space.release_free_blocks(0);
+        space.release_empty_chunks();
+        let st = space.stats();
+        assert_eq!(st.committed_bytes, st.metadata_bytes, "DC2: {st:?}");
+    });
+}

@@ -254,6 +254,15 @@ impl Collector {
         if generational {
             cs.goal = ((cs.full_live as f64) * (1.0 + self.config.growth_factor)) as u64;
         }
+        // Free memory back to the OS (alloc's `decommit.rs`): blocks free
+        // through the whole last cycle, while more is committed than the
+        // goal, a quarter more for blocks objects fill only in part, and
+        // the chunks' metadata. A heap that keeps reusing its blocks keeps
+        // them; one that shrank gives back what it no longer uses, even
+        // where survivors keep every chunk in use.
+        let retain = cs.goal + cs.goal / 4 + st.metadata_bytes as u64;
+        let blocks_released = space.release_free_blocks(usize::try_from(retain).unwrap_or(usize::MAX)) as u64;
+        let committed_bytes = space.stats().committed_bytes as u64;
         let cycle = CycleStats {
             cycle: n,
             duration: t0.elapsed(),
@@ -277,6 +286,8 @@ impl Collector {
             allocated_during: during,
             overshoot: if goal == 0 { 0 } else { in_use.saturating_sub(goal) },
             assisted_objects: report.assisted,
+            blocks_released,
+            committed_bytes,
         };
         let mut s = lock(&self.stats);
         s.cycles += 1;

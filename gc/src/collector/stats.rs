@@ -198,6 +198,16 @@ pub struct CycleStats {
     /// the others, the marking the allocation past the goal paid for
     /// (`Config::mark_assists`).
     pub assisted_objects: u64,
+    /// Free blocks whose pages this cycle gave back to the OS after its
+    /// sweep: free through the whole cycle before, while more memory was
+    /// committed than the next goal needs (alloc's
+    /// `Space::release_free_blocks`). Wholly free chunks go back too, in
+    /// the sweep, and are not counted here.
+    pub blocks_released: u64,
+    /// Memory mapped for the heap and not given back, after this cycle's
+    /// sweep and release (blocks of every state, the chunks' metadata,
+    /// large objects): what the heap holds of the process's RSS, at most.
+    pub committed_bytes: u64,
 }
 
 /// The minimum mutator utilisation for one window length
