@@ -43,6 +43,11 @@ use crate::pool::{self, cas_state, Hint};
 use crate::space::SpaceInner;
 use crate::sync::Ordering;
 
+/// How many whole cycles a block must stay FREE before it goes back alone:
+/// a heap that swings (GCBench's temporary trees) reuses within two what
+/// it freed. Measured in docs/PERFORMANCE.md ("Block-level decommit").
+pub(crate) const IDLE_EPOCHS: u64 = 2;
+
 /// Decommit chunk `c` if every data block is free; returns whether it did.
 pub(crate) fn try_decommit_chunk(s: &SpaceInner, c: NonNull<SmallChunk>) -> bool {
     // SAFETY: chunks stay mapped while the space lives (C2).
@@ -97,7 +102,8 @@ pub(crate) fn release_free_blocks(s: &SpaceInner, retain: usize) -> usize {
     let epoch = s.sweep_epoch.load(Ordering::Acquire);
     let idle = |b: BlockRef| {
         let m = b.meta();
-        m.pages.load(Ordering::Relaxed) == pages::RESIDENT && m.swept_epoch.load(Ordering::Relaxed) < epoch
+        m.pages.load(Ordering::Relaxed) == pages::RESIDENT
+            && m.swept_epoch.load(Ordering::Relaxed) + IDLE_EPOCHS <= epoch
     };
     let mut released = 0;
     for i in 0..s.chunks.len() {

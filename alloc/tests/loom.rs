@@ -184,7 +184,7 @@ fn block_decommit_races_a_claim() {
     model.max_branches = 100_000;
     model.check(|| {
         let space = Space::new(Config::default().decommit_empty_chunks(false)).unwrap();
-        // Two blocks used once, then free through a whole cycle: idle.
+        // Two blocks used once, then free long enough to be idle.
         let mut a = space.allocator();
         for _ in 0..2 {
             a.alloc(LARGE_THRESHOLD, 16).unwrap();
@@ -193,7 +193,8 @@ fn block_decommit_races_a_claim() {
             a.alloc(LARGE_THRESHOLD, 16).unwrap();
         }
         a.retire_all().unwrap();
-        for _ in 0..2 {
+        // Freed by the first sweep, then free through two whole cycles.
+        for _ in 0..3 {
             space.begin_sweep();
             space.sweep();
         }
