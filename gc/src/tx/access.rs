@@ -308,6 +308,7 @@ impl<'tx> Tx<'tx> {
     #[inline]
     fn reread<V>(&self, obj: NonNull<Header>, load: impl Fn() -> V) -> Option<V> {
         debug_assert_eq!(self.last_read, self.core.logs.reads.last().copied());
+        debug_assert!(self.unlogged || !self.core.logs.writes.is_empty(), "`unlogged` with a write logged");
         let (last, seen) = self.last_read?;
         if last != obj {
             return None;
@@ -358,16 +359,20 @@ impl<'tx> Tx<'tx> {
             // logged no write yet.
             return Ok(w.load(Ordering::Acquire));
         }
+        if self.unlogged {
+            // The object read last (a record's fields in turn), with
+            // nothing logged to look up first: no header load (a new
+            // object is never `last_read`: those are read in place, below,
+            // and never join the read set).
+            if let Some(v) = self.reread(obj, || w.load(Ordering::Acquire)) {
+                return Ok(v);
+            }
+        }
         if Self::is_new(obj) {
             // Ours and unpublished: written in place (never logged), read
             // by nobody else. The header shares the field's cache line in
             // a small object, and a read of a published one loads it anyway.
             return Ok(w.load(Ordering::Relaxed));
-        }
-        if self.core.logs.writes.is_empty() {
-            if let Some(v) = self.reread(obj, || w.load(Ordering::Acquire)) {
-                return Ok(v);
-            }
         }
         self.read_field_slow(obj, w)
     }
@@ -419,6 +424,7 @@ impl<'tx> Tx<'tx> {
             // Nothing logged to merge with, and the object is in the read
             // set already (or needs none: solo mode).
             self.unlogged_solo = false;
+            self.unlogged = false;
             logs.writes.push(w);
             return Ok(());
         }
@@ -458,6 +464,7 @@ impl<'tx> Tx<'tx> {
             self.read_checked(obj, || ())?;
         }
         self.unlogged_solo = false;
+        self.unlogged = false;
         self.core.logs.writes.push(w);
         Ok(())
     }

@@ -205,6 +205,9 @@ pub struct Tx<'tx> {
     solo: bool,
     /// `solo`, and no write logged yet: a read is one load.
     unlogged_solo: bool,
+    /// No write logged yet (`core.logs.writes` empty), kept here so that
+    /// a re-read (`last_read`) tests a flag of the `Tx`, not the log.
+    unlogged: bool,
     /// The read set's last entry (`reads.last()`), kept here so that a
     /// re-read of the same object does not reach into the logs.
     last_read: Option<(NonNull<Header>, u64)>,
@@ -253,6 +256,7 @@ impl<'tx> Tx<'tx> {
             inevitable: false,
             solo,
             unlogged_solo: solo,
+            unlogged: true,
             last_read: None,
             stage: commit::stage::OPEN,
             wv: 0,
