@@ -22,8 +22,10 @@
 //!   half of it to the grey set when an assist found nothing to take
 //!   (`hungry`), at its next sharing point (every `SHARE_EVERY` units of
 //!   work of `trace_stack`). `hungry` is a hint: no protocol depends on it.
-//! - (MA4) An assist is bounded: at most `budget` objects, and about
-//!   `budget` times [`ASSIST_BYTES_PER_OBJECT`] bytes of tracing.
+//! - (MA4) An assist is bounded: at most `budget` objects, about
+//!   `budget` times [`ASSIST_BYTES_PER_OBJECT`] bytes of tracing, and
+//!   about [`ASSIST_TIME_CAP`] of wall time (read every
+//!   [`ASSIST_CLOCK_EVERY`] objects).
 //!
 //! The loom model at the end of this file runs the serial marker's drain
 //! against an assisting thread, on a small fake graph, and checks MA2 and
@@ -36,6 +38,16 @@ use crate::sync::{sc_order, AtomicBool, AtomicU64, Spin};
 
 /// The bytes of tracing an assist may do per object of its budget.
 const ASSIST_BYTES_PER_OBJECT: usize = 64;
+
+/// An assist stops after this much wall time, whatever is left of its
+/// budget: a pause is bounded in time, not only in work. On a large heap
+/// each object it traces can be a cache miss, and 512 objects once took
+/// 721 µs of CPU time in one assist (pause bench, 256 MiB, 2 mutators,
+/// the serial marker, AMD EPYC Zen 2; docs/PERFORMANCE.md).
+const ASSIST_TIME_CAP: std::time::Duration = std::time::Duration::from_micros(100);
+
+/// How many objects an assist traces between two reads of the clock.
+const ASSIST_CLOCK_EVERY: u64 = 32;
 
 /// The mark assists' shared state, one per collector.
 #[derive(Debug)]
@@ -231,10 +243,18 @@ impl Assists {
                 };
                 // Bounded in bytes too: a chunk of a large array (AR3) is
                 // one object of 32 KiB.
+                #[cfg(not(tmgc_loom))]
+                let start = std::time::Instant::now();
                 while report.objects < budget as u64 && report.bytes < (budget * ASSIST_BYTES_PER_OBJECT) as u64 {
                     let Some(g) = stack.pop() else { break };
                     report.bytes += work.scan(g, &mut stack) as u64;
                     report.objects += 1;
+                    // Not under loom: the clock would make the model's
+                    // runs differ.
+                    #[cfg(not(tmgc_loom))]
+                    if report.objects % ASSIST_CLOCK_EVERY == 0 && start.elapsed() >= ASSIST_TIME_CAP {
+                        break;
+                    }
                 }
                 work.push_packet(stack);
             }
