@@ -12,7 +12,7 @@
 //! | ALLOC | owned by one allocator | its owner, a store ([`retire_block`], [`release_block`], [`make_free`]) |
 //! | USED | holds objects, no hole offered | a sweeper, CAS to SWEEPING ([`claim_unswept`]) |
 //! | RECYCLABLE | holds objects and a hole chain valid for `swept_epoch`, with a hole of at least [`RECYCLE_MIN_HOLE`] granules | an allocator, CAS to ALLOC ([`claim_recyclable`]); a sweeper, CAS to SWEEPING ([`claim_unswept`]) |
-//! | SWEEPING | owned by an eager sweeper ([`sweep_unswept_blocks`]) or an allocator sweeping lazily ([`lazy_sweep`]) | its claimer, a store: to FREE/USED/RECYCLABLE ([`settle`]), back to where it was claimed from ([`release_block`], also when a drop hook panics, sweep.rs (SW1)), or to ALLOC (a lazy sweep keeps it) |
+//! | SWEEPING | owned by an eager sweeper ([`sweep_unswept_blocks`]) or an allocator sweeping lazily ([`lazy_sweep`]), or FREE under the decommit lock (`decommit.rs`: counted as used and unswept while held) | its claimer, a store: to FREE/USED/RECYCLABLE ([`settle`]), back to where it was claimed from ([`release_block`], also when a drop hook panics, sweep.rs (SW1)), or to ALLOC (a lazy sweep keeps it) |
 //! | META | holds chunk metadata | never |
 //!
 //! **Ownership moves by CAS on the state**: `FREE -> CLAIMING` (then ALLOC
@@ -318,6 +318,9 @@ pub(crate) fn make_free(space: &SpaceInner, b: BlockRef) {
     bitmap::clear_all(b.starts());
     bitmap::clear_all(b.marks());
     b.free_drop_bits();
+    // Free since this epoch: the idle test of `decommit.rs` reads it (a
+    // FREE block's stamp means nothing else, and its claimer stamps it).
+    b.meta().swept_epoch.store(space.sweep_epoch.load(Ordering::SeqCst), Ordering::Relaxed);
     b.meta().state.store(state::FREE, Ordering::SeqCst);
     pool::set_hint(b, Hint::Free);
     space.unreserve_heap(BLOCK_BYTES);

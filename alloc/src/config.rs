@@ -11,12 +11,19 @@ pub struct Config {
     heap_limit: Option<usize>,
     huge_pages: bool,
     decommit_empty_chunks: bool,
+    decommit_free_blocks: bool,
     fold_bytes: usize,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { heap_limit: None, huge_pages: false, decommit_empty_chunks: true, fold_bytes: 64 << 10 }
+        Config {
+            heap_limit: None,
+            huge_pages: false,
+            decommit_empty_chunks: true,
+            decommit_free_blocks: true,
+            fold_bytes: 64 << 10,
+        }
     }
 }
 
@@ -44,6 +51,17 @@ impl Config {
         self
     }
 
+    /// Let [`Space::release_free_blocks`](crate::Space::release_free_blocks)
+    /// give single free blocks back to the OS (default on; the collector
+    /// calls it after each sweep). Off, it gives back nothing: only wholly
+    /// free chunks go back ([`Config::decommit_empty_chunks`]). Never with
+    /// [`Config::huge_pages`], nor where the OS's pages are larger than a
+    /// block (64 KiB pages on some AArch64 kernels).
+    pub fn decommit_free_blocks(mut self, on: bool) -> Self {
+        self.decommit_free_blocks = on;
+        self
+    }
+
     /// How many bytes a thread may allocate before it adds them to the
     /// space's shared counter (default 64 KiB). Smaller is more precise for
     /// a pacer, larger touches the shared counter less often.
@@ -65,6 +83,11 @@ impl Config {
     /// Whether empty chunks are decommitted.
     pub fn get_decommit_empty_chunks(&self) -> bool {
         self.decommit_empty_chunks
+    }
+
+    /// Whether single free blocks may be decommitted.
+    pub fn get_decommit_free_blocks(&self) -> bool {
+        self.decommit_free_blocks
     }
 
     /// The per-thread folding threshold in bytes.

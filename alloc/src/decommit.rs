@@ -1,4 +1,4 @@
-//! Giving memory back to the OS: whole chunks, and single free blocks.
+//! Giving memory back to the OS: whole chunks, and runs of free blocks.
 //!
 //! Both decommit only FREE memory, under the decommit lock: a block is
 //! moved `FREE -> SWEEPING` by CAS (so no claimer can take it meanwhile),
@@ -7,6 +7,8 @@
 //! hint set (B1 of `block_life.rs`). A FREE block holds nothing anyone
 //! reads: its objects, marks, start bits and hole chain are gone, and
 //! the metadata lives in the chunk's META blocks, never decommitted.
+//! While locked, a block counts as used and unswept (`Space::stats`,
+//! `Space::unswept_blocks`).
 //!
 //! - (DC1) A block's `pages` (`chunk::pages`) say whether its pages may
 //!   be resident: FRESH (never claimed since its chunk was mapped or
@@ -17,23 +19,29 @@
 //!   They are written before the state store that makes the block FREE
 //!   and read after the CAS that claims it, so the claimer sees them.
 //!   Only RESIDENT blocks are given back alone: a FRESH or RELEASED one
-//!   has nothing resident to give.
+//!   has nothing resident to give (so a chunk decommitted whole, whose
+//!   blocks are all FRESH, is never decommitted again block by block).
 //! - (DC2) `committed_bytes` is what the heap may hold resident: each
 //!   chunk's metadata from its mapping on, each RESIDENT block (counted
 //!   by the claim that makes it so, uncounted by the decommit that ends
 //!   it), each large object's mapping. So a chunk mapped and used only
-//!   in part counts only the blocks it handed out.
-//! - (DC3) A block is decommitted alone only if its chunk is not
-//!   decommitted as a whole (checked under the block's lock: a chunk-wide
-//!   decommit needs every block's lock, so it cannot start meanwhile), and
-//!   never with huge pages on (it would split the huge page under it).
+//!   in part counts only the blocks it handed out. (Where the OS refuses
+//!   the advice, nothing is uncounted.)
+//! - (DC3) Only whole pages are given back: blocks alone only where a
+//!   page divides a block (not on 64 KiB-page kernels: the OS rounds a
+//!   length up to whole pages, and a 32 KiB block would take its
+//!   neighbour's page with it), a chunk's data range rounded inward to
+//!   whole pages; and no block alone with huge pages on (it would split
+//!   the huge page under it).
 //!
-//! Policy, not safety: a block goes back only once it stayed FREE through
-//! the whole last cycle (stamped before the current sweep epoch: a block
-//! this sweep freed, or one claimed since, carries the current stamp), and only while more than the
-//! caller's `retain` bytes are committed, so a heap that keeps reusing its
-//! free blocks from cycle to cycle does not fault them in again (the
-//! scavenger of Go's runtime keeps its heap goal plus 10% the same way).
+//! Policy, not safety: a block goes back alone only once it stayed FREE
+//! through the last [`IDLE_EPOCHS`] whole cycles (its stamp: the epoch a
+//! sweep or `make_free` freed it in, or a claim took it in), and only
+//! while more than the caller's `retain` bytes are committed, so a heap
+//! that keeps reusing its free blocks from cycle to cycle does not fault
+//! them in again (the scavenger of Go's runtime keeps its heap goal plus
+//! 10% the same way). Adjacent idle blocks go back in one call (one
+//! system call and one TLB shootdown per run, not per block).
 
 use std::ptr::NonNull;
 
@@ -71,19 +79,26 @@ pub(crate) fn try_decommit_chunk(s: &SpaceInner, c: NonNull<SmallChunk>) -> bool
     // Another thread may have decommitted it between our check and our locks.
     let all = locked.len() == blocks.len() && !chunk.decommitted.swap(true, Ordering::AcqRel);
     if all {
-        // DC1, DC2: every block FRESH again; the resident ones uncounted.
-        let mut resident = 0;
-        for b in &locked {
-            if b.meta().pages.swap(pages::FRESH, Ordering::Relaxed) == pages::RESIDENT {
-                resident += BLOCK_BYTES;
-            }
-        }
-        let data = blocks[0].base();
+        // DC3: the data range rounded inward to whole pages.
+        let page = crate::os::page_size();
+        let start = blocks[0].base().addr().next_multiple_of(page);
+        let end = (c.as_ptr().addr() + CHUNK_BYTES) / page * page;
         // SAFETY: every data block of the chunk is locked by us and free, so
-        // no one needs its contents; the range is page-aligned and inside the
-        // chunk mapping.
-        unsafe { crate::os::decommit(NonNull::new_unchecked(data), pool::CHUNK_DATA_BYTES) };
-        s.committed_bytes.fetch_sub(resident, Ordering::Relaxed);
+        // no one needs its contents (C2: the chunk stays mapped); the range
+        // is inside the chunk's data blocks and page-aligned at both ends.
+        let done = unsafe { crate::os::decommit(NonNull::new_unchecked(start as *mut u8), end - start) };
+        if done {
+            // DC1, DC2: every block FRESH again; the resident ones uncounted.
+            let mut resident = 0;
+            for b in &locked {
+                if b.meta().pages.swap(pages::FRESH, Ordering::Relaxed) == pages::RESIDENT {
+                    resident += BLOCK_BYTES;
+                }
+            }
+            s.committed_bytes.fetch_sub(resident, Ordering::Relaxed);
+        } else {
+            chunk.decommitted.store(false, Ordering::Release);
+        }
     }
     for b in locked {
         b.meta().state.store(state::FREE, Ordering::SeqCst);
@@ -92,11 +107,12 @@ pub(crate) fn try_decommit_chunk(s: &SpaceInner, c: NonNull<SmallChunk>) -> bool
     all
 }
 
-/// Decommit FREE blocks that stayed free through the last whole cycle
-/// (stamped before the current sweep epoch), one at a time, while more than `retain` bytes are committed;
-/// returns how many. Nothing with huge pages on (DC3).
+/// Decommit FREE blocks idle through the last [`IDLE_EPOCHS`] cycles, a
+/// run of adjacent ones at a time, while more than `retain` bytes are
+/// committed; returns how many. Nothing where DC3 or the configuration
+/// forbids it.
 pub(crate) fn release_free_blocks(s: &SpaceInner, retain: usize) -> usize {
-    if s.config.get_huge_pages() {
+    if s.config.get_huge_pages() || !s.config.get_decommit_free_blocks() || BLOCK_BYTES % crate::os::page_size() != 0 {
         return 0;
     }
     let epoch = s.sweep_epoch.load(Ordering::Acquire);
@@ -106,35 +122,52 @@ pub(crate) fn release_free_blocks(s: &SpaceInner, retain: usize) -> usize {
             && m.swept_epoch.load(Ordering::Relaxed) + IDLE_EPOCHS <= epoch
     };
     let mut released = 0;
+    let mut run: Vec<BlockRef> = Vec::new();
     for i in 0..s.chunks.len() {
         let c = s.chunks.get(i);
-        // SAFETY: chunks stay mapped while the space lives (C2).
-        let chunk = unsafe { c.as_ref() };
         for index in META_BLOCKS..BLOCKS_PER_CHUNK {
-            if s.committed_bytes.load(Ordering::Relaxed) <= retain {
-                return released;
-            }
-            if chunk.decommitted.load(Ordering::Acquire) {
-                break;
+            let room = s.committed_bytes.load(Ordering::Relaxed).saturating_sub(retain) / BLOCK_BYTES;
+            if run.len() >= room {
+                released += release_run(s, &mut run);
+                if s.committed_bytes.load(Ordering::Relaxed) <= retain {
+                    return released;
+                }
             }
             let b = BlockRef::new(c, index);
-            if pool::state_of(b) != state::FREE || !idle(b) || !cas_state(b, state::FREE, state::SWEEPING) {
-                continue;
+            if pool::state_of(b) == state::FREE && idle(b) && cas_state(b, state::FREE, state::SWEEPING) {
+                // Ours now: look again (a claim and a free may have come
+                // between the test and the lock).
+                if idle(b) {
+                    run.push(b);
+                    continue;
+                }
+                b.meta().state.store(state::FREE, Ordering::SeqCst);
+                pool::set_hint(b, Hint::Free);
             }
-            // Ours now: look again (a claim and a free may have come
-            // between the test and the lock), and at the chunk (DC3).
-            if idle(b) && !chunk.decommitted.load(Ordering::Acquire) {
-                // SAFETY: a FREE block locked by us: nobody reads or writes
-                // its data; a whole block is page-aligned and inside its
-                // chunk's mapping.
-                unsafe { crate::os::decommit(NonNull::new_unchecked(b.base()), BLOCK_BYTES) };
-                b.meta().pages.store(pages::RELEASED, Ordering::Relaxed);
-                s.committed_bytes.fetch_sub(BLOCK_BYTES, Ordering::Relaxed);
-                released += 1;
-            }
-            b.meta().state.store(state::FREE, Ordering::SeqCst);
-            pool::set_hint(b, Hint::Free);
+            released += release_run(s, &mut run);
         }
+        released += release_run(s, &mut run);
     }
     released
+}
+
+/// Give back `run` (adjacent blocks of one chunk, each locked by us and
+/// idle), unlock them, and empty it; returns how many went back.
+fn release_run(s: &SpaceInner, run: &mut Vec<BlockRef>) -> usize {
+    let Some(first) = run.first() else { return 0 };
+    // SAFETY: the blocks are adjacent in one chunk (C2: mapped while the
+    // space lives), each FREE and locked by us, so no one reads or writes
+    // their data; blocks are page-aligned and a page divides a block
+    // (DC3, checked by the caller).
+    let done = unsafe { crate::os::decommit(NonNull::new_unchecked(first.base()), run.len() * BLOCK_BYTES) };
+    let n = if done { run.len() } else { 0 };
+    for b in run.drain(..) {
+        if done {
+            b.meta().pages.store(pages::RELEASED, Ordering::Relaxed);
+        }
+        b.meta().state.store(state::FREE, Ordering::SeqCst);
+        pool::set_hint(b, Hint::Free);
+    }
+    s.committed_bytes.fetch_sub(n * BLOCK_BYTES, Ordering::Relaxed);
+    n
 }

@@ -35,14 +35,23 @@ pub(crate) unsafe fn unmap(ptr: NonNull<u8>, len: usize, align: usize) {
 }
 
 /// Tell the OS it may take back the physical pages of `[ptr, ptr + len)`; the
-/// range stays mapped and reads as zero afterwards.
+/// range stays mapped and reads as zero afterwards. Returns whether the OS
+/// took the advice.
 ///
 /// # Safety
 /// The range must lie inside one live mapping from [`map_aligned`], be
-/// page-aligned, and hold nothing anyone still needs: its contents are lost.
-pub(crate) unsafe fn decommit(ptr: NonNull<u8>, len: usize) {
+/// aligned to [`page_size`] at both ends, and hold nothing anyone still
+/// needs: its contents are lost. (The OS rounds a length up to whole
+/// pages: an unaligned end would lose the next page's contents too.)
+pub(crate) unsafe fn decommit(ptr: NonNull<u8>, len: usize) -> bool {
+    debug_assert!(ptr.as_ptr().addr() % page_size() == 0 && len % page_size() == 0, "decommit of a partial page");
     // SAFETY: forwarded from the caller.
     unsafe { imp::decommit(ptr, len) }
+}
+
+/// The OS's page size (4 KiB on x86-64; 4, 16 or 64 KiB on AArch64).
+pub(crate) fn page_size() -> usize {
+    imp::page_size()
 }
 
 #[cfg(not(any(miri, tmgc_loom)))]
@@ -94,11 +103,17 @@ mod imp {
         debug_assert_eq!(rc, 0, "munmap of a chunk failed");
     }
 
-    pub(super) unsafe fn decommit(ptr: NonNull<u8>, len: usize) {
+    pub(super) unsafe fn decommit(ptr: NonNull<u8>, len: usize) -> bool {
         // SAFETY: the caller passes a page-aligned range of a live private
         // anonymous mapping whose contents are dead; MADV_DONTNEED makes it
         // read as zero.
-        unsafe { libc::madvise(ptr.as_ptr().cast(), len, libc::MADV_DONTNEED) };
+        unsafe { libc::madvise(ptr.as_ptr().cast(), len, libc::MADV_DONTNEED) == 0 }
+    }
+
+    pub(super) fn page_size() -> usize {
+        static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+        // SAFETY: sysconf reads a constant of the system.
+        *PAGE.get_or_init(|| usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096))
     }
 }
 
@@ -118,8 +133,15 @@ mod imp {
         unsafe { dealloc(ptr.as_ptr(), Layout::from_size_align_unchecked(len, align)) }
     }
 
-    pub(super) unsafe fn decommit(ptr: NonNull<u8>, len: usize) {
+    pub(super) unsafe fn decommit(ptr: NonNull<u8>, len: usize) -> bool {
         // SAFETY: the caller passes a range inside one live allocation.
-        unsafe { std::ptr::write_bytes(ptr.as_ptr(), 0, len) }
+        unsafe { std::ptr::write_bytes(ptr.as_ptr(), 0, len) };
+        true
+    }
+
+    /// Simulated pages: 4 KiB, or a block where blocks are smaller
+    /// (loom's 1 KiB), so that the decommit paths run in the models.
+    pub(super) fn page_size() -> usize {
+        crate::layout::BLOCK_BYTES.min(4096)
     }
 }

@@ -154,7 +154,8 @@ pub struct SpaceStats {
     pub heap_limit: Option<usize>,
     /// Bytes of memory the heap may hold resident: the chunks' metadata,
     /// every block handed to an allocator since its chunk was mapped and
-    /// not given back since (`release_free_blocks`, `release_empty_chunks`),
+    /// not given back since (`release_free_blocks`, `release_empty_chunks`,
+    /// and `sweep` for chunks idle through two sweeps),
     /// the large objects' mappings. Pages of a mapped chunk never handed
     /// out are not counted (the OS gives them on first touch). With huge
     /// pages on, the OS may hold more: a touched block faults in its
@@ -378,16 +379,18 @@ impl Space {
         (0..s.chunks.len()).filter(|&i| crate::decommit::try_decommit_chunk(s, s.chunks.get(i))).count()
     }
 
-    /// Give the pages of free blocks back to the OS, one block at a time,
-    /// while more than `retain` bytes are committed
+    /// Give the pages of free blocks back to the OS, a run of adjacent
+    /// blocks at a time, while more than `retain` bytes are committed
     /// ([`SpaceStats::committed_bytes`]); returns how many blocks. Only
-    /// blocks that stayed free through the last whole sweep epoch go (a
-    /// heap that keeps reusing its free blocks keeps them), and none with
-    /// [`Config::huge_pages`] on (it would split the huge pages). A
-    /// decommitted block stays in the pool and comes back zeroed when an
-    /// allocator takes it. The collector calls this after each sweep with
-    /// its heap goal, so memory a shrinking heap no longer needs goes back
-    /// even where no whole chunk is free. See `decommit.rs` (DC1-DC3).
+    /// blocks that stayed free through the last two sweep epochs go (a
+    /// heap that keeps reusing its free blocks keeps them); none with
+    /// [`Config::huge_pages`] on (it would split the huge pages), with
+    /// [`Config::decommit_free_blocks`] off, or where the OS's page is
+    /// larger than a block. A decommitted block stays in the pool and
+    /// comes back zeroed when an allocator takes it. The collector calls
+    /// this after each sweep with what its heap needs until the next
+    /// cycle, so memory a shrinking heap no longer needs goes back even
+    /// where no whole chunk is free. See `decommit.rs` (DC1-DC3).
     pub fn release_free_blocks(&self, retain: usize) -> usize {
         crate::decommit::release_free_blocks(&self.inner, retain)
     }

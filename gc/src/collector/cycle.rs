@@ -255,12 +255,16 @@ impl Collector {
             cs.goal = ((cs.full_live as f64) * (1.0 + self.config.growth_factor)) as u64;
         }
         // Free memory back to the OS (alloc's `decommit.rs`): blocks free
-        // through the whole last cycle, while more is committed than the
-        // goal, a quarter more for blocks objects fill only in part, and
-        // the chunks' metadata. A heap that keeps reusing its blocks keeps
+        // through the last two cycles, while more is committed than the
+        // heap will use before the next cycle (the goal, or the live bytes
+        // plus the next trigger or nursery, whichever is larger), a
+        // quarter more for blocks objects fill only in part, and the
+        // chunks' metadata. A heap that keeps reusing its blocks keeps
         // them; one that shrank gives back what it no longer uses, even
         // where survivors keep every chunk in use.
-        let retain = cs.goal + cs.goal / 4 + st.metadata_bytes as u64;
+        let next = cs.live_bytes + self.trigger_bytes.load(Ordering::Relaxed);
+        let base = cs.goal.max(next).max(self.config.min_trigger_bytes);
+        let retain = base + base / 4 + st.metadata_bytes as u64;
         let blocks_released = space.release_free_blocks(usize::try_from(retain).unwrap_or(usize::MAX)) as u64;
         let committed_bytes = space.stats().committed_bytes as u64;
         let cycle = CycleStats {

@@ -199,14 +199,16 @@ pub struct CycleStats {
     /// (`Config::mark_assists`).
     pub assisted_objects: u64,
     /// Free blocks whose pages this cycle gave back to the OS after its
-    /// sweep: free through the whole cycle before, while more memory was
-    /// committed than the next goal needs (alloc's
-    /// `Space::release_free_blocks`). Wholly free chunks go back too, in
-    /// the sweep, and are not counted here.
+    /// sweep: free through the last two cycles, while more memory was
+    /// committed than the heap needs until the next cycle (alloc's
+    /// `Space::release_free_blocks`; docs/COLLECTOR.md, "Memory back to
+    /// the OS"). Wholly free chunks go back too, in the sweep, and are not
+    /// counted here.
     pub blocks_released: u64,
-    /// Memory mapped for the heap and not given back, after this cycle's
-    /// sweep and release (blocks of every state, the chunks' metadata,
-    /// large objects): what the heap holds of the process's RSS, at most.
+    /// What the heap may hold resident after this cycle's sweep and
+    /// release (alloc's `SpaceStats::committed_bytes`): the chunks'
+    /// metadata, the blocks handed out and not given back since, the
+    /// large objects. With huge pages the OS may hold more.
     pub committed_bytes: u64,
 }
 
