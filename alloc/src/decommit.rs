@@ -81,12 +81,14 @@ pub(crate) fn try_decommit_chunk(s: &SpaceInner, c: NonNull<SmallChunk>) -> bool
     if all {
         // DC3: the data range rounded inward to whole pages.
         let page = crate::os::page_size();
-        let start = blocks[0].base().addr().next_multiple_of(page);
+        let data = blocks[0].base();
+        let start = data.addr().next_multiple_of(page);
         let end = (c.as_ptr().addr() + CHUNK_BYTES) / page * page;
         // SAFETY: every data block of the chunk is locked by us and free, so
         // no one needs its contents (C2: the chunk stays mapped); the range
-        // is inside the chunk's data blocks and page-aligned at both ends.
-        let done = unsafe { crate::os::decommit(NonNull::new_unchecked(start as *mut u8), end - start) };
+        // is inside the chunk's data blocks (`start - data` is under a
+        // page) and page-aligned at both ends.
+        let done = unsafe { crate::os::decommit(NonNull::new_unchecked(data.add(start - data.addr())), end - start) };
         if done {
             // DC1, DC2: every block FRESH again; the resident ones uncounted.
             let mut resident = 0;
