@@ -188,6 +188,7 @@ impl<'tx> Tx<'tx> {
         self.apply_root_drops();
         self.core.faults.hit(FaultPoint::RootCommit);
         self.core.roots.commit();
+        debug_assert!(self.core.logs.is_clear(), "a read-only commit left a log behind");
         self.stage = stage::DONE;
         (self.rv, false)
     }
