@@ -114,7 +114,12 @@ pub(crate) fn try_decommit_chunk(s: &SpaceInner, c: NonNull<SmallChunk>) -> bool
 /// committed; returns how many. Nothing where DC3 or the configuration
 /// forbids it.
 pub(crate) fn release_free_blocks(s: &SpaceInner, retain: usize) -> usize {
-    if s.config.get_huge_pages() || !s.config.get_decommit_free_blocks() || BLOCK_BYTES % crate::os::page_size() != 0 {
+    // Most cycles end here: nothing above `retain` (one load).
+    if s.config.get_huge_pages()
+        || !s.config.get_decommit_free_blocks()
+        || BLOCK_BYTES % crate::os::page_size() != 0
+        || s.committed_bytes.load(Ordering::Relaxed) <= retain
+    {
         return 0;
     }
     let epoch = s.sweep_epoch.load(Ordering::Acquire);

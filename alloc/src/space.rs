@@ -468,6 +468,12 @@ impl Space {
         self.inner.map_faults.arm(site, n);
     }
 
+    /// [`SpaceStats::committed_bytes`] alone: one load, where `stats`
+    /// walks every block (a census) and takes the large-object lock.
+    pub fn committed_bytes(&self) -> usize {
+        self.inner.committed_bytes.load(Ordering::Relaxed)
+    }
+
     /// A snapshot of the accounting.
     pub fn stats(&self) -> SpaceStats {
         let s = &self.inner;
