@@ -616,9 +616,9 @@ fn the_pacer_reports_its_goal_the_allocation_during_a_cycle_and_the_overshoot() 
 fn a_shrinking_heap_gives_free_blocks_back() {
     let heap = Heap::new(verified().min_trigger_bytes(1 << 20)).unwrap();
     let mut m = heap.attach().unwrap();
-    // 1M nodes of 32 bytes (32 MiB, two chunks), one in 4,096 (every
+    // 640 K nodes of 32 bytes (20 MiB, two chunks), one in 4,096 (every
     // 128 KiB: one block in four) on a list of its own.
-    let (n, k, batch) = (1u64 << 20, 4096u64, 1u64 << 14);
+    let (n, k, batch) = (640u64 << 10, 4096u64, 1u64 << 14);
     let mut roots: Vec<(Root<Node>, Root<Node>)> = Vec::new();
     for b in 0..n / batch {
         let r = m
