@@ -84,11 +84,13 @@ pub(crate) fn try_decommit_chunk(s: &SpaceInner, c: NonNull<SmallChunk>) -> bool
         let data = blocks[0].base();
         let start = data.addr().next_multiple_of(page);
         let end = (c.as_ptr().addr() + CHUNK_BYTES) / page * page;
-        // SAFETY: every data block of the chunk is locked by us and free, so
-        // no one needs its contents (C2: the chunk stays mapped); the range
-        // is inside the chunk's data blocks (`start - data` is under a
-        // page) and page-aligned at both ends.
-        let done = unsafe { crate::os::decommit(NonNull::new_unchecked(data.add(start - data.addr())), end - start) };
+        // Inside the chunk's data blocks: `start - data` is under a page.
+        let from = NonNull::new(data.wrapping_add(start - data.addr())).expect("a chunk's data range");
+        // Every data block of the chunk is locked by us and free, so no one
+        // needs its contents (C2: the chunk stays mapped); the range is
+        // page-aligned at both ends.
+        // SAFETY: a dead, page-aligned range of a live mapping (above).
+        let done = unsafe { crate::os::decommit(from, end - start) };
         if done {
             // DC1, DC2: every block FRESH again; the resident ones uncounted.
             let mut resident = 0;
@@ -162,11 +164,13 @@ pub(crate) fn release_free_blocks(s: &SpaceInner, retain: usize) -> usize {
 /// idle), unlock them, and empty it; returns how many went back.
 fn release_run(s: &SpaceInner, run: &mut Vec<BlockRef>) -> usize {
     let Some(first) = run.first() else { return 0 };
-    // SAFETY: the blocks are adjacent in one chunk (C2: mapped while the
-    // space lives), each FREE and locked by us, so no one reads or writes
-    // their data; blocks are page-aligned and a page divides a block
-    // (DC3, checked by the caller).
-    let done = unsafe { crate::os::decommit(NonNull::new_unchecked(first.base()), run.len() * BLOCK_BYTES) };
+    let from = NonNull::new(first.base()).expect("a block's base");
+    // The blocks are adjacent in one chunk (C2: mapped while the space
+    // lives), each FREE and locked by us, so no one reads or writes their
+    // data; blocks are page-aligned and a page divides a block (DC3,
+    // checked by the caller).
+    // SAFETY: a dead, page-aligned range of a live mapping (above).
+    let done = unsafe { crate::os::decommit(from, run.len() * BLOCK_BYTES) };
     let n = if done { run.len() } else { 0 };
     for b in run.drain(..) {
         if done {
