@@ -519,7 +519,7 @@ impl Heap {
             MarkerKind::Serial => Box::new(crate::collector::mark::SerialMarker),
             MarkerKind::Assisted => Box::new(crate::collector::mark::AssistedMarker),
             MarkerKind::Parallel(n) => Box::new(crate::collector::mark::ParallelMarker {
-                threads: if n == 0 { std::thread::available_parallelism().map_or(2, |n| n.get()) } else { n },
+                threads: if n == 0 { crate::collector::machine_cores().unwrap_or(2) } else { n },
             }),
         };
         let inner = Arc::new(HeapInner {

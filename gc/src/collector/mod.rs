@@ -110,7 +110,7 @@ pub(crate) struct Collector {
     /// A scheduling hint that no protocol depends on: `std`'s atomic even
     /// under loom, so the models do not explore its accesses.
     crowded: std::sync::atomic::AtomicBool,
-    /// The machine's cores (`available_parallelism`, read once).
+    /// The machine's cores ([`machine_cores`]).
     cores: usize,
     /// Times a thread gave way (`GcStats::gave_way`); a statistic only.
     pub(crate) gave_way: std::sync::atomic::AtomicU64,
@@ -184,7 +184,7 @@ impl Collector {
             hold: std::sync::atomic::AtomicU8::new(0),
             #[cfg(all(test, not(tmgc_loom)))]
             held: std::sync::atomic::AtomicBool::new(false),
-            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cores: machine_cores().unwrap_or(1),
             gave_way: std::sync::atomic::AtomicU64::new(0),
             marker,
             config,
@@ -207,4 +207,15 @@ impl Collector {
         let _work = crate::gcwork::GcWork::enter();
         self.assists.assist(&MarkWork::new(&self.grey, &self.assists, None), budget).objects
     }
+}
+
+/// The machine's cores (`available_parallelism`), read once per process:
+/// the call reads the cgroup's files (several system calls), too much for
+/// every `Heap::new` (and it made each loom execution several times
+/// slower). A `std` cell even under loom: a constant of the process, no
+/// protocol reads it.
+/// `None` where the system does not say.
+pub(crate) fn machine_cores() -> Option<usize> {
+    static CORES: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().ok().map(|n| n.get()))
 }

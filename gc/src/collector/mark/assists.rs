@@ -44,9 +44,11 @@ const ASSIST_BYTES_PER_OBJECT: usize = 64;
 /// each object it traces can be a cache miss, and 512 objects once took
 /// 721 µs of CPU time in one assist (pause bench, 256 MiB, 2 mutators,
 /// the serial marker, AMD EPYC Zen 2; docs/PERFORMANCE.md).
+#[cfg(not(tmgc_loom))]
 const ASSIST_TIME_CAP: std::time::Duration = std::time::Duration::from_micros(100);
 
 /// How many objects an assist traces between two reads of the clock.
+#[cfg(not(tmgc_loom))]
 const ASSIST_CLOCK_EVERY: u64 = 32;
 
 /// The mark assists' shared state, one per collector.
