@@ -4,7 +4,7 @@
 //! |---------|---------|------------|------------|
 //! | granule | 16 B    | 16 B       | 16 B       |
 //! | block   | 32 KiB  | 4 KiB      | 1 KiB      |
-//! | chunk   | 16 MiB  | 256 KiB    | 16 KiB     |
+//! | chunk   | 16 MiB  | 128 KiB    | 16 KiB     |
 //!
 //! Constants shrink under miri and loom (as crossbeam-epoch shrinks its bags)
 //! so that the interpreters and model checkers stay fast; every other constant
@@ -41,7 +41,7 @@ const LOG_BLOCK: usize = 10;
 #[cfg(not(any(miri, tmgc_loom)))]
 const LOG_CHUNK: usize = 24;
 #[cfg(all(miri, not(tmgc_loom)))]
-const LOG_CHUNK: usize = 18;
+const LOG_CHUNK: usize = 17;
 #[cfg(tmgc_loom)]
 const LOG_CHUNK: usize = 14;
 

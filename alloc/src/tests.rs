@@ -54,7 +54,7 @@ fn metadata_within_two_percent() {
     let st = s.stats();
     assert_eq!(st.chunks, 1);
     let ratio = st.metadata_bytes as f64 / (st.chunks * CHUNK_BYTES) as f64;
-    // Under miri the chunks are shrunk to 256 KiB and the rounding costs more.
+    // Under miri the chunks are shrunk to 128 KiB and the rounding costs more.
     assert!(ratio <= 0.02 || cfg!(miri), "fixed metadata is {:.2}% of a chunk", ratio * 100.0);
     assert_eq!(META_BLOCKS + DATA_BLOCKS, CHUNK_BYTES / BLOCK_BYTES);
 }
