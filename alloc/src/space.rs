@@ -96,7 +96,7 @@ impl Drop for InHook {
 #[cfg(not(any(miri, tmgc_loom)))]
 const MAX_CHUNKS: usize = 1 << 16;
 #[cfg(all(miri, not(tmgc_loom)))]
-const MAX_CHUNKS: usize = 64;
+const MAX_CHUNKS: usize = 128; // 16 MiB of 128 KiB chunks
 #[cfg(tmgc_loom)]
 const MAX_CHUNKS: usize = 2;
 

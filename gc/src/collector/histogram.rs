@@ -38,8 +38,8 @@ impl Histogram {
 
     /// Add every value of `other`.
     pub(crate) fn add(&mut self, other: &Histogram) {
-        if let Some(o) = &other.inner {
-            let _ = self.counts().add(&**o);
+        if let Some(o) = other.inner.as_deref().filter(|o| !o.is_empty()) {
+            let _ = self.counts().add(o);
         }
     }
 
