@@ -212,9 +212,8 @@ impl Collector {
 /// The machine's cores (`available_parallelism`), read once per process:
 /// the call reads the cgroup's files (several system calls), too much for
 /// every `Heap::new` (and it made each loom execution several times
-/// slower). A `std` cell even under loom: a constant of the process, no
-/// protocol reads it.
-/// `None` where the system does not say.
+/// slower). `None` where the system does not say. A `std` cell even
+/// under loom: a constant of the process, which no protocol reads.
 pub(crate) fn machine_cores() -> Option<usize> {
     static CORES: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
     *CORES.get_or_init(|| std::thread::available_parallelism().ok().map(|n| n.get()))
