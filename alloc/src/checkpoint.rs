@@ -25,6 +25,8 @@
 //! Checkpoints nest: rewinding to one keeps it open and invalidates newer
 //! ones; releasing one releases it and every newer one.
 
+use std::ptr::NonNull;
+
 use crate::bitmap;
 use crate::chunk::BlockRef;
 use crate::large;
@@ -131,6 +133,8 @@ impl LocalAllocator {
                         again.push(region);
                     }
                 }
+                // Its start bit lies in a region cleared above.
+                LogEntry::Filler(..) => {}
                 LogEntry::Large(ptr) => {
                     if large::remove_large(&self.space, ptr) {
                         // SAFETY: just removed from the set by us, its
@@ -169,6 +173,78 @@ impl LocalAllocator {
         Ok(())
     }
 
+    /// Call `f` with every object allocated since `ck` (which stays open)
+    /// and not rewound since, each once, as the address `alloc` returned:
+    /// the regions left since `ck`, in the order they were left, each in
+    /// address order, with the large objects where they were logged; then
+    /// the current region. Allocation order within a region; across
+    /// regions and large objects, the order the log records them in.
+    ///
+    /// This is the list a caller that needs it only at the end (a
+    /// transaction publishing its new objects) need not keep: the log and
+    /// the start bits already hold it. The objects are exactly the granules
+    /// with a start bit in the ranges `rewind` would clear, less each
+    /// left region's end marker (`leave_region` sets the start bit of the
+    /// first unused granule): the same ranges, so the two agree on what
+    /// "since `ck`" holds.
+    ///
+    /// ```
+    /// use tmgc_alloc::{Config, Space, LARGE_THRESHOLD};
+    /// let space = Space::new(Config::default()).unwrap();
+    /// let mut a = space.allocator();
+    /// let before = a.alloc(32, 8).unwrap();
+    /// let ck = a.checkpoint();
+    /// let small = a.alloc(48, 8).unwrap();
+    /// let large = a.alloc(2 * LARGE_THRESHOLD, 8).unwrap();
+    /// let mut seen = Vec::new();
+    /// a.allocated_since(&ck, |p| seen.push(p)).unwrap();
+    /// assert_eq!(seen.len(), 2);
+    /// assert!(seen.contains(&small) && seen.contains(&large) && !seen.contains(&before));
+    /// a.release(ck).unwrap();
+    /// ```
+    pub fn allocated_since(&mut self, ck: &Checkpoint, mut f: impl FnMut(NonNull<u8>)) -> Result<(), AllocError> {
+        self.check(ck)?;
+        // Staged start bits (A5) into the bitmap: the current region's
+        // newest objects may have none there yet.
+        self.flush_stage();
+        let log = &self.log[ck.log_len..];
+        // Alignment fillers since `ck` (rare: over-aligned objects only).
+        // By address, sorted for a binary search.
+        let mut fillers: Vec<usize> = log
+            .iter()
+            .filter_map(|e| match *e {
+                LogEntry::Filler(b, g) => Some(b.granule_ptr(g).addr()),
+                _ => None,
+            })
+            .collect();
+        fillers.sort_unstable();
+        let mut switched = false;
+        for e in log {
+            match *e {
+                LogEntry::Region { region, used } => {
+                    // The first region left since `ck` may be the one
+                    // current at `ck`: its objects before `ck`'s cursor are older.
+                    let first = !switched && ck.region.is_some_and(|r| r.0 == region.block && r.1 == region.start);
+                    let from = if first { ck.region.map_or(region.start, |r| r.2) } else { region.start };
+                    switched = true;
+                    each_start(region.block, from, used, &fillers, &mut f);
+                }
+                LogEntry::Large(ptr) => f(ptr.object()),
+                LogEntry::Filler(..) => {}
+            }
+        }
+        if let Some(b) = self.block {
+            // As in `rewind`: the checkpoint's own region only if no region
+            // was left since.
+            let from = match ck.region.filter(|_| !switched) {
+                Some(r) => r.2,
+                None => b.granule_of(self.region_start),
+            };
+            each_start(b, from, b.granule_of(self.cursor()), &fillers, &mut f);
+        }
+        Ok(())
+    }
+
     /// Close `ck` and every newer checkpoint, keeping what they allocated.
     pub fn release(&mut self, ck: Checkpoint) -> Result<(), AllocError> {
         self.check(&ck)?;
@@ -197,6 +273,23 @@ impl LocalAllocator {
 
     fn region_bytes(&self) -> i64 {
         (self.cursor().addr() - self.region_start.addr()) as i64
+    }
+}
+
+/// Call `f` with the object at each start bit of granules `[lo, hi)` of
+/// an owned block (only its owner writes the start bits: A1), but the
+/// `fillers` (addresses, sorted).
+fn each_start(b: BlockRef, lo: usize, hi: usize, fillers: &[usize], f: &mut impl FnMut(NonNull<u8>)) {
+    let hi = hi.min(BLOCK_GRANULES);
+    let mut g = lo;
+    while let Some(s) = bitmap::next_set(b.starts(), g).filter(|&s| s < hi) {
+        let p = b.granule_ptr(s);
+        if fillers.is_empty() || fillers.binary_search(&p.addr()).is_err() {
+            // SAFETY: `granule_ptr` of a granule inside the block is a
+            // pointer into the block's mapping, never null.
+            f(unsafe { NonNull::new_unchecked(p) });
+        }
+        g = s + 1;
     }
 }
 

@@ -23,6 +23,10 @@
 //! - (A2) A region is entered at a granule with no live cell inside it; when it
 //!   is left, a filler start bit is set at the cursor if space remains, so the
 //!   block's cell partition (sweep.rs, (P)) holds once the block is retired.
+//!   Alignment padding is a filler too; while a checkpoint is open it is
+//!   logged (`LogEntry::Filler`), so that within the ranges a checkpoint
+//!   covers, every start bit but a logged filler and each left region's
+//!   end marker is an object allocated since (`allocated_since`).
 //! - (A3) Objects in `[black_from, cursor)` were allocated black; their mark
 //!   bits are set (flushed) when the region is left, the colour changes, or
 //!   `flush_marks` is called. Until then a marker may see them unmarked and
@@ -36,7 +40,8 @@
 //!   the cost of the fast path (measured: docs/PERFORMANCE.md).
 //! - (A4) While a checkpoint is open, no owned block is retired, so
 //!   everything allocated since the checkpoint is still in this allocator's
-//!   hands and `rewind` can give it back exactly.
+//!   hands: `rewind` can give it back exactly, and `allocated_since` can
+//!   list it.
 
 use std::ptr::{null_mut, NonNull};
 
@@ -75,6 +80,10 @@ pub(crate) enum LogEntry {
     Region { region: Region, used: usize },
     /// A large object was allocated.
     Large(LargePtr),
+    /// Alignment padding at this granule of this block became a free
+    /// filler cell (A2): a start bit that is no object, which
+    /// `allocated_since` must skip.
+    Filler(BlockRef, usize),
 }
 
 /// The byte a staged start bit is written as (its top bit is what
@@ -309,6 +318,9 @@ impl LocalAllocator {
                         self.black_from = p;
                     }
                     bitmap::set_owned(block.starts(), block.granule_of(self.cursor));
+                    if self.open > 0 {
+                        self.log.push(LogEntry::Filler(block, block.granule_of(self.cursor)));
+                    }
                 }
                 let g = block.granule_of(p);
                 bitmap::set_owned(block.starts(), g);

@@ -56,6 +56,20 @@
 //! (each binary-trees tree) so never reaches the collector: its bytes are
 //! not even counted as allocated. It is the non-moving form of stmgc's
 //! nursery reset at commit, for the case where nothing survives.
+//!
+//! NL1: the new objects are counted at allocation (`Tx::allocated`), not
+//! logged one by one: `Tx::alloc_raw` is the only allocation of an attempt,
+//! every allocation after its checkpoint, so the objects the allocator
+//! lists since that checkpoint (alloc's `allocated_since`: the start bits
+//! of the ranges a rewind would clear, less the fillers) are exactly its
+//! new objects, headers written. `Tx::list_news` fills `logs.news` from
+//! there at the two places that read it: a commit that publishes them
+//! (`escape`, CM2), at the start of `finish`, before the barrier, the
+//! stamp and the weak cells' registration; and a rewind that must run
+//! their destructors (`drop_news`). A commit that gives them back (CM3)
+//! without destructors, the binary-trees and GCBench trees, never lists
+//! them. The listing is idempotent (the start bits stay until a rewind),
+//! so a roll-forward (CM1) may list again; and it reads no header.
 
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
@@ -69,6 +83,7 @@ use crate::header::Header;
 use crate::heap::INEVITABLE;
 use crate::sync::{sc_order, Spin};
 use crate::thread::MutatorState;
+use tmgc_alloc::Checkpoint;
 
 use super::{Logs, Tx, Write};
 use crate::fault::FaultPoint;
@@ -107,13 +122,9 @@ impl<'tx> Tx<'tx> {
     #[inline]
     pub(crate) fn commit(&mut self) -> Result<(u64, bool), Conflict> {
         let logs = &self.core.logs;
-        if self.solo
-            && self.ck.is_none()
-            && !self.core.gc.barrier
-            && logs.news.is_empty()
-            && logs.globals.is_empty()
-            && logs.finals.is_empty()
+        if self.solo && self.ck.is_none() && !self.core.gc.barrier && logs.globals.is_empty() && logs.finals.is_empty()
         {
+            // No checkpoint: no new object (NL1).
             debug_assert!(logs.reads.is_empty() && logs.locked.is_empty(), "solo transactions log no reads");
             // The common solo commit, inlined: write back the logged words
             // (nothing to lock, validate, stamp or shade; S2 of `solo`).
@@ -166,7 +177,6 @@ impl<'tx> Tx<'tx> {
             && self.ck.is_none()
             && !self.core.gc.barrier
             && logs.writes.is_empty()
-            && logs.news.is_empty()
             && logs.globals.is_empty()
             && logs.finals.is_empty()
     }
@@ -204,7 +214,6 @@ impl<'tx> Tx<'tx> {
             && !self.inevitable
             && self.ck.is_none()
             && !self.core.gc.barrier
-            && logs.news.is_empty()
             && logs.globals.is_empty()
             && logs.finals.is_empty()
             && logs.writes.iter().all(|w| w.obj() == first);
@@ -386,6 +395,10 @@ impl<'tx> Tx<'tx> {
         // on the other paths, which allocate nothing): if none of the new
         // objects can escape, they are garbage from here on.
         let escape = self.escape;
+        if escape && self.stage <= stage::GLOBALS {
+            // NL1: the steps up to GLOBALS read the list.
+            self.list_news();
+        }
         if self.stage <= stage::BARRIER {
             // A roll-forward finds the barrier begun (CM1).
             let again = self.stage == stage::BARRIER;
@@ -394,7 +407,7 @@ impl<'tx> Tx<'tx> {
             // New objects that cannot escape (CM2) need no barrier: the
             // commit gives them back (CM3).
             let read_only =
-                core.logs.writes.is_empty() && (core.logs.news.is_empty() || !escape) && core.logs.globals.is_empty();
+                core.logs.writes.is_empty() && (self.allocated == 0 || !escape) && core.logs.globals.is_empty();
             if core.gc.barrier {
                 if read_only {
                     // Barrier (b) only. Not once marking has closed in
@@ -440,7 +453,7 @@ impl<'tx> Tx<'tx> {
                 // (`drop_news` takes the news first), and a second rewind
                 // to the same checkpoint, with nothing allocated since,
                 // changes nothing.
-                reclaim_news(self.core, std::mem::take(&mut self.drop_news));
+                reclaim_news(self.core, ck, std::mem::take(&mut self.drop_news));
                 self.core.alloc.rewind(ck).expect("the attempt's own checkpoint");
             }
         }
@@ -500,7 +513,6 @@ impl<'tx> Tx<'tx> {
             // wv that reaches one through a global root conflicts), then NEW
             // cleared with Release, before any reference to them is written
             // back.
-            self.allocated = logs.news.len();
             if escape {
                 for h in &logs.news {
                     // SAFETY: our own live new objects.
@@ -693,8 +705,18 @@ impl<'tx> Tx<'tx> {
     /// matters. If none can, the commit publishes none of them (CM2).
     #[inline]
     fn news_may_escape(&self) -> bool {
-        !self.core.logs.news.is_empty()
-            && (self.weak_news || escape_starts(&self.core.logs, &self.core.roots).any(Self::is_new))
+        self.allocated > 0 && (self.weak_news || escape_starts(&self.core.logs, &self.core.roots).any(Self::is_new))
+    }
+
+    /// NL1: list the attempt's new objects in `logs.news`, from the
+    /// allocator's record since the attempt's checkpoint. Idempotent.
+    fn list_news(&mut self) {
+        let core = &mut *self.core;
+        core.logs.news.clear();
+        if let Some(ck) = &self.ck {
+            list_news(core, ck);
+        }
+        debug_assert_eq!(core.logs.news.len(), self.allocated, "NL1: the allocator lists every new object once");
     }
 
     /// P4: mark the new objects this commit publishes reachable (SV1 of
@@ -774,7 +796,7 @@ impl<'tx> Tx<'tx> {
         // destructor cannot re-enter a heap, whichever of the three runs it.
         let (panic, _) = {
             let _work = crate::gcwork::GcWork::enter();
-            drop_news(self.core, std::mem::take(&mut self.drop_news))
+            drop_news(self.core, self.ck.as_ref(), std::mem::take(&mut self.drop_news))
         };
         if let Some(ck) = self.ck.take() {
             self.core.alloc.rewind(&ck).expect("the attempt's own checkpoint");
@@ -799,22 +821,33 @@ impl<'tx> Tx<'tx> {
 /// destructor cannot re-enter the heap), a panic caught and counted
 /// (`GcStats::destructor_panics`), the commit unaffected. `with_drops`:
 /// some new object has a destructor (`Tx::drop_news`).
-fn reclaim_news(core: &mut MutatorState, with_drops: bool) {
+fn reclaim_news(core: &mut MutatorState, ck: &Checkpoint, with_drops: bool) {
     let _work = crate::gcwork::GcWork::enter();
-    let (_, panics) = drop_news(core, with_drops);
+    let (_, panics) = drop_news(core, Some(ck), with_drops);
     if panics > 0 {
         core.heap.destructor_panics.fetch_add(panics, Ordering::Relaxed);
     }
 }
 
-/// Run the destructors of an attempt's new objects, which a rewind is
-/// about to give back (an abort, or CM3's commit), and empty the news
-/// log. A destructor that panics must not stop this half-way (a later
-/// rollback or roll-forward would drop the same values again): the rest
-/// run; the first panic is returned, with the number of panics. Reads no
-/// header unless `with_drops` (some new object has a destructor:
-/// `Tx::drop_news`).
-fn drop_news(core: &mut MutatorState, with_drops: bool) -> (Option<Box<dyn std::any::Any + Send>>, u64) {
+/// Run the destructors of an attempt's new objects, which a rewind to
+/// `ck`, the attempt's checkpoint, is about to give back (an abort, or
+/// CM3's commit), and empty the news log. A destructor that panics must
+/// not stop this half-way (a later rollback or roll-forward would drop the
+/// same values again): the rest run; the first panic is returned, with the
+/// number of panics. Lists and reads the new objects only if `with_drops`
+/// (some new object has a destructor: `Tx::drop_news`; the caller takes
+/// the flag, so a second call runs none).
+fn drop_news(
+    core: &mut MutatorState,
+    ck: Option<&Checkpoint>,
+    with_drops: bool,
+) -> (Option<Box<dyn std::any::Any + Send>>, u64) {
+    if with_drops {
+        if let Some(ck) = ck {
+            core.logs.news.clear();
+            list_news(core, ck); // NL1
+        }
+    }
     let mut news = std::mem::take(&mut core.logs.news);
     let (mut panic, mut panics) = (None, 0);
     if with_drops {
@@ -841,6 +874,13 @@ fn drop_news(core: &mut MutatorState, with_drops: bool) -> (Option<Box<dyn std::
     news.clear();
     core.logs.news = news; // keep the buffer's memory
     (panic, panics)
+}
+
+/// Append to `logs.news` every object allocated since `ck`, the attempt's
+/// own open checkpoint: its new objects (NL1).
+fn list_news(core: &mut MutatorState, ck: &Checkpoint) {
+    let news = &mut core.logs.news;
+    core.alloc.allocated_since(ck, |p| news.push(p.cast())).expect("the attempt's own checkpoint");
 }
 
 /// Whether every object in a read set still has the word it was read with

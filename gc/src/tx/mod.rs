@@ -150,6 +150,8 @@ pub(crate) struct Logs {
     /// must update `last_read` too.
     pub(crate) reads: Vec<(NonNull<Header>, u64)>,
     pub(crate) writes: Vec<Write>,
+    /// The attempt's new objects, empty until a commit or rollback lists
+    /// them from the allocator (`Tx::list_news`, NL1 of `commit.rs`).
     pub(crate) news: Vec<NonNull<Header>>,
     pub(crate) globals: Vec<(tmgc_roots::GlobalSlot, NonNull<Header>)>,
     pub(crate) locked: Vec<(NonNull<Header>, u64)>,
@@ -216,8 +218,9 @@ pub struct Tx<'tx> {
     stage: u8,
     /// The write version, once past the commit point (for a roll-forward).
     wv: u64,
-    /// Objects the committed attempt allocated, published or not
-    /// (`TxCounts::allocations`).
+    /// Objects the attempt allocated, published or not
+    /// (`TxCounts::allocations`); `core.logs.news` lists them only once
+    /// a commit needs them (NL1 of `commit.rs`).
     allocated: usize,
     /// Some of its new objects are weak cells (set by `new_weak`; the
     /// survivors' walk starts from them, step GLOBALS registers them).
@@ -390,7 +393,9 @@ impl<'tx> Tx<'tx> {
         }
         // SAFETY: fresh, suitably aligned memory of at least a header's size.
         unsafe { h.write(Header::new(info, flags)) };
-        self.core.logs.news.push(h);
+        // Counted, not logged: the allocator lists them when a commit needs
+        // them (NL1 of `commit.rs`).
+        self.allocated += 1;
         Ok(h)
     }
 
