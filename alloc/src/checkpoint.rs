@@ -133,7 +133,8 @@ impl LocalAllocator {
                         again.push(region);
                     }
                 }
-                // Its start bit lies in a region cleared above.
+                // Its start bit lies in a region of this log, whose
+                // range is cleared with it.
                 LogEntry::Filler(..) => {}
                 LogEntry::Large(ptr) => {
                     if large::remove_large(&self.space, ptr) {

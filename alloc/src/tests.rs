@@ -1035,6 +1035,7 @@ fn allocated_since_lists_exactly_what_a_checkpoint_covers() {
                 0 => b.alloc(LARGE_THRESHOLD + 1 + (r as usize >> 8) % 4096, 8),
                 1 => b.alloc(48, 64),
                 2 => b.alloc_needs_drop(32, 8),
+                3 if r % 64 == 3 => b.alloc_needs_drop(LARGE_THRESHOLD + 64, 8),
                 _ => b.alloc(16 + (r as usize >> 8) % 12 * 16, 8),
             };
             out.push(p.unwrap().as_ptr().addr());
@@ -1079,4 +1080,44 @@ fn allocated_since_lists_exactly_what_a_checkpoint_covers() {
     for &(p, i) in kept.iter().filter(|(_, i)| i % 5 == 0) {
         assert!(holds(p, 32, i as u8), "a live object was overwritten");
     }
+}
+
+/// `allocated_since` from a checkpoint taken with no current region (a
+/// fresh allocator), and across refills that fail at the heap limit (the
+/// log truncated, the region restored: `next_region`'s error path).
+#[test]
+fn allocated_since_survives_a_fresh_allocator_and_failed_refills() {
+    let s = Space::new(Config::default().heap_limit(4 * BLOCK_BYTES)).unwrap();
+    let mut a = s.allocator();
+    let ck = a.checkpoint();
+    let mut got = Vec::new();
+    a.allocated_since(&ck, |p| got.push(p)).unwrap();
+    assert!(got.is_empty(), "nothing allocated yet");
+    let mut expect = Vec::new();
+    // Until the heap is full: mostly small objects, now and then one of
+    // 1 KiB, which may fail while the current region still has room.
+    let mut i = 0;
+    loop {
+        let size = if i % 7 == 6 { 1024 } else { 32 + (i % 3) * 16 };
+        i += 1;
+        match a.alloc(size, 8) {
+            Ok(p) => expect.push(p.as_ptr().addr()),
+            Err(AllocError::HeapExhausted { .. }) => break,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    // More failed refills, then whatever room the region has left.
+    assert!(matches!(a.alloc(1024, 8), Err(AllocError::HeapExhausted { .. })));
+    while let Ok(p) = a.alloc(32, 8) {
+        expect.push(p.as_ptr().addr());
+    }
+    assert!(matches!(a.alloc(4096, 8), Err(AllocError::HeapExhausted { .. })));
+    let mut got: Vec<usize> = Vec::new();
+    a.allocated_since(&ck, |p| got.push(p.as_ptr().addr())).unwrap();
+    assert_eq!(got.len(), expect.len(), "each object once, after failed refills");
+    got.sort_unstable();
+    expect.sort_unstable();
+    assert_eq!(got, expect);
+    a.rewind(&ck).unwrap();
+    a.release(ck).unwrap();
 }

@@ -396,7 +396,10 @@ impl<'tx> Tx<'tx> {
         // objects can escape, they are garbage from here on.
         let escape = self.escape;
         if escape && self.stage <= stage::GLOBALS {
-            // NL1: the steps up to GLOBALS read the list.
+            // NL1: the steps up to GLOBALS read the list. Before the first
+            // stage mark of a commit: a panic here (out of memory, or the
+            // count check failing) rolls back, which is sound as nothing
+            // is published yet; a roll-forward lists again.
             self.list_news();
         }
         if self.stage <= stage::BARRIER {
