@@ -109,6 +109,8 @@ fn rounds(heap: &Heap) {
     let mut m = heap.attach().unwrap();
     let mut kept = Vec::new();
     let mut links_kept = 0u64;
+    // `TxCounts` of the committed attempts: counted by the allocator now.
+    let (mut allocated, mut given_back) = (0u64, 0u64);
     for round in 0..ROUNDS {
         let n = 50 + round * 37 % 400;
         match round % 4 {
@@ -123,6 +125,7 @@ fn rounds(heap: &Heap) {
                     })
                     .unwrap();
                 links_kept += n;
+                allocated += 2 * n + n.div_ceil(97) + 1; // links, wide objects, weak cells, `Big`
                 kept.push((root, sum, n));
             }
             // Built and dropped: the commit gives it back (CM3), running
@@ -138,6 +141,8 @@ fn rounds(heap: &Heap) {
                     .unwrap();
                 assert!(sum > 0 && len == n);
                 assert_eq!(DROPS.load(Ordering::SeqCst), before + n as usize, "a given-back link's destructor");
+                allocated += 2 * n;
+                given_back += 2 * n;
             }
             // Aborted by the body: the rollback runs every destructor.
             _ => {
@@ -151,6 +156,8 @@ fn rounds(heap: &Heap) {
             }
         }
     }
+    let counts = m.tx_counts();
+    assert_eq!((counts.allocations, counts.given_back), (allocated, given_back), "TxCounts");
     let cycles = heap.stats().cycles;
     assert!(cycles >= 3, "{cycles} cycles ran during the rounds");
     heap.collect().unwrap();

@@ -131,6 +131,16 @@ pub(crate) fn next_set_in(words: &[u64], from: usize) -> Option<usize> {
     }
 }
 
+/// Number of set bits in `[lo, hi)`.
+pub(crate) fn count_range(words: &[AtomicU64], lo: usize, hi: usize) -> usize {
+    if lo >= hi {
+        return 0;
+    }
+    (lo / 64..=(hi - 1) / 64)
+        .map(|w| (words[w].load(Ordering::Relaxed) & range_mask(w, lo, hi)).count_ones() as usize)
+        .sum()
+}
+
 /// Number of set bits.
 pub(crate) fn count(words: &[AtomicU64]) -> usize {
     words.iter().map(|w| w.load(Ordering::Relaxed).count_ones() as usize).sum()

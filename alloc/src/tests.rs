@@ -1047,6 +1047,7 @@ fn allocated_since_lists_exactly_what_a_checkpoint_covers() {
     let listed = |b: &mut LocalAllocator, ck: &Checkpoint| {
         let mut v = Vec::new();
         b.allocated_since(ck, |p| v.push(p.as_ptr().addr())).unwrap();
+        assert_eq!(b.count_since(ck), Ok(v.len()), "count_since counts what allocated_since lists");
         v
     };
     let mut got = listed(&mut b, &outer);
@@ -1076,6 +1077,7 @@ fn allocated_since_lists_exactly_what_a_checkpoint_covers() {
     b.release(outer).unwrap();
     let foreign = a.checkpoint();
     assert_eq!(b.allocated_since(&foreign, |_| ()), Err(AllocError::ForeignCheckpoint));
+    assert_eq!(b.count_since(&foreign), Err(AllocError::ForeignCheckpoint));
     a.release(foreign).unwrap();
     for &(p, i) in kept.iter().filter(|(_, i)| i % 5 == 0) {
         assert!(holds(p, 32, i as u8), "a live object was overwritten");
@@ -1115,6 +1117,7 @@ fn allocated_since_survives_a_fresh_allocator_and_failed_refills() {
     let mut got: Vec<usize> = Vec::new();
     a.allocated_since(&ck, |p| got.push(p.as_ptr().addr())).unwrap();
     assert_eq!(got.len(), expect.len(), "each object once, after failed refills");
+    assert_eq!(a.count_since(&ck), Ok(expect.len()));
     got.sort_unstable();
     expect.sort_unstable();
     assert_eq!(got, expect);

@@ -57,19 +57,22 @@
 //! not even counted as allocated. It is the non-moving form of stmgc's
 //! nursery reset at commit, for the case where nothing survives.
 //!
-//! NL1: the new objects are counted at allocation (`Tx::allocated`), not
-//! logged one by one: `Tx::alloc_raw` is the only allocation of an attempt,
-//! every allocation after its checkpoint, so the objects the allocator
-//! lists since that checkpoint (alloc's `allocated_since`: the start bits
-//! of the ranges a rewind would clear, less the fillers) are exactly its
-//! new objects, headers written. `Tx::list_news` fills `logs.news` from
-//! there at the two places that read it: a commit that publishes them
-//! (`escape`, CM2), at the start of `finish`, before the barrier, the
-//! stamp and the weak cells' registration; and a rewind that must run
-//! their destructors (`drop_news`). A commit that gives them back (CM3)
-//! without destructors, the binary-trees and GCBench trees, never lists
-//! them. The listing is idempotent (the start bits stay until a rewind),
-//! so a roll-forward (CM1) may list again; and it reads no header.
+//! NL1: the new objects are neither logged nor counted one by one:
+//! `Tx::alloc_raw` is the only allocation of an attempt, every allocation
+//! after its checkpoint (taken before the first), so the objects the
+//! allocator lists since that checkpoint (alloc's `allocated_since`: the
+//! start bits of the ranges a rewind would clear, less the fillers) are
+//! exactly its new objects, headers written; an attempt without a
+//! checkpoint has none. `Tx::list_news` fills `logs.news` from there at
+//! the two places that read it: a commit that publishes them (`escape`,
+//! CM2), at the start of `finish`, before the barrier, the stamp and the
+//! weak cells' registration; and a rewind that must run their
+//! destructors (`drop_news`). A commit that gives them back (CM3) only
+//! counts them (`count_since`, a population count of the same bits) for
+//! `TxCounts`: the binary-trees and GCBench trees are never listed. The
+//! listing is idempotent (the start bits stay until a rewind), so a
+//! roll-forward (CM1) may list again; it reads no header. Debug builds
+//! also count each allocation and check every listing against it.
 
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
@@ -395,12 +398,20 @@ impl<'tx> Tx<'tx> {
         // on the other paths, which allocate nothing): if none of the new
         // objects can escape, they are garbage from here on.
         let escape = self.escape;
-        if escape && self.stage <= stage::GLOBALS {
-            // NL1: the steps up to GLOBALS read the list. Before the first
-            // stage mark of a commit: a panic here (out of memory, or the
-            // count check failing) rolls back, which is sound as nothing
-            // is published yet; a roll-forward lists again.
-            self.list_news();
+        if self.stage <= stage::GLOBALS {
+            // NL1: the steps up to GLOBALS read the list; a commit that
+            // gives its new objects back counts them before its rewind.
+            // Before the first stage mark of a commit: a panic here (out
+            // of memory, or the check failing) rolls back, which is sound
+            // as nothing is published yet; a roll-forward lists again.
+            if escape {
+                self.list_news();
+                self.allocated = self.core.logs.news.len();
+            } else if let Some(ck) = &self.ck {
+                self.allocated = self.core.alloc.count_since(ck).expect("the attempt's own checkpoint");
+                #[cfg(debug_assertions)]
+                debug_assert_eq!(self.allocated, self.allocated_check, "NL1: the allocator counts every new object");
+            }
         }
         if self.stage <= stage::BARRIER {
             // A roll-forward finds the barrier begun (CM1).
@@ -409,8 +420,8 @@ impl<'tx> Tx<'tx> {
             let core = &*self.core;
             // New objects that cannot escape (CM2) need no barrier: the
             // commit gives them back (CM3).
-            let read_only =
-                core.logs.writes.is_empty() && (self.allocated == 0 || !escape) && core.logs.globals.is_empty();
+            // (`escape` implies new objects: `news_may_escape`.)
+            let read_only = core.logs.writes.is_empty() && !escape && core.logs.globals.is_empty();
             if core.gc.barrier {
                 if read_only {
                     // Barrier (b) only. Not once marking has closed in
@@ -708,7 +719,9 @@ impl<'tx> Tx<'tx> {
     /// matters. If none can, the commit publishes none of them (CM2).
     #[inline]
     fn news_may_escape(&self) -> bool {
-        self.allocated > 0 && (self.weak_news || escape_starts(&self.core.logs, &self.core.roots).any(Self::is_new))
+        // No checkpoint, no new object (NL1); with one, a weak cell or a
+        // start with `NEW` set is a new object.
+        self.ck.is_some() && (self.weak_news || escape_starts(&self.core.logs, &self.core.roots).any(Self::is_new))
     }
 
     /// NL1: list the attempt's new objects in `logs.news`, from the
@@ -719,7 +732,8 @@ impl<'tx> Tx<'tx> {
         if let Some(ck) = &self.ck {
             list_news(core, ck);
         }
-        debug_assert_eq!(core.logs.news.len(), self.allocated, "NL1: the allocator lists every new object once");
+        #[cfg(debug_assertions)]
+        debug_assert_eq!(core.logs.news.len(), self.allocated_check, "NL1: the allocator lists every new object once");
     }
 
     /// P4: mark the new objects this commit publishes reachable (SV1 of
