@@ -293,6 +293,7 @@ impl LocalAllocator {
             };
             n += bitmap::count_range(b.starts(), from, b.granule_of(self.cursor()).min(BLOCK_GRANULES));
         }
+        debug_assert!(fillers <= n, "every filler logged since the checkpoint lies in a range counted");
         Ok(n - fillers)
     }
 

@@ -6,6 +6,8 @@
 //! Properties:
 //! - objects never overlap, are aligned, and small ones lie inside one block;
 //! - every object's contents survive everything but its own death;
+//! - `allocated_since` and `count_since` give, for each open checkpoint,
+//!   exactly the objects allocated while it was open;
 //! - rewind frees exactly what was allocated since the checkpoint and
 //!   restores the allocator's byte count;
 //! - a sweep frees exactly the unmarked objects (seen through the drop hook,
@@ -202,6 +204,20 @@ fn run(ops: Vec<Op>) -> TestResult {
                 for o in objs.values_mut() {
                     o.marked = false;
                 }
+            }
+        }
+        // What each open checkpoint covers: the objects allocated while it
+        // was open (`depth` above its index), listed and counted alike.
+        for (i, (ck, _)) in cks.iter().enumerate() {
+            let expect: HashSet<usize> = objs.iter().filter(|(_, o)| o.depth > i).map(|(&k, _)| k).collect();
+            let mut listed = Vec::new();
+            a.allocated_since(ck, |p| listed.push(p.as_ptr() as usize)).unwrap();
+            let got: HashSet<usize> = listed.iter().copied().collect();
+            if got != expect || listed.len() != expect.len() {
+                return TestResult::error(format!("checkpoint {i} lists {got:x?}, the model says {expect:x?}"));
+            }
+            if a.count_since(ck) != Ok(expect.len()) {
+                return TestResult::error(format!("checkpoint {i}: count_since disagrees with the model"));
             }
         }
         for (&k, o) in &objs {

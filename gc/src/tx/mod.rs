@@ -402,8 +402,9 @@ impl<'tx> Tx<'tx> {
         // Neither logged nor counted here: the allocator lists or counts
         // them when a commit needs them (NL1 of `commit.rs`). A count kept
         // here, a read-modify-write of the `Tx` per object, chained each
-        // allocation to the last through memory: binary-trees ran 1.15x
-        // as long with it. Debug builds keep one, to check the listing.
+        // allocation to the last through memory: binary-trees took 0.947x
+        // the time without it (docs/PERFORMANCE.md). Debug builds keep
+        // one, to check the listing.
         #[cfg(debug_assertions)]
         {
             self.allocated_check += 1;
