@@ -111,7 +111,13 @@ fn rounds(heap: &Heap) {
     let mut links_kept = 0u64;
     // `TxCounts` of the committed attempts: counted by the allocator now.
     let (mut allocated, mut given_back) = (0u64, 0u64);
-    for round in 0..ROUNDS {
+    // At least `ROUNDS`, and on until three cycles have completed during
+    // them: how long that takes depends on the machine, not on a guess.
+    let cycles0 = heap.stats().cycles;
+    for round in 0.. {
+        if round >= ROUNDS && heap.stats().cycles >= cycles0 + 3 {
+            break;
+        }
         let n = 50 + round * 37 % 400;
         match round % 4 {
             // Published: rooted; checked again at the end.
@@ -158,7 +164,7 @@ fn rounds(heap: &Heap) {
     }
     let counts = m.tx_counts();
     assert_eq!((counts.allocations, counts.given_back), (allocated, given_back), "TxCounts");
-    let cycles = heap.stats().cycles;
+    let cycles = heap.stats().cycles - cycles0;
     assert!(cycles >= 3, "{cycles} cycles ran during the rounds");
     heap.collect().unwrap();
     heap.collect().unwrap();
