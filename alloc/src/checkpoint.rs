@@ -204,46 +204,20 @@ impl LocalAllocator {
     /// a.release(ck).unwrap();
     /// ```
     pub fn allocated_since(&mut self, ck: &Checkpoint, mut f: impl FnMut(NonNull<u8>)) -> Result<(), AllocError> {
-        self.check(ck)?;
-        // Staged start bits (A5) into the bitmap: the current region's
-        // newest objects may have none there yet.
-        self.flush_stage();
-        let log = &self.log[ck.log_len..];
-        // Alignment fillers since `ck` (rare: over-aligned objects only).
-        // By address, sorted for a binary search.
-        let mut fillers: Vec<usize> = log
-            .iter()
-            .filter_map(|e| match *e {
-                LogEntry::Filler(b, g) => Some(b.granule_ptr(g).addr()),
-                _ => None,
-            })
-            .collect();
-        fillers.sort_unstable();
-        let mut switched = false;
-        for e in log {
-            match *e {
-                LogEntry::Region { region, used } => {
-                    // The first region left since `ck` may be the one
-                    // current at `ck`: its objects before `ck`'s cursor are older.
-                    let first = !switched && ck.region.is_some_and(|r| r.0 == region.block && r.1 == region.start);
-                    let from = if first { ck.region.map_or(region.start, |r| r.2) } else { region.start };
-                    switched = true;
-                    each_start(region.block, from, used, &fillers, &mut f);
-                }
-                LogEntry::Large(ptr) => f(ptr.object()),
-                LogEntry::Filler(..) => {}
+        // Alignment fillers since `ck` (rare: over-aligned objects only),
+        // by address, sorted for a binary search.
+        let mut fillers: Vec<usize> = Vec::new();
+        self.covered_since(ck, |c| {
+            if let Covered::Filler(b, g) = c {
+                fillers.push(b.granule_ptr(g).addr());
             }
-        }
-        if let Some(b) = self.block {
-            // As in `rewind`: the checkpoint's own region only if no region
-            // was left since.
-            let from = match ck.region.filter(|_| !switched) {
-                Some(r) => r.2,
-                None => b.granule_of(self.region_start),
-            };
-            each_start(b, from, b.granule_of(self.cursor()), &fillers, &mut f);
-        }
-        Ok(())
+        })?;
+        fillers.sort_unstable();
+        self.covered_since(ck, |c| match c {
+            Covered::Range(b, lo, hi) => each_start(b, lo, hi, &fillers, &mut f),
+            Covered::Large(ptr) => f(ptr.object()),
+            Covered::Filler(..) => {}
+        })
     }
 
     /// How many objects [`allocated_since`](Self::allocated_since) would
@@ -266,35 +240,54 @@ impl LocalAllocator {
     /// a.release(ck).unwrap();
     /// ```
     pub fn count_since(&mut self, ck: &Checkpoint) -> Result<usize, AllocError> {
+        // Every start bit in the ranges is an object but the fillers
+        // logged since `ck`, each of which lies in one of them (padding
+        // before an object allocated since `ck`).
+        let (mut n, mut fillers) = (0usize, 0usize);
+        self.covered_since(ck, |c| match c {
+            Covered::Range(b, lo, hi) => n += bitmap::count_range(b.starts(), lo, hi),
+            Covered::Large(_) => n += 1,
+            Covered::Filler(..) => fillers += 1,
+        })?;
+        debug_assert!(fillers <= n, "every filler logged since the checkpoint lies in a range counted");
+        Ok(n - fillers)
+    }
+
+    /// What was allocated since `ck`, as `allocated_since` and
+    /// `count_since` read it: the granule range bumped in each region left
+    /// since `ck` (from `ck`'s cursor in the region current at `ck`; a
+    /// left region's end marker lies past it), each large object and
+    /// filler logged, in log order; then the current region's range up to
+    /// the cursor. The same ranges `rewind` clears, less the end markers.
+    /// Staged start bits are flushed first (A5).
+    fn covered_since(&mut self, ck: &Checkpoint, mut visit: impl FnMut(Covered)) -> Result<(), AllocError> {
         self.check(ck)?;
         self.flush_stage();
-        let log = &self.log[ck.log_len..];
-        // Every start bit in the ranges walked is an object but the
-        // fillers logged since `ck`, each of which lies in one of them
-        // (padding before an object allocated since `ck`).
-        let (mut n, mut fillers) = (0usize, 0usize);
         let mut switched = false;
-        for e in log {
+        for e in &self.log[ck.log_len..] {
             match *e {
                 LogEntry::Region { region, used } => {
+                    // The first region left since `ck` may be the one
+                    // current at `ck`: its objects before `ck`'s cursor are older.
                     let first = !switched && ck.region.is_some_and(|r| r.0 == region.block && r.1 == region.start);
                     let from = if first { ck.region.map_or(region.start, |r| r.2) } else { region.start };
                     switched = true;
-                    n += bitmap::count_range(region.block.starts(), from, used.min(BLOCK_GRANULES));
+                    visit(Covered::Range(region.block, from, used.min(BLOCK_GRANULES)));
                 }
-                LogEntry::Large(_) => n += 1,
-                LogEntry::Filler(..) => fillers += 1,
+                LogEntry::Large(ptr) => visit(Covered::Large(ptr)),
+                LogEntry::Filler(b, g) => visit(Covered::Filler(b, g)),
             }
         }
         if let Some(b) = self.block {
+            // As in `rewind`: the checkpoint's own region only if no region
+            // was left since.
             let from = match ck.region.filter(|_| !switched) {
                 Some(r) => r.2,
                 None => b.granule_of(self.region_start),
             };
-            n += bitmap::count_range(b.starts(), from, b.granule_of(self.cursor()).min(BLOCK_GRANULES));
+            visit(Covered::Range(b, from, b.granule_of(self.cursor()).min(BLOCK_GRANULES)));
         }
-        debug_assert!(fillers <= n, "every filler logged since the checkpoint lies in a range counted");
-        Ok(n - fillers)
+        Ok(())
     }
 
     /// Close `ck` and every newer checkpoint, keeping what they allocated.
@@ -328,11 +321,20 @@ impl LocalAllocator {
     }
 }
 
+/// One piece of what a checkpoint covers (`covered_since`).
+enum Covered {
+    /// Granules `[lo, hi)` of an owned block, bumped since the checkpoint.
+    Range(BlockRef, usize, usize),
+    /// A large object allocated since the checkpoint.
+    Large(crate::large::LargePtr),
+    /// Alignment padding at this granule: a start bit that is no object.
+    Filler(BlockRef, usize),
+}
+
 /// Call `f` with the object at each start bit of granules `[lo, hi)` of
 /// an owned block (only its owner writes the start bits: A1), but the
 /// `fillers` (addresses, sorted).
 fn each_start(b: BlockRef, lo: usize, hi: usize, fillers: &[usize], f: &mut impl FnMut(NonNull<u8>)) {
-    let hi = hi.min(BLOCK_GRANULES);
     let mut g = lo;
     while let Some(s) = bitmap::next_set(b.starts(), g).filter(|&s| s < hi) {
         let p = b.granule_ptr(s);

@@ -403,7 +403,7 @@ impl<'tx> Tx<'tx> {
         // them when a commit needs them (NL1 of `commit.rs`). A count kept
         // here, a read-modify-write of the `Tx` per object, chained each
         // allocation to the last through memory: binary-trees took 0.947x
-        // the time without it (docs/PERFORMANCE.md). Debug builds keep
+        // the time without it (AMD EPYC Zen 3; docs/PERFORMANCE.md). Debug builds keep
         // one, to check the listing.
         #[cfg(debug_assertions)]
         {
