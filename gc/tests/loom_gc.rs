@@ -78,8 +78,9 @@ fn model(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
 
 /// A model whose full bound takes minutes: CI runs it at `ci`
 /// preemptions, and with `TMGC_LOOM_FULL=1` (`scripts/loom-full.sh`) it
-/// runs at `full`. Each caller names the bug its `ci` bound still finds,
-/// shown by putting the bug back (docs/TESTING.md, "Loom bounds").
+/// runs at `full`. Each caller names the bug put back that CI still
+/// finds, at its `ci` bound or by another test (docs/TESTING.md, "Loom
+/// bounds").
 fn model_ci(ci: usize, full: usize, f: impl Fn() + Sync + Send + 'static) {
     static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let preemptions = if std::env::var_os("TMGC_LOOM_FULL").is_some_and(|v| v == "1") { full } else { ci };
@@ -91,6 +92,29 @@ fn model_ci(ci: usize, full: usize, f: impl Fn() + Sync + Send + 'static) {
         f()
     });
     eprintln!("explored {} interleavings", RUNS.swap(0, std::sync::atomic::Ordering::Relaxed));
+}
+
+/// A one-shot event one thread waits for, blocked (a blocking wait adds
+/// no interleavings, where a spin on an atomic adds one per turn). loom's
+/// `Notify` may wake a waiter spuriously, so the flag says whether the
+/// event happened.
+#[derive(Default)]
+struct Signal {
+    flag: loom::sync::atomic::AtomicBool,
+    notify: loom::sync::Notify,
+}
+
+impl Signal {
+    fn set(&self) {
+        self.flag.store(true, loom::sync::atomic::Ordering::Release);
+        self.notify.notify();
+    }
+
+    fn wait(&self) {
+        while !self.flag.load(loom::sync::atomic::Ordering::Acquire) {
+            self.notify.wait();
+        }
+    }
 }
 
 fn config() -> Config {
@@ -317,9 +341,8 @@ fn attach_detach_park() {
     model(1, || {
         let heap = Heap::new(config()).unwrap();
         let g = setup(&heap);
-        let ready = Arc::new(loom::sync::atomic::AtomicBool::new(false));
         let parked = {
-            let (heap, ready) = (heap.clone(), Arc::clone(&ready));
+            let heap = heap.clone();
             thread::spawn(move || {
                 let mut m = heap.attach().unwrap();
                 let r = m
@@ -328,11 +351,7 @@ fn attach_detach_park() {
                         Ok(tx.root(x))
                     })
                     .unwrap();
-                ready.store(true, loom::sync::atomic::Ordering::Release);
                 // Idle (parked) while the cycle runs, then read the root.
-                while !ready.load(loom::sync::atomic::Ordering::Acquire) {
-                    thread::yield_now();
-                }
                 thread::yield_now();
                 m.transaction::<_, ()>(|tx| {
                     let x = tx.get_root(&r)?;
@@ -368,8 +387,9 @@ fn attach_detach_park() {
 /// the root; its commit must shade it (barrier (b); found by review:
 /// read-only commits skipped it). With the shading taken out of read-only
 /// commits, the verifier fails at bound 1 in 0.3 s; this model's earlier,
-/// undirected form passed at bound 2 even so (319,221 interleavings), as
-/// it ran in solo mode.
+/// undirected form passed at bound 2 even so (319,221 interleavings): a
+/// deleter that entered its transaction alone ran it solo, and the
+/// rooter's attach then waited for it to end.
 #[test]
 fn read_only_root_creation() {
     model(1, || {
@@ -383,8 +403,8 @@ fn read_only_root_creation() {
         // stays off to its commit) and deletes after the rooter's commit.
         // Blocking waits, not spins: each spin would multiply the
         // interleavings.
-        let began = Arc::new(loom::sync::Notify::new());
-        let rooted = Arc::new(loom::sync::Notify::new());
+        let began = Arc::new(Signal::default());
+        let rooted = Arc::new(Signal::default());
         let rooter = {
             let (heap, g, rooted) = (heap.clone(), g.clone(), Arc::clone(&rooted));
             thread::spawn(move || {
@@ -395,7 +415,7 @@ fn read_only_root_creation() {
                         Ok(tx.load(p, |p| &p.b)?.map(|x| tx.root(x)))
                     })
                     .unwrap();
-                rooted.notify();
+                rooted.set();
                 heap.collect().expect("the verifier found a reachable object unmarked");
                 r.map(|r| {
                     m.transaction::<_, ()>(|tx| {
@@ -415,7 +435,7 @@ fn read_only_root_creation() {
                 m.transaction::<_, ()>(|tx| {
                     let p = tx.get_global(&g)?;
                     if std::mem::take(&mut first) {
-                        began.notify();
+                        began.set();
                         rooted.wait();
                     }
                     tx.store(p, |p| &p.b, None)?;
@@ -803,7 +823,10 @@ fn frozen_object_published_then_read_plainly() {
     model(2, || {
         let frozen = DynType::register(DynTypeSpec::new("LoomFrozen").tagged_words(2).frozen()).unwrap();
         let holder = DynType::register(DynTypeSpec::new("LoomHolder").tagged_words(1)).unwrap();
-        let heap = Heap::new(config()).unwrap();
+        // Solo mode off: a thread that entered its transaction alone would
+        // run it solo, and the other's attach would wait for it to end,
+        // ordering the reader by the revocation, not by the publication.
+        let heap = Heap::new(config().solo(false)).unwrap();
         let h: GlobalRoot<Dyn> = {
             let mut m = heap.attach().unwrap();
             m.transaction::<_, ()>(|tx| {
