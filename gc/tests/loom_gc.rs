@@ -388,7 +388,7 @@ fn attach_detach_park() {
 /// answered the request before it read the path, so its root scan missed
 /// the root; its commit must shade it (barrier (b); found by review:
 /// read-only commits skipped it). With the shading taken out of read-only
-/// commits, the verifier fails at bound 1 in 0.3 s; this model's earlier,
+/// commits, the verifier fails at bound 1 in 0.13 s; this model's earlier,
 /// undirected form passed at bound 2 even so (319,221 interleavings): a
 /// deleter that entered its transaction alone ran it solo, and the
 /// rooter's attach then waited for it to end.
