@@ -22,10 +22,11 @@
 //!   while a cycle runs. No deadlock, no lost acknowledgement, and the
 //!   parked thread's object survives (trap 4).
 //!
-//! - `global_roots_are_scanned_at_t`: a thread that has not answered REQ
-//!   makes a new object a global root during the cycle (trap 3);
+//! - `global_roots_are_scanned_at_t`: a thread makes a new object a global
+//!   root while a cycle runs, before it answers REQ (trap 3) or after;
 //!   `global_roots_are_scanned_at_t_in_a_young_cycle`: the same in a young
-//!   cycle, where barrier (b) must shade the root's object.
+//!   cycle, where a setter that answered REQ but began before it observed
+//!   MARK and commits after T relies on barrier (b) alone.
 //! - `global_root_dropped_and_reused_during_a_cycle`: a thread stores a
 //!   global root's only object into another object, drops the root (its
 //!   last handle) and makes a new object a global root in the freed slot,
@@ -41,6 +42,12 @@
 //!   The new root must be shaded at commit (found by review: read-only
 //!   commits skipped barrier (b)).
 //!
+//! - `a_commit_that_gives_its_objects_back_against_a_cycle`: a commit
+//!   that publishes none of its new objects gives them back (CM3) while a
+//!   cycle runs; the verifier passes.
+//! - `frozen_object_published_then_read_plainly`: a frozen object read
+//!   with plain loads by a thread that reached it through a published
+//!   reference sees every word its transaction wrote.
 //! - `weak_read_during_a_cycle`: a weak read races a cycle and makes its
 //!   referent strong; it finds nothing or the referent survives whole
 //!   (trap 5, the weak gate).
@@ -72,8 +79,9 @@ struct Pair {
 /// Run a model with at most `preemptions` preemptions per interleaving
 /// (`LOOM_MAX_PREEMPTIONS` may lower it, not raise it): a cycle is
 /// thousands of atomic steps, so the bounds are set per model to what
-/// finishes in seconds (2 for the barrier model; 1 for the three-thread
-/// attach model, 250,000 interleavings in about 2 minutes).
+/// finishes in seconds, or a few minutes at most (2 for the barrier model;
+/// 1 for the three-thread attach model, 250,000 interleavings in about 2
+/// minutes).
 fn model(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
     model_ci(preemptions, preemptions, f)
 }
@@ -465,11 +473,12 @@ fn global_roots_are_scanned_at_t() {
 }
 
 /// The same in a young cycle (generational mode). A setter that answered
-/// REQ and commits after T has its new object missed by the scan at T,
-/// and in this mode its commit does not shade every new object it
-/// publishes ((c) is for the base protocol): barrier (b) must shade the
-/// global root's object. With that shading taken out, this model fails
-/// and the base one does not.
+/// REQ, began before it observed MARK (so marks no survivors, P4) and
+/// commits after T has its new object missed by the scan at T, and in
+/// this mode its commit does not shade every new object it publishes
+/// ((c) is for the base protocol): barrier (b) must shade the global
+/// root's object. With that shading taken out, this model fails and the
+/// base one does not.
 #[test]
 fn global_roots_are_scanned_at_t_in_a_young_cycle() {
     global_root_of_a_new_object_during_a_cycle(true);
