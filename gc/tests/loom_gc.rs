@@ -81,7 +81,7 @@ struct Pair {
 /// thousands of atomic steps, so the bounds are set per model to what
 /// finishes in seconds, or a few minutes at most (2 for the barrier model;
 /// 1 for the three-thread attach model, 250,000 interleavings in about 2
-/// minutes).
+/// minutes on an AMD EPYC Zen 3 VM).
 fn model(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
     model_ci(preemptions, preemptions, f)
 }
@@ -396,7 +396,7 @@ fn attach_detach_park() {
 /// answered the request before it read the path, so its root scan missed
 /// the root; its commit must shade it (barrier (b); found by review:
 /// read-only commits skipped it). With the shading taken out of read-only
-/// commits, the verifier fails at bound 1 in 0.13 s; this model's earlier,
+/// commits, the verifier fails at bound 1 in 0.13 s (Zen 3); this model's earlier,
 /// undirected form passed at bound 2 even so (319,221 interleavings): a
 /// deleter that entered its transaction alone ran it solo, and the
 /// rooter's attach then waited for it to end.
@@ -525,7 +525,8 @@ fn global_root_of_a_new_object_during_a_cycle(generational: bool) {
 /// began before its thread observed MARK, so barrier (e) shades what it
 /// stores.
 ///
-/// CI runs it at bound 1 (35,000 interleavings, 22 s), where it checks the
+/// CI runs it at bound 1 (35,000 interleavings, 22 s on an AMD EPYC Zen 3
+/// VM), where it checks the
 /// drop and the slot's reuse against a cycle but does not reach (e)'s
 /// hole: with (e) taken out it fails at bound 2 (after 279 s), not at 1.
 /// CI checks (e) with `collector::trap_tests::
