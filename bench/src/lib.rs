@@ -32,7 +32,9 @@ pub enum System {
     /// binary has (the system's, or mimalloc in `tmgc-bench-mimalloc`).
     /// The graph, whose nodes have several owners, uses `Arc` + `Mutex`.
     Boxed,
-    /// A bump arena (bumpalo), reset after each tree: the floor.
+    /// A bump arena (bumpalo), reset after each tree: the floor. With
+    /// `TMGC_BENCH_ARENA_HEADER=1` (the runner's `arena-header`), binary-trees
+    /// nodes carry a header of tmgc's size.
     Arena,
     /// dumpster's thread-safe `sync::Gc` (reference counting with a
     /// cycle collector): the Rust garbage-collected pointer a user would
@@ -63,6 +65,9 @@ pub fn not_applicable(program: &str, system: &str, threads: usize) -> Option<&'s
         ("gcbench", _) if threads != 1 => Some("n/a: GCBench is a one-thread program"),
         ("alloc-rate", "arena") => {
             Some("n/a: an arena frees nothing before its reset, and one object in 100 lives to the end")
+        }
+        (p, "arena-header") if p != "binary-trees" => {
+            Some("n/a: the arena with tmgc's header is a control for binary-trees only")
         }
         ("graph", "arena") => Some("n/a: replaced nodes must be freed while the graph lives; an arena cannot"),
         (_, s) if s.starts_with("boehm-") && threads != 1 => Some("n/a: the C programs have one mutator thread"),

@@ -43,7 +43,9 @@ struct Opts {
     /// Systems to run, comma-separated (tmgc, box-system, box-mimalloc, arena, dumpster, boehm-1, boehm-2;
     /// also tmgc-gen and tmgc-full: tmgc with generational mode on and off;
     /// tmgc-published: tmgc with every short-lived tree of binary-trees and
-    /// GCBench published, so the collector frees them).
+    /// GCBench published, so the collector frees them; arena-header:
+    /// binary-trees in the arena with tmgc's object size, a 16-byte header
+    /// written in front of each node).
     #[arg(long, value_delimiter = ',', default_value = "tmgc,box-system,box-mimalloc,arena,dumpster,boehm-1,boehm-2")]
     systems: Vec<String>,
     /// Programs to run, comma-separated (binary-trees, gcbench, alloc-rate, graph).
@@ -192,6 +194,11 @@ fn command(program: &str, system: &str, n: u32, threads: usize) -> Result<Comman
         }
         "box-system" => Ok(inproc("box")),
         "arena" => Ok(inproc("arena")),
+        "arena-header" => {
+            let mut c = inproc("arena");
+            c.env("TMGC_BENCH_ARENA_HEADER", "1");
+            Ok(c)
+        }
         "dumpster" => Ok(inproc("dumpster")),
         "box-mimalloc" => {
             let exe = sibling("tmgc-bench-mimalloc");

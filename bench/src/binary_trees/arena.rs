@@ -1,45 +1,63 @@
 //! binary-trees in a bump arena (bumpalo), reset after each tree: no
 //! per-object free and no collector, the floor a collector is measured
 //! against. Each thread has its own arena.
+//!
+//! `H` is the number of header words in front of each node: 0 for the
+//! floor (a node of 16 bytes), 2 for the runner's `arena-header` system
+//! (`TMGC_BENCH_ARENA_HEADER=1`): a node of tmgc's size, 32 bytes, whose
+//! two header words are written at allocation as tmgc writes its type
+//! word and version-lock word. It tells what the object's size costs an
+//! allocator with no collector, apart from everything else tmgc does.
 
 use bumpalo::Bump;
 
 use super::{share, Trees};
 
-struct Node<'a> {
-    kids: Option<(&'a Node<'a>, &'a Node<'a>)>,
+/// What the header variant writes in each header word (a stand-in for a
+/// type pointer; a constant, as tmgc's type word is for one type).
+const HEADER_WORD: usize = 0x5eed;
+
+struct Node<'a, const H: usize> {
+    _header: [usize; H],
+    kids: Option<(&'a Node<'a, H>, &'a Node<'a, H>)>,
 }
 
-fn build(a: &Bump, d: u32) -> &Node<'_> {
-    a.alloc(Node { kids: (d > 0).then(|| (build(a, d - 1), build(a, d - 1))) })
+/// Whether the runner asked for the header variant.
+pub(crate) fn header_variant() -> bool {
+    std::env::var_os("TMGC_BENCH_ARENA_HEADER").is_some_and(|v| v == "1")
 }
 
-fn check(n: &Node<'_>) -> u64 {
+fn build<const H: usize>(a: &Bump, d: u32) -> &Node<'_, H> {
+    a.alloc(Node { _header: [HEADER_WORD; H], kids: (d > 0).then(|| (build(a, d - 1), build(a, d - 1))) })
+}
+
+fn check<const H: usize>(n: &Node<'_, H>) -> u64 {
     1 + n.kids.map_or(0, |(l, r)| check(l) + check(r))
 }
 
-fn batch(a: &mut Bump, d: u32, count: u64) -> u64 {
+fn batch<const H: usize>(a: &mut Bump, d: u32, count: u64) -> u64 {
     let mut sum = 0;
     for _ in 0..count {
-        sum += check(build(a, d));
+        sum += check(build::<H>(a, d));
         a.reset();
     }
     sum
 }
 
+/// The arena's trees, with `H` header words per node.
 #[derive(Default)]
-pub(crate) struct ArenaTrees {
+pub(crate) struct ArenaTrees<const H: usize> {
     /// The long-lived tree, in an arena that lives as long as the process
     /// (leaked on purpose: it is freed at exit, as it would be at reset).
-    kept: Option<&'static Node<'static>>,
+    kept: Option<&'static Node<'static, H>>,
     /// Thread 0's arena for short-lived trees.
     scratch: Bump,
 }
 
-impl Trees for ArenaTrees {
+impl<const H: usize> Trees for ArenaTrees<H> {
     type Shared = ();
     fn stretch(&mut self, d: u32) -> u64 {
-        batch(&mut self.scratch, d, 1)
+        batch::<H>(&mut self.scratch, d, 1)
     }
     fn keep(&mut self, d: u32) {
         let arena: &'static Bump = Box::leak(Box::new(Bump::new()));
@@ -49,10 +67,29 @@ impl Trees for ArenaTrees {
         check(self.kept.expect("kept"))
     }
     fn batch(&mut self, d: u32, count: u64, threads: usize) -> u64 {
-        batch(&mut self.scratch, d, share(count, 0, threads))
+        batch::<H>(&mut self.scratch, d, share(count, 0, threads))
     }
     fn shared(&self) {}
     fn batch_shared(_: &(), d: u32, count: u64, t: usize, threads: usize) -> u64 {
-        batch(&mut Bump::new(), d, share(count, t, threads))
+        batch::<H>(&mut Bump::new(), d, share(count, t, threads))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_header_variant_has_tmgcs_object_size() {
+        // tmgc: a 16-byte header and two 8-byte references.
+        assert_eq!(std::mem::size_of::<Node<'static, 2>>(), 16 + tmgc::HEADER_BYTES);
+        assert_eq!(std::mem::size_of::<Node<'static, 0>>(), 16);
+    }
+
+    #[test]
+    fn both_variants_count_every_node() {
+        let a = Bump::new();
+        assert_eq!(check(build::<0>(&a, 6)), super::super::nodes(6));
+        assert_eq!(check(build::<2>(&a, 6)), super::super::nodes(6));
     }
 }

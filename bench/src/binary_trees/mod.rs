@@ -57,7 +57,8 @@ pub fn run(system: System, n: u32, threads: usize) -> bool {
             t.report();
         }
         System::Boxed => drive(&mut boxed::BoxTrees::default(), max, threads),
-        System::Arena => drive(&mut arena::ArenaTrees::default(), max, threads),
+        System::Arena if arena::header_variant() => drive(&mut arena::ArenaTrees::<2>::default(), max, threads),
+        System::Arena => drive(&mut arena::ArenaTrees::<0>::default(), max, threads),
         System::Dumpster => drive(&mut dumpster::DumpsterTrees::default(), max, threads),
     }
     true
