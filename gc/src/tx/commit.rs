@@ -73,6 +73,19 @@
 //! listing is idempotent (the start bits stay until a rewind), so a
 //! roll-forward (CM1) may list again; it reads no header. Debug builds
 //! also count each allocation and check every listing against it.
+//!
+//! NL2: a commit that publishes its new objects lists them only if
+//! something reads the list (`Tx::lists_news`): the commit barrier (the
+//! barrier on: survivors, (c), the remembered set) or the weak cells'
+//! registration. Otherwise the stamp walks the allocator's record in
+//! place (`allocated_since` again, at STAMP) and `allocated` is its count:
+//! a list costs 8 bytes per object, 32 MiB for binary-trees' long-lived
+//! tree of 4 million nodes, on top of the tree. Both inputs of the
+//! decision are fixed for the attempt (`gc.barrier` changes only at a
+//! commit point's answer; `weak_news` only at allocation), so a
+//! roll-forward decides as the first run did, and streams again: the
+//! stamp is idempotent, and the record stays until a rewind or the
+//! checkpoint's release, both after STAMP.
 
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
@@ -404,10 +417,11 @@ impl<'tx> Tx<'tx> {
             // Before the first stage mark of a commit: a panic here (out
             // of memory, or the check failing) rolls back, which is sound
             // as nothing is published yet; a roll-forward lists again.
-            if escape {
+            if escape && self.lists_news() {
                 self.list_news();
                 self.allocated = self.core.logs.news.len();
             } else if let Some(ck) = &self.ck {
+                // CM3's give-back, or NL2's stream: counted, not listed.
                 self.allocated = self.core.alloc.count_since(ck).expect("the attempt's own checkpoint");
                 #[cfg(debug_assertions)]
                 debug_assert_eq!(self.allocated, self.allocated_check, "NL1: the allocator counts every new object");
@@ -520,6 +534,7 @@ impl<'tx> Tx<'tx> {
         #[cfg(all(test, not(tmgc_loom)))]
         crate::collector::trap_tests::before_write_back();
         let tag = self.core.tag;
+        let listed = escape && self.lists_news();
         let logs = &mut self.core.logs;
         if self.stage <= stage::STAMP {
             self.stage = stage::STAMP;
@@ -527,13 +542,26 @@ impl<'tx> Tx<'tx> {
             // wv that reaches one through a global root conflicts), then NEW
             // cleared with Release, before any reference to them is written
             // back.
-            if escape {
-                for h in &logs.news {
-                    // SAFETY: our own live new objects.
-                    let h = unsafe { h.as_ref() };
-                    h.vlock().store(vlock::stamp(wv, tag), Ordering::Relaxed);
-                    h.clear_new();
-                }
+            let stamp = |h: NonNull<Header>| {
+                // SAFETY: our own live new objects.
+                let h = unsafe { h.as_ref() };
+                h.vlock().store(vlock::stamp(wv, tag), Ordering::Relaxed);
+                h.clear_new();
+            };
+            if listed {
+                logs.news.iter().copied().for_each(stamp);
+            } else if escape {
+                // NL2: not listed; the allocator's record in place.
+                let ck = self.ck.as_ref().expect("new objects to publish, so a checkpoint (NL1)");
+                let mut stamped = 0usize;
+                self.core
+                    .alloc
+                    .allocated_since(ck, |p| {
+                        stamp(p.cast());
+                        stamped += 1;
+                    })
+                    .expect("the attempt's own checkpoint");
+                debug_assert_eq!(stamped, self.allocated, "NL2: the stream stamps every new object once");
             }
         }
         if self.stage <= stage::WRITE_BACK {
@@ -724,6 +752,14 @@ impl<'tx> Tx<'tx> {
         self.ck.is_some() && (self.weak_news || escape_starts(&self.core.logs, &self.core.roots).any(Self::is_new))
     }
 
+    /// NL2: whether a commit that publishes its new objects lists them
+    /// (something reads the list), or stamps them from the allocator's
+    /// record in place.
+    #[inline]
+    fn lists_news(&self) -> bool {
+        self.core.gc.barrier || self.weak_news
+    }
+
     /// NL1: list the attempt's new objects in `logs.news`, from the
     /// allocator's record since the attempt's checkpoint. Idempotent.
     fn list_news(&mut self) {
@@ -889,6 +925,7 @@ fn drop_news(
         }
     }
     news.clear();
+    super::trim(&mut news); // LG1
     core.logs.news = news; // keep the buffer's memory
     (panic, panics)
 }

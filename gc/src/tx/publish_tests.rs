@@ -287,3 +287,72 @@ fn a_destructor_run_at_a_cm3_commit_or_an_abort_cannot_re_enter_the_heap() {
         "attach inside a rollback's destructor is refused as GC work"
     );
 }
+
+/// Commit a list of `len` new nodes, every one published through a root
+/// of its head, and a weak cell to the head if `weak` (which makes the
+/// commit list its new objects: NL2); the root, and the news log's
+/// capacity in the next transaction.
+fn publish_list(m: &mut Mutator, len: usize, weak: bool) -> (Root<Node>, usize) {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let root = m
+        .transaction::<_, ()>(|tx| {
+            let mut head = tx.alloc(Node { next: Ref::null(), count: NoTrace(Count(drops.clone())) })?;
+            for _ in 1..len {
+                let n = tx.alloc(Node { next: Ref::null(), count: NoTrace(Count(drops.clone())) })?;
+                tx.store(n, |n| &n.next, Some(head))?;
+                head = n;
+            }
+            if weak {
+                tx.new_weak(Some(head))?;
+            }
+            Ok(tx.root(head))
+        })
+        .unwrap();
+    let capacity = m.transaction::<_, ()>(|tx| Ok(tx.news_capacity())).unwrap();
+    (root, capacity)
+}
+
+/// Every node of the list from `root`, each checked published.
+fn published_length(m: &mut Mutator, root: &Root<Node>) -> usize {
+    m.transaction::<_, ()>(|tx| {
+        let mut n = Some(tx.get_root(root)?);
+        let mut len = 0;
+        while let Some(node) = n {
+            assert!(!node.header().flags().contains(ObjFlags::NEW), "node {len} was not published");
+            len += 1;
+            n = tx.load(node, |n| &n.next)?;
+        }
+        Ok(len)
+    })
+    .unwrap()
+}
+
+#[test]
+fn a_publishing_commit_with_the_barrier_off_stamps_its_news_unlisted() {
+    // NL2: nothing reads a list (no cycle: the barrier is off; no weak
+    // cell), so the commit stamps the new objects from the allocator's
+    // record and the news log never grows.
+    let heap = heap();
+    let mut m = heap.attach().unwrap();
+    let len = 3 * super::LOG_KEEP;
+    let (root, capacity) = publish_list(&mut m, len, false);
+    assert_eq!(capacity, 0, "NL2: the commit listed its new objects");
+    assert_eq!(published_length(&mut m, &root), len);
+    assert_eq!(m.tx_counts().allocations, len as u64, "counted from the allocator");
+    drop(root);
+    m.collect().unwrap(); // the verifier checks the heap it leaves
+}
+
+#[test]
+fn a_log_one_large_commit_grew_is_given_back() {
+    // LG1: a weak cell makes the commit list its new objects (NL2); the
+    // list's buffer is trimmed when the commit ends.
+    let heap = heap();
+    let mut m = heap.attach().unwrap();
+    let len = 3 * super::LOG_KEEP;
+    let (root, capacity) = publish_list(&mut m, len, true);
+    assert!(capacity <= super::LOG_KEEP, "LG1: the news log kept {capacity} entries");
+    assert_eq!(published_length(&mut m, &root), len);
+    drop(root);
+    m.collect().unwrap();
+}
