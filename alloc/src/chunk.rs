@@ -298,6 +298,13 @@ impl BlockRef {
         self.index
     }
 
+    /// A total order on blocks (chunk address, then index), to sort and
+    /// search sets of them.
+    #[inline]
+    pub(crate) fn key(&self) -> (usize, usize) {
+        (self.chunk.as_ptr().addr(), self.index)
+    }
+
     #[inline(always)]
     pub(crate) fn meta(&self) -> &BlockMeta {
         &self.chunk().blocks[self.index]

@@ -542,11 +542,14 @@ impl LocalAllocator {
             return;
         }
         let current = self.block;
-        let pending = &self.pending;
+        // The blocks with a pending region, sorted: a scan of `pending` per
+        // owned block was O(owned x pending) (see `retire_all`).
+        let mut pending: Vec<(usize, usize)> = self.pending.iter().map(|r| r.block.key()).collect();
+        pending.sort_unstable();
         let chain = self.chain.as_ref().map(|c| c.block);
         let space = &self.space;
         self.owned.retain(|&b| {
-            let busy = Some(b) == current || Some(b) == chain || pending.iter().any(|r| r.block == b);
+            let busy = Some(b) == current || Some(b) == chain || pending.binary_search(&b.key()).is_ok();
             if !busy {
                 retire_block(space, b, &[]);
             }
@@ -567,14 +570,18 @@ impl LocalAllocator {
             self.pending.push(Region { block, start, end });
         }
         self.read_whole_chain();
-        let pending = std::mem::take(&mut self.pending);
+        // Each owned block's pending regions, in address order: one sort,
+        // then a binary search per block. A scan of every pending region
+        // per owned block was O(owned x pending): 15 ms, in one pause at
+        // the SWEEP answer, for binary-trees N=21's 4,096 owned blocks.
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.sort_unstable_by_key(|r| (r.block.key(), r.start));
+        let mut regions: Vec<Hole> = Vec::new();
         for b in std::mem::take(&mut self.owned) {
-            let mut regions: Vec<Hole> = pending
-                .iter()
-                .filter(|r| r.block == b)
-                .map(|r| Hole { start: r.start, len: r.end - r.start })
-                .collect();
-            regions.sort_by_key(|h| h.start);
+            let from = pending.partition_point(|r| r.block.key() < b.key());
+            let to = from + pending[from..].partition_point(|r| r.block == b);
+            regions.clear();
+            regions.extend(pending[from..to].iter().map(|r| Hole { start: r.start, len: r.end - r.start }));
             retire_block(&self.space, b, &regions);
         }
         self.fold_now();

@@ -1124,3 +1124,54 @@ fn allocated_since_survives_a_fresh_allocator_and_failed_refills() {
     a.rewind(&ck).unwrap();
     a.release(ck).unwrap();
 }
+
+#[test]
+fn retire_all_gives_each_block_its_own_pending_regions() {
+    // A rewind across several blocks leaves a pending region in each;
+    // allocation then uses some of them. `retire_all` must turn exactly
+    // the unused ones into holes, each in its own block (it groups the
+    // pending regions by block with one sort: a region handed to the
+    // wrong block, or lost, fails here).
+    const SIZE: usize = 64;
+    let blocks = if cfg!(miri) { 3 } else { 6 };
+    let per_block = BLOCK_BYTES / SIZE;
+    let block_of = |p: NonNull<u8>| p.as_ptr().addr() & !(BLOCK_BYTES - 1);
+    let s = space();
+    let mut a = s.allocator();
+    let ck = a.checkpoint();
+    let rewound: HashSet<usize> = (0..blocks * per_block).map(|_| block_of(a.alloc(SIZE, 8).unwrap())).collect();
+    a.rewind(&ck).unwrap();
+    a.release(ck).unwrap();
+    assert!(rewound.len() >= blocks, "the rewound objects span {} blocks", rewound.len());
+    // Live objects through about half of the rewound blocks, the last of
+    // them partly: its free rest is a hole only `retire_all` can give.
+    let live: Vec<NonNull<u8>> =
+        (0..blocks / 2 * per_block + per_block / 3).map(|_| a.alloc(SIZE, 8).unwrap()).collect();
+    for &p in &live {
+        fill(p, SIZE, 0xA5);
+    }
+    a.retire_all().unwrap();
+    // Another allocator takes what is free: it must never be handed a live
+    // object's memory, and it reuses the rewound blocks' unused regions.
+    let mut b = s.allocator();
+    let live_set: HashSet<usize> = live.iter().map(|p| p.as_ptr().addr()).collect();
+    let mut reused = 0;
+    for _ in 0..blocks * per_block {
+        let p = b.alloc(SIZE, 8).unwrap();
+        assert!(!live_set.contains(&p.as_ptr().addr()), "a live object's memory was handed out again");
+        fill(p, SIZE, 0x5A);
+        reused += usize::from(rewound.contains(&block_of(p)));
+    }
+    for &p in &live {
+        assert!(holds(p, SIZE, 0xA5), "a live object was overwritten");
+    }
+    // Every cell of the rewound blocks not live is reused before a fresh
+    // block is taken.
+    assert_eq!(rewound.len(), blocks, "the rewound objects filled whole blocks");
+    assert!(
+        reused + live.len() == blocks * per_block,
+        "only {reused} of the rewound blocks' free cells were reused ({} live, {} blocks)",
+        live.len(),
+        rewound.len()
+    );
+}
