@@ -542,14 +542,27 @@ impl LocalAllocator {
             return;
         }
         let current = self.block;
-        // The blocks with a pending region, sorted: a scan of `pending` per
-        // owned block was O(owned x pending) (see `retire_all`).
-        let mut pending: Vec<(usize, usize)> = self.pending.iter().map(|r| r.block.key()).collect();
-        pending.sort_unstable();
+        // The blocks with a pending region: a scan of `pending` per owned
+        // block is O(owned x pending) (see `retire_all`), so past a few
+        // regions they are sorted once and searched.
+        let few = self.pending.len() <= 16;
+        let mut sorted: Vec<(usize, usize)> = Vec::new();
+        if !few {
+            sorted.extend(self.pending.iter().map(|r| r.block.key()));
+            sorted.sort_unstable();
+        }
+        let pending = &self.pending;
+        let has_pending = |b: BlockRef| {
+            if few {
+                pending.iter().any(|r| r.block == b)
+            } else {
+                sorted.binary_search(&b.key()).is_ok()
+            }
+        };
         let chain = self.chain.as_ref().map(|c| c.block);
         let space = &self.space;
         self.owned.retain(|&b| {
-            let busy = Some(b) == current || Some(b) == chain || pending.binary_search(&b.key()).is_ok();
+            let busy = Some(b) == current || Some(b) == chain || has_pending(b);
             if !busy {
                 retire_block(space, b, &[]);
             }
