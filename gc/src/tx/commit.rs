@@ -211,6 +211,7 @@ impl<'tx> Tx<'tx> {
         self.wv = self.rv;
         self.stage = stage::TAIL;
         self.core.logs.reads.clear();
+        super::trim(&mut self.core.logs.reads); // LG1
         self.apply_root_drops();
         self.core.faults.hit(FaultPoint::RootCommit);
         self.core.roots.commit();
@@ -295,6 +296,7 @@ impl<'tx> Tx<'tx> {
         self.stage = stage::TAIL;
         logs.clear_writes();
         logs.reads.clear();
+        super::trim(&mut logs.reads); // LG1
         self.apply_root_drops();
         // Roots it created need no shading: the barrier is off.
         self.core.faults.hit(FaultPoint::RootCommit);
@@ -549,6 +551,9 @@ impl<'tx> Tx<'tx> {
                 h.clear_new();
             };
             if listed {
+                // The decision `finish` took (NL2): a list not built would
+                // leave every new object unpublished, silently.
+                assert_eq!(logs.news.len(), self.allocated, "NL2: the commit listed its new objects");
                 logs.news.iter().copied().for_each(stamp);
             } else if escape {
                 // NL2: not listed; the allocator's record in place.

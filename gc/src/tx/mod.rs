@@ -173,16 +173,19 @@ impl Logs {
             && self.finals.is_empty()
     }
 
-    /// Empty the write log and its index together (WI1 of `write_index`).
+    /// Empty the write log and its index together (WI1 of `write_index`),
+    /// trimming both (LG1: every commit and rollback empties the write
+    /// log here, the common solo commit included).
     #[inline]
     pub(crate) fn clear_writes(&mut self) {
         self.writes.clear();
         self.index.clear();
+        trim(&mut self.writes);
     }
 
-    /// Empty every log (the end of an attempt on every path but the
-    /// common solo commit, whose logs hold nothing else), giving back
-    /// the memory of a log one large attempt grew (LG1).
+    /// Empty every log (the general commit's end, and a rollback's),
+    /// giving back the memory of a log one large attempt grew (LG1). The
+    /// other commits empty only the logs they used, and trim those.
     fn clear(&mut self) {
         self.reads.clear();
         self.clear_writes();
@@ -191,7 +194,6 @@ impl Logs {
         self.finals.clear();
         self.locked.clear();
         trim(&mut self.reads);
-        trim(&mut self.writes);
         trim(&mut self.news);
         trim(&mut self.locked);
         trim(&mut self.objs);
@@ -201,16 +203,31 @@ impl Logs {
 /// LG1: entries an empty log keeps room for between attempts. A log's
 /// buffer is kept to be reused, but one attempt that listed a tree of 4
 /// million new objects (NL1) would otherwise keep 32 MiB for the life of
-/// its mutator. Smaller under miri, whose run of the tests that grow a
-/// log past it (`tx/publish_tests.rs`) pays per object.
+/// its mutator. A log is trimmed to this only once it holds room for
+/// [`LOG_TRIM_ABOVE`], so attempts of a steady size a little over it do
+/// not shrink and regrow their log each time. Smaller under miri, whose
+/// run of the tests that grow a log past it (`tx/publish_tests.rs`) pays
+/// per object.
 pub(crate) const LOG_KEEP: usize = if cfg!(miri) { 64 } else { 1 << 14 };
 
-/// Shrink an empty log's buffer to [`LOG_KEEP`] entries (LG1).
+/// LG1: the capacity past which an empty log is trimmed to [`LOG_KEEP`].
+pub(crate) const LOG_TRIM_ABOVE: usize = 4 * LOG_KEEP;
+
+/// Shrink an empty log's buffer to [`LOG_KEEP`] entries if it has room
+/// for more than [`LOG_TRIM_ABOVE`] (LG1): one test of the capacity
+/// inline, the shrink out of line.
+#[inline]
 pub(crate) fn trim<T>(log: &mut Vec<T>) {
     debug_assert!(log.is_empty(), "only an empty log is trimmed");
-    if log.capacity() > LOG_KEEP {
-        log.shrink_to(LOG_KEEP);
+    if log.capacity() > LOG_TRIM_ABOVE {
+        shrink(log);
     }
+}
+
+#[cold]
+#[inline(never)]
+fn shrink<T>(log: &mut Vec<T>) {
+    log.shrink_to(LOG_KEEP);
 }
 
 /// A running transaction. Its lifetime `'tx` brands every [`Gc`] it hands
@@ -324,6 +341,12 @@ impl<'tx> Tx<'tx> {
     #[cfg(all(test, not(tmgc_loom)))]
     pub(crate) fn news_capacity(&self) -> usize {
         self.core.logs.news.capacity()
+    }
+
+    /// Tests: the capacity of the write log (LG1).
+    #[cfg(all(test, not(tmgc_loom)))]
+    pub(crate) fn writes_capacity(&self) -> usize {
+        self.core.logs.writes.capacity()
     }
 
     fn heap(&self) -> &HeapInner {

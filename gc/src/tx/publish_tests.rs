@@ -334,7 +334,7 @@ fn a_publishing_commit_with_the_barrier_off_stamps_its_news_unlisted() {
     // record and the news log never grows.
     let heap = heap();
     let mut m = heap.attach().unwrap();
-    let len = 3 * super::LOG_KEEP;
+    let len = 2 * super::LOG_TRIM_ABOVE;
     let (root, capacity) = publish_list(&mut m, len, false);
     assert_eq!(capacity, 0, "NL2: the commit listed its new objects");
     assert_eq!(published_length(&mut m, &root), len);
@@ -349,10 +349,35 @@ fn a_log_one_large_commit_grew_is_given_back() {
     // list's buffer is trimmed when the commit ends.
     let heap = heap();
     let mut m = heap.attach().unwrap();
-    let len = 3 * super::LOG_KEEP;
+    let len = 2 * super::LOG_TRIM_ABOVE;
     let (root, capacity) = publish_list(&mut m, len, true);
     assert!(capacity <= super::LOG_KEEP, "LG1: the news log kept {capacity} entries");
     assert_eq!(published_length(&mut m, &root), len);
     drop(root);
     m.collect().unwrap();
+}
+
+#[test]
+fn a_write_log_one_large_solo_commit_grew_is_given_back() {
+    // LG1 on the common solo commit's path: a transaction that writes
+    // every node of a published list logs a write per node; its commit
+    // trims the write log.
+    let heap = heap();
+    let mut m = heap.attach().unwrap();
+    let len = 2 * super::LOG_TRIM_ABOVE;
+    let (root, _) = publish_list(&mut m, len, false);
+    m.transaction::<_, ()>(|tx| {
+        let mut n = Some(tx.get_root(&root)?);
+        while let Some(node) = n {
+            let next = tx.load(node, |n| &n.next)?;
+            tx.store(node, |n| &n.next, next)?;
+            n = next;
+        }
+        assert!(tx.writes_capacity() >= len, "a write logged per node");
+        Ok(())
+    })
+    .unwrap();
+    let capacity = m.transaction::<_, ()>(|tx| Ok(tx.writes_capacity())).unwrap();
+    assert!(capacity <= super::LOG_KEEP, "LG1: the write log kept {capacity} entries");
+    assert_eq!(published_length(&mut m, &root), len);
 }

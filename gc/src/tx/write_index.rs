@@ -81,6 +81,14 @@ impl WriteIndex {
         if let Some(m) = &mut self.maps {
             m.by_addr.clear();
             m.objs.clear();
+            // LG1 of `tx/mod.rs`: as the logs, not kept at the size one
+            // large attempt grew them to.
+            if m.by_addr.capacity() > super::LOG_TRIM_ABOVE {
+                m.by_addr.shrink_to(super::LOG_KEEP);
+            }
+            if m.objs.capacity() > super::LOG_TRIM_ABOVE {
+                m.objs.shrink_to(super::LOG_KEEP);
+            }
         }
         self.indexed = 0;
     }
