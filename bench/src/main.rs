@@ -93,6 +93,10 @@ fn main() -> ExitCode {
     let mut report = Vec::new();
     let out_dir = opts.json.parent().map(PathBuf::from).unwrap_or_default();
     let _ = std::fs::create_dir_all(&out_dir);
+    if let Some(bad) = opts.systems.iter().find(|s| !known_system(s)) {
+        eprintln!("tmgc-bench: unknown system {bad} (known: {}, boehm-N)", SYSTEMS.join(", "));
+        return ExitCode::from(2);
+    }
     println!("tmgc-bench: n = {n}, {} run(s) each; CPU: {}", opts.runs, cpu_model());
     for program in &opts.programs {
         if !tmgc_bench::PROGRAMS.contains(&program.as_str()) {
@@ -172,6 +176,26 @@ fn main() -> ExitCode {
 }
 
 /// The command that runs `program` on `system`, or why it cannot run.
+/// The systems the runner knows besides `boehm-N` (`command` builds each
+/// one's process).
+const SYSTEMS: [&str; 9] = [
+    "tmgc",
+    "tmgc-gen",
+    "tmgc-full",
+    "tmgc-published",
+    "box-system",
+    "box-mimalloc",
+    "arena",
+    "arena-header",
+    "dumpster",
+];
+
+/// Whether `command` knows `system` (a typo is refused before anything runs).
+fn known_system(system: &str) -> bool {
+    SYSTEMS.contains(&system)
+        || system.strip_prefix("boehm-").is_some_and(|m| !m.is_empty() && m.bytes().all(|b| b.is_ascii_digit()))
+}
+
 fn command(program: &str, system: &str, n: u32, threads: usize) -> Result<Command, String> {
     let me = std::env::current_exe().map_err(|e| format!("no own path: {e}"))?;
     let sibling = |name: &str| me.with_file_name(name);
@@ -307,4 +331,23 @@ fn cpu_model() -> String {
                 .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
         })
         .unwrap_or_else(|| "unknown".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_known_system_has_a_command() {
+        for s in SYSTEMS.iter().copied().chain(["boehm-1", "boehm-2"]) {
+            assert!(known_system(s));
+            if let Err(e) = command("binary-trees", s, 4, 1) {
+                assert!(e.starts_with("missing"), "{s}: {e}");
+            }
+        }
+        for s in ["tmgc-typo", "boehm-", "boehm-x", "arena_header"] {
+            assert!(!known_system(s), "{s}");
+        }
+        assert!(command("binary-trees", "tmgc-typo", 4, 1).is_err());
+    }
 }
