@@ -188,3 +188,46 @@ fn solo_transactions_roll_back() {
     });
     assert_eq!(m.allocated_bytes(), before, "an aborted solo transaction's allocation was rewound");
 }
+
+/// The quiet solo commit (SQ1 of `gc/src/tx/commit.rs`): a solo attempt
+/// that writes and allocates nothing commits inline. A root it created
+/// must still become permanent, and a root dropped before it must still
+/// leave the root set at its commit (both are the root table's commit,
+/// which that path keeps); an abort still discards the roots it created.
+#[test]
+fn a_quiet_solo_commit_keeps_its_roots_and_applies_queued_drops() {
+    let heap = Heap::new(Config::default()).unwrap();
+    let p = pair(&heap);
+    let mut m = heap.attach().unwrap();
+    assert!(m.is_solo());
+    let base = m.root_count();
+    // Reads and a new root only: the quiet commit.
+    let root = m
+        .transaction::<_, ()>(|tx| {
+            let o = tx.get_global(&p)?;
+            Ok(tx.root(o))
+        })
+        .unwrap();
+    assert_eq!(m.root_count(), base + 1, "the quiet commit lost the root it created");
+    // An aborted attempt's root is discarded.
+    let r = m.transaction::<(), _>(|tx| {
+        let o = tx.get_global(&p)?;
+        let _again = tx.root(o);
+        Err(Abort::User("no"))
+    });
+    assert!(matches!(r, Err(TxError::Aborted("no"))));
+    assert_eq!(m.root_count(), base + 1);
+    // The root is good in a later (quiet) transaction.
+    let x = m
+        .transaction::<_, ()>(|tx| {
+            let o = tx.get_root(&root)?;
+            Ok(tx.get(o, |o| &o.x)?)
+        })
+        .unwrap();
+    assert_eq!(x, 0);
+    drop(root);
+    assert_eq!(m.root_count(), base + 1, "a dropped root leaves at the next commit, not before");
+    // An empty transaction: the drop is queued, so it is applied.
+    m.transaction::<_, ()>(|_| Ok(())).unwrap();
+    assert_eq!(m.root_count(), base, "the empty commit left a dropped root in the root set");
+}

@@ -1,0 +1,106 @@
+//! The one-thread rows of the `tx` bench, timed as rounds and reported as
+//! their minimum: a low-noise companion for A/B comparisons of the solo
+//! path on a shared VM.
+//!
+//! Run: `cargo bench -p tmgc --bench tx_rounds` (about 30 seconds).
+//!
+//! On a VM whose two cores are shared, criterion's medians of the `tx`
+//! bench's tmgc rows moved by up to 40% between runs of one binary while
+//! its Mutex row moved by 5% (docs/PERFORMANCE.md, "The quiet solo
+//! commit"). Here each row runs `ROUNDS` rounds of `PER_ROUND`
+//! transactions, interleaved with the other rows (so a slow stretch of
+//! the host hits every row alike), and prints the fastest round, the
+//! first quartile and the median, in ns per transaction. The fastest
+//! round is the figure to compare: interference only adds time. Compare
+//! two builds by running their binaries in turn, several times.
+//!
+//! The work is the `tx` bench's: read 8 word fields of a record and write
+//! 1, in a transaction on a record reached through a global root, or
+//! under a `Mutex`. `empty` is begin and commit only; `reads` adds the
+//! root's read and the 8 reads; `full` adds the write. One mutator, alone
+//! on its heap: solo mode (docs/TRANSACTIONS.md).
+
+use std::hint::black_box;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use tmgc::{Config, GlobalRoot, Heap, Mutator, Trace, Value};
+
+const ROUNDS: usize = 15;
+const PER_ROUND: u32 = 1_000_000;
+
+#[derive(Trace)]
+struct Rec {
+    f: [Value<u64>; 8],
+}
+
+/// How much of the transaction a row does (a constant, so that each row
+/// is its own code, as in a program that runs one kind of transaction).
+const EMPTY: u8 = 0;
+const READS: u8 = 1;
+const FULL: u8 = 2;
+
+fn tx<const PART: u8>(m: &mut Mutator, rec: &GlobalRoot<Rec>) {
+    m.transaction::<_, ()>(|tx| {
+        if PART == EMPTY {
+            return Ok(());
+        }
+        let r = tx.get_global(rec)?;
+        let mut sum = 0;
+        for i in 0..8 {
+            sum += tx.get(r, |r| &r.f[i])?;
+        }
+        if PART == READS {
+            black_box(sum);
+            return Ok(());
+        }
+        tx.set(r, |r| &r.f[0], black_box(sum) % 1000)?;
+        Ok(())
+    })
+    .unwrap();
+}
+
+/// One round: ns per operation.
+fn round(mut op: impl FnMut()) -> f64 {
+    let t = Instant::now();
+    for _ in 0..PER_ROUND {
+        op();
+    }
+    t.elapsed().as_nanos() as f64 / f64::from(PER_ROUND)
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` does not:
+    // then one short round checks that every row runs.
+    let rounds = if std::env::args().any(|a| a == "--bench") { ROUNDS } else { 1 };
+    let heap = Heap::new(Config::default()).unwrap();
+    let mut m = heap.attach().unwrap();
+    assert!(m.is_solo(), "one mutator alone on its heap runs solo");
+    let rec = m
+        .transaction::<_, ()>(|tx| {
+            let r = tx.alloc(Rec { f: std::array::from_fn(|i| Value::new(i as u64)) })?;
+            Ok(tx.global_root(r))
+        })
+        .unwrap();
+    let lock = Mutex::new(vec![[1u64; 8]; 2]);
+    let names = ["mutex", "tmgc empty", "tmgc reads", "tmgc full"];
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    for _ in 0..rounds {
+        times[0].push(round(|| {
+            let mut g = lock.lock().unwrap();
+            let r = &mut g[0];
+            let sum: u64 = r.iter().sum();
+            r[0] = black_box(sum) % 1000;
+        }));
+        times[1].push(round(|| tx::<EMPTY>(&mut m, &rec)));
+        times[2].push(round(|| tx::<READS>(&mut m, &rec)));
+        times[3].push(round(|| tx::<FULL>(&mut m, &rec)));
+    }
+    println!("ns per transaction, {rounds} rounds of {PER_ROUND}: min / first quartile / median");
+    for (name, t) in names.iter().zip(&mut times) {
+        t.sort_by(f64::total_cmp);
+        println!("{name:>12}: {:6.2} / {:6.2} / {:6.2}", t[0], t[t.len() / 4], t[t.len() / 2]);
+    }
+    let min = |i: usize| times[i][0];
+    println!("tmgc full / mutex (min): {:.2}x", min(3) / min(0));
+}
