@@ -297,6 +297,7 @@ impl LocalAllocator {
         self.serials.truncate(self.open as usize);
         if self.open == 0 {
             self.end_checkpoints();
+            self.give_back_free_blocks();
         }
         Ok(())
     }

@@ -42,6 +42,12 @@
 //!   everything allocated since the checkpoint is still in this allocator's
 //!   hands: `rewind` can give it back exactly, and `allocated_since` can
 //!   list it.
+//! - (A6) When the last checkpoint closes, the allocator keeps at most
+//!   [`FREE_KEEP`] wholly free blocks (one pending region covering the
+//!   block) and gives the rest back to the pool (`give_back_free_blocks`).
+//!   So what a thread owns between transactions is bounded by what it
+//!   holds live plus `FREE_KEEP` blocks, and so is the work of its SWEEP
+//!   answer (`retire_all`), which is a pause.
 
 use std::ptr::{null_mut, NonNull};
 
@@ -179,6 +185,15 @@ static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new
 /// `prefetcht0` (GCBench 1.02x, binary-trees 0.99x; the replacement is
 /// in docs/PERFORMANCE.md), so the portable intrinsic stays.
 const PREFETCH_AHEAD: usize = 2048;
+
+/// A6: how many wholly free blocks (2 MiB; 4 under miri) an allocator keeps for its next
+/// allocations when its last checkpoint closes; `give_back_free_blocks`
+/// returns the rest to the pool. A transaction that built and gave back a
+/// large private structure (binary-trees' stretch tree: 8,192 blocks)
+/// would otherwise keep all of it owned: out of the pool and its
+/// decommit, and each block one more to retire in the thread's SWEEP
+/// answer, a pause (about 0.25 µs a block: 1 ms for 4,096 blocks).
+pub(crate) const FREE_KEEP: usize = if cfg!(miri) { 4 } else { 64 };
 
 impl LocalAllocator {
     pub(crate) fn new(space: Arc<SpaceInner>) -> Self {
@@ -529,6 +544,48 @@ impl LocalAllocator {
                 }
             }
         }
+    }
+
+    /// Give back to the pool the wholly free owned blocks past the
+    /// [`FREE_KEEP`] used next (A6), unless a checkpoint is open (A4). A
+    /// block is wholly free when one pending region covers it: a region is
+    /// entered only at a granule with no live cell in it and runs to the
+    /// next one (A2), and a rewind clears the start, mark and drop bits of
+    /// what it gives back. `release` calls this as the last checkpoint
+    /// closes; it costs one test unless more than `FREE_KEEP` regions are
+    /// pending.
+    pub(crate) fn give_back_free_blocks(&mut self) {
+        if self.open > 0 || self.pending.len() <= FREE_KEEP {
+            return;
+        }
+        let busy = [self.block, self.chain.as_ref().map(|c| c.block)];
+        // `pending` is used from its end: keep the first FREE_KEEP whole
+        // blocks found from there.
+        let mut whole = 0;
+        let mut extra: Vec<(usize, usize)> = Vec::new();
+        for r in self.pending.iter().rev() {
+            if r.start == 0 && r.end == BLOCK_GRANULES && !busy.contains(&Some(r.block)) {
+                whole += 1;
+                if whole > FREE_KEEP {
+                    extra.push(r.block.key());
+                }
+            }
+        }
+        if extra.is_empty() {
+            return;
+        }
+        extra.sort_unstable();
+        extra.dedup();
+        let gone = |b: BlockRef| extra.binary_search(&b.key()).is_ok();
+        self.pending.retain(|r| !gone(r.block));
+        let space = &self.space;
+        self.owned.retain(|&b| {
+            if gone(b) {
+                debug_assert!(bitmap::next_set(b.starts(), 0).is_none(), "a wholly free block holds a start bit");
+                retire_block(space, b, &[Hole { start: 0, len: BLOCK_GRANULES }]);
+            }
+            !gone(b)
+        });
     }
 
     /// Retire owned blocks that have no region left in use, unless a
