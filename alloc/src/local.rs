@@ -579,13 +579,21 @@ impl LocalAllocator {
         let gone = |b: BlockRef| extra.binary_search(&b.key()).is_ok();
         self.pending.retain(|r| !gone(r.block));
         let space = &self.space;
+        let mut first_chunk = usize::MAX;
         self.owned.retain(|&b| {
             if gone(b) {
                 debug_assert!(bitmap::next_set(b.starts(), 0).is_none(), "a wholly free block holds a start bit");
                 retire_block(space, b, &[Hole { start: 0, len: BLOCK_GRANULES }]);
+                first_chunk = first_chunk.min(b.chunk().head.index as usize);
             }
             !gone(b)
         });
+        // The next claim searches from the first chunk given back to: its
+        // pages are resident, where a chunk further on may hold blocks never
+        // touched (GCBench's peak RSS: 216.5 MiB searching on, 204 back).
+        if first_chunk != usize::MAX {
+            self.chunk_cursor = first_chunk;
+        }
     }
 
     /// Retire owned blocks that have no region left in use, unless a

@@ -1260,3 +1260,31 @@ fn the_last_checkpoint_closing_gives_back_free_blocks_past_free_keep() {
         assert!(holds(p, SIZE, 0x77), "an object from before the checkpoint was freed");
     }
 }
+
+#[test]
+#[cfg_attr(miri, ignore = "a structure of more than one chunk (16 MiB)")]
+fn blocks_given_back_are_claimed_again_before_untouched_ones() {
+    // A6: after a structure spanning two chunks is given back, the next
+    // claims must take its (resident) blocks before the untouched blocks
+    // further on in the second chunk: the allocator's chunk cursor goes
+    // back to the first chunk given back to. Searching on from the last
+    // claim's chunk touched fresh pages (GCBench's peak RSS, 204 -> 216 MiB).
+    const SIZE: usize = 1024;
+    let per_block = BLOCK_BYTES / SIZE;
+    let blocks = DATA_BLOCKS + DATA_BLOCKS / 4;
+    let block_of = |p: NonNull<u8>| p.as_ptr().addr() & !(BLOCK_BYTES - 1);
+    let s = space();
+    let mut a = s.allocator();
+    let ck = a.checkpoint();
+    let rewound: HashSet<usize> = (0..blocks * per_block).map(|_| block_of(a.alloc(SIZE, 8).unwrap())).collect();
+    assert!(s.stats().chunks >= 2, "the structure spans two chunks");
+    a.rewind(&ck).unwrap();
+    a.release(ck).unwrap();
+    // The kept blocks, then claims from the pool: more than the second
+    // chunk's share of the structure, fewer than the structure.
+    let next = (crate::local::FREE_KEEP + blocks / 2) * per_block;
+    for _ in 0..next {
+        let p = a.alloc(SIZE, 8).unwrap();
+        assert!(rewound.contains(&block_of(p)), "a block never touched was claimed before a freed one");
+    }
+}
