@@ -102,7 +102,9 @@ impl LocalAllocator {
         // Where the unflushed black range of the checkpoint's region starts
         // now, if that region is still the current one.
         let black_from_now = self.block.filter(|_| !switched).map(|b| b.granule_of(self.black_from));
-        let mut again: Vec<Region> = Vec::new();
+        // The regions given back go on `pending` newest first: it pops
+        // from the end, so the oldest is the next one used. (Pushed there
+        // directly, and the log drained in place: a rewind allocates nothing.)
 
         // The current region: it is the checkpoint's own region only if no
         // region was left since (then bumping resumes at the checkpoint's cursor).
@@ -114,14 +116,13 @@ impl LocalAllocator {
                 Some(r) => clear_bits(b, r.2, cursor),
                 None => {
                     clear_bits(b, start, cursor);
-                    again.push(Region { block: b, start, end });
+                    self.pending.push(Region { block: b, start, end });
                 }
             }
         }
         // Everything logged since the checkpoint, newest first.
-        let entries: Vec<LogEntry> = self.log.drain(ck.log_len..).collect();
-        let first_region = entries.iter().position(|e| matches!(e, LogEntry::Region { .. }));
-        for (i, e) in entries.into_iter().enumerate().rev() {
+        let first_region = self.log[ck.log_len..].iter().position(|e| matches!(e, LogEntry::Region { .. }));
+        for (i, e) in self.log.drain(ck.log_len..).enumerate().rev() {
             match e {
                 LogEntry::Region { region, used } => {
                     let hi = if used < region.end { used + 1 } else { region.end };
@@ -130,7 +131,7 @@ impl LocalAllocator {
                     let from = if first { ck.region.map_or(region.start, |r| r.2) } else { region.start };
                     clear_bits(region.block, from, hi);
                     if !first {
-                        again.push(region);
+                        self.pending.push(region);
                     }
                 }
                 // Its start bit lies in a region of this log, whose
@@ -146,9 +147,6 @@ impl LocalAllocator {
                 }
             }
         }
-        // `again` is newest first; pending pops from the end, so pushing in
-        // this order makes the oldest the next one used.
-        self.pending.extend(again);
         match ck.region {
             Some((b, start, cursor, end)) => {
                 self.restore_region(b, start, cursor, end);
