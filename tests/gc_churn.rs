@@ -311,3 +311,89 @@ fn the_heap_reaches_a_steady_state() {
         assert!(*late <= 32 << 20, "heap too large for a 128 KiB live set: {p:?}");
     }
 }
+
+/// A6 of `alloc/src/local.rs`: a transaction that builds a large private
+/// structure (over 64 blocks) and gives it back, by committing without
+/// publishing it (CM3) or by aborting, returns the blocks past the 64 it
+/// keeps to the pool, while cycles run (the verifier after each) and
+/// other threads reuse those blocks. Each thread also keeps a published
+/// list it checks and replaces: nothing live may be lost or overwritten.
+#[test]
+fn large_private_structures_given_back_while_cycles_run() {
+    const BIG: u64 = 200_000; // 32-byte nodes: about 6 MiB, 190 blocks
+    const KEPT: u64 = 2_000;
+    let rounds = if cfg!(debug_assertions) { 6 } else { 20 };
+    let heap = Heap::new(churn_config()).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let collector = {
+        let (heap, stop) = (heap.clone(), Arc::clone(&stop));
+        thread::spawn(move || {
+            let mut cycles = 0;
+            while !stop.load(Ordering::Relaxed) {
+                heap.collect().unwrap();
+                cycles += 1;
+            }
+            cycles
+        })
+    };
+    let workers: Vec<_> = (0..2u64)
+        .map(|t| {
+            let heap = heap.clone();
+            thread::spawn(move || {
+                let mut m = heap.attach().unwrap();
+                let kept_sum = KEPT * (KEPT - 1) / 2;
+                let publish = |m: &mut Mutator| {
+                    m.transaction(|tx| {
+                        let head = list(tx, KEPT)?.unwrap();
+                        Ok(tx.root(head))
+                    })
+                    .unwrap()
+                };
+                let mut kept = publish(&mut m);
+                for r in 0..rounds {
+                    // Built, read and dropped in one transaction (CM3).
+                    let sum = m
+                        .transaction(|tx| {
+                            let mut cur = list(tx, BIG)?;
+                            let mut sum = 0;
+                            while let Some(c) = cur {
+                                sum += tx.get(c, |x| &x.val)?;
+                                cur = tx.load(c, |x| &x.next)?;
+                            }
+                            Ok(sum)
+                        })
+                        .unwrap();
+                    assert_eq!(sum, BIG * (BIG - 1) / 2, "thread {t}, round {r}: the private list");
+                    // Built and rolled back.
+                    let aborted = m.transaction::<(), _>(|tx| {
+                        list(tx, BIG).map_err(|_| tmgc::Abort::User("full"))?;
+                        Err(tmgc::Abort::User("give it back"))
+                    });
+                    assert!(matches!(aborted, Err(tmgc::TxError::Aborted("give it back"))));
+                    // The published list is intact; replace it every other round.
+                    let seen = m
+                        .transaction::<_, ()>(|tx| {
+                            let mut cur = Some(tx.get_root(&kept)?);
+                            let mut sum = 0;
+                            while let Some(c) = cur {
+                                sum += tx.get(c, |x| &x.val)?;
+                                cur = tx.load(c, |x| &x.next)?;
+                            }
+                            Ok(sum)
+                        })
+                        .unwrap();
+                    assert_eq!(seen, kept_sum, "thread {t}, round {r}: the published list changed");
+                    if r % 2 == 1 {
+                        kept = publish(&mut m);
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    let cycles = collector.join().unwrap();
+    assert!(cycles > 0, "no cycle ran beside the workers");
+}
