@@ -162,6 +162,9 @@ pub struct LocalAllocator {
     folded: i64,
     chunk_cursor: usize,
     lazy_drop_sweep: bool,
+    /// A6: the wholly free blocks kept when the last checkpoint closes
+    /// ([`FREE_KEEP`]; unit tests set fewer).
+    pub(crate) free_keep: usize,
     pub(crate) space: Arc<SpaceInner>,
 }
 
@@ -186,14 +189,20 @@ static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new
 /// in docs/PERFORMANCE.md), so the portable intrinsic stays.
 const PREFETCH_AHEAD: usize = 2048;
 
-/// A6: how many wholly free blocks (2 MiB; 4 under miri) an allocator keeps for its next
-/// allocations when its last checkpoint closes; `give_back_free_blocks`
+/// A6: how many wholly free blocks (16 MiB) an allocator keeps for its
+/// next allocations when its last checkpoint closes; `give_back_free_blocks`
 /// returns the rest to the pool. A transaction that built and gave back a
 /// large private structure (binary-trees' stretch tree: 8,192 blocks)
 /// would otherwise keep all of it owned: out of the pool and its
 /// decommit, and each block one more to retire in the thread's SWEEP
-/// answer, a pause (about 0.25 µs a block: 1 ms for 4,096 blocks).
-pub(crate) const FREE_KEEP: usize = if cfg!(miri) { 4 } else { 64 };
+/// answer, a pause (about 0.25 µs a block: 1 ms for 4,096 blocks). Each
+/// block given back and claimed again costs a few atomic operations on
+/// the pool's shared words: with 64 kept, binary-trees on two threads
+/// (each building and giving back trees of up to 2,048 blocks) took
+/// 1.06x the wall time and 1.09x the CPU of keeping them all (6 pairs),
+/// with 512 0.98x; its largest pause is 141 µs with 512, 61-90 µs with 64
+/// (docs/PERFORMANCE.md, "Latest").
+pub(crate) const FREE_KEEP: usize = 512;
 
 impl LocalAllocator {
     pub(crate) fn new(space: Arc<SpaceInner>) -> Self {
@@ -219,6 +228,7 @@ impl LocalAllocator {
             folded: 0,
             chunk_cursor: 0,
             lazy_drop_sweep: true,
+            free_keep: FREE_KEEP,
             space,
         }
     }
@@ -555,18 +565,18 @@ impl LocalAllocator {
     /// closes; it costs one test unless more than `FREE_KEEP` regions are
     /// pending.
     pub(crate) fn give_back_free_blocks(&mut self) {
-        if self.open > 0 || self.pending.len() <= FREE_KEEP {
+        if self.open > 0 || self.pending.len() <= self.free_keep {
             return;
         }
         let busy = [self.block, self.chain.as_ref().map(|c| c.block)];
-        // `pending` is used from its end: keep the first FREE_KEEP whole
+        // `pending` is used from its end: keep the first `free_keep` whole
         // blocks found from there.
         let mut whole = 0;
         let mut extra: Vec<(usize, usize)> = Vec::new();
         for r in self.pending.iter().rev() {
             if r.start == 0 && r.end == BLOCK_GRANULES && !busy.contains(&Some(r.block)) {
                 whole += 1;
-                if whole > FREE_KEEP {
+                if whole > self.free_keep {
                     extra.push(r.block.key());
                 }
             }

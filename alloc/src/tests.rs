@@ -1222,10 +1222,14 @@ fn the_last_checkpoint_closing_gives_back_free_blocks_past_free_keep() {
     // and a block holding an object from before the checkpoint stays.
     const SIZE: usize = 64;
     let per_block = BLOCK_BYTES / SIZE;
-    let blocks = crate::local::FREE_KEEP + 6;
+    // Fewer kept blocks than `FREE_KEEP` (512), so the test stays small
+    // (and runs under miri).
+    let keep = if cfg!(miri) { 4 } else { 64 };
+    let blocks = keep + 6;
     let block_of = |p: NonNull<u8>| p.as_ptr().addr() & !(BLOCK_BYTES - 1);
     let s = space();
     let mut a = s.allocator();
+    a.free_keep = keep;
     let old: Vec<NonNull<u8>> = (0..per_block / 2).map(|_| a.alloc(SIZE, 8).unwrap()).collect();
     for &p in &old {
         fill(p, SIZE, 0x77);
@@ -1240,11 +1244,10 @@ fn the_last_checkpoint_closing_gives_back_free_blocks_past_free_keep() {
     a.release(ck).unwrap();
     // The old objects' block (current again, partly used) and FREE_KEEP
     // wholly free ones.
-    assert_eq!(s.stats().blocks_owned, crate::local::FREE_KEEP + 1, "owned blocks after the release");
-    assert_eq!(s.stats().blocks_free, free + owned - crate::local::FREE_KEEP - 1, "blocks back in the pool");
+    assert_eq!(s.stats().blocks_owned, keep + 1, "owned blocks after the release");
+    assert_eq!(s.stats().blocks_free, free + owned - keep - 1, "blocks back in the pool");
     // The next allocations use the kept blocks before claiming any.
-    let again: HashSet<usize> =
-        (0..(crate::local::FREE_KEEP * per_block)).map(|_| block_of(a.alloc(SIZE, 8).unwrap())).collect();
+    let again: HashSet<usize> = (0..(keep * per_block)).map(|_| block_of(a.alloc(SIZE, 8).unwrap())).collect();
     // (Filled blocks are retired as allocation moves on; none is claimed.)
     assert!(
         again.iter().all(|b| rewound.contains(b) || *b == block_of(old[0])),
@@ -1271,18 +1274,20 @@ fn blocks_given_back_are_claimed_again_before_untouched_ones() {
     // claim's chunk touched fresh pages (GCBench's peak RSS, 204 -> 216 MiB).
     const SIZE: usize = 1024;
     let per_block = BLOCK_BYTES / SIZE;
+    let keep = 64;
     let blocks = DATA_BLOCKS + DATA_BLOCKS / 4;
     let block_of = |p: NonNull<u8>| p.as_ptr().addr() & !(BLOCK_BYTES - 1);
     let s = space();
     let mut a = s.allocator();
+    a.free_keep = keep;
     let ck = a.checkpoint();
     let rewound: HashSet<usize> = (0..blocks * per_block).map(|_| block_of(a.alloc(SIZE, 8).unwrap())).collect();
     assert!(s.stats().chunks >= 2, "the structure spans two chunks");
     a.rewind(&ck).unwrap();
     a.release(ck).unwrap();
-    // The kept blocks, then claims from the pool: more than the second
-    // chunk's share of the structure, fewer than the structure.
-    let next = (crate::local::FREE_KEEP + blocks / 2) * per_block;
+    // The kept blocks, then claims from the pool: half the blocks given
+    // back, more than the second chunk's share of them.
+    let next = (keep + blocks / 2) * per_block;
     for _ in 0..next {
         let p = a.alloc(SIZE, 8).unwrap();
         assert!(rewound.contains(&block_of(p)), "a block never touched was claimed before a freed one");
