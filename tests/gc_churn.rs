@@ -313,14 +313,14 @@ fn the_heap_reaches_a_steady_state() {
 }
 
 /// A6 of `alloc/src/local.rs`: a transaction that builds a large private
-/// structure (over 64 blocks) and gives it back, by committing without
-/// publishing it (CM3) or by aborting, returns the blocks past the 64 it
-/// keeps to the pool, while cycles run (the verifier after each) and
+/// structure (about 780 blocks, over the 512 `FREE_KEEP`) and gives it
+/// back, by committing without publishing it (CM3) or by aborting,
+/// returns the blocks past the 512 it keeps to the pool, while cycles run (the verifier after each) and
 /// other threads reuse those blocks. Each thread also keeps a published
 /// list it checks and replaces: nothing live may be lost or overwritten.
 #[test]
 fn large_private_structures_given_back_while_cycles_run() {
-    const BIG: u64 = 200_000; // 32-byte nodes: about 6 MiB, 190 blocks
+    const BIG: u64 = 800_000; // 32-byte nodes: about 25 MiB, 780 blocks
     const KEPT: u64 = 2_000;
     let rounds = if cfg!(debug_assertions) { 6 } else { 20 };
     let heap = Heap::new(churn_config()).unwrap();

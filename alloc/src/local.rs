@@ -200,8 +200,9 @@ const PREFETCH_AHEAD: usize = 2048;
 /// the pool's shared words: with 64 kept, binary-trees on two threads
 /// (each building and giving back trees of up to 2,048 blocks) took
 /// 1.06x the wall time and 1.09x the CPU of keeping them all (6 pairs),
-/// with 512 0.98x; its largest pause is 141 µs with 512, 61-90 µs with 64
-/// (docs/PERFORMANCE.md, "Latest").
+/// with 512 0.997x the wall time and 0.95x the CPU; its largest pause is
+/// 112-125 µs with 512, 61-90 µs with 64 (docs/PERFORMANCE.md, "the quiet
+/// solo commit (SQ1) and A6").
 pub(crate) const FREE_KEEP: usize = 512;
 
 impl LocalAllocator {
