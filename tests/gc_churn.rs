@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::thread;
 
 use tmgc::{Config, GlobalRoot, Heap, Mutator, Ref, Root, Trace, Value};
-use tmgc_tests::{list, Node};
+use tmgc_tests::{list, sum, Node};
 
 /// One slot of a thread's table: a chain whose values sum to `sum`.
 #[derive(Trace)]
@@ -315,8 +315,8 @@ fn the_heap_reaches_a_steady_state() {
 /// A6 of `alloc/src/local.rs`: a transaction that builds a large private
 /// structure (about 780 blocks, over the 512 `FREE_KEEP`) and gives it
 /// back, by committing without publishing it (CM3) or by aborting,
-/// returns the blocks past the 512 it keeps to the pool, while cycles run (the verifier after each) and
-/// other threads reuse those blocks. Each thread also keeps a published
+/// returns the blocks past the 512 it keeps to the pool, while cycles run
+/// (the verifier after each) and other threads reuse those blocks. Each thread also keeps a published
 /// list it checks and replaces: nothing live may be lost or overwritten.
 #[test]
 fn large_private_structures_given_back_while_cycles_run() {
@@ -352,18 +352,13 @@ fn large_private_structures_given_back_while_cycles_run() {
                 let mut kept = publish(&mut m);
                 for r in 0..rounds {
                     // Built, read and dropped in one transaction (CM3).
-                    let sum = m
+                    let total = m
                         .transaction(|tx| {
-                            let mut cur = list(tx, BIG)?;
-                            let mut sum = 0;
-                            while let Some(c) = cur {
-                                sum += tx.get(c, |x| &x.val)?;
-                                cur = tx.load(c, |x| &x.next)?;
-                            }
-                            Ok(sum)
+                            let head = list(tx, BIG)?;
+                            sum(tx, head)
                         })
                         .unwrap();
-                    assert_eq!(sum, BIG * (BIG - 1) / 2, "thread {t}, round {r}: the private list");
+                    assert_eq!(total, BIG * (BIG - 1) / 2, "thread {t}, round {r}: the private list");
                     // Built and rolled back.
                     let aborted = m.transaction::<(), _>(|tx| {
                         list(tx, BIG).map_err(|_| tmgc::Abort::User("full"))?;
@@ -373,13 +368,8 @@ fn large_private_structures_given_back_while_cycles_run() {
                     // The published list is intact; replace it every other round.
                     let seen = m
                         .transaction::<_, ()>(|tx| {
-                            let mut cur = Some(tx.get_root(&kept)?);
-                            let mut sum = 0;
-                            while let Some(c) = cur {
-                                sum += tx.get(c, |x| &x.val)?;
-                                cur = tx.load(c, |x| &x.next)?;
-                            }
-                            Ok(sum)
+                            let head = tx.get_root(&kept)?;
+                            sum(tx, Some(head))
                         })
                         .unwrap();
                     assert_eq!(seen, kept_sum, "thread {t}, round {r}: the published list changed");

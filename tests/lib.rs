@@ -29,6 +29,17 @@ pub fn list<'tx>(tx: &mut Tx<'tx>, n: u64) -> Result<Option<Gc<'tx, Node>>, tmgc
     Ok(head)
 }
 
+/// The sum of the values of the list from `head` on, read in the running
+/// transaction.
+pub fn sum<'tx, E>(tx: &mut Tx<'tx>, head: Option<Gc<'tx, Node>>) -> Result<u64, tmgc::Abort<E>> {
+    let (mut cur, mut sum) = (head, 0);
+    while let Some(c) = cur {
+        sum += tx.get(c, |x| &x.val)?;
+        cur = tx.load(c, |x| &x.next)?;
+    }
+    Ok(sum)
+}
+
 /// The window of the adversarial mover tests (`gc_churn.rs`, `gc_tagged.rs`):
 /// `FILLERS` chains of `FILLER_NODES` nodes between the holder the marker
 /// scans first and the one it scans last (fields are traced in order and

@@ -52,7 +52,7 @@
 use std::ptr::{null_mut, NonNull};
 
 use crate::bitmap;
-use crate::block_life::{self, retire_block};
+use crate::block_life::{self, make_free, retire_block};
 use crate::chunk::{pages, state, BlockRef};
 use crate::holes::{ChainCursor, Free, Hole};
 use crate::large::{self, LargePtr};
@@ -201,8 +201,9 @@ const PREFETCH_AHEAD: usize = 2048;
 /// (each building and giving back trees of up to 2,048 blocks) took
 /// 1.06x the wall time and 1.09x the CPU of keeping them all (6 pairs),
 /// with 512 0.997x the wall time and 0.95x the CPU; its largest pause is
-/// 112-125 µs with 512, 61-90 µs with 64 (docs/PERFORMANCE.md, "the quiet
-/// solo commit (SQ1) and A6").
+/// 112-125 µs with 512, 61-90 µs with 64 (AMD EPYC Zen 3 VM;
+/// docs/PERFORMANCE.md, "the quiet solo commit (SQ1) and A6", names the
+/// commands).
 pub(crate) const FREE_KEEP: usize = 512;
 
 impl LocalAllocator {
@@ -594,7 +595,7 @@ impl LocalAllocator {
         self.owned.retain(|&b| {
             if gone(b) {
                 debug_assert!(bitmap::next_set(b.starts(), 0).is_none(), "a wholly free block holds a start bit");
-                retire_block(space, b, &[Hole { start: 0, len: BLOCK_GRANULES }]);
+                make_free(space, b);
                 first_chunk = first_chunk.min(b.chunk().head.index as usize);
             }
             !gone(b)
