@@ -89,15 +89,15 @@
 //!
 //! SQ1: the quiet solo commit. A solo attempt (S2 of `crate::solo`) that
 //! logged no write, took no checkpoint (so allocated nothing: NL1),
-//! registered no global root or finalizer, runs with the barrier off and
-//! finds no root drop queued has nothing to write back, stamp, shade,
-//! release or apply: of `finish` only the root table's commit is left
-//! (roots it created become permanent), with its stage marks and the
-//! `RootCommit` fault point, as in the solo path. It skips the write-back
-//! loop, the logs' clearing and trimming (LG1: nothing was logged) and
-//! the root-drop queue's application. The solo commit is inlined whole
-//! into the transaction loop (`commit`); every other commit is a call
-//! (docs/PERFORMANCE.md, "The quiet solo commit").
+//! registered no global root or finalizer and runs with the barrier off
+//! has nothing to write back, stamp or shade: of `finish` only the tail
+//! is left (queued root drops, and the roots it created becoming
+//! permanent), with its stage marks and the `RootCommit` fault point.
+//! `commit_solo` skips the write-back steps, and the logs' clearing and
+//! trimming (LG1: nothing was logged), when nothing was written. The solo
+//! commit is inlined whole into the transaction loop (`commit`); every
+//! other commit is a call (docs/PERFORMANCE.md, "the quiet solo commit
+//! (SQ1) and A6").
 
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
@@ -152,56 +152,44 @@ impl<'tx> Tx<'tx> {
         let logs = &self.core.logs;
         if self.solo && self.ck.is_none() && !self.core.gc.barrier && logs.globals.is_empty() && logs.finals.is_empty()
         {
-            if logs.writes.is_empty() && !self.root_drops_queued() {
-                // SQ1: a solo attempt that wrote, allocated and registered
-                // nothing, and has no root drop queued: its commit is the
-                // roots' (new roots become permanent), inline in the
-                // transaction loop. The steps of the path below that have
-                // work here, in its order.
-                self.wv = self.rv;
-                self.stage = stage::TAIL;
-                self.core.faults.hit(FaultPoint::RootCommit);
-                self.core.roots.commit();
-                self.stage = stage::DONE;
-                return Ok((self.rv, false));
-            }
-            return self.commit_solo();
+            return Ok(self.commit_solo());
         }
         self.commit_concurrent()
     }
 
-    /// The solo commit (`commit`'s first test passed) with words to write
-    /// back or root drops to apply. Inlined too: as a call it cost the
-    /// one-thread row of the tx bench 5-7% (docs/PERFORMANCE.md, "The
-    /// quiet solo commit").
+    /// The solo commit (`commit`'s first test passed), inlined whole into
+    /// the transaction loop: as a call it cost the one-thread rows of the
+    /// tx bench (docs/PERFORMANCE.md, "the quiet solo commit (SQ1) and
+    /// A6"). Write back the logged words: nothing to lock, validate, stamp
+    /// or shade (S2 of `solo`). The steps of `finish` that have work here,
+    /// in its order; with nothing logged (SQ1) the write-back steps are
+    /// skipped, stage marks included.
     #[inline(always)]
-    fn commit_solo(&mut self) -> Result<(u64, bool), Conflict> {
+    fn commit_solo(&mut self) -> (u64, bool) {
         let logs = &self.core.logs;
         // No checkpoint: no new object (NL1).
         debug_assert!(logs.reads.is_empty() && logs.locked.is_empty(), "solo transactions log no reads");
-        // The common solo commit, inlined: write back the logged words
-        // (nothing to lock, validate, stamp or shade; S2 of `solo`).
-        // The commit point (solo: S2); the steps of `finish` that have
-        // work here, in its order.
         self.wv = self.rv;
-        self.stage = stage::BARRIER;
-        if self.core.gc.generational && !logs.writes.is_empty() {
-            self.remember(); // RS1 in this path too (T1)
-        }
-        self.stage = stage::WRITE_BACK;
-        let logs = &self.core.logs;
-        // SAFETY: field words of live objects; no other transaction
-        // runs (solo mode).
-        unsafe { write_back(&logs.writes, &self.core.faults) };
         let wrote = !logs.writes.is_empty();
+        if wrote {
+            self.stage = stage::BARRIER;
+            if self.core.gc.generational {
+                self.remember(); // RS1 in this path too (T1)
+            }
+            self.stage = stage::WRITE_BACK;
+            // SAFETY: field words of live objects; no other transaction
+            // runs (solo mode).
+            unsafe { write_back(&self.core.logs.writes, &self.core.faults) };
+            self.stage = stage::TAIL;
+            self.core.logs.clear_writes();
+        }
         self.stage = stage::TAIL;
-        self.core.logs.clear_writes();
         self.apply_root_drops();
         // Roots it created need no shading: the barrier is off.
         self.core.faults.hit(FaultPoint::RootCommit);
         self.core.roots.commit();
         self.stage = stage::DONE;
-        Ok((self.rv, wrote))
+        (self.rv, wrote)
     }
 
     /// Every commit but the common solo one: out of line, so that one

@@ -318,17 +318,11 @@ impl<'tx> Tx<'tx> {
         }
     }
 
-    /// Whether root drops are queued since the last commit or abort. Most
-    /// commits have none: one shared borrow's test, inline.
-    #[inline(always)]
-    fn root_drops_queued(&self) -> bool {
-        self.drops.try_borrow().is_ok_and(|d| !d.is_empty())
-    }
-
     /// Apply the root drops queued since the last commit or abort.
     #[inline(always)]
     fn apply_root_drops(&mut self) {
-        if self.root_drops_queued() {
+        // Most commits have none: one shared borrow's test, inline.
+        if self.drops.try_borrow().is_ok_and(|d| !d.is_empty()) {
             self.apply_root_drops_slow();
         }
     }
