@@ -2,12 +2,12 @@
 //! their minimum: a low-noise companion for A/B comparisons of the solo
 //! path on a shared VM.
 //!
-//! Run: `cargo bench -p tmgc --bench tx_rounds` (about 30 seconds).
+//! Run: `cargo bench -p tmgc --bench tx_rounds` (a few seconds once built).
 //!
 //! On a VM whose two cores are shared, criterion's medians of the `tx`
 //! bench's tmgc rows moved by up to 40% between runs of one binary while
-//! its Mutex row moved by 5% (docs/PERFORMANCE.md, "The quiet solo
-//! commit"). Here each row runs `ROUNDS` rounds of `PER_ROUND`
+//! its Mutex row moved by 5% (docs/PERFORMANCE.md, "the quiet solo
+//! commit (SQ1) and A6"). Here each row runs `ROUNDS` rounds of `PER_ROUND`
 //! transactions, interleaved with the other rows (so a slow stretch of
 //! the host hits every row alike), and prints the fastest round, the
 //! first quartile and the median, in ns per transaction. The fastest
