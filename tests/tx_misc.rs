@@ -280,3 +280,67 @@ fn aborted_attempts_give_their_global_root_slots_back() {
         .unwrap();
     assert_eq!(v, 5);
 }
+
+/// An object whose fields own memory off the heap.
+#[derive(Trace)]
+struct Holder {
+    first: Value<i64>,
+    boxed: Box<Cell>,
+    words: Vec<Value<i64>>,
+    last: Ref<Cell>,
+}
+
+/// A field projection that returns anything but a field of the object
+/// passed in is a clear panic on every accessor, never a read or write
+/// elsewhere: a field behind one of the object's own pointers (a `Box`'s,
+/// a `Vec`'s buffer), or of an object off the heap. The folded test of
+/// `check_field` (one unsigned comparison on the field's offset, which
+/// wraps for an address below the object) must still refuse them.
+#[test]
+fn a_projection_outside_the_object_panics_on_every_accessor() {
+    let outside: &'static Cell = Box::leak(Box::new(Cell { value: Value::new(0), next: Ref::null() }));
+    let heap = Heap::new(Config::default()).unwrap();
+    let mut m = heap.attach().unwrap();
+    let holder = || Holder {
+        first: Value::new(1),
+        boxed: Box::new(Cell { value: Value::new(2), next: Ref::null() }),
+        words: vec![Value::new(3), Value::new(4)],
+        last: Ref::null(),
+    };
+    let mut panics = |case: u8| {
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            let _ = m.transaction::<_, ()>(|tx| {
+                let h = tx.alloc(holder())?;
+                match case {
+                    0 => drop(tx.load(h, |h| &h.boxed.next)?),
+                    1 => tx.store(h, |h| &h.boxed.next, None)?,
+                    2 => drop(tx.get(h, |h| &h.words[1])?),
+                    3 => tx.set(h, |h| &h.words[0], 7)?,
+                    4 => drop(tx.load(h, |_| &outside.next)?),
+                    _ => tx.set(h, |_| &outside.value, 7)?,
+                }
+                Ok(())
+            });
+        }));
+        let msg = r.expect_err("a projection outside the object must panic");
+        let msg = msg.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| msg.downcast_ref::<String>().cloned());
+        assert!(
+            msg.as_deref().is_some_and(|s| s.contains("field projection must return a field")),
+            "case {case}: {msg:?}"
+        );
+    };
+    for case in 0..6 {
+        panics(case);
+    }
+    // The object's own fields, first and last, are accepted.
+    let v = m
+        .transaction::<_, ()>(|tx| {
+            let h = tx.alloc(holder())?;
+            let c = tx.alloc(Cell { value: Value::new(5), next: Ref::null() })?;
+            tx.store(h, |h| &h.last, Some(c))?;
+            tx.set(h, |h| &h.first, 6)?;
+            Ok(tx.get(h, |h| &h.first)? + i64::from(tx.load(h, |h| &h.last)?.is_some()))
+        })
+        .unwrap();
+    assert_eq!(v, 7);
+}

@@ -22,13 +22,17 @@ use super::commit::validate;
 use super::{Tx, Write};
 
 impl<'tx> Tx<'tx> {
+    /// Panics unless `field` lies inside `obj`'s payload. Tested on the
+    /// field's offset, by wrapping subtraction: when the projection is a
+    /// field access the compiler sees that offset as a constant and the
+    /// test folds away (comparing addresses, it could not: `a + size` may
+    /// overflow for all it knows).
+    #[inline(always)]
     fn check_field<T: GcType, F>(obj: Gc<'tx, T>, field: &F) {
-        let base = obj.ptr.addr().get() + T::TYPE_INFO.payload_offset();
-        let a = (field as *const F).addr();
-        assert!(
-            a >= base && a + std::mem::size_of::<F>() <= base + T::TYPE_INFO.size(),
-            "field projection must return a field of the object passed in"
-        );
+        let base = obj.ptr.addr().get().wrapping_add(T::TYPE_INFO.payload_offset());
+        let off = (field as *const F).addr().wrapping_sub(base);
+        let (size, f) = (T::TYPE_INFO.size(), std::mem::size_of::<F>());
+        assert!(f <= size && off <= size - f, "field projection must return a field of the object passed in");
     }
 
     /// Read a [`Value`] field of `obj`.
