@@ -48,6 +48,8 @@ pub struct Checkpoint {
     /// `[black_from, cursor)` of `region`, not yet flushed then (A3).
     black: bool,
     total: i64,
+    /// The allocator's object count after flushing the stage (A7).
+    objects: u64,
     _not_send: std::marker::PhantomData<*const ()>,
 }
 
@@ -58,6 +60,8 @@ impl LocalAllocator {
     /// If `u32::MAX` checkpoints are open already (their serial numbers
     /// alone take 32 GiB): the depth would wrap. Nothing changes then.
     pub fn checkpoint(&mut self) -> Checkpoint {
+        // A7: the count covers every object allocated so far.
+        self.flush_stage();
         let depth = self.open;
         let open = depth.checked_add(1).expect("tmgc-alloc: more than u32::MAX nested checkpoints");
         let serial = self.next_serial;
@@ -76,6 +80,7 @@ impl LocalAllocator {
             black_from: self.block.map_or(0, |b| b.granule_of(self.black_from)),
             black: self.black,
             total: self.allocated_bytes() as i64,
+            objects: self.objects,
             _not_send: std::marker::PhantomData,
         }
     }
@@ -166,6 +171,7 @@ impl LocalAllocator {
             None => self.clear_region(),
         }
         self.retired_bytes = ck.total - self.region_bytes();
+        self.objects = ck.objects; // A7
         self.open = ck.depth + 1;
         self.serials.truncate(self.open as usize);
         self.fold_now();
@@ -219,9 +225,9 @@ impl LocalAllocator {
     }
 
     /// How many objects [`allocated_since`](Self::allocated_since) would
-    /// list for `ck`, counted from the start bitmaps a word at a time
-    /// (a population count), without visiting each object: for a caller
-    /// that needs only the number.
+    /// list for `ck`, without visiting each object or reading the start
+    /// bitmaps: the allocator's object count less the one `ck` recorded
+    /// (A7 of `local.rs`). For a caller that needs only the number.
     ///
     /// ```
     /// use tmgc_alloc::{Config, Space, LARGE_THRESHOLD};
@@ -238,6 +244,17 @@ impl LocalAllocator {
     /// a.release(ck).unwrap();
     /// ```
     pub fn count_since(&mut self, ck: &Checkpoint) -> Result<usize, AllocError> {
+        self.check(ck)?;
+        self.flush_stage();
+        let n = (self.objects - ck.objects) as usize;
+        debug_assert_eq!(Ok(n), self.count_since_by_bits(ck), "A7: the count agrees with the start bits");
+        Ok(n)
+    }
+
+    /// `count_since` by a population count of the start bits in the
+    /// ranges `ck` covers, less its fillers: the definition A7's count
+    /// must agree with (debug builds check that it does).
+    pub(crate) fn count_since_by_bits(&mut self, ck: &Checkpoint) -> Result<usize, AllocError> {
         // Every start bit in the ranges is an object but the fillers
         // logged since `ck`, each of which lies in one of them (padding
         // before an object allocated since `ck`).

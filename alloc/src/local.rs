@@ -42,6 +42,13 @@
 //!   everything allocated since the checkpoint is still in this allocator's
 //!   hands: `rewind` can give it back exactly, and `allocated_since` can
 //!   list it.
+//! - (A7) `objects` counts the objects allocated and not rewound: each
+//!   start bit a flush of the stage folds in, each one the slow path sets
+//!   for an object (not for a filler or an end marker), each large object.
+//!   A checkpoint records it after flushing the stage, and a rewind
+//!   restores it, so what a checkpoint covers counts as a subtraction
+//!   (`count_since`), where a population count of its ranges read the
+//!   start bitmap of every block a large transaction filled again.
 //! - (A6) When the last checkpoint closes, the allocator keeps at most
 //!   [`FREE_KEEP`] wholly free blocks (one pending region covering the
 //!   block) and gives the rest back to the pool (`give_back_free_blocks`).
@@ -143,6 +150,12 @@ pub struct LocalAllocator {
     // Cold.
     /// First granule of the current block whose start bit may be staged.
     stage_from: usize,
+    /// (A7) Objects whose start bits are in the bitmaps (flushed from the
+    /// stage, or set by the slow path) or that are large, since this
+    /// allocator began, less those rewound: fillers and end markers are
+    /// not counted. A checkpoint records it, so `count_since` is a
+    /// subtraction, not a population count of the ranges it covers.
+    pub(crate) objects: u64,
     pub(crate) black: bool,
     pub(crate) black_from: *mut u8,
     pub(crate) region_start: *mut u8,
@@ -214,6 +227,7 @@ impl LocalAllocator {
             stage: Box::into_raw(Box::new(Stage([0; BLOCK_GRANULES]))).cast::<u8>(),
             starts: std::ptr::null(),
             stage_from: 0,
+            objects: 0,
             black: false,
             black_from: null_mut(),
             region_start: null_mut(),
@@ -285,6 +299,7 @@ impl LocalAllocator {
             let chunk = unsafe { &mut *self.stage.add(w * 64).cast::<[u8; 64]>() };
             let bits = gather(chunk);
             if bits != 0 {
+                self.objects += u64::from(bits.count_ones());
                 *chunk = [0; 64];
                 // Plain load and store: only the owner writes this bitmap (A1).
                 start_word.store(start_word.load(Ordering::Relaxed) | bits, Ordering::Relaxed);
@@ -324,6 +339,7 @@ impl LocalAllocator {
         if rsize > LARGE_THRESHOLD {
             let ptr = large::alloc_large(&self.space, rsize, align, self.black, needs_drop, self.open > 0)?;
             self.retired_bytes += rsize as i64;
+            self.objects += 1;
             if self.open > 0 {
                 self.log.push(LogEntry::Large(ptr));
             }
@@ -351,6 +367,7 @@ impl LocalAllocator {
                 }
                 let g = block.granule_of(p);
                 bitmap::set_owned(block.starts(), g);
+                self.objects += 1;
                 if needs_drop {
                     bitmap::set_owned(&block.drop_bits_or_init().0, g);
                 }
