@@ -57,8 +57,11 @@ pub fn run(system: System, n: u32, threads: usize) -> bool {
             t.report();
         }
         System::Boxed => drive(&mut boxed::BoxTrees::default(), max, threads),
-        System::Arena if arena::header_variant() => drive(&mut arena::ArenaTrees::<2>::default(), max, threads),
-        System::Arena => drive(&mut arena::ArenaTrees::<0>::default(), max, threads),
+        System::Arena => match arena::header_words() {
+            2 => drive(&mut arena::ArenaTrees::<2>::default(), max, threads),
+            1 => drive(&mut arena::ArenaTrees::<1>::default(), max, threads),
+            _ => drive(&mut arena::ArenaTrees::<0>::default(), max, threads),
+        },
         System::Dumpster => drive(&mut dumpster::DumpsterTrees::default(), max, threads),
     }
     true
