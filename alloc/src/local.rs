@@ -293,19 +293,21 @@ impl LocalAllocator {
             return;
         }
         let starts = b.starts();
+        let mut objects = 0;
         for (w, start_word) in starts.iter().enumerate().take((to - 1) / 64 + 1).skip(from / 64) {
             // SAFETY: `stage` is our own BLOCK_GRANULES-byte buffer and
             // `w * 64 + 64 <= BLOCK_GRANULES`; no other reference to it exists.
             let chunk = unsafe { &mut *self.stage.add(w * 64).cast::<[u8; 64]>() };
             let bits = gather(chunk);
             if bits != 0 {
-                self.objects += u64::from(bits.count_ones());
+                objects += u64::from(bits.count_ones());
                 *chunk = [0; 64];
                 // Plain load and store: only the owner writes this bitmap (A1).
                 start_word.store(start_word.load(Ordering::Relaxed) | bits, Ordering::Relaxed);
             }
         }
         self.stage_from = to;
+        self.objects += objects; // A7
     }
 
     /// Allocate an object whose destructor must run when a sweep frees it:
