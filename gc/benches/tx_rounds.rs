@@ -18,7 +18,8 @@
 //! 1, in a transaction on a record reached through a global root, or
 //! under a `Mutex`. `empty` is begin and commit only; `reads` adds the
 //! root's read and the 8 reads; `full` adds the write. One mutator, alone
-//! on its heap: solo mode (docs/TRANSACTIONS.md).
+//! on its heap: solo mode (docs/TRANSACTIONS.md); `TMGC_SOLO=0` turns it
+//! off, so the same rows run with concurrency control.
 
 use std::hint::black_box;
 use std::sync::Mutex;
@@ -75,7 +76,10 @@ fn main() {
     let rounds = if std::env::args().any(|a| a == "--bench") { ROUNDS } else { 1 };
     let heap = Heap::new(Config::default()).unwrap();
     let mut m = heap.attach().unwrap();
-    assert!(m.is_solo(), "one mutator alone on its heap runs solo");
+    // One mutator alone on its heap runs solo, unless `TMGC_SOLO=0` turns
+    // solo mode off (the same rows with concurrency control).
+    let solo_off = std::env::var("TMGC_SOLO").is_ok_and(|v| v == "0");
+    assert_eq!(m.is_solo(), !solo_off, "one mutator alone on its heap runs solo unless TMGC_SOLO=0");
     let rec = m
         .transaction::<_, ()>(|tx| {
             let r = tx.alloc(Rec { f: std::array::from_fn(|i| Value::new(i as u64)) })?;
@@ -96,7 +100,8 @@ fn main() {
         times[2].push(round(|| tx::<READS>(&mut m, &rec)));
         times[3].push(round(|| tx::<FULL>(&mut m, &rec)));
     }
-    println!("ns per transaction, {rounds} rounds of {PER_ROUND}: min / first quartile / median");
+    let mode = if solo_off { "solo off (TMGC_SOLO=0)" } else { "solo" };
+    println!("ns per transaction, {rounds} rounds of {PER_ROUND}, {mode}: min / first quartile / median");
     for (name, t) in names.iter().zip(&mut times) {
         t.sort_by(f64::total_cmp);
         println!("{name:>12}: {:6.2} / {:6.2} / {:6.2}", t[0], t[t.len() / 4], t[t.len() / 2]);
