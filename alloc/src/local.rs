@@ -146,6 +146,12 @@ pub struct LocalAllocator {
     /// into the block's start bitmap (A5). Owned: from `Box::into_raw` of a
     /// `Stage`, freed in `Drop`, and only ever accessed through this pointer.
     stage: *mut u8,
+    /// `stage` less the current block's first granule number (the block's
+    /// address over `GRANULE`), so that the fast path finds an object's
+    /// staged byte at `stage_bias + address / GRANULE` with no mask. Only
+    /// offset by wrapping arithmetic, and only dereferenced at an address
+    /// inside the current region, whose bytes lie in `stage`.
+    stage_bias: *mut u8,
     starts: *const AtomicU64,
     // Cold.
     /// First granule of the current block whose start bit may be staged.
@@ -225,6 +231,7 @@ impl LocalAllocator {
             cursor: null_mut(),
             limit: null_mut(),
             stage: Box::into_raw(Box::new(Stage([0; BLOCK_GRANULES]))).cast::<u8>(),
+            stage_bias: null_mut(),
             starts: std::ptr::null(),
             stage_from: 0,
             objects: 0,
@@ -266,11 +273,13 @@ impl LocalAllocator {
                 // next through memory (A5). Blocks are aligned, so the
                 // address gives the granule index.
                 // SAFETY: `p + size <= limit` keeps the cursor in the region
-                // of an owned block (A1); the index is below BLOCK_GRANULES,
-                // the length of the stage `stage` points to.
+                // of an owned block (A1); `p` lies in the current block, so
+                // `stage_bias + p / GRANULE` is `stage` plus p's granule
+                // number in the block, below BLOCK_GRANULES, the length of
+                // the stage `stage` points to.
                 unsafe {
                     self.cursor = p.add(size);
-                    *self.stage.add((p.addr() >> LOG_GRANULE) & (BLOCK_GRANULES - 1)) = STAGED;
+                    *self.stage_bias.wrapping_add(p.addr() >> LOG_GRANULE) = STAGED;
                     // A hint, never a fault: it may point past the region.
                     #[cfg(all(target_arch = "x86_64", not(miri)))]
                     core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_ET0 }>(
@@ -480,8 +489,7 @@ impl LocalAllocator {
     fn enter_region(&mut self, r: Region) {
         debug_assert!(self.block.is_none(), "entering a region without leaving the last");
         debug_assert_eq!(pool::state_of(r.block), state::ALLOC, "entering a region of a block not owned");
-        self.block = Some(r.block);
-        self.starts = r.block.starts().as_ptr();
+        self.set_block(r.block);
         self.cursor = r.block.granule_ptr(r.start);
         self.limit = r.block.granule_ptr(r.end);
         self.region_start = self.cursor;
@@ -765,12 +773,19 @@ impl LocalAllocator {
     /// (used by rewind before restoring a region).
     pub(crate) fn restore_region(&mut self, block: BlockRef, start: usize, cursor: usize, end: usize) {
         self.flush_stage();
-        self.block = Some(block);
-        self.starts = block.starts().as_ptr();
+        self.set_block(block);
         self.region_start = block.granule_ptr(start);
         self.cursor = block.granule_ptr(cursor);
         self.limit = block.granule_ptr(end);
         self.stage_from = cursor;
+    }
+
+    /// Make `block` the current block: the fast path's pointers into its
+    /// start bitmap and into the stage (`stage_bias`) follow it.
+    fn set_block(&mut self, block: BlockRef) {
+        self.block = Some(block);
+        self.starts = block.starts().as_ptr();
+        self.stage_bias = self.stage.wrapping_sub(block.granule_ptr(0).addr() >> LOG_GRANULE);
     }
 
     pub(crate) fn cursor(&self) -> *mut u8 {
