@@ -33,19 +33,24 @@ pub(crate) fn get(words: &[AtomicU64], i: usize, order: Ordering) -> bool {
     words[w].load(order) & m != 0
 }
 
-/// Mask of bits `[lo, hi)` within word `w` (granule indices are block-wide).
+/// The words bits `[lo, hi)` (`lo < hi`) touch, each with the mask of
+/// the range's bits in it: all ones but in the first and the last word.
+/// The one home of the range arithmetic (granule indices are block-wide).
 #[inline]
-fn range_mask(w: usize, lo: usize, hi: usize) -> u64 {
-    let wlo = w * 64;
-    let a = lo.max(wlo) - wlo;
-    let b = hi.min(wlo + 64) - wlo;
-    if a >= b {
-        0
-    } else if b - a == 64 {
-        !0
-    } else {
-        ((1u64 << (b - a)) - 1) << a
-    }
+fn word_masks(lo: usize, hi: usize) -> impl Iterator<Item = (usize, u64)> {
+    debug_assert!(lo < hi);
+    let (first, last) = (lo / 64, (hi - 1) / 64);
+    let (head, tail) = (!0u64 << (lo % 64), !0u64 >> (63 - (hi - 1) % 64));
+    (first..=last).map(move |w| {
+        let mut m = !0u64;
+        if w == first {
+            m &= head;
+        }
+        if w == last {
+            m &= tail;
+        }
+        (w, m)
+    })
 }
 
 /// Clear bits `[lo, hi)` with plain stores. Only for bitmaps the caller owns.
@@ -53,8 +58,8 @@ pub(crate) fn clear_range_owned(words: &[AtomicU64], lo: usize, hi: usize) {
     if lo >= hi {
         return;
     }
-    for (w, word) in words.iter().enumerate().take((hi - 1) / 64 + 1).skip(lo / 64) {
-        let m = range_mask(w, lo, hi);
+    for (w, m) in word_masks(lo, hi) {
+        let word = &words[w];
         let v = word.load(Ordering::Relaxed);
         if v & m != 0 {
             word.store(v & !m, Ordering::Relaxed);
@@ -67,8 +72,8 @@ pub(crate) fn clear_range_shared(words: &[AtomicU64], lo: usize, hi: usize) {
     if lo >= hi {
         return;
     }
-    for (w, word) in words.iter().enumerate().take((hi - 1) / 64 + 1).skip(lo / 64) {
-        let m = range_mask(w, lo, hi);
+    for (w, m) in word_masks(lo, hi) {
+        let word = &words[w];
         if word.load(Ordering::Relaxed) & m != 0 {
             word.fetch_and(!m, Ordering::AcqRel);
         }
@@ -81,8 +86,8 @@ pub(crate) fn or_range_from(dst: &[AtomicU64], src: &[AtomicU64], lo: usize, hi:
     if lo >= hi {
         return;
     }
-    for w in lo / 64..=(hi - 1) / 64 {
-        let bits = src[w].load(Ordering::Relaxed) & range_mask(w, lo, hi);
+    for (w, m) in word_masks(lo, hi) {
+        let bits = src[w].load(Ordering::Relaxed) & m;
         if bits != 0 && dst[w].load(Ordering::Relaxed) & bits != bits {
             dst[w].fetch_or(bits, Ordering::AcqRel);
         }
@@ -136,9 +141,7 @@ pub(crate) fn count_range(words: &[AtomicU64], lo: usize, hi: usize) -> usize {
     if lo >= hi {
         return 0;
     }
-    (lo / 64..=(hi - 1) / 64)
-        .map(|w| (words[w].load(Ordering::Relaxed) & range_mask(w, lo, hi)).count_ones() as usize)
-        .sum()
+    word_masks(lo, hi).map(|(w, m)| (words[w].load(Ordering::Relaxed) & m).count_ones() as usize).sum()
 }
 
 /// Number of set bits.
@@ -188,7 +191,40 @@ mod tests {
         assert_eq!(count(&dst), expect);
         clear_range_shared(&dst, 0, 256);
         assert_eq!(count(&dst), 0);
-        assert_eq!(range_mask(0, 0, 64), !0);
-        assert_eq!(range_mask(1, 0, 64), 0);
+    }
+
+    /// Every range operation against a bit-by-bit model, for ranges
+    /// starting and ending at each bit position around word boundaries.
+    #[test]
+    fn range_operations_match_a_bit_model() {
+        let n = 4 * 64;
+        let pattern = |i: usize| (i * 7 + i / 5) % 3 != 0;
+        let edges: Vec<usize> =
+            if cfg!(miri) { vec![0, 1, 63, 64, 65, 127, 128, 190, 255, 256] } else { (0..=n).collect() };
+        let load = |b: &[AtomicU64]| -> Vec<bool> { (0..n).map(|i| get(b, i, Ordering::Relaxed)).collect() };
+        let filled = || {
+            let b = bm(4);
+            (0..n).filter(|&i| pattern(i)).for_each(|i| set_owned(&b, i));
+            b
+        };
+        for &lo in &edges {
+            for &hi in edges.iter().filter(|&&h| h >= lo) {
+                let inside = |i: usize| lo <= i && i < hi;
+                let expect_cleared: Vec<bool> = (0..n).map(|i| pattern(i) && !inside(i)).collect();
+                let b = filled();
+                clear_range_owned(&b, lo, hi);
+                assert_eq!(load(&b), expect_cleared, "clear_range_owned {lo}..{hi}");
+                let b = filled();
+                clear_range_shared(&b, lo, hi);
+                assert_eq!(load(&b), expect_cleared, "clear_range_shared {lo}..{hi}");
+                let b = filled();
+                assert_eq!(count_range(&b, lo, hi), (lo..hi).filter(|&i| pattern(i)).count(), "count_range {lo}..{hi}");
+                let dst = bm(4);
+                set_owned(&dst, 0);
+                or_range_from(&dst, &b, lo, hi);
+                let expect_or: Vec<bool> = (0..n).map(|i| i == 0 || (pattern(i) && inside(i))).collect();
+                assert_eq!(load(&dst), expect_or, "or_range_from {lo}..{hi}");
+            }
+        }
     }
 }
