@@ -254,7 +254,7 @@ impl LocalAllocator {
     /// `count_since` by a population count of the start bits in the
     /// ranges `ck` covers, less its fillers: the definition A7's count
     /// must agree with (debug builds check that it does).
-    pub(crate) fn count_since_by_bits(&mut self, ck: &Checkpoint) -> Result<usize, AllocError> {
+    fn count_since_by_bits(&mut self, ck: &Checkpoint) -> Result<usize, AllocError> {
         // Every start bit in the ranges is an object but the fillers
         // logged since `ck`, each of which lies in one of them (padding
         // before an object allocated since `ck`).

@@ -42,6 +42,12 @@
 //!   everything allocated since the checkpoint is still in this allocator's
 //!   hands: `rewind` can give it back exactly, and `allocated_since` can
 //!   list it.
+//! - (A6) When the last checkpoint closes, the allocator keeps at most
+//!   [`FREE_KEEP`] wholly free blocks (one pending region covering the
+//!   block) and gives the rest back to the pool (`give_back_free_blocks`).
+//!   So what a thread owns between transactions is bounded by what it
+//!   holds live plus `FREE_KEEP` blocks, and so is the work of its SWEEP
+//!   answer (`retire_all`), which is a pause.
 //! - (A7) `objects` counts the objects allocated and not rewound: each
 //!   start bit a flush of the stage folds in, each one the slow path sets
 //!   for an object (not for a filler or an end marker), each large object.
@@ -49,12 +55,6 @@
 //!   restores it, so what a checkpoint covers counts as a subtraction
 //!   (`count_since`), where a population count of its ranges read the
 //!   start bitmap of every block a large transaction filled again.
-//! - (A6) When the last checkpoint closes, the allocator keeps at most
-//!   [`FREE_KEEP`] wholly free blocks (one pending region covering the
-//!   block) and gives the rest back to the pool (`give_back_free_blocks`).
-//!   So what a thread owns between transactions is bounded by what it
-//!   holds live plus `FREE_KEEP` blocks, and so is the work of its SWEEP
-//!   answer (`retire_all`), which is a pause.
 
 use std::ptr::{null_mut, NonNull};
 
@@ -267,16 +267,12 @@ impl LocalAllocator {
             let size = granule_round(size);
             let p = self.cursor;
             if size <= self.limit.addr().wrapping_sub(p.addr()) {
-                // SAFETY: `size <= limit - cursor`, so `p + size` stays inside
-                // the current region of an owned block (A1).
-                // A byte store, no load: nothing chains one allocation to the
-                // next through memory (A5). Blocks are aligned, so the
-                // address gives the granule index.
-                // SAFETY: `p + size <= limit` keeps the cursor in the region
-                // of an owned block (A1); `p` lies in the current block, so
-                // `stage_bias + p / GRANULE` is `stage` plus p's granule
-                // number in the block, below BLOCK_GRANULES, the length of
-                // the stage `stage` points to.
+                // The start bit is staged by a byte store, no load: nothing
+                // chains one allocation to the next through memory (A5).
+                // SAFETY: `size <= limit - cursor`, so `p + size` stays in the
+                // current region of an owned block (A1), and `p` is not null;
+                // `stage_bias + p / GRANULE` is `stage` plus p's granule in
+                // that block, below BLOCK_GRANULES, the stage's length.
                 unsafe {
                     self.cursor = p.add(size);
                     *self.stage_bias.wrapping_add(p.addr() >> LOG_GRANULE) = STAGED;
