@@ -19,7 +19,8 @@
 //! under a `Mutex`. `empty` is begin and commit only; `reads` adds the
 //! root's read and the 8 reads; `full` adds the write. One mutator, alone
 //! on its heap: solo mode (docs/TRANSACTIONS.md); `TMGC_SOLO=0` turns it
-//! off, so the same rows run with concurrency control.
+//! off, so the same rows run with concurrency control. `TX_ROUNDS_EACH=1`
+//! prints every round, with the solo state and the cycles run.
 
 use std::hint::black_box;
 use std::sync::Mutex;
@@ -79,6 +80,10 @@ fn main() {
     // One mutator alone on its heap runs solo, unless `TMGC_SOLO=0` turns
     // solo mode off (the same rows with concurrency control).
     let solo_off = std::env::var("TMGC_SOLO").is_ok_and(|v| v == "0");
+    // `TX_ROUNDS_EACH=1`: every round's figures on standard error, with
+    // the mutator's solo state and the cycles run so far (a slow round
+    // with neither changed was slowed from outside the process).
+    let each = std::env::var("TX_ROUNDS_EACH").is_ok_and(|v| v == "1");
     assert_eq!(m.is_solo(), !solo_off, "one mutator alone on its heap runs solo unless TMGC_SOLO=0");
     let rec = m
         .transaction::<_, ()>(|tx| {
@@ -99,6 +104,19 @@ fn main() {
         times[1].push(round(|| tx::<EMPTY>(&mut m, &rec)));
         times[2].push(round(|| tx::<READS>(&mut m, &rec)));
         times[3].push(round(|| tx::<FULL>(&mut m, &rec)));
+        if each {
+            let r = times[0].len() - 1;
+            let row = |i: usize| times[i][r];
+            eprintln!(
+                "round {r}: mutex {:.2} empty {:.2} reads {:.2} full {:.2} ns; solo {}, cycles {}",
+                row(0),
+                row(1),
+                row(2),
+                row(3),
+                m.is_solo(),
+                heap.stats().cycles
+            );
+        }
     }
     let mode = if solo_off { "solo off (TMGC_SOLO=0)" } else { "solo" };
     println!("ns per transaction, {rounds} rounds of {PER_ROUND}, {mode}: min / first quartile / median");
