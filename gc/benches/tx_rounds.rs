@@ -21,6 +21,8 @@
 //! on its heap: solo mode (docs/TRANSACTIONS.md); `TMGC_SOLO=0` turns it
 //! off, so the same rows run with concurrency control. `TX_ROUNDS_EACH=1`
 //! prints every round, with the solo state and the cycles run.
+//! `TX_ROUNDS_ROW=<name>` (`mutex`, `empty`, `reads`, `full`) runs that
+//! row alone: for instruction counts of one row under cachegrind.
 
 use std::hint::black_box;
 use std::sync::Mutex;
@@ -93,17 +95,36 @@ fn main() {
         .unwrap();
     let lock = Mutex::new(vec![[1u64; 8]; 2]);
     let names = ["mutex", "tmgc empty", "tmgc reads", "tmgc full"];
+    let only = std::env::var("TX_ROUNDS_ROW").ok();
+    if let Some(row) = &only {
+        assert!(
+            names.iter().any(|n| n.ends_with(row.as_str())),
+            "TX_ROUNDS_ROW={row}: one of mutex, empty, reads, full"
+        );
+    }
+    let runs = |i: usize| only.as_ref().is_none_or(|row| names[i].ends_with(row.as_str()));
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
     for _ in 0..rounds {
-        times[0].push(round(|| {
-            let mut g = lock.lock().unwrap();
-            let r = &mut g[0];
-            let sum: u64 = r.iter().sum();
-            r[0] = black_box(sum) % 1000;
-        }));
-        times[1].push(round(|| tx::<EMPTY>(&mut m, &rec)));
-        times[2].push(round(|| tx::<READS>(&mut m, &rec)));
-        times[3].push(round(|| tx::<FULL>(&mut m, &rec)));
+        if runs(0) {
+            times[0].push(round(|| {
+                let mut g = lock.lock().unwrap();
+                let r = &mut g[0];
+                let sum: u64 = r.iter().sum();
+                r[0] = black_box(sum) % 1000;
+            }));
+        }
+        if runs(1) {
+            times[1].push(round(|| tx::<EMPTY>(&mut m, &rec)));
+        }
+        if runs(2) {
+            times[2].push(round(|| tx::<READS>(&mut m, &rec)));
+        }
+        if runs(3) {
+            times[3].push(round(|| tx::<FULL>(&mut m, &rec)));
+        }
+        if only.is_some() {
+            continue;
+        }
         if each {
             let r = times[0].len() - 1;
             let row = |i: usize| times[i][r];
@@ -121,9 +142,14 @@ fn main() {
     let mode = if solo_off { "solo off (TMGC_SOLO=0)" } else { "solo" };
     println!("ns per transaction, {rounds} rounds of {PER_ROUND}, {mode}: min / first quartile / median");
     for (name, t) in names.iter().zip(&mut times) {
+        if t.is_empty() {
+            continue;
+        }
         t.sort_by(f64::total_cmp);
         println!("{name:>12}: {:6.2} / {:6.2} / {:6.2}", t[0], t[t.len() / 4], t[t.len() / 2]);
     }
-    let min = |i: usize| times[i][0];
-    println!("tmgc full / mutex (min): {:.2}x", min(3) / min(0));
+    if only.is_none() {
+        let min = |i: usize| times[i][0];
+        println!("tmgc full / mutex (min): {:.2}x", min(3) / min(0));
+    }
 }
