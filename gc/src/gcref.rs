@@ -53,7 +53,7 @@ use std::ptr::NonNull;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use tmgc_roots::{GlobalSlot, Slot};
+use tmgc_roots::{GlobalSlot, ResolvedSlot, Slot};
 
 use crate::header::Header;
 use crate::heap::HeapInner;
@@ -315,7 +315,8 @@ pub struct GlobalRoot<T: ?Sized> {
 /// What clones of one [`GlobalRoot`] share; the last one dropped gives the
 /// slot back (G3 of `tmgc_roots::GlobalRoots`).
 pub(crate) struct GlobalShare {
-    pub(crate) slot: GlobalSlot,
+    /// The slot, resolved in `heap.globals`, which `heap` keeps alive.
+    pub(crate) resolved: ResolvedSlot,
     pub(crate) heap: Arc<HeapInner>,
     addr: usize,
 }
@@ -327,13 +328,14 @@ impl Drop for GlobalShare {
         // before the drop and stores it after T either began before its
         // thread observed MARK (barrier (e) shades what it stores) or read
         // the root after T, when it was shaded. docs/COLLECTOR.md, trap 3.
-        self.heap.globals.release(self.slot);
+        self.heap.globals.release(self.resolved.slot());
     }
 }
 
 impl<T: ?Sized> GlobalRoot<T> {
     pub(crate) fn new(slot: GlobalSlot, heap: Arc<HeapInner>, obj: NonNull<Header>) -> Self {
-        GlobalRoot { share: Arc::new(GlobalShare { slot, heap, addr: obj.addr().get() }), _type: PhantomData }
+        let resolved = heap.globals.resolve(slot);
+        GlobalRoot { share: Arc::new(GlobalShare { resolved, heap, addr: obj.addr().get() }), _type: PhantomData }
     }
 
     fn addr(&self) -> usize {
@@ -358,6 +360,6 @@ impl<T: ?Sized> Clone for GlobalRoot<T> {
 
 impl<T: ?Sized> std::fmt::Debug for GlobalRoot<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "GlobalRoot({:#x}, slot {})", self.share.addr, self.share.slot.index())
+        write!(f, "GlobalRoot({:#x}, slot {})", self.share.addr, self.share.resolved.slot().index())
     }
 }

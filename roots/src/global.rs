@@ -67,6 +67,32 @@ impl GlobalSlot {
     }
 }
 
+/// A slot resolved to its entry once ([`GlobalRoots::resolve`]), so that
+/// reading it ([`GlobalRoots::get_resolved`]) skips the segment lookup
+/// and tests the state word with one comparison.
+#[derive(Clone, Copy, Debug)]
+pub struct ResolvedSlot {
+    entry: NonNull<GlobalEntry>,
+    /// The state word of this reservation while it is set: `SET g`.
+    set: u64,
+    slot: GlobalSlot,
+}
+
+// SAFETY: a `ResolvedSlot` is an address of atomics that live as long as
+// their `GlobalRoots` (segments are never moved or freed before it is
+// dropped); it is dereferenced only by `get_resolved`, whose caller
+// guarantees that set is alive.
+unsafe impl Send for ResolvedSlot {}
+// SAFETY: as for `Send`: shared access only reads atomics.
+unsafe impl Sync for ResolvedSlot {}
+
+impl ResolvedSlot {
+    /// The handle it was resolved from.
+    pub fn slot(&self) -> GlobalSlot {
+        self.slot
+    }
+}
+
 /// Slots of segment 0 (small under loom, which tracks every atomic).
 const BASE: usize = if cfg!(tmgc_loom) { 2 } else { 1024 };
 /// Segments: segment `k` holds `BASE << k` slots.
@@ -307,6 +333,44 @@ impl GlobalRoots {
         NonNull::new(p).ok_or(GlobalError::Unset)
     }
 
+    /// Resolve `slot`, a handle this set handed out, to its entry (its
+    /// segment exists from the reservation on and never moves).
+    pub fn resolve(&self, slot: GlobalSlot) -> ResolvedSlot {
+        let e = self.entry(slot.index).expect("a handed-out index has a segment");
+        ResolvedSlot { entry: NonNull::from(e), set: slot_state::word(slot.generation, SET), slot }
+    }
+
+    /// [`GlobalRoots::get`] through a resolved slot: the same answers
+    /// (G4), with the set slot's read inlined: the state word compared
+    /// with `SET g` at once, before and after the object's load. Any
+    /// other outcome (unset, stale, a writer in between) goes to `get`.
+    ///
+    /// # Safety
+    /// `r` came from [`GlobalRoots::resolve`] of this set (`self`, alive
+    /// while the caller borrows it, so `r`'s entry is too).
+    #[inline]
+    pub unsafe fn get_resolved(&self, r: &ResolvedSlot) -> Result<NonNull<u8>, GlobalError> {
+        // SAFETY: the caller guarantees `r` is an entry of this live set,
+        // and entries are never moved or freed while the set lives.
+        let e = unsafe { r.entry.as_ref() };
+        if e.state.load(Ordering::Acquire) == r.set {
+            let p = e.obj.load(Ordering::Acquire);
+            // The seqlock's re-read, as in `get`.
+            if e.state.load(Ordering::Acquire) == r.set {
+                if let Some(p) = NonNull::new(p) {
+                    return Ok(p);
+                }
+            }
+        }
+        self.get_cold(r.slot)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn get_cold(&self, slot: GlobalSlot) -> Result<NonNull<u8>, GlobalError> {
+        self.get(slot)
+    }
+
     /// Every global root's object (the SET slots, G5), passed to `f`.
     pub fn scan(&self, mut f: impl FnMut(NonNull<u8>)) {
         let n = self.next.load(Ordering::Acquire);
@@ -436,6 +500,39 @@ mod tests {
         assert_eq!(g.get(other), Ok(p(32)), "the new reservation keeps its object");
     }
 
+    /// `get_resolved` gives `get`'s answer in every state a handle meets:
+    /// set, reserved, given back, and given back with its slot reused.
+    #[test]
+    fn a_resolved_slot_answers_as_get_does() {
+        let g = GlobalRoots::new();
+        let check = |s: GlobalSlot, r: &ResolvedSlot, expect: Result<NonNull<u8>, GlobalError>| {
+            // SAFETY: `r` was resolved by `g`, alive here.
+            let got = unsafe { g.get_resolved(r) };
+            assert_eq!(got, expect, "resolved read of {s:?}");
+            assert_eq!(g.get(s), expect, "read of {s:?}");
+        };
+        let set = g.add(p(16));
+        let rs = g.resolve(set);
+        check(set, &rs, Ok(p(16)));
+        let reserved = g.reserve();
+        let rr = g.resolve(reserved);
+        check(reserved, &rr, Err(GlobalError::Unset));
+        assert!(g.set(reserved, p(48)));
+        check(reserved, &rr, Ok(p(48)));
+        assert!(g.release(set));
+        check(set, &rs, Err(GlobalError::Stale));
+        let reuse = g.reserve();
+        assert_eq!(reuse.index, set.index);
+        check(set, &rs, Err(GlobalError::Stale));
+        assert!(g.set(reuse, p(64)));
+        check(set, &rs, Err(GlobalError::Stale));
+        check(reuse, &g.resolve(reuse), Ok(p(64)));
+        // A slot of a later segment.
+        let many: Vec<_> = (0..3 * BASE).map(|i| g.add(p(16 * (i + 1)))).collect();
+        let last = *many.last().unwrap();
+        check(last, &g.resolve(last), Ok(p(16 * 3 * BASE)));
+    }
+
     #[test]
     #[should_panic(expected = "set twice")]
     fn setting_twice_panics() {
@@ -493,6 +590,27 @@ mod loom_models {
             let reader = {
                 let g = Arc::clone(&g);
                 loom::thread::spawn(move || g.get(old))
+            };
+            assert!(g.release(old));
+            let new = g.add(p(32));
+            let read = reader.join().unwrap();
+            assert!(read == Ok(p(16)) || read == Err(GlobalError::Stale), "{read:?}");
+            assert_eq!(g.get(new), Ok(p(32)));
+        });
+    }
+
+    /// The same race read through a resolved slot (`get_resolved`, the
+    /// transaction's read of a global root): never the new object.
+    #[test]
+    fn stale_resolved_read_against_reuse() {
+        loom::model(|| {
+            let g = Arc::new(GlobalRoots::new());
+            let old = g.add(p(16));
+            let resolved = g.resolve(old);
+            let reader = {
+                let g = Arc::clone(&g);
+                // SAFETY: resolved by `g`, which the reader keeps alive.
+                loom::thread::spawn(move || unsafe { g.get_resolved(&resolved) })
             };
             assert!(g.release(old));
             let new = g.add(p(32));

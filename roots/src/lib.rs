@@ -23,7 +23,7 @@
 use std::ptr::NonNull;
 
 mod global;
-pub use global::{GlobalError, GlobalRoots, GlobalSlot};
+pub use global::{GlobalError, GlobalRoots, GlobalSlot, ResolvedSlot};
 
 /// A handle on one slot of a [`RootTable`]: index and generation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -509,7 +509,10 @@ impl<'tx> Tx<'tx> {
         // A handle kept from an aborted attempt (captured, or carried out
         // in `Abort::User`) finds its reservation given back: `Stale`, never
         // the object of whoever reuses the slot (G4 of `GlobalRoots`).
-        let p = self.core.heap.globals.get(root.share.slot).map_err(|e| match e {
+        // SAFETY: `resolved` came from `resolve` on the globals of
+        // `root.share.heap`, the heap we run on (tested above), alive
+        // while we borrow it.
+        let p = unsafe { self.core.heap.globals.get_resolved(&root.share.resolved) }.map_err(|e| match e {
             tmgc_roots::GlobalError::Unset => RootMisuse::Unset,
             tmgc_roots::GlobalError::Stale => RootMisuse::Stale,
         })?;
