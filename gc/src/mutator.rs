@@ -267,7 +267,15 @@ impl Mutator {
             }
             let mut tx = Tx::begin(core, &self.drops, running);
             match body(&mut tx) {
-                Ok(r) => match tx.commit() {
+                Ok(r) if tx.quiet_solo() => {
+                    // Nothing allocated or given back to count, and no
+                    // giving way with the barrier off (`Tx::quiet_solo`).
+                    self.last_version = tx.commit_solo();
+                    self.commits += 1;
+                    give_way = false;
+                    break r;
+                }
+                Ok(r) => match tx.commit_concurrent() {
                     Ok(v) => {
                         self.commits += 1;
                         self.allocations += tx.allocated() as u64;

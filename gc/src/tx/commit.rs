@@ -95,9 +95,11 @@
 //! permanent), with its stage marks and the `RootCommit` fault point.
 //! `commit_solo` skips the write-back steps, and the logs' clearing and
 //! trimming (LG1: nothing was logged), when nothing was written. The solo
-//! commit is inlined whole into the transaction loop (`commit`); every
-//! other commit is a call (docs/PERFORMANCE.md, "the quiet solo commit
-//! (SQ1) and A6").
+//! commit is inlined whole into the transaction loop (`quiet_solo`
+//! chooses it there); every other commit is a call (docs/PERFORMANCE.md,
+//! "the quiet solo commit (SQ1) and A6"). SQ2: the loop counts a quiet
+//! solo commit apart, as it has nothing allocated or given back to
+//! count and, with the barrier off, never gives way.
 
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
@@ -145,19 +147,19 @@ pub(super) mod stage {
 }
 
 impl<'tx> Tx<'tx> {
-    /// Commit; returns the version the transaction serializes at, and
-    /// whether it wrote (or published) anything.
+    /// Whether the commit is the quiet solo one ([`Tx::commit_solo`]):
+    /// solo mode, no new object (no checkpoint), the barrier off, no
+    /// global root or finalizer registered. Such a commit cannot fail,
+    /// has nothing allocated or given back to count, and never gives way
+    /// (that needs the barrier on); the transaction loop counts it apart.
+    /// Every other commit is [`Tx::commit_concurrent`].
     #[inline(always)]
-    pub(crate) fn commit(&mut self) -> Result<(u64, bool), Conflict> {
+    pub(crate) fn quiet_solo(&self) -> bool {
         let logs = &self.core.logs;
-        if self.solo && self.ck.is_none() && !self.core.gc.barrier && logs.globals.is_empty() && logs.finals.is_empty()
-        {
-            return Ok(self.commit_solo());
-        }
-        self.commit_concurrent()
+        self.solo && self.ck.is_none() && !self.core.gc.barrier && logs.globals.is_empty() && logs.finals.is_empty()
     }
 
-    /// The solo commit (`commit`'s first test passed), inlined whole into
+    /// The solo commit (`quiet_solo` holds), inlined whole into
     /// the transaction loop: as a call it cost the one-thread rows of the
     /// tx bench (docs/PERFORMANCE.md, "the quiet solo commit (SQ1) and
     /// A6"). Write back the logged words: nothing to lock, validate, stamp
@@ -165,7 +167,8 @@ impl<'tx> Tx<'tx> {
     /// in its order; with nothing logged (SQ1) the write-back steps are
     /// skipped, stage marks included.
     #[inline(always)]
-    fn commit_solo(&mut self) -> (u64, bool) {
+    pub(crate) fn commit_solo(&mut self) -> (u64, bool) {
+        debug_assert!(self.quiet_solo(), "the solo commit without its conditions");
         let logs = &self.core.logs;
         // No checkpoint: no new object (NL1).
         debug_assert!(logs.reads.is_empty() && logs.locked.is_empty(), "solo transactions log no reads");
@@ -192,10 +195,12 @@ impl<'tx> Tx<'tx> {
         (self.rv, wrote)
     }
 
-    /// Every commit but the common solo one: out of line, so that one
-    /// inlines into the transaction loop.
+    /// Every commit but the quiet solo one: out of line, so that one
+    /// inlines into the transaction loop. Returns the version the
+    /// transaction serializes at, and whether it wrote (or published)
+    /// anything.
     #[inline(never)]
-    fn commit_concurrent(&mut self) -> Result<(u64, bool), Conflict> {
+    pub(crate) fn commit_concurrent(&mut self) -> Result<(u64, bool), Conflict> {
         if self.plain_read_only() {
             return Ok(self.commit_read_only());
         }
