@@ -31,7 +31,9 @@
 //!   word reads SET g before and after it loads the object (a seqlock
 //!   read): a handle kept from a given-back reservation finds a later
 //!   generation, or FREE g, and gets [`GlobalError::Stale`], never the
-//!   object of whoever reuses the slot.
+//!   object of whoever reuses the slot. `get_resolved` is the same read
+//!   through a [`ResolvedSlot`] (no segment lookup; `SET g` compared as
+//!   one word), and hands every other outcome to `get`.
 //! - **G5** `scan` reports the object of every slot that is SET before and
 //!   after its load. A slot released during the scan may still be
 //!   reported (its object then survives one more cycle); a slot set during
