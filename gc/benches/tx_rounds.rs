@@ -95,14 +95,14 @@ fn main() {
         .unwrap();
     let lock = Mutex::new(vec![[1u64; 8]; 2]);
     let names = ["mutex", "tmgc empty", "tmgc reads", "tmgc full"];
-    let only = std::env::var("TX_ROUNDS_ROW").ok();
-    if let Some(row) = &only {
-        assert!(
-            names.iter().any(|n| n.ends_with(row.as_str())),
-            "TX_ROUNDS_ROW={row}: one of mutex, empty, reads, full"
-        );
-    }
-    let runs = |i: usize| only.as_ref().is_none_or(|row| names[i].ends_with(row.as_str()));
+    let rows = ["mutex", "empty", "reads", "full"];
+    // `TX_ROUNDS_ROW=<row>`: that row alone (its index).
+    let only = std::env::var("TX_ROUNDS_ROW").ok().map(|row| {
+        rows.iter()
+            .position(|&r| r == row)
+            .unwrap_or_else(|| panic!("TX_ROUNDS_ROW={row:?}: one of mutex, empty, reads, full"))
+    });
+    let runs = |i: usize| only.is_none_or(|o| o == i);
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
     for _ in 0..rounds {
         if runs(0) {
@@ -122,21 +122,11 @@ fn main() {
         if runs(3) {
             times[3].push(round(|| tx::<FULL>(&mut m, &rec)));
         }
-        if only.is_some() {
-            continue;
-        }
         if each {
-            let r = times[0].len() - 1;
-            let row = |i: usize| times[i][r];
-            eprintln!(
-                "round {r}: mutex {:.2} empty {:.2} reads {:.2} full {:.2} ns; solo {}, cycles {}",
-                row(0),
-                row(1),
-                row(2),
-                row(3),
-                m.is_solo(),
-                heap.stats().cycles
-            );
+            let ran: Vec<String> =
+                (0..rows.len()).filter_map(|i| times[i].last().map(|t| format!("{} {t:.2}", rows[i]))).collect();
+            let r = times.iter().map(Vec::len).max().unwrap_or(0) - 1;
+            eprintln!("round {r}: {} ns; solo {}, cycles {}", ran.join(" "), m.is_solo(), heap.stats().cycles);
         }
     }
     let mode = if solo_off { "solo off (TMGC_SOLO=0)" } else { "solo" };
