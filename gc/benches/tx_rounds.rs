@@ -94,7 +94,6 @@ fn main() {
         })
         .unwrap();
     let lock = Mutex::new(vec![[1u64; 8]; 2]);
-    let names = ["mutex", "tmgc empty", "tmgc reads", "tmgc full"];
     let rows = ["mutex", "empty", "reads", "full"];
     // `TX_ROUNDS_ROW=<row>`: that row alone (its index).
     let only = std::env::var("TX_ROUNDS_ROW").ok().map(|row| {
@@ -103,7 +102,7 @@ fn main() {
             .unwrap_or_else(|| panic!("TX_ROUNDS_ROW={row:?}: one of mutex, empty, reads, full"))
     });
     let runs = |i: usize| only.is_none_or(|o| o == i);
-    let mut times: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); rows.len()];
     for _ in 0..rounds {
         if runs(0) {
             times[0].push(round(|| {
@@ -131,11 +130,12 @@ fn main() {
     }
     let mode = if solo_off { "solo off (TMGC_SOLO=0)" } else { "solo" };
     println!("ns per transaction, {rounds} rounds of {PER_ROUND}, {mode}: min / first quartile / median");
-    for (name, t) in names.iter().zip(&mut times) {
+    for (i, t) in times.iter_mut().enumerate() {
         if t.is_empty() {
             continue;
         }
         t.sort_by(f64::total_cmp);
+        let name = if i == 0 { rows[0].to_string() } else { format!("tmgc {}", rows[i]) };
         println!("{name:>12}: {:6.2} / {:6.2} / {:6.2}", t[0], t[t.len() / 4], t[t.len() / 2]);
     }
     if only.is_none() {

@@ -75,8 +75,6 @@ impl GlobalSlot {
 #[derive(Clone, Copy, Debug)]
 pub struct ResolvedSlot {
     entry: NonNull<GlobalEntry>,
-    /// The state word of this reservation while it is set: `SET g`.
-    set: u64,
     slot: GlobalSlot,
 }
 
@@ -339,7 +337,7 @@ impl GlobalRoots {
     /// segment exists from the reservation on and never moves).
     pub fn resolve(&self, slot: GlobalSlot) -> ResolvedSlot {
         let e = self.entry(slot.index).expect("a handed-out index has a segment");
-        ResolvedSlot { entry: NonNull::from(e), set: slot_state::word(slot.generation, SET), slot }
+        ResolvedSlot { entry: NonNull::from(e), slot }
     }
 
     /// [`GlobalRoots::get`] through a resolved slot: the same answers
@@ -355,10 +353,12 @@ impl GlobalRoots {
         // SAFETY: the caller guarantees `r` is an entry of this live set,
         // and entries are never moved or freed while the set lives.
         let e = unsafe { r.entry.as_ref() };
-        if e.state.load(Ordering::Acquire) == r.set {
+        // The state word of this reservation while it is set.
+        let set = slot_state::word(r.slot.generation, SET);
+        if e.state.load(Ordering::Acquire) == set {
             let p = e.obj.load(Ordering::Acquire);
             // The seqlock's re-read, as in `get`.
-            if e.state.load(Ordering::Acquire) == r.set {
+            if e.state.load(Ordering::Acquire) == set {
                 if let Some(p) = NonNull::new(p) {
                     return Ok(p);
                 }
@@ -611,8 +611,10 @@ mod loom_models {
             let resolved = g.resolve(old);
             let reader = {
                 let g = Arc::clone(&g);
-                // SAFETY: resolved by `g`, which the reader keeps alive.
-                loom::thread::spawn(move || unsafe { g.get_resolved(&resolved) })
+                loom::thread::spawn(move || {
+                    // SAFETY: resolved by `g`, which the reader keeps alive.
+                    unsafe { g.get_resolved(&resolved) }
+                })
             };
             assert!(g.release(old));
             let new = g.add(p(32));
