@@ -6,7 +6,9 @@
 //! transaction (the record reached through a root); `mutex` does it under
 //! one `std::sync::Mutex` holding all records (the global-lock baseline).
 //! Two threads run either on disjoint records (no conflicts: scaling) or on
-//! the same record (every transaction conflicts with the other thread's).
+//! the same record (every transaction conflicts with the other thread's);
+//! a last row runs each of two threads on a heap of its own (each solo),
+//! the ceiling two threads reach with the solo transaction's cost.
 //!
 //! Three more one-thread rows take the solo transaction apart (its cost
 //! without the mutex's work to compare): `empty` (begin and commit only),
@@ -161,6 +163,20 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
+    // The ceiling for two threads: each alone on a heap of its own, so
+    // each runs solo. What a design that let a thread keep the solo path
+    // on data only it touches could give on this machine (docs/PERFORMANCE.md,
+    // "the two-thread ceiling").
+    let heaps: Vec<Heap> = (0..2).map(|_| Heap::new(Config::default()).unwrap()).collect();
+    let own: Vec<GlobalRoot<Rec>> = heaps.iter().map(|h| make(h, 1).pop().unwrap()).collect();
+    g.bench_function(BenchmarkId::new("tmgc", "2 heaps, solo each"), |b| {
+        b.iter_custom(|iters| {
+            two(iters, &|t, n| {
+                let mut m = heaps[t].attach().unwrap();
+                (0..n).for_each(|_| tx_batch(&mut m, &own[t]));
+            })
+        })
+    });
     g.finish();
 }
 
