@@ -73,6 +73,9 @@ pub(crate) fn apply_with(config: &mut Config, get: impl Fn(&str) -> Option<Strin
     if let Some(b) = flag("TMGC_SOLO")? {
         *config = config.clone().solo(b);
     }
+    if let Some(b) = flag("TMGC_OWNED")? {
+        *config = config.clone().owned(b);
+    }
     if let Some(b) = flag("TMGC_GIVE_WAY")? {
         *config = config.clone().give_way(b);
     }

@@ -57,9 +57,9 @@ pub(crate) const FLAG_MASK: usize = 0b111_1111;
 /// | bits | meaning |
 /// |---|---|
 /// | 0 `LOCKED` | a committing transaction holds the object (between locking its write set and writing back) |
-/// | 1 `INEVITABLE` | *reserved* for object ownership by an inevitable transaction; not set today (inevitability is a bit of the global clock, see `tx/mod.rs`), but treated as held |
-/// | 2..22 tag | the writer tag of the mutator whose commit last wrote the object (0: never written by a commit) |
-/// | 22..64 version | the write version of that commit |
+/// | 1 `OWNED` | the mutator named by the tag owns the object (`crate::owned`): its transactions read and write it as a solo transaction does, and every other one treats the word as held until the owner releases it |
+/// | 2..22 tag | the writer tag of the mutator whose commit last wrote the object (0: never written by a commit), or of its owner |
+/// | 22..64 version | the write version of that commit (of an owned object: of the commit that took it) |
 ///
 /// Every commit that writes an object gives it a version larger than the
 /// one it had, so an object's version alone identifies its state: a reader
@@ -70,8 +70,8 @@ pub(crate) const FLAG_MASK: usize = 0b111_1111;
 pub mod vlock {
     /// Held by a committing transaction.
     pub const LOCKED: u64 = 1 << 0;
-    /// Owned by the inevitable transaction.
-    pub const INEVITABLE: u64 = 1 << 1;
+    /// Owned by the mutator its tag names (`crate::owned`).
+    pub const OWNED: u64 = 1 << 1;
     /// How far the writer tag is shifted.
     pub const TAG_SHIFT: u32 = 2;
     /// Bits of the writer tag: at most `2^20 - 1` mutators attached at once.
@@ -107,9 +107,33 @@ pub mod vlock {
         stamp(version(word), tag) | LOCKED
     }
 
-    /// Whether the word is locked by a commit or owned by the inevitable transaction.
+    /// Whether the word is locked by a commit or owned by a mutator.
     #[inline]
     pub const fn is_held(word: u64) -> bool {
-        word & (LOCKED | INEVITABLE) != 0
+        word & (LOCKED | OWNED) != 0
+    }
+
+    /// The word of an object owned by the mutator tagged `tag`, taken by
+    /// a commit at `version`.
+    #[inline]
+    pub const fn owned_by(version: u64, tag: u32) -> u64 {
+        stamp(version, tag) | OWNED
+    }
+
+    /// Whether the word says the mutator tagged `tag` owns the object (one
+    /// mask and one comparison: the version is left out).
+    #[inline]
+    pub const fn is_owned_by(word: u64, tag: u32) -> bool {
+        word & !(u64::MAX << VERSION_SHIFT) == (OWNED | (tag as u64) << TAG_SHIFT)
+    }
+
+    /// The owner's tag if the word is owned (and not locked), else `None`.
+    #[inline]
+    pub const fn owner(word: u64) -> Option<u32> {
+        if word & (LOCKED | OWNED) == OWNED {
+            Some(tag(word))
+        } else {
+            None
+        }
     }
 }

@@ -51,6 +51,7 @@ use crate::mutator::Mutator;
 /// | `TMGC_GENERATIONAL` | `1` or `0` | `Config::generational` |
 /// | `TMGC_NURSERY_BYTES` | bytes, as above | `Config::nursery_bytes` |
 /// | `TMGC_SOLO` | `1` or `0` | `Config::solo` |
+/// | `TMGC_OWNED` | `1` or `0` | `Config::owned` |
 /// | `TMGC_GIVE_WAY` | `1` or `0` | `Config::give_way` |
 /// | `TMGC_MARK_ASSISTS` | `1` or `0` | `Config::mark_assists` |
 #[derive(Clone, Debug)]
@@ -80,6 +81,9 @@ pub struct Config {
     /// body must not wait for another thread to attach, nor attach to a
     /// heap itself. See `docs/TRANSACTIONS.md`.
     solo: bool,
+    /// Owned objects: a thread that writes an object in two commits in a
+    /// row owns it, until another thread asks for it (default on).
+    owned: bool,
     /// Giving way (default on): while the collector marks and more threads
     /// want a core than the machine has (attached mutators plus marker
     /// threads), mutators give up their CPU between transactions, and
@@ -124,6 +128,12 @@ pub struct TxCounts {
     /// their memory back at once (CM3 of `tx/commit.rs`): they never
     /// reached the collector.
     pub given_back: u64,
+    /// Objects a mutator took into ownership ([`Config::owned`]): heap-wide
+    /// only (a mutator's own counts leave it at 0).
+    pub owned_taken: u64,
+    /// Times a mutator asked another for the objects it owns (heap-wide
+    /// only, as above).
+    pub owned_asked: u64,
 }
 
 /// The marking strategy (docs/COLLECTOR.md, "Marking strategies").
@@ -151,6 +161,7 @@ impl Default for Config {
             background: !cfg!(tmgc_loom),
             marker: MarkerKind::Serial,
             solo: true,
+            owned: true,
             give_way: true,
             mark_assists: true,
             generational: false,
@@ -201,6 +212,24 @@ impl Config {
     /// Solo mode (default on): a lone mutator's transactions skip concurrency control.
     pub fn solo(mut self, v: bool) -> Self {
         self.solo = v;
+        self
+    }
+
+    /// Owned objects (default on): a thread whose commits write an object
+    /// twice in a row owns it, and reads and writes it as a solo
+    /// transaction does (no read set, lock or validation), until another
+    /// thread meets it; that thread then waits for the owner's next commit
+    /// point (or releases for it, if it is parked between transactions).
+    /// Two threads that mostly write objects of their own pay the solo
+    /// transaction's cost for them (docs/TRANSACTIONS.md, "Owned objects").
+    ///
+    /// ```
+    /// use tmgc::{Config, Heap};
+    /// let heap = Heap::new(Config::default().owned(false)).unwrap();
+    /// # drop(heap);
+    /// ```
+    pub fn owned(mut self, v: bool) -> Self {
+        self.owned = v;
         self
     }
 
@@ -296,6 +325,11 @@ impl Config {
         self.solo
     }
 
+    /// See [`Config::owned`].
+    pub fn get_owned(&self) -> bool {
+        self.owned
+    }
+
     /// See [`Config::give_way`].
     pub fn get_give_way(&self) -> bool {
         self.give_way
@@ -360,6 +394,9 @@ pub(crate) struct HeapInner {
     pub(crate) globals: GlobalRoots,
     pub(crate) commits: AtomicU64,
     pub(crate) conflicts: AtomicU64,
+    /// Objects taken into ownership, and asks for owned objects (`owned`).
+    pub(crate) owned_taken: AtomicU64,
+    pub(crate) owned_asked: AtomicU64,
     pub(crate) allocations: AtomicU64,
     /// Objects given back at their commit (`TxCounts::given_back`).
     pub(crate) given_back: AtomicU64,
@@ -511,6 +548,7 @@ impl Heap {
             give_way: config.give_way,
             mark_assists: config.mark_assists,
             generational: config.generational,
+            owned: config.owned,
             nursery_bytes: config.nursery_bytes.max(config.min_trigger_bytes),
             gctrace: config.gctrace,
             on_cycle: config.on_cycle.clone(),
@@ -528,6 +566,8 @@ impl Heap {
             globals: GlobalRoots::new(),
             commits: AtomicU64::new(0),
             conflicts: AtomicU64::new(0),
+            owned_taken: AtomicU64::new(0),
+            owned_asked: AtomicU64::new(0),
             allocations: AtomicU64::new(0),
             given_back: AtomicU64::new(0),
             destructor_panics,
@@ -705,6 +745,8 @@ impl Heap {
             conflicts: self.inner.conflicts.load(Ordering::Relaxed),
             allocations: self.inner.allocations.load(Ordering::Relaxed),
             given_back: self.inner.given_back.load(Ordering::Relaxed),
+            owned_taken: self.inner.owned_taken.load(Ordering::Relaxed),
+            owned_asked: self.inner.owned_asked.load(Ordering::Relaxed),
         }
     }
 

@@ -109,6 +109,7 @@ mod gcwork;
 mod header;
 mod heap;
 pub mod mutator;
+mod owned;
 mod solo;
 mod sync;
 mod tagged;

@@ -95,6 +95,7 @@ impl Mutator {
             },
             tag: 0,
             solo: false,
+            owned: crate::owned::Owned { enabled: heap.collector.config.owned, ..Default::default() },
             faults: Arc::clone(&faults),
         };
         let collector = &heap.collector;
@@ -141,6 +142,7 @@ impl Mutator {
         loop {
             rec.pending.store(false, Ordering::Relaxed);
             crate::solo::apply(rec, me.state());
+            crate::owned::apply(rec, me.state());
             let w = heap.collector.word.load(Ordering::Acquire);
             if rec.acked.load(Ordering::Relaxed) == w {
                 break;
@@ -266,7 +268,8 @@ impl Mutator {
                 crate::collector::pace(core);
             }
             let mut tx = Tx::begin(core, &self.drops, running);
-            match body(&mut tx) {
+            // The tag of an owner the attempt met, if it conflicts (OW5).
+            let wants = match body(&mut tx) {
                 Ok(r) if tx.quiet_solo() => {
                     // Nothing allocated or given back to count, and no
                     // giving way with the barrier off (`Tx::quiet_solo`).
@@ -308,8 +311,12 @@ impl Mutator {
                     tx.abort();
                     return Err(TxError::Root(m));
                 }
-            }
+            };
             self.conflicts += 1;
+            if wants != 0 {
+                // Parked: ask the owner for its objects, and wait (OW5).
+                crate::owned::revoke(&self.heap, wants);
+            }
             // Do not spin against an inevitable transaction: wait it out,
             // parked (a blocking wait is a commit point).
             self.heap.wait_inevitable();
@@ -549,6 +556,8 @@ impl Mutator {
             conflicts: self.conflicts,
             allocations: self.allocations,
             given_back: self.given_back,
+            owned_taken: 0,
+            owned_asked: 0,
         }
     }
 
@@ -621,6 +630,8 @@ impl Drop for Mutator {
             heap.collector.grey.push_packet(std::mem::take(&mut core.gc.grey));
             // RS3: our old holders' entries outlive us.
             heap.collector.remset.hand_over(&mut core.gc.remset);
+            // OW7: nothing stays owned by a tag that is about to be freed.
+            crate::owned::release_all(core);
             let _ = core.alloc.retire_all();
             handoff.pauses.add(&core.gc.pauses);
             pauses = handoff.pauses.clone();

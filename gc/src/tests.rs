@@ -152,7 +152,12 @@ fn version_lock_words() {
     assert_eq!(vlock::version(w), 41);
     assert!(!vlock::is_held(w));
     assert!(vlock::is_held(w | vlock::LOCKED));
-    assert!(vlock::is_held(w | vlock::INEVITABLE));
+    assert!(vlock::is_held(w | vlock::OWNED));
+    let o = vlock::owned_by(7, 3);
+    assert!(vlock::is_held(o) && vlock::is_owned_by(o, 3) && !vlock::is_owned_by(o, 4));
+    assert_eq!((vlock::owner(o), vlock::version(o)), (Some(3), 7));
+    assert!(!vlock::is_owned_by(vlock::stamp(7, 3), 3) && vlock::owner(vlock::stamp(7, 3)).is_none());
+    assert!(vlock::owner(vlock::locked_by(o, 5)).is_none());
     assert_eq!(vlock::version(w | vlock::LOCKED), 41);
     let s = vlock::stamp(1 << 40, vlock::MAX_TAG);
     assert_eq!((vlock::version(s), vlock::tag(s)), (1 << 40, vlock::MAX_TAG));

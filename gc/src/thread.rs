@@ -105,6 +105,8 @@ pub(crate) struct MutatorState {
     /// This thread holds the heap's solo grant: its transactions run
     /// without concurrency control (`solo`, S3).
     pub(crate) solo: bool,
+    /// The objects this mutator owns (`owned`, OW1-OW7).
+    pub(crate) owned: crate::owned::Owned,
     /// This mutator's injected fault (`crate::fault`; shared with its
     /// `Mutator`, which arms it). Nothing without `fault-injection`.
     pub(crate) faults: Arc<crate::fault::Faults>,
@@ -137,6 +139,9 @@ pub(crate) struct MutatorRecord {
     pub(crate) solo_want: AtomicBool,
     /// Solo mode applied to its state (`solo::apply`).
     pub(crate) solo_has: AtomicBool,
+    /// Another mutator asked for the objects this one owns (OW5 of
+    /// `owned`; set before a raise of `pending`, cleared by `owned::apply`).
+    pub(crate) release_want: AtomicBool,
     pub(crate) handoff: Mutex<Handoff>,
     /// Reached only through the guards (H1, H2).
     state_cell: UnsafeCell<MutatorState>,
@@ -172,6 +177,7 @@ impl MutatorRecord {
             acked: AtomicU64::new(u64::MAX),
             solo_want: AtomicBool::new(false),
             solo_has: AtomicBool::new(false),
+            release_want: AtomicBool::new(false),
             handoff: Mutex::new(Handoff { pauses: Pauses::new() }),
             state_cell: UnsafeCell::new(state),
         }

@@ -191,3 +191,78 @@ fn inevitable_transactions_race_normal_commits() {
         assert_eq!(balances(&heap, &bank), (12, 8));
     });
 }
+
+#[derive(Trace)]
+struct Pair {
+    x: Value<i64>,
+    y: Value<i64>,
+}
+
+/// Owned objects (OW1-OW7 of `owned`): a mutator whose second commit to a
+/// pair takes it, and whose third writes it back with no lock, races a
+/// reader and another writer, which meet the owned word, roll back, ask,
+/// and are answered at the owner's next commit point, or by releasing for
+/// the parked owner, or by the owner's detach. The reader sees a whole
+/// commit (x == y), and no update is lost. Storing the
+/// released word Relaxed (`owned::release_all`) makes it fail (a reader
+/// sees the free word but old fields); so does releasing for an owner that
+/// runs (`owned::try_release_for` without its PARKED test).
+static ASKED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+#[test]
+fn an_owner_releases_to_an_asker() {
+    fn bump(m: &mut tmgc::Mutator, p: &GlobalRoot<Pair>) {
+        m.transaction::<_, ()>(|tx| {
+            let o = tx.get_global(p)?;
+            let (x, y) = (tx.get(o, |o| &o.x)?, tx.get(o, |o| &o.y)?);
+            assert_eq!(x, y, "the owner saw half of a commit");
+            tx.set(o, |o| &o.x, x + 1)?;
+            tx.set(o, |o| &o.y, y + 1)?;
+            Ok(())
+        })
+        .unwrap();
+    }
+    fn read(m: &mut tmgc::Mutator, p: &GlobalRoot<Pair>) -> (i64, i64) {
+        m.transaction::<_, ()>(|tx| {
+            let o = tx.get_global(p)?;
+            Ok((tx.get(o, |o| &o.x)?, tx.get(o, |o| &o.y)?))
+        })
+        .unwrap()
+    }
+    loom::model(|| {
+        let heap = Heap::new(tl2().owned(true)).unwrap();
+        let p = {
+            let mut m = heap.attach().unwrap();
+            m.transaction::<_, ()>(|tx| {
+                let p = tx.alloc(Pair { x: Value::new(0), y: Value::new(0) })?;
+                Ok(tx.global_root(p))
+            })
+            .unwrap()
+        };
+        let (h1, p1) = (heap.clone(), p.clone());
+        let owner = thread::spawn(move || {
+            let mut m = h1.attach().unwrap();
+            for _ in 0..3 {
+                bump(&mut m, &p1);
+            }
+        });
+        let (h2, p2) = (heap.clone(), p.clone());
+        let writer = thread::spawn(move || {
+            let mut m = h2.attach().unwrap();
+            bump(&mut m, &p2);
+        });
+        let mut m = heap.attach().unwrap();
+        let (x, y) = read(&mut m, &p);
+        assert!(x == y && (0..=4).contains(&x), "the reader saw ({x}, {y})");
+        owner.join().unwrap();
+        writer.join().unwrap();
+        assert_eq!(read(&mut m, &p), (4, 4), "an update was lost");
+        assert!(heap.tx_counts().owned_taken >= 1, "the owner took the pair");
+        ASKED.fetch_max(heap.tx_counts().owned_asked, std::sync::atomic::Ordering::Relaxed);
+        RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    });
+    let (asked, runs) =
+        (ASKED.load(std::sync::atomic::Ordering::Relaxed), RUNS.load(std::sync::atomic::Ordering::Relaxed));
+    assert!(asked >= 1, "no interleaving made the reader ask ({runs} explored)");
+}

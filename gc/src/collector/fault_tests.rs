@@ -165,7 +165,10 @@ impl World {
 /// Arm `point`, run `path`'s transaction until the fault fires, and check
 /// FT1 (Validate) or FT2 (the others).
 fn transaction_fault(point: FaultPoint, path: Path) {
-    let config = Config::default().verify(true).solo(matches!(path, Path::Solo | Path::SoloNew));
+    // Ownership off: the same record written in commit after commit would
+    // be owned, and an owned-only commit has no validation (OW3 of
+    // `owned`), so the paths here would not reach their fault points.
+    let config = Config::default().verify(true).solo(matches!(path, Path::Solo | Path::SoloNew)).owned(false);
     let heap = Heap::new(config).unwrap();
     let mut m = heap.attach().unwrap();
     let w = World::new(&mut m);

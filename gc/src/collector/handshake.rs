@@ -65,6 +65,9 @@ pub(crate) mod word {
 /// full by whoever answers next (the thread, or the collector once it
 /// parks).
 pub(crate) fn respond(heap: &HeapInner, core: &mut MutatorState, w: u64, by_owner: bool) {
+    // OW6 of `owned`: no object stays owned across an answer, so none is
+    // owned when the sweep begins.
+    crate::owned::release_all(core);
     let (phase, epoch) = (word::phase(w), word::epoch(w));
     match phase {
         word::REQ | word::MARK | word::FLUSH | word::VERIFY => {
@@ -140,6 +143,8 @@ pub(crate) fn try_complete(heap: &HeapInner, rec: &MutatorRecord, w: u64, for_pa
     // `pending` may also carry a change of solo mode: apply it for the
     // thread before clearing the flag (S3 of `solo`).
     crate::solo::apply(rec, core);
+    // And a request for its owned objects (OW5 of `owned`).
+    crate::owned::apply(rec, core);
     rec.acked.store(w, Ordering::Release);
     rec.pending.store(false, Ordering::Release);
     true

@@ -138,6 +138,8 @@ pub(crate) struct GcConfig {
     pub(crate) mark_assists: bool,
     /// Young cycles between full ones (`Config::generational`).
     pub(crate) generational: bool,
+    /// Owned objects (`Config::owned`).
+    pub(crate) owned: bool,
     /// Generational mode: bytes allocated between young cycles.
     pub(crate) nursery_bytes: u64,
     /// One line per cycle on stderr (`Config::gctrace`).

@@ -90,6 +90,11 @@ impl Collector {
         lock(&self.registry).records.len()
     }
 
+    /// The attached mutator tagged `tag`, if any (OW5 of `owned`).
+    pub(crate) fn record_of(&self, tag: u32) -> Option<Arc<MutatorRecord>> {
+        lock(&self.registry).records.iter().find(|r| r.tag == tag).cloned()
+    }
+
     /// The attached mutators' records.
     pub(crate) fn snapshot(&self) -> Vec<Arc<MutatorRecord>> {
         lock(&self.registry).records.clone()

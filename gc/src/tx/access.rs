@@ -249,6 +249,13 @@ impl<'tx> Tx<'tx> {
             let spin = Spin::new();
             loop {
                 let v1 = h.vlock().load(Ordering::SeqCst);
+                if vlock::is_owned_by(v1, self.core.tag) {
+                    return Ok(load()); // ours (OW2 of `owned`)
+                }
+                if let Some(t) = vlock::owner(v1) {
+                    // Another mutator owns it: ask, and wait (OW5).
+                    crate::owned::ask_running(&self.core.heap, t);
+                }
                 if !vlock::is_held(v1) {
                     let value = load();
                     if h.vlock().load(Ordering::SeqCst) == v1 {
@@ -262,7 +269,7 @@ impl<'tx> Tx<'tx> {
         loop {
             let v1 = h.vlock().load(Ordering::SeqCst);
             if vlock::is_held(v1) {
-                return Err(Conflict);
+                return self.held(obj, v1, load);
             }
             let version = vlock::version(v1);
             if version > self.rv && vlock::tag(v1) != self.core.tag {
@@ -286,6 +293,21 @@ impl<'tx> Tx<'tx> {
             }
             return Ok(value);
         }
+    }
+
+    /// `read_checked` met a held word: ours if we own the object (read in
+    /// place, no read-set entry: OW2 of `owned`), else a conflict, noting
+    /// the owner to ask after the rollback (OW5).
+    #[inline(never)]
+    fn held<V>(&mut self, obj: NonNull<Header>, v1: u64, load: impl Fn() -> V) -> Result<V, Conflict> {
+        if vlock::is_owned_by(v1, self.core.tag) {
+            self.owned = Some(obj);
+            return Ok(load());
+        }
+        if let Some(t) = vlock::owner(v1) {
+            self.core.owned.wants = t;
+        }
+        Err(Conflict)
     }
 
     /// Snapshot extension: advance the clock to at least `version`, check
@@ -364,6 +386,10 @@ impl<'tx> Tx<'tx> {
             return Ok(w.load(Ordering::Acquire));
         }
         if self.unlogged {
+            if self.owned == Some(obj) {
+                // Ours (OW2 of `owned`), with nothing logged: in place.
+                return Ok(w.load(Ordering::Acquire));
+            }
             // The object read last (a record's fields in turn), with
             // nothing logged to look up first: no header load (a new
             // object is never `last_read`: those are read in place, below,
@@ -391,7 +417,7 @@ impl<'tx> Tx<'tx> {
             if let Some(v) = self.logged((w as *const F).addr()).and_then(|l| F::logged_value(&l)) {
                 return Ok(v);
             }
-            if self.solo {
+            if self.solo || self.owned == Some(obj) {
                 return Ok(w.load(Ordering::Acquire));
             }
             if let Some(v) = self.reread(obj, || w.load(Ordering::Acquire)) {
@@ -424,9 +450,11 @@ impl<'tx> Tx<'tx> {
             return Ok(());
         }
         let logs = &mut self.core.logs;
-        if logs.writes.is_empty() && (self.solo || self.last_read.is_some_and(|(o, _)| o == obj)) {
+        if logs.writes.is_empty()
+            && (self.solo || self.owned == Some(obj) || self.last_read.is_some_and(|(o, _)| o == obj))
+        {
             // Nothing logged to merge with, and the object is in the read
-            // set already (or needs none: solo mode).
+            // set already (or needs none: solo mode, or owned).
             self.unlogged_solo = false;
             self.unlogged = false;
             logs.writes.push(w);

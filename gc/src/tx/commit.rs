@@ -156,7 +156,13 @@ impl<'tx> Tx<'tx> {
     #[inline(always)]
     pub(crate) fn quiet_solo(&self) -> bool {
         let logs = &self.core.logs;
-        self.solo && self.ck.is_none() && !self.core.gc.barrier && logs.globals.is_empty() && logs.finals.is_empty()
+        // OW3 of `owned`: with an empty read set, a concurrent attempt
+        // touched only objects its mutator owns (and roots).
+        (self.solo || (logs.reads.is_empty() && !self.inevitable))
+            && self.ck.is_none()
+            && !self.core.gc.barrier
+            && logs.globals.is_empty()
+            && logs.finals.is_empty()
     }
 
     /// The solo commit (`quiet_solo` holds), inlined whole into
@@ -171,7 +177,10 @@ impl<'tx> Tx<'tx> {
         debug_assert!(self.quiet_solo(), "the solo commit without its conditions");
         let logs = &self.core.logs;
         // No checkpoint: no new object (NL1).
-        debug_assert!(logs.reads.is_empty() && logs.locked.is_empty(), "solo transactions log no reads");
+        debug_assert!(
+            logs.reads.is_empty() && logs.locked.is_empty(),
+            "solo (or owned-only) transactions log no reads"
+        );
         self.wv = self.rv;
         let wrote = !logs.writes.is_empty();
         if wrote {
@@ -277,9 +286,16 @@ impl<'tx> Tx<'tx> {
         // SAFETY: an object in the write log is live.
         let vl = unsafe { obj.as_ref() }.vlock();
         let w = vl.load(Ordering::SeqCst);
-        if vlock::is_held(w)
-            || vl.compare_exchange(w, vlock::locked_by(w, tag), Ordering::SeqCst, Ordering::Relaxed).is_err()
-        {
+        if vlock::is_owned_by(w, tag) {
+            return self.commit_owned();
+        }
+        if vlock::is_held(w) {
+            if let Some(t) = vlock::owner(w) {
+                self.core.owned.wants = t; // OW5
+            }
+            return Err(Conflict);
+        }
+        if vl.compare_exchange(w, vlock::locked_by(w, tag), Ordering::SeqCst, Ordering::Relaxed).is_err() {
             return Err(Conflict);
         }
         // In the lock log from here, so a rollback releases it.
@@ -315,7 +331,17 @@ impl<'tx> Tx<'tx> {
         // SAFETY: field words of an object we hold locked.
         unsafe { write_back(&logs.writes, &self.core.faults) };
         self.stage = stage::UNLOCK;
-        vl.store(vlock::stamp(wv, tag), Ordering::Release);
+        // OW1: written by this mutator's last commit to it as well, so
+        // it keeps writing it: released as owned.
+        let owned = &mut self.core.owned;
+        if vlock::tag(w) == tag && owned.has_room() {
+            owned.objs.push(obj);
+            // Once per object taken (not per commit): a counter, Relaxed.
+            self.core.heap.owned_taken.fetch_add(1, Ordering::Relaxed);
+            vl.store(vlock::owned_by(wv, tag), Ordering::Release);
+        } else {
+            vl.store(vlock::stamp(wv, tag), Ordering::Release);
+        }
         logs.locked.pop();
         debug_assert!(
             logs.news.is_empty() && logs.globals.is_empty() && logs.locked.is_empty(),
@@ -327,6 +353,41 @@ impl<'tx> Tx<'tx> {
         super::trim(&mut logs.reads); // LG1
         self.apply_root_drops();
         // Roots it created need no shading: the barrier is off.
+        self.core.faults.hit(FaultPoint::RootCommit);
+        self.core.roots.commit();
+        self.stage = stage::DONE;
+        Ok((wv, true))
+    }
+
+    /// `commit_one` for an object this mutator owns, with a read set to
+    /// validate (an empty one commits solo, OW3): read the clock, validate,
+    /// write back; nothing to lock (nobody else reads or writes the object,
+    /// OW2) and the word stays as it is. The write version is only recorded
+    /// for the release (OW4).
+    #[inline(never)]
+    fn commit_owned(&mut self) -> Result<(u64, bool), Conflict> {
+        sc_order();
+        self.core.faults.hit(FaultPoint::Validate);
+        let c = self.core.heap.clock.load(Ordering::SeqCst);
+        if c & INEVITABLE != 0 || !validate(&self.core.logs.reads, self.core.tag) {
+            return Err(Conflict);
+        }
+        let wv = (c & !INEVITABLE).max(self.maxv) + 1;
+        self.wv = wv;
+        self.core.owned.maxv = self.core.owned.maxv.max(wv);
+        self.stage = stage::BARRIER;
+        if self.core.gc.generational {
+            self.remember(); // RS1 in this path too (T1)
+        }
+        self.stage = stage::WRITE_BACK;
+        let logs = &mut self.core.logs;
+        // SAFETY: field words of an object we own (OW2).
+        unsafe { write_back(&logs.writes, &self.core.faults) };
+        self.stage = stage::TAIL;
+        logs.clear_writes();
+        logs.reads.clear();
+        super::trim(&mut logs.reads); // LG1
+        self.apply_root_drops();
         self.core.faults.hit(FaultPoint::RootCommit);
         self.core.roots.commit();
         self.stage = stage::DONE;
@@ -381,6 +442,9 @@ impl<'tx> Tx<'tx> {
             let vl = unsafe { o.as_ref() }.vlock();
             loop {
                 let w = vl.load(Ordering::SeqCst);
+                if vlock::is_owned_by(w, self.core.tag) {
+                    break; // ours: nobody else reads or writes it (OW2)
+                }
                 if !vlock::is_held(w)
                     && vl
                         .compare_exchange(w, vlock::locked_by(w, self.core.tag), Ordering::SeqCst, Ordering::Relaxed)
@@ -389,9 +453,16 @@ impl<'tx> Tx<'tx> {
                     logs.locked.push((o, w));
                     break;
                 }
+                let owner = vlock::owner(w);
                 if !self.inevitable {
+                    if let Some(t) = owner {
+                        self.core.owned.wants = t; // OW5
+                    }
                     failed = true;
                     break;
+                }
+                if let Some(t) = owner {
+                    crate::owned::ask_running(heap, t); // OW5
                 }
                 spin.snooze();
             }
@@ -428,6 +499,9 @@ impl<'tx> Tx<'tx> {
         for &(_, w) in &logs.locked {
             wv = wv.max(vlock::version(w));
         }
+        // OW4: owned objects it wrote take no version now; their release will.
+        let owned = &mut self.core.owned;
+        owned.maxv = owned.maxv.max(wv + 1);
         Ok(wv + 1)
     }
 
@@ -862,8 +936,12 @@ impl<'tx> Tx<'tx> {
     }
 
     /// Roll the attempt back (also on panic, from `Drop`).
-    pub(crate) fn abort(mut self) {
+    /// Roll the attempt back; returns the tag of an owner it met (OW5 of
+    /// `owned`), 0 if none, for the caller to ask once parked.
+    pub(crate) fn abort(mut self) -> u32 {
+        let wants = std::mem::take(&mut self.core.owned.wants);
         self.rollback();
+        wants
     }
 
     #[inline(never)]

@@ -253,6 +253,9 @@ pub struct Tx<'tx> {
     /// The read set's last entry (`reads.last()`), kept here so that a
     /// re-read of the same object does not reach into the logs.
     last_read: Option<(NonNull<Header>, u64)>,
+    /// The object this attempt last found owned by its mutator (OW2 of
+    /// `owned`: it stays owned until the attempt ends), read in place.
+    owned: Option<NonNull<Header>>,
     /// How far the commit got (`commit::stage`): rollback before the
     /// commit point, roll-forward after it, nothing once DONE.
     stage: u8,
@@ -305,6 +308,7 @@ impl<'tx> Tx<'tx> {
             unlogged_solo: solo,
             unlogged: true,
             last_read: None,
+            owned: None,
             stage: commit::stage::OPEN,
             wv: 0,
             allocated: 0,

@@ -1,0 +1,331 @@
+//! Owned objects (`gc/src/owned.rs`, docs/TRANSACTIONS.md "Owned
+//! objects"): a mutator whose commits write an object twice in a row owns
+//! it, and another mutator that meets it asks for it back. These tests
+//! check that ownership is taken, that every way of asking ends (an owner
+//! that runs, one parked between transactions, one that detaches, an
+//! inevitable asker), that nothing is lost or seen half-written, and that
+//! collection cycles (which release everything) keep the heap sound. The
+//! loom model `an_owner_releases_to_an_asker` explores the interleavings.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use tmgc::{Config, GlobalRoot, Heap, Mutator, Trace, Value};
+
+#[derive(Trace)]
+struct Pair {
+    x: Value<u64>,
+    y: Value<u64>,
+}
+
+/// Solo mode off: ownership is a matter of the concurrent path, and a
+/// lone mutator would otherwise run solo.
+fn config() -> Config {
+    Config::default().solo(false).owned(true)
+}
+
+fn pairs(heap: &Heap, n: usize) -> Vec<GlobalRoot<Pair>> {
+    let mut m = heap.attach().unwrap();
+    (0..n)
+        .map(|_| {
+            m.transaction::<_, ()>(|tx| {
+                let p = tx.alloc(Pair { x: Value::new(0), y: Value::new(0) })?;
+                Ok(tx.global_root(p))
+            })
+            .unwrap()
+        })
+        .collect()
+}
+
+/// Add one to both fields (one object written: the commit that can take
+/// it), checking they are equal (opacity).
+fn bump(m: &mut Mutator, p: &GlobalRoot<Pair>) {
+    m.transaction::<_, ()>(|tx| {
+        let o = tx.get_global(p)?;
+        let (x, y) = (tx.get(o, |o| &o.x)?, tx.get(o, |o| &o.y)?);
+        assert_eq!(x, y, "a transaction saw half of another's writes");
+        tx.set(o, |o| &o.x, x + 1)?;
+        tx.set(o, |o| &o.y, y + 1)?;
+        Ok(())
+    })
+    .unwrap();
+}
+
+fn read(m: &mut Mutator, p: &GlobalRoot<Pair>) -> (u64, u64) {
+    m.transaction::<_, ()>(|tx| {
+        let o = tx.get_global(p)?;
+        Ok((tx.get(o, |o| &o.x)?, tx.get(o, |o| &o.y)?))
+    })
+    .unwrap()
+}
+
+/// Run `f` on another thread; fail (rather than hang) if it takes more than
+/// 20 s.
+fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(Duration::from_secs(20)).unwrap_or_else(|_| panic!("{what}: did not end in 20 s"))
+}
+
+#[test]
+fn two_commits_in_a_row_take_an_object_and_a_reader_gets_it_back_from_a_parked_owner() {
+    let heap = Heap::new(config()).unwrap();
+    let p = pairs(&heap, 1).pop().unwrap();
+    let mut owner = heap.attach().unwrap();
+    for _ in 0..5 {
+        bump(&mut owner, &p);
+    }
+    assert!(heap.tx_counts().owned_taken >= 1, "two commits in a row took the object");
+    // The owner stays attached, parked between transactions: the reader
+    // releases the object for it.
+    let (h, q) = (heap.clone(), p.clone());
+    let seen = within("a read of an object owned by a parked mutator", move || {
+        let mut m = h.attach().unwrap();
+        read(&mut m, &q)
+    });
+    assert_eq!(seen, (5, 5), "the owner's last commit is what the reader sees");
+    assert!(heap.tx_counts().owned_asked >= 1, "the reader asked");
+    // The owner goes on; it takes the object again.
+    for _ in 0..3 {
+        bump(&mut owner, &p);
+    }
+    assert_eq!(read(&mut owner, &p), (8, 8));
+}
+
+#[test]
+fn a_detaching_owner_releases_what_it_owns() {
+    let heap = Heap::new(config()).unwrap();
+    let p = pairs(&heap, 1).pop().unwrap();
+    {
+        let mut owner = heap.attach().unwrap();
+        for _ in 0..4 {
+            bump(&mut owner, &p);
+        }
+    }
+    let taken = heap.tx_counts().owned_taken;
+    assert!(taken >= 1);
+    let (h, q) = (heap.clone(), p.clone());
+    let seen = within("a read after the owner detached", move || {
+        let mut m = h.attach().unwrap();
+        read(&mut m, &q)
+    });
+    assert_eq!(seen, (4, 4));
+    assert_eq!(heap.tx_counts().owned_asked, 0, "nobody had to ask: the owner released at its detach");
+}
+
+#[test]
+fn a_running_owner_releases_at_its_next_commit_point() {
+    let heap = Heap::new(config()).unwrap();
+    let p = pairs(&heap, 1).pop().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let bumps = Arc::new(AtomicU64::new(0));
+    let (started, has_started) = mpsc::channel();
+    let owner = {
+        let (h, q, stop, bumps) = (heap.clone(), p.clone(), stop.clone(), bumps.clone());
+        std::thread::spawn(move || {
+            let mut m = h.attach().unwrap();
+            for _ in 0..3 {
+                bump(&mut m, &q);
+            }
+            bumps.store(3, Ordering::Relaxed);
+            started.send(()).unwrap();
+            while !stop.load(Ordering::Relaxed) {
+                bump(&mut m, &q);
+                bumps.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    has_started.recv_timeout(Duration::from_secs(20)).expect("the owner's first commits");
+    let (h, q) = (heap.clone(), p.clone());
+    let reads = within("reads of an object its owner keeps writing", move || {
+        let mut m = h.attach().unwrap();
+        (0..200).map(|_| read(&mut m, &q)).collect::<Vec<_>>()
+    });
+    stop.store(true, Ordering::Relaxed);
+    owner.join().unwrap();
+    for w in reads.windows(2) {
+        assert!(w[0].0 <= w[1].0, "reads went back in time: {:?} then {:?}", w[0], w[1]);
+    }
+    for (x, y) in &reads {
+        assert_eq!(x, y, "a read saw half of a commit");
+    }
+    let mut m = heap.attach().unwrap();
+    let n = bumps.load(Ordering::Relaxed);
+    assert_eq!(read(&mut m, &p), (n, n), "an update was lost");
+}
+
+#[test]
+fn an_inevitable_transaction_gets_an_owned_object() {
+    let heap = Heap::new(config()).unwrap();
+    let p = pairs(&heap, 1).pop().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let owner = {
+        let (h, q, stop) = (heap.clone(), p.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut m = h.attach().unwrap();
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) || n < 10 {
+                bump(&mut m, &q);
+                n += 1;
+            }
+            n
+        })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while heap.tx_counts().owned_taken == 0 {
+        assert!(std::time::Instant::now() < deadline && !owner.is_finished(), "the owner took nothing");
+        std::thread::yield_now();
+    }
+    let (h, q) = (heap.clone(), p.clone());
+    let (x, y) = within("an inevitable read of an owned object", move || {
+        let mut m = h.attach().unwrap();
+        m.transaction::<_, ()>(|tx| {
+            tx.become_inevitable()?;
+            let o = tx.get_global(&q)?;
+            Ok((tx.get(o, |o| &o.x)?, tx.get(o, |o| &o.y)?))
+        })
+        .unwrap()
+    });
+    assert_eq!(x, y, "the inevitable transaction saw half of a commit");
+    stop.store(true, Ordering::Relaxed);
+    let n = owner.join().unwrap();
+    let mut m = heap.attach().unwrap();
+    assert_eq!(read(&mut m, &p), (n, n), "an update was lost");
+}
+
+/// Each thread mostly bumps its own pair (which it comes to own) and now
+/// and then moves a unit between its pair and another thread's (two
+/// objects: the general commit, which must ask for the other's). Nothing
+/// is lost, no read is torn, and the transfers conserve the total.
+#[test]
+fn threads_that_own_their_data_and_trade_with_each_other_lose_nothing() {
+    const THREADS: usize = 4;
+    const ROUNDS: u64 = 4_000;
+    let heap = Heap::new(config().verify(true)).unwrap();
+    let ps = Arc::new(pairs(&heap, THREADS));
+    let handles: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let (h, ps) = (heap.clone(), ps.clone());
+            std::thread::spawn(move || {
+                let mut m = h.attach().unwrap();
+                let mut rng = fastrand::Rng::with_seed(t as u64);
+                let mut moved_out = 0u64;
+                for i in 0..ROUNDS {
+                    bump(&mut m, &ps[t]);
+                    if i % 16 == 15 {
+                        // Move a matched unit: our x and y down, theirs up.
+                        let u = (t + 1 + rng.usize(..THREADS - 1)) % THREADS;
+                        m.transaction::<_, ()>(|tx| {
+                            let (a, b) = (tx.get_global(&ps[t])?, tx.get_global(&ps[u])?);
+                            let (ax, ay) = (tx.get(a, |o| &o.x)?, tx.get(a, |o| &o.y)?);
+                            let (bx, by) = (tx.get(b, |o| &o.x)?, tx.get(b, |o| &o.y)?);
+                            assert!(ax == ay && bx == by, "a torn pair: ({ax}, {ay}) ({bx}, {by})");
+                            tx.set(a, |o| &o.x, ax - 1)?;
+                            tx.set(a, |o| &o.y, ay - 1)?;
+                            tx.set(b, |o| &o.x, bx + 1)?;
+                            tx.set(b, |o| &o.y, by + 1)?;
+                            Ok(())
+                        })
+                        .unwrap();
+                        moved_out += 1;
+                    }
+                    if i % 1000 == 999 {
+                        m.collect().unwrap(); // cycles release everything (OW6)
+                    }
+                }
+                moved_out
+            })
+        })
+        .collect();
+    let moved: u64 = within("owners trading", move || handles.into_iter().map(|h| h.join().unwrap()).sum());
+    assert!(moved > 0);
+    let mut m = heap.attach().unwrap();
+    let total: u64 = ps
+        .iter()
+        .map(|p| {
+            let (x, y) = read(&mut m, p);
+            assert_eq!(x, y, "a torn pair at the end");
+            x
+        })
+        .sum();
+    assert_eq!(total, THREADS as u64 * ROUNDS, "the transfers did not conserve the total");
+    let c = heap.tx_counts();
+    assert!(c.owned_taken > 0 && c.owned_asked > 0, "ownership was taken and asked for: {c:?}");
+}
+
+#[test]
+fn ownership_off_takes_nothing() {
+    let heap = Heap::new(config().owned(false)).unwrap();
+    let p = pairs(&heap, 1).pop().unwrap();
+    let mut m = heap.attach().unwrap();
+    for _ in 0..5 {
+        bump(&mut m, &p);
+    }
+    assert_eq!(heap.tx_counts().owned_taken, 0);
+    assert_eq!(read(&mut m, &p), (5, 5));
+}
+
+/// OW6: every answer to a handshake releases what the thread owns, so an
+/// owned object that dies is not owned when the sweep frees it, and its
+/// memory, reused, is never written by a later release. Without OW6 the
+/// owner's detach releases objects already swept and reused (the debug
+/// check in `owned::release_all` fires on the new objects' words).
+#[test]
+fn an_owned_object_that_dies_is_released_before_it_is_swept() {
+    let heap = Heap::new(config().verify(true)).unwrap();
+    let mut owner = heap.attach().unwrap();
+    let roots: Vec<tmgc::Root<Pair>> = (0..32)
+        .map(|_| {
+            owner
+                .transaction::<_, ()>(|tx| {
+                    let p = tx.alloc(Pair { x: Value::new(0), y: Value::new(0) })?;
+                    Ok(tx.root(p))
+                })
+                .unwrap()
+        })
+        .collect();
+    for r in &roots {
+        for _ in 0..3 {
+            owner
+                .transaction::<_, ()>(|tx| {
+                    let o = tx.get_root(r)?;
+                    let x = tx.get(o, |o| &o.x)?;
+                    tx.set(o, |o| &o.x, x + 1)?;
+                    tx.set(o, |o| &o.y, x + 1)?;
+                    Ok(())
+                })
+                .unwrap();
+        }
+    }
+    assert!(heap.tx_counts().owned_taken >= 32, "{:?}", heap.tx_counts());
+    drop(roots);
+    for _ in 0..2 {
+        owner.collect().unwrap();
+    }
+    // New objects of the same size, in the memory just swept.
+    let fresh: Vec<tmgc::Root<Pair>> = (0..256)
+        .map(|i| {
+            owner
+                .transaction::<_, ()>(|tx| {
+                    let p = tx.alloc(Pair { x: Value::new(i), y: Value::new(i) })?;
+                    Ok(tx.root(p))
+                })
+                .unwrap()
+        })
+        .collect();
+    for (i, r) in fresh.iter().enumerate() {
+        let (x, y) = owner
+            .transaction::<_, ()>(|tx| {
+                let o = tx.get_root(r)?;
+                Ok((tx.get(o, |o| &o.x)?, tx.get(o, |o| &o.y)?))
+            })
+            .unwrap();
+        assert_eq!((x, y), (i as u64, i as u64));
+    }
+    drop(fresh);
+    drop(owner); // releases what it still owns (OW7)
+    heap.collect().unwrap();
+}
