@@ -413,6 +413,15 @@ impl<'tx> Tx<'tx> {
         // first; then the object read last. With nothing logged,
         // `read_field` tried the re-read (and solo mode, then, never gets
         // here).
+        // SAFETY: a live object.
+        let word = unsafe { obj.as_ref() }.vlock().load(Ordering::Relaxed);
+        if self.unlogged && vlock::is_owned_by(word, self.core.tag) {
+            // The first read of an object we own (OW2 of `owned`): only we
+            // make a word ours, and only we (or someone acting for us while
+            // we are parked) make it free again, so a Relaxed load tells.
+            self.owned = Some(obj);
+            return Ok(w.load(Ordering::Acquire));
+        }
         if !self.core.logs.writes.is_empty() {
             if let Some(v) = self.logged((w as *const F).addr()).and_then(|l| F::logged_value(&l)) {
                 return Ok(v);
