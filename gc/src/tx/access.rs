@@ -301,7 +301,7 @@ impl<'tx> Tx<'tx> {
     #[inline(never)]
     fn held<V>(&mut self, obj: NonNull<Header>, v1: u64, load: impl Fn() -> V) -> Result<V, Conflict> {
         if vlock::is_owned_by(v1, self.core.tag) {
-            self.owned = Some(obj);
+            self.last_read = Some((obj, v1)); // for `reread`, as above
             return Ok(load());
         }
         if let Some(t) = vlock::owner(v1) {
@@ -333,7 +333,11 @@ impl<'tx> Tx<'tx> {
     /// backs off restores `seen` but never wrote a field.
     #[inline]
     fn reread<V>(&self, obj: NonNull<Header>, load: impl Fn() -> V) -> Option<V> {
-        debug_assert_eq!(self.last_read, self.core.logs.reads.last().copied());
+        debug_assert!(
+            self.last_read == self.core.logs.reads.last().copied()
+                || self.last_read.is_some_and(|(_, w)| vlock::is_owned_by(w, self.core.tag)),
+            "`last_read` is the read set's last entry, or an object we own"
+        );
         debug_assert!(self.unlogged || !self.core.logs.writes.is_empty(), "`unlogged` with a write logged");
         let (last, seen) = self.last_read?;
         if last != obj {
@@ -386,10 +390,6 @@ impl<'tx> Tx<'tx> {
             return Ok(w.load(Ordering::Acquire));
         }
         if self.unlogged {
-            if self.owned == Some(obj) {
-                // Ours (OW2 of `owned`), with nothing logged: in place.
-                return Ok(w.load(Ordering::Acquire));
-            }
             // The object read last (a record's fields in turn), with
             // nothing logged to look up first: no header load (a new
             // object is never `last_read`: those are read in place, below,
@@ -419,14 +419,16 @@ impl<'tx> Tx<'tx> {
             // The first read of an object we own (OW2 of `owned`): only we
             // make a word ours, and only we (or someone acting for us while
             // we are parked) make it free again, so a Relaxed load tells.
-            self.owned = Some(obj);
+            // The word stays as it is until the attempt ends (OW2), so the
+            // re-reads of `reread` take it too.
+            self.last_read = Some((obj, word));
             return Ok(w.load(Ordering::Acquire));
         }
         if !self.core.logs.writes.is_empty() {
             if let Some(v) = self.logged((w as *const F).addr()).and_then(|l| F::logged_value(&l)) {
                 return Ok(v);
             }
-            if self.solo || self.owned == Some(obj) {
+            if self.solo {
                 return Ok(w.load(Ordering::Acquire));
             }
             if let Some(v) = self.reread(obj, || w.load(Ordering::Acquire)) {
@@ -459,9 +461,7 @@ impl<'tx> Tx<'tx> {
             return Ok(());
         }
         let logs = &mut self.core.logs;
-        if logs.writes.is_empty()
-            && (self.solo || self.owned == Some(obj) || self.last_read.is_some_and(|(o, _)| o == obj))
-        {
+        if logs.writes.is_empty() && (self.solo || self.last_read.is_some_and(|(o, _)| o == obj)) {
             // Nothing logged to merge with, and the object is in the read
             // set already (or needs none: solo mode, or owned).
             self.unlogged_solo = false;

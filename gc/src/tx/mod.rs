@@ -144,10 +144,11 @@ impl Write {
 pub(crate) struct Logs {
     /// Objects read, with the version-lock word each had. Grows only
     /// through `Tx::read_checked`, which keeps `Tx::last_read` equal to its
-    /// last entry: `write` and `commit_one` rely on that (an object read
-    /// last is in the read set, so its first write needs no read of its
-    /// own). Anything else that pushes, pops or clears it during an attempt
-    /// must update `last_read` too.
+    /// last entry, or to an object the mutator owns (which needs no entry:
+    /// OW2 of `owned`): `write` and `commit_one` rely on that (an object
+    /// read last is in the read set or owned, so its first write needs no
+    /// read of its own). Anything else that pushes, pops or clears it
+    /// during an attempt must update `last_read` too.
     pub(crate) reads: Vec<(NonNull<Header>, u64)>,
     pub(crate) writes: Vec<Write>,
     /// The attempt's new objects, empty until a commit or rollback lists
@@ -250,12 +251,11 @@ pub struct Tx<'tx> {
     /// No write logged yet (`core.logs.writes` empty), kept here so that
     /// a re-read (`last_read`) tests a flag of the `Tx`, not the log.
     unlogged: bool,
-    /// The read set's last entry (`reads.last()`), kept here so that a
-    /// re-read of the same object does not reach into the logs.
+    /// The read set's last entry (`reads.last()`), or an object read since
+    /// that the mutator owns (its word stays as it is until the attempt
+    /// ends: OW2 of `owned`), kept here so that a re-read of the same
+    /// object does not reach into the logs.
     last_read: Option<(NonNull<Header>, u64)>,
-    /// The object this attempt last found owned by its mutator (OW2 of
-    /// `owned`: it stays owned until the attempt ends), read in place.
-    owned: Option<NonNull<Header>>,
     /// How far the commit got (`commit::stage`): rollback before the
     /// commit point, roll-forward after it, nothing once DONE.
     stage: u8,
@@ -308,7 +308,6 @@ impl<'tx> Tx<'tx> {
             unlogged_solo: solo,
             unlogged: true,
             last_read: None,
-            owned: None,
             stage: commit::stage::OPEN,
             wv: 0,
             allocated: 0,
