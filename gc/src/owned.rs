@@ -50,8 +50,8 @@
 //!   (under its `handoff`, then the heavy fence, as for a handshake) and
 //!   waits until the owner cleared `release_want` (at its next commit
 //!   point, in `apply`), releasing them itself under the owner's `handoff`
-//!   if it finds the owner `PARKED` or the word still owned after the
-//!   owner detached. An inevitable transaction cannot roll back: it asks
+//!   if it finds the owner `PARKED` (an owner that detached released
+//!   everything first, OW7). An inevitable transaction cannot roll back: it asks
 //!   the same way and spins (`ask_running`) until the word is free; it
 //!   never waits for an owner that runs, since a running owner reaches a
 //!   commit point (its own commit backs off while the inevitable
@@ -66,9 +66,12 @@
 //!   tag can be reused (`Mutator`'s `Drop`), so an owned word always names
 //!   an attached mutator or one still detaching.
 //!
-//! The fast path pays one comparison of a pointer per read (`Tx::owned`,
-//! the object found owned last) and nothing at the commit point: a request
-//! arrives through the `pending` flag the commit point loads anyway.
+//! The inline read and write paths pay nothing: an owned object a read
+//! finds becomes the attempt's `Tx::last_read`, whose re-reads take the
+//! path every re-read takes (the word stays as it is, OW2). The first read
+//! of an object pays a load and a comparison out of line
+//! (`Tx::read_field_slow`), and the commit point nothing: a request arrives
+//! through the `pending` flag it loads anyway.
 
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
