@@ -329,3 +329,56 @@ fn an_owned_object_that_dies_is_released_before_it_is_swept() {
     drop(owner); // releases what it still owns (OW7)
     heap.collect().unwrap();
 }
+
+/// A transaction that read an object which another mutator then takes
+/// must not wait for the owned word when it becomes inevitable: its read
+/// is stale, so it conflicts and retries (and then asks).
+#[test]
+fn becoming_inevitable_after_a_read_of_an_object_since_taken_retries() {
+    let heap = Heap::new(config()).unwrap();
+    let p = pairs(&heap, 1).pop().unwrap();
+    let (go, wait_go) = mpsc::channel::<()>();
+    let (taken, wait_taken) = mpsc::channel::<()>();
+    let (done, wait_done) = mpsc::channel::<()>();
+    let owner = {
+        let (h, q) = (heap.clone(), p.clone());
+        std::thread::spawn(move || {
+            let mut m = h.attach().unwrap();
+            wait_go.recv().unwrap();
+            for _ in 0..3 {
+                bump(&mut m, &q);
+            }
+            taken.send(()).unwrap();
+            // Attached, parked, owning the pair, until the test ends.
+            let _ = wait_done.recv();
+            drop(m);
+        })
+    };
+    let (h, q) = (heap.clone(), p.clone());
+    let (x, y, attempts) = within("becoming inevitable after the read object was taken", move || {
+        let mut m = h.attach().unwrap();
+        let mut attempts = 0;
+        let mut go = Some(go);
+        let mut wait_taken = Some(wait_taken);
+        let r = m
+            .transaction::<_, ()>(|tx| {
+                attempts += 1;
+                let o = tx.get_global(&q)?;
+                let x = tx.get(o, |o| &o.x)?;
+                if let (Some(g), Some(w)) = (go.take(), wait_taken.take()) {
+                    // First attempt: let the owner take the pair after our read.
+                    g.send(()).unwrap();
+                    w.recv().unwrap();
+                }
+                tx.become_inevitable()?;
+                let y = tx.get(o, |o| &o.y)?;
+                Ok((x, y))
+            })
+            .unwrap();
+        (r.0, r.1, attempts)
+    });
+    assert_eq!((x, y), (3, 3), "the retry read the owner's last commit");
+    assert!(attempts >= 2, "the stale first attempt conflicted");
+    done.send(()).unwrap();
+    owner.join().unwrap();
+}

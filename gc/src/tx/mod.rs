@@ -561,7 +561,11 @@ impl<'tx> Tx<'tx> {
             let vl = unsafe { o.as_ref() }.vlock();
             loop {
                 let w = vl.load(Ordering::SeqCst);
-                if !vlock::is_held(w) {
+                // An owned word is held until someone asks (OW5), and no
+                // read-set entry is one (a read of an owned object either
+                // conflicts or, ours, joins no read set): taken since we
+                // read it, so stale.
+                if !vlock::is_held(w) || vlock::owner(w).is_some() {
                     return w != seen;
                 }
                 spin.snooze();
