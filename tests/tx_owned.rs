@@ -382,3 +382,79 @@ fn becoming_inevitable_after_a_read_of_an_object_since_taken_retries() {
     done.send(()).unwrap();
     owner.join().unwrap();
 }
+
+/// A weak cell is never owned: an inevitable `upgrade` reads it inside the
+/// weak gate, where it must not wait for an owner.
+#[test]
+fn weak_cells_are_never_owned() {
+    let heap = Heap::new(config()).unwrap();
+    let mut m = heap.attach().unwrap();
+    let (cell, target) = m
+        .transaction::<_, ()>(|tx| {
+            let t = tx.alloc(Pair { x: Value::new(1), y: Value::new(1) })?;
+            let c = tx.new_weak(Some(t))?;
+            Ok((tx.global_root(c), tx.global_root(t)))
+        })
+        .unwrap();
+    for i in 0..6 {
+        m.transaction::<_, ()>(|tx| {
+            let c = tx.get_global(&cell)?;
+            let t = tx.get_global(&target)?;
+            tx.set_weak(c, if i % 2 == 0 { None } else { Some(t) })?;
+            Ok(())
+        })
+        .unwrap();
+    }
+    assert_eq!(heap.tx_counts().owned_taken, 0, "a weak cell was taken");
+}
+
+/// Inevitable readers ask owners while verified cycles stop the world
+/// (the verifier holds each parked thread's lock until all are parked, and
+/// releases for the threads it holds: an inevitable asker never waits for
+/// such a lock). A churn that ends, not a forced interleaving.
+#[test]
+fn inevitable_askers_and_verified_cycles_end() {
+    let heap = Heap::new(config().verify(true)).unwrap();
+    let ps = Arc::new(pairs(&heap, 2));
+    let stop = Arc::new(AtomicBool::new(false));
+    let owners: Vec<_> = (0..2)
+        .map(|t| {
+            let (h, ps, stop) = (heap.clone(), ps.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut m = h.attach().unwrap();
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    bump(&mut m, &ps[t]);
+                    n += 1;
+                    if n % 64 == 0 {
+                        std::thread::sleep(Duration::from_micros(200)); // parked, owning
+                    }
+                }
+                n
+            })
+        })
+        .collect();
+    let (h, q) = (heap.clone(), ps.clone());
+    within("inevitable askers against verified cycles", move || {
+        let mut m = h.attach().unwrap();
+        for i in 0..300 {
+            let (x, y) = m
+                .transaction::<_, ()>(|tx| {
+                    tx.become_inevitable()?;
+                    let o = tx.get_global(&q[i % 2])?;
+                    Ok((tx.get(o, |o| &o.x)?, tx.get(o, |o| &o.y)?))
+                })
+                .unwrap();
+            assert_eq!(x, y, "an inevitable read saw half of a commit");
+            if i % 30 == 0 {
+                m.collect().unwrap();
+            }
+        }
+    });
+    stop.store(true, Ordering::Relaxed);
+    let counts: Vec<u64> = owners.into_iter().map(|o| o.join().unwrap()).collect();
+    let mut m = heap.attach().unwrap();
+    for (p, n) in ps.iter().zip(counts) {
+        assert_eq!(read(&mut m, p), (n, n), "an update was lost");
+    }
+}

@@ -58,7 +58,7 @@ pub(crate) const FLAG_MASK: usize = 0b111_1111;
 /// |---|---|
 /// | 0 `LOCKED` | a committing transaction holds the object (between locking its write set and writing back) |
 /// | 1 `OWNED` | the mutator named by the tag owns the object (`crate::owned`): its transactions read and write it as a solo transaction does, and every other one treats the word as held until the owner releases it |
-/// | 2..22 tag | the writer tag of the mutator whose commit last wrote the object (0: never written by a commit), or of its owner |
+/// | 2..22 tag | the writer tag of the mutator whose commit last wrote the object (0: never written by a commit, or released by its owner: OW4 of `owned`), or of its owner |
 /// | 22..64 version | the write version of that commit (of an owned object: of the commit that took it) |
 ///
 /// Every commit that writes an object gives it a version larger than the

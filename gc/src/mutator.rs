@@ -542,9 +542,11 @@ impl Mutator {
     /// version. A transaction that read or overwrote another's writes has a
     /// larger version than it, but independent writers may share a version
     /// (the clock is lazy, see `Tx`), so versions alone are not a serial
-    /// order. In solo mode ([`Mutator::is_solo`]) commits advance no
-    /// version: a writer reports its read version, which can be lower than
-    /// what the same thread's earlier commits reported.
+    /// order. In solo mode ([`Mutator::is_solo`]), and for a transaction
+    /// that touched only objects its mutator owns ([`Config::owned`](crate::Config::owned)),
+    /// commits advance no version: a writer reports its read version,
+    /// which can be lower than what the same thread's earlier commits
+    /// reported.
     pub fn last_commit_version(&self) -> (u64, bool) {
         self.last_version
     }

@@ -19,9 +19,10 @@
 //!   it, validated and written back, it releases the lock as `owned_by(wv,
 //!   tag)` instead of `stamp(wv, tag)`, if the word it locked said the same
 //!   mutator wrote it last (two commits in a row), ownership is on
-//!   (`Config::owned`) and the owner's list has room (`MAX_OWNED`). The
-//!   object goes into the owner's list (`Owned::objs`), in its
-//!   `MutatorState`.
+//!   (`Config::owned`), the owner's list has room (`MAX_OWNED`) and the
+//!   object is not a weak cell (an inevitable `upgrade` reads a cell inside
+//!   the weak gate, where it must not wait for an owner). The object goes
+//!   into the owner's list (`Owned::objs`), in its `MutatorState`.
 //! - (OW2) *Stable during an attempt.* An object's word changes from owned
 //!   to free only by `release_all` on its owner's state, which runs only
 //!   under the handshake rules for that state: by the owner at a commit
@@ -42,7 +43,10 @@
 //!   (`Owned::maxv`), and than the clock: as an ordinary commit's release
 //!   with a write version, so a reader whose read version covers `v` has
 //!   the snapshot the owner's writes depended on, and no word repeats
-//!   (no ABA for a reader that read the object before it was taken).
+//!   (no ABA for a reader that read the object before it was taken). The
+//!   word's tag is 0, no mutator's: the owner's next commit to it does not
+//!   take it back at once (two in a row again), which keeps an object two
+//!   threads use in turn from going back to one of them after every ask.
 //! - (OW5) *Asking.* A transaction that meets an object owned by another
 //!   mutator conflicts and records the owner's tag (`MutatorState::wants`).
 //!   After its rollback, parked, the thread asks for the owner's objects
@@ -51,11 +55,14 @@
 //!   waits until the owner cleared `release_want` (at its next commit
 //!   point, in `apply`), releasing them itself under the owner's `handoff`
 //!   if it finds the owner `PARKED` (an owner that detached released
-//!   everything first, OW7). An inevitable transaction cannot roll back: it asks
-//!   the same way and spins (`ask_running`) until the word is free; it
-//!   never waits for an owner that runs, since a running owner reaches a
-//!   commit point (its own commit backs off while the inevitable
-//!   transaction runs, and it waits for it parked).
+//!   everything first, OW7), sleeping once its backoff is spent. An
+//!   inevitable transaction cannot roll back: it asks the same way and
+//!   spins (`ask_running`) until the word is free. It never blocks on the
+//!   owner's `handoff` (a try-lock): whoever holds it may be waiting for
+//!   the asker to park, and the verifier's stop, which holds every parked
+//!   thread's lock until all are parked, releases for the threads it
+//!   holds. A running owner reaches a commit point (its own commit backs
+//!   off while the inevitable transaction runs, and then waits parked).
 //! - (OW6) *The collector.* Every answer to a handshake (`respond`, by the
 //!   thread or for it) releases everything the thread owns. So when the
 //!   sweep begins (after every thread answered SWEEP) no owned object is
@@ -127,8 +134,12 @@ pub(crate) fn release_all(core: &mut MutatorState) {
         let w = vl.load(Ordering::Relaxed);
         debug_assert!(vlock::is_owned_by(w, tag), "a listed object not owned by its lister");
         // Release: the owner's write-backs happen before a reader that
-        // sees the free word (as an ordinary commit's unlock).
-        vl.store(vlock::stamp(floor.max(vlock::version(w)) + 1, tag), Ordering::Release);
+        // sees the free word (as an ordinary commit's unlock). Tag 0, no
+        // mutator's: the owner's next commit to it does not take it back
+        // at once (OW1 wants two in a row again), and the owner's own
+        // later reads treat it as another thread's write (they extend
+        // past its version rather than rely on the own-tag rule).
+        vl.store(vlock::stamp(floor.max(vlock::version(w)) + 1, 0), Ordering::Release);
     }
     core.owned.maxv = 0;
 }
@@ -154,18 +165,39 @@ pub(crate) fn revoke(heap: &HeapInner, tag: u32) {
     ask(heap, &rec);
     let spin = Spin::new();
     while !try_release_for(&rec) {
-        spin.snooze();
+        // Parked: sleeps once the backoff is spent, as `solo`'s revocation
+        // does, rather than burn a core through the owner's transaction.
+        spin.wait();
     }
 }
 
 /// The inevitable transaction's ask (OW5): it cannot roll back, so it asks
 /// and releases for a parked owner, and its caller spins on the word.
-pub(crate) fn ask_running(heap: &HeapInner, tag: u32) {
-    if let Some(rec) = heap.collector.record_of(tag) {
+/// `raised` (the caller's, false at first) says whether the request has
+/// reached the owner's `pending` yet. The asker runs, so it never blocks on
+/// the owner's `handoff`: whoever holds it (the verifier's stop, the
+/// collector answering for the owner) may be waiting for the asker to park.
+/// The verifier's stop applies requests for the threads it holds
+/// (`collector::verify`).
+pub(crate) fn ask_running(heap: &HeapInner, tag: u32, raised: &mut bool) {
+    let Some(rec) = heap.collector.record_of(tag) else { return };
+    if !*raised {
         if !rec.release_want.load(Ordering::Acquire) {
-            ask(heap, &rec);
+            heap.owned_asked.fetch_add(1, Ordering::Relaxed);
+            rec.release_want.store(true, Ordering::Release);
         }
-        let _ = try_release_for(&rec);
+        if let Ok(g) = rec.handoff.try_lock() {
+            // As `raise`, without waiting for the lock.
+            rec.pending.store(true, Ordering::Release);
+            drop(g);
+            crate::sync::heavy_fence();
+            *raised = true;
+        }
+    }
+    if rec.release_want.load(Ordering::Acquire) {
+        if let Some(mut p) = rec.try_lock_if_parked() {
+            apply(&rec, p.state());
+        }
     }
 }
 

@@ -211,6 +211,13 @@ impl MutatorRecord {
         }
     }
 
+    /// `lock_if_parked` without waiting for the lock: `None` if another
+    /// holds it, or if the thread is not `PARKED` under it.
+    pub(crate) fn try_lock_if_parked(&self) -> Option<ParkedState<'_>> {
+        let guard = self.handoff.try_lock().ok()?;
+        (self.state.load(Ordering::Acquire) == PARKED).then_some(ParkedState { rec: self, guard })
+    }
+
     /// # Safety
     /// The caller holds a guard of this module proving (H1) or (H2), and
     /// makes no other reference from it while the returned one lives.

@@ -103,13 +103,20 @@ impl super::Collector {
     ) -> Result<Result<(), CollectError>, Box<dyn std::any::Any + Send>> {
         self.verifications.fetch_add(1, Ordering::AcqRel);
         let (_w, recs) = self.request(cs, word::VERIFY);
-        let mut held = Vec::with_capacity(recs.len());
+        let mut held: Vec<Option<crate::thread::ParkedState<'_>>> = Vec::with_capacity(recs.len());
         held.resize_with(recs.len(), || None);
         let spin = Spin::new();
         loop {
             let mut all = true;
             for (i, r) in recs.iter().enumerate() {
-                if held[i].is_some() || r.state.load(Ordering::Acquire) == DETACHED {
+                if let Some(p) = &mut held[i] {
+                    // A running inevitable transaction may be waiting for
+                    // what this stopped thread owns, and cannot take its
+                    // lock from us: release for it (OW5 of `owned`).
+                    crate::owned::apply(r, p.state());
+                    continue;
+                }
+                if r.state.load(Ordering::Acquire) == DETACHED {
                     continue;
                 }
                 all = false;

@@ -247,6 +247,7 @@ impl<'tx> Tx<'tx> {
             // can still be writing (they hold their locks): wait for them.
             // Every other commit backs off until we end.
             let spin = Spin::new();
+            let mut raised = false;
             loop {
                 let v1 = h.vlock().load(Ordering::SeqCst);
                 if vlock::is_owned_by(v1, self.core.tag) {
@@ -254,7 +255,7 @@ impl<'tx> Tx<'tx> {
                 }
                 if let Some(t) = vlock::owner(v1) {
                     // Another mutator owns it: ask, and wait (OW5).
-                    crate::owned::ask_running(&self.core.heap, t);
+                    crate::owned::ask_running(&self.core.heap, t, &mut raised);
                 }
                 if !vlock::is_held(v1) {
                     let value = load();

@@ -334,7 +334,11 @@ impl<'tx> Tx<'tx> {
         // OW1: written by this mutator's last commit to it as well, so
         // it keeps writing it: released as owned.
         let owned = &mut self.core.owned;
-        if vlock::tag(w) == tag && owned.has_room() {
+        // Never a weak cell: an inevitable `upgrade` reads one inside the
+        // weak gate, and must not wait there for an owner that may itself
+        // wait at the gate's entry while the collector closes it.
+        // SAFETY: an object we hold locked is live.
+        if vlock::tag(w) == tag && owned.has_room() && !unsafe { obj.as_ref() }.flags().contains(ObjFlags::WEAK) {
             owned.objs.push(obj);
             // Once per object taken (not per commit): a counter, Relaxed.
             self.core.heap.owned_taken.fetch_add(1, Ordering::Relaxed);
@@ -438,7 +442,8 @@ impl<'tx> Tx<'tx> {
         let spin = Spin::new();
         let mut failed = false;
         for &o in &objs {
-            // SAFETY: objects in the write log are live.
+            let mut raised = false; // an ask of this object's owner (OW5)
+                                    // SAFETY: objects in the write log are live.
             let vl = unsafe { o.as_ref() }.vlock();
             loop {
                 let w = vl.load(Ordering::SeqCst);
@@ -462,7 +467,7 @@ impl<'tx> Tx<'tx> {
                     break;
                 }
                 if let Some(t) = owner {
-                    crate::owned::ask_running(heap, t); // OW5
+                    crate::owned::ask_running(heap, t, &mut raised); // OW5
                 }
                 spin.snooze();
             }
@@ -951,6 +956,9 @@ impl<'tx> Tx<'tx> {
         }
         debug_assert_eq!(self.stage, stage::OPEN, "a rollback past the commit point");
         self.stage = stage::DONE;
+        // An owner met and not asked (`abort` took it before this): a
+        // panic's rollback, say. Not carried to a later attempt's ask.
+        self.core.owned.wants = 0;
         Self::unlock(&mut self.core.logs);
         if self.inevitable && !self.solo {
             self.heap().release_inevitable();
