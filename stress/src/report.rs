@@ -150,6 +150,10 @@ impl Report {
                 format!("{} ({:.0}/s; every mutator's, churn's threads too)", self.counts.allocations, self.counts.allocations as f64 / secs),
             ),
             ("of those, given back at their commit", self.counts.given_back.to_string()),
+            (
+                "objects taken into ownership / asks for them",
+                format!("{} / {} (Config::owned; TMGC_OWNED=0 turns it off)", self.counts.owned_taken, self.counts.owned_asked),
+            ),
             ("collection cycles (full)", format!("{} ({})", self.stats.cycles, self.stats.full_cycles)),
             (
                 "cycle duration mean / max",
@@ -270,6 +274,8 @@ impl Report {
             "fault_permille": self.fault_permille,
             "objects_allocated": self.counts.allocations,
             "objects_given_back": self.counts.given_back,
+            "objects_owned_taken": self.counts.owned_taken,
+            "owned_asks": self.counts.owned_asked,
             "transactions_all_mutators": self.counts.commits,
             "heap_peak_bytes": self.peak_heap,
             "peak_rss_bytes": self.peak_rss,

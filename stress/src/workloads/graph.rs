@@ -3,7 +3,11 @@
 //! is conserved), re-point edges, and replace nodes by fresh copies (the old
 //! node stays reachable through other nodes' edges until they move on).
 //! Threads conflict and retry; after every commit a read-only transaction
-//! verifies the sum and follows three edges from every node.
+//! verifies the sum and follows three edges from every node. A quarter of
+//! the transactions only re-point the edge of the thread's home node (one
+//! object written, commit after commit), so each thread comes to own its
+//! home node (`Config::owned`), and every check, which reads all nodes,
+//! asks the other threads for theirs.
 
 use tmgc::{GlobalRoot, Heap, Ref, Trace, Value};
 
@@ -55,28 +59,41 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, g: &Graph) -> Result<(), Failure> {
         let (a, b) = (ctx.rng.below(N as u64) as usize, ctx.rng.below(N as u64) as usize);
         let amount = ctx.rng.below(100) as i64 - 50;
         let op = ctx.rng.below(4);
-        ctx.tx(|tx| {
-            let t = tx.get_global(&g.root)?;
-            let na = tx.load(t, |t| &t.slots[a])?.expect("every slot holds a node");
-            let nb = tx.load(t, |t| &t.slots[b])?.expect("every slot holds a node");
-            if a != b {
-                let (va, vb) = (tx.get(na, |x| &x.val)?, tx.get(nb, |x| &x.val)?);
-                tx.set(na, |x| &x.val, va - amount)?;
-                tx.set(nb, |x| &x.val, vb + amount)?;
-            }
-            match op {
-                0 => tx.store(na, |x| &x.edge, Some(nb))?,
-                1 => {
-                    // Replace node a by a fresh copy.
-                    let (id, val, edge) = (tx.get(na, |x| &x.id)?, tx.get(na, |x| &x.val)?, tx.load(na, |x| &x.edge)?);
-                    let fresh = tx.alloc(GNode { id: Value::new(id), val: Value::new(val), edge: Ref::null() })?;
-                    tx.store(fresh, |x| &x.edge, edge)?;
-                    tx.store(t, |t| &t.slots[a], Some(fresh))?;
+        if op == 3 {
+            // The home node's edge only: a one-object commit, which takes it.
+            let home = ctx.thread % N;
+            ctx.tx(|tx| {
+                let t = tx.get_global(&g.root)?;
+                let h = tx.load(t, |t| &t.slots[home])?.expect("every slot holds a node");
+                let nb = tx.load(t, |t| &t.slots[b])?.expect("every slot holds a node");
+                tx.store(h, |x| &x.edge, Some(nb))?;
+                Ok(())
+            })?;
+        } else {
+            ctx.tx(|tx| {
+                let t = tx.get_global(&g.root)?;
+                let na = tx.load(t, |t| &t.slots[a])?.expect("every slot holds a node");
+                let nb = tx.load(t, |t| &t.slots[b])?.expect("every slot holds a node");
+                if a != b {
+                    let (va, vb) = (tx.get(na, |x| &x.val)?, tx.get(nb, |x| &x.val)?);
+                    tx.set(na, |x| &x.val, va - amount)?;
+                    tx.set(nb, |x| &x.val, vb + amount)?;
                 }
-                _ => {}
-            }
-            Ok(())
-        })?;
+                match op {
+                    0 => tx.store(na, |x| &x.edge, Some(nb))?,
+                    1 => {
+                        // Replace node a by a fresh copy.
+                        let (id, val, edge) =
+                            (tx.get(na, |x| &x.id)?, tx.get(na, |x| &x.val)?, tx.load(na, |x| &x.edge)?);
+                        let fresh = tx.alloc(GNode { id: Value::new(id), val: Value::new(val), edge: Ref::null() })?;
+                        tx.store(fresh, |x| &x.edge, edge)?;
+                        tx.store(t, |t| &t.slots[a], Some(fresh))?;
+                    }
+                    _ => {}
+                }
+                Ok(())
+            })?;
+        }
         // After every commit: the sum is conserved and every edge is sound.
         {
             ctx.check(|tx| {
