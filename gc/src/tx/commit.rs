@@ -442,9 +442,10 @@ impl<'tx> Tx<'tx> {
         let spin = Spin::new();
         let mut failed = false;
         for &o in &objs {
-            let mut raised = false; // an ask of this object's owner (OW5)
-                                    // SAFETY: objects in the write log are live.
+            // SAFETY: objects in the write log are live.
             let vl = unsafe { o.as_ref() }.vlock();
+            // Whether this object's owner has been asked (OW5).
+            let mut raised = false;
             loop {
                 let w = vl.load(Ordering::SeqCst);
                 if vlock::is_owned_by(w, self.core.tag) {
