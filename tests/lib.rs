@@ -6,7 +6,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use tmgc::{Config, Gc, Ref, Trace, Tx, Value};
+use tmgc::{Config, Gc, GlobalRoot, Heap, Mutator, Ref, Trace, Tx, Value};
 
 /// A list node: the test type most tests build graphs from.
 #[derive(Trace)]
@@ -59,6 +59,54 @@ pub fn rng(seed: u64) -> fastrand::Rng {
 /// The default heap configuration with the verifier on.
 pub fn verified() -> Config {
     Config::default().verify(true)
+}
+
+/// Two counters a transaction always changes together: a reader that sees
+/// them differ saw half of a commit (the solo-mode and owned-object tests).
+#[derive(Trace)]
+pub struct Pair {
+    /// The first counter.
+    pub x: Value<u64>,
+    /// The second, always equal to the first between commits.
+    pub y: Value<u64>,
+}
+
+/// `n` pairs at zero, each behind a global root, made by a mutator of
+/// their own (attached and detached here).
+pub fn pairs(heap: &Heap, n: usize) -> Vec<GlobalRoot<Pair>> {
+    let mut m = heap.attach().unwrap();
+    (0..n)
+        .map(|_| {
+            m.transaction::<_, ()>(|tx| {
+                let p = tx.alloc(Pair { x: Value::new(0), y: Value::new(0) })?;
+                Ok(tx.global_root(p))
+            })
+            .unwrap()
+        })
+        .collect()
+}
+
+/// Add one to both counters of `p` (one object written), checking they
+/// are equal (opacity).
+pub fn bump(m: &mut Mutator, p: &GlobalRoot<Pair>) {
+    m.transaction::<_, ()>(|tx| {
+        let o = tx.get_global(p)?;
+        let (x, y) = (tx.get(o, |o| &o.x)?, tx.get(o, |o| &o.y)?);
+        assert_eq!(x, y, "a transaction saw half of another's writes");
+        tx.set(o, |o| &o.x, x + 1)?;
+        tx.set(o, |o| &o.y, y + 1)?;
+        Ok(())
+    })
+    .unwrap();
+}
+
+/// Both counters of `p`, read in one transaction.
+pub fn read_pair(m: &mut Mutator, p: &GlobalRoot<Pair>) -> (u64, u64) {
+    m.transaction::<_, ()>(|tx| {
+        let o = tx.get_global(p)?;
+        Ok((tx.get(o, |o| &o.x)?, tx.get(o, |o| &o.y)?))
+    })
+    .unwrap()
 }
 
 /// Run `f` on a thread; panic if it has not finished after `secs` seconds

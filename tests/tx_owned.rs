@@ -11,13 +11,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use tmgc::{Config, GlobalRoot, Heap, Mutator, Trace, Value};
-
-#[derive(Trace)]
-struct Pair {
-    x: Value<u64>,
-    y: Value<u64>,
-}
+use tmgc::{Config, GlobalRoot, Heap, Value};
+use tmgc_tests::{bounded, bump, pairs, read_pair as read, Pair};
 
 /// Solo mode off: ownership is a matter of the concurrent path, and a
 /// lone mutator would otherwise run solo.
@@ -25,49 +20,16 @@ fn config() -> Config {
     Config::default().solo(false).owned(true)
 }
 
-fn pairs(heap: &Heap, n: usize) -> Vec<GlobalRoot<Pair>> {
-    let mut m = heap.attach().unwrap();
-    (0..n)
-        .map(|_| {
-            m.transaction::<_, ()>(|tx| {
-                let p = tx.alloc(Pair { x: Value::new(0), y: Value::new(0) })?;
-                Ok(tx.global_root(p))
-            })
-            .unwrap()
-        })
-        .collect()
-}
-
-/// Add one to both fields (one object written: the commit that can take
-/// it), checking they are equal (opacity).
-fn bump(m: &mut Mutator, p: &GlobalRoot<Pair>) {
-    m.transaction::<_, ()>(|tx| {
-        let o = tx.get_global(p)?;
-        let (x, y) = (tx.get(o, |o| &o.x)?, tx.get(o, |o| &o.y)?);
-        assert_eq!(x, y, "a transaction saw half of another's writes");
-        tx.set(o, |o| &o.x, x + 1)?;
-        tx.set(o, |o| &o.y, y + 1)?;
-        Ok(())
-    })
-    .unwrap();
-}
-
-fn read(m: &mut Mutator, p: &GlobalRoot<Pair>) -> (u64, u64) {
-    m.transaction::<_, ()>(|tx| {
-        let o = tx.get_global(p)?;
-        Ok((tx.get(o, |o| &o.x)?, tx.get(o, |o| &o.y)?))
-    })
-    .unwrap()
-}
-
 /// Run `f` on another thread; fail (rather than hang) if it takes more than
 /// 20 s.
 fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(Duration::from_secs(20)).unwrap_or_else(|_| panic!("{what}: did not end in 20 s"))
+    bounded(what, 20, f)
+}
+
+/// `p`'s counters, read by a mutator of a new thread (within 20 s).
+fn read_elsewhere(heap: &Heap, p: &GlobalRoot<Pair>, what: &str) -> (u64, u64) {
+    let (h, q) = (heap.clone(), p.clone());
+    within(what, move || read(&mut h.attach().unwrap(), &q))
 }
 
 #[test]
@@ -81,11 +43,7 @@ fn two_commits_in_a_row_take_an_object_and_a_reader_gets_it_back_from_a_parked_o
     assert!(heap.tx_counts().owned_taken >= 1, "two commits in a row took the object");
     // The owner stays attached, parked between transactions: the reader
     // releases the object for it.
-    let (h, q) = (heap.clone(), p.clone());
-    let seen = within("a read of an object owned by a parked mutator", move || {
-        let mut m = h.attach().unwrap();
-        read(&mut m, &q)
-    });
+    let seen = read_elsewhere(&heap, &p, "a read of an object owned by a parked mutator");
     assert_eq!(seen, (5, 5), "the owner's last commit is what the reader sees");
     assert!(heap.tx_counts().owned_asked >= 1, "the reader asked");
     // The owner goes on; it takes the object again.
@@ -107,11 +65,7 @@ fn a_detaching_owner_releases_what_it_owns() {
     }
     let taken = heap.tx_counts().owned_taken;
     assert!(taken >= 1);
-    let (h, q) = (heap.clone(), p.clone());
-    let seen = within("a read after the owner detached", move || {
-        let mut m = h.attach().unwrap();
-        read(&mut m, &q)
-    });
+    let seen = read_elsewhere(&heap, &p, "a read after the owner detached");
     assert_eq!(seen, (4, 4));
     assert_eq!(heap.tx_counts().owned_asked, 0, "nobody had to ask: the owner released at its detach");
 }

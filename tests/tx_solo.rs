@@ -8,42 +8,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Barrier};
 use std::time::Duration;
 
-use tmgc::{Abort, Config, GlobalRoot, Heap, Trace, TxError, Value};
-
-#[derive(Trace)]
-struct Pair {
-    x: Value<u64>,
-    y: Value<u64>,
-}
+use tmgc::{Abort, Config, GlobalRoot, Heap, TxError, Value};
+use tmgc_tests::{bump, pairs, read_pair as read, Pair};
 
 fn pair(heap: &Heap) -> GlobalRoot<Pair> {
-    let mut m = heap.attach().unwrap();
-    m.transaction::<_, ()>(|tx| {
-        let p = tx.alloc(Pair { x: Value::new(0), y: Value::new(0) })?;
-        Ok(tx.global_root(p))
-    })
-    .unwrap()
-}
-
-/// Add one to both fields, checking they are equal (opacity).
-fn bump(m: &mut tmgc::Mutator, p: &GlobalRoot<Pair>) {
-    m.transaction::<_, ()>(|tx| {
-        let o = tx.get_global(p)?;
-        let (x, y) = (tx.get(o, |o| &o.x)?, tx.get(o, |o| &o.y)?);
-        assert_eq!(x, y, "a transaction saw half of another's writes");
-        tx.set(o, |o| &o.x, x + 1)?;
-        tx.set(o, |o| &o.y, y + 1)?;
-        Ok(())
-    })
-    .unwrap();
-}
-
-fn read(m: &mut tmgc::Mutator, p: &GlobalRoot<Pair>) -> (u64, u64) {
-    m.transaction::<_, ()>(|tx| {
-        let o = tx.get_global(p)?;
-        Ok((tx.get(o, |o| &o.x)?, tx.get(o, |o| &o.y)?))
-    })
-    .unwrap()
+    pairs(heap, 1).pop().unwrap()
 }
 
 #[test]

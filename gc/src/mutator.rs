@@ -95,7 +95,7 @@ impl Mutator {
             },
             tag: 0,
             solo: false,
-            owned: crate::owned::Owned { enabled: heap.collector.config.owned, ..Default::default() },
+            owned: crate::owned::Owned::default(),
             faults: Arc::clone(&faults),
         };
         let collector = &heap.collector;

@@ -98,8 +98,6 @@ pub(crate) const MAX_OWNED: usize = 64;
 /// say who may touch it: OW2).
 #[derive(Default)]
 pub(crate) struct Owned {
-    /// Ownership is on (`Config::owned`).
-    pub(crate) enabled: bool,
     /// The objects whose words say we own them (OW1).
     pub(crate) objs: Vec<NonNull<Header>>,
     /// The largest version the commits on owned objects depended on (OW4).
@@ -109,12 +107,11 @@ pub(crate) struct Owned {
     pub(crate) wants: u32,
 }
 
-impl Owned {
-    /// Whether a commit may take one more object (OW1).
-    #[inline]
-    pub(crate) fn has_room(&self) -> bool {
-        self.enabled && self.objs.len() < MAX_OWNED
-    }
+/// Whether a commit of `core`'s may take one more object: ownership on
+/// (`Config::owned`) and room in the list (OW1).
+#[inline]
+pub(crate) fn may_take(core: &MutatorState) -> bool {
+    core.heap.collector.config.owned && core.owned.objs.len() < MAX_OWNED
 }
 
 /// Release everything `core` owns (OW4). The caller owns `core` under H1

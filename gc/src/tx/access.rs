@@ -233,6 +233,12 @@ impl<'tx> Tx<'tx> {
         unsafe { obj.as_ref() }.flags().contains(ObjFlags::NEW)
     }
 
+    #[inline]
+    pub(super) fn is_weak_cell(obj: NonNull<Header>) -> bool {
+        // SAFETY: a live object.
+        unsafe { obj.as_ref() }.flags().contains(ObjFlags::WEAK)
+    }
+
     fn logged(&mut self, addr: usize) -> Option<Write> {
         let logs = &mut self.core.logs;
         logs.index.find(&logs.writes, addr).map(|i| logs.writes[i])

@@ -321,46 +321,66 @@ impl<'tx> Tx<'tx> {
         // The commit point: the steps of `finish` that have work here, in
         // its order and with its stage marks (a roll-forward finishes with
         // `finish`), inline for this hot path.
-        self.wv = wv;
-        self.stage = stage::BARRIER;
-        if self.core.gc.generational {
-            self.remember(); // RS1 in this path too (T1)
-        }
-        self.stage = stage::WRITE_BACK;
-        let logs = &mut self.core.logs;
-        // SAFETY: field words of an object we hold locked.
-        unsafe { write_back(&logs.writes, &self.core.faults) };
+        // SAFETY: every logged write goes to `obj`, which we hold locked.
+        unsafe { self.write_back_one(wv) };
         self.stage = stage::UNLOCK;
         // OW1: written by this mutator's last commit to it as well, so
-        // it keeps writing it: released as owned.
-        let owned = &mut self.core.owned;
-        // Never a weak cell: an inevitable `upgrade` reads one inside the
-        // weak gate, and must not wait there for an owner that may itself
-        // wait at the gate's entry while the collector closes it.
-        // SAFETY: an object we hold locked is live.
-        if vlock::tag(w) == tag && owned.has_room() && !unsafe { obj.as_ref() }.flags().contains(ObjFlags::WEAK) {
-            owned.objs.push(obj);
+        // it keeps writing it: released as owned. Never a weak cell: an
+        // inevitable `upgrade` reads one inside the weak gate, and must not
+        // wait there for an owner that may itself wait at the gate's entry
+        // while the collector closes it.
+        if vlock::tag(w) == tag && crate::owned::may_take(self.core) && !Self::is_weak_cell(obj) {
+            self.core.owned.objs.push(obj);
             // Once per object taken (not per commit): a counter, Relaxed.
             self.core.heap.owned_taken.fetch_add(1, Ordering::Relaxed);
             vl.store(vlock::owned_by(wv, tag), Ordering::Release);
         } else {
             vl.store(vlock::stamp(wv, tag), Ordering::Release);
         }
+        let logs = &mut self.core.logs;
         logs.locked.pop();
         debug_assert!(
             logs.news.is_empty() && logs.globals.is_empty() && logs.locked.is_empty(),
             "commit_one clears only the logs it used"
         );
+        self.finish_one();
+        Ok((wv, true))
+    }
+
+    /// `commit_one`'s and `commit_owned`'s steps of `finish` up to the
+    /// write-back, with its stage marks: the remembered set (RS1, T1),
+    /// then the write-back at `wv`.
+    ///
+    /// # Safety
+    /// Every logged write goes to an object no other transaction reads or
+    /// writes until this commit ends: locked by us, or owned (OW2).
+    #[inline(always)]
+    unsafe fn write_back_one(&mut self, wv: u64) {
+        self.wv = wv;
+        self.stage = stage::BARRIER;
+        if self.core.gc.generational {
+            self.remember();
+        }
+        self.stage = stage::WRITE_BACK;
+        // SAFETY: field words of live objects that only we touch (the
+        // caller's contract).
+        unsafe { write_back(&self.core.logs.writes, &self.core.faults) };
+    }
+
+    /// `commit_one`'s and `commit_owned`'s tail of `finish`: clear the
+    /// logs, apply the root drops, make the new roots permanent (no
+    /// shading: the barrier is off).
+    #[inline(always)]
+    fn finish_one(&mut self) {
         self.stage = stage::TAIL;
+        let logs = &mut self.core.logs;
         logs.clear_writes();
         logs.reads.clear();
         super::trim(&mut logs.reads); // LG1
         self.apply_root_drops();
-        // Roots it created need no shading: the barrier is off.
         self.core.faults.hit(FaultPoint::RootCommit);
         self.core.roots.commit();
         self.stage = stage::DONE;
-        Ok((wv, true))
     }
 
     /// `commit_one` for an object this mutator owns, with a read set to
@@ -377,24 +397,10 @@ impl<'tx> Tx<'tx> {
             return Err(Conflict);
         }
         let wv = (c & !INEVITABLE).max(self.maxv) + 1;
-        self.wv = wv;
         self.core.owned.maxv = self.core.owned.maxv.max(wv);
-        self.stage = stage::BARRIER;
-        if self.core.gc.generational {
-            self.remember(); // RS1 in this path too (T1)
-        }
-        self.stage = stage::WRITE_BACK;
-        let logs = &mut self.core.logs;
-        // SAFETY: field words of an object we own (OW2).
-        unsafe { write_back(&logs.writes, &self.core.faults) };
-        self.stage = stage::TAIL;
-        logs.clear_writes();
-        logs.reads.clear();
-        super::trim(&mut logs.reads); // LG1
-        self.apply_root_drops();
-        self.core.faults.hit(FaultPoint::RootCommit);
-        self.core.roots.commit();
-        self.stage = stage::DONE;
+        // SAFETY: every logged write goes to the object we own (OW2).
+        unsafe { self.write_back_one(wv) };
+        self.finish_one();
         Ok((wv, true))
     }
 
@@ -945,8 +951,8 @@ impl<'tx> Tx<'tx> {
     /// Roll the attempt back; returns the tag of an owner it met (OW5 of
     /// `owned`), 0 if none, for the caller to ask once parked.
     pub(crate) fn abort(mut self) -> u32 {
-        let wants = std::mem::take(&mut self.core.owned.wants);
-        self.rollback();
+        let wants = self.core.owned.wants;
+        self.rollback(); // clears it
         wants
     }
 
@@ -957,8 +963,8 @@ impl<'tx> Tx<'tx> {
         }
         debug_assert_eq!(self.stage, stage::OPEN, "a rollback past the commit point");
         self.stage = stage::DONE;
-        // An owner met and not asked (`abort` took it before this): a
-        // panic's rollback, say. Not carried to a later attempt's ask.
+        // The owner this attempt met (`abort` read it before this): not
+        // carried to a later attempt's ask (after a panic's rollback, say).
         self.core.owned.wants = 0;
         Self::unlock(&mut self.core.logs);
         if self.inevitable && !self.solo {
