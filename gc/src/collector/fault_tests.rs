@@ -62,6 +62,19 @@ enum Path {
     Marking,
     /// Read-only, creating a root (barrier (b) only).
     ReadOnly,
+    /// Solo off, ownership on: one account written (so owned after the
+    /// history's commits) and the other read: `commit_owned`, which
+    /// validates the read.
+    Owned,
+    /// As `Owned` without the other account's read: the read set is
+    /// empty, so the owned-only commit is the solo one (OW3).
+    OwnedOnly,
+}
+
+impl Path {
+    fn owned(self) -> bool {
+        matches!(self, Path::Owned | Path::OwnedOnly)
+    }
 }
 
 struct World {
@@ -109,6 +122,14 @@ impl World {
                 return Ok(Some(tx.root(a)));
             }
             let x = tx.get(a, |a| &a.bal)?;
+            if path.owned() {
+                tx.set(a, |a| &a.bal, x + 1)?;
+                if path == Path::Owned {
+                    let b = tx.get_root(&self.b)?;
+                    let _ = tx.get(b, |b| &b.bal)?;
+                }
+                return Ok(None);
+            }
             if path == Path::One || path == Path::Solo {
                 tx.set(a, |a| &a.bal, x + 1)?;
                 if path == Path::Solo {
@@ -165,10 +186,11 @@ impl World {
 /// Arm `point`, run `path`'s transaction until the fault fires, and check
 /// FT1 (Validate) or FT2 (the others).
 fn transaction_fault(point: FaultPoint, path: Path) {
-    // Ownership off: the same record written in commit after commit would
-    // be owned, and an owned-only commit has no validation (OW3 of
-    // `owned`), so the paths here would not reach their fault points.
-    let config = Config::default().verify(true).solo(matches!(path, Path::Solo | Path::SoloNew)).owned(false);
+    // Ownership off but for the owned paths: the same record written in
+    // commit after commit would be owned, and an owned-only commit has no
+    // validation (OW3 of `owned`), so the other paths would not reach
+    // their fault points.
+    let config = Config::default().verify(true).solo(matches!(path, Path::Solo | Path::SoloNew)).owned(path.owned());
     let heap = Heap::new(config).unwrap();
     let mut m = heap.attach().unwrap();
     let w = World::new(&mut m);
@@ -177,6 +199,12 @@ fn transaction_fault(point: FaultPoint, path: Path) {
         w.step(&mut m, path, n).unwrap();
     }
     let before = w.read(&mut m);
+    if path.owned() {
+        // The history's commits took account a; `read` did not ask (the
+        // owner's own reads).
+        let c = heap.tx_counts();
+        assert!(c.owned_taken >= 1 && c.owned_asked == 0, "{point:?} on {path:?}: a is owned: {c:?}");
+    }
 
     // For `Marking`: hold a cycle before its close, every thread's barrier on.
     let cycle = (path == Path::Marking).then(|| hold_at(&heap, &mut m, Hold::BeforeClose));
@@ -202,7 +230,7 @@ fn transaction_fault(point: FaultPoint, path: Path) {
     if forward {
         match path {
             Path::ReadOnly => {}
-            Path::One => {
+            Path::One | Path::Owned | Path::OwnedOnly => {
                 want.0 += 1;
                 want.1 += 1;
             }
@@ -214,7 +242,7 @@ fn transaction_fault(point: FaultPoint, path: Path) {
         }
     }
     assert_eq!(after, want, "{point:?} on {path:?}: rolled {}", if forward { "forward" } else { "back" });
-    if path != Path::One {
+    if !matches!(path, Path::One | Path::Owned | Path::OwnedOnly) {
         assert_eq!(after.0, 2 * START, "{point:?} on {path:?}: money made or lost");
     }
 
@@ -256,7 +284,7 @@ fn transaction_fault(point: FaultPoint, path: Path) {
 
 #[test]
 fn a_panic_before_validation_rolls_back() {
-    for path in [Path::One, Path::General, Path::Inevitable] {
+    for path in [Path::One, Path::General, Path::Inevitable, Path::Owned] {
         transaction_fault(FaultPoint::Validate, path);
     }
 }
@@ -268,14 +296,32 @@ fn a_panic_in_the_commit_barrier_rolls_forward() {
 
 #[test]
 fn a_panic_in_write_back_rolls_forward() {
-    for path in [Path::Solo, Path::SoloNew, Path::One, Path::General, Path::Inevitable, Path::Marking] {
+    for path in [
+        Path::Solo,
+        Path::SoloNew,
+        Path::One,
+        Path::General,
+        Path::Inevitable,
+        Path::Marking,
+        Path::Owned,
+        Path::OwnedOnly,
+    ] {
         transaction_fault(FaultPoint::WriteBack, path);
     }
 }
 
 #[test]
 fn a_panic_committing_roots_rolls_forward() {
-    for path in [Path::Solo, Path::SoloNew, Path::One, Path::General, Path::Inevitable, Path::ReadOnly] {
+    for path in [
+        Path::Solo,
+        Path::SoloNew,
+        Path::One,
+        Path::General,
+        Path::Inevitable,
+        Path::ReadOnly,
+        Path::Owned,
+        Path::OwnedOnly,
+    ] {
         transaction_fault(FaultPoint::RootCommit, path);
     }
 }
