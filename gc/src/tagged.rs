@@ -7,12 +7,16 @@
 //! A tagged word is a pointer-sized atomic word, read with one Acquire load
 //! (so a marker never sees a torn tag and payload):
 //!
-//! | low 4 bits | meaning |
+//! | low 3 bits | meaning |
 //! |---|---|
-//! | `0000`, word 0 | [`Tagged::Null`] (a zeroed payload reads as null) |
-//! | `0000`, word != 0 | [`Tagged::Ref`]: the header address of an object (cells are 16-byte aligned) |
-//! | `0001` | [`Tagged::Int`]: a 60-bit signed integer in the high bits |
-//! | `0010` to `1111` | [`Tagged::Imm`]: kind 1 to 14 and a 60-bit payload |
+//! | `000`, word 0 | [`Tagged::Null`] (a zeroed payload reads as null) |
+//! | `000`, word != 0 | [`Tagged::Ref`]: the header address of an object (objects are at least 8-byte aligned) |
+//! | `001` | [`Tagged::Int`]: a 61-bit signed integer in bits 3 to 63 |
+//! | `010` | [`Tagged::Imm`]: its kind (1 to 14) in bits 3 to 6, a 57-bit payload in bits 7 to 63 |
+//! | `011` to `111` | never written |
+//!
+//! Three tag bits, not four, so that the encoding holds when objects are
+//! only 8-byte aligned (docs/HEADER.md, step S1 of the one-word header).
 //!
 //! # Why this is sound (the invariants the collector relies on)
 //!
@@ -37,9 +41,14 @@ use crate::gcref::{Dyn, Gc};
 use crate::header::Header;
 
 /// Low bits of a tagged word that mark an immediate.
-const TAG_BITS: u32 = 4;
+const TAG_BITS: u32 = 3;
 const TAG_MASK: usize = (1 << TAG_BITS) - 1;
-const INT_TAG: usize = 1;
+const INT_TAG: usize = 0b001;
+const IMM_TAG: usize = 0b010;
+/// Bits of an immediate's kind, above its tag.
+const KIND_BITS: u32 = 4;
+/// Where an immediate's payload starts.
+const IMM_SHIFT: u32 = TAG_BITS + KIND_BITS;
 
 /// A value read from or written to a tagged word of a dynamic object
 /// ([`Tx::tagged`](crate::Tx::tagged), [`Tx::set_tagged`](crate::Tx::set_tagged)).
@@ -84,7 +93,7 @@ pub enum Tagged<'tx> {
 }
 
 impl<'tx> Tagged<'tx> {
-    /// `Tagged::Int(v)` if `v` fits in 60 bits.
+    /// `Tagged::Int(v)` if `v` fits in 61 bits.
     #[inline]
     pub fn int(v: i64) -> Option<Tagged<'tx>> {
         SmallInt::new(v).map(Tagged::Int)
@@ -97,7 +106,9 @@ impl<'tx> Tagged<'tx> {
             Tagged::Null => std::ptr::null_mut(),
             Tagged::Ref(g) => g.ptr.as_ptr(),
             Tagged::Int(i) => immediate(((i.0 as usize) << TAG_BITS) | INT_TAG),
-            Tagged::Imm(m) => immediate(((m.payload as usize) << TAG_BITS) | (usize::from(m.kind) + 1)),
+            Tagged::Imm(m) => {
+                immediate(((m.payload as usize) << IMM_SHIFT) | (usize::from(m.kind) << TAG_BITS) | IMM_TAG)
+            }
         }
     }
 
@@ -117,7 +128,11 @@ impl<'tx> Tagged<'tx> {
         match bits & TAG_MASK {
             0 => Tagged::Null,
             INT_TAG => Tagged::Int(SmallInt((bits as i64) >> TAG_BITS)),
-            k => Tagged::Imm(Imm { kind: (k - 1) as u8, payload: (bits >> TAG_BITS) as u64 }),
+            // IMM_TAG: `encode` writes no other tag (TG1).
+            _ => Tagged::Imm(Imm {
+                kind: ((bits >> TAG_BITS) & ((1 << KIND_BITS) - 1)) as u8,
+                payload: (bits >> IMM_SHIFT) as u64,
+            }),
         }
     }
 }
@@ -141,15 +156,15 @@ pub(crate) fn decode_ref(w: *mut Header) -> Option<NonNull<Header>> {
     NonNull::new(w)
 }
 
-/// A signed integer of 60 bits, the payload of [`Tagged::Int`].
+/// A signed integer of 61 bits, the payload of [`Tagged::Int`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SmallInt(i64);
 
 impl SmallInt {
-    /// The smallest value: -2^59.
-    pub const MIN: i64 = -(1 << 59);
-    /// The largest value: 2^59 - 1.
-    pub const MAX: i64 = (1 << 59) - 1;
+    /// The smallest value: -2^60.
+    pub const MIN: i64 = -(1 << 60);
+    /// The largest value: 2^60 - 1.
+    pub const MAX: i64 = (1 << 60) - 1;
 
     /// `v`, if it lies in `MIN..=MAX` (an interpreter boxes larger ones).
     #[inline]
@@ -168,7 +183,7 @@ impl SmallInt {
     }
 }
 
-/// An interpreter-defined immediate: a kind (1 to 14) and a 60-bit
+/// An interpreter-defined immediate: a kind (1 to 14) and a 57-bit
 /// payload, for values that need no object (`#t`, `#f`, characters, the
 /// empty list, ...).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -178,8 +193,8 @@ pub struct Imm {
 }
 
 impl Imm {
-    /// The largest payload: 2^60 - 1.
-    pub const MAX_PAYLOAD: u64 = (1 << 60) - 1;
+    /// The largest payload: 2^57 - 1.
+    pub const MAX_PAYLOAD: u64 = (1 << 57) - 1;
 
     /// An immediate of `kind` (1 to 14) holding `payload` (at most
     /// [`Imm::MAX_PAYLOAD`]); `None` otherwise.
@@ -222,13 +237,13 @@ mod tests {
             assert_eq!(unsafe { Tagged::decode(w) }, Tagged::int(v).unwrap());
         }
         for _ in 0..if cfg!(miri) { 500 } else { 100_000 } {
-            let v = (next() as i64) >> 4;
+            let v = (next() as i64) >> 3;
             let w = Tagged::int(v).unwrap().encode();
             assert_eq!(decode_ref(w), None, "int {v}");
             // SAFETY: as above.
             assert_eq!(unsafe { Tagged::decode(w) }, Tagged::int(v).unwrap());
             let kind = (next() % 14 + 1) as u8;
-            let m = Imm::new(kind, next() >> 4).unwrap();
+            let m = Imm::new(kind, next() >> 7).unwrap();
             let w = Tagged::Imm(m).encode();
             assert_eq!(decode_ref(w), None, "imm {m:?}");
             // SAFETY: as above.
@@ -240,5 +255,14 @@ mod tests {
         assert_eq!(Imm::new(15, 1), None);
         assert_eq!(Imm::new(1, Imm::MAX_PAYLOAD + 1), None);
         assert_eq!(decode_ref(Tagged::Null.encode()), None);
+        for (kind, payload) in [(1, 0), (14, Imm::MAX_PAYLOAD), (7, 1 << 56)] {
+            let m = Imm::new(kind, payload).unwrap();
+            // SAFETY: an immediate.
+            assert_eq!(unsafe { Tagged::decode(Tagged::Imm(m).encode()) }, Tagged::Imm(m));
+        }
+        // An object only 8-byte aligned (a one-word header, docs/HEADER.md)
+        // still decodes as a reference.
+        let eight = std::ptr::without_provenance_mut::<Header>(0x7f00_0000_1008);
+        assert_eq!(decode_ref(eight).map(NonNull::as_ptr), Some(eight));
     }
 }

@@ -869,7 +869,7 @@ pub(crate) fn datum<'tx>(tx: &mut Tx<'tx>, x: &Sexp) -> R<Val<'tx>> {
     Ok(match &x.kind {
         SK::Int(i) => match Tagged::int(*i) {
             Some(v) => v,
-            None => return serr("integer literal out of the fixnum range (60 bits; no bignums)", x.pos),
+            None => return serr("integer literal out of the fixnum range (61 bits; no bignums)", x.pos),
         },
         SK::Float(f) => prims::flonum(tx, *f)?,
         SK::Bool(b) => value::boolean(*b),

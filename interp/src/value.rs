@@ -1,6 +1,6 @@
 //! Scheme values on the tmgc heap.
 //!
-//! A value is a [`Tagged`] word: fixnums are `Tagged::Int` (60 bits;
+//! A value is a [`Tagged`] word: fixnums are `Tagged::Int` (61 bits;
 //! overflow is an error, there are no bignums), the constants (booleans,
 //! the empty list, characters, symbols, primitives) are `Tagged::Imm` of
 //! the kinds below, and everything else is a reference to a dynamic object

@@ -72,6 +72,14 @@ fn errors_name_the_position_and_the_problem() {
     assert!(e.msg.contains("expected a number"), "{e}");
     let e = eval_err("(* 1000000000000 1000000000000)");
     assert!(e.msg.contains("integer overflow"), "{e}");
+    // The fixnum range's ends (61 bits: tmgc's `SmallInt`).
+    let mut it = Interp::new(Options::default().capture_output(true)).unwrap();
+    assert_eq!(it.eval_str("(+ 1152921504606846974 1)").unwrap(), "1152921504606846975");
+    assert_eq!(it.eval_str("(- -1152921504606846975 1)").unwrap(), "-1152921504606846976");
+    let e = eval_err("(+ 1152921504606846975 1)");
+    assert!(e.msg.contains("integer overflow"), "{e}");
+    let e = eval_err("(- -1152921504606846976 1)");
+    assert!(e.msg.contains("integer overflow"), "{e}");
     let e = eval_err("(error \"custom\" 'thing 42)");
     assert_eq!(e.msg, "error: custom thing 42");
     let e = eval_err("(let ((x 1)) (x))");

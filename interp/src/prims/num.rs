@@ -1,4 +1,4 @@
-//! Numbers: fixnums (60-bit, `Tagged::Int`; overflow is an error, there
+//! Numbers: fixnums (61-bit, `Tagged::Int`; overflow is an error, there
 //! are no bignums) and flonums (boxed f64). Division of fixnums that does
 //! not come out even gives a flonum (there are no exact rationals).
 
@@ -28,7 +28,7 @@ impl Num {
 
 /// The integer-overflow error.
 pub(crate) fn overflow<T>() -> R<T> {
-    err("integer overflow (fixnums are 60-bit; this Scheme has no bignums)")
+    err("integer overflow (fixnums are 61-bit; this Scheme has no bignums)")
 }
 
 /// A new flonum.
