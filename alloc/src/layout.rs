@@ -6,6 +6,8 @@
 //! | block   | 32 KiB  | 4 KiB      | 1 KiB      |
 //! | chunk   | 16 MiB  | 128 KiB    | 16 KiB     |
 //!
+//! Under `--cfg tmgc_granule8` the granule is 8 bytes at every size.
+//!
 //! Constants shrink under miri and loom (as crossbeam-epoch shrinks its bags)
 //! so that the interpreters and model checkers stay fast; every other constant
 //! is derived from these three, so the code paths are the same.
@@ -19,8 +21,15 @@
 //!   (see `chunk.rs`); the rest are data blocks.
 //! - No small object crosses a block boundary.
 
-/// log2 of the granule size.
+/// log2 of the granule size: 16 bytes, or 8 under `--cfg tmgc_granule8`
+/// (step S2 of the one-word header, docs/HEADER.md: every test of the
+/// workspace passes at both; CI runs this crate's and tmgc's unit tests at
+/// 8).
+#[cfg(not(tmgc_granule8))]
 pub(crate) const LOG_GRANULE: usize = 4;
+/// log2 of the granule size (see above).
+#[cfg(tmgc_granule8)]
+pub(crate) const LOG_GRANULE: usize = 3;
 /// The unit of allocation: every object starts on a granule and is a whole number of them.
 pub const GRANULE: usize = 1 << LOG_GRANULE;
 
