@@ -13,7 +13,7 @@
 //!
 //! # Invariants
 //! - (AR1) The length is written before the object is published and never
-//!   changes (H1): a marker, the verifier and `Tx::array_len` read it with
+//!   changes (HD1 of `header`): a marker, the verifier and `Tx::array_len` read it with
 //!   no synchronisation beyond the publication.
 //! - (AR2) Element words of [`Elems::Slots`] and [`Elems::Tagged`] arrays
 //!   are reference words, as fixed slots and tagged words are (T2): written

@@ -5,7 +5,7 @@
 //! ```
 //!
 //! Invariants:
-//! - (H1) The type word is written before the object is published. After
+//! - (HD1) The type word is written before the object is published. After
 //!   that only two bits change: `NEW`, cleared by the owning transaction
 //!   before the publishing Release store (a plain store: nobody else
 //!   writes the type word of an unpublished object; an object its
@@ -14,7 +14,7 @@
 //!   (generational mode), by atomic read-modify-writes that keep every
 //!   other bit. The type, shape and length of a published object never
 //!   change, so a marker may read them at any time.
-//! - (H2) The version-lock word is changed only by CAS (a commit taking the
+//! - (HD2) The version-lock word is changed only by CAS (a commit taking the
 //!   lock) or by the lock holder (release with a new version, or restoring
 //!   the old word when the commit backs off). See [`crate::flags::vlock`].
 
@@ -49,7 +49,7 @@ impl Header {
     #[inline]
     pub fn type_info(&self) -> &'static TypeInfo {
         let p = self.ty.load(Ordering::Acquire).map_addr(|a| a & !FLAG_MASK);
-        // SAFETY: (H1) the type word always holds a `&'static TypeInfo`
+        // SAFETY: (HD1) the type word always holds a `&'static TypeInfo`
         // with flag bits in its alignment padding, which we just masked off.
         unsafe { &*p }
     }
@@ -60,13 +60,13 @@ impl Header {
         ObjFlags::from_bits_truncate(self.ty.load(Ordering::Acquire).addr() & FLAG_MASK)
     }
 
-    /// Clear `NEW`: the owning transaction publishes the object (H1).
+    /// Clear `NEW`: the owning transaction publishes the object (HD1).
     pub(crate) fn clear_new(&self) {
         let p = self.ty.load(Ordering::Relaxed).map_addr(|a| a & !ObjFlags::NEW.bits());
         self.ty.store(p, Ordering::Release);
     }
 
-    /// Set `LOGGED` unless it is set (H1); whether this call set it. The
+    /// Set `LOGGED` unless it is set (HD1); whether this call set it. The
     /// remembered set's dedupe test (RS2 of `collector/remset.rs`).
     #[inline]
     pub(crate) fn try_log(&self) -> bool {
@@ -74,7 +74,7 @@ impl Header {
         self.update_type_word(|a| (a & bit == 0).then_some(a | bit))
     }
 
-    /// Clear `LOGGED` (H1): the collector took this object's remembered
+    /// Clear `LOGGED` (HD1): the collector took this object's remembered
     /// set entry.
     pub(crate) fn clear_logged(&self) {
         let bit = ObjFlags::LOGGED.bits();
@@ -82,7 +82,7 @@ impl Header {
     }
 
     /// Change the type word's address bits with `f` by compare-and-swap
-    /// (H1: `LOGGED` changes only by read-modify-write; `AtomicPtr`'s
+    /// (HD1: `LOGGED` changes only by read-modify-write; `AtomicPtr`'s
     /// `fetch_or` is newer than this crate's MSRV). Returns whether `f`
     /// asked for a change and it was made; `None` from `f` changes nothing.
     fn update_type_word(&self, f: impl Fn(usize) -> Option<usize>) -> bool {
@@ -96,7 +96,7 @@ impl Header {
         }
     }
 
-    /// The version-lock word (H2); only the transaction layer changes it.
+    /// The version-lock word (HD2); only the transaction layer changes it.
     #[inline]
     pub(crate) fn vlock(&self) -> &AtomicU64 {
         &self.vlock

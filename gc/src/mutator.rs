@@ -48,7 +48,9 @@ use crate::thread::{Entered, LocalGc, MutatorRecord, MutatorState, PendingEntry,
 use crate::tx::{Logs, Tx};
 
 /// A thread's handle on a [`Heap`](crate::Heap): it runs that thread's
-/// transactions. Not `Send`: its roots and its allocator's blocks belong to
+/// transactions. Not `Send`: each thread calls
+/// [`Heap::attach`](crate::Heap::attach) for a mutator of its own (a `Heap`
+/// is `Clone + Send`), since its roots and its allocator's blocks belong to
 /// its thread.
 pub struct Mutator {
     rec: Arc<MutatorRecord>,

@@ -24,7 +24,7 @@
 //!   writer is [`Tx::set_tagged`](crate::Tx::set_tagged), which takes a
 //!   [`Tagged`]: a reference can only be built from a `Gc<'tx, Dyn>` the
 //!   transaction holds, and an immediate can only be built by the
-//!   constructors here, which never produce low bits `0000`. No raw `u64`
+//!   constructors here, which never produce low bits `000`. No raw `u64`
 //!   store reaches a tagged word, so no integer (an old address, say) can
 //!   decode as a reference and revive a freed object.
 //! - **(TG2) Tagged words are reference words.** They are logged as
@@ -88,7 +88,8 @@ pub enum Tagged<'tx> {
     Int(SmallInt),
     /// An interpreter-defined immediate (booleans, characters, ...).
     Imm(Imm),
-    /// A reference to a dynamic object, valid in this transaction.
+    /// A reference to an object, valid in this transaction. A typed
+    /// handle becomes one with [`Gc::into_dyn`] (`Tagged::Ref(node.into_dyn())`).
     Ref(Gc<'tx, Dyn>),
 }
 

@@ -36,6 +36,9 @@ use syn::{parse_macro_input, parse_quote, Data, DeriveInput, Fields, GenericPara
 /// Fields other than `Ref` and `Value` are immutable after allocation
 /// (the transaction layer only writes those two).
 ///
+/// (Marked `ignore`, so `cargo test` lists it as ignored: this crate cannot
+/// depend on tmgc to compile it; tmgc's README and `Trace` docs run derives.)
+///
 /// ```ignore
 /// #[derive(tmgc::Trace)]
 /// struct Account {

@@ -321,9 +321,10 @@ impl GcStats {
 ///
 /// ```
 /// let heap = tmgc::Heap::new(tmgc::Config::default()).unwrap();
+/// assert!(heap.stats().to_string().starts_with("0 cycles; heap"));
 /// heap.collect().unwrap();
 /// let s = heap.stats().to_string();
-/// assert!(s.starts_with("1 cycle"), "{s}");
+/// assert!(s.starts_with("1 cycle (mean "), "{s}");
 /// ```
 impl std::fmt::Display for GcStats {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -333,17 +334,20 @@ impl std::fmt::Display for GcStats {
             _ => format!("{:.1} MiB", b as f64 / 1_048_576.0),
         };
         let us = |ns: u64| ns as f64 / 1e3;
-        let mean = if self.cycles == 0 { Duration::ZERO } else { self.total_cycle_time / self.cycles as u32 };
-        write!(
-            f,
-            "{} cycle{} (mean {:.1?}, max {:.1?}); heap {} (peak {})",
-            self.cycles,
-            if self.cycles == 1 { "" } else { "s" },
-            mean,
-            self.max_cycle,
-            bytes(self.heap_bytes),
-            bytes(self.peak_heap_bytes)
-        )?;
+        if self.cycles == 0 {
+            write!(f, "0 cycles")?;
+        } else {
+            let mean = self.total_cycle_time / self.cycles as u32;
+            write!(
+                f,
+                "{} cycle{} (mean {:.1?}, max {:.1?})",
+                self.cycles,
+                if self.cycles == 1 { "" } else { "s" },
+                mean,
+                self.max_cycle
+            )?;
+        }
+        write!(f, "; heap {} (peak {})", bytes(self.heap_bytes), bytes(self.peak_heap_bytes))?;
         if let Some(last) = self.recent.last() {
             write!(f, "; last cycle: {} live, {} freed", bytes(last.live_bytes), bytes(last.freed_bytes))?;
             if last.weak_cleared > 0 {
