@@ -149,10 +149,16 @@ impl Report {
                 "objects allocated (committed)",
                 format!("{} ({:.0}/s; every mutator's, churn's threads too)", self.counts.allocations, self.counts.allocations as f64 / secs),
             ),
-            ("of those, given back at their commit", self.counts.given_back.to_string()),
             (
-                "objects taken into ownership / asks for them",
-                format!("{} / {} (Config::owned; TMGC_OWNED=0 turns it off)", self.counts.owned_taken, self.counts.owned_asked),
+                "of those, given back at their commit",
+                format!("{} (a commit that published none of its new objects frees them at once)", self.counts.given_back),
+            ),
+            (
+                "objects owned / asks for them",
+                format!(
+                    "{} / {} (a thread that writes an object twice in a row owns it until another asks: Config::owned)",
+                    self.counts.owned_taken, self.counts.owned_asked
+                ),
             ),
             ("collection cycles (full)", format!("{} ({})", self.stats.cycles, self.stats.full_cycles)),
             (
@@ -175,7 +181,14 @@ impl Report {
                 "heap size peak / limit",
                 format!("{:.1} / {} MiB (--heap-limit-mib)", mib(self.peak_heap), self.heap_limit_mib),
             ),
-            ("peak RSS", format!("{:.1} MiB", mib(self.peak_rss))),
+            (
+                "peak RSS",
+                format!(
+                    "{:.1} MiB (the process: the heap, its side tables, and the workloads' own models and logs, \
+                     which the heap limit does not count)",
+                    mib(self.peak_rss)
+                ),
+            ),
             (
                 "pauses p50 / p99 / max (all threads)",
                 format!(
