@@ -80,6 +80,22 @@ fn a_cycle_frees_garbage_and_keeps_what_roots_reach() {
 }
 
 #[test]
+fn a_mutators_collect_counts_its_own_recent_allocation() {
+    // Fewer bytes than one fold of the allocation count (64 KiB) and than
+    // one block: `Mutator::collect` folds them first, so they count in this
+    // cycle's figures, not the next one's.
+    let heap = Heap::new(verified()).unwrap();
+    let mut m = heap.attach().unwrap();
+    let keep = build_list(&mut m, 5);
+    drop(build_list(&mut m, 10));
+    let c = m.collect().unwrap();
+    assert!(c.allocated_bytes >= 15 * 32, "{c:?}");
+    assert!(c.freed_bytes >= 10 * 32, "{c:?}");
+    assert!(c.live_bytes >= 5 * 32, "{c:?}");
+    assert_eq!(sum_list(&mut m, &keep), (5, 10));
+}
+
+#[test]
 fn global_roots_keep_objects_alive() {
     let heap = Heap::new(verified()).unwrap();
     let mut m = heap.attach().unwrap();

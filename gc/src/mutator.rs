@@ -395,7 +395,10 @@ impl Mutator {
     /// A full collection, as [`Heap::collect`](crate::Heap::collect), after
     /// a commit point of this thread ([`Mutator::commit_point`]): the roots
     /// this thread dropped since its last transaction are gone before the
-    /// cycle starts, so their objects can be freed by it.
+    /// cycle starts, so their objects can be freed by it. The thread also
+    /// hands its current block back and reports the bytes it allocated,
+    /// which it otherwise reports in batches (`fold_bytes`): they count in
+    /// this cycle's `allocated_bytes` and `freed_bytes`, not a cycle late.
     ///
     /// ```
     /// use tmgc::{Config, Heap, Trace, Value};
@@ -419,6 +422,8 @@ impl Mutator {
             return Err(crate::CollectError::InGcWork);
         }
         self.commit_point();
+        // No transaction runs (`&mut self`), so no checkpoint is open.
+        self.with_core(|c| c.alloc.retire_all()).expect("no checkpoint is open outside a transaction");
         self.heap.collector.collect(&self.heap, true)
     }
 
