@@ -93,7 +93,7 @@ unsafe impl<T: ?Sized + 'static> Trace for Ref<T> {
     message = "`{Self}` cannot be a `Value` field: a `Value<W>` holds one machine word",
     note = "word-sized `Copy` types only (integers up to 64 bits, `bool`, `f32`, `f64`, `char`); put larger data in an object of its own behind a `Ref<T>`, or in an immutable field of a `Trace` type"
 )]
-pub trait Word: Copy + Send + Sync + 'static + private::Sealed {
+pub trait Word: Copy + 'static + private::Sealed {
     /// The value's bits.
     fn to_bits(self) -> u64;
     /// The value from its bits.
@@ -161,7 +161,12 @@ impl Word for char {
 #[repr(transparent)]
 pub struct Value<T: Word> {
     bits: AtomicU64,
-    _type: PhantomData<T>,
+    // `fn() -> T`: a `Value` holds bits, not a `T`, so it is `Send + Sync`
+    // whatever `T` is, and `Word` needs no `Send + Sync` of its own (its
+    // types, all sealed, are both). A type that is not a `Word` then gets
+    // the one message of `Word`'s `on_unimplemented`, not twelve more about
+    // its fields' `Send` and `Sync`.
+    _type: PhantomData<fn() -> T>,
 }
 
 impl<T: Word> Value<T> {
