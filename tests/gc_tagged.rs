@@ -12,7 +12,8 @@
 //! verification failed: ... object ... of type `Pair`, reachable through
 //! ..., is not marked: the sweep would free it", the unverified one with
 //! "X's list was freed (next is Imm(...))" (the mover read freed, poisoned
-//! memory).
+//! memory; with 3 tag bits a debug build now stops at the read: "a tagged
+//! word tmgc never wrote").
 //!
 //! The mover must not upgrade X's weak cell while marking runs: a weak read
 //! during marking shades its referent, which hid the broken barrier in the

@@ -77,6 +77,9 @@ pub(crate) struct Swept {
 
 /// Poison byte for freed memory in debug builds.
 pub const POISON: u8 = 0xDB;
+// A poisoned word must never look like a reference to tmgc's tagged words
+// (low 3 bits 000: a freed object read by mistake would be traced).
+const _: () = assert!(POISON & 0b111 != 0);
 
 /// Sweep an owned block for `epoch`. See the module docs.
 ///

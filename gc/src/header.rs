@@ -33,7 +33,7 @@ pub struct Header {
     vlock: AtomicU64,
 }
 
-/// Bytes of the header: one granule.
+/// Bytes of the header: 16, one granule (two under `--cfg tmgc_granule8`).
 pub const HEADER_BYTES: usize = std::mem::size_of::<Header>();
 const _: () = assert!(HEADER_BYTES == 16);
 const _: () = assert!(std::mem::align_of::<TypeInfo>() > FLAG_MASK);

@@ -129,11 +129,16 @@ impl<'tx> Tagged<'tx> {
         match bits & TAG_MASK {
             0 => Tagged::Null,
             INT_TAG => Tagged::Int(SmallInt((bits as i64) >> TAG_BITS)),
-            // IMM_TAG: `encode` writes no other tag (TG1).
-            _ => Tagged::Imm(Imm {
-                kind: ((bits >> TAG_BITS) & ((1 << KIND_BITS) - 1)) as u8,
-                payload: (bits >> IMM_SHIFT) as u64,
-            }),
+            // IMM_TAG: `encode` writes no other tag (TG1). Only memory no
+            // transaction may read gets here with another one (freed cells
+            // are poisoned with 0xDB in debug builds, tag 011).
+            tag => {
+                debug_assert_eq!(tag, IMM_TAG, "a tagged word tmgc never wrote: {bits:#x}");
+                Tagged::Imm(Imm {
+                    kind: ((bits >> TAG_BITS) & ((1 << KIND_BITS) - 1)) as u8,
+                    payload: (bits >> IMM_SHIFT) as u64,
+                })
+            }
         }
     }
 }

@@ -76,6 +76,7 @@ fn errors_name_the_position_and_the_problem() {
     let mut it = Interp::new(Options::default().capture_output(true)).unwrap();
     assert_eq!(it.eval_str("(+ 1152921504606846974 1)").unwrap(), "1152921504606846975");
     assert_eq!(it.eval_str("(- -1152921504606846975 1)").unwrap(), "-1152921504606846976");
+    assert_eq!(it.eval_str("(exact 1e18)").unwrap(), "1000000000000000000");
     let e = eval_err("(+ 1152921504606846975 1)");
     assert!(e.msg.contains("integer overflow"), "{e}");
     let e = eval_err("(- -1152921504606846976 1)");

@@ -156,7 +156,7 @@ pub struct CycleStats {
     pub allocated_bytes: u64,
     /// Live bytes after the sweep: the cells of marked objects, the
     /// survivors of the transactions that ran during marking included (a
-    /// cell is the object rounded up to the 16-byte granule, so this can
+    /// cell is the object rounded up to whole granules, so this can
     /// exceed `marked_bytes`).
     pub live_bytes: u64,
     /// Bytes freed: live before plus allocated, minus live after (as exact

@@ -408,7 +408,8 @@ pub(crate) fn inexact<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, _: usize) -> R<Val<'
 pub(crate) fn exact<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, _: usize) -> R<Val<'tx>> {
     match num(cx, "exact", cx.stack[b])? {
         Num::I(i) => fix(i),
-        Num::F(f) if f.fract() == 0.0 && f.abs() < (1u64 << 59) as f64 => fix(f as i64),
+        // Within the fixnums' range (61 bits, `SmallInt`); `fix` checks the ends.
+        Num::F(f) if f.fract() == 0.0 && f.abs() <= tmgc::SmallInt::MAX as f64 => fix(f as i64),
         Num::F(f) => err(format!("exact: {f} has no exact integer value (no rationals or bignums)")),
     }
 }
