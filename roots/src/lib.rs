@@ -59,6 +59,29 @@ impl std::fmt::Display for RootError {
 impl std::error::Error for RootError {}
 
 /// One mutator's roots. See the crate docs.
+///
+/// A root is pending until its transaction commits, and goes stale if it
+/// aborts; a dropped root leaves at the next commit:
+///
+/// ```
+/// use std::ptr::NonNull;
+/// use tmgc_roots::{RootError, RootTable};
+///
+/// let (x, y) = (0u8, 0u8); // stand-ins for two heap objects
+/// let (a, b) = (NonNull::from(&x), NonNull::from(&y));
+/// let mut t = RootTable::new();
+/// let kept = t.create(a);
+/// t.commit();
+/// let lost = t.create(b);
+/// assert_eq!(t.get(lost), Ok(b)); // its own transaction may use it
+/// t.abort();
+/// assert_eq!(t.get(lost), Err(RootError::Stale));
+/// assert_eq!(t.scan().collect::<Vec<_>>(), [a]);
+/// t.drop_root(kept);
+/// assert_eq!(t.len(), 1); // until the next commit
+/// t.commit();
+/// assert!(t.is_empty() && t.get(kept).is_err());
+/// ```
 #[derive(Default, Debug)]
 pub struct RootTable {
     entries: Vec<Entry>,
