@@ -431,6 +431,13 @@ impl<'tx> Tx<'tx> {
             self.last_read = Some((obj, word));
             return Ok(w.load(Ordering::Acquire));
         }
+        self.read_field_logged(obj, w)
+    }
+
+    /// The rest of [`Tx::read_field_slow`], apart so that the first read of
+    /// an owned object returns from a small function.
+    #[inline(never)]
+    fn read_field_logged<F: FieldWord>(&mut self, obj: NonNull<Header>, w: &F) -> Result<F::Value, Conflict> {
         if !self.core.logs.writes.is_empty() {
             if let Some(v) = self.logged((w as *const F).addr()).and_then(|l| F::logged_value(&l)) {
                 return Ok(v);
