@@ -72,6 +72,10 @@ enum Path {
 }
 
 impl Path {
+    /// The paths whose commits write objects, one of each commit function.
+    const WRITING: [Path; 7] =
+        [Path::Solo, Path::SoloNew, Path::One, Path::General, Path::Inevitable, Path::Owned, Path::OwnedOnly];
+
     fn owned(self) -> bool {
         matches!(self, Path::Owned | Path::OwnedOnly)
     }
@@ -296,32 +300,14 @@ fn a_panic_in_the_commit_barrier_rolls_forward() {
 
 #[test]
 fn a_panic_in_write_back_rolls_forward() {
-    for path in [
-        Path::Solo,
-        Path::SoloNew,
-        Path::One,
-        Path::General,
-        Path::Inevitable,
-        Path::Marking,
-        Path::Owned,
-        Path::OwnedOnly,
-    ] {
+    for path in Path::WRITING.into_iter().chain([Path::Marking]) {
         transaction_fault(FaultPoint::WriteBack, path);
     }
 }
 
 #[test]
 fn a_panic_committing_roots_rolls_forward() {
-    for path in [
-        Path::Solo,
-        Path::SoloNew,
-        Path::One,
-        Path::General,
-        Path::Inevitable,
-        Path::ReadOnly,
-        Path::Owned,
-        Path::OwnedOnly,
-    ] {
+    for path in Path::WRITING.into_iter().chain([Path::ReadOnly]) {
         transaction_fault(FaultPoint::RootCommit, path);
     }
 }
