@@ -83,7 +83,7 @@
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
 
-use crate::collector::handshake::raise;
+use crate::collector::handshake::{raise, try_raise};
 use crate::flags::vlock;
 use crate::header::Header;
 use crate::heap::HeapInner;
@@ -180,16 +180,9 @@ pub(crate) fn ask_running(heap: &HeapInner, tag: u32, raised: &mut bool) {
     let Some(rec) = heap.collector.record_of(tag) else { return };
     if !*raised {
         if !rec.release_want.load(Ordering::Acquire) {
-            heap.owned_asked.fetch_add(1, Ordering::Relaxed);
-            rec.release_want.store(true, Ordering::Release);
+            want(heap, &rec);
         }
-        if let Ok(g) = rec.handoff.try_lock() {
-            // As `raise`, without waiting for the lock.
-            rec.pending.store(true, Ordering::Release);
-            drop(g);
-            crate::sync::heavy_fence();
-            *raised = true;
-        }
+        *raised = try_raise(&rec);
     }
     if rec.release_want.load(Ordering::Acquire) {
         if let Some(mut p) = rec.try_lock_if_parked() {
@@ -202,9 +195,14 @@ pub(crate) fn ask_running(heap: &HeapInner, tag: u32, raised: &mut bool) {
 /// then the heavy fence): either it runs and sees the flag at its next
 /// commit point, or it parked and we see it `PARKED` under the lock.
 fn ask(heap: &HeapInner, rec: &std::sync::Arc<MutatorRecord>) {
+    want(heap, rec);
+    raise(std::slice::from_ref(rec));
+}
+
+/// Set the owner's request (counted once per ask).
+fn want(heap: &HeapInner, rec: &MutatorRecord) {
     heap.owned_asked.fetch_add(1, Ordering::Relaxed);
     rec.release_want.store(true, Ordering::Release);
-    raise(std::slice::from_ref(rec));
 }
 
 /// Whether the request to `rec` is answered, releasing for it if it is

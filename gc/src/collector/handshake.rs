@@ -160,6 +160,18 @@ pub(crate) fn raise(recs: &[Arc<MutatorRecord>]) {
     crate::sync::heavy_fence();
 }
 
+/// [`raise`] for one record without waiting for its `handoff`: whether the
+/// flag was raised (`false`: another holds the lock; try again later).
+/// For a thread that runs a transaction and must not block (OW5 of
+/// `owned`: an inevitable asker).
+pub(crate) fn try_raise(rec: &MutatorRecord) -> bool {
+    let Ok(g) = rec.handoff.try_lock() else { return false };
+    rec.pending.store(true, Ordering::Release);
+    drop(g);
+    crate::sync::heavy_fence();
+    true
+}
+
 /// How long a handshake waits for parked threads to answer by themselves
 /// before the collector answers for them (`await_acks`).
 const ANSWER_GRACE: std::time::Duration = std::time::Duration::from_micros(200);
