@@ -9,7 +9,12 @@
 //!   pending list, so the allocator reuses the same memory, in the same order;
 //! - each large object is unmapped;
 //! - the region current at the checkpoint becomes current again, with the
-//!   cursor where it was;
+//!   cursor where it was; (RW1) if none was, the oldest region given back
+//!   (the one the next allocation's slow path would take from `pending`)
+//!   becomes current at its start, so the checkpoint of the next
+//!   transaction finds a region to restore and its allocations stay on
+//!   the fast path (without it, a thread running small transactions took
+//!   the slow path at every transaction's first allocation);
 //! - the range of black allocation still to flush (local.rs, (A3)) becomes
 //!   what it was at the checkpoint *and still is*: the objects allocated
 //!   black before the checkpoint that no flush has covered since, and
@@ -168,7 +173,18 @@ impl LocalAllocator {
                 };
                 self.black_from = b.granule_ptr(from.max(start));
             }
-            None => self.clear_region(),
+            None => {
+                // No region was current at `ck` (its first allocation took
+                // the slow path). The region the next allocation's slow
+                // path would enter, the oldest one given back, is entered
+                // here instead (RW1): the next checkpoint then finds it
+                // current, and its rewind restores it in place, so a run
+                // of small transactions stays on the fast path.
+                self.clear_region();
+                if let Some(r) = self.pending.pop() {
+                    self.enter_region(r);
+                }
+            }
         }
         self.retired_bytes = ck.total - self.region_bytes();
         self.objects = ck.objects; // A7

@@ -482,7 +482,7 @@ impl LocalAllocator {
         unreachable!("a claimed block has a hole that fits");
     }
 
-    fn enter_region(&mut self, r: Region) {
+    pub(crate) fn enter_region(&mut self, r: Region) {
         debug_assert!(self.block.is_none(), "entering a region without leaving the last");
         debug_assert_eq!(pool::state_of(r.block), state::ALLOC, "entering a region of a block not owned");
         self.set_block(r.block);

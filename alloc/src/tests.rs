@@ -256,6 +256,32 @@ fn rewind_gives_back_exactly_what_was_allocated() {
 }
 
 #[test]
+fn a_rewind_to_a_checkpoint_taken_with_no_region_leaves_one_current() {
+    // RW1 of `checkpoint.rs`: a run of small transactions (checkpoint,
+    // allocate, rewind) must not take the slow path every time.
+    let s = space();
+    let mut a = s.allocator();
+    assert!(a.block.is_none(), "a new allocator has no region");
+    let ck = a.checkpoint();
+    let p = a.alloc(32, 8).unwrap();
+    a.rewind(&ck).unwrap();
+    a.release(ck).unwrap();
+    assert_eq!(a.cursor(), p.as_ptr(), "the region given back is current again, at its start");
+    assert_eq!(a.allocated_bytes(), 0);
+    for _ in 0..3 {
+        let ck = a.checkpoint();
+        assert_eq!(a.alloc(32, 8).unwrap(), p, "the same memory again, from the fast path");
+        a.rewind(&ck).unwrap();
+        a.release(ck).unwrap();
+        assert_eq!(a.cursor(), p.as_ptr());
+    }
+    // What the region holds is still free: a sweep finds nothing live.
+    a.retire_all().unwrap();
+    assert_eq!(collect(&s).live_bytes, 0);
+    assert_eq!(a.alloc(32, 8).unwrap(), p, "the block comes back whole");
+}
+
+#[test]
 fn rewind_leaves_the_space_counter_unchanged() {
     let s = Space::new(Config::default().fold_bytes(1)).unwrap();
     let mut a = s.allocator();
