@@ -225,14 +225,18 @@ impl LocalAllocator {
     /// ```
     pub fn allocated_since(&mut self, ck: &Checkpoint, mut f: impl FnMut(NonNull<u8>)) -> Result<(), AllocError> {
         // Alignment fillers since `ck` (rare: over-aligned objects only),
-        // by address, sorted for a binary search.
+        // by address, sorted for a binary search. Most calls have none
+        // logged, and skip the pass that collects them.
+        self.check(ck)?;
         let mut fillers: Vec<usize> = Vec::new();
-        self.covered_since(ck, |c| {
-            if let Covered::Filler(b, g) = c {
-                fillers.push(b.granule_ptr(g).addr());
-            }
-        })?;
-        fillers.sort_unstable();
+        if self.log[ck.log_len..].iter().any(|e| matches!(e, LogEntry::Filler(..))) {
+            self.covered_since(ck, |c| {
+                if let Covered::Filler(b, g) = c {
+                    fillers.push(b.granule_ptr(g).addr());
+                }
+            })?;
+            fillers.sort_unstable();
+        }
         self.covered_since(ck, |c| match c {
             Covered::Range(b, lo, hi) => each_start(b, lo, hi, &fillers, &mut f),
             Covered::Large(ptr) => f(ptr.object()),
@@ -367,8 +371,12 @@ enum Covered {
 /// an owned block (only its owner writes the start bits: A1), but the
 /// `fillers` (addresses, sorted).
 fn each_start(b: BlockRef, lo: usize, hi: usize, fillers: &[usize], f: &mut impl FnMut(NonNull<u8>)) {
+    // The words up to `hi`'s: the search past the last object stops there,
+    // not at the block's end (a small transaction's one object sits in a
+    // block whose start bitmap is otherwise empty).
+    let starts = &b.starts()[..hi.div_ceil(64).min(BLOCK_GRANULES / 64)];
     let mut g = lo;
-    while let Some(s) = bitmap::next_set(b.starts(), g).filter(|&s| s < hi) {
+    while let Some(s) = bitmap::next_set(starts, g).filter(|&s| s < hi) {
         let p = b.granule_ptr(s);
         if fillers.is_empty() || fillers.binary_search(&p.addr()).is_err() {
             // SAFETY: `granule_ptr` of a granule inside the block is a
