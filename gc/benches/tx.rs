@@ -16,13 +16,20 @@
 //! full row adds the write. The same three rows with solo mode off take
 //! the concurrent path apart (`reads` is a read-only transaction there:
 //! its own commit path, `Tx::commit_read_only`).
+//!
+//! A second group, `tx_alloc1`, times a transaction that allocates one
+//! object of two references: `given back` (the commit finds it
+//! unreachable and gives its memory back, CM3) and `published` (stored into
+//! a rooted object: the commit publishes it, and the collector frees the
+//! one it replaced), against `Box::new` dropped at once and a `Box` stored
+//! under a `Mutex` (the old one freed), on one thread.
 
 use std::hint::black_box;
 use std::sync::{Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use tmgc::{Config, GlobalRoot, Heap, Mutator, Trace, Value};
+use tmgc::{Config, GlobalRoot, Heap, Mutator, Ref, Trace, Value};
 
 const BATCH: u64 = 1000;
 
@@ -180,9 +187,79 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
+/// The allocated object: two references, as a binary tree's node.
+#[derive(Trace)]
+struct Node {
+    left: Ref<Node>,
+    right: Ref<Node>,
+}
+
+/// The same node as a `Box` for the plain-Rust rows.
+struct BoxNode {
+    _left: Option<Box<BoxNode>>,
+    _right: Option<Box<BoxNode>>,
+}
+
+fn bench_alloc(c: &mut Criterion) {
+    let mut g = c.benchmark_group("tx_alloc1");
+    g.throughput(Throughput::Elements(BATCH));
+    let heap = Heap::new(Config::default()).unwrap();
+    let mut m = heap.attach().unwrap();
+    let fresh = || Node { left: Ref::null(), right: Ref::null() };
+    g.bench_function(BenchmarkId::new("tmgc", "given back"), |b| {
+        b.iter(|| {
+            for _ in 0..BATCH {
+                let seen = m
+                    .transaction::<_, ()>(|tx| {
+                        let n = tx.alloc(fresh())?;
+                        Ok(tx.load(n, |n| &n.left)?.is_none())
+                    })
+                    .unwrap();
+                black_box(seen);
+            }
+        })
+    });
+    let holder = m
+        .atomically(|tx| {
+            let h = tx.alloc(fresh())?;
+            Ok(tx.global_root(h))
+        })
+        .unwrap();
+    g.bench_function(BenchmarkId::new("tmgc", "published"), |b| {
+        b.iter(|| {
+            for _ in 0..BATCH {
+                m.transaction::<_, ()>(|tx| {
+                    let h = tx.get_global(&holder)?;
+                    let n = tx.alloc(fresh())?;
+                    tx.store(h, |h| &h.left, Some(n))?;
+                    Ok(())
+                })
+                .unwrap();
+            }
+        })
+    });
+    g.bench_function(BenchmarkId::new("box", "dropped"), |b| {
+        b.iter(|| {
+            for _ in 0..BATCH {
+                drop(black_box(Box::new(BoxNode { _left: None, _right: None })));
+            }
+        })
+    });
+    let slot: Mutex<Option<Box<BoxNode>>> = Mutex::new(None);
+    g.bench_function(BenchmarkId::new("box", "under a mutex"), |b| {
+        b.iter(|| {
+            for _ in 0..BATCH {
+                let n = Box::new(BoxNode { _left: None, _right: None });
+                *slot.lock().unwrap() = Some(black_box(n));
+            }
+        })
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3)).sample_size(20);
-    targets = bench
+    targets = bench, bench_alloc
 }
 criterion_main!(benches);
