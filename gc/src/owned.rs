@@ -72,6 +72,16 @@
 //! - (OW7) *Leaving.* A detaching mutator releases everything before its
 //!   tag can be reused (`Mutator`'s `Drop`), so an owned word always names
 //!   an attached mutator or one still detaching.
+//! - (OW8) *The hint.* `Owned::hint` names one object we own and its
+//!   word: the last one whose first read an attempt took on the owned
+//!   path, or that a commit took (OW1). Every attempt begins with it as
+//!   its `Tx::last_read`, so a transaction that reads the object it read
+//!   last time reads it inline, on the re-read path, from its first read.
+//!   `release_all` clears it before changing any word, and nothing else
+//!   changes an owned word (OW2), so while the hint is set its object is
+//!   owned by us with exactly that word, and live (OW6): the re-read's
+//!   comparison of the word holds, as it does for an owned object read
+//!   earlier in the same attempt.
 //!
 //! The inline read and write paths pay nothing: an owned object a read
 //! finds becomes the attempt's `Tx::last_read`, whose re-reads take the
@@ -105,6 +115,9 @@ pub(crate) struct Owned {
     /// The tag of an owner our last attempt met (OW5); 0 for none (no
     /// mutator has tag 0).
     pub(crate) wants: u32,
+    /// An object we own and its word, every attempt's first `last_read`
+    /// (OW8); cleared by `release_all`.
+    pub(crate) hint: Option<(NonNull<Header>, u64)>,
 }
 
 /// Whether a commit of `core`'s may take one more object: ownership on
@@ -117,6 +130,7 @@ pub(crate) fn may_take(core: &MutatorState) -> bool {
 /// Release everything `core` owns (OW4). The caller owns `core` under H1
 /// or H2 of `collector::handshake`.
 pub(crate) fn release_all(core: &mut MutatorState) {
+    core.owned.hint = None; // OW8: before any word changes
     if core.owned.objs.is_empty() {
         return;
     }

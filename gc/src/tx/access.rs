@@ -429,6 +429,7 @@ impl<'tx> Tx<'tx> {
             // The word stays as it is until the attempt ends (OW2), so the
             // re-reads of `reread` take it too.
             self.last_read = Some((obj, word));
+            self.core.owned.hint = self.last_read; // OW8
             return Ok(w.load(Ordering::Acquire));
         }
         self.read_field_logged(obj, w)

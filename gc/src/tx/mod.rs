@@ -252,9 +252,10 @@ pub struct Tx<'tx> {
     /// a re-read (`last_read`) tests a flag of the `Tx`, not the log.
     unlogged: bool,
     /// The read set's last entry (`reads.last()`), or an object read since
-    /// that the mutator owns (its word stays as it is until the attempt
-    /// ends: OW2 of `owned`), kept here so that a re-read of the same
-    /// object does not reach into the logs.
+    /// (or, at the start, `Owned::hint`: OW8) that the mutator owns (its
+    /// word stays as it is until the attempt ends: OW2 of `owned`), kept
+    /// here so that a re-read of the same object does not reach into the
+    /// logs.
     last_read: Option<(NonNull<Header>, u64)>,
     /// How far the commit got (`commit::stage`): rollback before the
     /// commit point, roll-forward after it, nothing once DONE.
@@ -295,6 +296,13 @@ impl<'tx> Tx<'tx> {
         let rv = core.heap.version();
         sc_order();
         let solo = core.solo;
+        let hint = core.owned.hint;
+        // OW8: while set, the hint's object is ours with exactly that word.
+        debug_assert!(
+            // SAFETY: a hinted object is owned by us, so live (OW6).
+            hint.is_none_or(|(o, w)| unsafe { o.as_ref() }.vlock().load(Ordering::Relaxed) == w),
+            "OW8: the owned hint's word changed while it was set"
+        );
         Tx {
             core,
             drops,
@@ -307,7 +315,9 @@ impl<'tx> Tx<'tx> {
             solo,
             unlogged_solo: solo,
             unlogged: true,
-            last_read: None,
+            // OW8 of `owned`: an object we own, read in place from the
+            // attempt's first read of it.
+            last_read: hint,
             stage: commit::stage::OPEN,
             wv: 0,
             allocated: 0,
