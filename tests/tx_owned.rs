@@ -412,3 +412,34 @@ fn inevitable_askers_and_verified_cycles_end() {
         assert_eq!(read(&mut m, p), (n, n), "an update was lost");
     }
 }
+
+#[test]
+fn an_owner_reads_its_own_writes_to_an_owned_object() {
+    // OW8 and OW9 of `owned`: the owner's reads of its object are plain
+    // loads (from the attempt's first, through the hint) only until it
+    // logs a write; after one, a read of the same word returns the logged
+    // value, not the one in the object.
+    let heap = Heap::new(config()).unwrap();
+    let p = pairs(&heap, 1).pop().unwrap();
+    let mut owner = heap.attach().unwrap();
+    for _ in 0..4 {
+        bump(&mut owner, &p);
+    }
+    assert!(heap.tx_counts().owned_taken >= 1, "two commits in a row took the object");
+    let (before, after, other) = owner
+        .transaction::<_, ()>(|tx| {
+            let o = tx.get_global(&p)?;
+            let before = tx.get(o, |o| &o.x)?;
+            tx.set(o, |o| &o.x, before + 100)?;
+            let after = tx.get(o, |o| &o.x)?;
+            let other = tx.get(o, |o| &o.y)?;
+            tx.set(o, |o| &o.y, other + 100)?;
+            Ok((before, after, other))
+        })
+        .unwrap();
+    assert_eq!((before, after, other), (4, 104, 4), "a read after a logged write sees the write");
+    // The next attempt begins with the object as its hint: it reads the
+    // committed values in place.
+    assert_eq!(read(&mut owner, &p), (104, 104));
+    assert_eq!(read_elsewhere(&heap, &p, "a read of the owned object from another thread"), (104, 104));
+}

@@ -82,6 +82,12 @@
 //!   owned by us with exactly that word, and live (OW6): the re-read's
 //!   comparison of the word holds, as it does for an owned object read
 //!   earlier in the same attempt.
+//! - (OW9) *Plain re-reads.* `Tx::plain` names the hint's object at the
+//!   start of an attempt, and then the owned object whose first read took
+//!   the owned path, until the attempt logs a write (which may shadow a
+//!   word: the log must be read first). A read of its fields is one load,
+//!   with no sample of its word: by OW2 the word cannot change while the
+//!   attempt runs, and by OW8 (or the first read's test) it is ours.
 //!
 //! The inline read and write paths pay nothing: an owned object a read
 //! finds becomes the attempt's `Tx::last_read`, whose re-reads take the

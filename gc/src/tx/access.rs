@@ -396,6 +396,17 @@ impl<'tx> Tx<'tx> {
             // logged no write yet.
             return Ok(w.load(Ordering::Acquire));
         }
+        if self.plain == Some(obj) {
+            // An object we own, read before in this attempt (or the hint),
+            // with nothing logged: its word cannot change while we run
+            // (OW2, OW9 of `owned`), so a re-read is one load.
+            debug_assert!(
+                // SAFETY: a live object.
+                vlock::is_owned_by(unsafe { obj.as_ref() }.vlock().load(Ordering::Relaxed), self.core.tag),
+                "OW9: `plain` names an object we own"
+            );
+            return Ok(w.load(Ordering::Acquire));
+        }
         if self.unlogged {
             // The object read last (a record's fields in turn), with
             // nothing logged to look up first: no header load (a new
@@ -429,6 +440,7 @@ impl<'tx> Tx<'tx> {
             // The word stays as it is until the attempt ends (OW2), so the
             // re-reads of `reread` take it too.
             self.last_read = Some((obj, word));
+            self.plain = Some(obj); // OW9
             self.core.owned.hint = self.last_read; // OW8
             return Ok(w.load(Ordering::Acquire));
         }
@@ -481,6 +493,7 @@ impl<'tx> Tx<'tx> {
             // set already (or needs none: solo mode, or owned).
             self.unlogged_solo = false;
             self.unlogged = false;
+            self.plain = None; // OW9: a write may shadow the word now
             logs.writes.push(w);
             return Ok(());
         }
@@ -521,6 +534,7 @@ impl<'tx> Tx<'tx> {
         }
         self.unlogged_solo = false;
         self.unlogged = false;
+        self.plain = None; // OW9
         self.core.logs.writes.push(w);
         Ok(())
     }

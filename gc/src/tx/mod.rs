@@ -257,6 +257,10 @@ pub struct Tx<'tx> {
     /// here so that a re-read of the same object does not reach into the
     /// logs.
     last_read: Option<(NonNull<Header>, u64)>,
+    /// An object we own whose fields this attempt reads with one load
+    /// each: the hint (OW8), or the owned object read last, while nothing
+    /// is logged (OW9 of `owned`). None once a write is logged.
+    plain: Option<NonNull<Header>>,
     /// How far the commit got (`commit::stage`): rollback before the
     /// commit point, roll-forward after it, nothing once DONE.
     stage: u8,
@@ -318,6 +322,7 @@ impl<'tx> Tx<'tx> {
             // OW8 of `owned`: an object we own, read in place from the
             // attempt's first read of it.
             last_read: hint,
+            plain: hint.map(|(o, _)| o),
             stage: commit::stage::OPEN,
             wv: 0,
             allocated: 0,
