@@ -108,7 +108,10 @@ impl LocalAllocator {
     pub fn rewind(&mut self, ck: &Checkpoint) -> Result<(), AllocError> {
         self.check(ck)?;
         self.flush_stage();
-        let switched = self.log[ck.log_len..].iter().any(|e| matches!(e, LogEntry::Region { .. }));
+        // Most rewinds (a small transaction's) find nothing logged since
+        // `ck`: the log's walk below is skipped.
+        let logged = self.log.len() > ck.log_len;
+        let switched = logged && self.log[ck.log_len..].iter().any(|e| matches!(e, LogEntry::Region { .. }));
         // Where the unflushed black range of the checkpoint's region starts
         // now, if that region is still the current one.
         let black_from_now = self.block.filter(|_| !switched).map(|b| b.granule_of(self.black_from));
@@ -131,28 +134,30 @@ impl LocalAllocator {
             }
         }
         // Everything logged since the checkpoint, newest first.
-        let first_region = self.log[ck.log_len..].iter().position(|e| matches!(e, LogEntry::Region { .. }));
-        for (i, e) in self.log.drain(ck.log_len..).enumerate().rev() {
-            match e {
-                LogEntry::Region { region, used } => {
-                    let hi = if used < region.end { used + 1 } else { region.end };
-                    let first = Some(i) == first_region
-                        && ck.region.is_some_and(|r| r.0 == region.block && r.1 == region.start);
-                    let from = if first { ck.region.map_or(region.start, |r| r.2) } else { region.start };
-                    clear_bits(region.block, from, hi);
-                    if !first {
-                        self.pending.push(region);
+        if logged {
+            let first_region = self.log[ck.log_len..].iter().position(|e| matches!(e, LogEntry::Region { .. }));
+            for (i, e) in self.log.drain(ck.log_len..).enumerate().rev() {
+                match e {
+                    LogEntry::Region { region, used } => {
+                        let hi = if used < region.end { used + 1 } else { region.end };
+                        let first = Some(i) == first_region
+                            && ck.region.is_some_and(|r| r.0 == region.block && r.1 == region.start);
+                        let from = if first { ck.region.map_or(region.start, |r| r.2) } else { region.start };
+                        clear_bits(region.block, from, hi);
+                        if !first {
+                            self.pending.push(region);
+                        }
                     }
-                }
-                // Its start bit lies in a region of this log, whose
-                // range is cleared with it.
-                LogEntry::Filler(..) => {}
-                LogEntry::Large(ptr) => {
-                    if large::remove_large(&self.space, ptr) {
-                        // SAFETY: just removed from the set by us, its
-                        // allocator; no one else can reach an object of an
-                        // unfinished checkpoint.
-                        unsafe { large::unmap_large(&self.space, ptr) };
+                    // Its start bit lies in a region of this log, whose
+                    // range is cleared with it.
+                    LogEntry::Filler(..) => {}
+                    LogEntry::Large(ptr) => {
+                        if large::remove_large(&self.space, ptr) {
+                            // SAFETY: just removed from the set by us, its
+                            // allocator; no one else can reach an object of an
+                            // unfinished checkpoint.
+                            unsafe { large::unmap_large(&self.space, ptr) };
+                        }
                     }
                 }
             }

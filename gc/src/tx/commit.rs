@@ -1002,6 +1002,9 @@ impl<'tx> Tx<'tx> {
 /// (`GcStats::destructor_panics`), the commit unaffected. `with_drops`:
 /// some new object has a destructor (`Tx::drop_news`).
 fn reclaim_news(core: &mut MutatorState, ck: &Checkpoint, with_drops: bool) {
+    if !with_drops && core.logs.news.is_empty() {
+        return; // no destructor to run, no list to empty (`drop_news`)
+    }
     let _work = crate::gcwork::GcWork::enter();
     let (_, panics) = drop_news(core, Some(ck), with_drops);
     if panics > 0 {
@@ -1022,6 +1025,11 @@ fn drop_news(
     ck: Option<&Checkpoint>,
     with_drops: bool,
 ) -> (Option<Box<dyn std::any::Any + Send>>, u64) {
+    if !with_drops && core.logs.news.is_empty() {
+        // Nothing to run and nothing to empty (`Logs::clear` trims the
+        // buffer, LG1): most attempts that give their objects back.
+        return (None, 0);
+    }
     if with_drops {
         if let Some(ck) = ck {
             core.logs.news.clear();
