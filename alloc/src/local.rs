@@ -774,8 +774,9 @@ impl LocalAllocator {
         }
     }
 
-    /// Reset the bump region so the next allocation takes the slow path
-    /// (used by rewind before restoring a region).
+    /// Make granules `[start, end)` of `block` the current region again
+    /// with the cursor at `cursor`, for the fast path (a rewind restoring
+    /// the region current at its checkpoint).
     pub(crate) fn restore_region(&mut self, block: BlockRef, start: usize, cursor: usize, end: usize) {
         self.flush_stage();
         self.set_block(block);

@@ -89,12 +89,12 @@
 //!   with no sample of its word: by OW2 the word cannot change while the
 //!   attempt runs, and by OW8 (or the first read's test) it is ours.
 //!
-//! The inline read and write paths pay nothing: an owned object a read
-//! finds becomes the attempt's `Tx::last_read`, whose re-reads take the
-//! path every re-read takes (the word stays as it is, OW2). The first read
-//! of an object pays a load and a comparison out of line
-//! (`Tx::read_field_slow`), and the commit point nothing: a request arrives
-//! through the `pending` flag it loads anyway.
+//! What it costs the paths it does not serve: the inline read tests
+//! `Tx::plain` after solo mode's test (one comparison), the first read of
+//! an object not hinted pays a load and a comparison out of line
+//! (`Tx::read_field_slow`), each attempt's begin copies the hint, and the
+//! commit point pays nothing: a request arrives through the `pending` flag
+//! it loads anyway.
 
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering;

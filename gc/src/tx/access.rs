@@ -1,5 +1,6 @@
 //! A transaction's reads and writes: the inlined fast paths (solo mode,
-//! a re-read of the object read last, the first write to it), and the
+//! an owned object's one-load reads (`Tx::plain`, OW9 of `owned`), a
+//! re-read of the object read last, the first write to it), and the
 //! snapshot rules of the module docs of `tx` behind them.
 
 use std::ptr::NonNull;
@@ -387,8 +388,9 @@ impl<'tx> Tx<'tx> {
     }
 
     /// Read one field word of `obj`: the inlined fast paths (solo mode
-    /// before any write; one of our new objects; a re-read of the object
-    /// read last), then the rest.
+    /// before any write; the owned object `Tx::plain` names, before any
+    /// write; a re-read of the object read last; one of our new objects),
+    /// then the rest.
     #[inline]
     pub(super) fn read_field<F: FieldWord>(&mut self, obj: NonNull<Header>, w: &F) -> Result<F::Value, Conflict> {
         if self.unlogged_solo {
@@ -437,8 +439,9 @@ impl<'tx> Tx<'tx> {
             // The first read of an object we own (OW2 of `owned`): only we
             // make a word ours, and only we (or someone acting for us while
             // we are parked) make it free again, so a Relaxed load tells.
-            // The word stays as it is until the attempt ends (OW2), so the
-            // re-reads of `reread` take it too.
+            // The word stays as it is until the attempt ends (OW2), so its
+            // re-reads are one load each (`plain`, OW9), and the next
+            // attempts begin with it (the hint, OW8).
             self.last_read = Some((obj, word));
             self.plain = Some(obj); // OW9
             self.core.owned.hint = self.last_read; // OW8

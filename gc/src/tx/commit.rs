@@ -331,10 +331,11 @@ impl<'tx> Tx<'tx> {
         // while the collector closes it.
         if vlock::tag(w) == tag && crate::owned::may_take(self.core) && !Self::is_weak_cell(obj) {
             self.core.owned.objs.push(obj);
-            self.core.owned.hint = Some((obj, vlock::owned_by(wv, tag))); // OW8
-                                                                          // Once per object taken (not per commit): a counter, Relaxed.
+            // Once per object taken (not per commit): a counter, Relaxed.
             self.core.heap.owned_taken.fetch_add(1, Ordering::Relaxed);
             vl.store(vlock::owned_by(wv, tag), Ordering::Release);
+            // OW8: the next attempts begin with it (set once the word says so).
+            self.core.owned.hint = Some((obj, vlock::owned_by(wv, tag)));
         } else {
             vl.store(vlock::stamp(wv, tag), Ordering::Release);
         }

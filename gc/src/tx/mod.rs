@@ -258,8 +258,10 @@ pub struct Tx<'tx> {
     /// logs.
     last_read: Option<(NonNull<Header>, u64)>,
     /// An object we own whose fields this attempt reads with one load
-    /// each: the hint (OW8), or the owned object read last, while nothing
-    /// is logged (OW9 of `owned`). None once a write is logged.
+    /// each, while nothing is logged (OW9 of `owned`): the hint (OW8), then
+    /// the last owned object whose first read in this attempt took the
+    /// owned path (reads of other objects leave it). None once a write is
+    /// logged.
     plain: Option<NonNull<Header>>,
     /// How far the commit got (`commit::stage`): rollback before the
     /// commit point, roll-forward after it, nothing once DONE.
