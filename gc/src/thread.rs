@@ -105,7 +105,7 @@ pub(crate) struct MutatorState {
     /// This thread holds the heap's solo grant: its transactions run
     /// without concurrency control (`solo`, S3).
     pub(crate) solo: bool,
-    /// The objects this mutator owns (`owned`, OW1-OW7).
+    /// The objects this mutator owns (`owned`, OW1-OW9).
     pub(crate) owned: crate::owned::Owned,
     /// This mutator's injected fault (`crate::fault`; shared with its
     /// `Mutator`, which arms it). Nothing without `fault-injection`.
