@@ -32,15 +32,22 @@ fn read_elsewhere(heap: &Heap, p: &GlobalRoot<Pair>, what: &str) -> (u64, u64) {
     within(what, move || read(&mut h.attach().unwrap(), &q))
 }
 
-#[test]
-fn two_commits_in_a_row_take_an_object_and_a_reader_gets_it_back_from_a_parked_owner() {
+/// A heap with one pair that a new mutator has bumped `n` times and so
+/// owns (two commits in a row take it).
+fn owned_pair(n: u64) -> (Heap, GlobalRoot<Pair>, tmgc::Mutator) {
     let heap = Heap::new(config()).unwrap();
     let p = pairs(&heap, 1).pop().unwrap();
     let mut owner = heap.attach().unwrap();
-    for _ in 0..5 {
+    for _ in 0..n {
         bump(&mut owner, &p);
     }
     assert!(heap.tx_counts().owned_taken >= 1, "two commits in a row took the object");
+    (heap, p, owner)
+}
+
+#[test]
+fn two_commits_in_a_row_take_an_object_and_a_reader_gets_it_back_from_a_parked_owner() {
+    let (heap, p, mut owner) = owned_pair(5);
     // The owner stays attached, parked between transactions: the reader
     // releases the object for it.
     let seen = read_elsewhere(&heap, &p, "a read of an object owned by a parked mutator");
@@ -419,13 +426,7 @@ fn an_owner_reads_its_own_writes_to_an_owned_object() {
     // loads (from the attempt's first, through the hint) only until it
     // logs a write; after one, a read of the same word returns the logged
     // value, not the one in the object.
-    let heap = Heap::new(config()).unwrap();
-    let p = pairs(&heap, 1).pop().unwrap();
-    let mut owner = heap.attach().unwrap();
-    for _ in 0..4 {
-        bump(&mut owner, &p);
-    }
-    assert!(heap.tx_counts().owned_taken >= 1, "two commits in a row took the object");
+    let (heap, p, mut owner) = owned_pair(4);
     let (before, after, other) = owner
         .transaction::<_, ()>(|tx| {
             let o = tx.get_global(&p)?;

@@ -269,6 +269,7 @@ impl LocalAllocator {
             if size <= self.limit.addr().wrapping_sub(p.addr()) {
                 // The start bit is staged by a byte store, no load: nothing
                 // chains one allocation to the next through memory (A5).
+                //
                 // SAFETY: `size <= limit - cursor`, so `p + size` stays in the
                 // current region of an owned block (A1), and `p` is not null;
                 // `stage_bias + p / GRANULE` is `stage` plus p's granule in
