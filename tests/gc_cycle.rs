@@ -80,6 +80,22 @@ fn a_cycle_frees_garbage_and_keeps_what_roots_reach() {
 }
 
 #[test]
+fn the_peak_heap_size_stays_after_a_cycle_frees_the_heap() {
+    // The peak is the high-water mark, not the largest size a cycle's end
+    // happened to see: a heap that one cycle empties keeps its peak.
+    let heap = Heap::new(verified()).unwrap();
+    let mut m = heap.attach().unwrap();
+    let lists: Vec<_> = (0..8).map(|_| build_list(&mut m, 1000)).collect();
+    let full = heap.stats().heap_bytes;
+    assert!(full >= 8 * 1000 * 32, "{full}");
+    drop(lists);
+    m.collect().unwrap();
+    let after = heap.stats();
+    assert!(after.heap_bytes < full, "the cycle gave nothing back: {} -> {}", full, after.heap_bytes);
+    assert!(after.peak_heap_bytes >= full, "peak {} below the {} the heap reached", after.peak_heap_bytes, full);
+}
+
+#[test]
 fn a_mutators_collect_counts_its_own_recent_allocation() {
     // Fewer bytes than one fold of the allocation count (64 KiB) and than
     // one block: `Mutator::collect` folds them first, so they count in this

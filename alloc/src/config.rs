@@ -30,6 +30,9 @@ impl Default for Config {
 impl Config {
     /// Cap the heap (blocks in use plus large objects) at `bytes`.
     /// Allocations beyond it fail with [`crate::AllocError::HeapExhausted`].
+    /// A limit below one block ([`crate::BLOCK_BYTES`], 32 KiB), 0
+    /// included, is refused when the space is made
+    /// ([`crate::AllocError::InvalidConfig`]).
     pub fn heap_limit(mut self, bytes: usize) -> Self {
         self.heap_limit = Some(bytes);
         self

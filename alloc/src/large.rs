@@ -92,13 +92,14 @@ pub(crate) fn alloc_large(
 ) -> Result<LargePtr, AllocError> {
     let offset = large_offset(align);
     let map_len = (offset + size).next_multiple_of(PAGE);
-    space.reserve_heap(map_len)?;
+    let reserved = space.reserve_heap(map_len)?;
     let refused = space.map_faults.refuse(crate::MapSite::Large); // injected (FI1)
     let base = if refused { None } else { crate::os::map_aligned(map_len, CHUNK_BYTES, space.config.get_huge_pages()) };
     let Some(base) = base else {
         space.unreserve_heap(map_len);
         return Err(AllocError::OutOfMemory { requested: map_len });
     };
+    space.note_peak(reserved);
     let chunk = base.cast::<LargeChunk>();
     // SAFETY: fresh zeroed mapping, large enough for the header, seen by nobody yet.
     unsafe {

@@ -546,7 +546,7 @@ impl LocalAllocator {
         }
 
         // 4. A free block; 5. a new chunk.
-        space.reserve_heap(BLOCK_BYTES)?;
+        let reserved = space.reserve_heap(BLOCK_BYTES)?;
         loop {
             let seen = table.len();
             if let Some(b) = block_life::claim_free(table, &space.sweep_epoch, self.chunk_cursor) {
@@ -562,6 +562,7 @@ impl LocalAllocator {
                     b.meta().pages.store(pages::RESIDENT, Ordering::Relaxed);
                     space.committed_bytes.fetch_add(BLOCK_BYTES, Ordering::Relaxed);
                 }
+                space.note_peak(reserved);
                 return Ok((b, Free::Whole));
             }
             if space.map_faults.refuse(crate::MapSite::Chunk) {

@@ -104,6 +104,9 @@ pub(crate) struct SpaceInner {
     pub(crate) config: Config,
     pub(crate) chunks: ChunkTable,
     pub(crate) heap_bytes: AtomicUsize,
+    /// The largest `heap_bytes` has been with its reservations in use
+    /// (`note_peak`).
+    pub(crate) peak_heap_bytes: AtomicUsize,
     pub(crate) committed_bytes: AtomicUsize,
     pub(crate) allocated: AtomicI64,
     pub(crate) live_bytes: AtomicUsize,
@@ -150,6 +153,8 @@ pub struct SweepReport {
 pub struct SpaceStats {
     /// Bytes of blocks in use plus large-object mappings: what the limit caps.
     pub heap_bytes: usize,
+    /// The largest `heap_bytes` has been ([`Space::peak_heap_bytes`]).
+    pub peak_heap_bytes: usize,
     /// The heap limit, if any.
     pub heap_limit: Option<usize>,
     /// Bytes of memory the heap may hold resident: the chunks' metadata,
@@ -226,6 +231,11 @@ impl Space {
         }
         let capacity = match config.get_heap_limit() {
             Some(0) => return Err(AllocError::InvalidConfig("heap_limit must be positive")),
+            // A thread takes memory a block at a time: below one block, no
+            // small object could ever be allocated.
+            Some(l) if l < BLOCK_BYTES => return Err(AllocError::InvalidConfig(
+                "heap_limit must be at least one block (BLOCK_BYTES, 32 KiB): a thread takes memory a block at a time",
+            )),
             Some(l) => (l.div_ceil(pool::CHUNK_DATA_BYTES) + 1).min(MAX_CHUNKS),
             None => MAX_CHUNKS,
         };
@@ -234,6 +244,7 @@ impl Space {
                 config,
                 chunks: ChunkTable::new(capacity),
                 heap_bytes: AtomicUsize::new(0),
+                peak_heap_bytes: AtomicUsize::new(0),
                 committed_bytes: AtomicUsize::new(0),
                 allocated: AtomicI64::new(0),
                 live_bytes: AtomicUsize::new(0),
@@ -270,6 +281,13 @@ impl Space {
     /// Bytes the heap limit counts.
     pub fn heap_bytes(&self) -> usize {
         self.inner.heap_bytes.load(Ordering::Relaxed)
+    }
+
+    /// The largest [`heap_bytes`](Space::heap_bytes) has been since the
+    /// space was made: blocks in use plus large objects, at its high-water
+    /// mark, whatever sweeps have given back since.
+    pub fn peak_heap_bytes(&self) -> usize {
+        self.inner.peak_heap_bytes.load(Ordering::Relaxed)
     }
 
     /// The current sweep epoch.
@@ -485,6 +503,7 @@ impl Space {
         let chunks = s.chunks.len();
         SpaceStats {
             heap_bytes: s.heap_bytes.load(Ordering::Relaxed),
+            peak_heap_bytes: s.peak_heap_bytes.load(Ordering::Relaxed),
             heap_limit: s.config.get_heap_limit(),
             committed_bytes: s.committed_bytes.load(Ordering::Relaxed),
             allocated_bytes: s.allocated.load(Ordering::Relaxed),
@@ -525,7 +544,8 @@ impl SpaceInner {
     }
 
     /// Count `bytes` more against the heap limit, or fail without change.
-    pub(crate) fn reserve_heap(&self, bytes: usize) -> Result<(), AllocError> {
+    /// Returns the heap size with them, for [`SpaceInner::note_peak`].
+    pub(crate) fn reserve_heap(&self, bytes: usize) -> Result<usize, AllocError> {
         let before = self.heap_bytes.fetch_add(bytes, Ordering::AcqRel);
         if let Some(limit) = self.config.get_heap_limit() {
             if before + bytes > limit {
@@ -533,7 +553,18 @@ impl SpaceInner {
                 return Err(AllocError::HeapExhausted { requested: bytes, heap_bytes: before, limit });
             }
         }
-        Ok(())
+        Ok(before + bytes)
+    }
+
+    /// Raise the high-water mark to `now`, the heap size a reservation
+    /// returned, once the memory it reserved is in use (a reservation
+    /// undone after a refused mapping changes nothing, FI1). A block's
+    /// worth or more at a time, never on the bump path; the load spares
+    /// the read-modify-write once the peak is behind us.
+    pub(crate) fn note_peak(&self, now: usize) {
+        if now > self.peak_heap_bytes.load(Ordering::Relaxed) {
+            self.peak_heap_bytes.fetch_max(now, Ordering::Relaxed);
+        }
     }
 
     pub(crate) fn unreserve_heap(&self, bytes: usize) {

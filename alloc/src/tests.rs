@@ -109,6 +109,13 @@ fn misuse_is_an_error() {
     assert!(err.to_string().contains("heap limit"));
     assert!(s.heap_bytes() <= 4 * BLOCK_BYTES);
     assert!(Space::new(Config::default().heap_limit(0)).is_err());
+    // Below one block nothing small could be allocated: refused, with the
+    // reason; one block is enough.
+    for limit in [1, 100, BLOCK_BYTES - 1] {
+        let err = Space::new(Config::default().heap_limit(limit)).err().expect("refused");
+        assert!(matches!(err, AllocError::InvalidConfig(m) if m.contains("one block")), "{limit}: {err}");
+    }
+    assert!(Space::new(Config::default().heap_limit(BLOCK_BYTES)).is_ok());
     assert!(Space::new(Config::default().fold_bytes(0)).is_err());
 }
 

@@ -248,6 +248,8 @@ fn run(opts: &Opts, heap: &Heap) -> Report {
             detail: "the run committed and checked nothing (too short, or no thread started)".into(),
         });
     }
+    // The heap's own high-water mark also catches peaks between samples.
+    let peak_heap = peak_heap.max(stats.peak_heap_bytes);
     Report::new(opts, threads, (stats, heap.tx_counts()), elapsed, peak_heap, heap_samples, failure)
 }
 

@@ -299,7 +299,6 @@ impl Collector {
         s.full_cycles += u64::from(full);
         s.max_cycle = s.max_cycle.max(cycle.duration);
         s.total += cycle.duration;
-        s.peak_heap = s.peak_heap.max(cycle.heap_bytes);
         s.heap_goal = cs.goal;
         if s.recent.len() == 64 {
             s.recent.pop_front();

@@ -249,8 +249,9 @@ pub struct GcStats {
     pub total_cycle_time: Duration,
     /// Current heap size in bytes (blocks in use plus large objects).
     pub heap_bytes: u64,
-    /// Largest heap size seen at the end of a cycle or by this snapshot
-    /// (so never below `heap_bytes`, cycles or not).
+    /// The largest the heap has been since it was made (blocks in use
+    /// plus large objects, at their high-water mark; never below
+    /// `heap_bytes`), whatever cycles have freed since.
     pub peak_heap_bytes: u64,
     /// The pacer's goal for the next cycle, in bytes of objects in use
     /// (`CycleStats::heap_goal`); 0 before the first cycle.
@@ -391,7 +392,6 @@ pub(crate) struct StatsState {
     pub(super) recent: VecDeque<CycleStats>,
     pub(super) max_cycle: Duration,
     pub(super) total: Duration,
-    pub(super) peak_heap: u64,
     pub(super) heap_goal: u64,
     /// Pauses of detached mutators.
     pub(super) detached_pauses: Pauses,
@@ -405,7 +405,6 @@ impl StatsState {
             recent: VecDeque::new(),
             max_cycle: Duration::ZERO,
             total: Duration::ZERO,
-            peak_heap: 0,
             heap_goal: 0,
             detached_pauses: Pauses::new(),
         }
@@ -452,7 +451,10 @@ impl super::Collector {
             max_cycle: s.max_cycle,
             total_cycle_time: s.total,
             heap_bytes: heap.space.heap_bytes() as u64,
-            peak_heap_bytes: s.peak_heap.max(heap.space.heap_bytes() as u64),
+            // The space raises its high-water mark just after the heap
+            // grows (once the block or mapping is in hand): a snapshot in
+            // between reads the larger size.
+            peak_heap_bytes: (heap.space.peak_heap_bytes() as u64).max(heap.space.heap_bytes() as u64),
             heap_goal: s.heap_goal,
             pauses: pauses.wall,
             pause_cpu: pauses.cpu,
