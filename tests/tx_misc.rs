@@ -142,6 +142,20 @@ fn the_heap_limit_is_a_clean_error() {
         tx.alloc(Cell { value: Value::new(0), next: Ref::null() })?;
     });
     assert!(matches!(r, Err(TxError::Alloc(tmgc::alloc::AllocError::HeapExhausted { .. }))), "{r:?}");
+    // One message with the whole story, printed once by a printer that
+    // walks the chain (`anyhow`'s `{:#}`, say): no source repeats it.
+    let r = m.transaction::<(), &str>(|tx| loop {
+        tx.alloc(Cell { value: Value::new(0), next: Ref::null() })?;
+    });
+    let e: Box<dyn std::error::Error> = Box::new(r.unwrap_err());
+    let mut chain = vec![e.to_string()];
+    let mut next = e.source();
+    while let Some(s) = next {
+        chain.push(s.to_string());
+        next = s.source();
+    }
+    assert_eq!(chain.len(), 1, "{chain:?}");
+    assert!(chain[0].starts_with("transaction rolled back: heap limit of 1048576 bytes reached"), "{chain:?}");
     // Nothing lost: the old object is intact and new transactions work.
     let v = m
         .transaction::<_, ()>(|tx| {

@@ -148,15 +148,10 @@ impl<E: fmt::Display> fmt::Display for TxError<E> {
     }
 }
 
-impl<E: fmt::Debug + fmt::Display> std::error::Error for TxError<E> {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            TxError::Alloc(e) => Some(e),
-            TxError::Root(r) => Some(r),
-            _ => None,
-        }
-    }
-}
+/// No `source()`: each variant's message already carries the inner
+/// error's (so a printer that walks the chain does not print it twice);
+/// match the variant to reach the inner error itself.
+impl<E: fmt::Debug + fmt::Display> std::error::Error for TxError<E> {}
 
 /// Errors of heap set-up and attachment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,14 +203,9 @@ impl fmt::Display for HeapError {
     }
 }
 
-impl std::error::Error for HeapError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            HeapError::Alloc(e) => Some(e),
-            _ => None,
-        }
-    }
-}
+/// No `source()`, as for [`TxError`]: `Alloc`'s message is the inner
+/// error's.
+impl std::error::Error for HeapError {}
 
 /// Why a collection did not end well.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -275,6 +275,8 @@ impl Config {
     }
 
     /// The heap limit: shorthand for `alloc(self.get_alloc().clone().heap_limit(bytes))`.
+    /// At least one block ([`crate::alloc::BLOCK_BYTES`], 32 KiB): [`Heap::new`]
+    /// refuses a smaller one with `InvalidConfig`.
     pub fn heap_limit(mut self, bytes: usize) -> Self {
         self.alloc = self.alloc.heap_limit(bytes);
         self
@@ -488,6 +490,25 @@ impl HeapInner {
 #[derive(Clone)]
 pub struct Heap {
     pub(crate) inner: Arc<HeapInner>,
+}
+
+/// The heap's size and limit, read from atomics: no lock is taken, so it
+/// prints anywhere, even from code the collector runs.
+///
+/// ```
+/// let heap = tmgc::Heap::new(tmgc::Config::default().heap_limit(1 << 20)).unwrap();
+/// assert!(format!("{heap:?}").starts_with("Heap { heap_bytes: 0, peak_heap_bytes: 0, heap_limit: Some(1048576)"));
+/// ```
+impl std::fmt::Debug for Heap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let space = &self.inner.space;
+        f.debug_struct("Heap")
+            .field("heap_bytes", &space.heap_bytes())
+            .field("peak_heap_bytes", &space.peak_heap_bytes())
+            .field("heap_limit", &space.config().get_heap_limit())
+            .field("commits", &self.inner.commits.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
 }
 
 #[cfg(not(tmgc_loom))]

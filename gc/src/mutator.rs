@@ -611,6 +611,26 @@ impl Mutator {
     }
 }
 
+/// The mutator's id and its own counts; nothing is locked, so it prints
+/// anywhere, even from code the collector runs.
+///
+/// ```
+/// let heap = tmgc::Heap::new(tmgc::Config::default()).unwrap();
+/// let mut m = heap.attach().unwrap();
+/// m.atomically(|_| Ok(())).unwrap();
+/// assert!(format!("{m:?}").starts_with(&format!("Mutator {{ id: {}, commits: 1", m.id())));
+/// ```
+impl std::fmt::Debug for Mutator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mutator")
+            .field("id", &self.rec.id)
+            .field("commits", &self.commits)
+            .field("conflicts", &self.conflicts)
+            .field("allocations", &self.allocations)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Drop for Mutator {
     fn drop(&mut self) {
         if crate::gcwork::inside() {
