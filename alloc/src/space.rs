@@ -285,7 +285,9 @@ impl Space {
 
     /// The largest [`heap_bytes`](Space::heap_bytes) has been since the
     /// space was made: blocks in use plus large objects, at its high-water
-    /// mark, whatever sweeps have given back since.
+    /// mark, whatever sweeps have given back since. Like `heap_bytes`, it
+    /// may count another thread's reservation in flight that a refused
+    /// mapping then undoes (never one above the limit).
     pub fn peak_heap_bytes(&self) -> usize {
         self.inner.peak_heap_bytes.load(Ordering::Relaxed)
     }

@@ -452,11 +452,15 @@ fn large_objects_are_swept_and_unmapped() {
     fill(keep, LARGE_THRESHOLD + 1, 3);
     let _dead = a.alloc(LARGE_THRESHOLD * 3, 8).unwrap();
     assert_eq!(s.stats().large_objects, 2);
+    let both = s.heap_bytes();
+    assert_eq!(s.peak_heap_bytes(), both, "the large mappings raise the peak");
     assert!(s.is_cell_start(keep.as_ptr()));
     mark(keep);
     let r = collect(&s);
     assert_eq!(r.large_freed, 1);
     assert_eq!(s.stats().large_objects, 1);
+    assert!(s.heap_bytes() < both);
+    assert_eq!(s.peak_heap_bytes(), both, "the peak stays after the sweep");
     assert!(holds(keep, LARGE_THRESHOLD + 1, 3));
     // SAFETY: `keep` is a live large object.
     assert!(unsafe { cell_bytes(keep) } > LARGE_THRESHOLD);
@@ -922,6 +926,8 @@ fn refused_mappings_change_nothing_and_pass() {
     };
     assert!(matches!(err, AllocError::OutOfMemory { .. }), "{err:?}");
     let heap = s.stats().heap_bytes;
+    // The refused chunk's reservation was undone, and never raised the peak.
+    assert_eq!(s.peak_heap_bytes(), heap);
     assert!(kept.len() >= (DATA_BLOCKS - 1) * (BLOCK_BYTES / 1024), "refused before the chunk was full");
     let p = a.alloc(1024, 8).expect("the next chunk maps");
     assert!(s.stats().heap_bytes > heap);

@@ -251,7 +251,9 @@ pub struct GcStats {
     pub heap_bytes: u64,
     /// The largest the heap has been since it was made (blocks in use
     /// plus large objects, at their high-water mark; never below
-    /// `heap_bytes`), whatever cycles have freed since.
+    /// `heap_bytes`), whatever cycles have freed since. Like
+    /// `heap_bytes`, it may count a reservation in flight that a refused
+    /// mapping or the limit then undoes (`tmgc_alloc::Space::peak_heap_bytes`).
     pub peak_heap_bytes: u64,
     /// The pacer's goal for the next cycle, in bytes of objects in use
     /// (`CycleStats::heap_goal`); 0 before the first cycle.

@@ -1,7 +1,8 @@
 //! A transaction's reads and writes: the inlined fast paths (solo mode,
 //! an owned object's one-load reads (`Tx::plain`, OW9 of `owned`), a
-//! re-read of the object read last, the first write to it), and the
-//! snapshot rules of the module docs of `tx` behind them.
+//! re-read of the object read last, one of the transaction's own new objects,
+//! the first write to it), and the snapshot rules of the module docs of
+//! `tx` behind them.
 
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
@@ -389,7 +390,7 @@ impl<'tx> Tx<'tx> {
 
     /// Read one field word of `obj`: the inlined fast paths (solo mode
     /// before any write; the owned object `Tx::plain` names, before any
-    /// write; one of our new objects; a re-read of the object read last),
+    /// write; a re-read of the object read last; one of our new objects),
     /// then the rest.
     #[inline]
     pub(super) fn read_field<F: FieldWord>(&mut self, obj: NonNull<Header>, w: &F) -> Result<F::Value, Conflict> {
@@ -409,21 +410,20 @@ impl<'tx> Tx<'tx> {
             );
             return Ok(w.load(Ordering::Acquire));
         }
-        if Self::is_new(obj) {
-            // Ours and unpublished: written in place (never logged), read
-            // by nobody else. The header shares the field's cache line in
-            // a small object, and a read of a published one loads it
-            // anyway. Tested before the re-read below: a new object is
-            // never `last_read`, and a walk over a tree this attempt built
-            // (binary-trees' `check` with 2 threads) reads only these.
-            return Ok(w.load(Ordering::Relaxed));
-        }
         if self.unlogged {
             // The object read last (a record's fields in turn), with
-            // nothing logged to look up first.
+            // nothing logged to look up first: no header load (a new
+            // object is never `last_read`: those are read in place, below,
+            // and never join the read set).
             if let Some(v) = self.reread(obj, || w.load(Ordering::Acquire)) {
                 return Ok(v);
             }
+        }
+        if Self::is_new(obj) {
+            // Ours and unpublished: written in place (never logged), read
+            // by nobody else. The header shares the field's cache line in
+            // a small object, and a read of a published one loads it anyway.
+            return Ok(w.load(Ordering::Relaxed));
         }
         self.read_field_slow(obj, w)
     }
