@@ -3,7 +3,7 @@
 //! aborts and panics and classifies every outcome.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use tmgc::{Abort, Heap, Mutator, Tx, TxError};
@@ -96,6 +96,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) workload: &'static str,
     pub(crate) until: Instant,
     pub(crate) stop: &'a AtomicBool,
+    /// Commits of every thread, counted only under `--ops`.
+    pub(crate) committed: &'a AtomicU64,
     pub(crate) counters: Counters,
     /// The running workload's checks hold for commits it does not see
     /// the result of (a fault past the commit point: rolled forward, the
@@ -106,7 +108,9 @@ pub(crate) struct Ctx<'a> {
 impl Ctx<'_> {
     /// Should the workload keep going (its slice is not over, no failure)?
     pub(crate) fn running(&self) -> bool {
-        Instant::now() < self.until && !self.stop.load(Ordering::Relaxed)
+        Instant::now() < self.until
+            && !self.stop.load(Ordering::Relaxed)
+            && self.opts.ops.is_none_or(|n| self.committed.load(Ordering::Relaxed) < n)
     }
 
     pub(crate) fn fail(&self, detail: impl Into<String>) -> Failure {
@@ -156,6 +160,10 @@ impl Ctx<'_> {
             }
             Ok(Ok(r)) => {
                 self.counters.commits += 1;
+                if self.opts.ops.is_some() {
+                    // Only when asked: a shared counter every commit touches.
+                    self.committed.fetch_add(1, Ordering::Relaxed);
+                }
                 Ok(Some(r))
             }
             Ok(Err(TxError::Aborted(Stop::Injected))) => {

@@ -40,6 +40,10 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    if opts.nursery_mib.is_some() && !opts.generational {
+        eprintln!("tmgc-stress: --nursery-mib sets generational mode's nursery: give --generational too");
+        return ExitCode::from(2);
+    }
     if opts.fault_permille > 0 && !cfg!(feature = "faults") {
         eprintln!(
             "tmgc-stress: --fault-permille needs the build feature `faults`: \
@@ -68,7 +72,7 @@ fn main() -> ExitCode {
         .min_trigger_bytes(opts.min_trigger_mib << 20)
         .verify(opts.verify)
         .generational(opts.generational)
-        .nursery_bytes(opts.nursery_mib << 20)
+        .nursery_bytes(opts.nursery_mib.unwrap_or(32) << 20)
         .solo(!opts.no_solo)
         .give_way(!opts.no_give_way)
         .background(!opts.no_background)
@@ -138,6 +142,7 @@ fn run(opts: &Opts, heap: &Heap) -> Report {
                         workload: "",
                         until: start,
                         stop: &stop,
+                        committed: &commits,
                         counters: Counters::default(),
                         forward_ok: false,
                     };
@@ -147,9 +152,7 @@ fn run(opts: &Opts, heap: &Heap) -> Report {
                         ctx.workload = w.name();
                         ctx.forward_ok = w == Workload::Graph;
                         ctx.until = (Instant::now() + Duration::from_millis(opts.slice_ms)).min(end);
-                        let before = ctx.counters.commits;
                         let r = workloads::run(w, &mut ctx, &shared);
-                        commits.fetch_add(ctx.counters.commits - before, Ordering::Relaxed);
                         if let Err(f) = r {
                             failure.lock().unwrap().get_or_insert(f);
                             stop.store(true, Ordering::Relaxed);

@@ -83,15 +83,17 @@ pub(crate) struct Opts {
     /// Mutator threads (default: the number of cores). More than cores is
     /// allowed, up to 16 per core (at least 256): past that, threads
     /// starting and ending their slices no longer fit the duration.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_parser = at_least_one)]
     pub(crate) threads: Option<u64>,
     /// How long to run, in seconds (more than 0; threads still starting
     /// when it is over are not started).
-    #[arg(long, default_value_t = 30.0, value_parser = positive_seconds)]
+    #[arg(long, default_value_t = 30.0, allow_negative_numbers = true, value_parser = positive_seconds)]
     pub(crate) duration: f64,
-    /// Stop after this many committed transactions in all (instead of, or
-    /// before, the duration).
-    #[arg(long)]
+    /// Stop after about this many committed transactions in all (at
+    /// least 1; instead of, or before, the duration): each thread stops
+    /// at its next check once the total is reached, so a run may pass it
+    /// by a few transactions a thread.
+    #[arg(long, value_parser = at_least_one)]
     pub(crate) ops: Option<u64>,
     /// Seed: thread i's operations come from seed + i, so a run is
     /// reproducible from its seed (up to thread interleaving).
@@ -102,13 +104,13 @@ pub(crate) struct Opts {
     #[arg(long, value_enum, value_delimiter = ',')]
     pub(crate) workloads: Vec<Workload>,
     /// Length of one workload slice, in milliseconds (at least 1).
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 1000, value_parser = at_least_one)]
     pub(crate) slice_ms: u64,
     /// Heap limit in MiB.
     #[arg(long, default_value_t = 512)]
     pub(crate) heap_limit_mib: usize,
     /// Pacer growth factor: a cycle starts after allocating this times the live bytes.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true, value_parser = positive_factor)]
     pub(crate) growth_factor: f64,
     /// Smallest allocation volume (MiB) that triggers a cycle.
     #[arg(long, default_value_t = 8)]
@@ -138,9 +140,10 @@ pub(crate) struct Opts {
     /// commit barrier's remembered set) between full ones.
     #[arg(long)]
     pub(crate) generational: bool,
-    /// Generational mode: the least allocation (MiB) between young cycles.
-    #[arg(long, default_value_t = 32)]
-    pub(crate) nursery_mib: u64,
+    /// Generational mode: the least allocation (MiB) between young cycles
+    /// (default 32; only with --generational).
+    #[arg(long)]
+    pub(crate) nursery_mib: Option<u64>,
     /// Solo mode off (`Config::solo(false)`): full concurrency control
     /// even while one thread is attached.
     #[arg(long)]
@@ -169,6 +172,20 @@ pub(crate) struct Opts {
 pub(crate) fn max_threads() -> usize {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     (16 * cores).max(256)
+}
+
+fn at_least_one(s: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(v) if v >= 1 => Ok(v),
+        _ => Err(format!("`{s}` is not a whole number of at least 1")),
+    }
+}
+
+fn positive_factor(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("`{s}` is not a positive number")),
+    }
 }
 
 fn positive_seconds(s: &str) -> Result<f64, String> {

@@ -12,18 +12,37 @@ fn run(args: &[&str]) -> (i32, String) {
 #[test]
 fn bad_inputs_are_clear_errors() {
     for (args, says) in [
-        (&["--threads", "0"][..], "0 is not in 1.."),
+        (&["--threads", "0"][..], "`0` is not a whole number of at least 1"),
+        (&["--ops", "0"][..], "`0` is not a whole number of at least 1"),
         (&["--abort-percent", "150"][..], "150 is not in 0..=99"),
         (&["--panic-permille", "1000"][..], "1000 is not in 0..=999"),
-        (&["--slice-ms", "0"][..], "0 is not in 1.."),
+        (&["--slice-ms", "0"][..], "`0` is not a whole number of at least 1"),
         (&["--duration", "0"][..], "not a positive number of seconds"),
         (&["--duration=-3"][..], "not a positive number of seconds"),
+        (&["--duration", "-1"][..], "not a positive number of seconds"),
+        (&["--growth-factor", "-1"][..], "`-1` is not a positive number"),
+        (&["--nursery-mib", "64", "--duration", "1"][..], "give --generational too"),
         (&["--threads", "100000", "--duration", "1"][..], "more than this machine can run"),
     ] {
         let (code, err) = run(args);
         assert_eq!(code, 2, "{args:?} exits 2: {err}");
         assert!(err.contains(says), "{args:?}: {err}");
     }
+}
+
+#[test]
+fn ops_stops_the_run_near_its_count() {
+    // Every thread checks the shared count before each transaction, so a
+    // run passes it by at most a few transactions a thread (not a slice).
+    let out = Command::new(env!("CARGO_BIN_EXE_tmgc-stress"))
+        .args(["--ops", "1000", "--threads", "2", "--slice-ms", "5000", "--duration", "20", "--json"])
+        .output()
+        .expect("the harness runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON report");
+    let commits = v["commits"].as_u64().expect("a commit count");
+    assert!((1000..1100).contains(&commits), "{commits} commits for --ops 1000: {stdout}");
 }
 
 #[test]
