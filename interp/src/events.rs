@@ -153,10 +153,12 @@ pub(crate) fn run(it: &mut Interp, initial: Vec<GlobalRoot<Dyn>>) -> EventStats 
         for _ in 1..workers {
             let shared = Arc::clone(&shared);
             let heap: Heap = it.heap.clone();
-            let h = std::thread::Builder::new()
-                .name("tmgc-scheme-worker".into())
-                .stack_size(crate::STACK_BYTES)
-                .spawn_scoped(s, move || {
+            // The stack the limits assume, and the margin past it that the
+            // binary keeps on its own thread.
+            let stack = shared.limits.stack_bytes + (64 << 20);
+            let h = std::thread::Builder::new().name("tmgc-scheme-worker".into()).stack_size(stack).spawn_scoped(
+                s,
+                move || {
                     let mut m = match heap.attach() {
                         Ok(m) => m,
                         Err(e) => {
@@ -166,9 +168,19 @@ pub(crate) fn run(it: &mut Interp, initial: Vec<GlobalRoot<Dyn>>) -> EventStats 
                     };
                     let mut lambdas = Vec::new();
                     worker(&shared, &mut m, &mut lambdas)
-                })
-                .expect("a worker thread starts");
-            handles.push(h);
+                },
+            );
+            match h {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    // Fewer workers, same results: the main thread is one.
+                    eprintln!(
+                        "tmgc-scheme: a worker thread could not start ({e}); running events on {} of {workers} threads",
+                        handles.len() + 1
+                    );
+                    break;
+                }
+            }
         }
         // The main thread is worker 0, with its own mutator.
         let mine = worker(&shared, &mut it.m, &mut it.lambdas);

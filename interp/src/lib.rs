@@ -213,7 +213,11 @@ impl Interp {
             }
             Ok(())
         })
-        .map_err(|_| HeapError::Config("the builtins could not be bound"))?;
+        .map_err(|e| match e {
+            // The first chunk could not be mapped (`ulimit -v`, say): say so.
+            TxError::Alloc(a) => HeapError::Alloc(a),
+            _ => HeapError::Config("the builtins could not be bound"),
+        })?;
         let sink = if opts.capture { Sink::Buffer(Arc::new(Mutex::new(String::new()))) } else { Sink::Stdout };
         Ok(Interp {
             heap,

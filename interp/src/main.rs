@@ -14,7 +14,7 @@ use tmgc::Config;
 use tmgc_scheme::{Interp, Options, STACK_BYTES};
 
 /// A Scheme whose event handlers run as parallel transactions on the tmgc heap.
-#[derive(Parser, Debug)]
+#[derive(Parser, Debug, Clone)]
 #[command(version, about)]
 struct Args {
     /// The program to run (a REPL on standard input without one).
@@ -41,18 +41,34 @@ struct Args {
     max_depth: u32,
 }
 
+/// The smallest stack the binary falls back to: 64 MiB of margin (the
+/// stack the interpreter may not use) and 64 MiB for recursion.
+const MIN_STACK_BYTES: usize = 128 << 20;
+
 fn main() -> ExitCode {
     let args = Args::parse();
-    // Deep recursion needs a deep stack: run on a thread with one.
-    let h = std::thread::Builder::new()
-        .name("tmgc-scheme".into())
-        .stack_size(STACK_BYTES)
-        .spawn(move || run(args))
-        .expect("the interpreter thread starts");
-    h.join().unwrap_or(ExitCode::from(70))
+    // Deep recursion needs a deep stack: run on a thread with one. Where
+    // the address space is capped (`ulimit -v`), halve it until a thread
+    // starts; the recursion limit follows the stack it got.
+    let mut stack = STACK_BYTES;
+    loop {
+        let a = args.clone();
+        match std::thread::Builder::new().name("tmgc-scheme".into()).stack_size(stack).spawn(move || run(a, stack)) {
+            Ok(h) => return h.join().unwrap_or(ExitCode::from(70)),
+            Err(_) if stack / 2 >= MIN_STACK_BYTES => stack /= 2,
+            Err(e) => {
+                eprintln!(
+                    "tmgc-scheme: cannot start a thread with a {} MiB stack ({e}); \
+                     raise the address-space limit (`ulimit -v`)",
+                    stack >> 20
+                );
+                return ExitCode::from(71);
+            }
+        }
+    }
 }
 
-fn run(args: Args) -> ExitCode {
+fn run(args: Args, stack: usize) -> ExitCode {
     let mut config = Config::default().min_trigger_bytes(tmgc_scheme::MIN_TRIGGER_BYTES);
     if args.no_solo {
         config = config.solo(false);
@@ -62,7 +78,7 @@ fn run(args: Args) -> ExitCode {
         .gil(args.gil)
         .config(config)
         .max_depth(args.max_depth)
-        .stack_bytes(STACK_BYTES - (64 << 20));
+        .stack_bytes(stack - (64 << 20));
     let mut it = match Interp::new(opts) {
         Ok(it) => it,
         Err(e) => {
@@ -77,7 +93,12 @@ fn run(args: Args) -> ExitCode {
                 if !v.is_empty() {
                     println!("{v}");
                 }
-                ExitCode::SUCCESS
+                // As for a file: an event that failed fails the run.
+                if it.event_stats().errors == 0 {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
             }
             Err(e) => {
                 eprintln!("tmgc-scheme: {e}");
