@@ -1,0 +1,45 @@
+//! The binary's exit status and its start under a capped address space.
+
+use std::process::Command;
+
+fn scheme(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tmgc-scheme")).args(args).output().expect("the binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_failed_event_fails_an_expression_as_it_fails_a_file() {
+    let prog = "(spawn-event (lambda () (car 5)))";
+    let (code, _, err) = scheme(&["-e", prog]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("car: expected a pair, got 5"), "{err}");
+    let path = std::env::temp_dir().join(format!("tmgc-scheme-cli-{}.scm", std::process::id()));
+    std::fs::write(&path, prog).unwrap();
+    let (code, _, err) = scheme(&[path.to_str().unwrap()]);
+    std::fs::remove_file(&path).ok();
+    assert_eq!(code, 1, "{err}");
+    let (code, out, err) = scheme(&["-e", "(spawn-event (lambda () (display 7)))"]);
+    assert_eq!((code, out.as_str()), (0, "7"), "{err}");
+}
+
+/// Under `ulimit -v` too small for the 1 GiB stack, the binary starts on
+/// a smaller one instead of panicking (it did: "the interpreter thread
+/// starts").
+#[cfg(target_os = "linux")]
+#[test]
+fn a_capped_address_space_gets_a_smaller_stack_not_a_panic() {
+    let bin = env!("CARGO_BIN_EXE_tmgc-scheme");
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -v 700000 && exec '{bin}' -e '(display (+ 1 2))'"))
+        .output()
+        .expect("sh runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "3");
+}
