@@ -336,6 +336,12 @@ impl<'a, 'tx> Ctx<'a, 'tx> {
         }
     }
 
+    /// Whether this thread has used the stack the interpreter may use: a
+    /// builtin that recurses on a structure (`equal?`) stops there.
+    pub(crate) fn stack_exhausted(&self) -> bool {
+        stack_here() < self.stack_floor
+    }
+
     #[cold]
     #[inline(never)]
     fn too_deep(&self) -> R<Val<'tx>> {

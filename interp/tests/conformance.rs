@@ -134,6 +134,47 @@ fn a_circular_list_is_an_error_not_a_hang() {
 }
 
 #[test]
+fn equal_on_circular_structures_terminates_with_the_answer() {
+    let eval = |src: &str| {
+        let mut it = Interp::new(Options::default().capture_output(true)).unwrap();
+        it.eval_str(src).unwrap()
+    };
+    let cyc = "(define (cyc . xs) (let ((l (list-copy xs))) (set-cdr! (list-tail l (- (length xs) 1)) l) l))";
+    // R7RS: equal? terminates on circular data; two infinite lists are
+    // equal when no walk tells them apart.
+    for (a, b, want) in [
+        ("(cyc 1 2)", "(cyc 1 2)", "#t"),
+        ("(cyc 1 2)", "(cyc 1 3)", "#f"),
+        ("(cyc 1 2)", "(cyc 1 2 1 2)", "#t"),
+        ("(cyc 1 2)", "(cyc 1 2 1)", "#f"),
+        ("(cons 0 (cyc 1))", "(cons 0 (cyc 1))", "#t"),
+    ] {
+        assert_eq!(eval(&format!("{cyc} (equal? {a} {b})")), want, "{a} {b}");
+    }
+    // Through cars and vectors too; a difference past many steps is found.
+    assert_eq!(eval("(define a (list 1)) (set-car! a a) (define b (list 1)) (set-car! b b) (equal? a b)"), "#t");
+    assert_eq!(
+        eval("(define v (vector 1 2)) (vector-set! v 0 v) (define w (vector 1 2)) (vector-set! w 0 w) (equal? v w)"),
+        "#t"
+    );
+    assert_eq!(
+        eval("(define v (vector 1 2)) (vector-set! v 0 v) (define w (vector 1 3)) (vector-set! w 0 w) (equal? v w)"),
+        "#f"
+    );
+    let long = "(define (make n) (let loop ((i 0) (l '())) (if (= i n) l (loop (+ i 1) (cons i l)))))";
+    assert_eq!(
+        eval(&format!("{long} (define a (make 50000)) (define b (make 50000)) (set-car! b 7) (equal? a b)")),
+        "#f"
+    );
+    assert_eq!(eval(&format!("{long} (equal? (make 50000) (make 50000))")), "#t");
+    // Nesting past the stack the interpreter may use (1 MiB by default)
+    // is an error, not a crash.
+    let e =
+        eval_err("(define (nest n x) (if (= n 0) x (nest (- n 1) (list x)))) (equal? (nest 200000 1) (nest 200000 1))");
+    assert!(e.msg.contains("equal?: a structure nested deeper than the stack allows"), "{e}");
+}
+
+#[test]
 fn reader_and_syntax_errors_name_what_is_missing() {
     assert!(eval_err("1/3").msg.contains("exact rationals are not supported"));
     assert!(eval_err("#e1.5").msg.contains("bad syntax"));

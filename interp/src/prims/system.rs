@@ -10,7 +10,48 @@ use crate::eval::Ctx;
 use crate::value::{self, classify, imm_of, kind, nil, types, Val, HK};
 
 /// `eq?` (0), `eqv?` (1) or `equal?` (2).
+///
+/// `equal?` terminates on circular structures (R7RS asks it to): after
+/// [`PLAIN_STEPS`] pairs and vectors compared, or [`PLAIN_DEPTH`] nested
+/// ones, it remembers each pair of objects it compares, and takes a pair
+/// met again as equal: whatever
+/// could differ below it is compared where the pair was met first, so a
+/// difference anywhere is still found (the two structures are equal when
+/// no path tells them apart). Nesting deeper than the interpreter's stack
+/// allows is an error, not a crash.
 pub(crate) fn equiv<'tx>(cx: &mut Ctx<'_, 'tx>, a: Val<'tx>, b: Val<'tx>, how: u8) -> R<bool> {
+    equiv_in(cx, a, b, how, &mut Seen { steps: 0, depth: 0, pairs: None })
+}
+
+/// Compound comparisons `equal?` makes before it remembers pairs of
+/// objects: most comparisons end far sooner, and pay nothing for cycles.
+const PLAIN_STEPS: u32 = 10_000;
+
+/// Nested comparisons (through cars and vector elements) `equal?` makes
+/// before it remembers pairs of objects: a cycle through cars nests.
+const PLAIN_DEPTH: u32 = 64;
+
+/// The pairs of objects one `equal?` compared (after [`PLAIN_STEPS`]).
+struct Seen {
+    steps: u32,
+    /// Nested comparisons now.
+    depth: u32,
+    pairs: Option<std::collections::HashSet<(usize, usize)>>,
+}
+
+impl Seen {
+    /// Whether `(x, y)` is being compared already (taken as equal).
+    fn again(&mut self, x: tmgc::Gc<'_, tmgc::Dyn>, y: tmgc::Gc<'_, tmgc::Dyn>) -> bool {
+        if self.steps < PLAIN_STEPS && self.depth < PLAIN_DEPTH && self.pairs.is_none() {
+            self.steps += 1;
+            return false;
+        }
+        let key = (x.as_ptr().addr(), y.as_ptr().addr());
+        !self.pairs.get_or_insert_with(Default::default).insert(key)
+    }
+}
+
+fn equiv_in<'tx>(cx: &mut Ctx<'_, 'tx>, a: Val<'tx>, b: Val<'tx>, how: u8, seen: &mut Seen) -> R<bool> {
     if a == b {
         return Ok(true);
     }
@@ -32,8 +73,17 @@ pub(crate) fn equiv<'tx>(cx: &mut Ctx<'_, 'tx>, a: Val<'tx>, b: Val<'tx>, how: u
             // Iterate down the cdrs, recurse on the cars.
             let (mut p, mut q) = (x, y);
             loop {
+                if seen.again(p, q) {
+                    return Ok(true);
+                }
+                if cx.stack_exhausted() {
+                    return err("equal?: a structure nested deeper than the stack allows");
+                }
                 let (pa, qa) = (cx.tx.tagged(p, 0)?, cx.tx.tagged(q, 0)?);
-                if !equiv(cx, pa, qa, 2)? {
+                seen.depth += 1;
+                let same = equiv_in(cx, pa, qa, 2, seen);
+                seen.depth -= 1;
+                if !same? {
                     return Ok(false);
                 }
                 let (pd, qd) = (cx.tx.tagged(p, 1)?, cx.tx.tagged(q, 1)?);
@@ -42,7 +92,7 @@ pub(crate) fn equiv<'tx>(cx: &mut Ctx<'_, 'tx>, a: Val<'tx>, b: Val<'tx>, how: u
                         p = a;
                         q = b;
                     }
-                    _ => return equiv(cx, pd, qd, 2),
+                    _ => return equiv_in(cx, pd, qd, 2, seen),
                 }
             }
         }
@@ -51,9 +101,18 @@ pub(crate) fn equiv<'tx>(cx: &mut Ctx<'_, 'tx>, a: Val<'tx>, b: Val<'tx>, how: u
             if n != cx.tx.array_len(y) {
                 return Ok(false);
             }
+            if seen.again(x, y) {
+                return Ok(true);
+            }
+            if cx.stack_exhausted() {
+                return err("equal?: a structure nested deeper than the stack allows");
+            }
             for i in 0..n {
                 let (ex, ey) = (cx.tx.elem(x, i)?, cx.tx.elem(y, i)?);
-                if !equiv(cx, ex, ey, 2)? {
+                seen.depth += 1;
+                let same = equiv_in(cx, ex, ey, 2, seen);
+                seen.depth -= 1;
+                if !same? {
                     return Ok(false);
                 }
             }
