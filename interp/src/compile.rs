@@ -700,7 +700,13 @@ impl<'c, 'tx> Compiler<'c, 'tx> {
                 let Some(l) = cl.list().filter(|l| !l.is_empty()) else {
                     return serr("a case clause must be a non-empty list", cl.pos);
                 };
-                let body = c.exprs_checked(&l[1..], tail, cl.pos)?;
+                let body = if l.len() == 3 && l[1].sym() == Some(known().arrow) {
+                    // `(data => f)` and `(else => f)`: f called on the key.
+                    let f = c.expr(&l[2], false)?;
+                    Node::Call { f: Box::new(f), args: Box::new([Node::Local(t)]), pos: l[2].pos, tail }
+                } else {
+                    c.exprs_checked(&l[1..], tail, cl.pos)?
+                };
                 if l[0].sym() == Some(known().else_) {
                     chain = body;
                     continue;

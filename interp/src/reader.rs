@@ -215,6 +215,34 @@ impl Reader {
                     Some('0') => s.push('\0'),
                     Some('\\') => s.push('\\'),
                     Some('"') => s.push('"'),
+                    Some('a') => s.push('\u{7}'),
+                    Some('b') => s.push('\u{8}'),
+                    Some('|') => s.push('|'),
+                    Some('x' | 'X') => {
+                        // R7RS: `\x<hex>;`, a Unicode scalar value.
+                        let mut hex = String::new();
+                        loop {
+                            match self.bump() {
+                                Some(';') => break,
+                                Some(c) if c.is_ascii_hexdigit() && hex.len() < 8 => hex.push(c),
+                                _ => {
+                                    return Err(SchemeError::at(
+                                        "bad string escape: \\x takes hex digits and a ';' (\\x41; is A)",
+                                        self.pos(),
+                                    ))
+                                }
+                            }
+                        }
+                        match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
+                            Some(c) => s.push(c),
+                            None => {
+                                return Err(SchemeError::at(
+                                    format!("bad string escape: \\x{hex}; is not a character"),
+                                    self.pos(),
+                                ))
+                            }
+                        }
+                    }
                     Some('\n') => {
                         while matches!(self.peek(), Some(' ' | '\t')) {
                             self.bump();

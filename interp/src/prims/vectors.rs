@@ -96,14 +96,28 @@ pub(crate) fn vector_fill<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, _: usize) -> R<V
     Ok(value::unspec())
 }
 
-pub(crate) fn vector_map<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, _: usize) -> R<Val<'tx>> {
-    let a = args(cx, b, 2);
-    let g = want(cx, "vector-map", "a vector", a[1], HK::Vector)?;
-    let len = cx.tx.array_len(g);
+/// The vectors of `(vector-map f v ...)` and `(vector-for-each f v ...)`,
+/// and the shortest one's length (R7RS: as `map` does with lists).
+fn vectors<'tx>(cx: &mut Ctx<'_, 'tx>, name: &str, a: &[Val<'tx>]) -> R<(Vec<tmgc::Gc<'tx, tmgc::Dyn>>, usize)> {
+    let mut gs = Vec::with_capacity(a.len() - 1);
+    for &v in &a[1..] {
+        gs.push(want(cx, name, "a vector", v, HK::Vector)?);
+    }
+    let len = gs.iter().map(|&g| cx.tx.array_len(g)).min().unwrap_or(0);
+    Ok((gs, len))
+}
+
+pub(crate) fn vector_map<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, n: usize) -> R<Val<'tx>> {
+    let a = args(cx, b, n);
+    let (gs, len) = vectors(cx, "vector-map", &a)?;
     let mut out = Vec::with_capacity(len);
+    let mut xs = Vec::with_capacity(gs.len());
     for i in 0..len {
-        let x = cx.tx.elem(g, i)?;
-        out.push(cx.call(a[0], &[x])?);
+        xs.clear();
+        for &g in &gs {
+            xs.push(cx.tx.elem(g, i)?);
+        }
+        out.push(cx.call(a[0], &xs)?);
     }
     let r = cx.tx.alloc_array(types().vector, len)?;
     for (i, v) in out.into_iter().enumerate() {
@@ -112,12 +126,16 @@ pub(crate) fn vector_map<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, _: usize) -> R<Va
     Ok(Tagged::Ref(r))
 }
 
-pub(crate) fn vector_for_each<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, _: usize) -> R<Val<'tx>> {
-    let a = args(cx, b, 2);
-    let g = want(cx, "vector-for-each", "a vector", a[1], HK::Vector)?;
-    for i in 0..cx.tx.array_len(g) {
-        let x = cx.tx.elem(g, i)?;
-        cx.call(a[0], &[x])?;
+pub(crate) fn vector_for_each<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, n: usize) -> R<Val<'tx>> {
+    let a = args(cx, b, n);
+    let (gs, len) = vectors(cx, "vector-for-each", &a)?;
+    let mut xs = Vec::with_capacity(gs.len());
+    for i in 0..len {
+        xs.clear();
+        for &g in &gs {
+            xs.push(cx.tx.elem(g, i)?);
+        }
+        cx.call(a[0], &xs)?;
     }
     Ok(value::unspec())
 }

@@ -15,6 +15,8 @@
 (check "cond test only" (cond (#f) (42)) 42)
 (check "case" (case (* 2 3) ((2 3 5 7) 'prime) ((1 4 6 8 9) 'composite)) 'composite)
 (check "case else" (case 'z ((a) 1) (else 2)) 2)
+(check "case =>" (case 3 ((3) => (lambda (x) (* x 10))) (else 0)) 30)
+(check "case else =>" (case 4 ((3) 0) (else => (lambda (x) (+ x 100)))) 104)
 (check "and" (and 1 2 3) 3)
 (check "and empty" (and) #t)
 (check "or" (or #f 2) 2)

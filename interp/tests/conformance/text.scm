@@ -18,3 +18,7 @@
 (check "string-index" (string-index "hello" #\l) 2)
 (check "string-join" (string-join '("a" "b" "c") "-") "a-b-c")
 (check "string" (string #\a #\b) "ab")
+(check "string->list with a start" (string->list "abcd" 1) '(#\b #\c #\d))
+(check "string->list with a range" (string->list "abcd" 1 3) '(#\b #\c))
+(check "string escape \\x" "\x41;\x3bb;" (string #\A (integer->char 955)))
+(check "string escapes \\a \\b \\|" (map char->integer (string->list "\a\b\|")) '(7 8 124))

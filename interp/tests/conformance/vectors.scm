@@ -10,3 +10,5 @@
 (check "sort vector" (sort #(3 1 2) <) #(1 2 3))
 (check "large vector" (let ((v (make-vector 100000 1))) (vector-set! v 99999 2) (vector-ref v 99999)) 2)
 (check "vector literal self-evaluates" #(1 "a" #\b) (vector 1 "a" #\b))
+(check "vector-map over several vectors" (vector-map + #(1 2 3) #(10 20)) #(11 22))
+(check "vector-for-each over several vectors" (let ((s 0)) (vector-for-each (lambda (a b) (set! s (+ s (* a b)))) #(1 2) #(3 4 5)) s) 11)
