@@ -358,3 +358,21 @@ fn a_projection_outside_the_object_panics_on_every_accessor() {
         .unwrap();
     assert_eq!(v, 7);
 }
+
+#[test]
+fn a_transaction_and_its_heap_print_with_debug() {
+    // Structs that hold them can derive Debug (missing_debug_implementations
+    // is enforced on the library crates).
+    let heap = Heap::new(Config::default()).unwrap();
+    let mut m = heap.attach().unwrap();
+    let s = m
+        .transaction::<_, ()>(|tx| {
+            let c = tx.alloc(Cell { value: Value::new(1), next: Ref::null() })?;
+            let r = tx.root(c);
+            Ok(format!("{tx:?} {c:?} {r:?}"))
+        })
+        .unwrap();
+    assert!(s.starts_with("Tx { solo: "), "{s}");
+    assert!(format!("{heap:?}").starts_with("Heap { heap_bytes: "), "{heap:?}");
+    assert!(format!("{m:?}").contains("commits: 1"), "{m:?}");
+}

@@ -33,6 +33,7 @@
 //! The design, its invariants and its measurements are in the workspace's
 //! `docs/ALLOCATION.md` and `docs/PERFORMANCE.md`.
 #![deny(missing_docs)]
+#![warn(missing_debug_implementations)]
 #![warn(unsafe_op_in_unsafe_fn)]
 
 // Linux only, stated plainly: mmap with MADV_HUGEPAGE and MADV_DONTNEED have no fallback here yet.

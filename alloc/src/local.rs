@@ -225,6 +225,16 @@ const PREFETCH_AHEAD: usize = 2048;
 /// commands).
 pub(crate) const FREE_KEEP: usize = 512;
 
+/// The allocator's id and the bytes it has in hand; no pointer is read.
+impl std::fmt::Debug for LocalAllocator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalAllocator")
+            .field("id", &self.id)
+            .field("region_bytes", &self.limit.addr().wrapping_sub(self.cursor.addr()))
+            .finish_non_exhaustive()
+    }
+}
+
 impl LocalAllocator {
     pub(crate) fn new(space: Arc<SpaceInner>) -> Self {
         LocalAllocator {

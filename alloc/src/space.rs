@@ -125,6 +125,17 @@ pub struct Space {
     pub(crate) inner: Arc<SpaceInner>,
 }
 
+/// The heap's size, high-water mark and limit, read from atomics: no lock.
+impl std::fmt::Debug for Space {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Space")
+            .field("heap_bytes", &self.heap_bytes())
+            .field("peak_heap_bytes", &self.peak_heap_bytes())
+            .field("heap_limit", &self.inner.config.get_heap_limit())
+            .finish_non_exhaustive()
+    }
+}
+
 /// What one call of [`Space::sweep`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]

@@ -112,7 +112,7 @@ fn misuse_is_an_error() {
     // Below one block nothing small could be allocated: refused, with the
     // reason; one block is enough.
     for limit in [1, 100, BLOCK_BYTES - 1] {
-        let err = Space::new(Config::default().heap_limit(limit)).err().expect("refused");
+        let err = Space::new(Config::default().heap_limit(limit)).expect_err("refused");
         assert!(matches!(err, AllocError::InvalidConfig(m) if m.contains("one block")), "{limit}: {err}");
     }
     assert!(Space::new(Config::default().heap_limit(BLOCK_BYTES)).is_ok());

@@ -203,6 +203,7 @@ impl<'tx, T: GcType> Deref for Gc<'tx, T> {
 }
 
 /// Marker type of dynamically typed objects ([`crate::DynType`]).
+#[derive(Debug)]
 pub enum Dyn {}
 
 /// Identity traits (`PartialEq`, `Eq`, `Hash`, `PartialOrd`, `Ord`) by the

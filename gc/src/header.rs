@@ -33,6 +33,17 @@ pub struct Header {
     vlock: AtomicU64,
 }
 
+/// The type's name and the flags; the version-lock word is left out (a
+/// transaction's business, and racy to read).
+impl std::fmt::Debug for Header {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Header")
+            .field("type", &self.type_info().name())
+            .field("flags", &self.flags())
+            .finish_non_exhaustive()
+    }
+}
+
 /// Bytes of the header: 16, one granule (two under `--cfg tmgc_granule8`).
 pub const HEADER_BYTES: usize = std::mem::size_of::<Header>();
 const _: () = assert!(HEADER_BYTES == 16);

@@ -86,6 +86,7 @@
 //! roots, read them with [`Tx::upgrade`]. Module [`alloc`] holds what a
 //! heap's user needs of the allocation layer (its `Config`, its error).
 #![deny(missing_docs)]
+#![warn(missing_debug_implementations)]
 
 // Linux only, stated plainly: membarrier, MADV_HUGEPAGE (through tmgc-alloc) and CLOCK_THREAD_CPUTIME_ID have no fallback here yet.
 #[cfg(not(target_os = "linux"))]

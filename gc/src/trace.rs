@@ -64,6 +64,12 @@ enum Sink<'a> {
     Mark(&'a mut Vec<Grey>),
 }
 
+impl std::fmt::Debug for Tracer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tracer").finish_non_exhaustive()
+    }
+}
+
 impl<'a> Tracer<'a> {
     /// A tracer reporting to `visitor`.
     pub fn new(visitor: &'a mut dyn Visitor) -> Self {

@@ -355,6 +355,13 @@ pub struct DynData<'a> {
     words: &'a [AtomicU64],
 }
 
+impl std::fmt::Debug for DynData<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let words: Vec<u64> = self.words.iter().map(|w| w.load(std::sync::atomic::Ordering::Relaxed)).collect();
+        f.debug_struct("DynData").field("words", &words).finish()
+    }
+}
+
 impl DynData<'_> {
     /// Number of data words.
     pub fn len(&self) -> usize {

@@ -107,3 +107,9 @@ pub struct Weak<T: ?Sized> {
     _never: std::convert::Infallible,
     _type: PhantomData<fn(&T) -> &T>,
 }
+
+impl<T: ?Sized> std::fmt::Debug for Weak<T> {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self._never {}
+    }
+}

@@ -19,6 +19,7 @@
 //! Entries are plain object addresses (`NonNull<u8>`); the `tmgc` crate
 //! wraps them in typed handles.
 #![deny(missing_docs)]
+#![warn(missing_debug_implementations)]
 
 use std::ptr::NonNull;
 

@@ -295,6 +295,16 @@ pub struct Tx<'tx> {
     _running: Parker<'tx>,
 }
 
+/// Whether the transaction runs in solo mode, and how much it has logged.
+impl std::fmt::Debug for Tx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tx")
+            .field("solo", &self.solo)
+            .field("logged_writes", &self.core.logs.writes.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl<'tx> Tx<'tx> {
     #[inline]
     pub(crate) fn begin(core: &'tx mut MutatorState, drops: &'tx Rc<RootDrops>, running: Parker<'tx>) -> Self {
