@@ -277,15 +277,15 @@ impl LocalAllocator {
             let size = granule_round(size);
             let p = self.cursor;
             if size <= self.limit.addr().wrapping_sub(p.addr()) {
-                // The start bit is staged by a byte store, no load: nothing
-                // chains one allocation to the next through memory (A5).
-                //
                 // SAFETY: `size <= limit - cursor`, so `p + size` stays in the
                 // current region of an owned block (A1), and `p` is not null;
                 // `stage_bias + p / GRANULE` is `stage` plus p's granule in
                 // that block, below BLOCK_GRANULES, the stage's length.
                 unsafe {
                     self.cursor = p.add(size);
+                    // The start bit is staged by a byte store, no load:
+                    // nothing chains one allocation to the next through
+                    // memory (A5).
                     *self.stage_bias.wrapping_add(p.addr() >> LOG_GRANULE) = STAGED;
                     // A hint, never a fault: it may point past the region.
                     #[cfg(all(target_arch = "x86_64", not(miri)))]

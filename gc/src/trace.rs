@@ -109,11 +109,11 @@ impl<'a> Tracer<'a> {
     pub unsafe fn edge(&mut self, obj: Option<NonNull<Header>>) {
         if let Some(o) = obj {
             match &mut self.sink {
-                // SAFETY: `o` is a live object (the caller's guarantee), as
-                // `shade` requires.
-                Sink::Mark(stack) => unsafe {
-                    shade(o, stack);
-                },
+                Sink::Mark(stack) => {
+                    // SAFETY: `o` is a live object (the caller's guarantee),
+                    // as `shade` requires.
+                    unsafe { shade(o, stack) };
+                }
                 Sink::Visitor(v) => v.visit(o),
             }
         }
