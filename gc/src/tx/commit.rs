@@ -973,12 +973,10 @@ impl<'tx> Tx<'tx> {
             self.heap().release_inevitable();
         }
         // Destructors of the values this attempt moved into the heap, as
-        // GC work (W0), as the sweep and a CM3 commit run them: a
-        // destructor cannot re-enter a heap, whichever of the three runs it.
-        let (panic, _) = {
-            let _work = crate::gcwork::GcWork::enter();
-            drop_news(self.core, self.ck.as_ref(), std::mem::take(&mut self.drop_news))
-        };
+        // GC work (W0, inside `drop_news`), as the sweep and a CM3 commit
+        // run them: a destructor cannot re-enter a heap, whichever of the
+        // three runs it.
+        let (panic, _) = drop_news(self.core, self.ck.as_ref(), std::mem::take(&mut self.drop_news));
         if let Some(ck) = self.ck.take() {
             self.core.alloc.rewind(&ck).expect("the attempt's own checkpoint");
             self.core.alloc.release(ck).expect("the attempt's own checkpoint");
@@ -1003,10 +1001,6 @@ impl<'tx> Tx<'tx> {
 /// (`GcStats::destructor_panics`), the commit unaffected. `with_drops`:
 /// some new object has a destructor (`Tx::drop_news`).
 fn reclaim_news(core: &mut MutatorState, ck: &Checkpoint, with_drops: bool) {
-    if !with_drops && core.logs.news.is_empty() {
-        return; // no destructor to run, no list to empty (`drop_news`)
-    }
-    let _work = crate::gcwork::GcWork::enter();
     let (_, panics) = drop_news(core, Some(ck), with_drops);
     if panics > 0 {
         core.heap.destructor_panics.fetch_add(panics, Ordering::Relaxed);
@@ -1020,7 +1014,8 @@ fn reclaim_news(core: &mut MutatorState, ck: &Checkpoint, with_drops: bool) {
 /// same values again): the rest run; the first panic is returned, with the
 /// number of panics. Lists and reads the new objects only if `with_drops`
 /// (some new object has a destructor: `Tx::drop_news`; the caller takes
-/// the flag, so a second call runs none).
+/// the flag, so a second call runs none). The destructors run as GC work
+/// (W0), entered here once there is something to do.
 fn drop_news(
     core: &mut MutatorState,
     ck: Option<&Checkpoint>,
@@ -1031,6 +1026,7 @@ fn drop_news(
         // buffer, LG1): most attempts that give their objects back.
         return (None, 0);
     }
+    let _work = crate::gcwork::GcWork::enter();
     if with_drops {
         if let Some(ck) = ck {
             core.logs.news.clear();
