@@ -373,6 +373,6 @@ fn a_transaction_and_its_heap_print_with_debug() {
         })
         .unwrap();
     assert!(s.starts_with("Tx { solo: "), "{s}");
-    assert!(format!("{heap:?}").starts_with("Heap { heap_bytes: "), "{heap:?}");
+    assert!(format!("{heap:?}").starts_with("Heap { space: Space { heap_bytes: "), "{heap:?}");
     assert!(format!("{m:?}").contains("commits: 1"), "{m:?}");
 }

@@ -492,21 +492,17 @@ pub struct Heap {
     pub(crate) inner: Arc<HeapInner>,
 }
 
-/// The heap's size and limit, read from atomics: no lock is taken, so it
-/// prints anywhere, even from code the collector runs.
+/// The heap's space (its size, high-water mark and limit, read from
+/// atomics): no lock is taken, so it prints anywhere, even from code the
+/// collector runs.
 ///
 /// ```
 /// let heap = tmgc::Heap::new(tmgc::Config::default()).unwrap();
-/// assert!(format!("{heap:?}").starts_with("Heap { heap_bytes: 0, peak_heap_bytes: 0, heap_limit: "));
+/// assert!(format!("{heap:?}").starts_with("Heap { space: Space { heap_bytes: 0, peak_heap_bytes: 0, heap_limit: "));
 /// ```
 impl std::fmt::Debug for Heap {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let space = &self.inner.space;
-        f.debug_struct("Heap")
-            .field("heap_bytes", &space.heap_bytes())
-            .field("peak_heap_bytes", &space.peak_heap_bytes())
-            .field("heap_limit", &space.config().get_heap_limit())
-            .finish_non_exhaustive()
+        f.debug_struct("Heap").field("space", &self.inner.space).finish_non_exhaustive()
     }
 }
 

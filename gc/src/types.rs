@@ -357,8 +357,7 @@ pub struct DynData<'a> {
 
 impl std::fmt::Debug for DynData<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let words: Vec<u64> = self.words.iter().map(|w| w.load(std::sync::atomic::Ordering::Relaxed)).collect();
-        f.debug_struct("DynData").field("words", &words).finish()
+        f.debug_list().entries(self.words.iter().map(|w| w.load(std::sync::atomic::Ordering::Relaxed))).finish()
     }
 }
 
