@@ -300,6 +300,18 @@ pub(crate) fn want<'tx>(cx: &mut Ctx<'_, 'tx>, name: &str, what: &str, v: Val<'t
 }
 
 /// `v` as a fixnum, or a wrong-type error.
+/// The optional `start` and `end` arguments at `stack[b + 1]` and
+/// `stack[b + 2]` of a call with `n` arguments, over a sequence of `len`
+/// items (`vector->list`, `vector-copy`, `string->list`).
+pub(crate) fn range<'tx>(cx: &mut Ctx<'_, 'tx>, name: &str, b: usize, n: usize, len: usize) -> R<(usize, usize)> {
+    let start = if n > 1 { int(cx, name, cx.stack[b + 1])? } else { 0 };
+    let end = if n > 2 { int(cx, name, cx.stack[b + 2])? } else { len as i64 };
+    if start < 0 || end < start || end as usize > len {
+        return err(format!("{name}: bad range {start}..{end} (length {len})"));
+    }
+    Ok((start as usize, end as usize))
+}
+
 pub(crate) fn int<'tx>(cx: &mut Ctx<'_, 'tx>, name: &str, v: Val<'tx>) -> R<i64> {
     match v {
         Tagged::Int(i) => Ok(i.get()),

@@ -14,11 +14,10 @@ use crate::value::{self, classify, imm_of, kind, nil, types, Val, HK};
 /// `equal?` terminates on circular structures (R7RS asks it to): after
 /// [`PLAIN_STEPS`] pairs and vectors compared, or [`PLAIN_DEPTH`] nested
 /// ones, it remembers each pair of objects it compares, and takes a pair
-/// met again as equal: whatever
-/// could differ below it is compared where the pair was met first, so a
-/// difference anywhere is still found (the two structures are equal when
-/// no path tells them apart). Nesting deeper than the interpreter's stack
-/// allows is an error, not a crash.
+/// met again as equal: whatever could differ below it is compared where
+/// the pair was met first, so a difference anywhere is still found (the
+/// two structures are equal when no path tells them apart). Nesting
+/// deeper than the interpreter's stack allows is an error, not a crash.
 pub(crate) fn equiv<'tx>(cx: &mut Ctx<'_, 'tx>, a: Val<'tx>, b: Val<'tx>, how: u8) -> R<bool> {
     equiv_in(cx, a, b, how, &mut Seen { steps: 0, depth: 0, pairs: None })
 }
@@ -31,7 +30,8 @@ const PLAIN_STEPS: u32 = 10_000;
 /// before it remembers pairs of objects: a cycle through cars nests.
 const PLAIN_DEPTH: u32 = 64;
 
-/// The pairs of objects one `equal?` compared (after [`PLAIN_STEPS`]).
+/// The pairs of objects one `equal?` compared (after [`PLAIN_STEPS`] or
+/// at [`PLAIN_DEPTH`]).
 struct Seen {
     steps: u32,
     /// Nested comparisons now.
@@ -40,14 +40,18 @@ struct Seen {
 }
 
 impl Seen {
-    /// Whether `(x, y)` is being compared already (taken as equal).
-    fn again(&mut self, x: tmgc::Gc<'_, tmgc::Dyn>, y: tmgc::Gc<'_, tmgc::Dyn>) -> bool {
+    /// Whether `(x, y)` is being compared already (taken as equal); an
+    /// error past the stack the interpreter may use.
+    fn again(&mut self, cx: &Ctx<'_, '_>, x: tmgc::Gc<'_, tmgc::Dyn>, y: tmgc::Gc<'_, tmgc::Dyn>) -> R<bool> {
+        if cx.stack_exhausted() {
+            return err("equal?: a structure nested deeper than the stack allows");
+        }
         if self.steps < PLAIN_STEPS && self.depth < PLAIN_DEPTH && self.pairs.is_none() {
             self.steps += 1;
-            return false;
+            return Ok(false);
         }
         let key = (x.as_ptr().addr(), y.as_ptr().addr());
-        !self.pairs.get_or_insert_with(Default::default).insert(key)
+        Ok(!self.pairs.get_or_insert_with(Default::default).insert(key))
     }
 }
 
@@ -73,11 +77,8 @@ fn equiv_in<'tx>(cx: &mut Ctx<'_, 'tx>, a: Val<'tx>, b: Val<'tx>, how: u8, seen:
             // Iterate down the cdrs, recurse on the cars.
             let (mut p, mut q) = (x, y);
             loop {
-                if seen.again(p, q) {
+                if seen.again(cx, p, q)? {
                     return Ok(true);
-                }
-                if cx.stack_exhausted() {
-                    return err("equal?: a structure nested deeper than the stack allows");
                 }
                 let (pa, qa) = (cx.tx.tagged(p, 0)?, cx.tx.tagged(q, 0)?);
                 seen.depth += 1;
@@ -101,11 +102,8 @@ fn equiv_in<'tx>(cx: &mut Ctx<'_, 'tx>, a: Val<'tx>, b: Val<'tx>, how: u8, seen:
             if n != cx.tx.array_len(y) {
                 return Ok(false);
             }
-            if seen.again(x, y) {
+            if seen.again(cx, x, y)? {
                 return Ok(true);
-            }
-            if cx.stack_exhausted() {
-                return err("equal?: a structure nested deeper than the stack allows");
             }
             for i in 0..n {
                 let (ex, ey) = (cx.tx.elem(x, i)?, cx.tx.elem(y, i)?);

@@ -8,7 +8,7 @@
 
 use tmgc::{Dyn, Gc, Tagged, Tx};
 
-use super::{args, index, int, list_items, make_list, type_err, want};
+use super::{args, index, int, list_items, make_list, range, type_err, want};
 use crate::error::{err, R};
 use crate::eval::Ctx;
 use crate::symbol::Sym;
@@ -231,13 +231,8 @@ pub(crate) fn string_append<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, n: usize) -> R
 pub(crate) fn string_to_list<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, n: usize) -> R<Val<'tx>> {
     let s = text(cx, "string->list", cx.stack[b])?;
     let chars: Vec<char> = s.chars().collect();
-    let len = chars.len();
-    let start = if n > 1 { int(cx, "string->list", cx.stack[b + 1])? } else { 0 };
-    let end = if n > 2 { int(cx, "string->list", cx.stack[b + 2])? } else { len as i64 };
-    if start < 0 || end < start || end as usize > len {
-        return err(format!("string->list: bad range {start}..{end} (length {len})"));
-    }
-    let items: Vec<Val<'tx>> = chars[start as usize..end as usize].iter().map(|&c| value::char_val(c)).collect();
+    let (start, end) = range(cx, "string->list", b, n, chars.len())?;
+    let items: Vec<Val<'tx>> = chars[start..end].iter().map(|&c| value::char_val(c)).collect();
     make_list(cx.tx, &items, nil())
 }
 pub(crate) fn list_to_string<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, _: usize) -> R<Val<'tx>> {

@@ -2,7 +2,7 @@
 
 use tmgc::Tagged;
 
-use super::{args, index, int, list_items, make_list, want};
+use super::{args, index, int, list_items, make_list, range, want};
 use crate::error::{err, R};
 use crate::eval::Ctx;
 use crate::value::{self, nil, types, Val, HK};
@@ -60,15 +60,6 @@ pub(crate) fn vector_length<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, _: usize) -> R
     Ok(Tagged::int(cx.tx.array_len(g) as i64).expect("fits"))
 }
 
-fn range<'tx>(cx: &mut Ctx<'_, 'tx>, name: &str, b: usize, n: usize, len: usize) -> R<(usize, usize)> {
-    let start = if n > 1 { int(cx, name, cx.stack[b + 1])? } else { 0 };
-    let end = if n > 2 { int(cx, name, cx.stack[b + 2])? } else { len as i64 };
-    if start < 0 || end < start || end as usize > len {
-        return err(format!("{name}: bad range {start}..{end} (length {len})"));
-    }
-    Ok((start as usize, end as usize))
-}
-
 pub(crate) fn vector_to_list<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, n: usize) -> R<Val<'tx>> {
     let g = want(cx, "vector->list", "a vector", cx.stack[b], HK::Vector)?;
     let (s, e) = range(cx, "vector->list", b, n, cx.tx.array_len(g))?;
@@ -107,16 +98,22 @@ fn vectors<'tx>(cx: &mut Ctx<'_, 'tx>, name: &str, a: &[Val<'tx>]) -> R<(Vec<tmg
     Ok((gs, len))
 }
 
+/// Element `i` of each of `gs`, into `xs` (emptied first).
+fn elems_at<'tx>(cx: &mut Ctx<'_, 'tx>, gs: &[tmgc::Gc<'tx, tmgc::Dyn>], i: usize, xs: &mut Vec<Val<'tx>>) -> R<()> {
+    xs.clear();
+    for &g in gs {
+        xs.push(cx.tx.elem(g, i)?);
+    }
+    Ok(())
+}
+
 pub(crate) fn vector_map<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, n: usize) -> R<Val<'tx>> {
     let a = args(cx, b, n);
     let (gs, len) = vectors(cx, "vector-map", &a)?;
     let mut out = Vec::with_capacity(len);
     let mut xs = Vec::with_capacity(gs.len());
     for i in 0..len {
-        xs.clear();
-        for &g in &gs {
-            xs.push(cx.tx.elem(g, i)?);
-        }
+        elems_at(cx, &gs, i, &mut xs)?;
         out.push(cx.call(a[0], &xs)?);
     }
     let r = cx.tx.alloc_array(types().vector, len)?;
@@ -131,10 +128,7 @@ pub(crate) fn vector_for_each<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, n: usize) ->
     let (gs, len) = vectors(cx, "vector-for-each", &a)?;
     let mut xs = Vec::with_capacity(gs.len());
     for i in 0..len {
-        xs.clear();
-        for &g in &gs {
-            xs.push(cx.tx.elem(g, i)?);
-        }
+        elems_at(cx, &gs, i, &mut xs)?;
         cx.call(a[0], &xs)?;
     }
     Ok(value::unspec())
