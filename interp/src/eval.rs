@@ -20,6 +20,7 @@ use tmgc::{Dyn, Gc, GlobalRoot, Tagged, Tx};
 use crate::code::{Capture, Lambda, Node, Op1, Op2};
 use crate::error::{at_pos, err, Fail, Pos, R};
 use crate::prims::{self, PRIMS};
+use crate::print::{Labels, Printer};
 use crate::program::{Program, CHUNK};
 use crate::value::{self, imm_of, kind, nil, types, undef, unspec, Val};
 
@@ -80,7 +81,8 @@ pub(crate) struct Limits {
 
 /// The address of a local: where the stack is now.
 #[inline(always)]
-fn stack_here() -> usize {
+/// The address of a local: how deep this thread's stack is now.
+pub(crate) fn stack_here() -> usize {
     let marker = 0u8;
     std::ptr::addr_of!(marker).addr()
 }
@@ -340,6 +342,11 @@ impl<'a, 'tx> Ctx<'a, 'tx> {
     /// builtin that recurses on a structure (`equal?`) stops there.
     pub(crate) fn stack_exhausted(&self) -> bool {
         stack_here() < self.stack_floor
+    }
+
+    /// The lowest stack address this evaluation may use.
+    pub(crate) fn stack_floor(&self) -> usize {
+        self.stack_floor
     }
 
     #[cold]
@@ -638,7 +645,7 @@ impl<'a, 'tx> Ctx<'a, 'tx> {
     pub(crate) fn show_full(&mut self, v: Val<'tx>) -> R<String> {
         let mut s = String::new();
         self.prog.lambdas_into(self.lambdas);
-        crate::print::print(self.tx, v, true, &mut s, self.lambdas)?;
+        Printer::new(true, self.lambdas, self.stack_floor).print(self.tx, v, Labels::Cycles, &mut s)?;
         Ok(s)
     }
 
@@ -647,7 +654,7 @@ impl<'a, 'tx> Ctx<'a, 'tx> {
     pub(crate) fn show(&mut self, v: Val<'tx>) -> R<String> {
         let mut s = String::new();
         self.prog.lambdas_into(self.lambdas);
-        crate::print::print_at_most(self.tx, v, true, &mut s, self.lambdas, 50)?;
+        Printer::new(true, self.lambdas, self.stack_floor).at_most(50).print(self.tx, v, Labels::None, &mut s)?;
         if s.len() > 200 {
             let mut cut = 200;
             while !s.is_char_boundary(cut) {

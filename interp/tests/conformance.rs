@@ -188,3 +188,56 @@ fn output_and_write_forms() {
         .unwrap();
     assert_eq!(it.take_output(), "a\"b\\n\"#\\space\n(1 2 3)sym1.0");
 }
+
+#[test]
+fn write_names_cycles_and_shared_structure_with_datum_labels() {
+    // R7RS 6.13.3: `write` and `display` label what is part of a cycle (and
+    // terminate), `write-shared` all shared structure, `write-simple` none.
+    let out = |src: &str| {
+        let mut it = Interp::new(Options::default().capture_output(true)).unwrap();
+        it.run_str(src).unwrap_or_else(|e| panic!("{src}: {e}"));
+        it.take_output()
+    };
+    for (src, want) in [
+        ("(define l (list 1 2 3)) (set-cdr! (cddr l) l) (write l)", "#0=(1 2 3 . #0#)"),
+        ("(define l (list 1 2 3)) (set-cdr! (cddr l) l) (display l)", "#0=(1 2 3 . #0#)"),
+        // A cycle that starts inside the list: the label goes on the tail.
+        ("(define m (list 1 2 3)) (set-cdr! (cddr m) (cdr m)) (write m)", "(1 . #0=(2 3 . #0#))"),
+        ("(define m (list 1 2 3)) (set-cdr! (cddr m) (cdr m)) (write (list m m))", "((1 . #0=(2 3 . #0#)) (1 . #0#))"),
+        ("(define c (list 'x)) (set-car! c c) (write c)", "#0=(#0#)"),
+        ("(define v (vector 1 2 3)) (vector-set! v 1 v) (write v)", "#0=#(1 #0# 3)"),
+        // Two cycles, numbered in the order they are printed.
+        (
+            "(define a (list 1)) (set-cdr! a a) (define b (vector 2 #f)) (vector-set! b 1 b) (write (list b a))",
+            "(#0=#(2 #0#) #1=(1 . #1#))",
+        ),
+        // Shared but acyclic: `write` repeats it, `write-shared` names it.
+        ("(define a (list 1 2)) (write (list a a))", "((1 2) (1 2))"),
+        ("(define a (list 1 2)) (write-shared (list a a))", "(#0=(1 2) #0#)"),
+        ("(define x (list 1)) (write-shared (vector x x (list x)))", "#(#0=(1) #0# (#0#))"),
+        ("(write-simple '(1 (2 \"s\" #\\a) . 3))", "(1 (2 \"s\" #\\a) . 3)"),
+        ("(write-shared '(1 (2 \"s\" #\\a) . 3))", "(1 (2 \"s\" #\\a) . 3)"),
+    ] {
+        assert_eq!(out(src), want, "{src}");
+    }
+    // A long acyclic list is printed whole.
+    let long = out(
+        "(define (iota n) (let loop ((i n) (l '())) (if (= i 0) l (loop (- i 1) (cons i l))))) (write (iota 100000))",
+    );
+    assert!(long.starts_with("(1 2 3 ") && long.ends_with(" 99999 100000)"), "{}", &long[..40]);
+    assert!(!long.contains('#'));
+}
+
+#[test]
+fn printing_a_structure_nested_past_the_stack_is_an_error() {
+    let e = on_big_stack(|| {
+        let mut it = Interp::new(Options::default().capture_output(true).stack_bytes(8 << 20)).unwrap();
+        it.eval_str("(define (nest n) (let loop ((i 0) (x '())) (if (= i n) x (loop (+ i 1) (list x)))))").unwrap();
+        it.eval_str("(define d (nest 1000000))").unwrap();
+        let e = it.eval_str("(write d)").unwrap_err();
+        // The interpreter carries on.
+        assert_eq!(it.eval_str("(car (car (car (list (list (list 7))))))").unwrap(), "7");
+        e
+    });
+    assert!(e.msg.contains("nested deeper than the stack allows"), "{e}");
+}

@@ -221,6 +221,8 @@ pub(crate) static PRIMS: &[Prim] = &[
     // output, errors, events
     p("display", 1, 1, system::display),
     p("write", 1, 1, system::write),
+    p("write-shared", 1, 1, system::write_shared),
+    p("write-simple", 1, 1, system::write_simple),
     p("newline", 0, 0, system::newline),
     p("write-char", 1, 1, system::write_char),
     p("write-string", 1, 1, system::write_string),

@@ -7,6 +7,7 @@ use tmgc::Tagged;
 use super::{args, int, make_list, type_err, want};
 use crate::error::{err, R};
 use crate::eval::Ctx;
+use crate::print::{Labels, Printer};
 use crate::value::{self, classify, imm_of, kind, nil, types, Val, HK};
 
 /// `eq?` (0), `eqv?` (1) or `equal?` (2).
@@ -151,18 +152,26 @@ pub(crate) fn void<'tx>(_: &mut Ctx<'_, 'tx>, _: usize, _: usize) -> R<Val<'tx>>
     Ok(value::unspec())
 }
 
-fn out<'tx>(cx: &mut Ctx<'_, 'tx>, v: Val<'tx>, write: bool) -> R<Val<'tx>> {
+fn out<'tx>(cx: &mut Ctx<'_, 'tx>, v: Val<'tx>, write: bool, labels: Labels) -> R<Val<'tx>> {
     let mut s = String::new();
     let lambdas = cx.lambdas_ref().to_vec();
-    crate::print::print(cx.tx, v, write, &mut s, &lambdas)?;
+    let printer = Printer::new(write, &lambdas, cx.stack_floor());
+    if labels == Labels::None { printer.at_most(crate::print::MAX_ITEMS) } else { printer }
+        .print(cx.tx, v, labels, &mut s)?;
     cx.write_out(&s)?;
     Ok(value::unspec())
 }
 pub(crate) fn display<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, _: usize) -> R<Val<'tx>> {
-    out(cx, cx.stack[b], false)
+    out(cx, cx.stack[b], false, Labels::Cycles)
 }
 pub(crate) fn write<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, _: usize) -> R<Val<'tx>> {
-    out(cx, cx.stack[b], true)
+    out(cx, cx.stack[b], true, Labels::Cycles)
+}
+pub(crate) fn write_shared<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, _: usize) -> R<Val<'tx>> {
+    out(cx, cx.stack[b], true, Labels::Shared)
+}
+pub(crate) fn write_simple<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, _: usize) -> R<Val<'tx>> {
+    out(cx, cx.stack[b], true, Labels::None)
 }
 pub(crate) fn newline<'tx>(cx: &mut Ctx<'_, 'tx>, _: usize, _: usize) -> R<Val<'tx>> {
     cx.write_out("\n")?;
@@ -179,7 +188,7 @@ pub(crate) fn write_char<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, _: usize) -> R<Va
 }
 pub(crate) fn write_string<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, _: usize) -> R<Val<'tx>> {
     want(cx, "write-string", "a string", cx.stack[b], HK::Str)?;
-    out(cx, cx.stack[b], false)
+    out(cx, cx.stack[b], false, Labels::None)
 }
 
 /// `(error message irritant ...)`: a Scheme error (the transaction is rolled back).
@@ -187,12 +196,13 @@ pub(crate) fn error<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, n: usize) -> R<Val<'tx
     let a = args(cx, b, n);
     let mut msg = String::new();
     let lambdas = cx.lambdas_ref().to_vec();
+    let floor = cx.stack_floor();
     for (i, v) in a.iter().enumerate() {
         if i > 0 {
             msg.push(' ');
         }
         // The message is displayed, the irritants written.
-        crate::print::print(cx.tx, *v, i > 0, &mut msg, &lambdas)?;
+        Printer::new(i > 0, &lambdas, floor).print(cx.tx, *v, Labels::Cycles, &mut msg)?;
     }
     err(format!("error: {msg}"))
 }
