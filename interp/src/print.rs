@@ -88,7 +88,8 @@ impl<'p> Printer<'p> {
     pub(crate) fn print<'tx>(&mut self, tx: &mut Tx<'tx>, v: Val<'tx>, labels: Labels, out: &mut String) -> R<()> {
         self.marks.clear();
         self.next = 0;
-        if labels != Labels::None {
+        let compound = matches!(v, Tagged::Ref(g) if matches!(classify(g), HK::Pair | HK::Vector));
+        if labels != Labels::None && compound {
             self.find_labels(tx, v, labels == Labels::Shared)?;
         }
         self.pr(tx, v, out)
