@@ -97,7 +97,16 @@ fn main() -> ExitCode {
         print!("{}", report.table());
     }
     if let Some(f) = &report.failure {
-        let who = if f.thread == usize::MAX { "the collector".to_string() } else { format!("thread {}", f.thread) };
+        if f.workload == HARNESS {
+            // Nothing failed a check: the run did too little to pass.
+            eprintln!("tmgc-stress: FAILED: {}", f.detail);
+            return ExitCode::from(1);
+        }
+        let who = match f.thread {
+            usize::MAX if f.workload == VERIFIER => "the collector".to_string(),
+            usize::MAX => "the main thread's last check".to_string(),
+            t => format!("thread {t}"),
+        };
         eprintln!(
             "tmgc-stress: VERIFICATION FAILED in workload `{}`, {who}, seed {} (rerun: --seed {} --threads {}): {}",
             f.workload,
@@ -110,6 +119,11 @@ fn main() -> ExitCode {
     }
     ExitCode::SUCCESS
 }
+
+/// The failure's name for a run that committed and checked nothing.
+const HARNESS: &str = "harness";
+/// The failure's name for a heap-verifier failure (the collector's thread).
+const VERIFIER: &str = "heap verifier";
 
 fn run(opts: &Opts, heap: &Heap) -> Report {
     let threads = opts.threads();
@@ -245,7 +259,7 @@ fn run(opts: &Opts, heap: &Heap) -> Report {
     let checked: u64 = threads.iter().map(|t| t.counters.commits + t.counters.checks).sum();
     if failure.is_none() && checked == 0 {
         failure = Some(Failure {
-            workload: "harness",
+            workload: HARNESS,
             thread: usize::MAX,
             seed: opts.seed,
             detail: "the run committed and checked nothing (too short, or no thread started)".into(),
@@ -259,5 +273,5 @@ fn run(opts: &Opts, heap: &Heap) -> Report {
 /// Record a heap-verifier failure, unless a failure is already recorded
 /// (the first one is the one reported).
 fn verifier_failed(failure: &std::sync::Mutex<Option<Failure>>, seed: u64, detail: String) {
-    failure.lock().unwrap().get_or_insert(Failure { workload: "heap verifier", thread: usize::MAX, seed, detail });
+    failure.lock().unwrap().get_or_insert(Failure { workload: VERIFIER, thread: usize::MAX, seed, detail });
 }

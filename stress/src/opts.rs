@@ -188,9 +188,14 @@ fn positive_factor(s: &str) -> Result<f64, String> {
     }
 }
 
+/// The longest `--duration`: about 31 years, so that the run's end is an
+/// `Instant` the clock can hold.
+const MAX_SECONDS: f64 = 1e9;
+
 fn positive_seconds(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        Ok(v) if v.is_finite() && v > 0.0 && v <= MAX_SECONDS => Ok(v),
+        Ok(v) if v.is_finite() && v > MAX_SECONDS => Err(format!("`{s}` is more than {MAX_SECONDS:e} seconds")),
         _ => Err(format!("`{s}` is not a positive number of seconds")),
     }
 }

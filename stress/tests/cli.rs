@@ -20,6 +20,7 @@ fn bad_inputs_are_clear_errors() {
         (&["--duration", "0"][..], "not a positive number of seconds"),
         (&["--duration=-3"][..], "not a positive number of seconds"),
         (&["--duration", "-1"][..], "not a positive number of seconds"),
+        (&["--duration", "2e19"][..], "is more than 1e9 seconds"),
         (&["--growth-factor", "-1"][..], "`-1` is not a positive number"),
         (&["--nursery-mib", "64", "--duration", "1"][..], "give --generational too"),
         (&["--threads", "100000", "--duration", "1"][..], "more than this machine can run"),
@@ -54,4 +55,33 @@ fn a_short_run_passes_and_says_so() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("result: OK"), "{stdout}");
+}
+
+#[test]
+fn every_workload_alone_checks_something_and_passes() {
+    // Each workload counts the checks it makes (in a checking transaction,
+    // inline in a committed update, on a thread it spawned, or in a
+    // finalizer), so a run of one workload alone passes, and says how many.
+    for w in ["trees", "graph", "lru", "large", "long", "churn", "pressure", "weak", "objects", "finalize"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tmgc-stress"))
+            .args(["--duration", "0.5", "--threads", "2", "--workloads", w, "--json"])
+            .output()
+            .expect("the harness runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{w}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON report");
+        let checks: u64 = v["threads"].as_array().expect("threads").iter().map(|t| t["checks"].as_u64().unwrap()).sum();
+        assert!(checks > 0, "{w} passed {checks} checks: {stdout}");
+    }
+}
+
+#[test]
+fn a_run_too_short_to_check_anything_fails_and_says_why() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tmgc-stress"))
+        .args(["--duration", "1e-9", "--json"])
+        .output()
+        .expect("the harness runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("committed and checked nothing") && !err.contains("the collector"), "{err}");
 }

@@ -14,7 +14,8 @@ pub(crate) fn run(ctx: &mut Ctx<'_>) -> Result<(), Failure> {
         let seed = ctx.rng.next();
         let panics = seed % 3 == 0;
         ctx.counters.threads_spawned += 1;
-        let child = std::thread::spawn(move || -> Result<(), String> {
+        // The child's commits and passed checks, or what failed.
+        let child = std::thread::spawn(move || -> Result<(u64, u64), String> {
             let mut m = heap.attach().map_err(|e| e.to_string())?;
             let f = move |i: u64| seed.wrapping_add(i);
             let r = m.transaction::<_, ()>(|tx| {
@@ -28,16 +29,18 @@ pub(crate) fn run(ctx: &mut Ctx<'_>) -> Result<(), Failure> {
             });
             let root = match r {
                 Ok(r) => r,
-                Err(tmgc::TxError::Alloc(_)) => return Ok(()), // heap limit: clean
+                Err(tmgc::TxError::Alloc(_)) => return Ok((0, 0)), // heap limit: clean
                 Err(e) => return Err(format!("churn thread: {e:?}")),
             };
+            let mut checked = 0;
             for _ in 0..3 {
                 let r = m.transaction(|tx| {
                     let l = tx.get_root(&root)?;
                     check_list(tx, Some(l), 100, f, "churn thread's list")
                 });
                 match r {
-                    Ok(()) | Err(tmgc::TxError::Alloc(_)) => {}
+                    Ok(()) => checked += 1,
+                    Err(tmgc::TxError::Alloc(_)) => {}
                     Err(e) => return Err(format!("{e:?}")),
                 }
             }
@@ -47,10 +50,13 @@ pub(crate) fn run(ctx: &mut Ctx<'_>) -> Result<(), Failure> {
                     std::panic::panic_any(INJECTED)
                 });
             }
-            Ok(())
+            Ok((1, checked))
         });
         match catch_unwind(AssertUnwindSafe(|| child.join())) {
-            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Ok((commits, checked)))) => {
+                ctx.counters.commits += commits;
+                ctx.counters.checks += checked;
+            }
             Ok(Ok(Err(m))) => return Err(ctx.fail(m)),
             Ok(Err(p)) if p.downcast_ref::<&str>() == Some(&INJECTED) => ctx.counters.injected_panics += 1,
             Ok(Err(_)) | Err(_) => return Err(ctx.fail("a churn thread panicked unexpectedly")),

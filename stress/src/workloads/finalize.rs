@@ -31,6 +31,9 @@ pub(crate) struct Resources {
     next: AtomicU64,
     states: Mutex<HashMap<u64, State>>,
     errors: Mutex<Vec<String>>,
+    /// Checks passed since a thread last took the count: releases of a
+    /// dropped object's resource, and finalizers' reads of their object.
+    passed: AtomicU64,
 }
 
 impl Resources {
@@ -43,9 +46,15 @@ impl Resources {
         match st.get(&id).copied() {
             Some(State::Dropped) => {
                 st.insert(id, State::Released);
+                self.passed.fetch_add(1, Ordering::Relaxed);
             }
             other => self.errors.lock().unwrap().push(format!("resource {id} released by a {by} while {other:?}")),
         }
+    }
+
+    /// The checks passed since the last call (into a thread's counters).
+    fn take_passed(&self) -> u64 {
+        self.passed.swap(0, Ordering::Relaxed)
     }
 
     /// A failure found by a release, if any.
@@ -86,8 +95,9 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, res: &Arc<Resources>) -> Result<(), Failure
                         let h = tx.get_root(&root)?;
                         check_list(tx, Some(h), 3, values(id), "a finalizer's object")
                     });
-                    if let Err(e) = ok {
-                        r.errors.lock().unwrap().push(format!("resource {id}: {e:?}"));
+                    match ok {
+                        Ok(()) => _ = r.passed.fetch_add(1, Ordering::Relaxed),
+                        Err(e) => r.errors.lock().unwrap().push(format!("resource {id}: {e:?}")),
                     }
                     r.release(id, "finalizer");
                 });
@@ -110,6 +120,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, res: &Arc<Resources>) -> Result<(), Failure
             if let Some(e) = res.first_error() {
                 return Err(ctx.fail(e));
             }
+            ctx.counters.checks += res.take_passed();
         }
     }
     for (old, r) in window {

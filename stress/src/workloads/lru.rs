@@ -51,7 +51,8 @@ pub(crate) fn run(ctx: &mut Ctx<'_>) -> Result<(), Failure> {
         // Skewed keys: small keys are hot.
         let key = ctx.rng.below(KEYS) * ctx.rng.below(KEYS) / KEYS;
         let (p, s) = ((key as usize) / PER, (key as usize) % PER);
-        ctx.tx(|tx| {
+        // A hit checks the entry's key and payload (a check that commits).
+        let hit = ctx.tx(|tx| {
             let d = tx.get_root(&dir)?;
             let part = tx.load(d, |d| &d.parts[p])?.expect("parts are never removed");
             match tx.load(part, |x| &x.slots[s])? {
@@ -61,16 +62,18 @@ pub(crate) fn run(ctx: &mut Ctx<'_>) -> Result<(), Failure> {
                     let pl = tx.load(e, |e| &e.payload)?;
                     check_list(tx, pl, 4, payload(key), "lru payload")?;
                     tx.set(e, |e| &e.stamp, tick)?;
+                    Ok(true)
                 }
                 None => {
                     let pl = list(tx, 4, payload(key))?;
                     let e = tx.alloc(Entry { key: Value::new(key), stamp: Value::new(tick), payload: Ref::null() })?;
                     tx.store(e, |e| &e.payload, pl)?;
                     tx.store(part, |x| &x.slots[s], Some(e))?;
+                    Ok(false)
                 }
             }
-            Ok(())
         })?;
+        ctx.counters.checks += u64::from(hit == Some(true));
         if tick % 16 == 0 {
             let sample: Vec<u64> = (0..8).map(|_| ctx.rng.below(KEYS)).collect();
             ctx.tx(|tx| {

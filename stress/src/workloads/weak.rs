@@ -62,30 +62,32 @@ pub(crate) fn run(ctx: &mut Ctx<'_>) -> Result<(), Failure> {
         tick += 1;
         let key = ctx.rng.below(KEYS as u64);
         let slot = tick % RING;
-        ctx.tx(|tx| {
+        // An upgrade that succeeds checks the entry (a check that commits).
+        let hit = ctx.tx(|tx| {
             let t = tx.get_root(&table)?;
             let w = tx.load(t, |t| &t.cells[key as usize])?.expect("cells are never removed");
-            let e = match tx.upgrade(w)? {
+            let (e, hit) = match tx.upgrade(w)? {
                 Some(e) => {
                     let k = tx.get(e, |e| &e.key)?;
                     ensure(k == key, || format!("weak cell of key {key} yields entry {:p} of key {k}", e.header()))?;
                     let pl = tx.load(e, |e| &e.payload)?;
                     check_list(tx, pl, 4, payload(key), "interned payload")?;
-                    e
+                    (e, true)
                 }
                 None => {
                     let pl = list(tx, 4, payload(key))?;
                     let e = tx.alloc(Entry { key: Value::new(key), payload: Ref::null() })?;
                     tx.store(e, |e| &e.payload, pl)?;
                     tx.set_weak(w, Some(e))?;
-                    e
+                    (e, false)
                 }
             };
             let u = tx.alloc(Use { entry: Ref::null() })?;
             tx.store(u, |u| &u.entry, Some(e))?;
             tx.store(t, |t| &t.ring[slot], Some(u))?;
-            Ok(())
+            Ok(hit)
         })?;
+        ctx.counters.checks += u64::from(hit == Some(true));
     }
     Ok(())
 }
