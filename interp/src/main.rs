@@ -84,7 +84,7 @@ fn run(args: Args, stack: usize) -> ExitCode {
     let mut it = match Interp::new(opts) {
         Ok(it) => it,
         Err(e) => {
-            eprintln!("tmgc-scheme: {e}");
+            eprintln!("tmgc-scheme: cannot create the heap: {e}");
             return ExitCode::from(70);
         }
     };

@@ -362,9 +362,9 @@ pub(crate) fn parse_number(t: &str) -> Option<SK> {
         return None;
     }
     if radix == 10 {
-        if let Ok(i) = body.parse::<i64>() {
+        if let Some(i) = integer(body, 10) {
             return Some(match exactness {
-                Some('i') => SK::Float(i as f64),
+                Some('i') => SK::Float(body.parse::<f64>().unwrap_or(i as f64)),
                 _ => SK::Int(i),
             });
         }
@@ -373,7 +373,8 @@ pub(crate) fn parse_number(t: &str) -> Option<SK> {
         if looks_float {
             if let Ok(f) = body.parse::<f64>() {
                 return match exactness {
-                    Some('e') if f.fract() == 0.0 && f.abs() < 9.0e18 => Some(SK::Int(f as i64)),
+                    // Saturating: past i64 is past the fixnums too.
+                    Some('e') if f.fract() == 0.0 => Some(SK::Int(f as i64)),
                     // No exact rationals: #e1.5 is not a number here.
                     Some('e') => None,
                     _ => Some(SK::Float(f)),
@@ -387,7 +388,19 @@ pub(crate) fn parse_number(t: &str) -> Option<SK> {
             _ => None,
         };
     }
-    i64::from_str_radix(body, radix).ok().map(SK::Int)
+    integer(body, radix).map(SK::Int)
+}
+
+/// An integer written in `radix` (an optional sign, then digits). One
+/// past the range of `i64` reads as `i64::MAX` or `i64::MIN`: it is out of
+/// the fixnums' range either way, and the compiler and `string->number`
+/// say so (an error, not a flonum nor "bad syntax").
+fn integer(body: &str, radix: u32) -> Option<i64> {
+    let digits = body.strip_prefix(['-', '+']).unwrap_or(body);
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    Some(i64::from_str_radix(body, radix).unwrap_or(if body.starts_with('-') { i64::MIN } else { i64::MAX }))
 }
 
 fn prefixes(t: &str) -> Option<(u32, Option<char>, &str)> {

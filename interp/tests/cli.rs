@@ -43,3 +43,18 @@ fn a_capped_address_space_gets_a_smaller_stack_not_a_panic() {
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "3");
 }
+
+/// A heap that cannot be made (here a limit below one block) is exit 70
+/// with a message that says so.
+#[test]
+fn a_heap_that_cannot_be_made_is_exit_70_with_a_message() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tmgc-scheme"))
+        .args(["-e", "(display (+ 1 2))"])
+        .env("TMGC_HEAP_LIMIT", "1")
+        .output()
+        .expect("the binary runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(70), "{err}");
+    assert!(err.contains("cannot create the heap: invalid configuration"), "{err}");
+}

@@ -241,3 +241,21 @@ fn printing_a_structure_nested_past_the_stack_is_an_error() {
     });
     assert!(e.msg.contains("nested deeper than the stack allows"), "{e}");
 }
+
+#[test]
+fn an_integer_past_the_fixnums_is_an_error_not_a_flonum() {
+    // Past 61 bits, and past 64 (which read as a flonum before).
+    for lit in
+        ["1152921504606846976", "9223372036854775808", "-99999999999999999999", "#xfffffffffffffffffffff", "#e1e30"]
+    {
+        let e = eval_err(&format!("(display {lit})"));
+        assert!(e.msg.contains("out of the fixnum range"), "{lit}: {e}");
+    }
+    let e = eval_err("(string->number \"99999999999999999999\")");
+    assert!(e.msg.contains("integer overflow"), "{e}");
+    let mut it = Interp::new(Options::default()).unwrap();
+    assert_eq!(
+        it.eval_str("(list 1152921504606846975 -1152921504606846976 #i99999999999999999999)").unwrap(),
+        "(1152921504606846975 -1152921504606846976 100000000000000000000.0)"
+    );
+}
