@@ -192,6 +192,17 @@ fn root_misuse_is_a_clear_error() {
         .unwrap();
     let r = m.transaction::<_, ()>(|tx| Ok(tx.get_root(&foreign).map(|_| ())?));
     assert!(matches!(r, Err(TxError::Root(RootMisuse::Foreign))));
+    // A global root of another heap says so.
+    let global = m2
+        .transaction::<_, ()>(|tx| {
+            let c = tx.alloc(Cell { value: Value::new(1), next: Ref::null() })?;
+            Ok(tx.global_root(c))
+        })
+        .unwrap();
+    let r = m.transaction::<_, ()>(|tx| Ok(tx.get_global(&global).map(|_| ())?));
+    let Err(TxError::Root(e)) = r else { panic!("{r:?}") };
+    assert_eq!(e, RootMisuse::OtherHeap);
+    assert!(e.to_string().contains("another heap"), "{e}");
 }
 
 #[test]
@@ -375,4 +386,58 @@ fn a_transaction_and_its_heap_print_with_debug() {
     assert!(s.starts_with("Tx { solo: "), "{s}");
     assert!(format!("{heap:?}").starts_with("Heap { space: Space { heap_bytes: "), "{heap:?}");
     assert!(format!("{m:?}").contains("commits: 1"), "{m:?}");
+}
+
+#[derive(Trace)]
+struct Kids {
+    kids: Vec<Ref<Cell>>,
+}
+
+/// Where the misuse panics below were raised, by message.
+static PANIC_SITES: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+
+#[test]
+fn misuse_panics_name_the_callers_line() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let p = info.payload();
+        let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
+        let msg = msg.unwrap_or_default();
+        if let Some(l) = info.location() {
+            PANIC_SITES.lock().unwrap().push((msg, l.file().to_string()));
+        }
+        previous(info);
+    }));
+    let heap = Heap::new(Config::default()).unwrap();
+    let mut m = heap.attach().unwrap();
+    let arr_ty = DynType::register(DynTypeSpec::new("misuse array").array(tmgc::Elems::Tagged)).unwrap();
+    // A projection to a reference outside the object (in a `Vec` it owns).
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        m.transaction::<_, ()>(|tx| {
+            let k = tx.alloc(Kids { kids: vec![Ref::null()] })?;
+            tx.store(k, |k| &k.kids[0], None)?;
+            Ok(())
+        })
+    }));
+    assert!(r.is_err());
+    // An element index past an array's end.
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        m.transaction::<_, ()>(|tx| {
+            let v = tx.alloc_array(arr_ty, 3)?;
+            tx.elem(v, 3)?;
+            Ok(())
+        })
+    }));
+    assert!(r.is_err());
+    let sites = PANIC_SITES.lock().unwrap().clone();
+    for what in ["field projection must return a field", "index 3 out of range"] {
+        let (_, file) = sites.iter().find(|(m, _)| m.contains(what)).unwrap_or_else(|| panic!("{what}: {sites:?}"));
+        assert!(file.ends_with("tx_misc.rs"), "{what} raised at {file}, not the caller's line");
+    }
+    // The heap is usable after both.
+    assert_eq!(
+        m.transaction::<_, ()>(|tx| Ok(tx.alloc(Cell { value: Value::new(3), next: Ref::null() }).map(|_| 3)?))
+            .unwrap(),
+        3
+    );
 }

@@ -88,8 +88,10 @@ pub enum RootMisuse {
     /// captured variable or inside `Abort::User`), or already dropped. The
     /// slot may hold another root now; the handle never reads it.
     Stale,
-    /// Belongs to another mutator (thread).
+    /// A [`Root`](crate::Root) of another mutator (thread).
     Foreign,
+    /// A [`GlobalRoot`](crate::GlobalRoot) of another heap.
+    OtherHeap,
     /// A global root read inside the transaction that creates it (it is
     /// set when that transaction commits).
     Unset,
@@ -100,6 +102,7 @@ impl fmt::Display for RootMisuse {
         match self {
             RootMisuse::Stale => write!(f, "stale root: created by a transaction that aborted, or already dropped"),
             RootMisuse::Foreign => write!(f, "root belongs to another mutator"),
+            RootMisuse::OtherHeap => write!(f, "global root belongs to another heap"),
             RootMisuse::Unset => {
                 write!(f, "global root read inside the transaction that creates it (set at its commit)")
             }

@@ -29,6 +29,7 @@ impl<'tx> Tx<'tx> {
     /// field access the compiler sees that offset as a constant and the
     /// test folds away (comparing addresses, it could not: `a + size` may
     /// overflow for all it knows).
+    #[track_caller]
     #[inline(always)]
     fn check_field<T: GcType, F>(obj: Gc<'tx, T>, field: &F) {
         let base = obj.ptr.addr().get().wrapping_add(T::TYPE_INFO.payload_offset());
@@ -38,6 +39,13 @@ impl<'tx> Tx<'tx> {
     }
 
     /// Read a [`Value`] field of `obj`.
+    ///
+    /// # Panics
+    ///
+    /// If `field` returns a reference outside `obj` (a `Value` in a `Vec`
+    /// or `Box` field, or in another object): the projection must name a
+    /// field of `obj` itself. The panic names the caller's line.
+    #[track_caller]
     #[inline]
     pub fn get<T: GcType, W: Word>(
         &mut self,
@@ -51,6 +59,13 @@ impl<'tx> Tx<'tx> {
     }
 
     /// Write a [`Value`] field of `obj`.
+    ///
+    /// # Panics
+    ///
+    /// If `field` returns a reference outside `obj` (a `Value` in a `Vec`
+    /// or `Box` field, or in another object): the projection must name a
+    /// field of `obj` itself. The panic names the caller's line.
+    #[track_caller]
     #[inline]
     pub fn set<T: GcType, W: Word>(
         &mut self,
@@ -64,6 +79,13 @@ impl<'tx> Tx<'tx> {
     }
 
     /// Read a [`Ref`] field of `obj`.
+    ///
+    /// # Panics
+    ///
+    /// If `field` returns a reference outside `obj` (a `Ref` in a `Vec`
+    /// or `Box` field, or in another object): the projection must name a
+    /// field of `obj` itself. The panic names the caller's line.
+    #[track_caller]
     #[inline]
     pub fn load<T: GcType, U: ?Sized>(
         &mut self,
@@ -81,6 +103,13 @@ impl<'tx> Tx<'tx> {
     }
 
     /// Write a [`Ref`] field of `obj`.
+    ///
+    /// # Panics
+    ///
+    /// If `field` returns a reference outside `obj` (a `Ref` in a `Vec`
+    /// or `Box` field, or in another object): the projection must name a
+    /// field of `obj` itself. The panic names the caller's line.
+    #[track_caller]
     #[inline]
     pub fn store<T: GcType, U: ?Sized>(
         &mut self,
@@ -94,6 +123,7 @@ impl<'tx> Tx<'tx> {
         self.write(Write::Ptr { obj: obj.ptr, word: f.word(), value })
     }
 
+    #[track_caller]
     #[inline]
     fn dyn_words(obj: Gc<'tx, Dyn>) -> (DynShape, NonNull<u8>) {
         let info = obj.header().type_info();
@@ -108,6 +138,7 @@ impl<'tx> Tx<'tx> {
     }
 
     /// Reference slot `i` of a dynamic object. Panics if `i` is out of range.
+    #[track_caller]
     #[inline]
     fn slot_word(obj: Gc<'tx, Dyn>, i: usize) -> &'tx AtomicPtr<Header> {
         let (shape, p) = Self::dyn_words(obj);
@@ -118,6 +149,7 @@ impl<'tx> Tx<'tx> {
     }
 
     /// Tagged word `i` of a dynamic object. Panics if `i` is out of range.
+    #[track_caller]
     #[inline]
     fn tagged_word(obj: Gc<'tx, Dyn>, i: usize) -> &'tx AtomicPtr<Header> {
         let (shape, p) = Self::dyn_words(obj);
@@ -128,6 +160,7 @@ impl<'tx> Tx<'tx> {
     }
 
     /// Data word `i` of a dynamic object. Panics if `i` is out of range.
+    #[track_caller]
     #[inline]
     fn data_word(obj: Gc<'tx, Dyn>, i: usize) -> &'tx AtomicU64 {
         let (shape, p) = Self::dyn_words(obj);
@@ -140,6 +173,7 @@ impl<'tx> Tx<'tx> {
 
     /// Read tagged word `i` of a dynamic object: an immediate, null, or a
     /// reference. Panics if `i` is out of range.
+    #[track_caller]
     #[inline]
     pub fn tagged(&mut self, obj: Gc<'tx, Dyn>, i: usize) -> Result<Tagged<'tx>, Conflict> {
         let w = self.read_dyn(obj, Self::tagged_word(obj, i))?;
@@ -151,6 +185,7 @@ impl<'tx> Tx<'tx> {
     /// Write tagged word `i` of a dynamic object. Logged as a reference
     /// write, so the commit barrier covers it (TG2 of `tagged`). Panics if
     /// `i` is out of range.
+    #[track_caller]
     #[inline]
     pub fn set_tagged(&mut self, obj: Gc<'tx, Dyn>, i: usize, value: Tagged<'tx>) -> Result<(), Conflict> {
         let word = Self::tagged_word(obj, i);
@@ -158,6 +193,7 @@ impl<'tx> Tx<'tx> {
     }
 
     /// Read reference slot `i` of a dynamic object. Panics if `i` is out of range.
+    #[track_caller]
     #[inline]
     pub fn slot(&mut self, obj: Gc<'tx, Dyn>, i: usize) -> Result<Option<Gc<'tx, Dyn>>, Conflict> {
         let v = self.read_dyn(obj, Self::slot_word(obj, i))?;
@@ -168,6 +204,7 @@ impl<'tx> Tx<'tx> {
     }
 
     /// Write reference slot `i` of a dynamic object. Panics if `i` is out of range.
+    #[track_caller]
     #[inline]
     pub fn set_slot(&mut self, obj: Gc<'tx, Dyn>, i: usize, value: Option<Gc<'tx, Dyn>>) -> Result<(), Conflict> {
         let word = Self::slot_word(obj, i);
@@ -182,6 +219,7 @@ impl<'tx> Tx<'tx> {
     /// references. The slot holds the cell strongly; the cell does not hold
     /// its referent ([`Tx::upgrade`]). Panics if `i` is out of range, or if
     /// the slot holds an object that is not a weak cell.
+    #[track_caller]
     pub fn slot_weak(&mut self, obj: Gc<'tx, Dyn>, i: usize) -> Result<Option<Gc<'tx, Weak<Dyn>>>, Conflict> {
         let Some(v) = NonNull::new(self.read_dyn(obj, Self::slot_word(obj, i))?) else { return Ok(None) };
         // SAFETY: a slot holds null or a live object (as in `slot`).
@@ -200,6 +238,7 @@ impl<'tx> Tx<'tx> {
     /// Store weak cell `cell` (or null) in reference slot `i` of a dynamic
     /// object; read it back with [`Tx::slot_weak`]. Panics if `i` is out of
     /// range.
+    #[track_caller]
     pub fn set_slot_weak(
         &mut self,
         obj: Gc<'tx, Dyn>,
@@ -214,6 +253,7 @@ impl<'tx> Tx<'tx> {
     }
 
     /// Read data word `i` of a dynamic object. Panics if `i` is out of range.
+    #[track_caller]
     #[inline]
     pub fn data(&mut self, obj: Gc<'tx, Dyn>, i: usize) -> Result<u64, Conflict> {
         self.read_dyn(obj, Self::data_word(obj, i))
@@ -223,6 +263,7 @@ impl<'tx> Tx<'tx> {
     /// the collector never reads a reference from them (T2 of `types`);
     /// keep references in slots or tagged words. Panics if `i` is out of
     /// range.
+    #[track_caller]
     #[inline]
     pub fn set_data(&mut self, obj: Gc<'tx, Dyn>, i: usize, value: u64) -> Result<(), Conflict> {
         let word = Self::data_word(obj, i);

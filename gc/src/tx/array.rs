@@ -21,6 +21,7 @@ use super::{Tx, Write};
 
 impl<'tx> Tx<'tx> {
     /// The shape of an array object, checked to hold `want` elements.
+    #[track_caller]
     fn array_shape(obj: Gc<'tx, Dyn>, want: Option<Elems>) -> DynShape {
         let info = obj.header().type_info();
         let shape = info
@@ -37,6 +38,7 @@ impl<'tx> Tx<'tx> {
     /// The word of element `i` (of byte `8 * i` for byte arrays), checked
     /// against the array's length (`limit`: elements, or bytes). Inlined:
     /// one descriptor read, one length read, two compares.
+    #[track_caller]
     #[inline]
     fn elem_at<W>(obj: Gc<'tx, Dyn>, want: Elems, i: usize, limit: usize) -> &'tx W {
         let info = obj.header().type_info();
@@ -60,6 +62,7 @@ impl<'tx> Tx<'tx> {
         unsafe { base.add(i).cast::<W>().as_ref() }
     }
 
+    #[track_caller]
     #[cold]
     #[inline(never)]
     fn wrong_elems(obj: Gc<'tx, Dyn>, want: Elems) -> ! {
@@ -71,6 +74,7 @@ impl<'tx> Tx<'tx> {
         );
     }
 
+    #[track_caller]
     #[cold]
     #[inline(never)]
     fn out_of_range(i: usize, n: usize) -> ! {
@@ -80,6 +84,7 @@ impl<'tx> Tx<'tx> {
     /// The length of an array object: its element count (bytes, for a byte
     /// array), fixed at allocation, so reading it needs no validation.
     /// Panics for an object that is not an array.
+    #[track_caller]
     #[inline]
     pub fn array_len(&self, obj: Gc<'tx, Dyn>) -> usize {
         let shape = Self::array_shape(obj, None);
@@ -88,6 +93,7 @@ impl<'tx> Tx<'tx> {
     }
 
     /// Read element `i` of a [`Elems::Tagged`] array.
+    #[track_caller]
     #[inline]
     pub fn elem(&mut self, obj: Gc<'tx, Dyn>, i: usize) -> Result<Tagged<'tx>, Conflict> {
         let w: &AtomicPtr<Header> = Self::elem_at(obj, Elems::Tagged, i, i);
@@ -99,6 +105,7 @@ impl<'tx> Tx<'tx> {
 
     /// Write element `i` of a [`Elems::Tagged`] array (a reference write:
     /// the commit barrier covers it, AR2).
+    #[track_caller]
     #[inline]
     pub fn set_elem(&mut self, obj: Gc<'tx, Dyn>, i: usize, value: Tagged<'tx>) -> Result<(), Conflict> {
         let word = Self::elem_at(obj, Elems::Tagged, i, i);
@@ -106,6 +113,7 @@ impl<'tx> Tx<'tx> {
     }
 
     /// Read element `i` of a [`Elems::Slots`] array.
+    #[track_caller]
     #[inline]
     pub fn elem_slot(&mut self, obj: Gc<'tx, Dyn>, i: usize) -> Result<Option<Gc<'tx, Dyn>>, Conflict> {
         let w: &AtomicPtr<Header> = Self::elem_at(obj, Elems::Slots, i, i);
@@ -118,6 +126,7 @@ impl<'tx> Tx<'tx> {
     }
 
     /// Write element `i` of a [`Elems::Slots`] array.
+    #[track_caller]
     #[inline]
     pub fn set_elem_slot(&mut self, obj: Gc<'tx, Dyn>, i: usize, value: Option<Gc<'tx, Dyn>>) -> Result<(), Conflict> {
         let word = Self::elem_at(obj, Elems::Slots, i, i);
@@ -128,6 +137,7 @@ impl<'tx> Tx<'tx> {
     }
 
     /// Read element `i` of a [`Elems::Words`] array.
+    #[track_caller]
     #[inline]
     pub fn elem_word(&mut self, obj: Gc<'tx, Dyn>, i: usize) -> Result<u64, Conflict> {
         let w: &AtomicU64 = Self::elem_at(obj, Elems::Words, i, i);
@@ -136,6 +146,7 @@ impl<'tx> Tx<'tx> {
 
     /// Write element `i` of a [`Elems::Words`] array (plain data, never a
     /// reference).
+    #[track_caller]
     #[inline]
     pub fn set_elem_word(&mut self, obj: Gc<'tx, Dyn>, i: usize, value: u64) -> Result<(), Conflict> {
         let word = Self::elem_at(obj, Elems::Words, i, i);
@@ -143,6 +154,7 @@ impl<'tx> Tx<'tx> {
     }
 
     /// Read byte `i` of a [`Elems::Bytes`] array.
+    #[track_caller]
     #[inline]
     pub fn byte(&mut self, obj: Gc<'tx, Dyn>, i: usize) -> Result<u8, Conflict> {
         let w: &AtomicU64 = Self::elem_at(obj, Elems::Bytes, i / DYN_WORD, i);
@@ -151,6 +163,7 @@ impl<'tx> Tx<'tx> {
 
     /// Write byte `i` of a [`Elems::Bytes`] array (its word is read, then
     /// written whole).
+    #[track_caller]
     #[inline]
     pub fn set_byte(&mut self, obj: Gc<'tx, Dyn>, i: usize, value: u8) -> Result<(), Conflict> {
         let word: &AtomicU64 = Self::elem_at(obj, Elems::Bytes, i / DYN_WORD, i);
@@ -162,6 +175,7 @@ impl<'tx> Tx<'tx> {
 
     /// Copy bytes `start..start + out.len()` of a [`Elems::Bytes`] array
     /// into `out`, a word at a time.
+    #[track_caller]
     pub fn read_bytes(&mut self, obj: Gc<'tx, Dyn>, start: usize, out: &mut [u8]) -> Result<(), Conflict> {
         if out.is_empty() {
             return Ok(());
@@ -182,6 +196,7 @@ impl<'tx> Tx<'tx> {
     /// Write `src` over bytes `start..start + src.len()` of a
     /// [`Elems::Bytes`] array, a word at a time (a word only partly
     /// covered is read first).
+    #[track_caller]
     pub fn write_bytes(&mut self, obj: Gc<'tx, Dyn>, start: usize, src: &[u8]) -> Result<(), Conflict> {
         if src.is_empty() {
             return Ok(());
@@ -217,6 +232,7 @@ impl<'tx> Tx<'tx> {
     /// });
     /// assert_eq!(back.unwrap(), "Hello, heap");
     /// ```
+    #[track_caller]
     pub fn alloc_bytes(&mut self, ty: DynType, bytes: &[u8]) -> Result<Gc<'tx, Dyn>, AllocError> {
         let s = self.alloc_array(ty, bytes.len())?;
         let shape = Self::array_shape(s, Some(Elems::Bytes));

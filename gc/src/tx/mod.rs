@@ -534,7 +534,7 @@ impl<'tx> Tx<'tx> {
     #[inline]
     pub fn get_global<T: ?Sized>(&mut self, root: &GlobalRoot<T>) -> Result<Gc<'tx, T>, RootMisuse> {
         if !std::sync::Arc::ptr_eq(&root.share.heap, &self.core.heap) {
-            return Err(RootMisuse::Foreign);
+            return Err(RootMisuse::OtherHeap);
         }
         // A handle kept from an aborted attempt (captured, or carried out
         // in `Abort::User`) finds its reservation given back: `Stale`, never
