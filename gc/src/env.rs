@@ -8,10 +8,46 @@
 use crate::error::HeapError;
 use crate::heap::{Config, MarkerKind};
 
-/// `config` with every `TMGC_*` override of the table applied.
+/// Every override `apply_with` reads (a test checks the two agree).
+pub(crate) const SETTINGS: [&str; 12] = [
+    "TMGC_GCTRACE",
+    "TMGC_GROWTH_FACTOR",
+    "TMGC_MIN_TRIGGER_BYTES",
+    "TMGC_HEAP_LIMIT",
+    "TMGC_VERIFY",
+    "TMGC_MARKER",
+    "TMGC_GENERATIONAL",
+    "TMGC_NURSERY_BYTES",
+    "TMGC_SOLO",
+    "TMGC_OWNED",
+    "TMGC_GIVE_WAY",
+    "TMGC_MARK_ASSISTS",
+];
+
+/// Prefixes of this workspace's tools' variables (the benchmarks', the
+/// loom scripts'): not the heap's, and not typos.
+const TOOL_PREFIXES: [&str; 2] = ["TMGC_BENCH_", "TMGC_LOOM_"];
+
+/// `config` with every `TMGC_*` override of the table applied. The first
+/// heap of the process also warns (`log::warn!`) of each `TMGC_*` variable
+/// that is no setting: a misspelt override would otherwise do nothing.
 pub(crate) fn apply(mut config: Config) -> Result<Config, HeapError> {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        let names: Vec<String> = std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()).collect();
+        for name in unknown(names.iter().map(String::as_str)) {
+            log::warn!("tmgc: {name} is not a setting and is ignored (the settings: {})", SETTINGS.join(", "));
+        }
+    }
     apply_with(&mut config, |k| std::env::var(k).ok())?;
     Ok(config)
+}
+
+/// The names among `names` that look like settings (`TMGC_`) but are none.
+pub(crate) fn unknown<'a>(names: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    names
+        .filter(|n| n.starts_with("TMGC_") && !SETTINGS.contains(n) && !TOOL_PREFIXES.iter().any(|p| n.starts_with(p)))
+        .collect()
 }
 
 /// The same, reading variables through `get` (tests pass their own).
@@ -128,5 +164,22 @@ mod tests {
         assert!(with(&[("TMGC_HEAP_LIMIT", "lots")]).is_err());
         assert!(with(&[("TMGC_SOLO", "yes")]).is_err());
         assert!(with(&[]).is_ok());
+    }
+
+    #[test]
+    fn the_settings_list_is_what_is_read_and_unknown_names_are_found() {
+        let read = std::cell::RefCell::new(Vec::new());
+        apply_with(&mut Config::default(), |k| {
+            read.borrow_mut().push(k.to_string());
+            None
+        })
+        .unwrap();
+        let mut read = read.into_inner();
+        read.sort();
+        let mut listed: Vec<String> = SETTINGS.iter().map(|s| s.to_string()).collect();
+        listed.sort();
+        assert_eq!(read, listed);
+        let names = ["TMGC_HEAP_LIMT", "TMGC_HEAP_LIMIT", "TMGC_BENCH_PUBLISH", "TMGC_LOOM_FULL", "PATH", "TMGC_"];
+        assert_eq!(unknown(names.into_iter()), ["TMGC_HEAP_LIMT", "TMGC_"]);
     }
 }

@@ -38,7 +38,11 @@ use crate::mutator::Mutator;
 /// # Environment overrides
 /// `Heap::new` applies these variables over the configuration it is
 /// given (an operator's switch, like Go's `GOGC`: no recompiling). A
-/// malformed value is an error (`HeapError::Env`), never ignored.
+/// malformed value is an error (`HeapError::Env`), never ignored. Any
+/// other `TMGC_*` variable (a misspelt one, say `TMGC_HEAP_LIMT`) is
+/// named in a `log::warn!` by the process's first `Heap::new` (names
+/// beginning `TMGC_BENCH_` or `TMGC_LOOM_` belong to this workspace's
+/// tools and are passed over).
 ///
 /// | variable | value | sets |
 /// |---|---|---|

@@ -58,3 +58,18 @@ fn a_heap_that_cannot_be_made_is_exit_70_with_a_message() {
     assert_eq!(out.status.code(), Some(70), "{err}");
     assert!(err.contains("cannot create the heap: invalid configuration"), "{err}");
 }
+
+/// A misspelt `TMGC_*` override is named on stderr (tmgc's `log::warn!`,
+/// printed by the binary's logger), and the program still runs.
+#[test]
+fn a_misspelt_tmgc_variable_is_named() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tmgc-scheme"))
+        .args(["-e", "(display (+ 1 2))"])
+        .env("TMGC_HEAP_LIMT", "1")
+        .output()
+        .expect("the binary runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "3");
+    assert!(err.contains("TMGC_HEAP_LIMT is not a setting"), "{err}");
+}
