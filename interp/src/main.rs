@@ -47,30 +47,10 @@ struct Args {
 /// stack the interpreter may not use) and 64 MiB for recursion.
 const MIN_STACK_BYTES: usize = 128 << 20;
 
-/// The libraries' warnings and errors (`log`) on stderr: without a
-/// logger they would be dropped (tmgc warns of a misspelt `TMGC_*`
-/// variable, a solo-mode wait, a mutator dropped inside the collector).
-struct StderrLog;
-
-impl log::Log for StderrLog {
-    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
-        m.level() <= log::Level::Warn
-    }
-    fn log(&self, r: &log::Record<'_>) {
-        if self.enabled(r.metadata()) {
-            eprintln!("{}: {}", r.level().as_str().to_lowercase(), r.args());
-        }
-    }
-    fn flush(&self) {}
-}
-
-static LOG: StderrLog = StderrLog;
-
 fn main() -> ExitCode {
     let args = Args::parse();
-    if log::set_logger(&LOG).is_ok() {
-        log::set_max_level(log::LevelFilter::Warn);
-    }
+    // tmgc's warnings (a misspelt TMGC_* variable...) on stderr.
+    tmgc::warnings_to_stderr();
     // Deep recursion needs a deep stack: run on a thread with one. Where
     // the address space is capped (`ulimit -v`), halve it until a thread
     // starts; the recursion limit follows the stack it got.

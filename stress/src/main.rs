@@ -30,30 +30,10 @@ use opts::{Opts, Workload};
 use report::{Report, ThreadReport};
 use workloads::Shared;
 
-/// The libraries' warnings and errors (`log`) on stderr: without a
-/// logger they would be dropped (tmgc warns of a misspelt `TMGC_*`
-/// variable, a solo-mode wait, a mutator dropped inside the collector).
-struct StderrLog;
-
-impl log::Log for StderrLog {
-    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
-        m.level() <= log::Level::Warn
-    }
-    fn log(&self, r: &log::Record<'_>) {
-        if self.enabled(r.metadata()) {
-            eprintln!("{}: {}", r.level().as_str().to_lowercase(), r.args());
-        }
-    }
-    fn flush(&self) {}
-}
-
-static LOG: StderrLog = StderrLog;
-
 fn main() -> ExitCode {
     let opts = Opts::parse();
-    if log::set_logger(&LOG).is_ok() {
-        log::set_max_level(log::LevelFilter::Warn);
-    }
+    // tmgc's warnings (a misspelt TMGC_* variable...) on stderr.
+    tmgc::warnings_to_stderr();
     if opts.threads() > opts::max_threads() {
         eprintln!(
             "tmgc-stress: --threads {} is more than this machine can run within --duration: at most {} (16 per core, at least 256)",

@@ -1,0 +1,39 @@
+//! [`warnings_to_stderr`]: a minimal `log` logger for programs that
+//! install none, so that tmgc's warnings (a misspelt `TMGC_*` variable, a
+//! solo-mode attach that waits, a mutator dropped inside the collector)
+//! are not dropped. The workspace's binaries (`tmgc-stress`,
+//! `tmgc-scheme`) call it first thing.
+
+/// Warnings and errors, one line each on stderr.
+struct StderrLog;
+
+impl log::Log for StderrLog {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        m.level() <= log::Level::Warn
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        if self.enabled(r.metadata()) {
+            eprintln!("{}: {}", r.level().as_str().to_lowercase(), r.args());
+        }
+    }
+    fn flush(&self) {}
+}
+
+static LOG: StderrLog = StderrLog;
+
+/// Print the `log` crate's warnings and errors (tmgc's, and every other
+/// crate's) on stderr, one line each: for a program that installs no
+/// logger of its own, in which they would otherwise go nowhere. Returns
+/// whether it was installed (`false`: a logger was already set, and stays).
+///
+/// ```
+/// // First thing in `main`, before the first `Heap::new`.
+/// let _ = tmgc::warnings_to_stderr();
+/// ```
+pub fn warnings_to_stderr() -> bool {
+    let installed = log::set_logger(&LOG).is_ok();
+    if installed {
+        log::set_max_level(log::LevelFilter::Warn);
+    }
+    installed
+}
