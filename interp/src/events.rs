@@ -196,6 +196,23 @@ pub(crate) fn run(it: &mut Interp, initial: Vec<GlobalRoot<Dyn>>) -> EventStats 
     total
 }
 
+/// Event `ev` as `write` shows it in messages (`(#<procedure car> 5)`), in
+/// a read-only transaction of its own; `None` if that fails too.
+fn describe(
+    sh: &Shared,
+    m: &mut Mutator,
+    lambdas: &mut Vec<&'static Lambda>,
+    ev: &tmgc::GlobalRoot<tmgc::Dyn>,
+) -> Option<String> {
+    let mut lock = None;
+    m.transaction(|tx| {
+        let e = tx.get_global(ev)?;
+        let mut cx = Ctx::new(tx, &sh.prog, lambdas, sh.output, &mut lock, sh.limits);
+        Ok(cx.show(tmgc::Tagged::Ref(e))?)
+    })
+    .ok()
+}
+
 fn worker(sh: &Shared, m: &mut Mutator, lambdas: &mut Vec<&'static Lambda>) -> EventStats {
     let mut st = EventStats::default();
     while let Some(ev) = sh.next() {
@@ -225,7 +242,13 @@ fn worker(sh: &Shared, m: &mut Mutator, lambdas: &mut Vec<&'static Lambda>) -> E
                     (Some(f), None) => format!("{f}: "),
                     (None, _) => "tmgc-scheme: ".to_string(),
                 };
-                eprintln!("{at}{e} (in an event; its effects are rolled back)");
+                // With no position (a builtin called as the event's
+                // procedure), the event itself says which one failed.
+                let which = match e.pos {
+                    Some(_) => String::new(),
+                    None => describe(sh, m, lambdas, &ev).map(|d| format!(" {d}")).unwrap_or_default(),
+                };
+                eprintln!("{at}{e} (in an event{which}; its effects are rolled back)");
                 Vec::new()
             }
         };

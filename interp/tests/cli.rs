@@ -73,3 +73,12 @@ fn a_misspelt_tmgc_variable_is_named() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "3");
     assert!(err.contains("TMGC_HEAP_LIMT is not a setting"), "{err}");
 }
+
+/// An event whose procedure is a builtin has no position of its own to
+/// report: the message shows the event instead.
+#[test]
+fn a_failed_builtin_event_is_named_by_its_form() {
+    let (code, _, err) = scheme(&["-e", "(spawn-event vector-ref (vector 1 2) 5)"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("in an event (#<procedure vector-ref> #(1 2) 5)"), "{err}");
+}
