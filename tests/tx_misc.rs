@@ -429,8 +429,34 @@ fn misuse_panics_name_the_callers_line() {
         })
     }));
     assert!(r.is_err());
+    // Not an array at all (the shape check), and an element of the wrong
+    // type in a `RefArray` (RA2).
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        m.transaction::<_, ()>(|tx| {
+            let c = tx.alloc(Cell { value: Value::new(1), next: Ref::null() })?;
+            tx.array_len(c.into_dyn());
+            Ok(())
+        })
+    }));
+    assert!(r.is_err());
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        m.transaction::<_, ()>(|tx| {
+            let kids = tmgc::RefArray::<Kids>::new(tx, 1)?;
+            let c = tx.alloc(Cell { value: Value::new(1), next: Ref::null() })?;
+            tx.set_elem_slot(kids.as_gc(), 0, Some(c.into_dyn()))?;
+            kids.get(tx, 0)?;
+            Ok(())
+        })
+    }));
+    assert!(r.is_err());
+    drop(std::panic::take_hook()); // the default hook again
     let sites = PANIC_SITES.lock().unwrap().clone();
-    for what in ["field projection must return a field", "index 3 out of range"] {
+    for what in [
+        "field projection must return a field",
+        "index 3 out of range",
+        "is not an array",
+        "written past `RefArray::set`",
+    ] {
         let (_, file) = sites.iter().find(|(m, _)| m.contains(what)).unwrap_or_else(|| panic!("{what}: {sites:?}"));
         assert!(file.ends_with("tx_misc.rs"), "{what} raised at {file}, not the caller's line");
     }

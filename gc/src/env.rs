@@ -3,6 +3,11 @@
 //! recompiling). An override wins over what the program set; a malformed
 //! value is a clear `HeapError::Env`, never ignored.
 //!
+//! Invariants: [`SETTINGS`] names exactly the variables `apply_with`
+//! reads (a test checks it); the first `Heap::new` of the process warns
+//! once of every other `TMGC_*` variable, save the workspace's tools'
+//! prefixes, and never fails for one.
+//!
 //! The table of variables is in the docs of `Config` (gc/src/heap.rs).
 
 use crate::error::HeapError;

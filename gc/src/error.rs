@@ -25,7 +25,8 @@ pub enum Abort<E> {
     User(E),
     /// The heap is full: the transaction is rewound and the error returned.
     Heap(tmgc_alloc::AllocError),
-    /// A root handle was stale or belonged to another mutator.
+    /// A root handle was misused (stale, of another mutator or heap:
+    /// [`RootMisuse`]).
     Root(RootMisuse),
 }
 

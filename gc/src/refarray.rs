@@ -9,7 +9,8 @@
 //!
 //! Invariants:
 //! - (RA1) Each `T` has its own array type (a process-wide table by
-//!   `TypeId`, with names made unique by a counter), so
+//!   `TypeId`, with names made unique by a counter, read through a
+//!   per-thread copy), so
 //!   [`RefArray::from_gc`] recognises an array of `T`s and nothing else.
 //! - (RA2) Only [`RefArray::set`], which takes a `Gc<T>`, writes an element
 //!   through this type. An element written another way (with
@@ -17,6 +18,7 @@
 //!   [`RefArray::get`] panics naming it, never returns another type.
 
 use std::any::TypeId;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::marker::PhantomData;
@@ -29,15 +31,29 @@ use crate::tx::Tx;
 use crate::types::{DynType, DynTypeSpec, GcType};
 use tmgc_alloc::AllocError;
 
+thread_local! {
+    /// This thread's copy of the array types it has used: `new` and
+    /// `from_gc` look here first, with no lock (a program has few types).
+    static SEEN: RefCell<Vec<(TypeId, DynType)>> = const { RefCell::new(Vec::new()) };
+}
+
 /// The array type of element type `T`, registered at its first use (RA1).
 fn array_type<T: GcType>() -> DynType {
+    let id = TypeId::of::<T>();
+    if let Some(t) = SEEN.with_borrow(|seen| seen.iter().find(|(k, _)| *k == id).map(|&(_, t)| t)) {
+        return t;
+    }
     static TYPES: OnceLock<Mutex<HashMap<TypeId, DynType>>> = OnceLock::new();
-    let mut types = TYPES.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
-    let n = types.len();
-    *types.entry(TypeId::of::<T>()).or_insert_with(|| {
-        let name = format!("tmgc::RefArray<{}>#{n}", std::any::type_name::<T>());
-        DynType::register_any(DynTypeSpec::new(name).array(Elems::Slots)).expect("a one-word array shape")
-    })
+    let t = {
+        let mut types = TYPES.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+        let n = types.len();
+        *types.entry(id).or_insert_with(|| {
+            let name = format!("tmgc::RefArray<{}>#{n}", std::any::type_name::<T>());
+            DynType::register_any(DynTypeSpec::new(name).array(Elems::Slots)).expect("a one-word array shape")
+        })
+    };
+    SEEN.with_borrow_mut(|seen| seen.push((id, t)));
+    t
 }
 
 /// A fixed-length array of `Option<Gc<T>>`, all null when made, valid for
@@ -131,14 +147,16 @@ impl<'tx, T: GcType> RefArray<'tx, T> {
     /// names the caller's line.
     #[track_caller]
     pub fn get(self, tx: &mut Tx<'tx>, i: usize) -> Result<Option<Gc<'tx, T>>, Conflict> {
-        Ok(tx.elem_slot(self.arr, i)?.map(|g| match g.downcast::<T>() {
-            Some(t) => t,
-            None => panic!(
+        // No closure: a panic in one would name its line, not the caller's.
+        let Some(g) = tx.elem_slot(self.arr, i)? else { return Ok(None) };
+        let Some(t) = g.downcast::<T>() else {
+            panic!(
                 "element {i} of a `RefArray<{}>` is a `{}` (written past `RefArray::set`)",
                 std::any::type_name::<T>(),
                 g.header().type_info().name()
-            ),
-        }))
+            )
+        };
+        Ok(Some(t))
     }
 
     /// Set element `i` (a reference write: the commit barrier records it as

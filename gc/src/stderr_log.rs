@@ -3,6 +3,11 @@
 //! solo-mode attach that waits, a mutator dropped inside the collector)
 //! are not dropped. The workspace's binaries (`tmgc-stress`,
 //! `tmgc-scheme`) call it first thing.
+//!
+//! Invariants: it installs a logger at most once and never replaces one a
+//! program set; a record is written whole or not at all, and a failed
+//! write (a closed stderr) is ignored, never a panic (the collector's own
+//! code may log).
 
 /// Warnings and errors, one line each on stderr.
 struct StderrLog;
@@ -13,7 +18,11 @@ impl log::Log for StderrLog {
     }
     fn log(&self, r: &log::Record<'_>) {
         if self.enabled(r.metadata()) {
-            eprintln!("{}: {}", r.level().as_str().to_lowercase(), r.args());
+            use std::io::Write as _;
+            // One formatted line, then one write; errors ignored (not
+            // `eprintln!`, which panics when stderr is closed).
+            let line = format!("{}: {}\n", r.level().as_str().to_lowercase(), r.args());
+            let _ = std::io::stderr().lock().write_all(line.as_bytes());
         }
     }
     fn flush(&self) {}

@@ -79,9 +79,8 @@ pub(crate) struct Limits {
     pub(crate) stack_bytes: usize,
 }
 
-/// The address of a local: where the stack is now.
-#[inline(always)]
 /// The address of a local: how deep this thread's stack is now.
+#[inline(always)]
 pub(crate) fn stack_here() -> usize {
     let marker = 0u8;
     std::ptr::addr_of!(marker).addr()

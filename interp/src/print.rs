@@ -13,7 +13,9 @@
 //!   ([`Labels::Shared`]) labels every pair and vector reached twice.
 //! - Labels are numbered in the order they are printed, from 0.
 //! - `write-simple` ([`Labels::None`]) has no labels, and, like the
-//!   messages' short form, stops after a budget of elements ("...").
+//!   messages' short form, stops after a budget of elements ("..."). A
+//!   labelled print fails past [`MAX_LABELLED_ITEMS`] elements (acyclic
+//!   sharing can make its output exponential), never runs out of memory.
 //! - Nesting through cars and vector elements recurses; the printer fails
 //!   with an error before it passes the stack floor it is given (a
 //!   structure nested deeper than the interpreter's stack), never crashes.
@@ -45,14 +47,22 @@ pub(crate) enum Labels {
 /// Elements `write-simple` prints before "..." (a guard against cycles).
 pub(crate) const MAX_ITEMS: usize = 1_000_000;
 
+/// Elements past which a labelled print (`write`, `display`) is an error:
+/// acyclic structure shared many times over (`(cons x x)` nested 40 deep)
+/// prints each share again, 2^40 elements in all; `write-shared` prints it
+/// once.
+pub(crate) const MAX_LABELLED_ITEMS: usize = 10_000_000;
+
 /// One print's settings and the labels its walk found.
 pub(crate) struct Printer<'p> {
     write: bool,
     lambdas: &'p [&'static Lambda],
     /// The lowest stack address the printer may recurse to.
     floor: usize,
-    /// Elements left to print before "...".
+    /// Elements left to print before "..." (or the error).
     budget: usize,
+    /// At the budget's end: "..." (`at_most`), or an error.
+    cut: bool,
     /// The labelled objects, by address: `None` until printed whole, then
     /// the label's number.
     marks: HashMap<usize, Option<u32>>,
@@ -75,12 +85,14 @@ impl<'p> Printer<'p> {
     /// A printer in `write`'s style (or `display`'s, if `write` is false)
     /// that fails rather than recurse below `floor` on the stack.
     pub(crate) fn new(write: bool, lambdas: &'p [&'static Lambda], floor: usize) -> Self {
-        Printer { write, lambdas, floor, budget: usize::MAX, marks: HashMap::new(), next: 0 }
+        Printer { write, lambdas, floor, budget: MAX_LABELLED_ITEMS, cut: false, marks: HashMap::new(), next: 0 }
     }
 
-    /// Print at most `items` elements, then "...".
+    /// Print at most `items` elements, then "..." (instead of an error
+    /// past [`MAX_LABELLED_ITEMS`]).
     pub(crate) fn at_most(mut self, items: usize) -> Self {
         self.budget = items;
+        self.cut = true;
         self
     }
 
@@ -159,6 +171,11 @@ impl<'p> Printer<'p> {
 
     fn pr<'tx>(&mut self, tx: &mut Tx<'tx>, v: Val<'tx>, out: &mut String) -> R<()> {
         if self.budget == 0 {
+            if !self.cut {
+                return err(format!(
+                    "printing: more than {MAX_LABELLED_ITEMS} elements (structure shared many times? write-shared prints each share once)"
+                ));
+            }
             out.push_str("...");
             return Ok(());
         }
@@ -200,7 +217,7 @@ impl<'p> Printer<'p> {
             Tagged::Ref(g) => match classify(g) {
                 k @ (HK::Pair | HK::Vector) => {
                     if stack_here() < self.floor {
-                        return err("write: a structure nested deeper than the stack allows");
+                        return err("printing: a structure nested deeper than the stack allows");
                     }
                     if self.named(g, out) {
                         return Ok(());
@@ -270,7 +287,7 @@ impl<'p> Printer<'p> {
         loop {
             match cur {
                 Tagged::Ref(q) if classify(q) == HK::Pair && !self.marks.contains_key(&addr(q)) => {
-                    if self.budget == 0 {
+                    if self.budget == 0 && self.cut {
                         out.push_str(" ...");
                         break;
                     }
@@ -330,6 +347,7 @@ fn char_name(c: char) -> String {
 
 fn needs_bars(name: &str) -> bool {
     name.is_empty()
+        || name.starts_with('#') // else `#0#` would read as a label, `#t` as a boolean
         || name.chars().any(|c| c.is_whitespace() || matches!(c, '(' | ')' | '"' | ';' | '\'' | '|'))
         || crate::reader::parse_number(name).is_some()
 }

@@ -259,3 +259,15 @@ fn an_integer_past_the_fixnums_is_an_error_not_a_flonum() {
         "(1152921504606846975 -1152921504606846976 100000000000000000000.0)"
     );
 }
+
+#[test]
+fn printing_exponentially_shared_structure_is_bounded() {
+    // 2^40 elements written out share by share: an error past the bound,
+    // not a hang that ends out of memory; `write-shared` prints it small.
+    let dbl = "(define (dbl x n) (if (= n 0) x (dbl (cons x x) (- n 1))))";
+    let e = eval_err(&format!("{dbl} (write (dbl 1 40))"));
+    assert!(e.msg.contains("printing: more than 10000000 elements"), "{e}");
+    let mut it = Interp::new(Options::default().capture_output(true)).unwrap();
+    it.run_str(&format!("{dbl} (write-shared (dbl 1 3)) (write (string->symbol \"#0#\"))")).unwrap();
+    assert_eq!(it.take_output(), "(#0=(#1=(1 . 1) . #1#) . #0#)|#0#|");
+}

@@ -64,7 +64,9 @@ fn every_workload_alone_checks_something_and_passes() {
     // finalizer), so a run of one workload alone passes, and says how many.
     for w in ["trees", "graph", "lru", "large", "long", "churn", "pressure", "weak", "objects", "finalize"] {
         let out = Command::new(env!("CARGO_BIN_EXE_tmgc-stress"))
-            .args(["--duration", "0.5", "--threads", "2", "--workloads", w, "--json"])
+            // Cycles early (1 MiB), so that `finalize`, whose checks come
+            // with the releases after a cycle, has some in half a second.
+            .args(["--duration", "0.5", "--threads", "2", "--min-trigger-mib", "1", "--workloads", w, "--json"])
             .output()
             .expect("the harness runs");
         let stdout = String::from_utf8_lossy(&out.stdout);

@@ -127,12 +127,14 @@ impl<'tx> Tx<'tx> {
     #[inline]
     fn dyn_words(obj: Gc<'tx, Dyn>) -> (DynShape, NonNull<u8>) {
         let info = obj.header().type_info();
-        let shape = info.shape().unwrap_or_else(|| {
+        // Not `unwrap_or_else`: a panic in a closure names the closure's
+        // line, not the caller's (`#[track_caller]`).
+        let Some(shape) = info.shape() else {
             panic!(
                 "a `{}` is not a dynamic object (a weak cell read with `slot`? read it with `slot_weak`)",
                 info.name()
             )
-        });
+        };
         // SAFETY: a live object.
         (shape, unsafe { Header::payload(obj.ptr) })
     }

@@ -24,10 +24,11 @@ impl<'tx> Tx<'tx> {
     #[track_caller]
     fn array_shape(obj: Gc<'tx, Dyn>, want: Option<Elems>) -> DynShape {
         let info = obj.header().type_info();
-        let shape = info
-            .shape()
-            .filter(|s| s.elems.is_some())
-            .unwrap_or_else(|| panic!("a `{}` is not an array (its type has no `DynTypeSpec::array`)", info.name()));
+        // Not `unwrap_or_else`: a panic in a closure names the closure's
+        // line, not the caller's (`#[track_caller]`).
+        let Some(shape) = info.shape().filter(|s| s.elems.is_some()) else {
+            panic!("a `{}` is not an array (its type has no `DynTypeSpec::array`)", info.name())
+        };
         if let Some(want) = want {
             let have = shape.elems.expect("checked above");
             assert!(have == want, "a `{}` holds {have:?} elements, not {want:?}", info.name());
