@@ -643,9 +643,11 @@ impl Heap {
     }
 
     /// Run a full collection cycle that starts after this call, and wait
-    /// for it. Safe to call from a thread with an attached mutator (between
-    /// its transactions the mutator is parked, and the collector answers
-    /// for it). Fails only if the heap verifier found a bug, a `Trace`
+    /// for it. The calling thread runs the cycle itself (the background
+    /// collector thread, if any, runs only the pacer's cycles; one running
+    /// now is waited for first). Safe to call from a thread with an
+    /// attached mutator (between its transactions the mutator is parked,
+    /// and the cycle answers for it). Fails only if the heap verifier found a bug, a `Trace`
     /// implementation or the collector itself panicked, or the heap is
     /// shutting down. Called from code the collector runs (a `Trace`
     /// implementation, a destructor run by the sweep) it returns

@@ -199,6 +199,10 @@ impl super::Collector {
     pub(super) fn await_acks(&self, heap: &HeapInner, w: u64, mut recs: Vec<Arc<MutatorRecord>>) {
         let spin = Spin::new();
         let start = std::time::Instant::now();
+        // The thread running this cycle may have a mutator of its own
+        // (`Mutator::collect`, or a transaction waiting for memory): it is
+        // parked, and cannot answer while its thread runs the cycle.
+        let me = crate::sync::thread_id();
         loop {
             // Answer for parked threads only after a grace period: a busy
             // thread, parked for a moment between two transactions, answers
@@ -207,7 +211,7 @@ impl super::Collector {
             // meanwhile, and if the collector were preempted holding it, the
             // thread would wait a scheduler time slice (milliseconds).
             let for_parked = cfg!(tmgc_loom) || start.elapsed() >= ANSWER_GRACE;
-            recs.retain(|r| !try_complete(heap, r, w, for_parked));
+            recs.retain(|r| !try_complete(heap, r, w, for_parked || r.owner == me));
             if recs.is_empty() {
                 return;
             }

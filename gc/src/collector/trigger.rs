@@ -80,12 +80,20 @@ impl Collector {
     /// `collect` and the heap limit need old garbage reclaimed too).
     /// Requests merge: one full request makes the next cycle full.
     pub(crate) fn request_cycle(&self, full: bool) -> u64 {
+        self.ask_for_cycle(full, true)
+    }
+
+    /// [`Collector::request_cycle`]; `wake`: wake the background thread
+    /// for it (`collect_parked`, which runs the cycle itself, does not).
+    fn ask_for_cycle(&self, full: bool, wake: bool) -> u64 {
         let mut s = lock(&self.signal.state);
         let target = s.started + 1;
         s.full_wanted |= full;
         if s.requested < target {
             s.requested = target;
-            self.signal.work.notify_all();
+            if wake {
+                self.signal.work.notify_all();
+            }
         }
         target
     }
@@ -114,36 +122,34 @@ impl Collector {
 
     /// `collect` for a caller known to be parked (the transaction loop
     /// waiting for memory, which asks for a full cycle: T11).
+    ///
+    /// The caller runs the cycle itself, with a background thread too
+    /// (which it does not wake): it waits for the cycle either way, and a
+    /// woken collector thread may be put on the CPU of a running mutator,
+    /// preempting it inside a commit-point pause while the caller's CPU
+    /// idles (a 2-core VM: pauses of 1 to 4 ms holding under 0.1 ms of GC
+    /// work; docs/PERFORMANCE.md). A cycle already running (the pacer's,
+    /// on the background thread) is waited for on the cycle lock, and a
+    /// requested one the background thread takes first is waited for the
+    /// same way.
     pub(crate) fn collect_parked(&self, heap: &HeapInner, full: bool) -> Result<CycleStats, CollectError> {
-        let target = self.request_cycle(full);
-        if self.config.background {
-            let mut s = lock(&self.signal.state);
-            while s.done < target && !s.shutdown {
-                s = self.signal.done.wait(s).unwrap_or_else(|e| e.into_inner());
-            }
-            if let Some(e) = &s.broken {
-                return Err(e.clone());
-            }
-            if s.done < target {
-                return Err(CollectError::Shutdown);
-            }
-            if let Some((_, m)) = s.failures.iter().find(|(c, _)| *c >= target) {
-                return Err(CollectError::Verify(m.clone()));
-            }
-            drop(s);
-            let st = lock(&self.stats);
-            return Ok(st.recent.iter().find(|c| c.cycle >= target).copied().unwrap_or_default());
-        }
-        // No background thread: run cycles here until ours is done.
+        let target = self.ask_for_cycle(full, false);
         loop {
-            let (n, r) = self.run_requested(heap);
-            if n.is_some_and(|n| n >= target) || lock(&self.signal.state).done >= target {
-                return match r {
-                    Some(r) if n.is_some_and(|n| n >= target) => r,
-                    _ => Ok(CycleStats::default()),
-                };
+            if lock(&self.signal.state).done >= target {
+                break;
             }
+            let _ = self.run_requested(heap);
         }
+        let s = lock(&self.signal.state);
+        if let Some(e) = &s.broken {
+            return Err(e.clone());
+        }
+        if let Some((_, m)) = s.failures.iter().find(|(c, _)| *c >= target) {
+            return Err(CollectError::Verify(m.clone()));
+        }
+        drop(s);
+        let st = lock(&self.stats);
+        Ok(st.recent.iter().find(|c| c.cycle >= target).copied().unwrap_or_default())
     }
 
     /// Start and run the next requested cycle (if one is still wanted).
