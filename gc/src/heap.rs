@@ -73,8 +73,9 @@ pub struct Config {
     /// re-trace; see `docs/COLLECTOR.md`). Default: on in debug builds, off
     /// in release builds.
     verify: bool,
-    /// Run cycles on a background collector thread (default). Off: cycles
-    /// run on the threads that call [`Heap::collect`] or wait for memory.
+    /// Run the pacer's cycles on a background collector thread (default).
+    /// Either way, a thread that calls [`Heap::collect`] or waits for
+    /// memory runs the cycle it waits for; off, those are the only cycles.
     background: bool,
     /// How marking is done.
     marker: MarkerKind,
@@ -201,7 +202,10 @@ impl Config {
         self
     }
 
-    /// Run cycles on a background collector thread (default on).
+    /// Run the pacer's cycles on a background collector thread (default
+    /// on). Off, cycles run only on threads that wait for one (a
+    /// [`Heap::collect`] call, a transaction at the heap limit); a thread
+    /// that waits for a cycle runs it itself either way.
     pub fn background(mut self, v: bool) -> Self {
         self.background = v;
         self
