@@ -189,36 +189,27 @@ pub(crate) fn string_set<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, _: usize) -> R<Va
     Ok(value::unspec())
 }
 pub(crate) fn substring<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, n: usize) -> R<Val<'tx>> {
-    let g = want(cx, "substring", "a string", cx.stack[b], HK::Str)?;
+    copy_range(cx, "substring", b, n)
+}
+pub(crate) fn string_copy<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, n: usize) -> R<Val<'tx>> {
+    copy_range(cx, "string-copy", b, n)
+}
+/// Characters `[start [end]]` of string argument `b` as a new string
+/// (`substring`, `string-copy`): bytes copied as they are for an ASCII
+/// string, characters decoded otherwise.
+fn copy_range<'tx>(cx: &mut Ctx<'_, 'tx>, name: &str, b: usize, n: usize) -> R<Val<'tx>> {
+    let g = want(cx, name, "a string", cx.stack[b], HK::Str)?;
     let (len, ascii) = chars_of(cx.tx, g)?;
+    let (start, end) = range(cx, name, b, n, len)?;
     if ascii {
-        let start = int(cx, "substring", cx.stack[b + 1])?;
-        let end = if n == 3 { int(cx, "substring", cx.stack[b + 2])? } else { len as i64 };
-        if start < 0 || end < start || end as usize > len {
-            return err(format!("substring: bad range {start}..{end} (length {len})"));
-        }
-        let mut buf = vec![0u8; (end - start) as usize];
-        cx.tx.read_bytes(g, start as usize, &mut buf)?;
+        let mut buf = vec![0u8; end - start];
+        cx.tx.read_bytes(g, start, &mut buf)?;
         let sub = cx.tx.alloc_bytes(types().string, &buf)?;
         cx.tx.set_data(sub, 0, buf.len() as u64)?;
         return Ok(Tagged::Ref(sub));
     }
-    let s = read_string(cx.tx, g)?;
-    let chars: Vec<char> = s.chars().collect();
-    let start = int(cx, "substring", cx.stack[b + 1])?;
-    let end = if n == 3 { int(cx, "substring", cx.stack[b + 2])? } else { chars.len() as i64 };
-    if start < 0 || end < start || end as usize > chars.len() {
-        return err(format!("substring: bad range {start}..{end} (length {})", chars.len()));
-    }
-    let sub: String = chars[start as usize..end as usize].iter().collect();
+    let sub: String = read_string(cx.tx, g)?.chars().skip(start).take(end - start).collect();
     string(cx.tx, &sub)
-}
-pub(crate) fn string_copy<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, n: usize) -> R<Val<'tx>> {
-    if n == 1 {
-        let s = text(cx, "string-copy", cx.stack[b])?;
-        return string(cx.tx, &s);
-    }
-    substring(cx, b, n)
 }
 pub(crate) fn string_append<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, n: usize) -> R<Val<'tx>> {
     let mut s = String::new();
