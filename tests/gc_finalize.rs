@@ -583,6 +583,35 @@ fn finalize_all_at_exit_and_heap_drop() {
     assert_eq!(Arc::strong_count(&token), 1, "its closure was dropped with the heap");
 }
 
+/// A closure that holds a global root of its own heap (a runtime's
+/// registry, or the object's neighbour) does not keep a dropped heap alive
+/// (GS1 of `GlobalShare`): the closures are dropped with the heap, and
+/// the global root inside them with it. It did keep it, collector thread
+/// and mappings included, until the root held the heap weakly.
+#[test]
+fn a_closure_holding_a_global_root_does_not_keep_the_heap() {
+    let token = Arc::new(());
+    {
+        let heap = Heap::new(verified()).unwrap();
+        let mut m = heap.attach().unwrap();
+        let t = Arc::clone(&token);
+        m.transaction::<_, ()>(|tx| {
+            let registry = tx.alloc(obj(1))?;
+            let registry = tx.global_root(registry);
+            let a = tx.alloc(obj(2))?;
+            let (t, r) = (Arc::clone(&t), registry.clone());
+            tx.add_cleanup(a, move || drop((t, r)));
+            let b = tx.alloc(obj(3))?;
+            tx.register_finalizer(b, move |_, _| drop(registry));
+            Ok((tx.root(a), tx.root(b)))
+        })
+        .map(drop)
+        .unwrap();
+    }
+    // The heap owns the closures: their drop is the heap's.
+    assert_eq!(Arc::strong_count(&token), 1, "the closures were dropped with the heap");
+}
+
 /// The interpreter's variant: a finalizer on a dynamic object reads its
 /// tagged words through `Root<Dyn>`.
 #[test]

@@ -51,7 +51,7 @@ use std::marker::PhantomData;
 use std::ops::Deref;
 use std::ptr::NonNull;
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use tmgc_roots::{GlobalSlot, ResolvedSlot, Slot};
 
@@ -296,7 +296,13 @@ impl<T: ?Sized> std::fmt::Debug for Root<T> {
 }
 
 /// A root shared by every thread. Created with `Tx::global_root` (set when
-/// that transaction commits), read with `Tx::global`. `Send` and `Sync`.
+/// that transaction commits), read with `Tx::get_global`. `Send` and `Sync`.
+///
+/// It does not keep its heap alive: once every `Heap` handle and `Mutator`
+/// of the heap is gone, the heap shuts down and its global roots are inert
+/// (nothing can read them: that takes a transaction on the heap). So a
+/// finalizer's or a cleanup's closure may hold one (a runtime's registry)
+/// without keeping a dropped heap mapped through the closure it holds.
 ///
 /// Clones share one global root: dropping the last clone gives the root
 /// back (its object is then kept only by other references; the collector
@@ -314,12 +320,27 @@ pub struct GlobalRoot<T: ?Sized> {
 }
 
 /// What clones of one [`GlobalRoot`] share; the last one dropped gives the
-/// slot back (G3 of `tmgc_roots::GlobalRoots`).
+/// slot back (G3 of `tmgc_roots::GlobalRoots`), if the heap still lives.
+///
+/// (GS1) `heap` is weak: a global root held by the heap itself (in a
+/// finalizer's or cleanup's closure) would otherwise keep the heap alive
+/// for ever. The weak count keeps the heap's allocation, so no other heap
+/// is ever at this address while the root lives: an address comparison
+/// with a running transaction's heap tells whether `resolved` points into
+/// that heap's table (which the transaction keeps alive).
 pub(crate) struct GlobalShare {
-    /// The slot, resolved in `heap.globals`, which `heap` keeps alive.
+    /// The slot, resolved in `heap.globals`; valid while `heap` lives.
     pub(crate) resolved: ResolvedSlot,
-    pub(crate) heap: Arc<HeapInner>,
+    pub(crate) heap: Weak<HeapInner>,
     addr: usize,
+}
+
+impl GlobalShare {
+    /// Whether this root belongs to `heap` (GS1).
+    #[inline]
+    pub(crate) fn of(&self, heap: &Arc<HeapInner>) -> bool {
+        std::ptr::eq(self.heap.as_ptr(), Arc::as_ptr(heap))
+    }
 }
 
 impl Drop for GlobalShare {
@@ -329,13 +350,17 @@ impl Drop for GlobalShare {
         // before the drop and stores it after T either began before its
         // thread observed MARK (barrier (e) shades what it stores) or read
         // the root after T, when it was shaded. docs/COLLECTOR.md, trap 3.
-        self.heap.globals.release(self.resolved.slot());
+        // A heap already gone took its table with it (GS1).
+        if let Some(heap) = self.heap.upgrade() {
+            heap.globals.release(self.resolved.slot());
+        }
     }
 }
 
 impl<T: ?Sized> GlobalRoot<T> {
-    pub(crate) fn new(slot: GlobalSlot, heap: Arc<HeapInner>, obj: NonNull<Header>) -> Self {
+    pub(crate) fn new(slot: GlobalSlot, heap: &Arc<HeapInner>, obj: NonNull<Header>) -> Self {
         let resolved = heap.globals.resolve(slot);
+        let heap = Arc::downgrade(heap);
         GlobalRoot { share: Arc::new(GlobalShare { resolved, heap, addr: obj.addr().get() }), _type: PhantomData }
     }
 

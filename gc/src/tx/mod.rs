@@ -527,21 +527,21 @@ impl<'tx> Tx<'tx> {
     pub fn global_root<T: ?Sized>(&mut self, obj: Gc<'tx, T>) -> GlobalRoot<T> {
         let slot = self.core.heap.globals.reserve();
         self.core.logs.globals.push((slot, obj.ptr));
-        GlobalRoot::new(slot, std::sync::Arc::clone(&self.core.heap), obj.ptr)
+        GlobalRoot::new(slot, &self.core.heap, obj.ptr)
     }
 
     /// The object a global root holds.
     #[inline]
     pub fn get_global<T: ?Sized>(&mut self, root: &GlobalRoot<T>) -> Result<Gc<'tx, T>, RootMisuse> {
-        if !std::sync::Arc::ptr_eq(&root.share.heap, &self.core.heap) {
+        if !root.share.of(&self.core.heap) {
             return Err(RootMisuse::OtherHeap);
         }
         // A handle kept from an aborted attempt (captured, or carried out
         // in `Abort::User`) finds its reservation given back: `Stale`, never
         // the object of whoever reuses the slot (G4 of `GlobalRoots`).
         // SAFETY: `resolved` came from `resolve` on the globals of
-        // `root.share.heap`, the heap we run on (tested above), alive
-        // while we borrow it.
+        // `root.share.heap`, the heap we run on (tested above: GS1 of
+        // `GlobalShare`), alive while we borrow it.
         let p = unsafe { self.core.heap.globals.get_resolved(&root.share.resolved) }.map_err(|e| match e {
             tmgc_roots::GlobalError::Unset => RootMisuse::Unset,
             tmgc_roots::GlobalError::Stale => RootMisuse::Stale,
