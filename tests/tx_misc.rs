@@ -449,6 +449,36 @@ fn misuse_panics_name_the_callers_line() {
         })
     }));
     assert!(r.is_err());
+    // Allocation with the wrong kind of type, each way round.
+    let plain = DynType::register(DynTypeSpec::new("misuse plain").tagged_words(1).frozen()).unwrap();
+    for arr in [true, false] {
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            m.transaction::<_, ()>(|tx| {
+                if arr {
+                    tx.alloc_dyn(arr_ty)?;
+                } else {
+                    tx.alloc_array(plain, 1)?;
+                }
+                Ok(())
+            })
+        }));
+        assert!(r.is_err());
+    }
+    // A write to a published object of a frozen type (F1).
+    let frozen = m
+        .transaction::<_, ()>(|tx| {
+            let o = tx.alloc_dyn(plain)?;
+            Ok(tx.root(o))
+        })
+        .unwrap();
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        m.transaction::<_, ()>(|tx| {
+            let o = tx.get_root(&frozen)?;
+            tx.set_tagged(o, 0, tmgc::Tagged::int(1).unwrap())?;
+            Ok(())
+        })
+    }));
+    assert!(r.is_err());
     drop(std::panic::take_hook()); // the default hook again
     let sites = PANIC_SITES.lock().unwrap().clone();
     for what in [
@@ -456,6 +486,9 @@ fn misuse_panics_name_the_callers_line() {
         "index 3 out of range",
         "is not an array",
         "written past `RefArray::set`",
+        "is an array type",
+        "is not an array type",
+        "frozen",
     ] {
         let (_, file) = sites.iter().find(|(m, _)| m.contains(what)).unwrap_or_else(|| panic!("{what}: {sites:?}"));
         assert!(file.ends_with("tx_misc.rs"), "{what} raised at {file}, not the caller's line");

@@ -370,7 +370,7 @@ impl<T: ?Sized> GlobalRoot<T> {
 
     /// The object's address, as [`Gc::as_ptr`] gives it: its identity, for
     /// as long as the root holds it. An address only (no provenance: read
-    /// the object through `Tx::global`).
+    /// the object through `Tx::get_global`).
     pub fn as_ptr(&self) -> *const () {
         std::ptr::without_provenance(self.share.addr)
     }

@@ -48,7 +48,7 @@ use crate::mutator::Mutator;
 /// |---|---|---|
 /// | `TMGC_GCTRACE` | `1` or `0` | `Config::gctrace`: one line per cycle on stderr |
 /// | `TMGC_GROWTH_FACTOR` | a positive number | `Config::growth_factor` |
-/// | `TMGC_MIN_TRIGGER_BYTES` | bytes (`64M`, `1G` and `512K` accepted) | `Config::min_trigger_bytes` |
+/// | `TMGC_MIN_TRIGGER_BYTES` | bytes (`64M`, `1G` and `512K` accepted: powers of 1,024) | `Config::min_trigger_bytes` |
 /// | `TMGC_HEAP_LIMIT` | bytes, as above | `Config::heap_limit` |
 /// | `TMGC_VERIFY` | `1` or `0` | `Config::verify` |
 /// | `TMGC_MARKER` | `serial`, `parallel`, `parallel:N` or `assisted` | `Config::marker` |
@@ -284,7 +284,15 @@ impl Config {
 
     /// The heap limit: shorthand for `alloc(self.get_alloc().clone().heap_limit(bytes))`.
     /// At least one block ([`crate::alloc::BLOCK_BYTES`], 32 KiB): [`Heap::new`]
-    /// refuses a smaller one with `InvalidConfig`.
+    /// refuses a smaller one with
+    /// `HeapError::Alloc(AllocError::InvalidConfig(..))`.
+    ///
+    /// The limit bounds the heap at every moment, garbage included: the
+    /// objects a running transaction allocated and dropped stay until it
+    /// ends (a cycle frees only what committed or aborted transactions
+    /// left), so one transaction whose temporaries exceed the limit fails
+    /// with `HeapExhausted` however little of them is live. Split such
+    /// work into several transactions.
     pub fn heap_limit(mut self, bytes: usize) -> Self {
         self.alloc = self.alloc.heap_limit(bytes);
         self

@@ -22,7 +22,12 @@
 //! (parked) for a full cycle that starts after it failed, and retries once;
 //! only if it runs out again does `transaction` return
 //! [`TxError::Alloc`]`(HeapExhausted)`. An inevitable transaction returns
-//! the error at once (it may have done I/O, so it is not retried).
+//! the error at once (it may have done I/O, so it is not retried). What a
+//! running attempt allocated stays until it ends, dead or not (a cycle
+//! reclaims only what finished transactions left): an event handler that
+//! makes more temporaries than the limit allows fails however few of them
+//! live, and must be split into several transactions. The waiting thread
+//! runs that cycle itself.
 //!
 //! **Nesting.** A transaction body cannot start another transaction: the
 //! mutator is mutably borrowed by the running one (a compile error), and a

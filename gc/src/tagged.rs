@@ -100,6 +100,40 @@ impl<'tx> Tagged<'tx> {
         SmallInt::new(v).map(Tagged::Int)
     }
 
+    /// The integer, if this is one: a value that may leave the transaction
+    /// (a `Tagged` may not, as it can hold a reference).
+    ///
+    /// ```
+    /// use tmgc::Tagged;
+    /// assert_eq!(Tagged::int(-7).unwrap().as_int(), Some(-7));
+    /// assert_eq!(Tagged::Null.as_int(), None);
+    /// ```
+    #[inline]
+    pub fn as_int(self) -> Option<i64> {
+        match self {
+            Tagged::Int(i) => Some(i.get()),
+            _ => None,
+        }
+    }
+
+    /// The immediate, if this is one (it may leave the transaction too).
+    #[inline]
+    pub fn as_imm(self) -> Option<Imm> {
+        match self {
+            Tagged::Imm(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// The reference, if this is one.
+    #[inline]
+    pub fn as_gc(self) -> Option<Gc<'tx, Dyn>> {
+        match self {
+            Tagged::Ref(g) => Some(g),
+            _ => None,
+        }
+    }
+
     /// The word that stores this value.
     #[inline]
     pub(crate) fn encode(self) -> *mut Header {

@@ -554,8 +554,9 @@ fn registry() -> &'static std::sync::Mutex<Registry> {
 }
 
 impl DynType {
-    /// Register a shape, or find it registered: the same name and shape
-    /// give the same type (T3). The descriptor lives for the rest of the
+    /// Register a shape, or find it registered: the same name, shape and
+    /// destructor (`on_drop`) give the same type (T3); a name registered
+    /// again with another shape or destructor is another type. The descriptor lives for the rest of the
     /// process. Fails for a shape too large for any object, and past
     /// [`MAX_DYN_TYPES`] distinct types, and for a name starting with
     /// `tmgc::` (reserved).

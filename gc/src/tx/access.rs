@@ -413,7 +413,9 @@ impl<'tx> Tx<'tx> {
     }
 
     /// Write a word of dynamic object `obj`; panics for a published frozen
-    /// object (F1: only its allocating transaction writes it, while NEW).
+    /// object (F1: only its allocating transaction writes it, while NEW),
+    /// naming the caller's line.
+    #[track_caller]
     #[inline]
     pub(super) fn write_dyn(&mut self, obj: Gc<'tx, Dyn>, w: Write) -> Result<(), Conflict> {
         if obj.header().type_info().is_frozen() && !Self::is_new(obj.ptr) {
@@ -424,6 +426,7 @@ impl<'tx> Tx<'tx> {
 
     #[cold]
     #[inline(never)]
+    #[track_caller]
     fn frozen_write(obj: Gc<'tx, Dyn>) -> ! {
         panic!(
             "a `{}` is frozen (DynTypeSpec::frozen): only the transaction that allocates it writes it, before it commits",

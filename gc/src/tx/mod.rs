@@ -400,7 +400,9 @@ impl<'tx> Tx<'tx> {
     }
 
     /// Allocate an object of a dynamic type: null slots, zero data words.
-    /// Panics for an array type (allocate it with [`Tx::alloc_array`]).
+    /// Panics for an array type (allocate it with [`Tx::alloc_array`]),
+    /// naming the caller's line.
+    #[track_caller]
     pub fn alloc_dyn(&mut self, ty: DynType) -> Result<Gc<'tx, Dyn>, AllocError> {
         let info = ty.info();
         assert!(!info.is_array(), "`{}` is an array type: allocate it with `alloc_array`", info.name());
@@ -439,10 +441,12 @@ impl<'tx> Tx<'tx> {
     /// });
     /// assert_eq!(sum.unwrap(), 45);
     /// ```
+    #[track_caller]
     pub fn alloc_array(&mut self, ty: DynType, len: usize) -> Result<Gc<'tx, Dyn>, AllocError> {
         let info = ty.info();
         let shape = info.shape().expect("a dynamic type");
-        let elems = shape.elems.unwrap_or_else(|| panic!("`{}` is not an array type", info.name()));
+        // Not `unwrap_or_else`: a panic in a closure names its own line.
+        let Some(elems) = shape.elems else { panic!("`{}` is not an array type", info.name()) };
         let too_large = || AllocError::TooLarge { size: usize::MAX, max: isize::MAX as usize };
         let words = elems.words(len).ok_or_else(too_large)?;
         let size = info.object_size().checked_add(words * crate::types::DYN_WORD).ok_or_else(too_large)?;
