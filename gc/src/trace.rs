@@ -130,7 +130,8 @@ impl<'a> Tracer<'a> {
 /// what goes wrong otherwise).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` does not implement `Trace`, so it cannot be stored in the heap",
-    note = "heap objects, weak cells included, are held through `Ref<T>` fields (`Ref<Weak<T>>` for a weak cell); plain data goes in `Value<T>` or an immutable field of a `Trace` type"
+    note = "heap objects, weak cells included, are held through `Ref<T>` fields (`Ref<Weak<T>>` for a weak cell); plain data goes in `Value<T>` or an immutable field of a `Trace` type",
+    note = "a Rust value with no heap reference in it (a file handle, a native resource) goes in a `NoTrace<T>` field, after `unsafe impl NoTraceSafe for T {{}}`"
 )]
 pub unsafe trait Trace: Send + Sync + 'static {
     /// Whether values of this type can hold heap references.
