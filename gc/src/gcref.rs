@@ -39,6 +39,15 @@
 //! let gc = m.transaction::<_, ()>(|tx| Ok(tx.alloc(Cell { v: Value::new(1) })?)); // does not compile
 //! ```
 //!
+//! # Global roots and their heap (GS1)
+//!
+//! A [`GlobalRoot`] holds its heap weakly: the heap itself may hold one
+//! (in a finalizer's or a cleanup's closure) without keeping itself alive
+//! after its last `Heap` and `Mutator` are dropped. Reading one takes a
+//! transaction on its heap, which keeps the heap alive; the weak count
+//! keeps the heap's address unique while the root lives, so the address
+//! comparison that recognises a root's heap is exact.
+//!
 //! A `Mutator` cannot move to another thread either:
 //!
 //! ```compile_fail,E0277
