@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 
-use tmgc::{Config, Dyn, DynType, DynTypeSpec, GlobalRoot, Heap, MarkerKind, Ref, Tagged, Trace, Weak};
+use tmgc::{Config, Dyn, DynType, DynTypeSpec, GlobalRoot, Heap, MarkerKind, Ref, Tagged, TaggedField, Trace, Weak};
 
 use tmgc_tests::{FILLERS, FILLER_NODES};
 
@@ -70,6 +70,20 @@ fn list<'tx>(tx: &mut tmgc::Tx<'tx>, pair: DynType, n: u64) -> Result<Option<tmg
 enum Via {
     Tagged,
     Slot,
+    /// A `TaggedField` of a Rust-typed holder (`FieldHolder`).
+    Field,
+}
+
+/// A Rust-typed holder: its tagged field holds X, or an integer.
+#[derive(Trace)]
+struct FieldHolder {
+    x: TaggedField,
+    data: tmgc::Value<u64>,
+}
+
+/// The holder `h` is, as a `FieldHolder` (`Via::Field`).
+fn typed(h: tmgc::Gc<'_, Dyn>) -> tmgc::Gc<'_, FieldHolder> {
+    h.downcast::<FieldHolder>().expect("a FieldHolder")
 }
 
 fn run(config: Config, marker: &str, via: Via) {
@@ -79,11 +93,19 @@ fn run(config: Config, marker: &str, via: Via) {
     let (wide, weak_x): (GlobalRoot<Wide>, GlobalRoot<Weak<Dyn>>) = m
         .transaction::<_, ()>(|tx| {
             let x = list(tx, t.pair, 10)?.unwrap(); // X and its list: values sum to 45
-            let first = tx.alloc_dyn(t.holder)?;
-            let last = tx.alloc_dyn(t.holder)?;
+            let (first, last) = match via {
+                Via::Field => {
+                    let holder = || FieldHolder { x: TaggedField::null(), data: tmgc::Value::new(0) };
+                    let (first, last) = (tx.alloc(holder())?, tx.alloc(holder())?);
+                    tx.store_tagged(first, |h| &h.x, Tagged::Ref(x))?;
+                    (first.into_dyn(), last.into_dyn())
+                }
+                _ => (tx.alloc_dyn(t.holder)?, tx.alloc_dyn(t.holder)?),
+            };
             match via {
                 Via::Tagged => tx.set_tagged(first, 0, Tagged::Ref(x))?,
                 Via::Slot => tx.set_slot(first, 0, Some(x))?,
+                Via::Field => {}
             }
             let w = tx.alloc(Wide {
                 first: Ref::null(),
@@ -145,9 +167,23 @@ fn run(config: Config, marker: &str, via: Via) {
                     }
                     x
                 }
+                Via::Field => {
+                    let (from, to) = (typed(from), typed(to));
+                    let Tagged::Ref(x) = tx.load_tagged(from, |h| &h.x)? else {
+                        panic!("X is where the last move put it")
+                    };
+                    if mv {
+                        tx.store_tagged(to, |h| &h.x, Tagged::Ref(x))?;
+                        tx.store_tagged(from, |h| &h.x, Tagged::int(-1).unwrap())?;
+                    }
+                    x
+                }
             };
             if mv {
-                tx.set_data(to, 0, moves)?;
+                match via {
+                    Via::Field => tx.set(typed(to), |h| &h.data, moves)?,
+                    _ => tx.set_data(to, 0, moves)?,
+                }
             }
             // X's list is intact, and X's weak cell still finds it.
             let (mut cur, mut sum) = (Some(x), 0);
@@ -207,10 +243,72 @@ fn slot_references_moved_behind_the_marker() {
     run(verified(MarkerKind::Serial), "serial, slots", Via::Slot);
 }
 
+/// The same move through a `TaggedField` of a Rust-typed holder.
+#[test]
+fn tagged_field_references_moved_behind_the_marker() {
+    run(verified(MarkerKind::Serial), "serial, typed fields", Via::Field);
+}
+
+/// The same in generational mode (young cycles trace from the remembered
+/// set, which a typed field's commit records as a tagged word's).
+#[test]
+fn tagged_field_references_moved_behind_the_marker_generational() {
+    run(verified(MarkerKind::Serial).generational(true), "serial, typed fields, generational", Via::Field);
+}
+
 /// With the verifier off, a lost X would be swept: its words poisoned
 /// (debug builds) or reused, which the mover's checksum sees, and its weak
 /// cell cleared, which the check after the cycles sees.
 #[test]
 fn tagged_references_moved_behind_the_marker_unverified() {
     run(Config::default().verify(false).give_way(false), "serial, no verifier", Via::Tagged);
+}
+
+/// A `TaggedField` is traced: an object held only through one survives
+/// cycles whole, and dies once the field holds an integer instead.
+#[test]
+fn a_tagged_field_keeps_its_referent_and_only_while_it_holds_it() {
+    let t = types();
+    let heap = Heap::new(Config::default().verify(true)).unwrap();
+    let mut m = heap.attach().unwrap();
+    let (holder, weak) = m
+        .transaction::<_, ()>(|tx| {
+            let x = list(tx, t.pair, 10)?.unwrap();
+            let h = tx.alloc(FieldHolder { x: TaggedField::null(), data: tmgc::Value::new(0) })?;
+            tx.store_tagged(h, |h| &h.x, Tagged::Ref(x))?;
+            let w = tx.new_weak(Some(x))?;
+            Ok((tx.root(h), tx.root(w)))
+        })
+        .unwrap();
+    for _ in 0..2 {
+        m.collect().unwrap();
+    }
+    let (sum, alive) = m
+        .transaction::<_, ()>(|tx| {
+            let h = tx.get_root(&holder)?;
+            let mut cur = tx.load_tagged(h, |h| &h.x)?.as_gc();
+            let mut sum = 0;
+            while let Some(c) = cur {
+                sum += tx.tagged(c, 0)?.as_int().expect("X's list intact");
+                cur = tx.tagged(c, 1)?.as_gc();
+            }
+            let w = tx.get_root(&weak)?;
+            Ok((sum, tx.upgrade(w)?.is_some()))
+        })
+        .unwrap();
+    assert_eq!((sum, alive), (45, true), "X, held only by the tagged field, was freed");
+    m.transaction::<_, ()>(|tx| {
+        let h = tx.get_root(&holder)?;
+        tx.store_tagged(h, |h| &h.x, Tagged::int(7).unwrap())?;
+        Ok(())
+    })
+    .unwrap();
+    for _ in 0..2 {
+        m.collect().unwrap();
+    }
+    let gone = m.transaction::<_, ()>(|tx| {
+        let w = tx.get_root(&weak)?;
+        Ok(tx.upgrade(w)?.is_none())
+    });
+    assert!(gone.unwrap(), "X lived on after the field stopped holding it");
 }

@@ -1,5 +1,5 @@
 //! Field types of heap objects: [`Ref`] for references, [`Value`] for
-//! word-sized plain data.
+//! word-sized plain data, [`TaggedField`] for a tagged value (either).
 //!
 //! Both are atomic words. Markers read reference fields while commits write
 //! them back (docs/COLLECTOR.md, P2d and P5), and transactions read fields
@@ -84,6 +84,93 @@ unsafe impl<T: ?Sized + 'static> Trace for Ref<T> {
         // SAFETY: a reference field holds null or a live object (I2 of
         // docs/COLLECTOR.md: nothing reachable is freed while it is traced).
         unsafe { tracer.edge(self.load()) };
+    }
+}
+
+/// A field of a Rust-typed object that holds a [`Tagged`] value: an
+/// integer, an immediate, or a reference to any object (as `Gc<Dyn>`). An
+/// interpreter's hash entry, say, keeps its value here rather than in a
+/// separate boxed object. Read and written only through a transaction
+/// (`Tx::load_tagged`, `Tx::store_tagged`), which treat it as a reference
+/// word (the commit barrier decodes it, TG2 of `tagged`); traced by tmgc.
+/// Made holding no reference: [`TaggedField::null`], [`TaggedField::int`],
+/// [`TaggedField::imm`].
+///
+/// ```
+/// use tmgc::{Config, Heap, Tagged, TaggedField, Trace, Value};
+///
+/// #[derive(Trace)]
+/// struct Entry { key: Value<u64>, value: TaggedField }
+///
+/// let heap = Heap::new(Config::default()).unwrap();
+/// let mut m = heap.attach().unwrap();
+/// let v = m.transaction::<_, ()>(|tx| {
+///     let e = tx.alloc(Entry { key: Value::new(1), value: TaggedField::int(5).unwrap() })?;
+///     let n = tx.load_tagged(e, |e| &e.value)?.as_int().unwrap();
+///     tx.store_tagged(e, |e| &e.value, Tagged::int(n + 1).unwrap())?;
+///     Ok(tx.load_tagged(e, |e| &e.value)?.as_int())
+/// });
+/// assert_eq!(v.unwrap(), Some(6));
+/// ```
+///
+/// [`Tagged`]: crate::Tagged
+#[repr(transparent)]
+pub struct TaggedField {
+    word: AtomicPtr<Header>,
+}
+
+impl TaggedField {
+    /// A field holding `Tagged::Null`.
+    #[cfg(not(tmgc_loom))]
+    pub const fn null() -> Self {
+        TaggedField { word: AtomicPtr::new(std::ptr::null_mut()) }
+    }
+
+    /// A field holding `Tagged::Null`.
+    #[cfg(tmgc_loom)]
+    pub fn null() -> Self {
+        TaggedField { word: AtomicPtr::new(std::ptr::null_mut()) }
+    }
+
+    /// A field holding the integer `v`, if it fits in 61 bits.
+    pub fn int(v: i64) -> Option<Self> {
+        crate::Tagged::int(v).map(|t| TaggedField { word: AtomicPtr::new(t.encode()) })
+    }
+
+    /// A field holding the immediate `m`.
+    pub fn imm(m: crate::Imm) -> Self {
+        TaggedField { word: AtomicPtr::new(crate::Tagged::Imm(m).encode()) }
+    }
+
+    /// The word itself, for the transaction layer.
+    #[inline]
+    pub(crate) fn word(&self) -> &AtomicPtr<Header> {
+        &self.word
+    }
+}
+
+impl Default for TaggedField {
+    fn default() -> Self {
+        Self::null()
+    }
+}
+
+impl std::fmt::Debug for TaggedField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TaggedField({:p})", self.word.load(Ordering::Relaxed))
+    }
+}
+
+// SAFETY: visits the reference its word holds, if any, read atomically
+// (an immediate or an integer decodes to none: TG2 of `tagged`).
+unsafe impl Trace for TaggedField {
+    #[inline]
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        let w = self.word.load(Ordering::Acquire);
+        // SAFETY: a tagged field holds null, an immediate, or a live object
+        // (I2 of docs/COLLECTOR.md: nothing reachable is freed while it is
+        // traced; only `Tx::store_tagged` writes one, from a `Gc`: TG1).
+        unsafe { tracer.edge(crate::tagged::decode_ref(w)) };
     }
 }
 

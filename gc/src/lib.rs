@@ -139,7 +139,7 @@ pub use collector::histogram::Histogram;
 pub use collector::stats::{CycleStats, GcStats, Mmu};
 pub use collector::CollectError;
 pub use error::{Abort, Conflict, HeapError, RootMisuse, TxError};
-pub use field::{Ref, Value, Word};
+pub use field::{Ref, TaggedField, Value, Word};
 pub use flags::ObjFlags;
 pub use gcref::{Dyn, Gc, GlobalRoot, Root};
 pub use header::{Header, HEADER_BYTES};

@@ -21,8 +21,10 @@
 //! # Why this is sound (the invariants the collector relies on)
 //!
 //! - **(TG1) A reference in a tagged word came from a `Gc`.** The only
-//!   writer is [`Tx::set_tagged`](crate::Tx::set_tagged), which takes a
-//!   [`Tagged`]: a reference can only be built from a `Gc<'tx, Dyn>` the
+//!   writers are [`Tx::set_tagged`](crate::Tx::set_tagged) (and the array
+//!   and `TVec` setters) and, for a Rust-typed object's
+//!   [`TaggedField`](crate::TaggedField), [`Tx::store_tagged`](crate::Tx::store_tagged),
+//!   which take a [`Tagged`] (a field is made holding no reference): a reference can only be built from a `Gc<'tx, Dyn>` the
 //!   transaction holds, and an immediate can only be built by the
 //!   constructors here, which never produce low bits `000`. No raw `u64`
 //!   store reaches a tagged word, so no integer (an old address, say) can
@@ -32,7 +34,8 @@
 //!   slots: barrier (a) decodes the overwritten value ([`decode_ref`]) and
 //!   shades it if it is a reference, skipping immediates.
 //! - **(TG3) tmgc traces them itself.** The marker and the verifier decode
-//!   every tagged word of a dynamic object with [`decode_ref`]; no user code
+//!   every tagged word of a dynamic object with [`decode_ref`], and a
+//!   `TaggedField`'s `Trace` impl (tmgc's) does the same; no user code
 //!   decides which words are references.
 
 use std::ptr::NonNull;

@@ -210,6 +210,25 @@ fn dynamic_types_trace_slots_and_tagged_words_not_data() {
     );
 }
 
+/// A `TaggedField` traces the reference it holds, and nothing for an
+/// integer, an immediate or null (TG3).
+#[test]
+fn tagged_fields_trace_their_reference_only() {
+    let hs = headers(1);
+    let fields = [
+        crate::TaggedField::null(),
+        crate::TaggedField::int(-5).unwrap(),
+        crate::TaggedField::imm(crate::Imm::new(3, 9).unwrap()),
+        crate::TaggedField::null(),
+    ];
+    fields[3].word().store(ptr(&hs[0]).map_or(std::ptr::null_mut(), NonNull::as_ptr), Ordering::Relaxed);
+    let mut c = Collect::default();
+    for f in &fields {
+        f.trace(&mut Tracer::new(&mut c));
+    }
+    assert_eq!(c.0, vec![&hs[0] as *const Header as usize]);
+}
+
 /// Issue 24's SIGSEGV route, shrunk for miri: a `Trace` impl that attaches
 /// a mutator while the marker traces it, allocates, and would report the
 /// (soon rewound) object. Under W0 the attach is refused, so there is

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use crate::sync::{AtomicPtr, AtomicU64};
 
 use crate::error::Conflict;
-use crate::field::{Ref, Value, Word};
+use crate::field::{Ref, TaggedField, Value, Word};
 use crate::flags::{vlock, ObjFlags};
 use crate::gcref::{Dyn, Gc};
 use crate::header::Header;
@@ -121,6 +121,46 @@ impl<'tx> Tx<'tx> {
         Self::check_field(obj, f);
         let value = value.map_or(std::ptr::null_mut(), |g| g.ptr.as_ptr());
         self.write(Write::Ptr { obj: obj.ptr, word: f.word(), value })
+    }
+
+    /// Read a [`TaggedField`] of `obj`.
+    ///
+    /// # Panics
+    ///
+    /// If `field` returns a reference outside `obj`, as [`Tx::get`] does.
+    #[track_caller]
+    #[inline]
+    pub fn load_tagged<T: GcType>(
+        &mut self,
+        obj: Gc<'tx, T>,
+        field: impl FnOnce(&T) -> &TaggedField,
+    ) -> Result<Tagged<'tx>, Conflict> {
+        let f = field(&obj);
+        Self::check_field(obj, f);
+        let w = self.read_field(obj.ptr, f.word())?;
+        // SAFETY: read by this transaction from a tagged field of an object
+        // live for 'tx: a reference in it came from a `Gc` (TG1: only
+        // `store_tagged` writes one) and is live for 'tx.
+        Ok(unsafe { Tagged::decode(w) })
+    }
+
+    /// Write a [`TaggedField`] of `obj`: logged as a reference write, so
+    /// the commit barrier covers it (TG2 of `tagged`).
+    ///
+    /// # Panics
+    ///
+    /// If `field` returns a reference outside `obj`, as [`Tx::set`] does.
+    #[track_caller]
+    #[inline]
+    pub fn store_tagged<T: GcType>(
+        &mut self,
+        obj: Gc<'tx, T>,
+        field: impl FnOnce(&T) -> &TaggedField,
+        value: Tagged<'tx>,
+    ) -> Result<(), Conflict> {
+        let f = field(&obj);
+        Self::check_field(obj, f);
+        self.write(Write::Ptr { obj: obj.ptr, word: f.word(), value: value.encode() })
     }
 
     #[track_caller]
