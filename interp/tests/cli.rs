@@ -3,7 +3,16 @@
 use std::process::Command;
 
 fn scheme(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tmgc-scheme")).args(args).output().expect("the binary runs");
+    scheme_env(args, &[])
+}
+
+/// [`scheme`] with environment variables set.
+fn scheme_env(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tmgc-scheme"))
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("the binary runs");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -48,14 +57,9 @@ fn a_capped_address_space_gets_a_smaller_stack_not_a_panic() {
 /// with a message that says so.
 #[test]
 fn a_heap_that_cannot_be_made_is_exit_70_with_a_message() {
-    let out = Command::new(env!("CARGO_BIN_EXE_tmgc-scheme"))
-        .args(["-e", "(display (+ 1 2))"])
-        .env("TMGC_HEAP_LIMIT", "1")
-        .output()
-        .expect("the binary runs");
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (code, _, err) = scheme_env(&["-e", "(display (+ 1 2))"], &[("TMGC_HEAP_LIMIT", "1")]);
     assert!(!err.contains("panicked"), "{err}");
-    assert_eq!(out.status.code(), Some(70), "{err}");
+    assert_eq!(code, 70, "{err}");
     assert!(err.contains("cannot create the heap: invalid configuration"), "{err}");
 }
 
@@ -63,14 +67,8 @@ fn a_heap_that_cannot_be_made_is_exit_70_with_a_message() {
 /// printed by the binary's logger), and the program still runs.
 #[test]
 fn a_misspelt_tmgc_variable_is_named() {
-    let out = Command::new(env!("CARGO_BIN_EXE_tmgc-scheme"))
-        .args(["-e", "(display (+ 1 2))"])
-        .env("TMGC_HEAP_LIMT", "1")
-        .output()
-        .expect("the binary runs");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{err}");
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "3");
+    let (code, out, err) = scheme_env(&["-e", "(display (+ 1 2))"], &[("TMGC_HEAP_LIMT", "1")]);
+    assert_eq!((code, out.as_str()), (0, "3"), "{err}");
     assert!(err.contains("TMGC_HEAP_LIMT is not a setting"), "{err}");
 }
 

@@ -127,7 +127,7 @@ impl Collector {
     /// (which it does not wake): it waits for the cycle either way, and a
     /// woken collector thread may be put on the CPU of a running mutator,
     /// preempting it inside a commit-point pause while the caller's CPU
-    /// idles (a 2-core VM: pauses of 1 to 4 ms holding under 0.1 ms of GC
+    /// idles (the 2-core Intel Xeon VM: pauses of 1 to 4 ms holding under 0.1 ms of GC
     /// work; docs/PERFORMANCE.md). A cycle already running (the pacer's,
     /// on the background thread) is waited for on the cycle lock, and a
     /// requested one the background thread takes first is waited for the
@@ -138,7 +138,7 @@ impl Collector {
             if lock(&self.signal.state).done >= target {
                 break;
             }
-            let _ = self.run_requested(heap);
+            self.run_requested(heap);
         }
         let s = lock(&self.signal.state);
         if let Some(e) = &s.broken {
@@ -152,20 +152,22 @@ impl Collector {
         Ok(st.recent.iter().find(|c| c.cycle >= target).copied().unwrap_or_default())
     }
 
-    /// Start and run the next requested cycle (if one is still wanted).
-    pub(super) fn run_requested(&self, heap: &HeapInner) -> (Option<u64>, Option<Result<CycleStats, CollectError>>) {
+    /// Start and run the next requested cycle (if one is still wanted). Its
+    /// outcome goes to the signal state (`done`, `failures`, `broken`),
+    /// where every waiter reads it.
+    pub(super) fn run_requested(&self, heap: &HeapInner) {
         let mut cs = lock(&self.cycle);
         let (n, full) = {
             let mut s = lock(&self.signal.state);
             if s.requested <= s.started {
-                return (None, None);
+                return;
             }
             s.started += 1;
-            if let Some(e) = s.broken.clone() {
+            if s.broken.is_some() {
                 // Collection stopped for good: answer at once.
                 s.done = s.started;
                 self.signal.done.notify_all();
-                return (Some(s.started), Some(Err(e)));
+                return;
             }
             // The kind is fixed with the number, under the same lock: a
             // full request made after this point targets the next cycle
@@ -187,7 +189,6 @@ impl Collector {
             _ => {}
         }
         self.signal.done.notify_all();
-        (Some(n), Some(r))
     }
 }
 
