@@ -464,6 +464,24 @@ fn misuse_panics_name_the_callers_line() {
         }));
         assert!(r.is_err());
     }
+    // Initial contents that do not fit the type (IN1 of tx/init.rs): too
+    // many words, elements for a type with none, elements of another kind
+    // (through `alloc_bytes` too).
+    for case in 0..4 {
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            m.transaction::<_, ()>(|tx| {
+                let one = [tmgc::Tagged::Null; 2];
+                match case {
+                    0 => tx.alloc_with(plain, tmgc::DynInit::new().tagged(&one))?,
+                    1 => tx.alloc_with(plain, tmgc::DynInit::new().elem_words(&[1]))?,
+                    2 => tx.alloc_with(arr_ty, tmgc::DynInit::new().elem_words(&[1]))?,
+                    _ => tx.alloc_bytes(arr_ty, b"abc")?,
+                };
+                Ok(())
+            })
+        }));
+        assert!(r.is_err());
+    }
     // A write to a published object of a frozen type (F1).
     let frozen = m
         .transaction::<_, ()>(|tx| {
@@ -489,6 +507,10 @@ fn misuse_panics_name_the_callers_line() {
         "is an array type",
         "is not an array type",
         "frozen",
+        "2 tagged words given for a `misuse plain`, which has 1",
+        "Words elements given for a `misuse plain`, which is not an array type",
+        "Words elements given for a `misuse array`, which holds Tagged elements",
+        "Bytes elements given for a `misuse array`, which holds Tagged elements",
     ] {
         let (_, file) = sites.iter().find(|(m, _)| m.contains(what)).unwrap_or_else(|| panic!("{what}: {sites:?}"));
         assert!(file.ends_with("tx_misc.rs"), "{what} raised at {file}, not the caller's line");

@@ -152,7 +152,7 @@ pub use tmgc_alloc::AllocError;
 pub use tmgc_derive::Trace;
 pub use trace::{NoTrace, NoTraceSafe, Trace, Tracer, Visitor};
 pub use tvec::TVec;
-pub use tx::Tx;
+pub use tx::{DynInit, Tx};
 pub use types::{
     DropFn, DynData, DynDropFn, DynShape, DynType, DynTypeSpec, GcType, TraceFn, TypeError, TypeInfo, MAX_DYN_TYPES,
 };

@@ -202,6 +202,12 @@ impl TypeInfo {
         self.shape
     }
 
+    /// For a dynamic type, its layout, in place (no copy on a hot path).
+    #[inline]
+    pub(crate) fn shape_ref(&self) -> Option<&DynShape> {
+        self.shape.as_ref()
+    }
+
     /// Whether this is a dynamic type ending in an array (its objects'
     /// sizes vary; [`TypeInfo::object_size`] is then the size with no
     /// element).

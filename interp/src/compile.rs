@@ -14,7 +14,7 @@
 //! compiled code in Guile or Chez integrates its primitives): redefining a
 //! builtin affects code compiled after the redefinition.
 
-use tmgc::{Tagged, Tx};
+use tmgc::{DynInit, Tagged, Tx};
 
 use crate::code::{Capture, Lambda, Lit, Node, Op1, Op2};
 use crate::error::{Fail, Pos, SchemeError, R};
@@ -889,20 +889,13 @@ pub(crate) fn datum<'tx>(tx: &mut Tx<'tx>, x: &Sexp) -> R<Val<'tx>> {
             };
             for it in items.iter().rev() {
                 let v = datum(tx, it)?;
-                let p = tx.alloc_dyn(t.pair)?;
-                tx.set_tagged(p, 0, v)?;
-                tx.set_tagged(p, 1, acc)?;
-                acc = Tagged::Ref(p);
+                acc = Tagged::Ref(tx.alloc_with(t.pair, DynInit::new().tagged(&[v, acc]))?);
             }
             acc
         }
         SK::Vector(items) => {
-            let v = tx.alloc_array(t.vector, items.len())?;
-            for (i, it) in items.iter().enumerate() {
-                let e = datum(tx, it)?;
-                tx.set_elem(v, i, e)?;
-            }
-            Tagged::Ref(v)
+            let elems = items.iter().map(|it| datum(tx, it)).collect::<R<Vec<_>>>()?;
+            Tagged::Ref(tx.alloc_with(t.vector, DynInit::new().elems(&elems))?)
         }
     })
 }

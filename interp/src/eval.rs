@@ -15,7 +15,7 @@
 //! use (`Options::stack_bytes`): a Scheme error past either, never a
 //! stack overflow.
 
-use tmgc::{Dyn, Gc, GlobalRoot, Tagged, Tx};
+use tmgc::{Dyn, DynInit, Gc, GlobalRoot, Tagged, Tx};
 
 use crate::code::{Capture, Lambda, Node, Op1, Op2};
 use crate::error::{at_pos, err, Fail, Pos, R};
@@ -201,9 +201,7 @@ impl<'a, 'tx> Ctx<'a, 'tx> {
     // ---- boxes ----
 
     fn make_box(&mut self, v: Val<'tx>) -> R<Val<'tx>> {
-        let b = self.tx.alloc_dyn(types().boxed)?;
-        self.tx.set_tagged(b, 0, v)?;
-        Ok(Tagged::Ref(b))
+        Ok(Tagged::Ref(self.tx.alloc_with(types().boxed, DynInit::new().tagged(&[v]))?))
     }
 
     #[inline]

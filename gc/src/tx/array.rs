@@ -7,7 +7,7 @@
 //! Misuse is a panic, as for slices: an index out of range, or an accessor
 //! of another element kind than the array's.
 
-use crate::array::{elem_word, len, Elems};
+use crate::array::{len, Elems};
 
 use crate::error::Conflict;
 use crate::gcref::{Dyn, Gc};
@@ -235,17 +235,6 @@ impl<'tx> Tx<'tx> {
     /// ```
     #[track_caller]
     pub fn alloc_bytes(&mut self, ty: DynType, bytes: &[u8]) -> Result<Gc<'tx, Dyn>, AllocError> {
-        let s = self.alloc_array(ty, bytes.len())?;
-        let shape = Self::array_shape(s, Some(Elems::Bytes));
-        for (k, chunk) in bytes.chunks(DYN_WORD).enumerate() {
-            let mut w = [0; DYN_WORD];
-            w[..chunk.len()].copy_from_slice(chunk);
-            // SAFETY: word k of the new array's elements (k < words(len)),
-            // a data word; the object is ours and unpublished (NEW), so a
-            // plain store is its initialisation.
-            let word: &AtomicU64 = unsafe { elem_word(s.ptr, &shape, k) };
-            word.store(u64::from_le_bytes(w), std::sync::atomic::Ordering::Relaxed);
-        }
-        Ok(s)
+        self.alloc_with(ty, super::DynInit::new().bytes(bytes))
     }
 }

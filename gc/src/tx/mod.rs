@@ -89,13 +89,16 @@
 //! ## Files
 //! `access.rs`: reads and writes (the fast paths and the snapshot);
 //! `commit.rs`: commit (solo, one object, general), the commit barrier,
-//! abort; `weak_cells.rs`: weak cells. This file: the `Tx` and its logs,
+//! abort; `init.rs`: allocation with initial contents; `weak_cells.rs`:
+//! weak cells. This file: the `Tx` and its logs,
 //! allocation, roots, inevitability.
 
 mod access;
 mod array;
 mod commit;
 mod finalizers;
+mod init;
+pub use init::DynInit;
 #[cfg(all(test, not(tmgc_loom)))]
 mod publish_tests;
 mod weak_cells;

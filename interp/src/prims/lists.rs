@@ -1,6 +1,6 @@
 //! Pairs and lists.
 
-use tmgc::{Tagged, Tx};
+use tmgc::{DynInit, Tagged, Tx};
 
 use super::{args, int, list_items, make_list, type_err, want};
 use crate::error::{err, R};
@@ -10,10 +10,7 @@ use crate::value::{self, nil, types, Val, HK};
 /// A new pair.
 #[inline]
 pub(crate) fn cons<'tx>(tx: &mut Tx<'tx>, a: Val<'tx>, d: Val<'tx>) -> R<Val<'tx>> {
-    let p = tx.alloc_dyn(types().pair)?;
-    tx.set_tagged(p, 0, a)?;
-    tx.set_tagged(p, 1, d)?;
-    Ok(Tagged::Ref(p))
+    Ok(Tagged::Ref(tx.alloc_with(types().pair, DynInit::new().tagged(&[a, d]))?))
 }
 
 pub(crate) fn p_cons<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, _: usize) -> R<Val<'tx>> {
@@ -406,11 +403,7 @@ pub(crate) fn sort<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, _: usize) -> R<Val<'tx>
             items.push(cx.tx.elem(v, i)?);
         }
         let sorted = sort_vals(cx, a[1], items)?;
-        let out = cx.tx.alloc_array(types().vector, len)?;
-        for (i, x) in sorted.into_iter().enumerate() {
-            cx.tx.set_elem(out, i, x)?;
-        }
-        return Ok(Tagged::Ref(out));
+        return Ok(Tagged::Ref(cx.tx.alloc_with(types().vector, DynInit::new().elems(&sorted))?));
     }
     let items = list_items(cx, "sort", a[0])?;
     let sorted = sort_vals(cx, a[1], items)?;

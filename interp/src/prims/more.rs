@@ -2,7 +2,7 @@
 //! procedures, and more of SRFI 69, written on the helpers of the other
 //! builtin modules.
 
-use tmgc::Tagged;
+use tmgc::{DynInit, Tagged};
 
 use super::num::{fix, int2};
 use super::{args, index, int, list_items, num, table, text, type_err, want};
@@ -115,12 +115,8 @@ pub(crate) fn string_fill<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, _: usize) -> R<V
 
 pub(crate) fn string_to_vector<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, _: usize) -> R<Val<'tx>> {
     let s = text_of(cx, "string->vector", cx.stack[b])?;
-    let chars: Vec<char> = s.chars().collect();
-    let v = cx.tx.alloc_array(types().vector, chars.len())?;
-    for (i, c) in chars.into_iter().enumerate() {
-        cx.tx.set_elem(v, i, value::char_val(c))?;
-    }
-    Ok(Tagged::Ref(v))
+    let chars: Vec<_> = s.chars().map(value::char_val).collect();
+    Ok(Tagged::Ref(cx.tx.alloc_with(types().vector, DynInit::new().elems(&chars))?))
 }
 
 pub(crate) fn vector_to_string<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, _: usize) -> R<Val<'tx>> {
@@ -141,11 +137,7 @@ pub(crate) fn vector_append<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, n: usize) -> R
             items.push(cx.tx.elem(v, i)?);
         }
     }
-    let out = cx.tx.alloc_array(types().vector, items.len())?;
-    for (i, x) in items.into_iter().enumerate() {
-        cx.tx.set_elem(out, i, x)?;
-    }
-    Ok(Tagged::Ref(out))
+    Ok(Tagged::Ref(cx.tx.alloc_with(types().vector, DynInit::new().elems(&items))?))
 }
 
 /// `(vector-copy! to at from [start [end]])`.

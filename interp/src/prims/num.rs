@@ -4,7 +4,7 @@
 
 use std::cmp::Ordering;
 
-use tmgc::{Tagged, Tx};
+use tmgc::{DynInit, Tagged, Tx};
 
 use super::{int, type_err};
 use crate::error::{err, R};
@@ -33,9 +33,7 @@ pub(crate) fn overflow<T>() -> R<T> {
 
 /// A new flonum.
 pub(crate) fn flonum<'tx>(tx: &mut Tx<'tx>, f: f64) -> R<Val<'tx>> {
-    let g = tx.alloc_dyn(types().flonum)?;
-    tx.set_data(g, 0, f.to_bits())?;
-    Ok(Tagged::Ref(g))
+    Ok(Tagged::Ref(tx.alloc_with(types().flonum, DynInit::new().data(&[f.to_bits()]))?))
 }
 
 pub(crate) fn num_of<'tx>(cx: &mut Ctx<'_, 'tx>, v: Val<'tx>) -> R<Option<Num>> {

@@ -1,6 +1,6 @@
 //! Vectors: tagged arrays, their length fixed at allocation.
 
-use tmgc::Tagged;
+use tmgc::{DynInit, Tagged};
 
 use super::{args, index, int, list_items, make_list, range, want};
 use crate::error::{err, R};
@@ -48,11 +48,7 @@ pub(crate) fn make_vector<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, n: usize) -> R<V
 }
 
 pub(crate) fn vector<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, n: usize) -> R<Val<'tx>> {
-    let g = cx.tx.alloc_array(types().vector, n)?;
-    for i in 0..n {
-        cx.tx.set_elem(g, i, cx.stack[b + i])?;
-    }
-    Ok(Tagged::Ref(g))
+    Ok(Tagged::Ref(cx.tx.alloc_with(types().vector, DynInit::new().elems(&cx.stack[b..b + n]))?))
 }
 
 pub(crate) fn vector_length<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, _: usize) -> R<Val<'tx>> {
@@ -72,11 +68,7 @@ pub(crate) fn vector_to_list<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, n: usize) -> 
 
 pub(crate) fn list_to_vector<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, _: usize) -> R<Val<'tx>> {
     let items = list_items(cx, "list->vector", cx.stack[b])?;
-    let g = cx.tx.alloc_array(types().vector, items.len())?;
-    for (i, v) in items.into_iter().enumerate() {
-        cx.tx.set_elem(g, i, v)?;
-    }
-    Ok(Tagged::Ref(g))
+    Ok(Tagged::Ref(cx.tx.alloc_with(types().vector, DynInit::new().elems(&items))?))
 }
 
 pub(crate) fn vector_fill<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, _: usize) -> R<Val<'tx>> {
