@@ -148,6 +148,9 @@ impl<'c, 'tx> Compiler<'c, 'tx> {
             SK::List(items, None) if !items.is_empty() => self.combination(x, items, tail, toplevel),
             SK::List(items, _) if items.is_empty() => serr("empty combination ()", x.pos),
             SK::List(_, Some(_)) => serr("a dotted list is not an expression", x.pos),
+            SK::Label(n, _) | SK::LabelRef(n) => {
+                serr(format!("datum label #{n} outside quoted data (labels are for literals: '#{n}=...)"), x.pos)
+            }
             _ => self.quote(x),
         }
     }
@@ -869,8 +872,17 @@ fn undef() -> Lit {
     Lit::of(value::undef()).expect("imm")
 }
 
-/// Build the heap value of datum `x` in `tx`.
+/// Build the heap value of datum `x` in `tx`. Its datum labels (the
+/// reader's module docs) become shared objects: a labelled pair or vector
+/// is allocated before its contents are built, so a `#n#` inside it finds
+/// it (a circular literal). Contents are built in reading order, as labels
+/// are defined.
 pub(crate) fn datum<'tx>(tx: &mut Tx<'tx>, x: &Sexp) -> R<Val<'tx>> {
+    datum_in(tx, x, &mut Vec::new())
+}
+
+/// [`datum`] with the labels built so far.
+fn datum_in<'tx>(tx: &mut Tx<'tx>, x: &Sexp, labels: &mut Vec<(u64, Val<'tx>)>) -> R<Val<'tx>> {
     let t = types();
     Ok(match &x.kind {
         SK::Int(i) => match Tagged::int(*i) {
@@ -883,21 +895,69 @@ pub(crate) fn datum<'tx>(tx: &mut Tx<'tx>, x: &Sexp) -> R<Val<'tx>> {
         SK::Sym(s) => value::sym_val(*s),
         SK::Str(s) => prims::string(tx, s)?,
         SK::List(items, tail) => {
-            let mut acc = match tail {
-                Some(t) => datum(tx, t)?,
+            let vals = items.iter().map(|it| datum_in(tx, it, labels)).collect::<R<Vec<_>>>()?;
+            let tail = match tail {
+                Some(t) => datum_in(tx, t, labels)?,
                 None => value::nil(),
             };
-            for it in items.iter().rev() {
-                let v = datum(tx, it)?;
-                acc = Tagged::Ref(tx.alloc_with(t.pair, DynInit::new().tagged(&[v, acc]))?);
-            }
-            acc
+            cons_all(tx, &vals, tail)?
         }
         SK::Vector(items) => {
-            let elems = items.iter().map(|it| datum(tx, it)).collect::<R<Vec<_>>>()?;
+            let elems = items.iter().map(|it| datum_in(tx, it, labels)).collect::<R<Vec<_>>>()?;
             Tagged::Ref(tx.alloc_with(t.vector, DynInit::new().elems(&elems))?)
         }
+        SK::Label(n, inner) => labelled(tx, *n, inner, labels)?,
+        SK::LabelRef(n) => match labels.iter().rev().find(|(m, _)| m == n) {
+            Some(&(_, v)) => v,
+            None => return serr(format!("#{n}# refers to a label outside its quoted datum"), x.pos),
+        },
     })
+}
+
+/// `vals` consed in front of `tail`.
+fn cons_all<'tx>(tx: &mut Tx<'tx>, vals: &[Val<'tx>], tail: Val<'tx>) -> R<Val<'tx>> {
+    let pair = types().pair;
+    let mut acc = tail;
+    for &v in vals.iter().rev() {
+        acc = Tagged::Ref(tx.alloc_with(pair, DynInit::new().tagged(&[v, acc]))?);
+    }
+    Ok(acc)
+}
+
+/// The value of `#n=inner`, registered as label `n` before `inner`'s
+/// contents are built when it is a pair or a vector (so it can contain
+/// itself), after them otherwise.
+fn labelled<'tx>(tx: &mut Tx<'tx>, n: u64, inner: &Sexp, labels: &mut Vec<(u64, Val<'tx>)>) -> R<Val<'tx>> {
+    let t = types();
+    match &inner.kind {
+        SK::List(items, tail) if !items.is_empty() => {
+            let first = tx.alloc_dyn(t.pair)?;
+            labels.push((n, Tagged::Ref(first)));
+            let vals = items.iter().map(|it| datum_in(tx, it, labels)).collect::<R<Vec<_>>>()?;
+            let tail = match tail {
+                Some(t) => datum_in(tx, t, labels)?,
+                None => value::nil(),
+            };
+            let rest = cons_all(tx, &vals[1..], tail)?;
+            tx.set_tagged(first, 0, vals[0])?;
+            tx.set_tagged(first, 1, rest)?;
+            Ok(Tagged::Ref(first))
+        }
+        SK::Vector(items) => {
+            let v = tx.alloc_array(t.vector, items.len())?;
+            labels.push((n, Tagged::Ref(v)));
+            for (i, it) in items.iter().enumerate() {
+                let e = datum_in(tx, it, labels)?;
+                tx.set_elem(v, i, e)?;
+            }
+            Ok(Tagged::Ref(v))
+        }
+        _ => {
+            let v = datum_in(tx, inner, labels)?;
+            labels.push((n, v));
+            Ok(v)
+        }
+    }
 }
 
 fn parse_params(p: &Sexp) -> R<(Vec<Sym>, Option<Sym>)> {

@@ -1,6 +1,15 @@
 //! The reader: source text to [`Sexp`] data with positions. It runs
 //! outside any transaction; the compiler turns the data into code and
 //! quoted constants into heap objects.
+//!
+//! Datum labels (R7RS 2.4): `#n=` labels the datum after it and `#n#`
+//! stands for that datum, so quoted data can share structure and be
+//! circular (`'#0=(a . #0#)`), as `write` prints it. A label's scope is the
+//! rest of the outermost datum it appears in; the reader refuses a
+//! reference before its label, a label defined twice in one datum, and
+//! `#n=#n#`, which labels nothing. The tree keeps them as
+//! [`SK::Label`] and [`SK::LabelRef`]; the compiler builds the shared
+//! objects, and refuses labels outside quoted data.
 
 use crate::error::{Pos, SchemeError};
 use crate::symbol::{known, Sym};
@@ -33,6 +42,10 @@ pub enum SK {
     List(Vec<Sexp>, Option<Box<Sexp>>),
     /// `#(...)`.
     Vector(Vec<Sexp>),
+    /// `#n=datum`: the datum, labelled `n`.
+    Label(u64, Box<Sexp>),
+    /// `#n#`: the datum labelled `n` earlier in the same outermost datum.
+    LabelRef(u64),
 }
 
 impl Sexp {
@@ -55,13 +68,14 @@ impl Sexp {
 
 /// Read every datum of `src`.
 pub fn read_all(src: &str) -> Result<Vec<Sexp>, SchemeError> {
-    let mut r = Reader { chars: src.chars().collect(), i: 0, line: 1, col: 1 };
+    let mut r = Reader { chars: src.chars().collect(), i: 0, line: 1, col: 1, labels: Vec::new() };
     let mut out = Vec::new();
     loop {
         r.skip_atmosphere()?;
         if r.peek().is_none() {
             return Ok(out);
         }
+        r.labels.clear(); // a label's scope ends with its outermost datum
         out.push(r.datum()?);
     }
 }
@@ -71,6 +85,8 @@ struct Reader {
     i: usize,
     line: u32,
     col: u32,
+    /// The labels defined so far in the outermost datum being read.
+    labels: Vec<u64>,
 }
 
 fn delimiter(c: char) -> bool {
@@ -268,8 +284,38 @@ impl Reader {
         t
     }
 
+    /// `#n=datum` or `#n#`, the `#` at `pos` (the module docs' rules).
+    fn label(&mut self, pos: Pos) -> Result<Sexp, SchemeError> {
+        self.bump(); // '#'
+        let mut n: u64 = 0;
+        while let Some(d) = self.peek().and_then(|c| c.to_digit(10)) {
+            n = n
+                .checked_mul(10)
+                .and_then(|n| n.checked_add(u64::from(d)))
+                .ok_or_else(|| SchemeError::at("a datum label past 64 bits", pos))?;
+            self.bump();
+        }
+        match self.bump() {
+            Some('=') => {
+                if self.labels.contains(&n) {
+                    return Err(SchemeError::at(format!("datum label #{n}= defined twice in one datum"), pos));
+                }
+                self.labels.push(n);
+                let d = self.datum()?;
+                if d.kind == SK::LabelRef(n) {
+                    return Err(SchemeError::at(format!("#{n}=#{n}# labels nothing"), pos));
+                }
+                Ok(Sexp { kind: SK::Label(n, Box::new(d)), pos })
+            }
+            Some('#') if self.labels.contains(&n) => Ok(Sexp { kind: SK::LabelRef(n), pos }),
+            Some('#') => Err(SchemeError::at(format!("#{n}# before its label #{n}= in this datum"), pos)),
+            _ => Err(SchemeError::at(format!("bad datum label: #{n} is followed by neither '=' nor '#'"), pos)),
+        }
+    }
+
     fn hash(&mut self, pos: Pos) -> Result<Sexp, SchemeError> {
         match self.chars.get(self.i + 1) {
+            Some(d) if d.is_ascii_digit() => self.label(pos),
             Some('(') => {
                 self.bump();
                 self.bump();
@@ -441,6 +487,30 @@ mod tests {
             k => panic!("{k:?}"),
         }
         assert_eq!(d[2].list().unwrap()[0].sym(), Some(known().quote));
+    }
+
+    #[test]
+    fn reads_datum_labels() {
+        let d = read_all("#0=(a . #0#) (#1=#(x) #1# . #2=b) #0=5").unwrap();
+        let SK::Label(0, l) = &d[0].kind else { panic!("{:?}", d[0]) };
+        assert!(matches!(&l.kind, SK::List(v, Some(t)) if v.len() == 1 && t.kind == SK::LabelRef(0)));
+        let SK::List(v, Some(t)) = &d[1].kind else { panic!("{:?}", d[1]) };
+        assert!(matches!(&v[0].kind, SK::Label(1, x) if matches!(x.kind, SK::Vector(_))));
+        assert_eq!((&v[1].kind, v[1].pos), (&SK::LabelRef(1), Pos { line: 1, col: 23 }));
+        assert!(matches!(&t.kind, SK::Label(2, b) if b.sym() == Some(Sym::intern("b"))));
+        // A label's scope is its outermost datum: 0 is free again.
+        assert!(matches!(&d[2].kind, SK::Label(0, x) if x.kind == SK::Int(5)));
+        for (bad, why) in [
+            ("(#0# #0=a)", "#0# before its label"),
+            ("(#0=a) #0#", "#0# before its label"),
+            ("(#0=a #0=b)", "defined twice"),
+            ("#0=#0#", "labels nothing"),
+            ("#7x", "followed by neither"),
+            ("#99999999999999999999=a", "past 64 bits"),
+        ] {
+            let e = read_all(bad).unwrap_err();
+            assert!(e.to_string().contains(why), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -261,6 +261,50 @@ fn an_integer_past_the_fixnums_is_an_error_not_a_flonum() {
 }
 
 #[test]
+fn datum_labels_read_back_what_write_prints() {
+    // R7RS 2.4: quoted data with datum labels are shared and circular
+    // objects; what `write` and `write-shared` print reads back as the same
+    // structure (printed again the same, with the same sharing).
+    let out = |src: &str| {
+        let mut it = Interp::new(Options::default().capture_output(true)).unwrap();
+        it.run_str(src).unwrap_or_else(|e| panic!("{src}: {e}"));
+        it.take_output()
+    };
+    for (src, want) in [
+        ("(define x '#0=(a b . #0#)) (write (eq? x (cddr x))) (write x)", "#t#0=(a b . #0#)"),
+        ("(define x '(1 . #0=(2 3 . #0#))) (write (eq? (cdr x) (cdddr x))) (write x)", "#t(1 . #0=(2 3 . #0#))"),
+        ("(define v '#0=#(1 #0#)) (write (eq? v (vector-ref v 1))) (write v)", "#t#0=#(1 #0#)"),
+        (
+            "(define s '(#0=(p q) #0# (#0#))) (write (eq? (car s) (car (caddr s)))) (write-shared s)",
+            "#t(#0=(p q) #0# (#0#))",
+        ),
+        // Labels on atoms, label aliases, and the numbers a program chose.
+        ("(write '(#5=\"s\" #5# #7=#8=(z) #8# #7#))", "(\"s\" \"s\" (z) (z) (z))"),
+        ("(write-shared '(#5=\"s\" #7=#8=(z) #8# #7#))", "(\"s\" #0=(z) #0# #0#)"),
+        // In quasiquote, and a label's number reused by the next datum.
+        ("(write `#0=(1 . #0#)) (write '#0=(2 . #0#))", "#0=(1 . #0#)#0=(2 . #0#)"),
+        // equal? terminates on the circular literals.
+        ("(write (equal? '#0=(1 . #0#) '#1=(1 1 . #1#)))", "#t"),
+    ] {
+        assert_eq!(out(src), want, "{src}");
+    }
+    // What write printed, read back as a program's literal, prints the same.
+    let printed = out("(define l (list 1 2 3)) (set-cdr! (cddr l) (cdr l)) (write (vector l l))");
+    assert_eq!(out(&format!("(write '{printed})")), printed);
+    // Labels outside quoted data, and references out of their literal.
+    for (src, why) in [
+        ("(display #0=(list 1 2))", "datum label #0 outside quoted data"),
+        ("(list '#0=(a) '#0#)", "#0# refers to a label outside its quoted datum"),
+        ("'(#0# #0=a)", "#0# before its label"),
+        ("'#0=#0#", "labels nothing"),
+    ] {
+        let mut it = Interp::new(Options::default().capture_output(true)).unwrap();
+        let e = it.run_str(src).expect_err(src);
+        assert!(e.to_string().contains(why), "{src}: {e}");
+    }
+}
+
+#[test]
 fn printing_exponentially_shared_structure_is_bounded() {
     // 2^40 elements written out share by share: an error past the bound,
     // not a hang that ends out of memory; `write-shared` prints it small.
