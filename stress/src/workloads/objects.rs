@@ -4,11 +4,12 @@
 //! chunks), with pushes, pops, element replacements, in-place string
 //! edits, vector growth, and transfers of a value from one vector to the
 //! other (its only reference moves between arrays: the array barrier's
-//! case). A model of the contents is kept outside the heap and updated
+//! case). Half the vectors are made with their elements (`alloc_with`),
+//! half allocated and then written. A model of the contents is kept outside the heap and updated
 //! only when a transaction commits; every read checks an element against
 //! it, and each slice ends with a check of the whole.
 
-use tmgc::{Dyn, DynType, DynTypeSpec, Elems, Gc, TVec, Tagged, Tx};
+use tmgc::{Dyn, DynInit, DynType, DynTypeSpec, Elems, Gc, TVec, Tagged, Tx};
 
 use super::until_committed;
 use crate::ctx::{ensure, Ctx, Failure, Stop};
@@ -55,16 +56,27 @@ fn build<'t>(tx: &mut Tx<'t>, m: &Model) -> Result<Tagged<'t>, Abort<Stop>> {
         Model::Int(n) => Tagged::int(*n).expect("a small integer"),
         Model::Str(b) => Tagged::Ref(tx.alloc_bytes(string, b)?),
         Model::Vec { len, seed } => {
-            let v = tx.alloc_array(vector, *len)?;
-            for i in 0..*len {
-                let x = if i % 97 == 0 {
+            let elem = |tx: &mut Tx<'t>, i: usize| -> Result<Tagged<'t>, Abort<Stop>> {
+                Ok(if i % 97 == 0 {
                     Tagged::Ref(tx.alloc_bytes(string, i.to_string().as_bytes())?)
                 } else {
                     Tagged::int(seed + i as i64).expect("a small integer")
-                };
-                tx.set_elem(v, i, x)?;
+                })
+            };
+            if seed % 2 == 0 {
+                // Made with its elements (`alloc_with`, IN1-IN5 of tmgc's
+                // tx/init.rs), large vectors too.
+                let elems = (0..*len).map(|i| elem(tx, i)).collect::<Result<Vec<_>, _>>()?;
+                Tagged::Ref(tx.alloc_with(vector, DynInit::new().elems(&elems))?)
+            } else {
+                // Allocated, then written element by element.
+                let v = tx.alloc_array(vector, *len)?;
+                for i in 0..*len {
+                    let x = elem(tx, i)?;
+                    tx.set_elem(v, i, x)?;
+                }
+                Tagged::Ref(v)
             }
-            Tagged::Ref(v)
         }
     })
 }
