@@ -152,3 +152,116 @@ fn initialised_objects_survive_concurrent_cycles() {
 fn initialised_objects_survive_concurrent_young_cycles() {
     run(Config::default().generational(true));
 }
+
+/// The edges: an array type given no elements (length 0), byte arrays of
+/// 0, 8 and 9 bytes (no word, a whole word, a word and a byte), a frozen
+/// type made with its contents, and a type with a destructor, which sees
+/// the data words `alloc_with` gave.
+#[test]
+fn empty_arrays_word_edges_frozen_types_and_destructors() {
+    static DROPPED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    fn on_drop(d: &tmgc::DynData<'_>) {
+        DROPPED.fetch_add(d.get(0), Ordering::Relaxed);
+    }
+    let vector = DynType::register(DynTypeSpec::new("InitEdgeVector").ref_slots(1).array(Elems::Tagged)).unwrap();
+    let bytes = DynType::register(DynTypeSpec::new("InitEdgeBytes").array(Elems::Bytes)).unwrap();
+    let frozen = DynType::register(DynTypeSpec::new("InitFrozen").tagged_words(2).frozen()).unwrap();
+    let handle = DynType::register(DynTypeSpec::new("InitHandle").data_words(1).on_drop(on_drop)).unwrap();
+    let heap = Heap::new(Config::default().verify(true).background(false)).unwrap();
+    let mut m = heap.attach().unwrap();
+    let got = m
+        .transaction::<_, ()>(|tx| {
+            let s = tx.alloc_with(bytes, DynInit::new().bytes(b"12345678X"))?;
+            let v = tx.alloc_with(vector, DynInit::new().slots(&[Some(s)]))?;
+            let lens: Vec<usize> = [&b""[..], b"12345678"]
+                .iter()
+                .map(|b| tx.alloc_with(bytes, DynInit::new().bytes(b)).map(|g| tx.array_len(g)))
+                .collect::<Result<_, _>>()?;
+            let f = tx.alloc_with(frozen, DynInit::new().tagged(&[Tagged::int(7).unwrap(), Tagged::Ref(v)]))?;
+            for _ in 0..10 {
+                tx.alloc_with(handle, DynInit::new().data(&[42]))?; // garbage once committed
+            }
+            let mut out = [0; 9];
+            tx.read_bytes(s, 0, &mut out)?;
+            Ok((tx.array_len(v), tx.slot(v, 0)? == Some(s), lens, out, tx.global_root(f)))
+        })
+        .unwrap();
+    let (len, same, lens, out, f) = got;
+    assert_eq!((len, same, lens, &out), (0, true, vec![0, 8], b"12345678X"));
+    m.collect().unwrap();
+    assert_eq!(DROPPED.load(Ordering::Relaxed), 420, "each destructor saw its data word");
+    let back = m.transaction::<_, ()>(|tx| {
+        let f = tx.get_global(&f)?;
+        let Tagged::Ref(v) = tx.tagged(f, 1)? else { panic!("the frozen object's reference") };
+        Ok((tx.tagged(f, 0)?.as_int(), tx.array_len(v)))
+    });
+    assert_eq!(back.unwrap(), (Some(7), 0));
+}
+
+/// A published list X moves into a box made by `alloc_with` in the same
+/// commit that deletes X's old reference and swaps the boxes, while
+/// cycles run (verified): the initial word is X's only reference from
+/// then on, the case NL1 (the commit lists its new objects) and the
+/// deletion barrier cover between them.
+fn move_into_new_boxes(config: Config) {
+    let t = types();
+    let boxed = DynType::register(DynTypeSpec::new("InitBox").ref_slots(1)).unwrap();
+    let heap = Heap::new(config.verify(true).give_way(false)).unwrap();
+    let mut m = heap.attach().unwrap();
+    let anchor = m
+        .transaction::<_, ()>(|tx| {
+            let mut next = Tagged::Null;
+            for i in (0..10).rev() {
+                next = Tagged::Ref(tx.alloc_with(t.pair, DynInit::new().tagged(&[Tagged::int(i).unwrap(), next]))?);
+            }
+            let Tagged::Ref(x) = next else { unreachable!() };
+            let b = tx.alloc_with(boxed, DynInit::new().slots(&[Some(x)]))?;
+            let a = tx.alloc_with(boxed, DynInit::new().slots(&[Some(b)]))?;
+            Ok(tx.global_root(a))
+        })
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let collector = {
+        let (heap, stop) = (heap.clone(), Arc::clone(&stop));
+        thread::spawn(move || {
+            let results: Vec<_> = (0..20).map(|_| heap.collect()).collect();
+            stop.store(true, Ordering::Relaxed);
+            results
+        })
+    };
+    let mut moves = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        m.transaction::<_, ()>(|tx| {
+            let a = tx.get_global(&anchor)?;
+            let b = tx.slot(a, 0)?.expect("a box");
+            let x = tx.slot(b, 0)?.expect("X in its box");
+            let (mut cur, mut sum) = (Some(x), 0);
+            while let Some(c) = cur {
+                let Tagged::Int(v) = tx.tagged(c, 0)? else { panic!("X's list was freed") };
+                sum += v.get();
+                cur = tx.tagged(c, 1)?.as_gc();
+            }
+            assert_eq!(sum, 45, "X or its list was freed");
+            let nb = tx.alloc_with(boxed, DynInit::new().slots(&[Some(x)]))?;
+            tx.set_slot(b, 0, None)?;
+            tx.set_slot(a, 0, Some(nb))?;
+            Ok(())
+        })
+        .unwrap();
+        moves += 1;
+    }
+    for r in collector.join().unwrap() {
+        r.expect("a verified cycle");
+    }
+    assert!(moves > 20, "the mover ran during the cycles ({moves} moves)");
+}
+
+#[test]
+fn a_published_object_moved_into_an_initialised_box() {
+    move_into_new_boxes(Config::default());
+}
+
+#[test]
+fn a_published_object_moved_into_an_initialised_box_generational() {
+    move_into_new_boxes(Config::default().generational(true));
+}

@@ -277,14 +277,7 @@ fn reentry_from_trace_is_refused() {
     assert!(seen.iter().all(|s| s == "Err(InGcWork)"), "{seen:?}");
 }
 
-/// Pauses are timed on the wall clock always, and on the thread's CPU
-/// clock with the `pause-cputime` feature (`cargo test -p tmgc --lib
-/// --features pause-cputime pause_`): then every pause has both.
-/// Arrays of every kind through transactions and a cycle (run under miri
-/// in CI: the element accessors, the chunked marking of an array of more
-/// than `CHUNK_MIN` elements and its continuations, and the verifier's
-/// whole-array trace).
-/// `Tx::alloc_with` (IN1-IN4 of gc/src/tx/init.rs): every kind of word an
+/// `Tx::alloc_with` (IN1-IN5 of gc/src/tx/init.rs): every kind of word an
 /// initial value can fill, written in place and read back after a verified
 /// cycle in which the references written only by the initialisation are
 /// the only ones to their objects; words not given are zero. Under miri,
@@ -350,6 +343,10 @@ fn alloc_with_through_a_cycle() {
     assert_eq!(got.unwrap(), ((1, 2, 3), u64::MAX - 1, (2, 7, u64::MAX), 13, *text));
 }
 
+/// Arrays of every kind through transactions and a cycle (run under miri
+/// in CI: the element accessors, the chunked marking of an array of more
+/// than `CHUNK_MIN` elements and its continuations, and the verifier's
+/// whole-array trace).
 #[test]
 fn arrays_through_a_cycle() {
     use crate::Elems;
@@ -391,6 +388,9 @@ fn arrays_through_a_cycle() {
     assert_eq!(v.unwrap(), (2 * n as i64 - 2, *b"mIRi"));
 }
 
+/// Pauses are timed on the wall clock always, and on the thread's CPU
+/// clock with the `pause-cputime` feature (`cargo test -p tmgc --lib
+/// --features pause-cputime pause_`): then every pause has both.
 #[test]
 fn pause_cpu_times_are_recorded_with_their_feature_only() {
     let heap = Heap::new(Config::default()).unwrap();

@@ -14,6 +14,8 @@
 //! compiled code in Guile or Chez integrates its primitives): redefining a
 //! builtin affects code compiled after the redefinition.
 
+use std::collections::HashMap;
+
 use tmgc::{DynInit, Tagged, Tx};
 
 use crate::code::{Capture, Lambda, Lit, Node, Op1, Op2};
@@ -292,7 +294,18 @@ impl<'c, 'tx> Compiler<'c, 'tx> {
             if n != 2 {
                 return serr("quasiquote takes one datum", pos);
             }
-            self.quasi(&items[1], 1)
+            let template = &items[1];
+            if has_label(template) {
+                // Labels share one table only within one literal: a
+                // template with labels is quoted whole, so it can have no
+                // unquote.
+                return if has_unquote(template) {
+                    serr("datum labels in a quasiquote template with unquotes (build the structure instead)", pos)
+                } else {
+                    self.quote(template)
+                };
+            }
+            self.quasi(template, 1)
         } else if h == k.lambda {
             if n < 3 {
                 return serr("lambda needs parameters and a body", pos);
@@ -872,17 +885,20 @@ fn undef() -> Lit {
     Lit::of(value::undef()).expect("imm")
 }
 
+/// The labels built so far while building one literal.
+type Labels<'tx> = HashMap<u64, Val<'tx>>;
+
 /// Build the heap value of datum `x` in `tx`. Its datum labels (the
 /// reader's module docs) become shared objects: a labelled pair or vector
 /// is allocated before its contents are built, so a `#n#` inside it finds
 /// it (a circular literal). Contents are built in reading order, as labels
 /// are defined.
 pub(crate) fn datum<'tx>(tx: &mut Tx<'tx>, x: &Sexp) -> R<Val<'tx>> {
-    datum_in(tx, x, &mut Vec::new())
+    datum_in(tx, x, &mut HashMap::new())
 }
 
 /// [`datum`] with the labels built so far.
-fn datum_in<'tx>(tx: &mut Tx<'tx>, x: &Sexp, labels: &mut Vec<(u64, Val<'tx>)>) -> R<Val<'tx>> {
+fn datum_in<'tx>(tx: &mut Tx<'tx>, x: &Sexp, labels: &mut Labels<'tx>) -> R<Val<'tx>> {
     let t = types();
     Ok(match &x.kind {
         SK::Int(i) => match Tagged::int(*i) {
@@ -906,9 +922,9 @@ fn datum_in<'tx>(tx: &mut Tx<'tx>, x: &Sexp, labels: &mut Vec<(u64, Val<'tx>)>) 
             let elems = items.iter().map(|it| datum_in(tx, it, labels)).collect::<R<Vec<_>>>()?;
             Tagged::Ref(tx.alloc_with(t.vector, DynInit::new().elems(&elems))?)
         }
-        SK::Label(n, inner) => labelled(tx, *n, inner, labels)?,
-        SK::LabelRef(n) => match labels.iter().rev().find(|(m, _)| m == n) {
-            Some(&(_, v)) => v,
+        SK::Label(..) => labelled(tx, x, labels)?,
+        SK::LabelRef(n) => match labels.get(n) {
+            Some(&v) => v,
             None => return serr(format!("#{n}# refers to a label outside its quoted datum"), x.pos),
         },
     })
@@ -924,15 +940,28 @@ fn cons_all<'tx>(tx: &mut Tx<'tx>, vals: &[Val<'tx>], tail: Val<'tx>) -> R<Val<'
     Ok(acc)
 }
 
-/// The value of `#n=inner`, registered as label `n` before `inner`'s
-/// contents are built when it is a pair or a vector (so it can contain
-/// itself), after them otherwise.
-fn labelled<'tx>(tx: &mut Tx<'tx>, n: u64, inner: &Sexp, labels: &mut Vec<(u64, Val<'tx>)>) -> R<Val<'tx>> {
+/// The value of `#n=...`, an alias chain `#n=#m=...` included: every
+/// name of the chain is registered before the contents of a labelled pair
+/// or vector are built (so it can contain itself under any of them), and
+/// after the value of anything else.
+fn labelled<'tx>(tx: &mut Tx<'tx>, x: &Sexp, labels: &mut Labels<'tx>) -> R<Val<'tx>> {
     let t = types();
+    let mut names = Vec::new();
+    let mut inner = x;
+    while let SK::Label(n, i) = &inner.kind {
+        names.push(*n);
+        inner = i;
+    }
+    let name = |labels: &mut Labels<'tx>, v: Val<'tx>| {
+        for &n in &names {
+            labels.insert(n, v);
+        }
+        v
+    };
     match &inner.kind {
         SK::List(items, tail) if !items.is_empty() => {
             let first = tx.alloc_dyn(t.pair)?;
-            labels.push((n, Tagged::Ref(first)));
+            name(labels, Tagged::Ref(first));
             let vals = items.iter().map(|it| datum_in(tx, it, labels)).collect::<R<Vec<_>>>()?;
             let tail = match tail {
                 Some(t) => datum_in(tx, t, labels)?,
@@ -945,7 +974,7 @@ fn labelled<'tx>(tx: &mut Tx<'tx>, n: u64, inner: &Sexp, labels: &mut Vec<(u64, 
         }
         SK::Vector(items) => {
             let v = tx.alloc_array(t.vector, items.len())?;
-            labels.push((n, Tagged::Ref(v)));
+            name(labels, Tagged::Ref(v));
             for (i, it) in items.iter().enumerate() {
                 let e = datum_in(tx, it, labels)?;
                 tx.set_elem(v, i, e)?;
@@ -954,9 +983,31 @@ fn labelled<'tx>(tx: &mut Tx<'tx>, n: u64, inner: &Sexp, labels: &mut Vec<(u64, 
         }
         _ => {
             let v = datum_in(tx, inner, labels)?;
-            labels.push((n, v));
-            Ok(v)
+            Ok(name(labels, v))
         }
+    }
+}
+
+/// Whether `x` holds a datum label or reference anywhere.
+fn has_label(x: &Sexp) -> bool {
+    match &x.kind {
+        SK::Label(..) | SK::LabelRef(_) => true,
+        SK::List(l, tail) => l.iter().any(has_label) || tail.as_deref().is_some_and(has_label),
+        SK::Vector(v) => v.iter().any(has_label),
+        _ => false,
+    }
+}
+
+/// Whether `x` mentions `unquote` or `unquote-splicing` anywhere (at any
+/// quasiquote depth: a conservative test).
+fn has_unquote(x: &Sexp) -> bool {
+    let k = known();
+    match &x.kind {
+        SK::Sym(s) => *s == k.unquote || *s == k.unquote_splicing,
+        SK::Label(_, d) => has_unquote(d),
+        SK::List(l, tail) => l.iter().any(has_unquote) || tail.as_deref().is_some_and(has_unquote),
+        SK::Vector(v) => v.iter().any(has_unquote),
+        _ => false,
     }
 }
 

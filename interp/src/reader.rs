@@ -11,6 +11,8 @@
 //! [`SK::Label`] and [`SK::LabelRef`]; the compiler builds the shared
 //! objects, and refuses labels outside quoted data.
 
+use std::collections::HashSet;
+
 use crate::error::{Pos, SchemeError};
 use crate::symbol::{known, Sym};
 
@@ -25,6 +27,7 @@ pub struct Sexp {
 
 /// The kinds of datum.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum SK {
     /// A fixnum literal.
     Int(i64),
@@ -68,14 +71,22 @@ impl Sexp {
 
 /// Read every datum of `src`.
 pub fn read_all(src: &str) -> Result<Vec<Sexp>, SchemeError> {
-    let mut r = Reader { chars: src.chars().collect(), i: 0, line: 1, col: 1, labels: Vec::new() };
+    let mut r = Reader {
+        chars: src.chars().collect(),
+        i: 0,
+        line: 1,
+        col: 1,
+        labels: HashSet::new(),
+        label_log: Vec::new(),
+        depth: 0,
+    };
     let mut out = Vec::new();
     loop {
         r.skip_atmosphere()?;
         if r.peek().is_none() {
             return Ok(out);
         }
-        r.labels.clear(); // a label's scope ends with its outermost datum
+        r.forget_labels(0); // a label's scope ends with its outermost datum
         out.push(r.datum()?);
     }
 }
@@ -86,8 +97,16 @@ struct Reader {
     line: u32,
     col: u32,
     /// The labels defined so far in the outermost datum being read.
-    labels: Vec<u64>,
+    labels: HashSet<u64>,
+    /// The same, in the order defined (a datum comment forgets its own).
+    label_log: Vec<u64>,
+    /// Data being read, one inside the other (bounded: [`MAX_NESTING`]).
+    depth: usize,
 }
+
+/// How deep data may nest: past it, reading is an error rather than a
+/// stack overflow of the reader, or of the compiler that walks the datum.
+pub(crate) const MAX_NESTING: usize = 10_000;
 
 fn delimiter(c: char) -> bool {
     c.is_whitespace() || matches!(c, '(' | ')' | '"' | ';' | '\'' | '`' | ',')
@@ -151,14 +170,33 @@ impl Reader {
                     self.bump();
                     self.bump();
                     self.skip_atmosphere()?;
+                    let kept = self.label_log.len();
                     self.datum()?;
+                    self.forget_labels(kept); // a comment defines nothing
                 }
                 _ => return Ok(()),
             }
         }
     }
 
+    /// Forget the labels defined after the first `kept`.
+    fn forget_labels(&mut self, kept: usize) {
+        for n in self.label_log.drain(kept..) {
+            self.labels.remove(&n);
+        }
+    }
+
     fn datum(&mut self) -> Result<Sexp, SchemeError> {
+        if self.depth >= MAX_NESTING {
+            return Err(SchemeError::at(format!("data nested deeper than {MAX_NESTING} levels"), self.pos()));
+        }
+        self.depth += 1;
+        let d = self.datum_here();
+        self.depth -= 1;
+        d
+    }
+
+    fn datum_here(&mut self) -> Result<Sexp, SchemeError> {
         self.skip_atmosphere()?;
         let pos = self.pos();
         let Some(c) = self.peek() else {
@@ -297,13 +335,23 @@ impl Reader {
         }
         match self.bump() {
             Some('=') => {
-                if self.labels.contains(&n) {
+                if !self.labels.insert(n) {
                     return Err(SchemeError::at(format!("datum label #{n}= defined twice in one datum"), pos));
                 }
-                self.labels.push(n);
+                self.label_log.push(n);
                 let d = self.datum()?;
-                if d.kind == SK::LabelRef(n) {
-                    return Err(SchemeError::at(format!("#{n}=#{n}# labels nothing"), pos));
+                // An alias chain (`#0=#1=...`) must end in a datum, not in
+                // a reference to one of its own labels.
+                let mut end = &d;
+                let mut chain = vec![n];
+                while let SK::Label(m, inner) = &end.kind {
+                    chain.push(*m);
+                    end = inner;
+                }
+                if let SK::LabelRef(m) = end.kind {
+                    if chain.contains(&m) {
+                        return Err(SchemeError::at(format!("#{n}= labels nothing (it ends in #{m}#)"), pos));
+                    }
                 }
                 Ok(Sexp { kind: SK::Label(n, Box::new(d)), pos })
             }
@@ -500,11 +548,31 @@ mod tests {
         assert!(matches!(&t.kind, SK::Label(2, b) if b.sym() == Some(Sym::intern("b"))));
         // A label's scope is its outermost datum: 0 is free again.
         assert!(matches!(&d[2].kind, SK::Label(0, x) if x.kind == SK::Int(5)));
+        // A datum comment's labels are forgotten with it.
+        let d = read_all("(#;#0=a #0=b #0#)").unwrap();
+        assert!(matches!(&d[0].kind, SK::List(v, None) if v.len() == 2 && v[1].kind == SK::LabelRef(0)));
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        // Deep nesting is an error, not a crash. The bound's depth needs
+        // more stack than a test thread has in a debug build (the binary
+        // runs on `STACK_BYTES`).
+        let t = std::thread::Builder::new().stack_size(256 << 20).spawn(|| {
+            let deep = "(".repeat(MAX_NESTING + 1);
+            assert!(read_all(&deep).unwrap_err().to_string().contains("nested deeper"));
+            let ok = format!("{}{}", "(".repeat(MAX_NESTING - 1), ")".repeat(MAX_NESTING - 1));
+            assert!(read_all(&ok).is_ok());
+        });
+        t.unwrap().join().unwrap();
         for (bad, why) in [
             ("(#0# #0=a)", "#0# before its label"),
             ("(#0=a) #0#", "#0# before its label"),
             ("(#0=a #0=b)", "defined twice"),
             ("#0=#0#", "labels nothing"),
+            ("#0=#1=#0#", "labels nothing"),
+            ("#0=#1=#1#", "labels nothing"),
+            ("(#;#0=a #0#)", "#0# before its label"),
             ("#7x", "followed by neither"),
             ("#99999999999999999999=a", "past 64 bits"),
         ] {

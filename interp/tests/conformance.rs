@@ -285,6 +285,17 @@ fn datum_labels_read_back_what_write_prints() {
         ("(write `#0=(1 . #0#)) (write '#0=(2 . #0#))", "#0=(1 . #0#)#0=(2 . #0#)"),
         // equal? terminates on the circular literals.
         ("(write (equal? '#0=(1 . #0#) '#1=(1 1 . #1#)))", "#t"),
+        // An alias chain that refers back to its outer name; a label in a
+        // dotted tail and in a vector inside it; a datum comment's labels
+        // are forgotten.
+        ("(define x '#0=#1=(a . #0#)) (write (eq? x (cdr x))) (write x)", "#t#0=(a . #0#)"),
+        (
+            "(define y '(1 . #0=(#1=#(#0#) . #1#))) (write (list (eq? (cdr y) (vector-ref (cadr y) 0)) (eq? (cadr y) (cddr y))))",
+            "(#t #t)",
+        ),
+        ("(write '(#;#0=(no) #0=(yes) #0#))", "((yes) (yes))"),
+        // Quasiquote: a labelled template with no unquote is one literal.
+        ("(write-shared `(#0=(a) #0#))", "(#0=(a) #0#)"),
     ] {
         assert_eq!(out(src), want, "{src}");
     }
@@ -297,11 +308,17 @@ fn datum_labels_read_back_what_write_prints() {
         ("(list '#0=(a) '#0#)", "#0# refers to a label outside its quoted datum"),
         ("'(#0# #0=a)", "#0# before its label"),
         ("'#0=#0#", "labels nothing"),
+        ("'#0=#1=#0#", "labels nothing"),
+        ("(define x 1) `#0=(a ,x . #0#)", "datum labels in a quasiquote template with unquotes"),
     ] {
         let mut it = Interp::new(Options::default().capture_output(true)).unwrap();
         let e = it.run_str(src).expect_err(src);
         assert!(e.to_string().contains(why), "{src}: {e}");
     }
+    // The error names the label's position.
+    let mut it = Interp::new(Options::default().capture_output(true)).unwrap();
+    let e = it.run_str("(define x 1)\n  (display #0=(list 1 2))").unwrap_err().to_string();
+    assert!(e.starts_with("2:12: datum label #0"), "{e}");
 }
 
 #[test]

@@ -16,8 +16,9 @@
 //!   makes its references safe from a running cycle; an abort rewinds it
 //!   with them.
 //! - (IN3) Every reference written comes from a `Gc<'tx, Dyn>` or a
-//!   `Tagged<'tx>`, branded by this transaction: a live dynamic object of
-//!   this heap, as the `set_*` accessors require (TG1 of `tagged`, AR2 of
+//!   `Tagged<'tx>`, branded by this transaction: a live object of this
+//!   heap (a Rust-typed one too, through `Gc::into_dyn`), as the `set_*`
+//!   accessors require (TG1 of `tagged`, AR2 of
 //!   `array`). Reference words hold only such references; data words and
 //!   word or byte elements never hold one (T2).
 //! - (IN4) Words not given are zero (null, [`Tagged::Null`], 0), as after
