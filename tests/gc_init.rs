@@ -183,6 +183,14 @@ fn empty_arrays_word_edges_frozen_types_and_destructors() {
             }
             let mut out = [0; 9];
             tx.read_bytes(s, 0, &mut out)?;
+            // A filled vector, and the type queries.
+            let nine = Tagged::int(9).unwrap();
+            let filled = tx.alloc_with(vector, DynInit::new().elems_filled(3, nine))?;
+            let elems = (0..3).map(|i| tx.elem(filled, i)).collect::<Result<Vec<_>, _>>()?;
+            assert_eq!((tx.array_len(filled), elems), (3, vec![nine; 3]));
+            assert!(filled.is(vector) && !filled.is(bytes) && filled.dyn_type() == Some(vector));
+            let rust = tx.alloc(tmgc_tests::Node { val: tmgc::Value::new(1), next: tmgc::Ref::null() })?;
+            assert_eq!(rust.into_dyn().dyn_type(), None, "a Rust-typed object has no dynamic type");
             Ok((tx.array_len(v), tx.slot(v, 0)? == Some(s), lens, out, tx.global_root(f)))
         })
         .unwrap();

@@ -466,8 +466,8 @@ fn misuse_panics_name_the_callers_line() {
     }
     // Initial contents that do not fit the type (IN1 of tx/init.rs): too
     // many words, elements for a type with none, elements of another kind
-    // (through `alloc_bytes` too).
-    for case in 0..4 {
+    // (through `alloc_bytes` too), a part of a `DynInit` given twice.
+    for case in 0..6 {
         let r = catch_unwind(AssertUnwindSafe(|| {
             m.transaction::<_, ()>(|tx| {
                 let one = [tmgc::Tagged::Null; 2];
@@ -475,6 +475,8 @@ fn misuse_panics_name_the_callers_line() {
                     0 => tx.alloc_with(plain, tmgc::DynInit::new().tagged(&one))?,
                     1 => tx.alloc_with(plain, tmgc::DynInit::new().elem_words(&[1]))?,
                     2 => tx.alloc_with(arr_ty, tmgc::DynInit::new().elem_words(&[1]))?,
+                    3 => tx.alloc_with(plain, tmgc::DynInit::new().tagged(&one[..1]).tagged(&one[..1]))?,
+                    4 => tx.alloc_with(arr_ty, tmgc::DynInit::new().elems(&one).bytes(b"x"))?,
                     _ => tx.alloc_bytes(arr_ty, b"abc")?,
                 };
                 Ok(())
@@ -508,9 +510,11 @@ fn misuse_panics_name_the_callers_line() {
         "is not an array type",
         "frozen",
         "2 tagged words given for a `misuse plain`, which has 1",
-        "Words elements given for a `misuse plain`, which is not an array type",
-        "Words elements given for a `misuse array`, which holds Tagged elements",
-        "Bytes elements given for a `misuse array`, which holds Tagged elements",
+        "elements (Words) given for a `misuse plain`, which is not an array type",
+        "Words elements given for a `misuse array`, an array of Tagged elements",
+        "Bytes elements given for a `misuse array`, an array of Tagged elements",
+        "DynInit: tagged words given twice",
+        "DynInit: array elements given twice",
     ] {
         let (_, file) = sites.iter().find(|(m, _)| m.contains(what)).unwrap_or_else(|| panic!("{what}: {sites:?}"));
         assert!(file.ends_with("tx_misc.rs"), "{what} raised at {file}, not the caller's line");

@@ -198,6 +198,35 @@ impl<'tx> Gc<'tx, Dyn> {
         // and it is live for 'tx.
         self.header().type_info().is::<T>().then(|| unsafe { Gc::from_header(self.ptr) })
     }
+
+    /// Whether the object is of dynamic type `ty`: one comparison of its
+    /// descriptor (an interpreter's `pair?`). Its type word never changes
+    /// (HD1), so this needs no transaction read.
+    ///
+    /// ```
+    /// use tmgc::{Config, DynInit, DynType, DynTypeSpec, Heap};
+    ///
+    /// let pair = DynType::register(DynTypeSpec::new("Pair").tagged_words(2)).unwrap();
+    /// let boxed = DynType::register(DynTypeSpec::new("Box").tagged_words(1)).unwrap();
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.attach().unwrap();
+    /// let r = m.transaction::<_, ()>(|tx| {
+    ///     let p = tx.alloc_with(pair, DynInit::new())?;
+    ///     Ok((p.is(pair), p.is(boxed), p.dyn_type() == Some(pair)))
+    /// });
+    /// assert_eq!(r.unwrap(), (true, false, true));
+    /// ```
+    #[inline]
+    pub fn is(self, ty: crate::DynType) -> bool {
+        std::ptr::eq(self.header().type_info(), ty.info())
+    }
+
+    /// The object's dynamic type; `None` for a Rust-typed object (in a
+    /// slot through [`Gc::into_dyn`]) or a weak cell.
+    pub fn dyn_type(self) -> Option<crate::DynType> {
+        let info = self.header().type_info();
+        info.shape().is_some().then(|| crate::DynType::of_info(info))
+    }
 }
 
 /// Reading a `Gc` gives the payload: immutable fields directly, and `Ref` /

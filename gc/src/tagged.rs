@@ -83,6 +83,14 @@ const IMM_SHIFT: u32 = TAG_BITS + KIND_BITS;
 /// });
 /// assert_eq!(sum.unwrap(), 3);
 /// ```
+///
+/// A `Tagged` lives in one transaction: its lifetime is the transaction's
+/// brand, which no other lifetime can stand for (so a reference cannot
+/// leave its transaction). A constant therefore cannot be a
+/// `Tagged<'static>`: keep constants as what they are outside the heap, an
+/// [`Imm`] (a `const`) or an `i64`, and make the `Tagged` inside the body
+/// (`Tagged::Imm(NIL)`, `Tagged::int(n)`), as [`Tagged::as_imm`] and
+/// [`Tagged::as_int`] take them back out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tagged<'tx> {
     /// No value (a fresh object's tagged words are null).

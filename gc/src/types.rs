@@ -544,9 +544,26 @@ impl std::fmt::Display for TypeError {
 
 impl std::error::Error for TypeError {}
 
-/// A registered dynamic type: a handle on its `'static` descriptor.
+/// A registered dynamic type: a handle on its `'static` descriptor. Two
+/// handles are equal when they name the same registered type (T3: the same
+/// name, shape and destructor register once), so an interpreter's type
+/// tests compare them ([`Gc::is`](crate::Gc::is)).
 #[derive(Clone, Copy, Debug)]
 pub struct DynType(&'static TypeInfo);
+
+impl PartialEq for DynType {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self.0, other.0)
+    }
+}
+
+impl Eq for DynType {}
+
+impl std::hash::Hash for DynType {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (self.0 as *const TypeInfo).hash(state);
+    }
+}
 
 /// Most distinct dynamic types a process may register (T3).
 pub const MAX_DYN_TYPES: usize = 1 << 16;
@@ -560,6 +577,12 @@ fn registry() -> &'static std::sync::Mutex<Registry> {
 }
 
 impl DynType {
+    /// The handle of a dynamic type's descriptor.
+    pub(crate) fn of_info(info: &'static TypeInfo) -> DynType {
+        debug_assert!(info.shape().is_some(), "a dynamic type's descriptor");
+        DynType(info)
+    }
+
     /// Register a shape, or find it registered: the same name, shape and
     /// destructor (`on_drop`) give the same type (T3); a name registered
     /// again with another shape or destructor is another type. The descriptor lives for the rest of the

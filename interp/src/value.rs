@@ -160,7 +160,7 @@ pub(crate) enum HK {
 
 #[inline]
 pub(crate) fn is(g: Gc<'_, Dyn>, t: DynType) -> bool {
-    std::ptr::eq(g.header().type_info(), t.info())
+    g.is(t)
 }
 
 pub(crate) fn classify(g: Gc<'_, Dyn>) -> HK {

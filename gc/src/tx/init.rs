@@ -46,6 +46,10 @@ use super::Tx;
 /// array type its elements (which also give its length). Words not given
 /// are zero: null, [`Tagged::Null`] or 0.
 ///
+/// Each part is given once: a second call of the same setter, or of a
+/// second element setter (`elems`, `elems_filled`, `elem_slots`,
+/// `elem_words`, `bytes`), panics rather than replace what was given.
+///
 /// ```
 /// use tmgc::{Config, DynInit, DynType, DynTypeSpec, Elems, Heap, Tagged};
 ///
@@ -78,6 +82,8 @@ enum ElemsInit<'a, 'tx> {
     Absent,
     Slots(&'a [Option<Gc<'tx, Dyn>>]),
     Tagged(&'a [Tagged<'tx>]),
+    /// `len` tagged elements, each the same value.
+    Filled(usize, Tagged<'tx>),
     Words(&'a [u64]),
     Bytes(&'a [u8]),
 }
@@ -90,6 +96,7 @@ impl ElemsInit<'_, '_> {
             ElemsInit::Absent => None,
             ElemsInit::Slots(s) => Some((Elems::Slots, s.len())),
             ElemsInit::Tagged(s) => Some((Elems::Tagged, s.len())),
+            ElemsInit::Filled(len, _) => Some((Elems::Tagged, *len)),
             ElemsInit::Words(s) => Some((Elems::Words, s.len())),
             ElemsInit::Bytes(s) => Some((Elems::Bytes, s.len())),
         }
@@ -110,56 +117,82 @@ impl<'a, 'tx> DynInit<'a, 'tx> {
         DynInit { slots: &[], tagged: &[], data: &[], elems: ElemsInit::Absent }
     }
 
-    /// The first reference slots ([`Tx::slot`]), from slot 0.
+    /// The first reference slots ([`Tx::slot`]), from slot 0. Panics if
+    /// given before.
     #[inline]
+    #[track_caller]
     pub const fn slots(mut self, slots: &'a [Option<Gc<'tx, Dyn>>]) -> Self {
+        assert!(self.slots.is_empty(), "DynInit: reference slots given twice");
         self.slots = slots;
         self
     }
 
-    /// The first tagged words ([`Tx::tagged`]), from word 0.
+    /// The first tagged words ([`Tx::tagged`]), from word 0. Panics if
+    /// given before.
     #[inline]
+    #[track_caller]
     pub const fn tagged(mut self, tagged: &'a [Tagged<'tx>]) -> Self {
+        assert!(self.tagged.is_empty(), "DynInit: tagged words given twice");
         self.tagged = tagged;
         self
     }
 
-    /// The first data words ([`Tx::data`]), from word 0.
+    /// The first data words ([`Tx::data`]), from word 0. Panics if given
+    /// before.
     #[inline]
+    #[track_caller]
     pub const fn data(mut self, data: &'a [u64]) -> Self {
+        assert!(self.data.is_empty(), "DynInit: data words given twice");
         self.data = data;
         self
     }
 
-    /// The elements of an [`Elems::Tagged`] array: the array gets their
-    /// length.
     #[inline]
-    pub const fn elems(mut self, elems: &'a [Tagged<'tx>]) -> Self {
-        self.elems = ElemsInit::Tagged(elems);
+    #[track_caller]
+    const fn with_elems(mut self, elems: ElemsInit<'a, 'tx>) -> Self {
+        assert!(matches!(self.elems, ElemsInit::Absent), "DynInit: array elements given twice");
+        self.elems = elems;
         self
+    }
+
+    /// The elements of an [`Elems::Tagged`] array: the array gets their
+    /// length. Panics if elements were given before.
+    #[inline]
+    #[track_caller]
+    pub const fn elems(self, elems: &'a [Tagged<'tx>]) -> Self {
+        self.with_elems(ElemsInit::Tagged(elems))
+    }
+
+    /// `len` elements of an [`Elems::Tagged`] array, each `value` (a
+    /// `make-vector` with a fill). Panics if elements were given before.
+    #[inline]
+    #[track_caller]
+    pub const fn elems_filled(self, len: usize, value: Tagged<'tx>) -> Self {
+        self.with_elems(ElemsInit::Filled(len, value))
     }
 
     /// The elements of an [`Elems::Slots`] array: the array gets their
-    /// length.
+    /// length. Panics if elements were given before.
     #[inline]
-    pub const fn elem_slots(mut self, elems: &'a [Option<Gc<'tx, Dyn>>]) -> Self {
-        self.elems = ElemsInit::Slots(elems);
-        self
+    #[track_caller]
+    pub const fn elem_slots(self, elems: &'a [Option<Gc<'tx, Dyn>>]) -> Self {
+        self.with_elems(ElemsInit::Slots(elems))
     }
 
     /// The elements of an [`Elems::Words`] array: the array gets their
-    /// length.
+    /// length. Panics if elements were given before.
     #[inline]
-    pub const fn elem_words(mut self, elems: &'a [u64]) -> Self {
-        self.elems = ElemsInit::Words(elems);
-        self
+    #[track_caller]
+    pub const fn elem_words(self, elems: &'a [u64]) -> Self {
+        self.with_elems(ElemsInit::Words(elems))
     }
 
-    /// The bytes of an [`Elems::Bytes`] array: the array gets their length.
+    /// The bytes of an [`Elems::Bytes`] array: the array gets their
+    /// length. Panics if elements were given before.
     #[inline]
-    pub const fn bytes(mut self, bytes: &'a [u8]) -> Self {
-        self.elems = ElemsInit::Bytes(bytes);
-        self
+    #[track_caller]
+    pub const fn bytes(self, bytes: &'a [u8]) -> Self {
+        self.with_elems(ElemsInit::Bytes(bytes))
     }
 }
 
@@ -247,17 +280,22 @@ fn fits(shape: &DynShape, init: &DynInit<'_, '_>, elems: Option<(Elems, usize)>)
 #[inline(never)]
 fn misfit(name: &str, shape: &DynShape, init: &DynInit<'_, '_>, elems: Option<(Elems, usize)>) -> ! {
     for (what, given, has) in [
-        ("reference slots", init.slots.len(), shape.ref_slots),
-        ("tagged words", init.tagged.len(), shape.tagged_words),
-        ("data words", init.data.len(), shape.data_words),
+        ("reference slot", init.slots.len(), shape.ref_slots),
+        ("tagged word", init.tagged.len(), shape.tagged_words),
+        ("data word", init.data.len(), shape.data_words),
     ] {
         if given > has {
-            panic!("{given} {what} given for a `{name}`, which has {has}");
+            let s = |n: usize| if n == 1 { "" } else { "s" };
+            panic!("{given} {what}{} given for a `{name}`, which has {has}", s(given));
         }
     }
     match (shape.elems, elems) {
-        (None, Some((kind, _))) => panic!("{kind:?} elements given for a `{name}`, which is not an array type"),
-        (Some(has), Some((kind, _))) => panic!("{kind:?} elements given for a `{name}`, which holds {has:?} elements"),
+        (None, Some((kind, _))) => {
+            panic!("elements ({kind:?}) given for a `{name}`, which is not an array type")
+        }
+        (Some(has), Some((kind, _))) => {
+            panic!("{kind:?} elements given for a `{name}`, an array of {has:?} elements")
+        }
         _ => unreachable!("`fits` refused it"),
     }
 }
@@ -307,6 +345,7 @@ unsafe fn write_init(h: NonNull<Header>, shape: &DynShape, init: &DynInit<'_, '_
         ElemsInit::Absent => debug_assert_eq!(elem_words, 0),
         ElemsInit::Slots(s) => s.iter().enumerate().for_each(|(i, g)| ptr_word(first + i, gc_bits(g))),
         ElemsInit::Tagged(s) => s.iter().enumerate().for_each(|(i, t)| ptr_word(first + i, t.encode())),
+        ElemsInit::Filled(n, t) => (0..n).for_each(|i| ptr_word(first + i, t.encode())),
         ElemsInit::Words(s) => s.iter().enumerate().for_each(|(i, &w)| data_word(first + i, w)),
         ElemsInit::Bytes(s) => {
             for (i, chunk) in s.chunks(DYN_WORD).enumerate() {

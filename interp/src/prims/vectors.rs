@@ -40,11 +40,7 @@ pub(crate) fn make_vector<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, n: usize) -> R<V
         return err(format!("make-vector: bad length {len}"));
     }
     let fill = if n == 2 { cx.stack[b + 1] } else { Tagged::int(0).expect("0") };
-    let g = cx.tx.alloc_array(types().vector, len as usize)?;
-    for i in 0..len as usize {
-        cx.tx.set_elem(g, i, fill)?;
-    }
-    Ok(Tagged::Ref(g))
+    Ok(Tagged::Ref(cx.tx.alloc_with(types().vector, DynInit::new().elems_filled(len as usize, fill))?))
 }
 
 pub(crate) fn vector<'tx>(cx: &mut Ctx<'_, 'tx>, b: usize, n: usize) -> R<Val<'tx>> {
