@@ -59,3 +59,8 @@
 (check "string literal" "a\tb\n" (list->string (list #\a #\tab #\b #\newline)))
 (check "block comment" #| hidden |# 5 5)
 (check "datum comment" (+ 1 #;(ignored) 2) 3)
+;; Closures capturing more values than the evaluator's small buffer (8).
+(define (mk10 a b c d e f g h i j) (lambda (k) (list a b c d e f g h i j k)))
+(check "ten captures" ((mk10 1 2 3 4 5 6 7 8 9 10) 11) '(1 2 3 4 5 6 7 8 9 10 11))
+(define (mk8 a b c d e f g h) (lambda () (+ a b c d e f g h)))
+(check "eight captures" ((mk8 1 2 3 4 5 6 7 8)) 36)
