@@ -573,25 +573,16 @@ impl<'a, 'tx> Ctx<'a, 'tx> {
 
     fn closure(&mut self, id: u32, env: Env<'tx>) -> R<Val<'tx>> {
         let lam = self.lambda(id as usize);
-        // The captured values, then the closure made with them
-        // (`alloc_with`): on the stack for most closures.
-        let n = lam.captures.len();
-        let mut small = [Tagged::Null; 8];
-        let mut large = Vec::new();
-        let caps = if n <= small.len() {
-            &mut small[..n]
-        } else {
-            large.resize(n, Tagged::Null);
-            &mut large[..]
-        };
-        for (slot, cap) in caps.iter_mut().zip(lam.captures.iter()) {
-            *slot = match cap {
+        let c = self.tx.alloc_array(types().closure, lam.captures.len())?;
+        self.tx.set_tagged(c, 0, value::code_val(id as usize))?;
+        for (i, cap) in lam.captures.iter().enumerate() {
+            let v = match cap {
                 Capture::Local(s) => self.stack[env.fp + *s as usize],
                 Capture::Capt(j) => self.capt(env, *j)?,
             };
+            self.tx.set_elem(c, i, v)?;
         }
-        let code = [value::code_val(id as usize)];
-        Ok(Tagged::Ref(self.tx.alloc_with(types().closure, DynInit::new().tagged(&code).elems(caps))?))
+        Ok(Tagged::Ref(c))
     }
 
     #[inline]
