@@ -215,17 +215,54 @@ impl<'tx> Tx<'tx> {
     pub fn alloc_with(&mut self, ty: DynType, init: DynInit<'_, 'tx>) -> Result<Gc<'tx, Dyn>, AllocError> {
         let info = ty.info();
         let Some(shape) = info.shape_ref() else { unreachable!("a `DynType` has a shape") };
-        if shape.elems.is_some() || !matches!(init.elems, ElemsInit::Absent) {
-            return self.alloc_array_with(ty, init);
+        match init.elems {
+            // A fixed shape, inlined: a pair, a box, a flonum.
+            ElemsInit::Absent if shape.elems.is_none() => {
+                if !fits(shape, &init, None) {
+                    misfit(info.name(), shape, &init, None);
+                }
+                let h = self.alloc_raw(info, info.object_size())?;
+                // SAFETY: a fresh object of shape `shape` (IN2), of its
+                // fixed size; `init` fits it and gives no elements.
+                unsafe { write_fixed(h, shape, &init) };
+                // SAFETY: header written, payload initialised, live for 'tx.
+                Ok(unsafe { Gc::from_header(h) })
+            }
+            // A vector given its elements (an interpreter's commonest
+            // array), out of line but with no dispatch on the kind.
+            ElemsInit::Tagged(elems) if shape.elems == Some(Elems::Tagged) => self.alloc_tagged_array(ty, &init, elems),
+            _ => self.alloc_array_with(ty, &init),
         }
-        // A fixed shape, inlined: a pair, a box, a flonum.
-        if !fits(shape, &init, None) {
-            misfit(info.name(), shape, &init, None);
+    }
+
+    /// [`Tx::alloc_with`] for an [`Elems::Tagged`] array given `elems`.
+    #[track_caller]
+    #[inline(never)]
+    fn alloc_tagged_array(
+        &mut self,
+        ty: DynType,
+        init: &DynInit<'_, 'tx>,
+        elems: &[Tagged<'tx>],
+    ) -> Result<Gc<'tx, Dyn>, AllocError> {
+        let info = ty.info();
+        let Some(shape) = info.shape_ref() else { unreachable!("a `DynType` has a shape") };
+        let given = Some((Elems::Tagged, elems.len()));
+        if !fits(shape, init, given) {
+            misfit(info.name(), shape, init, given);
         }
-        let h = self.alloc_raw(info, info.object_size())?;
-        // SAFETY: a fresh object of shape `shape` (IN2), of its fixed size;
-        // `init` fits it and gives no elements.
-        unsafe { write_init(h, shape, &init, 0, 0) };
+        let words = Elems::Tagged.words(elems.len()).ok_or_else(too_large)?;
+        let size = info.object_size().checked_add(words * DYN_WORD).ok_or_else(too_large)?;
+        let h = self.alloc_raw(info, size)?;
+        // SAFETY: a fresh array of `size` bytes of shape `shape` (IN2): its
+        // fixed words, its length word and one word per element; `init`
+        // fits it (`fits`), and gives these elements.
+        unsafe {
+            write_fixed(h, shape, init);
+            let first = write_length(h, shape, elems.len());
+            for (i, t) in elems.iter().enumerate() {
+                ptr_word(h, first + i, t.encode());
+            }
+        }
         // SAFETY: header written, payload initialised, live for 'tx.
         Ok(unsafe { Gc::from_header(h) })
     }
@@ -234,12 +271,12 @@ impl<'tx> Tx<'tx> {
     /// `misfit` refuses for a fixed type), out of line.
     #[track_caller]
     #[inline(never)]
-    fn alloc_array_with(&mut self, ty: DynType, init: DynInit<'_, 'tx>) -> Result<Gc<'tx, Dyn>, AllocError> {
+    fn alloc_array_with(&mut self, ty: DynType, init: &DynInit<'_, 'tx>) -> Result<Gc<'tx, Dyn>, AllocError> {
         let info = ty.info();
         let Some(shape) = info.shape_ref() else { unreachable!("a `DynType` has a shape") };
         let elems = init.elems.kind_len();
-        if !fits(shape, &init, elems) {
-            misfit(info.name(), shape, &init, elems);
+        if !fits(shape, init, elems) {
+            misfit(info.name(), shape, init, elems);
         }
         let len = elems.map_or(0, |(_, len)| len);
         let Some(kind) = shape.elems else { unreachable!("`fits` refused elements for a fixed type") };
@@ -248,8 +285,13 @@ impl<'tx> Tx<'tx> {
         let h = self.alloc_raw(info, size)?;
         // SAFETY: a fresh object of `size` bytes of shape `shape` (IN2),
         // with room for its fixed words, its length word and `elem_words`
-        // element words; `init` fits it (`fits`).
-        unsafe { write_init(h, shape, &init, len, elem_words) };
+        // element words; `init` fits it (`fits`), and its elements number
+        // `len`.
+        unsafe {
+            write_fixed(h, shape, init);
+            let first = write_length(h, shape, len);
+            write_elems(h, first, init.elems, elem_words);
+        }
         // SAFETY: header written, payload initialised, live for 'tx.
         Ok(unsafe { Gc::from_header(h) })
     }
@@ -300,60 +342,116 @@ fn misfit(name: &str, shape: &DynShape, init: &DynInit<'_, '_>, elems: Option<(E
     }
 }
 
-/// Write every payload word of the new object `h` once (IN2, IN4): the
-/// given words, zero for the rest, and for an array its length word and
-/// elements. Each word is written as a new atomic (`ptr::write`), not
-/// stored: the memory was never an atomic before, and under loom a word
-/// must be built to exist in the model.
+/// Word `i` of `h`'s payload, a reference word, written once as a new
+/// atomic (`ptr::write`, not a store: the memory was never an atomic
+/// before, and under loom a word must be built to exist in the model).
 ///
 /// # Safety
-/// `h` is a new object of the running attempt, of shape `shape`, with room
-/// for its fixed words and, for an array, a length word and `elem_words`
-/// element words, `elem_words` being what `len` elements of its kind
-/// take; `init` fits `shape` (`fits`), and its elements, if any, number
-/// `len`.
+/// `h` is a new object of the running attempt (IN2) and word `i` of its
+/// payload is a reference word inside it, not written before.
 #[inline]
-unsafe fn write_init(h: NonNull<Header>, shape: &DynShape, init: &DynInit<'_, '_>, len: usize, elem_words: usize) {
-    // SAFETY: a live object's payload (caller).
-    let p = unsafe { Header::payload(h) };
-    let ptr_word = |i: usize, v: *mut Header| {
-        // SAFETY: word `i` of the payload is a reference word within the
-        // object (the callers' indices: below `ref_words()`, or an element
-        // of a reference kind), written once.
-        unsafe { p.cast::<AtomicPtr<Header>>().as_ptr().add(i).write(AtomicPtr::new(v)) }
-    };
-    let data_word = |i: usize, v: u64| {
-        // SAFETY: word `i` of the payload is a data word, the length word
-        // or an element of a data kind, within the object, written once.
-        unsafe { p.cast::<AtomicU64>().as_ptr().add(i).write(AtomicU64::new(v)) }
-    };
-    let gc_bits = |g: &Option<Gc<'_, Dyn>>| g.map_or(std::ptr::null_mut(), |g| g.ptr.as_ptr());
+unsafe fn ptr_word(h: NonNull<Header>, i: usize, v: *mut Header) {
+    // SAFETY: as the caller promises.
+    unsafe { Header::payload(h).cast::<AtomicPtr<Header>>().as_ptr().add(i).write(AtomicPtr::new(v)) }
+}
+
+/// As [`ptr_word`], for a data word (a data word of the fixed part, the
+/// length word, or an element of a data kind).
+///
+/// # Safety
+/// As for [`ptr_word`], word `i` being a data word.
+#[inline]
+unsafe fn data_word(h: NonNull<Header>, i: usize, v: u64) {
+    // SAFETY: as the caller promises.
+    unsafe { Header::payload(h).cast::<AtomicU64>().as_ptr().add(i).write(AtomicU64::new(v)) }
+}
+
+fn gc_bits(g: &Option<Gc<'_, Dyn>>) -> *mut Header {
+    g.map_or(std::ptr::null_mut(), |g| g.ptr.as_ptr())
+}
+
+/// Write every fixed word of the new object `h` once (IN2, IN4): the
+/// given slots, tagged words and data words, zero for the rest.
+///
+/// # Safety
+/// `h` is a new object of the running attempt, of shape `shape`, its
+/// fixed words not written yet; `init` fits `shape` (`fits`).
+#[inline]
+unsafe fn write_fixed(h: NonNull<Header>, shape: &DynShape, init: &DynInit<'_, '_>) {
     for i in 0..shape.ref_slots {
-        ptr_word(i, init.slots.get(i).map_or(std::ptr::null_mut(), gc_bits));
+        // SAFETY: slot i (below `ref_slots`: the layout of `types`),
+        // written once.
+        unsafe { ptr_word(h, i, init.slots.get(i).map_or(std::ptr::null_mut(), gc_bits)) };
     }
     for i in 0..shape.tagged_words {
-        ptr_word(shape.ref_slots + i, init.tagged.get(i).map_or(std::ptr::null_mut(), |t| t.encode()));
+        let v = init.tagged.get(i).map_or(std::ptr::null_mut(), |t| t.encode());
+        // SAFETY: tagged word i, a reference word after the slots, written
+        // once.
+        unsafe { ptr_word(h, shape.ref_slots + i, v) };
     }
     for i in 0..shape.data_words {
-        data_word(shape.ref_words() + i, init.data.get(i).copied().unwrap_or(0));
+        // SAFETY: data word i, after the reference words, written once.
+        unsafe { data_word(h, shape.ref_words() + i, init.data.get(i).copied().unwrap_or(0)) };
     }
-    let Some(kind) = shape.elems else { return };
+}
+
+/// Write an array's length word (IN5: after the fixed words) and return
+/// the index of its first element word.
+///
+/// # Safety
+/// `h` is a new array object of the running attempt, of shape `shape`,
+/// its length word not written yet.
+#[inline]
+unsafe fn write_length(h: NonNull<Header>, shape: &DynShape, len: usize) -> usize {
     let length = shape.fixed_words();
-    data_word(length, len as u64);
-    let first = length + 1;
-    match init.elems {
+    // SAFETY: the length word of an array of shape `shape` (caller).
+    unsafe { data_word(h, length, len as u64) };
+    length + 1
+}
+
+/// Write an array's elements from word `first` of the payload (IN2, IN5).
+///
+/// # Safety
+/// `h` is a new array object of the running attempt whose elements, of
+/// the kind `elems` gives, start at word `first` and take `elem_words`
+/// words (what those elements take), not written yet.
+unsafe fn write_elems(h: NonNull<Header>, first: usize, elems: ElemsInit<'_, '_>, elem_words: usize) {
+    // Each write: element word `first + i`, below `first + elem_words` as
+    // the elements take exactly that many words, of the word type of the
+    // kind (a reference kind's words are reference words), written once.
+    match elems {
         ElemsInit::Absent => debug_assert_eq!(elem_words, 0),
-        ElemsInit::Slots(s) => s.iter().enumerate().for_each(|(i, g)| ptr_word(first + i, gc_bits(g))),
-        ElemsInit::Tagged(s) => s.iter().enumerate().for_each(|(i, t)| ptr_word(first + i, t.encode())),
-        ElemsInit::Filled(n, t) => (0..n).for_each(|i| ptr_word(first + i, t.encode())),
-        ElemsInit::Words(s) => s.iter().enumerate().for_each(|(i, &w)| data_word(first + i, w)),
+        ElemsInit::Slots(s) => {
+            for (i, g) in s.iter().enumerate() {
+                // SAFETY: as above, a slot element.
+                unsafe { ptr_word(h, first + i, gc_bits(g)) };
+            }
+        }
+        ElemsInit::Tagged(s) => {
+            for (i, t) in s.iter().enumerate() {
+                // SAFETY: as above, a tagged element.
+                unsafe { ptr_word(h, first + i, t.encode()) };
+            }
+        }
+        ElemsInit::Filled(n, t) => {
+            for i in 0..n {
+                // SAFETY: as above, a tagged element.
+                unsafe { ptr_word(h, first + i, t.encode()) };
+            }
+        }
+        ElemsInit::Words(s) => {
+            for (i, &w) in s.iter().enumerate() {
+                // SAFETY: as above, a word element.
+                unsafe { data_word(h, first + i, w) };
+            }
+        }
         ElemsInit::Bytes(s) => {
             for (i, chunk) in s.chunks(DYN_WORD).enumerate() {
                 let mut le = [0u8; DYN_WORD];
                 le[..chunk.len()].copy_from_slice(chunk);
-                data_word(first + i, u64::from_le_bytes(le));
+                // SAFETY: as above, a word of bytes.
+                unsafe { data_word(h, first + i, u64::from_le_bytes(le)) };
             }
         }
     }
-    debug_assert_eq!(kind.words(len), Some(elem_words));
 }
