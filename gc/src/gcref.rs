@@ -223,9 +223,10 @@ impl<'tx> Gc<'tx, Dyn> {
 
     /// The object's dynamic type; `None` for a Rust-typed object (in a
     /// slot through [`Gc::into_dyn`]) or a weak cell.
+    #[inline]
     pub fn dyn_type(self) -> Option<crate::DynType> {
         let info = self.header().type_info();
-        info.shape().is_some().then(|| crate::DynType::of_info(info))
+        info.shape_ref().is_some().then(|| crate::DynType::of_info(info))
     }
 }
 

@@ -216,7 +216,13 @@ impl<'tx> Tx<'tx> {
         Ok(())
     }
 
-    /// Allocate a [`Elems::Bytes`] array holding `bytes` (a string, say).
+    /// Allocate a [`Elems::Bytes`] array holding `bytes` (a string, say):
+    /// [`Tx::alloc_with`] given [`DynInit::bytes`](super::DynInit::bytes).
+    ///
+    /// # Panics
+    ///
+    /// Before allocating, naming the caller's line, if `ty` is not an
+    /// array of bytes.
     ///
     /// ```
     /// use tmgc::{Config, DynType, DynTypeSpec, Elems, Heap};

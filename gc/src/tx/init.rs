@@ -46,9 +46,10 @@ use super::Tx;
 /// array type its elements (which also give its length). Words not given
 /// are zero: null, [`Tagged::Null`] or 0.
 ///
-/// Each part is given once: a second call of the same setter, or of a
-/// second element setter (`elems`, `elems_filled`, `elem_slots`,
-/// `elem_words`, `bytes`), panics rather than replace what was given.
+/// Each part is given once: a setter for a part already given (slots,
+/// tagged words or data words given as a non-empty slice, or elements of
+/// any kind, through `elems`, `elems_filled`, `elem_slots`, `elem_words`
+/// or `bytes`) panics rather than replace what was given.
 ///
 /// ```
 /// use tmgc::{Config, DynInit, DynType, DynTypeSpec, Elems, Heap, Tagged};
@@ -223,8 +224,10 @@ impl<'tx> Tx<'tx> {
                 }
                 let h = self.alloc_raw(info, info.object_size())?;
                 // SAFETY: a fresh object of shape `shape` (IN2), of its
-                // fixed size; `init` fits it and gives no elements.
-                unsafe { write_fixed(h, shape, &init) };
+                // fixed size, its payload found from its type alone (no
+                // read of the header just written); `init` fits it and
+                // gives no elements.
+                unsafe { write_fixed(Header::payload_of(h, info), shape, &init) };
                 // SAFETY: header written, payload initialised, live for 'tx.
                 Ok(unsafe { Gc::from_header(h) })
             }
@@ -257,10 +260,11 @@ impl<'tx> Tx<'tx> {
         // fixed words, its length word and one word per element; `init`
         // fits it (`fits`), and gives these elements.
         unsafe {
-            write_fixed(h, shape, init);
-            let first = write_length(h, shape, elems.len());
+            let p = Header::payload_of(h, info);
+            write_fixed(p, shape, init);
+            let first = write_length(p, shape, elems.len());
             for (i, t) in elems.iter().enumerate() {
-                ptr_word(h, first + i, t.encode());
+                ptr_word(p, first + i, t.encode());
             }
         }
         // SAFETY: header written, payload initialised, live for 'tx.
@@ -288,9 +292,10 @@ impl<'tx> Tx<'tx> {
         // element words; `init` fits it (`fits`), and its elements number
         // `len`.
         unsafe {
-            write_fixed(h, shape, init);
-            let first = write_length(h, shape, len);
-            write_elems(h, first, init.elems, elem_words);
+            let p = Header::payload_of(h, info);
+            write_fixed(p, shape, init);
+            let first = write_length(p, shape, len);
+            write_elems(p, first, init.elems, elem_words);
         }
         // SAFETY: header written, payload initialised, live for 'tx.
         Ok(unsafe { Gc::from_header(h) })
@@ -342,17 +347,18 @@ fn misfit(name: &str, shape: &DynShape, init: &DynInit<'_, '_>, elems: Option<(E
     }
 }
 
-/// Word `i` of `h`'s payload, a reference word, written once as a new
-/// atomic (`ptr::write`, not a store: the memory was never an atomic
+/// Word `i` of the payload at `p`, a reference word, written once as a
+/// new atomic (`ptr::write`, not a store: the memory was never an atomic
 /// before, and under loom a word must be built to exist in the model).
 ///
 /// # Safety
-/// `h` is a new object of the running attempt (IN2) and word `i` of its
-/// payload is a reference word inside it, not written before.
+/// `p` is the payload of a new object of the running attempt (IN2) and
+/// word `i` of it is a reference word inside the object, not written
+/// before.
 #[inline]
-unsafe fn ptr_word(h: NonNull<Header>, i: usize, v: *mut Header) {
+unsafe fn ptr_word(p: NonNull<u8>, i: usize, v: *mut Header) {
     // SAFETY: as the caller promises.
-    unsafe { Header::payload(h).cast::<AtomicPtr<Header>>().as_ptr().add(i).write(AtomicPtr::new(v)) }
+    unsafe { p.cast::<AtomicPtr<Header>>().as_ptr().add(i).write(AtomicPtr::new(v)) }
 }
 
 /// As [`ptr_word`], for a data word (a data word of the fixed part, the
@@ -361,37 +367,37 @@ unsafe fn ptr_word(h: NonNull<Header>, i: usize, v: *mut Header) {
 /// # Safety
 /// As for [`ptr_word`], word `i` being a data word.
 #[inline]
-unsafe fn data_word(h: NonNull<Header>, i: usize, v: u64) {
+unsafe fn data_word(p: NonNull<u8>, i: usize, v: u64) {
     // SAFETY: as the caller promises.
-    unsafe { Header::payload(h).cast::<AtomicU64>().as_ptr().add(i).write(AtomicU64::new(v)) }
+    unsafe { p.cast::<AtomicU64>().as_ptr().add(i).write(AtomicU64::new(v)) }
 }
 
 fn gc_bits(g: &Option<Gc<'_, Dyn>>) -> *mut Header {
     g.map_or(std::ptr::null_mut(), |g| g.ptr.as_ptr())
 }
 
-/// Write every fixed word of the new object `h` once (IN2, IN4): the
-/// given slots, tagged words and data words, zero for the rest.
+/// Write every fixed word of a new object once (IN2, IN4): the given
+/// slots, tagged words and data words, zero for the rest.
 ///
 /// # Safety
-/// `h` is a new object of the running attempt, of shape `shape`, its
-/// fixed words not written yet; `init` fits `shape` (`fits`).
+/// `p` is the payload of a new object of the running attempt, of shape
+/// `shape`, its fixed words not written yet; `init` fits `shape` (`fits`).
 #[inline]
-unsafe fn write_fixed(h: NonNull<Header>, shape: &DynShape, init: &DynInit<'_, '_>) {
+unsafe fn write_fixed(p: NonNull<u8>, shape: &DynShape, init: &DynInit<'_, '_>) {
     for i in 0..shape.ref_slots {
         // SAFETY: slot i (below `ref_slots`: the layout of `types`),
         // written once.
-        unsafe { ptr_word(h, i, init.slots.get(i).map_or(std::ptr::null_mut(), gc_bits)) };
+        unsafe { ptr_word(p, i, init.slots.get(i).map_or(std::ptr::null_mut(), gc_bits)) };
     }
     for i in 0..shape.tagged_words {
         let v = init.tagged.get(i).map_or(std::ptr::null_mut(), |t| t.encode());
         // SAFETY: tagged word i, a reference word after the slots, written
         // once.
-        unsafe { ptr_word(h, shape.ref_slots + i, v) };
+        unsafe { ptr_word(p, shape.ref_slots + i, v) };
     }
     for i in 0..shape.data_words {
         // SAFETY: data word i, after the reference words, written once.
-        unsafe { data_word(h, shape.ref_words() + i, init.data.get(i).copied().unwrap_or(0)) };
+        unsafe { data_word(p, shape.ref_words() + i, init.data.get(i).copied().unwrap_or(0)) };
     }
 }
 
@@ -399,23 +405,23 @@ unsafe fn write_fixed(h: NonNull<Header>, shape: &DynShape, init: &DynInit<'_, '
 /// the index of its first element word.
 ///
 /// # Safety
-/// `h` is a new array object of the running attempt, of shape `shape`,
-/// its length word not written yet.
+/// `p` is the payload of a new array object of the running attempt, of
+/// shape `shape`, its length word not written yet.
 #[inline]
-unsafe fn write_length(h: NonNull<Header>, shape: &DynShape, len: usize) -> usize {
+unsafe fn write_length(p: NonNull<u8>, shape: &DynShape, len: usize) -> usize {
     let length = shape.fixed_words();
     // SAFETY: the length word of an array of shape `shape` (caller).
-    unsafe { data_word(h, length, len as u64) };
+    unsafe { data_word(p, length, len as u64) };
     length + 1
 }
 
 /// Write an array's elements from word `first` of the payload (IN2, IN5).
 ///
 /// # Safety
-/// `h` is a new array object of the running attempt whose elements, of
-/// the kind `elems` gives, start at word `first` and take `elem_words`
-/// words (what those elements take), not written yet.
-unsafe fn write_elems(h: NonNull<Header>, first: usize, elems: ElemsInit<'_, '_>, elem_words: usize) {
+/// `p` is the payload of a new array object of the running attempt whose
+/// elements, of the kind `elems` gives, start at word `first` and take
+/// `elem_words` words (what those elements take), not written yet.
+unsafe fn write_elems(p: NonNull<u8>, first: usize, elems: ElemsInit<'_, '_>, elem_words: usize) {
     // Each write: element word `first + i`, below `first + elem_words` as
     // the elements take exactly that many words, of the word type of the
     // kind (a reference kind's words are reference words), written once.
@@ -424,25 +430,25 @@ unsafe fn write_elems(h: NonNull<Header>, first: usize, elems: ElemsInit<'_, '_>
         ElemsInit::Slots(s) => {
             for (i, g) in s.iter().enumerate() {
                 // SAFETY: as above, a slot element.
-                unsafe { ptr_word(h, first + i, gc_bits(g)) };
+                unsafe { ptr_word(p, first + i, gc_bits(g)) };
             }
         }
         ElemsInit::Tagged(s) => {
             for (i, t) in s.iter().enumerate() {
                 // SAFETY: as above, a tagged element.
-                unsafe { ptr_word(h, first + i, t.encode()) };
+                unsafe { ptr_word(p, first + i, t.encode()) };
             }
         }
         ElemsInit::Filled(n, t) => {
             for i in 0..n {
                 // SAFETY: as above, a tagged element.
-                unsafe { ptr_word(h, first + i, t.encode()) };
+                unsafe { ptr_word(p, first + i, t.encode()) };
             }
         }
         ElemsInit::Words(s) => {
             for (i, &w) in s.iter().enumerate() {
                 // SAFETY: as above, a word element.
-                unsafe { data_word(h, first + i, w) };
+                unsafe { data_word(p, first + i, w) };
             }
         }
         ElemsInit::Bytes(s) => {
@@ -450,7 +456,7 @@ unsafe fn write_elems(h: NonNull<Header>, first: usize, elems: ElemsInit<'_, '_>
                 let mut le = [0u8; DYN_WORD];
                 le[..chunk.len()].copy_from_slice(chunk);
                 // SAFETY: as above, a word of bytes.
-                unsafe { data_word(h, first + i, u64::from_le_bytes(le)) };
+                unsafe { data_word(p, first + i, u64::from_le_bytes(le)) };
             }
         }
     }
