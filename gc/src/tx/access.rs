@@ -17,7 +17,7 @@ use crate::header::Header;
 use crate::sync::{sc_order, Spin};
 use crate::tagged::Tagged;
 use crate::types::WEAK_CELL;
-use crate::types::{DynShape, GcType};
+use crate::types::{DynShape, GcType, TypeInfo};
 use crate::weak::Weak;
 
 use super::commit::validate;
@@ -165,7 +165,7 @@ impl<'tx> Tx<'tx> {
 
     #[track_caller]
     #[inline]
-    fn dyn_words(obj: Gc<'tx, Dyn>) -> (DynShape, NonNull<u8>) {
+    fn dyn_words(obj: Gc<'tx, Dyn>) -> (&'static TypeInfo, DynShape, NonNull<u8>) {
         let info = obj.header().type_info();
         // Not `unwrap_or_else`: a panic in a closure names the closure's
         // line, not the caller's (`#[track_caller]`).
@@ -175,42 +175,44 @@ impl<'tx> Tx<'tx> {
                 info.name()
             )
         };
-        // SAFETY: a live object.
-        (shape, unsafe { Header::payload(obj.ptr) })
+        // SAFETY: a live dynamic object: its payload follows the header
+        // directly (alignment 8, the layout of `array`), found without
+        // reading the header again for its type's alignment.
+        (info, shape, unsafe { obj.ptr.cast::<u8>().add(crate::HEADER_BYTES) })
     }
 
     /// Reference slot `i` of a dynamic object. Panics if `i` is out of range.
     #[track_caller]
     #[inline]
-    fn slot_word(obj: Gc<'tx, Dyn>, i: usize) -> &'tx AtomicPtr<Header> {
-        let (shape, p) = Self::dyn_words(obj);
+    fn slot_word(obj: Gc<'tx, Dyn>, i: usize) -> (&'static TypeInfo, &'tx AtomicPtr<Header>) {
+        let (info, shape, p) = Self::dyn_words(obj);
         let slots = shape.ref_slots;
         assert!(i < slots, "slot {i} out of range: the type has {slots}");
         // SAFETY: slot i of the payload's slot array, of an object live for 'tx.
-        unsafe { &*p.cast::<AtomicPtr<Header>>().as_ptr().add(i) }
+        (info, unsafe { &*p.cast::<AtomicPtr<Header>>().as_ptr().add(i) })
     }
 
     /// Tagged word `i` of a dynamic object. Panics if `i` is out of range.
     #[track_caller]
     #[inline]
-    fn tagged_word(obj: Gc<'tx, Dyn>, i: usize) -> &'tx AtomicPtr<Header> {
-        let (shape, p) = Self::dyn_words(obj);
+    fn tagged_word(obj: Gc<'tx, Dyn>, i: usize) -> (&'static TypeInfo, &'tx AtomicPtr<Header>) {
+        let (info, shape, p) = Self::dyn_words(obj);
         let n = shape.tagged_words;
         assert!(i < n, "tagged word {i} out of range: the type has {n}");
         // SAFETY: tagged word i follows the slots, in an object live for 'tx.
-        unsafe { &*p.cast::<AtomicPtr<Header>>().as_ptr().add(shape.ref_slots + i) }
+        (info, unsafe { &*p.cast::<AtomicPtr<Header>>().as_ptr().add(shape.ref_slots + i) })
     }
 
     /// Data word `i` of a dynamic object. Panics if `i` is out of range.
     #[track_caller]
     #[inline]
-    fn data_word(obj: Gc<'tx, Dyn>, i: usize) -> &'tx AtomicU64 {
-        let (shape, p) = Self::dyn_words(obj);
+    fn data_word(obj: Gc<'tx, Dyn>, i: usize) -> (&'static TypeInfo, &'tx AtomicU64) {
+        let (info, shape, p) = Self::dyn_words(obj);
         let n = shape.data_words;
         assert!(i < n, "data word {i} out of range: the type has {n}");
         // SAFETY: data word i follows the slots and tagged words, in an
         // object live for 'tx.
-        unsafe { &*p.cast::<AtomicU64>().as_ptr().add(shape.ref_words() + i) }
+        (info, unsafe { &*p.cast::<AtomicU64>().as_ptr().add(shape.ref_words() + i) })
     }
 
     /// Read tagged word `i` of a dynamic object: an immediate, null, or a
@@ -218,7 +220,8 @@ impl<'tx> Tx<'tx> {
     #[track_caller]
     #[inline]
     pub fn tagged(&mut self, obj: Gc<'tx, Dyn>, i: usize) -> Result<Tagged<'tx>, Conflict> {
-        let w = self.read_dyn(obj, Self::tagged_word(obj, i))?;
+        let (info, word) = Self::tagged_word(obj, i);
+        let w = self.read_dyn_of(info, obj, word)?;
         // SAFETY: read by this transaction from a tagged word of an object
         // live for 'tx (a reference in it is a live dynamic object, TG1).
         Ok(unsafe { Tagged::decode(w) })
@@ -230,15 +233,16 @@ impl<'tx> Tx<'tx> {
     #[track_caller]
     #[inline]
     pub fn set_tagged(&mut self, obj: Gc<'tx, Dyn>, i: usize, value: Tagged<'tx>) -> Result<(), Conflict> {
-        let word = Self::tagged_word(obj, i);
-        self.write_dyn(obj, Write::Ptr { obj: obj.ptr, word, value: value.encode() })
+        let (info, word) = Self::tagged_word(obj, i);
+        self.write_dyn_of(info, obj, Write::Ptr { obj: obj.ptr, word, value: value.encode() })
     }
 
     /// Read reference slot `i` of a dynamic object. Panics if `i` is out of range.
     #[track_caller]
     #[inline]
     pub fn slot(&mut self, obj: Gc<'tx, Dyn>, i: usize) -> Result<Option<Gc<'tx, Dyn>>, Conflict> {
-        let v = self.read_dyn(obj, Self::slot_word(obj, i))?;
+        let (info, word) = Self::slot_word(obj, i);
+        let v = self.read_dyn_of(info, obj, word)?;
         // SAFETY: as in `load`: a slot holds null or a live object: a
         // dynamic one (`set_slot`), or a weak cell (`set_slot_weak`), which
         // every dynamic accessor refuses with a panic (`dyn_words`).
@@ -249,8 +253,9 @@ impl<'tx> Tx<'tx> {
     #[track_caller]
     #[inline]
     pub fn set_slot(&mut self, obj: Gc<'tx, Dyn>, i: usize, value: Option<Gc<'tx, Dyn>>) -> Result<(), Conflict> {
-        let word = Self::slot_word(obj, i);
-        self.write_dyn(
+        let (info, word) = Self::slot_word(obj, i);
+        self.write_dyn_of(
+            info,
             obj,
             Write::Ptr { obj: obj.ptr, word, value: value.map_or(std::ptr::null_mut(), |g| g.ptr.as_ptr()) },
         )
@@ -263,7 +268,8 @@ impl<'tx> Tx<'tx> {
     /// the slot holds an object that is not a weak cell.
     #[track_caller]
     pub fn slot_weak(&mut self, obj: Gc<'tx, Dyn>, i: usize) -> Result<Option<Gc<'tx, Weak<Dyn>>>, Conflict> {
-        let Some(v) = NonNull::new(self.read_dyn(obj, Self::slot_word(obj, i))?) else { return Ok(None) };
+        let (info, word) = Self::slot_word(obj, i);
+        let Some(v) = NonNull::new(self.read_dyn_of(info, obj, word)?) else { return Ok(None) };
         // SAFETY: a slot holds null or a live object (as in `slot`).
         let info = unsafe { v.as_ref() }.type_info();
         assert!(
@@ -287,8 +293,9 @@ impl<'tx> Tx<'tx> {
         i: usize,
         cell: Option<Gc<'tx, Weak<Dyn>>>,
     ) -> Result<(), Conflict> {
-        let word = Self::slot_word(obj, i);
-        self.write_dyn(
+        let (info, word) = Self::slot_word(obj, i);
+        self.write_dyn_of(
+            info,
             obj,
             Write::Ptr { obj: obj.ptr, word, value: cell.map_or(std::ptr::null_mut(), |g| g.ptr.as_ptr()) },
         )
@@ -298,7 +305,8 @@ impl<'tx> Tx<'tx> {
     #[track_caller]
     #[inline]
     pub fn data(&mut self, obj: Gc<'tx, Dyn>, i: usize) -> Result<u64, Conflict> {
-        self.read_dyn(obj, Self::data_word(obj, i))
+        let (info, word) = Self::data_word(obj, i);
+        self.read_dyn_of(info, obj, word)
     }
 
     /// Write data word `i` of a dynamic object. Data words are plain data:
@@ -308,8 +316,8 @@ impl<'tx> Tx<'tx> {
     #[track_caller]
     #[inline]
     pub fn set_data(&mut self, obj: Gc<'tx, Dyn>, i: usize, value: u64) -> Result<(), Conflict> {
-        let word = Self::data_word(obj, i);
-        self.write_dyn(obj, Write::Word { obj: obj.ptr, word, value })
+        let (info, word) = Self::data_word(obj, i);
+        self.write_dyn_of(info, obj, Write::Word { obj: obj.ptr, word, value })
     }
 
     #[inline]
@@ -446,7 +454,15 @@ impl<'tx> Tx<'tx> {
     /// published reference, or allocated it), [`Tx::read_field`] otherwise.
     #[inline]
     pub(super) fn read_dyn<F: FieldWord>(&mut self, obj: Gc<'tx, Dyn>, w: &F) -> Result<F::Value, Conflict> {
-        if obj.header().type_info().is_frozen() {
+        self.read_dyn_of(obj.header().type_info(), obj, w)
+    }
+
+    /// [`Tx::read_dyn`] with `obj`'s type, `info`, already read (the
+    /// accessors of fixed words read it to find the word: one load of the
+    /// header, not two).
+    #[inline]
+    fn read_dyn_of<F: FieldWord>(&mut self, info: &TypeInfo, obj: Gc<'tx, Dyn>, w: &F) -> Result<F::Value, Conflict> {
+        if info.is_frozen() {
             return Ok(w.load(Ordering::Acquire));
         }
         self.read_field(obj.ptr, w)
@@ -458,7 +474,14 @@ impl<'tx> Tx<'tx> {
     #[track_caller]
     #[inline]
     pub(super) fn write_dyn(&mut self, obj: Gc<'tx, Dyn>, w: Write) -> Result<(), Conflict> {
-        if obj.header().type_info().is_frozen() && !Self::is_new(obj.ptr) {
+        self.write_dyn_of(obj.header().type_info(), obj, w)
+    }
+
+    /// [`Tx::write_dyn`] with `obj`'s type, `info`, already read.
+    #[track_caller]
+    #[inline]
+    fn write_dyn_of(&mut self, info: &TypeInfo, obj: Gc<'tx, Dyn>, w: Write) -> Result<(), Conflict> {
+        if info.is_frozen() && !Self::is_new(obj.ptr) {
             Self::frozen_write(obj);
         }
         self.write(w)
