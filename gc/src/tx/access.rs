@@ -448,39 +448,32 @@ impl<'tx> Tx<'tx> {
         (unsafe { obj.as_ref() }.vlock().load(Ordering::SeqCst) == seen).then_some(value)
     }
 
-    /// Read a word of dynamic object `obj`: one Acquire load if its type
-    /// is frozen (F1 of `DynTypeSpec::frozen`: its words never change once
-    /// it is published, and we reached it through an Acquire load of a
-    /// published reference, or allocated it), [`Tx::read_field`] otherwise.
+    /// Read a word of dynamic object `obj`, whose type `info` the caller
+    /// read to find the word (one load of the header, not two): one
+    /// Acquire load if the type is frozen (F1 of `DynTypeSpec::frozen`:
+    /// its words never change once it is published, and we reached it
+    /// through an Acquire load of a published reference, or allocated it),
+    /// [`Tx::read_field`] otherwise.
     #[inline]
-    pub(super) fn read_dyn<F: FieldWord>(&mut self, obj: Gc<'tx, Dyn>, w: &F) -> Result<F::Value, Conflict> {
-        self.read_dyn_of(obj.header().type_info(), obj, w)
-    }
-
-    /// [`Tx::read_dyn`] with `obj`'s type, `info`, already read (the
-    /// accessors of fixed words read it to find the word: one load of the
-    /// header, not two).
-    #[inline]
-    fn read_dyn_of<F: FieldWord>(&mut self, info: &TypeInfo, obj: Gc<'tx, Dyn>, w: &F) -> Result<F::Value, Conflict> {
+    pub(super) fn read_dyn_of<F: FieldWord>(
+        &mut self,
+        info: &TypeInfo,
+        obj: Gc<'tx, Dyn>,
+        w: &F,
+    ) -> Result<F::Value, Conflict> {
         if info.is_frozen() {
             return Ok(w.load(Ordering::Acquire));
         }
         self.read_field(obj.ptr, w)
     }
 
-    /// Write a word of dynamic object `obj`; panics for a published frozen
-    /// object (F1: only its allocating transaction writes it, while NEW),
-    /// naming the caller's line.
+    /// Write a word of dynamic object `obj` of type `info` (read by the
+    /// caller); panics for a published frozen object (F1: only its
+    /// allocating transaction writes it, while NEW), naming the caller's
+    /// line.
     #[track_caller]
     #[inline]
-    pub(super) fn write_dyn(&mut self, obj: Gc<'tx, Dyn>, w: Write) -> Result<(), Conflict> {
-        self.write_dyn_of(obj.header().type_info(), obj, w)
-    }
-
-    /// [`Tx::write_dyn`] with `obj`'s type, `info`, already read.
-    #[track_caller]
-    #[inline]
-    fn write_dyn_of(&mut self, info: &TypeInfo, obj: Gc<'tx, Dyn>, w: Write) -> Result<(), Conflict> {
+    pub(super) fn write_dyn_of(&mut self, info: &TypeInfo, obj: Gc<'tx, Dyn>, w: Write) -> Result<(), Conflict> {
         if info.is_frozen() && !Self::is_new(obj.ptr) {
             Self::frozen_write(obj);
         }

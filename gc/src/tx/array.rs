@@ -14,7 +14,7 @@ use crate::gcref::{Dyn, Gc};
 use crate::header::Header;
 use crate::sync::{AtomicPtr, AtomicU64};
 use crate::tagged::Tagged;
-use crate::types::{DynShape, DynType, DYN_WORD};
+use crate::types::{DynShape, DynType, TypeInfo, DYN_WORD};
 use tmgc_alloc::AllocError;
 
 use super::{Tx, Write};
@@ -41,7 +41,7 @@ impl<'tx> Tx<'tx> {
     /// one descriptor read, one length read, two compares.
     #[track_caller]
     #[inline]
-    fn elem_at<W>(obj: Gc<'tx, Dyn>, want: Elems, i: usize, limit: usize) -> &'tx W {
+    fn elem_at<W>(obj: Gc<'tx, Dyn>, want: Elems, i: usize, limit: usize) -> (&'static TypeInfo, &'tx W) {
         let info = obj.header().type_info();
         if info.elems() != Some(want) {
             Self::wrong_elems(obj, want);
@@ -60,7 +60,7 @@ impl<'tx> Tx<'tx> {
         // word type of `want`, the array's element kind (the callers pair
         // `Slots`/`Tagged` with `AtomicPtr`, the others with `AtomicU64`;
         // both are 8-byte atomics).
-        unsafe { base.add(i).cast::<W>().as_ref() }
+        (info, unsafe { base.add(i).cast::<W>().as_ref() })
     }
 
     #[track_caller]
@@ -97,8 +97,8 @@ impl<'tx> Tx<'tx> {
     #[track_caller]
     #[inline]
     pub fn elem(&mut self, obj: Gc<'tx, Dyn>, i: usize) -> Result<Tagged<'tx>, Conflict> {
-        let w: &AtomicPtr<Header> = Self::elem_at(obj, Elems::Tagged, i, i);
-        let v = self.read_dyn(obj, w)?;
+        let (info, w): (_, &AtomicPtr<Header>) = Self::elem_at(obj, Elems::Tagged, i, i);
+        let v = self.read_dyn_of(info, obj, w)?;
         // SAFETY: read by this transaction from a tagged element of an
         // object live for 'tx (a reference in it is live, TG1, AR2).
         Ok(unsafe { Tagged::decode(v) })
@@ -109,16 +109,16 @@ impl<'tx> Tx<'tx> {
     #[track_caller]
     #[inline]
     pub fn set_elem(&mut self, obj: Gc<'tx, Dyn>, i: usize, value: Tagged<'tx>) -> Result<(), Conflict> {
-        let word = Self::elem_at(obj, Elems::Tagged, i, i);
-        self.write_dyn(obj, Write::Ptr { obj: obj.ptr, word, value: value.encode() })
+        let (info, word) = Self::elem_at(obj, Elems::Tagged, i, i);
+        self.write_dyn_of(info, obj, Write::Ptr { obj: obj.ptr, word, value: value.encode() })
     }
 
     /// Read element `i` of a [`Elems::Slots`] array.
     #[track_caller]
     #[inline]
     pub fn elem_slot(&mut self, obj: Gc<'tx, Dyn>, i: usize) -> Result<Option<Gc<'tx, Dyn>>, Conflict> {
-        let w: &AtomicPtr<Header> = Self::elem_at(obj, Elems::Slots, i, i);
-        let v = self.read_dyn(obj, w)?;
+        let (info, w): (_, &AtomicPtr<Header>) = Self::elem_at(obj, Elems::Slots, i, i);
+        let v = self.read_dyn_of(info, obj, w)?;
         Ok(std::ptr::NonNull::new(v).map(|v| {
             // SAFETY: a slot element holds null or a live object (only
             // `set_elem_slot`, which takes a `Gc<Dyn>`, writes it).
@@ -130,8 +130,9 @@ impl<'tx> Tx<'tx> {
     #[track_caller]
     #[inline]
     pub fn set_elem_slot(&mut self, obj: Gc<'tx, Dyn>, i: usize, value: Option<Gc<'tx, Dyn>>) -> Result<(), Conflict> {
-        let word = Self::elem_at(obj, Elems::Slots, i, i);
-        self.write_dyn(
+        let (info, word) = Self::elem_at(obj, Elems::Slots, i, i);
+        self.write_dyn_of(
+            info,
             obj,
             Write::Ptr { obj: obj.ptr, word, value: value.map_or(std::ptr::null_mut(), |g| g.ptr.as_ptr()) },
         )
@@ -141,8 +142,8 @@ impl<'tx> Tx<'tx> {
     #[track_caller]
     #[inline]
     pub fn elem_word(&mut self, obj: Gc<'tx, Dyn>, i: usize) -> Result<u64, Conflict> {
-        let w: &AtomicU64 = Self::elem_at(obj, Elems::Words, i, i);
-        self.read_dyn(obj, w)
+        let (info, w): (_, &AtomicU64) = Self::elem_at(obj, Elems::Words, i, i);
+        self.read_dyn_of(info, obj, w)
     }
 
     /// Write element `i` of a [`Elems::Words`] array (plain data, never a
@@ -150,16 +151,16 @@ impl<'tx> Tx<'tx> {
     #[track_caller]
     #[inline]
     pub fn set_elem_word(&mut self, obj: Gc<'tx, Dyn>, i: usize, value: u64) -> Result<(), Conflict> {
-        let word = Self::elem_at(obj, Elems::Words, i, i);
-        self.write_dyn(obj, Write::Word { obj: obj.ptr, word, value })
+        let (info, word) = Self::elem_at(obj, Elems::Words, i, i);
+        self.write_dyn_of(info, obj, Write::Word { obj: obj.ptr, word, value })
     }
 
     /// Read byte `i` of a [`Elems::Bytes`] array.
     #[track_caller]
     #[inline]
     pub fn byte(&mut self, obj: Gc<'tx, Dyn>, i: usize) -> Result<u8, Conflict> {
-        let w: &AtomicU64 = Self::elem_at(obj, Elems::Bytes, i / DYN_WORD, i);
-        Ok((self.read_dyn(obj, w)? >> (8 * (i % DYN_WORD))) as u8)
+        let (info, w): (_, &AtomicU64) = Self::elem_at(obj, Elems::Bytes, i / DYN_WORD, i);
+        Ok((self.read_dyn_of(info, obj, w)? >> (8 * (i % DYN_WORD))) as u8)
     }
 
     /// Write byte `i` of a [`Elems::Bytes`] array (its word is read, then
@@ -167,11 +168,11 @@ impl<'tx> Tx<'tx> {
     #[track_caller]
     #[inline]
     pub fn set_byte(&mut self, obj: Gc<'tx, Dyn>, i: usize, value: u8) -> Result<(), Conflict> {
-        let word: &AtomicU64 = Self::elem_at(obj, Elems::Bytes, i / DYN_WORD, i);
-        let old = self.read_dyn(obj, word)?;
+        let (info, word): (_, &AtomicU64) = Self::elem_at(obj, Elems::Bytes, i / DYN_WORD, i);
+        let old = self.read_dyn_of(info, obj, word)?;
         let shift = 8 * (i % DYN_WORD);
         let new = (old & !(0xff << shift)) | (u64::from(value) << shift);
-        self.write_dyn(obj, Write::Word { obj: obj.ptr, word, value: new })
+        self.write_dyn_of(info, obj, Write::Word { obj: obj.ptr, word, value: new })
     }
 
     /// Copy bytes `start..start + out.len()` of a [`Elems::Bytes`] array
@@ -184,8 +185,8 @@ impl<'tx> Tx<'tx> {
         let end = start.checked_add(out.len()).expect("byte range overflows");
         let mut i = start;
         while i < end {
-            let w: &AtomicU64 = Self::elem_at(obj, Elems::Bytes, i / DYN_WORD, end - 1);
-            let bytes = self.read_dyn(obj, w)?.to_le_bytes();
+            let (info, w): (_, &AtomicU64) = Self::elem_at(obj, Elems::Bytes, i / DYN_WORD, end - 1);
+            let bytes = self.read_dyn_of(info, obj, w)?.to_le_bytes();
             let from = i % DYN_WORD;
             let n = (DYN_WORD - from).min(end - i);
             out[i - start..i - start + n].copy_from_slice(&bytes[from..from + n]);
@@ -205,12 +206,13 @@ impl<'tx> Tx<'tx> {
         let end = start.checked_add(src.len()).expect("byte range overflows");
         let mut i = start;
         while i < end {
-            let word: &AtomicU64 = Self::elem_at(obj, Elems::Bytes, i / DYN_WORD, end - 1);
+            let (info, word): (_, &AtomicU64) = Self::elem_at(obj, Elems::Bytes, i / DYN_WORD, end - 1);
             let from = i % DYN_WORD;
             let n = (DYN_WORD - from).min(end - i);
-            let mut bytes = if n == DYN_WORD { [0; DYN_WORD] } else { self.read_dyn(obj, word)?.to_le_bytes() };
+            let mut bytes =
+                if n == DYN_WORD { [0; DYN_WORD] } else { self.read_dyn_of(info, obj, word)?.to_le_bytes() };
             bytes[from..from + n].copy_from_slice(&src[i - start..i - start + n]);
-            self.write_dyn(obj, Write::Word { obj: obj.ptr, word, value: u64::from_le_bytes(bytes) })?;
+            self.write_dyn_of(info, obj, Write::Word { obj: obj.ptr, word, value: u64::from_le_bytes(bytes) })?;
             i += n;
         }
         Ok(())
