@@ -1,12 +1,10 @@
-//! Allocation with initial contents (`Tx::alloc_with`, IN1-IN4 of
+//! Allocation with initial contents (`Tx::alloc_with`, IN1-IN5 of
 //! gc/src/tx/init.rs) while cycles run: objects reached only through words
 //! an initialisation wrote (tagged words, reference slots, tagged and slot
 //! elements) survive every cycle, verified, in full and generational mode,
 //! and read back what was written.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread;
+use std::sync::atomic::Ordering;
 
 use tmgc::{Abort, Config, Dyn, DynInit, DynType, DynTypeSpec, Elems, Gc, Heap, Tagged, Tx};
 
@@ -109,17 +107,9 @@ fn run(config: Config) {
             Ok(tx.global_root(top))
         })
         .unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let collector = {
-        let (heap, stop) = (heap.clone(), Arc::clone(&stop));
-        thread::spawn(move || {
-            let results: Vec<_> = (0..20).map(|_| heap.collect()).collect();
-            stop.store(true, Ordering::Relaxed);
-            results
-        })
-    };
+    let cycles = tmgc_tests::Cycles::start(&heap, 20);
     let mut rounds = 0u64;
-    while !stop.load(Ordering::Relaxed) || rounds < 3 {
+    while cycles.running() || rounds < 3 {
         rounds += 1;
         root = m
             .transaction::<_, ()>(|tx| {
@@ -131,9 +121,7 @@ fn run(config: Config) {
             })
             .unwrap();
     }
-    for r in collector.join().unwrap() {
-        r.expect("a verified cycle");
-    }
+    cycles.join("a verified cycle");
     m.collect().expect("a last verified cycle");
     m.transaction::<_, ()>(|tx| {
         let top = tx.get_global(&root)?;
@@ -228,17 +216,9 @@ fn move_into_new_boxes(config: Config) {
             Ok(tx.global_root(a))
         })
         .unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let collector = {
-        let (heap, stop) = (heap.clone(), Arc::clone(&stop));
-        thread::spawn(move || {
-            let results: Vec<_> = (0..20).map(|_| heap.collect()).collect();
-            stop.store(true, Ordering::Relaxed);
-            results
-        })
-    };
+    let cycles = tmgc_tests::Cycles::start(&heap, 20);
     let mut moves = 0u64;
-    while !stop.load(Ordering::Relaxed) {
+    while cycles.running() {
         m.transaction::<_, ()>(|tx| {
             let a = tx.get_global(&anchor)?;
             let b = tx.slot(a, 0)?.expect("a box");
@@ -258,9 +238,7 @@ fn move_into_new_boxes(config: Config) {
         .unwrap();
         moves += 1;
     }
-    for r in collector.join().unwrap() {
-        r.expect("a verified cycle");
-    }
+    cycles.join("a verified cycle");
     assert!(moves > 20, "the mover ran during the cycles ({moves} moves)");
 }
 

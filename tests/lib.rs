@@ -132,3 +132,38 @@ pub fn bounded<T: Send + 'static>(what: &str, secs: u64, f: impl FnOnce() -> T +
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// `cycles` collections of `heap` run back to back on a thread of their
+/// own, while the test's mutator works: [`Cycles::running`] until the
+/// last one ends, then [`Cycles::join`] checks each one's result (the
+/// verifier's, with `Config::verify`).
+pub struct Cycles {
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: thread::JoinHandle<Vec<Result<tmgc::CycleStats, tmgc::CollectError>>>,
+}
+
+impl Cycles {
+    /// Start `cycles` collections of `heap`.
+    pub fn start(heap: &Heap, cycles: usize) -> Cycles {
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (heap, flag) = (heap.clone(), std::sync::Arc::clone(&done));
+        let thread = thread::spawn(move || {
+            let results = (0..cycles).map(|_| heap.collect()).collect();
+            flag.store(true, std::sync::atomic::Ordering::Relaxed);
+            results
+        });
+        Cycles { done, thread }
+    }
+
+    /// Whether collections are still running.
+    pub fn running(&self) -> bool {
+        !self.done.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Wait for the last collection; panic, naming `what`, if one failed.
+    pub fn join(self, what: &str) {
+        for r in self.thread.join().expect("the collecting thread") {
+            r.unwrap_or_else(|e| panic!("{what}: {e}"));
+        }
+    }
+}

@@ -189,15 +189,17 @@ fn output_and_write_forms() {
     assert_eq!(it.take_output(), "a\"b\\n\"#\\space\n(1 2 3)sym1.0");
 }
 
+/// What `src` prints, run on a fresh interpreter (panics if it fails).
+fn out(src: &str) -> String {
+    let mut it = Interp::new(Options::default().capture_output(true)).unwrap();
+    it.run_str(src).unwrap_or_else(|e| panic!("{src}: {e}"));
+    it.take_output()
+}
+
 #[test]
 fn write_names_cycles_and_shared_structure_with_datum_labels() {
     // R7RS 6.13.3: `write` and `display` label what is part of a cycle (and
     // terminate), `write-shared` all shared structure, `write-simple` none.
-    let out = |src: &str| {
-        let mut it = Interp::new(Options::default().capture_output(true)).unwrap();
-        it.run_str(src).unwrap_or_else(|e| panic!("{src}: {e}"));
-        it.take_output()
-    };
     for (src, want) in [
         ("(define l (list 1 2 3)) (set-cdr! (cddr l) l) (write l)", "#0=(1 2 3 . #0#)"),
         ("(define l (list 1 2 3)) (set-cdr! (cddr l) l) (display l)", "#0=(1 2 3 . #0#)"),
@@ -265,11 +267,6 @@ fn datum_labels_read_back_what_write_prints() {
     // R7RS 2.4: quoted data with datum labels are shared and circular
     // objects; what `write` and `write-shared` print reads back as the same
     // structure (printed again the same, with the same sharing).
-    let out = |src: &str| {
-        let mut it = Interp::new(Options::default().capture_output(true)).unwrap();
-        it.run_str(src).unwrap_or_else(|e| panic!("{src}: {e}"));
-        it.take_output()
-    };
     for (src, want) in [
         ("(define x '#0=(a b . #0#)) (write (eq? x (cddr x))) (write x)", "#t#0=(a b . #0#)"),
         ("(define x '(1 . #0=(2 3 . #0#))) (write (eq? (cdr x) (cdddr x))) (write x)", "#t(1 . #0=(2 3 . #0#))"),

@@ -37,7 +37,7 @@ use crate::gcref::{Dyn, Gc};
 use crate::header::Header;
 use crate::sync::{AtomicPtr, AtomicU64};
 use crate::tagged::Tagged;
-use crate::types::{DynShape, DynType, DYN_WORD};
+use crate::types::{DynShape, DynType, TypeInfo, DYN_WORD};
 
 use super::Tx;
 
@@ -253,8 +253,7 @@ impl<'tx> Tx<'tx> {
         if !fits(shape, init, given) {
             misfit(info.name(), shape, init, given);
         }
-        let words = Elems::Tagged.words(elems.len()).ok_or_else(too_large)?;
-        let size = info.object_size().checked_add(words * DYN_WORD).ok_or_else(too_large)?;
+        let (_, size) = array_size(info, Elems::Tagged, elems.len())?;
         let h = self.alloc_raw(info, size)?;
         // SAFETY: a fresh array of `size` bytes of shape `shape` (IN2): its
         // fixed words, its length word and one word per element; `init`
@@ -284,8 +283,7 @@ impl<'tx> Tx<'tx> {
         }
         let len = elems.map_or(0, |(_, len)| len);
         let Some(kind) = shape.elems else { unreachable!("`fits` refused elements for a fixed type") };
-        let elem_words = kind.words(len).ok_or_else(too_large)?;
-        let size = info.object_size().checked_add(elem_words * DYN_WORD).ok_or_else(too_large)?;
+        let (elem_words, size) = array_size(info, kind, len)?;
         let h = self.alloc_raw(info, size)?;
         // SAFETY: a fresh object of `size` bytes of shape `shape` (IN2),
         // with room for its fixed words, its length word and `elem_words`
@@ -302,8 +300,15 @@ impl<'tx> Tx<'tx> {
     }
 }
 
-fn too_large() -> AllocError {
-    AllocError::TooLarge { size: usize::MAX, max: isize::MAX as usize }
+/// The element words and the bytes of an object of array type `info`
+/// holding `len` elements of kind `kind` (bytes, for `Bytes`), or
+/// `TooLarge` past what memory can hold: the one size computation of
+/// every array allocation (`Tx::alloc_array` and the paths here).
+pub(super) fn array_size(info: &TypeInfo, kind: Elems, len: usize) -> Result<(usize, usize), AllocError> {
+    let too_large = || AllocError::TooLarge { size: usize::MAX, max: isize::MAX as usize };
+    let words = kind.words(len).ok_or_else(too_large)?;
+    let size = info.object_size().checked_add(words * DYN_WORD).ok_or_else(too_large)?;
+    Ok((words, size))
 }
 
 /// IN1: whether `init` fits `shape` (`elems`: its elements' kind and

@@ -409,11 +409,8 @@ impl<'tx> Tx<'tx> {
     pub fn alloc_dyn(&mut self, ty: DynType) -> Result<Gc<'tx, Dyn>, AllocError> {
         let info = ty.info();
         assert!(!info.is_array(), "`{}` is an array type: allocate it with `alloc_array`", info.name());
-        let h = self.alloc_raw(info, info.object_size())?;
-        // SAFETY: a fresh object of `info` with its header written.
-        unsafe { init_dyn_words(h, &info.shape().expect("a dynamic type"), 0) };
-        // SAFETY: header written, payload initialised, live for 'tx.
-        Ok(unsafe { Gc::from_header(h) })
+        // Nothing given: every word zero (IN4 of `init.rs`).
+        self.alloc_with(ty, DynInit::new())
     }
 
     /// Allocate an object of an array type ([`crate::DynTypeSpec::array`])
@@ -450,9 +447,7 @@ impl<'tx> Tx<'tx> {
         let shape = info.shape().expect("a dynamic type");
         // Not `unwrap_or_else`: a panic in a closure names its own line.
         let Some(elems) = shape.elems else { panic!("`{}` is not an array type", info.name()) };
-        let too_large = || AllocError::TooLarge { size: usize::MAX, max: isize::MAX as usize };
-        let words = elems.words(len).ok_or_else(too_large)?;
-        let size = info.object_size().checked_add(words * crate::types::DYN_WORD).ok_or_else(too_large)?;
+        let (words, size) = init::array_size(info, elems, len)?;
         let h = self.alloc_raw(info, size)?;
         // SAFETY: a fresh object of `size` bytes: the fixed words, the
         // length word and `words` element words.
