@@ -10,6 +10,10 @@ use std::thread;
 use tmgc::{Abort, GlobalRoot, Heap, Ref, Root, Trace, TxError, Value};
 use tmgc_tests::{verified, Node};
 
+/// Bytes of one `Node` in the heap: its payload (V4 of docs/HEADER.md:
+/// no header bytes in the object).
+const NODE: u64 = (std::mem::size_of::<Node>() + tmgc::HEADER_BYTES) as u64;
+
 /// Run cycles back to back on another thread until `stop` is set and at
 /// least `min` cycles ran; returns the number of cycles.
 fn collect_until(heap: &Heap, stop: &Arc<std::sync::atomic::AtomicBool>, min: u64) -> thread::JoinHandle<u64> {
@@ -63,9 +67,9 @@ fn a_cycle_frees_garbage_and_keeps_what_roots_reach() {
     m.commit_point(); // removes the last dropped root (else: at the next transaction)
     let c = heap.collect().unwrap();
     assert!(c.verified);
-    // 1000 live nodes of 32 bytes (plus the few blocks' rounding).
-    assert!(c.live_bytes >= 1000 * 32 && c.live_bytes < 4 * 1000 * 32, "{c:?}");
-    assert!(c.freed_bytes >= 19 * 1000 * 32, "{c:?}");
+    // 1000 live nodes (plus the few blocks' rounding).
+    assert!(c.live_bytes >= 1000 * NODE && c.live_bytes < 4 * 1000 * NODE, "{c:?}");
+    assert!(c.freed_bytes >= 19 * 1000 * NODE, "{c:?}");
     assert_eq!(sum_list(&mut m, &keep), (1000, 999 * 1000 / 2));
     // Memory comes back: the next lists reuse swept blocks, the heap stays small.
     let before = heap.stats().heap_bytes;
@@ -87,7 +91,7 @@ fn the_peak_heap_size_stays_after_a_cycle_frees_the_heap() {
     let mut m = heap.attach().unwrap();
     let lists: Vec<_> = (0..8).map(|_| build_list(&mut m, 1000)).collect();
     let full = heap.stats().heap_bytes;
-    assert!(full >= 8 * 1000 * 32, "{full}");
+    assert!(full >= 8 * 1000 * NODE, "{full}");
     drop(lists);
     m.collect().unwrap();
     let after = heap.stats();
@@ -105,9 +109,9 @@ fn a_mutators_collect_counts_its_own_recent_allocation() {
     let keep = build_list(&mut m, 5);
     drop(build_list(&mut m, 10));
     let c = m.collect().unwrap();
-    assert!(c.allocated_bytes >= 15 * 32, "{c:?}");
-    assert!(c.freed_bytes >= 10 * 32, "{c:?}");
-    assert!(c.live_bytes >= 5 * 32, "{c:?}");
+    assert!(c.allocated_bytes >= 15 * NODE, "{c:?}");
+    assert!(c.freed_bytes >= 10 * NODE, "{c:?}");
+    assert!(c.live_bytes >= 5 * NODE, "{c:?}");
     assert_eq!(sum_list(&mut m, &keep), (5, 10));
 }
 
@@ -648,9 +652,9 @@ fn the_pacer_reports_its_goal_the_allocation_during_a_cycle_and_the_overshoot() 
 fn a_shrinking_heap_gives_free_blocks_back() {
     let heap = Heap::new(verified().min_trigger_bytes(1 << 20)).unwrap();
     let mut m = heap.attach().unwrap();
-    // 640 K nodes of 32 bytes (20 MiB, two chunks), one in 4,096 (every
-    // 128 KiB: one block in four) on a list of its own.
-    let (n, k, batch) = (640u64 << 10, 4096u64, 1u64 << 14);
+    // 640 K nodes (10 MiB of 16-byte nodes, three chunks), one every
+    // 128 KiB (one block in four) on a list of its own.
+    let (n, k, batch) = (640u64 << 10, (128 << 10) / NODE, 1u64 << 14);
     let mut roots: Vec<(Root<Node>, Root<Node>)> = Vec::new();
     for b in 0..n / batch {
         let r = m
@@ -668,7 +672,7 @@ fn a_shrinking_heap_gives_free_blocks_back() {
         roots.push(r);
     }
     let peak = m.collect().unwrap().committed_bytes;
-    assert!(peak >= n * 32, "the heap holds its nodes: {peak}");
+    assert!(peak >= n * NODE, "the heap holds its nodes: {peak}");
     let kept: Vec<Root<Node>> = roots.into_iter().map(|(_, kept)| kept).collect();
     let mut released = 0;
     let mut last = peak;

@@ -338,8 +338,9 @@ fn only_old_garbage_at_the_heap_limit_gets_a_full_cycle() {
     for round in 0..12 {
         // About 8 MiB of list, rooted across a young cycle (so it is old),
         // then dropped: old garbage only a full cycle frees.
+        let nodes = (8 << 20) / (std::mem::size_of::<Node>() + tmgc::HEADER_BYTES) as u64;
         let r = m.transaction::<_, ()>(|tx| {
-            let x = list(tx, 250_000)?;
+            let x = list(tx, nodes)?;
             Ok(tx.root(x.unwrap()))
         });
         let root = r.unwrap_or_else(|e| panic!("round {round}: {e:?}"));

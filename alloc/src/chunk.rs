@@ -1,11 +1,14 @@
 //! Chunks: `CHUNK_BYTES`-aligned mappings with their metadata at the base.
 //!
 //! A **small chunk** begins with a [`SmallChunk`] header that holds, side by
-//! side, the per-chunk block hints, one [`BlockMeta`] per block, and the mark
-//! and start bitmaps of every block. The header fills the first
-//! [`META_BLOCKS`] blocks; the remaining blocks hold objects. Fixed metadata
-//! is therefore `META_BLOCKS / BLOCKS_PER_CHUNK` of the heap (9/512 = 1.76%
-//! with the normal sizes).
+//! side, the per-chunk block hints, one [`BlockMeta`] per block, and the
+//! mark and start bitmaps of every block; then every granule's side slots
+//! ([`SIDE_OFFSET`]: 12 bytes a granule, so three quarters of the chunk's
+//! address space, of which only the slots of objects that exist are ever
+//! touched). They fill the first [`META_BLOCKS`] blocks; the remaining
+//! blocks hold objects. Fixed metadata apart from the side tables is 9 blocks
+//! (1.76% of a 16 MiB chunk); the side tables cost 4 bytes of resident
+//! memory an object, and 8 more once it is published (`side.rs`).
 //!
 //! A **large chunk** holds one large object after a [`LargeChunk`] header.
 //!
@@ -139,11 +142,40 @@ pub(crate) struct SmallChunk {
     pub(crate) starts: [Bitmap; BLOCKS_PER_CHUNK],
 }
 
+/// Offset of a chunk's side tables (`side.rs`): every granule's side slots,
+/// the entry of the object that starts there (its type code and flags,
+/// 32 bits) and its version-lock word (64 bits), in two arrays right after
+/// the [`SmallChunk`] header, at the same offsets in every chunk, so that a
+/// slot's address is arithmetic on the object's; a large chunk places its
+/// object so that the same arithmetic lands on words of its own
+/// (`side::large_layout`). Raw memory, outside the `SmallChunk` struct: a
+/// reference to the chunk's header then covers its few pages, not 12 MiB
+/// of tables (which miri would retag on every use). Not under loom, where
+/// the header keeps its two words in the object (`gc/src/header.rs`).
+#[cfg(not(tmgc_loom))]
+pub(crate) const SIDE_OFFSET: usize = std::mem::size_of::<SmallChunk>().next_multiple_of(8);
+/// Bytes of a small chunk's side tables (`side.rs`): address space, of
+/// which only the slots of objects that exist are ever resident, so the
+/// heap's accounting leaves them out (DC2 of `decommit.rs`).
+#[cfg(not(tmgc_loom))]
+pub(crate) const SIDE_BYTES: usize = 12 * CHUNK_GRANULES;
+/// Bytes of a small chunk's side tables (none under loom).
+#[cfg(tmgc_loom)]
+pub(crate) const SIDE_BYTES: usize = 0;
+
+/// Blocks at the start of each small chunk taken by its header (and its
+/// side tables).
+#[cfg(not(tmgc_loom))]
+pub(crate) const META_BLOCKS: usize = (SIDE_OFFSET + SIDE_BYTES).div_ceil(BLOCK_BYTES);
 /// Blocks at the start of each small chunk taken by its header.
+#[cfg(tmgc_loom)]
 pub(crate) const META_BLOCKS: usize = std::mem::size_of::<SmallChunk>().div_ceil(BLOCK_BYTES);
+/// Bytes of a small chunk's metadata blocks apart from its side tables:
+/// what the heap's accounting counts for the chunk's metadata.
+pub(crate) const FIXED_META_BYTES: usize = META_BLOCKS * BLOCK_BYTES - SIDE_BYTES;
 /// Data blocks per small chunk.
 pub(crate) const DATA_BLOCKS: usize = BLOCKS_PER_CHUNK - META_BLOCKS;
-const _: () = assert!(META_BLOCKS < BLOCKS_PER_CHUNK / 2, "metadata must leave room for data");
+const _: () = assert!(DATA_BLOCKS >= BLOCKS_PER_CHUNK / 8, "metadata must leave room for data");
 
 /// Header of a large chunk. The object follows at `offset`.
 #[repr(C)]
@@ -155,6 +187,9 @@ pub(crate) struct LargeChunk {
     pub(crate) size: AtomicUsize,
     /// Length of the whole mapping.
     pub(crate) map_len: AtomicUsize,
+    /// Bytes the heap's accounting charged for it (`side::large_layout`:
+    /// the mapping may reach further, to the object's side slots).
+    pub(crate) charged: AtomicUsize,
     /// Offset of the object from the chunk base.
     pub(crate) offset: AtomicUsize,
     /// Sweep epoch the object was last swept in or born in.
@@ -169,14 +204,17 @@ pub(crate) struct LargeChunk {
     pub(crate) pinned: std::sync::atomic::AtomicBool,
 }
 
-/// Offset of a large object from its chunk base for alignment `align`.
-pub(crate) fn large_offset(align: usize) -> usize {
-    std::mem::size_of::<LargeChunk>().next_multiple_of(align.max(GRANULE))
-}
-
 /// Map and initialise a small chunk that will sit at `index` in the table.
 pub(crate) fn map_small(index: u32, huge_pages: bool) -> Option<NonNull<SmallChunk>> {
-    let base = crate::os::map_aligned(CHUNK_BYTES, CHUNK_BYTES, huge_pages)?;
+    let base = crate::os::map_aligned(CHUNK_BYTES, CHUNK_BYTES, false)?;
+    if huge_pages {
+        // Only the data blocks: a huge page of side tables would make a
+        // slot touched cost 2 MiB of resident memory.
+        // SAFETY: the data blocks of the mapping just made.
+        unsafe { crate::os::advise_huge(base.add(META_BLOCKS * BLOCK_BYTES), DATA_BLOCKS * BLOCK_BYTES) };
+    }
+    // SH-A: side slots are reached by address arithmetic (`side.rs`).
+    let _ = base.as_ptr().expose_provenance();
     let chunk = base.cast::<SmallChunk>();
     // SAFETY: the mapping is fresh, zeroed, CHUNK_BYTES long and aligned, so
     // it holds a SmallChunk (META_BLOCKS blocks cover it) that nobody else can

@@ -91,6 +91,18 @@ pub(crate) fn try_decommit_chunk(s: &SpaceInner, c: NonNull<SmallChunk>) -> bool
         // page-aligned at both ends.
         // SAFETY: a dead, page-aligned range of a live mapping (above).
         let done = unsafe { crate::os::decommit(from, end - start) };
+        // The side tables too (SD3 of `side.rs`: no object is left, so no
+        // slot is read before a new object's is written), rounded inward.
+        #[cfg(not(tmgc_loom))]
+        if done {
+            let t0 = (c.as_ptr().addr() + crate::side::ENTRY_BASE).next_multiple_of(page);
+            let t1 = (c.as_ptr().addr() + crate::side::ENTRY_BASE + crate::chunk::SIDE_BYTES) / page * page;
+            let tables =
+                NonNull::new(c.as_ptr().cast::<u8>().wrapping_add(t0 - c.as_ptr().addr())).expect("a chunk's tables");
+            // SAFETY: page-aligned, inside the chunk's side tables, whose
+            // slots belong to no object (every data block is free and ours).
+            unsafe { crate::os::decommit(tables, t1 - t0) };
+        }
         if done {
             // DC1, DC2: every block FRESH again; the resident ones uncounted.
             let mut resident = 0;

@@ -131,7 +131,7 @@ impl ChainCursor {
 /// # Safety
 /// The caller owns `block` and granule `g` begins at least one free granule.
 unsafe fn write_header(block: BlockRef, g: usize, next: u32, len: u32) {
-    // SAFETY: granules are at least 8-byte aligned and 8 bytes long (8 under tmgc_granule8); a [u32; 2] needs 4 and 8.
+    // SAFETY: granules are 16-byte aligned and 16 bytes long; a [u32; 2] needs 4 and 8.
     unsafe { block.granule_ptr(g).cast::<[u32; 2]>().write([next, len]) }
 }
 

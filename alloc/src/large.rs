@@ -21,7 +21,7 @@
 
 use std::ptr::NonNull;
 
-use crate::chunk::{large_offset, ChunkHead, LargeChunk, KIND_LARGE};
+use crate::chunk::{ChunkHead, LargeChunk, KIND_LARGE};
 use crate::layout::CHUNK_BYTES;
 use crate::space::SpaceInner;
 use crate::sync::Ordering;
@@ -81,6 +81,20 @@ impl LargeSet {
     }
 }
 
+/// The object's offset in its chunk, the mapping's length and the bytes
+/// charged (SD2 of `side.rs`).
+fn large_layout(size: usize, align: usize) -> (usize, usize, usize) {
+    #[cfg(not(tmgc_loom))]
+    return crate::side::large_layout(size, align, PAGE);
+    // Under loom the header keeps its words in the object: no slots.
+    #[cfg(tmgc_loom)]
+    {
+        let offset = std::mem::size_of::<LargeChunk>().next_multiple_of(align.max(crate::GRANULE));
+        let len = (offset + size).next_multiple_of(PAGE);
+        (offset, len, len)
+    }
+}
+
 /// Map a large object of `size` bytes (granule-rounded by the caller).
 pub(crate) fn alloc_large(
     space: &SpaceInner,
@@ -90,15 +104,21 @@ pub(crate) fn alloc_large(
     needs_drop: bool,
     pinned: bool,
 ) -> Result<LargePtr, AllocError> {
-    let offset = large_offset(align);
-    let map_len = (offset + size).next_multiple_of(PAGE);
-    let reserved = space.reserve_heap(map_len)?;
+    let (offset, map_len, charged) = large_layout(size, align);
+    let reserved = space.reserve_heap(charged)?;
     let refused = space.map_faults.refuse(crate::MapSite::Large); // injected (FI1)
-    let base = if refused { None } else { crate::os::map_aligned(map_len, CHUNK_BYTES, space.config.get_huge_pages()) };
+    let base = if refused { None } else { crate::os::map_aligned(map_len, CHUNK_BYTES, false) };
     let Some(base) = base else {
-        space.unreserve_heap(map_len);
-        return Err(AllocError::OutOfMemory { requested: map_len });
+        space.unreserve_heap(charged);
+        return Err(AllocError::OutOfMemory { requested: charged });
     };
+    if space.config.get_huge_pages() {
+        // The object's pages only, not the side slots' (SD2 of `side.rs`).
+        // SAFETY: `[offset, offset + size)` lies in the mapping just made.
+        unsafe { crate::os::advise_huge(base.add(offset), size) };
+    }
+    // SD4 of `side.rs`: the object's slots are reached by arithmetic.
+    let _ = base.as_ptr().expose_provenance();
     space.note_peak(reserved);
     let chunk = base.cast::<LargeChunk>();
     // SAFETY: fresh zeroed mapping, large enough for the header, seen by nobody yet.
@@ -109,6 +129,7 @@ pub(crate) fn alloc_large(
             mark: crate::sync::AtomicU64::new(0),
             size: crate::sync::AtomicUsize::new(0),
             map_len: crate::sync::AtomicUsize::new(0),
+            charged: crate::sync::AtomicUsize::new(0),
             offset: crate::sync::AtomicUsize::new(0),
             swept_epoch: crate::sync::AtomicU64::new(0),
             has_drop: crate::sync::AtomicBool::new(false),
@@ -122,12 +143,13 @@ pub(crate) fn alloc_large(
     let c = ptr.get();
     c.size.store(size, Ordering::Relaxed);
     c.map_len.store(map_len, Ordering::Relaxed);
+    c.charged.store(charged, Ordering::Relaxed);
     c.offset.store(offset, Ordering::Relaxed);
     c.swept_epoch.store(space.sweep_epoch.load(Ordering::SeqCst), Ordering::Relaxed);
     c.has_drop.store(needs_drop, Ordering::Relaxed);
     c.pinned.store(pinned, std::sync::atomic::Ordering::Relaxed);
     c.mark.store(black as u64, Ordering::Release);
-    space.committed_bytes.fetch_add(map_len, Ordering::Relaxed);
+    space.committed_bytes.fetch_add(charged, Ordering::Relaxed);
     space.large.lock().unwrap_or_else(|e| e.into_inner()).insert(ptr);
     Ok(ptr)
 }
@@ -144,8 +166,9 @@ pub(crate) fn remove_large(space: &SpaceInner, ptr: LargePtr) -> bool {
 /// or its header again.
 pub(crate) unsafe fn unmap_large(space: &SpaceInner, ptr: LargePtr) {
     let map_len = ptr.get().map_len.load(Ordering::Relaxed);
-    space.unreserve_heap(map_len);
-    space.committed_bytes.fetch_sub(map_len, Ordering::Relaxed);
+    let charged = ptr.get().charged.load(Ordering::Relaxed);
+    space.unreserve_heap(charged);
+    space.committed_bytes.fetch_sub(charged, Ordering::Relaxed);
     // SAFETY: forwarded from the caller; this is exactly the mapping made by alloc_large.
     unsafe {
         #[cfg(tmgc_loom)]

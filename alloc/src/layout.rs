@@ -6,8 +6,6 @@
 //! | block   | 32 KiB  | 4 KiB      | 1 KiB      |
 //! | chunk   | 16 MiB  | 128 KiB    | 16 KiB     |
 //!
-//! Under `--cfg tmgc_granule8` the granule is 8 bytes at every size.
-//!
 //! Constants shrink under miri and loom (as crossbeam-epoch shrinks its bags)
 //! so that the interpreters and model checkers stay fast; every other constant
 //! is derived from these three, so the code paths are the same.
@@ -21,15 +19,11 @@
 //!   (see `chunk.rs`); the rest are data blocks.
 //! - No small object crosses a block boundary.
 
-/// log2 of the granule size: 16 bytes, or 8 under `--cfg tmgc_granule8`
-/// (step S2 of the one-word header, docs/HEADER.md: every test of the
-/// workspace passes at both; CI runs this crate's and tmgc's unit tests at
-/// 8).
-#[cfg(not(tmgc_granule8))]
+/// log2 of the granule size: 16 bytes. (An 8-byte granule, step S2 of
+/// the one-word header in docs/HEADER.md, was built behind a cfg and
+/// removed with V4: each granule has a 12-byte pair of side slots, which
+/// would outweigh an 8-byte granule.)
 pub(crate) const LOG_GRANULE: usize = 4;
-/// log2 of the granule size (see above).
-#[cfg(tmgc_granule8)]
-pub(crate) const LOG_GRANULE: usize = 3;
 /// The unit of allocation: every object starts on a granule and is a whole number of them.
 pub const GRANULE: usize = 1 << LOG_GRANULE;
 
@@ -58,6 +52,10 @@ const LOG_CHUNK: usize = 14;
 pub const BLOCK_BYTES: usize = 1 << LOG_BLOCK;
 /// Size and alignment of a chunk, the unit of memory taken from the OS.
 pub const CHUNK_BYTES: usize = 1 << LOG_CHUNK;
+/// Granules in one chunk: each has an entry and a version-lock slot in
+/// the chunk's side tables (`side.rs`).
+#[cfg(not(tmgc_loom))]
+pub(crate) const CHUNK_GRANULES: usize = CHUNK_BYTES / GRANULE;
 /// Granules in one block.
 pub(crate) const BLOCK_GRANULES: usize = BLOCK_BYTES / GRANULE;
 /// Words in one per-block side bitmap (one bit per granule).

@@ -24,7 +24,7 @@
 //! ```
 //!
 //! ## Layout
-//! - [`GRANULE`] (16 B; 8 B under `--cfg tmgc_granule8`): allocation unit; one mark bit and one start bit each.
+//! - [`GRANULE`] (16 B): allocation unit; one mark bit, one start bit and one pair of side slots (`side`) each.
 //! - [`BLOCK_BYTES`] (32 KiB): what a thread takes from the pool.
 //! - [`CHUNK_BYTES`] (16 MiB, aligned): what the space takes from the OS;
 //!   its first blocks hold the metadata of all its blocks, found by masking.
@@ -56,6 +56,8 @@ mod layout;
 mod local;
 mod os;
 mod pool;
+#[cfg(not(tmgc_loom))]
+pub mod side;
 mod space;
 mod sweep;
 mod sync;

@@ -584,7 +584,7 @@ impl LocalAllocator {
                 Ok(mapped) => {
                     if mapped {
                         // Its metadata; each block counts once claimed (DC2).
-                        space.committed_bytes.fetch_add(CHUNK_BYTES - pool::CHUNK_DATA_BYTES, Ordering::Relaxed);
+                        space.committed_bytes.fetch_add(crate::chunk::FIXED_META_BYTES, Ordering::Relaxed);
                     }
                 }
                 Err(e) => {

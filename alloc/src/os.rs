@@ -22,6 +22,21 @@ pub(crate) fn map_aligned(len: usize, align: usize, huge_pages: bool) -> Option<
     Some(p)
 }
 
+/// Ask for huge pages on `[ptr, ptr + len)` of a mapping from
+/// [`map_aligned`] (a hint; failure only loses it).
+///
+/// # Safety
+/// The range lies inside one live mapping from [`map_aligned`].
+pub(crate) unsafe fn advise_huge(ptr: NonNull<u8>, len: usize) {
+    #[cfg(not(any(miri, tmgc_loom)))]
+    // SAFETY: advice on the caller's live mapping.
+    unsafe {
+        libc::madvise(ptr.as_ptr().cast(), len, libc::MADV_HUGEPAGE);
+    }
+    #[cfg(any(miri, tmgc_loom))]
+    let _ = (ptr, len);
+}
+
 /// Return a mapping made by [`map_aligned`].
 ///
 /// # Safety

@@ -195,7 +195,9 @@ pub struct SpaceStats {
     pub large_objects: usize,
     /// Bytes of live large objects.
     pub large_bytes: usize,
-    /// Bytes of side metadata (chunk headers and bitmaps).
+    /// Bytes of fixed metadata (chunk headers and bitmaps; not the side
+    /// tables' address space, whose pages are resident only where objects
+    /// are: 4 bytes an object, 8 more once it is published).
     pub metadata_bytes: usize,
     /// The current sweep epoch.
     pub sweep_epoch: u64,
@@ -528,7 +530,7 @@ impl Space {
             blocks_recyclable: census[state::RECYCLABLE as usize],
             large_objects,
             large_bytes,
-            metadata_bytes: chunks * META_BLOCKS * BLOCK_BYTES,
+            metadata_bytes: chunks * crate::chunk::FIXED_META_BYTES,
             sweep_epoch: s.sweep_epoch.load(Ordering::SeqCst),
         }
     }

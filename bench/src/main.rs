@@ -44,8 +44,8 @@ struct Opts {
     /// also tmgc-gen and tmgc-full: tmgc with generational mode on and off;
     /// tmgc-published: tmgc with every short-lived tree of binary-trees and
     /// GCBench published, so the collector frees them; arena-header:
-    /// binary-trees in the arena with tmgc's object size, a 16-byte header
-    /// written in front of each node).
+    /// binary-trees in the arena with the object size of tmgc before V4, a
+    /// 16-byte header written in front of each node).
     #[arg(long, value_delimiter = ',', default_value = "tmgc,box-system,box-mimalloc,arena,dumpster,boehm-1,boehm-2")]
     systems: Vec<String>,
     /// Programs to run, comma-separated (binary-trees, gcbench, alloc-rate, graph).

@@ -261,11 +261,9 @@ mod tests {
 
     #[test]
     fn continuations_round_trip() {
-        let h = Box::new(Header::new(
-            crate::types::DynType::register(crate::DynTypeSpec::new("A").array(Elems::Tagged)).unwrap().info(),
-            crate::ObjFlags::empty(),
-        ));
-        let obj = NonNull::from(&*h);
+        // Only the address matters: continuations are pointer bits.
+        let h = Box::new(0u128);
+        let obj = NonNull::from(&*h).cast::<Header>();
         assert_eq!(split(Grey(obj)), (obj, 0));
         let g = continuation(obj, 513);
         assert_eq!(split(g), (obj, 513));

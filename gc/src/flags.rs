@@ -1,8 +1,9 @@
 //! Per-object transactional flags.
 //!
-//! Every object begins with a [`Header`](crate::header::Header) of two
-//! words: the type word (a `&'static TypeInfo` whose low bits hold the
-//! [`ObjFlags`] below) and the version-lock word (see [`vlock`]).
+//! Every object has a [`Header`](crate::header::Header) of two words,
+//! kept beside the object in its chunk's side tables: the entry (the
+//! type's 32-bit code, whose low 7 bits hold the [`ObjFlags`] below) and
+//! the version-lock word (see [`vlock`]).
 //!
 //! | flag | meaning | set by, when | cleared by, when | under |
 //! |---|---|---|---|---|
@@ -12,7 +13,7 @@
 //! | `FINALIZABLE` | *reserved*, never set: finalizers do not use a header bit (a registration's place in the collector's registry or queue is its state, F1 of `collector/finalize.rs`, so a finalizer can be registered on any object, old or new, and runs once) | - | - | - |
 //! | `LARGE` | the object lives in the large-object space | allocation, from its size | never | immutable |
 //! | `CARDS` | *reserved* for large arrays whose reference slots are tracked by card marking; not set yet | allocation | never | immutable |
-//! | `LOGGED` | generational mode: the object is an old holder in some thread's remembered set (RS2 of `collector/remset.rs`), so a further store of a young reference into it is not logged again | a commit with the barrier off (or closed), after validation, holding the object's lock, by compare-and-swap (`Header::try_log`); or the thread that allocated it, before publishing it | the collector at a cycle's T, when it takes the entry (`Header::clear_logged`, compare-and-swap), before it traces the holder | atomic read-modify-writes of the type word; never on an unpublished object by anyone but its owner |
+//! | `LOGGED` | generational mode: the object is an old holder in some thread's remembered set (RS2 of `collector/remset.rs`), so a further store of a young reference into it is not logged again | a commit with the barrier off (or closed), after validation, holding the object's lock, by compare-and-swap (`Header::try_log`); or the thread that allocated it, before publishing it | the collector at a cycle's T, when it takes the entry (`Header::clear_logged`, compare-and-swap), before it traces the holder | atomic read-modify-writes of the entry; never on an unpublished object by anyone but its owner |
 //!
 //! All flags but `NEW` and `LOGGED` are fixed at allocation; `NEW` changes
 //! only before publication, and `LOGGED` only by atomic read-modify-writes
@@ -49,7 +50,8 @@ bitflags::bitflags! {
     }
 }
 
-/// Bits of the type word that hold flags (`TypeInfo` is 128-byte aligned).
+/// Bits of the entry that hold flags (`TypeInfo` is 128-byte aligned, so a
+/// type's code has these bits clear: TC1 of `type_code.rs`).
 pub(crate) const FLAG_MASK: usize = 0b111_1111;
 
 /// The version-lock word: TL2's versioned lock, with the last writer's tag.

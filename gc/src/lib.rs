@@ -120,6 +120,7 @@ mod thread;
 pub mod trace;
 mod tvec;
 pub mod tx;
+mod type_code;
 mod types;
 pub mod weak;
 

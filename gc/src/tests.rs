@@ -48,13 +48,14 @@ enum Shape {
 #[derive(Trace)]
 struct Pair<A, B>(A, B);
 
-/// Headers to point references at (never dereferenced by tracing).
-fn headers(n: usize) -> Vec<Header> {
-    (0..n).map(|_| Header::new(Leaf::TYPE_INFO, ObjFlags::empty())).collect()
+/// Distinct addresses to point references at (never dereferenced by
+/// tracing).
+fn headers(n: usize) -> Vec<u128> {
+    vec![0; n]
 }
 
-fn ptr(h: &Header) -> Option<NonNull<Header>> {
-    Some(NonNull::from(h))
+fn ptr(h: &u128) -> Option<NonNull<Header>> {
+    Some(NonNull::from(h).cast())
 }
 
 #[test]
@@ -68,7 +69,7 @@ fn derive_traces_every_reference_and_nothing_else() {
     n.right.store(ptr(&hs[2]));
     let mut got = trace_of(&n);
     got.sort();
-    let mut want: Vec<usize> = [0, 1, 2].iter().map(|&i| &hs[i] as *const Header as usize).collect();
+    let mut want: Vec<usize> = [0, 1, 2].iter().map(|&i| &hs[i] as *const u128 as usize).collect();
     want.sort();
     assert_eq!(got, want);
     let _ = (n.key, &n.name);
@@ -134,16 +135,31 @@ fn drop_flags_and_destructors() {
 
 #[test]
 fn headers_round_trip_type_and_flags() {
-    let h = Header::new(Node::TYPE_INFO, ObjFlags::NEW | ObjFlags::HAS_DROP);
+    let mut objs = crate::header::TestObjects::new();
+    let h = objs.make(Node::TYPE_INFO, ObjFlags::NEW | ObjFlags::HAS_DROP, Node::TYPE_INFO.object_size());
+    // SAFETY: an object of `objs`, which lives to the end of the test.
+    let h = unsafe { h.as_ref() };
     assert_eq!(h.type_info().size(), std::mem::size_of::<Node>());
     assert!(h.type_info().name().ends_with("Node"));
     assert_eq!(h.flags(), ObjFlags::NEW | ObjFlags::HAS_DROP);
     h.clear_new();
     assert_eq!(h.flags(), ObjFlags::HAS_DROP);
     assert_eq!(h.vlock().load(Ordering::Relaxed), 0);
-    const { assert!(HEADER_BYTES == 16) };
-    assert_eq!(Node::TYPE_INFO.payload_offset(), 16);
-    assert_eq!(Node::TYPE_INFO.object_size(), 16 + std::mem::size_of::<Node>());
+    assert!(h.try_log() && !h.try_log());
+    assert_eq!(h.flags(), ObjFlags::HAS_DROP | ObjFlags::LOGGED);
+    h.clear_logged();
+    assert_eq!(h.flags(), ObjFlags::HAS_DROP);
+    assert!(h.type_info().name().ends_with("Node"), "the flags' changes leave the type");
+    // No header bytes in the object (V4 of docs/HEADER.md).
+    assert_eq!(Node::TYPE_INFO.payload_offset(), HEADER_BYTES);
+    assert_eq!(Node::TYPE_INFO.object_size(), HEADER_BYTES + std::mem::size_of::<Node>());
+    // Two objects side by side have slots of their own.
+    let h2 = objs.make(Leaf::TYPE_INFO, ObjFlags::empty(), 16);
+    // SAFETY: as above.
+    let h2 = unsafe { h2.as_ref() };
+    h2.vlock().store(7, Ordering::Relaxed);
+    assert_eq!((h.vlock().load(Ordering::Relaxed), h2.flags()), (0, ObjFlags::empty()));
+    assert!(h2.type_info().name().ends_with("Leaf") && h.type_info().name().ends_with("Node"));
 }
 
 #[test]
@@ -175,33 +191,29 @@ fn dynamic_types_trace_slots_and_tagged_words_not_data() {
     assert_eq!(ty.info().size(), 40);
     assert!(ty.info().has_refs());
     assert_eq!(ty.info().name(), "Pair");
-    // An object: header then 5 words, built by hand.
+    // An object: 5 words, built by hand (its header words aside).
     #[repr(C)]
     struct Obj {
-        h: Header,
         slots: [Ref<()>; 2],
         tagged: [Ref<()>; 2],
         data: [std::sync::atomic::AtomicU64; 1],
     }
     let hs = headers(3);
-    let o = Obj {
-        h: Header::new(ty.info(), ObjFlags::empty()),
-        slots: [Ref::null(), Ref::null()],
-        tagged: [Ref::null(), Ref::null()],
-        data: [0.into()],
-    };
+    let mut objs = crate::header::TestObjects::new();
+    let h = objs.make(ty.info(), ObjFlags::empty(), ty.info().object_size());
+    // SAFETY: the payload of a zero-filled object of 5 words (null
+    // references and zero words are valid `Obj` fields), alive while `objs`.
+    let o = unsafe { Header::payload(h).cast::<Obj>().as_ref() };
     o.slots[1].store(ptr(&hs[0]));
     // Tagged word 0 holds a reference, word 1 an immediate.
     o.tagged[0].store(ptr(&hs[1]));
     o.tagged[1].word().store(Tagged::int(-5).unwrap().encode(), Ordering::Relaxed);
     // A data word holding an address is plain data: never traced (T2).
-    o.data[0].store(&hs[2] as *const Header as u64, Ordering::Relaxed);
+    o.data[0].store(&hs[2] as *const u128 as u64, Ordering::Relaxed);
     let mut c = Collect::default();
-    // SAFETY: `o` is a live object of this dynamic type. (The pointer is
-    // taken from the whole object, not its header field: the payload lies
-    // past the header, and miri's Stacked Borrows check holds us to that.)
-    unsafe { ty.info().trace(Header::payload(NonNull::from(&o).cast::<Header>()), &mut Tracer::new(&mut c)) };
-    assert_eq!(c.0, vec![&hs[0] as *const Header as usize, &hs[1] as *const Header as usize]);
+    // SAFETY: `h` is a live object of this dynamic type.
+    unsafe { ty.info().trace(Header::payload(h), &mut Tracer::new(&mut c)) };
+    assert_eq!(c.0, vec![&hs[0] as *const u128 as usize, &hs[1] as *const u128 as usize]);
     let plain = DynType::register(DynTypeSpec::new("Bytes").data_words(4)).unwrap();
     assert!(!plain.info().has_refs());
     assert!(DynType::register(DynTypeSpec::new("Huge").ref_slots(usize::MAX).data_words(1)).is_err());
@@ -226,7 +238,7 @@ fn tagged_fields_trace_their_reference_only() {
     for f in &fields {
         f.trace(&mut Tracer::new(&mut c));
     }
-    assert_eq!(c.0, vec![&hs[0] as *const Header as usize]);
+    assert_eq!(c.0, vec![&hs[0] as *const u128 as usize]);
 }
 
 /// Issue 24's SIGSEGV route, shrunk for miri: a `Trace` impl that attaches

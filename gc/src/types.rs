@@ -12,7 +12,9 @@
 //!   chosen at allocation ([`crate::Elems`], gc/src/array.rs).
 //!
 //! Invariant (T3): dynamic descriptors are interned and bounded. A header
-//! points at its type with a `&'static`, so a descriptor is never freed;
+//! names its type by its descriptor's address (a 32-bit code,
+//! `type_code.rs`), so a descriptor is never freed, and dynamic ones are
+//! placed in a static pool (TC2 of `type_code.rs`);
 //! instead [`DynType::register`] returns the existing descriptor for a
 //! name and shape registered before (an interpreter that defines the same
 //! class in a loop registers it once), and refuses more than
@@ -58,6 +60,7 @@ enum Name {
 /// What the collector knows about a type. 128-byte aligned: a header keeps
 /// its [`ObjFlags`] (7 bits) in the low bits of the pointer to it.
 #[repr(C, align(128))]
+#[derive(Clone)]
 pub struct TypeInfo {
     name: Name,
     size: usize,
@@ -183,7 +186,9 @@ impl TypeInfo {
     /// Bytes of a whole object: header and payload.
     #[inline]
     pub fn object_size(&self) -> usize {
-        self.payload_offset() + self.size
+        // At least a byte (a granule, once rounded): an object needs a
+        // granule of its own to start on, for its side slots (SD1).
+        (self.payload_offset() + self.size).max(1)
     }
 
     /// Whether objects of this type can hold references (if not, the marker
@@ -623,7 +628,7 @@ impl DynType {
         if reg.len() >= MAX_DYN_TYPES && !key.0.starts_with("tmgc::") {
             return Err(TypeError::TooManyTypes { limit: MAX_DYN_TYPES });
         }
-        let info: &'static TypeInfo = Box::leak(Box::new(TypeInfo {
+        let info: &'static TypeInfo = crate::type_code::place(TypeInfo {
             name: Name::Dynamic(Box::leak(key.0.clone().into_boxed_str())),
             size: words * DYN_WORD,
             align: 8,
@@ -637,7 +642,7 @@ impl DynType {
             shape: Some(shape),
             dyn_drop: spec.drop,
             type_id: None,
-        }));
+        })?;
         reg.insert(key, info);
         Ok(DynType(info))
     }
@@ -656,8 +661,9 @@ unsafe fn trace_dynamic(p: NonNull<u8>, t: &mut Tracer<'_>) {
     // whole object, which the array's elements need; a `&Header` covers
     // the header's 16 bytes only.
     // SAFETY: dynamic payloads have alignment 8 <= 16, so the header is
-    // exactly HEADER_BYTES before the payload.
-    let obj = unsafe { p.cast::<crate::header::Header>().sub(1) };
+    // exactly HEADER_BYTES before the payload (no bytes at all, but under
+    // loom).
+    let obj = unsafe { p.cast::<u8>().sub(HEADER_BYTES).cast::<crate::header::Header>() };
     // SAFETY: the header of a live object.
     let shape = unsafe { obj.as_ref() }.type_info().shape.expect("trace_dynamic on a dynamic type");
     // SAFETY: the payload starts with `ref_words` reference-capable words

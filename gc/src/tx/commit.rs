@@ -652,6 +652,7 @@ impl<'tx> Tx<'tx> {
         #[cfg(all(test, not(tmgc_loom)))]
         crate::collector::trap_tests::before_write_back();
         let tag = self.core.tag;
+        let solo = self.solo;
         let listed = escape && self.lists_news();
         let logs = &mut self.core.logs;
         if self.stage <= stage::STAMP {
@@ -659,11 +660,15 @@ impl<'tx> Tx<'tx> {
             // Publish new objects: stamped with wv (a transaction older than
             // wv that reaches one through a global root conflicts), then NEW
             // cleared with Release, before any reference to them is written
-            // back.
+            // back. A solo commit does not stamp (SP1 of `header.rs`): no
+            // transaction overlaps it, and leaving the side slot untouched
+            // keeps its page out of memory (8 bytes an object).
             let stamp = |h: NonNull<Header>| {
                 // SAFETY: our own live new objects.
                 let h = unsafe { h.as_ref() };
-                h.vlock().store(vlock::stamp(wv, tag), Ordering::Relaxed);
+                if !solo {
+                    h.vlock().store(vlock::stamp(wv, tag), Ordering::Relaxed);
+                }
                 h.clear_new();
             };
             if listed {

@@ -463,7 +463,8 @@ impl<'tx> Tx<'tx> {
     /// checkpoint and the allocator's slow path are out of line.
     #[inline(always)]
     fn alloc_raw(&mut self, info: &'static TypeInfo, size: usize) -> Result<NonNull<Header>, AllocError> {
-        let align = info.align().max(crate::HEADER_BYTES);
+        // A `&Header` is 16-aligned (its type is), whatever the payload asks.
+        let align = info.align().max(std::mem::align_of::<Header>());
         let needs_drop = info.flags().contains(ObjFlags::HAS_DROP);
         if self.ck.is_none() {
             self.first_checkpoint();
@@ -481,8 +482,8 @@ impl<'tx> Tx<'tx> {
         if size > tmgc_alloc::LARGE_THRESHOLD {
             flags |= ObjFlags::LARGE;
         }
-        // SAFETY: fresh, suitably aligned memory of at least a header's size.
-        unsafe { h.write(Header::new(info, flags)) };
+        // SAFETY: a fresh object of type `info`, suitably aligned.
+        unsafe { Header::init(h, info, flags) };
         // Neither logged nor counted here: the allocator lists or counts
         // them when a commit needs them (NL1 of `commit.rs`). A count kept
         // here, a read-modify-write of the `Tx` per object, chained each

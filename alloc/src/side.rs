@@ -1,0 +1,95 @@
+//! Side slots (SH-A of docs/HEADER.md): every object's *entry* (a 32-bit
+//! word that `tmgc` fills with its type code and flags) and its
+//! *version-lock slot* (a 64-bit word, the transaction layer's) live in
+//! its chunk's side tables (after the chunk's header: `chunk::SIDE_OFFSET`),
+//! not in the object, which is its payload alone.
+//!
+//! Invariants this module keeps:
+//! - (SD1) *Arithmetic, one pair a granule.* The slots of the object that
+//!   starts at `p` are at `chunk(p) + ENTRY_BASE + 4 g` and `chunk(p) +
+//!   VLOCK_BASE + 8 g`, where `chunk(p)` masks `p` down to its chunk and
+//!   `g = (p - chunk(p)) / GRANULE`: no load, no branch. A granule starts
+//!   at most one live object, so no two live objects share a slot.
+//! - (SD2) *Large chunks make room.* A large chunk has no tables; it
+//!   places its object at an offset where the same arithmetic lands on two
+//!   words of its mapping that neither its [`LargeChunk`] header nor its
+//!   object covers ([`large_layout`]).
+//! - (SD3) *Slots outlive their objects.* This crate never writes a slot
+//!   (they are zero when mapped, C1), so a slot keeps what its last object
+//!   left until the next object starting on its granule is given one; what
+//!   a dead object's slot may hold, and why that is harmless, is `tmgc`'s
+//!   argument (HD1 and HD2 of its `header.rs`).
+//! - (SD4) *Provenance.* A slot is reached from the object's pointer
+//!   (`with_addr`), so it needs that pointer's provenance to cover the
+//!   chunk: every object pointer an allocator hands out is derived from its
+//!   chunk's mapping, and keeps its provenance. Code that holds less (`tmgc`'s
+//!   `&Header`, a reference to a zero-sized type) recovers it with
+//!   `std::ptr::with_exposed_provenance`: every chunk's base is exposed when
+//!   it is mapped (`chunk::map_small`, `large::alloc_large`).
+//!
+//! Not under loom: there, `tmgc`'s header keeps both words in the object
+//! (loom's atomics are 8 bytes each and would not fit a chunk's tables).
+
+use crate::chunk::{LargeChunk, SIDE_OFFSET};
+use crate::layout::{CHUNK_BYTES, CHUNK_GRANULES, GRANULE, LOG_GRANULE};
+use crate::sync::{AtomicU32, AtomicU64};
+
+/// Offset of the entry table from a chunk's base.
+pub const ENTRY_BASE: usize = SIDE_OFFSET;
+/// Offset of the version-lock table from a chunk's base.
+pub const VLOCK_BASE: usize = ENTRY_BASE + 4 * CHUNK_GRANULES;
+const _: () = assert!(ENTRY_BASE >= std::mem::size_of::<LargeChunk>(), "a large chunk's slots lie past its header");
+const _: () = assert!(std::mem::size_of::<AtomicU32>() == 4 && std::mem::size_of::<AtomicU64>() == 8);
+const _: () = assert!(VLOCK_BASE % 8 == 0);
+
+/// The entry of the object starting at `obj` (SD1).
+///
+/// # Safety
+/// `obj` is the first byte of an object that an allocator of a live
+/// [`Space`](crate::Space) handed out (small or large), and its chunk is
+/// still mapped (C2: while the space lives); its provenance covers the
+/// chunk (SD4).
+#[inline(always)]
+pub unsafe fn entry<'a>(obj: *const u8) -> &'a AtomicU32 {
+    let a = obj.addr();
+    let at = (a & !(CHUNK_BYTES - 1)) + ENTRY_BASE + (((a & (CHUNK_BYTES - 1)) >> LOG_GRANULE) << 2);
+    // SAFETY: (SD1, SD2) `at` is the object's entry, inside its chunk's
+    // mapping, which `obj`'s provenance covers (SD4); zero-filled memory
+    // is a valid `AtomicU32` (C1).
+    unsafe { &*obj.with_addr(at).cast::<AtomicU32>() }
+}
+
+/// The version-lock slot of the object starting at `obj` (SD1).
+///
+/// # Safety
+/// As for [`entry`].
+#[inline(always)]
+pub unsafe fn vlock<'a>(obj: *const u8) -> &'a AtomicU64 {
+    let a = obj.addr();
+    let at = (a & !(CHUNK_BYTES - 1)) + VLOCK_BASE + (((a & (CHUNK_BYTES - 1)) >> LOG_GRANULE) << 3);
+    // SAFETY: as in `entry`, for the version-lock table.
+    unsafe { &*obj.with_addr(at).cast::<AtomicU64>() }
+}
+
+/// Where a large object of `size` bytes aligned to `align` goes in its
+/// chunk (SD2): `(offset, map_len, charged)`, the object's offset, the
+/// mapping's length, and the bytes the heap's accounting charges (the
+/// header's page and the object, as if the slots were not there).
+pub(crate) fn large_layout(size: usize, align: usize, page: usize) -> (usize, usize, usize) {
+    let step = align.max(GRANULE);
+    // The entry's slot, ENTRY_BASE + offset / 4, lies past the header
+    // (ENTRY_BASE is) and before the object (`ENTRY_BASE + 4 <= 3/4 offset`).
+    let near = (4 * (ENTRY_BASE + 4)).div_ceil(3).next_multiple_of(step);
+    let charged = (near + size).next_multiple_of(page);
+    let vlock_at = |offset: usize| VLOCK_BASE + (offset >> LOG_GRANULE) * 8;
+    if near + size <= vlock_at(near) {
+        // The object ends before its version-lock slot; the mapping
+        // reaches on to the slot.
+        (near, (vlock_at(near) + 8).next_multiple_of(page), charged)
+    } else {
+        // The object starts after its version-lock slot.
+        let far = (2 * VLOCK_BASE + 16).next_multiple_of(step);
+        debug_assert!(vlock_at(far) + 8 <= far);
+        (far, (far + size).next_multiple_of(page), charged)
+    }
+}
