@@ -12,8 +12,8 @@
 //!   at most one live object, so no two live objects share a slot.
 //! - (SD2) *Large chunks make room.* A large chunk has no tables; it
 //!   places its object at an offset where the same arithmetic lands on two
-//!   words of its mapping that neither its [`LargeChunk`] header nor its
-//!   object covers ([`large_layout`]).
+//!   words of its mapping that neither its `LargeChunk` header nor its
+//!   object covers (`large_layout`).
 //! - (SD3) *Slots outlive their objects.* This crate never writes a slot
 //!   (they are zero when mapped, C1), so a slot keeps what its last object
 //!   left until the next object starting on its granule is given one; what
