@@ -69,8 +69,18 @@ use crate::types::TypeInfo;
 #[cfg(not(tmgc_loom))]
 #[repr(C, align(16))]
 pub struct Header {
-    _words_are_aside: [u64; 0],
+    /// No bytes; an `UnsafeCell` all the same, so that a `&Header` is not
+    /// taken for a reference to frozen memory (its words change: HD1,
+    /// HD2).
+    _words_are_aside: [std::cell::UnsafeCell<u64>; 0],
 }
+
+// SAFETY: a `Header` has no bytes; its words, aside, are atomics.
+#[cfg(not(tmgc_loom))]
+unsafe impl Sync for Header {}
+// SAFETY: as above.
+#[cfg(not(tmgc_loom))]
+unsafe impl Send for Header {}
 
 /// An object's header (under loom: its two words, in the object).
 #[cfg(tmgc_loom)]
