@@ -472,7 +472,7 @@ impl<'tx> Tx<'tx> {
     /// allocating transaction writes it, while NEW), naming the caller's
     /// line.
     #[track_caller]
-    #[inline]
+    #[inline(always)]
     pub(super) fn write_dyn_of(&mut self, info: &TypeInfo, obj: Gc<'tx, Dyn>, w: Write) -> Result<(), Conflict> {
         if info.is_frozen() && !Self::is_new(obj.ptr) {
             Self::frozen_write(obj);
