@@ -150,10 +150,12 @@ pub(crate) struct SmallChunk {
 /// object so that the same arithmetic lands on words of its own
 /// (`side::large_layout`). Raw memory, outside the `SmallChunk` struct: a
 /// reference to the chunk's header then covers its few pages, not 12 MiB
-/// of tables (which miri would retag on every use). Not under loom, where
-/// the header keeps its two words in the object (`gc/src/header.rs`).
+/// of tables (which miri would retag on every use). On a 4 KiB boundary,
+/// so that each table's slots of a run of blocks are whole pages where a
+/// block's slots are (DC4 of `decommit.rs`). Not under loom, where the
+/// header keeps its two words in the object (`gc/src/header.rs`).
 #[cfg(not(tmgc_loom))]
-pub(crate) const SIDE_OFFSET: usize = std::mem::size_of::<SmallChunk>().next_multiple_of(8);
+pub(crate) const SIDE_OFFSET: usize = std::mem::size_of::<SmallChunk>().next_multiple_of(4096);
 /// Bytes of a small chunk's side tables (`side.rs`): address space, of
 /// which only the slots of objects that exist are ever resident, so the
 /// heap's accounting leaves them out (DC2 of `decommit.rs`).
@@ -334,6 +336,12 @@ impl BlockRef {
 
     pub(crate) fn index(&self) -> usize {
         self.index
+    }
+
+    /// The chunk's base, with the provenance of its whole mapping (for its
+    /// side tables, `side::decommit_slots`).
+    pub(crate) fn chunk_ptr(&self) -> NonNull<SmallChunk> {
+        self.chunk
     }
 
     /// A total order on blocks (chunk address, then index), to sort and

@@ -34,6 +34,19 @@
 //!   whole pages; and no block alone with huge pages on (it would split
 //!   the huge page under it).
 //!
+//! - (DC4) The side slots (`side.rs`) of decommitted blocks go back with
+//!   them: a chunk-wide decommit gives back both tables whole, a run of
+//!   blocks the pages of slots that only its granules have (rounded
+//!   inward; the tables start on a 4 KiB boundary, so with 32 KiB blocks
+//!   each block's slots are whole pages: 8 KiB of entries, 16 KiB of
+//!   version locks). A FREE block has no object whose slots anyone reads
+//!   (SD3), and a slot read as zero is what a fresh mapping gives (C1):
+//!   an entry is written when its object is allocated, and a zero
+//!   version-lock word is a free one (HD2 of tmgc's `header.rs`). Without
+//!   this a heap that shrank kept up to 12 bytes of slots resident for
+//!   every 16 bytes of blocks it gave back. The slots are not counted in
+//!   `committed_bytes` (DC2): they are resident only where objects were.
+//!
 //! Policy, not safety: a block goes back alone only once it stayed FREE
 //! through the last [`IDLE_EPOCHS`] whole cycles (its stamp: the epoch a
 //! sweep or `make_free` freed it in, or a claim took it in), and only
@@ -91,17 +104,12 @@ pub(crate) fn try_decommit_chunk(s: &SpaceInner, c: NonNull<SmallChunk>) -> bool
         // page-aligned at both ends.
         // SAFETY: a dead, page-aligned range of a live mapping (above).
         let done = unsafe { crate::os::decommit(from, end - start) };
-        // The side tables too (SD3 of `side.rs`: no object is left, so no
-        // slot is read before a new object's is written), rounded inward.
+        // The side tables too (DC4).
         #[cfg(not(tmgc_loom))]
         if done {
-            let t0 = (c.as_ptr().addr() + crate::side::ENTRY_BASE).next_multiple_of(page);
-            let t1 = (c.as_ptr().addr() + crate::side::ENTRY_BASE + crate::chunk::SIDE_BYTES) / page * page;
-            let tables =
-                NonNull::new(c.as_ptr().cast::<u8>().wrapping_add(t0 - c.as_ptr().addr())).expect("a chunk's tables");
-            // SAFETY: page-aligned, inside the chunk's side tables, whose
-            // slots belong to no object (every data block is free and ours).
-            unsafe { crate::os::decommit(tables, t1 - t0) };
+            // SAFETY: a live chunk; every data block is free and ours, so
+            // no slot of the chunk belongs to an object anyone reaches.
+            unsafe { crate::side::decommit_slots(c.cast(), 0, CHUNK_GRANULES) };
         }
         if done {
             // DC1, DC2: every block FRESH again; the resident ones uncounted.
@@ -183,6 +191,14 @@ fn release_run(s: &SpaceInner, run: &mut Vec<BlockRef>) -> usize {
     // checked by the caller).
     // SAFETY: a dead, page-aligned range of a live mapping (above).
     let done = unsafe { crate::os::decommit(from, run.len() * BLOCK_BYTES) };
+    // Their side slots too (DC4), whole pages of them.
+    #[cfg(not(tmgc_loom))]
+    if done {
+        let g0 = first.index() * BLOCK_GRANULES;
+        // SAFETY: the run's chunk is live; its blocks are FREE and ours
+        // (above), so no slot of their granules is read or written.
+        unsafe { crate::side::decommit_slots(first.chunk_ptr().cast(), g0, g0 + run.len() * BLOCK_GRANULES) };
+    }
     let n = if done { run.len() } else { 0 };
     for b in run.drain(..) {
         if done {

@@ -71,6 +71,36 @@ pub unsafe fn vlock<'a>(obj: *const u8) -> &'a AtomicU64 {
     unsafe { &*obj.with_addr(at).cast::<AtomicU64>() }
 }
 
+/// Give back the pages of side slots that only granules `[g0, g1)` of the
+/// small chunk at `chunk` have, both tables, rounded inward to whole pages
+/// (the pages at either end may hold other granules' slots); they read as
+/// zero when next touched, as when mapped (SD3). Returns whether the OS
+/// took every call.
+///
+/// # Safety
+/// `chunk` is a live small chunk of its space (C2), with the provenance of
+/// its mapping, and no one reads or writes a slot of a granule in `[g0,
+/// g1)` meanwhile: no object that anyone may still reach starts there
+/// (every block of the range is FREE and held by the caller, DC4 of
+/// `decommit.rs`).
+pub(crate) unsafe fn decommit_slots(chunk: std::ptr::NonNull<u8>, g0: usize, g1: usize) -> bool {
+    debug_assert!(g0 <= g1 && g1 <= CHUNK_GRANULES);
+    let page = crate::os::page_size();
+    let mut all = true;
+    for (table, width) in [(ENTRY_BASE, 4), (VLOCK_BASE, 8)] {
+        let start = (table + g0 * width).next_multiple_of(page);
+        let end = (table + g1 * width) / page * page;
+        if start < end {
+            let from = std::ptr::NonNull::new(chunk.as_ptr().wrapping_add(start)).expect("a chunk's tables");
+            // SAFETY: whole pages of the chunk's side tables (inside its
+            // mapping: `table + g1 * width` is at most the table's end),
+            // holding only the slots of granules no one reads (the caller).
+            all &= unsafe { crate::os::decommit(from, end - start) };
+        }
+    }
+    all
+}
+
 /// Where a large object of `size` bytes aligned to `align` goes in its
 /// chunk (SD2): `(offset, map_len, charged)`, the object's offset, the
 /// mapping's length, and the bytes the heap's accounting charges (the

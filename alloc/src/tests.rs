@@ -1442,3 +1442,79 @@ fn large_layout_keeps_slots_apart_for_any_size() {
         }
     }
 }
+
+/// DC4 of `decommit.rs`: blocks given back alone take their side slots
+/// with them (every whole page of slots that only released blocks have
+/// reads zero afterwards), and the blocks that keep survivors keep their
+/// objects' slots.
+#[cfg(not(tmgc_loom))]
+#[test]
+fn released_blocks_give_back_their_side_slots() {
+    use crate::chunk::{pages, BlockRef, SmallChunk};
+    use crate::side::{entry, vlock, ENTRY_BASE, VLOCK_BASE};
+    use std::sync::atomic::Ordering;
+    let s = space();
+    let mut a = s.allocator();
+    let every = 8.min(DATA_BLOCKS);
+    let blocks = if cfg!(miri) { 3 * DATA_BLOCKS + every } else { DATA_BLOCKS + 97 };
+    let per_block = BLOCK_BYTES / 1024;
+    let mut all = Vec::new();
+    let mut kept = Vec::new();
+    for i in 0..blocks * per_block {
+        let p = a.alloc(1000, 8).unwrap();
+        // SAFETY: an object of this live space.
+        let (e, v) = unsafe { (entry(p.as_ptr()), vlock(p.as_ptr())) };
+        e.store(0xE000_0000 | i as u32, Ordering::Relaxed);
+        v.store(0x7000_0000_0000_0000 | i as u64, Ordering::Relaxed);
+        all.push(p);
+        if i % (every * per_block) == 0 {
+            kept.push(p);
+        }
+    }
+    a.retire_all().unwrap();
+    for _ in 0..=crate::decommit::IDLE_EPOCHS {
+        s.clear_marks();
+        for &p in &kept {
+            mark(p);
+        }
+        collect(&s);
+    }
+    assert!(s.release_free_blocks(0) > 0);
+    let page = crate::os::page_size();
+    let block = |addr: usize, at: *mut u8| {
+        let c = at.with_addr(addr & !(CHUNK_BYTES - 1)).cast::<SmallChunk>();
+        BlockRef::new(NonNull::new(c).unwrap(), (addr & (CHUNK_BYTES - 1)) / BLOCK_BYTES)
+    };
+    // The blocks whose granules' slots share the page of the slot at
+    // `slot` (of a table at `table`, `width` bytes a slot) are all released.
+    let page_released = |p: NonNull<u8>, slot: usize, table: usize, width: usize| {
+        let chunk = p.as_ptr().addr() & !(CHUNK_BYTES - 1);
+        let first = ((slot / page * page - chunk).saturating_sub(table) / width) * GRANULE;
+        let last = ((slot / page * page + page - chunk - table) / width) * GRANULE - 1;
+        (first / BLOCK_BYTES..=last / BLOCK_BYTES).all(|b| {
+            (META_BLOCKS..BLOCKS_PER_CHUNK).contains(&b)
+                && block(chunk + b * BLOCK_BYTES, p.as_ptr()).meta().pages.load(Ordering::Relaxed) == pages::RELEASED
+        })
+    };
+    let mut zeroed = 0;
+    for (i, &p) in all.iter().enumerate() {
+        // SAFETY: slots of this live space's chunks (mapped while it lives,
+        // C2); the objects of released blocks are dead, but their slots
+        // stay mapped memory, read here only by this thread.
+        let (e, v) = unsafe { (entry(p.as_ptr()), vlock(p.as_ptr())) };
+        let (e_at, v_at) = (e as *const _ as usize, v as *const _ as usize);
+        let (e, v) = (e.load(Ordering::Relaxed), v.load(Ordering::Relaxed));
+        if kept.contains(&p) {
+            assert_eq!((e, v), (0xE000_0000 | i as u32, 0x7000_0000_0000_0000 | i as u64), "a survivor's slots");
+            continue;
+        }
+        if page_released(p, e_at, ENTRY_BASE, 4) {
+            assert_eq!(e, 0, "object {i}'s entry stayed resident");
+            zeroed += 1;
+        }
+        if page_released(p, v_at, VLOCK_BASE, 8) {
+            assert_eq!(v, 0, "object {i}'s version lock stayed resident");
+        }
+    }
+    assert!(zeroed * 2 > all.len(), "{zeroed} of {} entries given back", all.len());
+}
