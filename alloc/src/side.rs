@@ -18,7 +18,10 @@
 //!   (they are zero when mapped, C1), so a slot keeps what its last object
 //!   left until the next object starting on its granule is given one; what
 //!   a dead object's slot may hold, and why that is harmless, is `tmgc`'s
-//!   argument (HD1 and HD2 of its `header.rs`).
+//!   argument (HD1 and HD2 of its `header.rs`). The one exception: the
+//!   pages of slots of blocks given back to the OS go back with them
+//!   ([`decommit_slots`], DC4 of `decommit.rs`), and read zero again, as
+//!   when mapped.
 //! - (SD4) *Provenance.* A slot is reached from the object's pointer
 //!   (`with_addr`), so it needs that pointer's provenance to cover the
 //!   chunk: every object pointer an allocator hands out is derived from its
