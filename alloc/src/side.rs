@@ -20,7 +20,7 @@
 //!   a dead object's slot may hold, and why that is harmless, is `tmgc`'s
 //!   argument (HD1 and HD2 of its `header.rs`). The one exception: the
 //!   pages of slots of blocks given back to the OS go back with them
-//!   ([`decommit_slots`], DC4 of `decommit.rs`), and read zero again, as
+//!   (`decommit_slots`, DC4 of `decommit.rs`), and read zero again, as
 //!   when mapped.
 //! - (SD4) *Provenance.* A slot is reached from the object's pointer
 //!   (`with_addr`), so it needs that pointer's provenance to cover the
