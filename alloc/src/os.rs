@@ -22,16 +22,30 @@ pub(crate) fn map_aligned(len: usize, align: usize, huge_pages: bool) -> Option<
     Some(p)
 }
 
-/// Ask for huge pages on `[ptr, ptr + len)` of a mapping from
-/// [`map_aligned`] (a hint; failure only loses it).
+/// Ask for huge pages on the whole pages of `[ptr, ptr + len)`, a range
+/// of a mapping from [`map_aligned`] (a hint; failure only loses it). The
+/// range is rounded inward: `madvise` refuses a start that is not on a
+/// page (a large object starts 16 bytes into one, `side::large_layout`),
+/// and the pages it only shares stay as they are.
 ///
 /// # Safety
 /// The range lies inside one live mapping from [`map_aligned`].
 pub(crate) unsafe fn advise_huge(ptr: NonNull<u8>, len: usize) {
     #[cfg(not(any(miri, tmgc_loom)))]
-    // SAFETY: advice on the caller's live mapping.
-    unsafe {
-        libc::madvise(ptr.as_ptr().cast(), len, libc::MADV_HUGEPAGE);
+    {
+        let page = page_size();
+        let start = ptr.as_ptr().addr().next_multiple_of(page);
+        let end = (ptr.as_ptr().addr() + len) / page * page;
+        if end > start {
+            // SAFETY: advice on whole pages of the caller's live mapping.
+            unsafe {
+                libc::madvise(
+                    ptr.as_ptr().wrapping_add(start - ptr.as_ptr().addr()).cast(),
+                    end - start,
+                    libc::MADV_HUGEPAGE,
+                );
+            }
+        }
     }
     #[cfg(any(miri, tmgc_loom))]
     let _ = (ptr, len);

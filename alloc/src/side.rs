@@ -106,23 +106,44 @@ pub(crate) unsafe fn decommit_slots(chunk: std::ptr::NonNull<u8>, g0: usize, g1:
 
 /// Where a large object of `size` bytes aligned to `align` goes in its
 /// chunk (SD2): `(offset, map_len, charged)`, the object's offset, the
-/// mapping's length, and the bytes the heap's accounting charges (the
-/// header's page and the object, as if the slots were not there).
+/// mapping's length, and the bytes the heap's accounting charges: the
+/// pages that can ever be resident (the header's, the entry's, the
+/// object's and the version lock's, each page once), not the untouched
+/// address space between them.
 pub(crate) fn large_layout(size: usize, align: usize, page: usize) -> (usize, usize, usize) {
     let step = align.max(GRANULE);
     // The entry's slot, ENTRY_BASE + offset / 4, lies past the header
     // (ENTRY_BASE is) and before the object (`ENTRY_BASE + 4 <= 3/4 offset`).
     let near = (4 * (ENTRY_BASE + 4)).div_ceil(3).next_multiple_of(step);
-    let charged = (near + size).next_multiple_of(page);
+    let entry_at = |offset: usize| ENTRY_BASE + (offset >> LOG_GRANULE) * 4;
     let vlock_at = |offset: usize| VLOCK_BASE + (offset >> LOG_GRANULE) * 8;
+    let charged = |offset: usize| {
+        let mut spans = [
+            (0, std::mem::size_of::<LargeChunk>()),
+            (entry_at(offset), entry_at(offset) + 4),
+            (offset, offset + size),
+            (vlock_at(offset), vlock_at(offset) + 8),
+        ];
+        spans.sort_unstable();
+        // Whole pages of the union of the spans.
+        let (mut pages, mut covered) = (0, 0);
+        for (from, to) in spans {
+            let (first, end) = ((from / page).max(covered), to.div_ceil(page));
+            if end > first {
+                pages += end - first;
+                covered = end;
+            }
+        }
+        pages * page
+    };
     if near + size <= vlock_at(near) {
         // The object ends before its version-lock slot; the mapping
         // reaches on to the slot.
-        (near, (vlock_at(near) + 8).next_multiple_of(page), charged)
+        (near, (vlock_at(near) + 8).next_multiple_of(page), charged(near))
     } else {
         // The object starts after its version-lock slot.
         let far = (2 * VLOCK_BASE + 16).next_multiple_of(step);
         debug_assert!(vlock_at(far) + 8 <= far);
-        (far, (far + size).next_multiple_of(page), charged)
+        (far, (far + size).next_multiple_of(page), charged(far))
     }
 }

@@ -117,9 +117,26 @@ impl Header {
     /// # Safety
     /// `this` is an object just allocated by a live heap's allocator (its
     /// chunk mapped, SD1), of type `ty`, not yet published.
+    #[cfg(test)]
     #[inline(always)]
     pub(crate) unsafe fn init(this: NonNull<Header>, ty: &'static TypeInfo, flags: ObjFlags) {
-        let e = crate::type_code::code_of(ty) | (flags.bits() & FLAG_MASK) as u32;
+        // SAFETY: forwarded from the caller.
+        unsafe { Header::init_coded(this, crate::type_code::code_of(ty), flags) }
+    }
+
+    /// Give the fresh object at `this` its entry: the type coded `code`
+    /// (`type_code::code_of`), `flags` (HD1); its version-lock word is left
+    /// as it is (HD2). An allocator codes the type before it allocates, so
+    /// that a panic on the coding's cold path (TC3: no room left to copy a
+    /// far descriptor) leaves no object behind with no entry, which an
+    /// abort's destructor pass would read.
+    ///
+    /// # Safety
+    /// `this` is an object just allocated by a live heap's allocator (its
+    /// chunk mapped, SD1), not yet published, and `code` is its type's.
+    #[inline(always)]
+    pub(crate) unsafe fn init_coded(this: NonNull<Header>, code: u32, flags: ObjFlags) {
+        let e = code | (flags.bits() & FLAG_MASK) as u32;
         #[cfg(not(tmgc_loom))]
         // SAFETY: the caller passes a fresh object of a live heap (SD1).
         unsafe {

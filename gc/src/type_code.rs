@@ -93,12 +93,20 @@ pub(crate) fn info_of(code: u32) -> &'static TypeInfo {
 
 /// Place a new dynamic descriptor in the pool (TC2, TC3).
 pub(crate) fn place(info: TypeInfo) -> Result<&'static TypeInfo, TypeError> {
+    place_with(|| info)
+}
+
+/// Place the descriptor `make` builds, calling it only once a slot is
+/// taken: what it leaks for the descriptor (a dynamic type's name) is not
+/// leaked when the pool is full.
+pub(crate) fn place_with(make: impl FnOnce() -> TypeInfo) -> Result<&'static TypeInfo, TypeError> {
     let i = POOL.next.fetch_add(1, Ordering::Relaxed);
     if i >= POOL_LEN {
         // Keep `next` from wrapping however often this is asked.
         POOL.next.store(POOL_LEN, Ordering::Relaxed);
-        return Err(TypeError::TooManyTypes { limit: MAX_DYN_TYPES });
+        return Err(TypeError::TooManyTypes { limit: MAX_DYN_TYPES.min(POOL_LEN - RESERVED) });
     }
+    let info = make();
     // SAFETY: index `i` was handed out to this call alone (the
     // `fetch_add`), and nothing reads slot `i` before we return it.
     let info: &'static TypeInfo = unsafe { (*POOL.slots[i].get()).write(info) };

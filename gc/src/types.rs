@@ -628,7 +628,7 @@ impl DynType {
         if reg.len() >= MAX_DYN_TYPES && !key.0.starts_with("tmgc::") {
             return Err(TypeError::TooManyTypes { limit: MAX_DYN_TYPES });
         }
-        let info: &'static TypeInfo = crate::type_code::place(TypeInfo {
+        let info: &'static TypeInfo = crate::type_code::place_with(|| TypeInfo {
             name: Name::Dynamic(Box::leak(key.0.clone().into_boxed_str())),
             size: words * DYN_WORD,
             align: 8,

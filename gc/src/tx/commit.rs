@@ -29,7 +29,8 @@
 //! and it allocated no weak cell: `Tx::news_may_escape`) publishes none
 //! of them: it commits as a
 //! read-only transaction, at its read version, and its new objects keep
-//! `NEW` and version 0. Nothing can reach them from the commit on (a
+//! `NEW` and whatever word their version-lock slots held (HD2 of
+//! `header.rs`: a dead object's free word, or 0). Nothing can reach them from the commit on (a
 //! `Gc` dies with its transaction, and every other way to an unpublished
 //! object is one of SV1's), so they are garbage that no transaction,
 //! marker or commit barrier reads again. While the collector marks,
@@ -425,8 +426,8 @@ impl<'tx> Tx<'tx> {
         let wv = if self.solo {
             // Nothing to lock or validate (S2), and no version to advance:
             // no other transaction's read set spans this commit. New
-            // objects get the read version: every later transaction's read
-            // version is at least that.
+            // objects are not stamped (SP1 of `header.rs`); the write-back
+            // uses the read version.
             self.rv
         } else {
             self.lock_and_validate()?

@@ -64,8 +64,8 @@
 //! transaction runs with no concurrency control: a read is one load (after
 //! a look in the write log once it has written), a write is logged without
 //! joining a read set, and a commit writes the log back without locking,
-//! validating or advancing any version (new objects are stamped with the
-//! read version). Writes stay buffered, so aborts, panics and the commit
+//! validating or advancing any version, and without stamping its new
+//! objects (SP1 of `header.rs`). Writes stay buffered, so aborts, panics and the commit
 //! barrier work as in every transaction. No other transaction overlaps a
 //! solo one (S2 of `solo`), so none can observe its write-back half done,
 //! and no read set spans it.
@@ -466,6 +466,9 @@ impl<'tx> Tx<'tx> {
         // A `&Header` is 16-aligned (its type is), whatever the payload asks.
         let align = info.align().max(std::mem::align_of::<Header>());
         let needs_drop = info.flags().contains(ObjFlags::HAS_DROP);
+        // Before the allocation: its cold path may panic (TC3), and an
+        // object must not exist without its entry (`Header::init_coded`).
+        let code = crate::type_code::code_of(info);
         if self.ck.is_none() {
             self.first_checkpoint();
         }
@@ -483,7 +486,7 @@ impl<'tx> Tx<'tx> {
             flags |= ObjFlags::LARGE;
         }
         // SAFETY: a fresh object of type `info`, suitably aligned.
-        unsafe { Header::init(h, info, flags) };
+        unsafe { Header::init_coded(h, code, flags) };
         // Neither logged nor counted here: the allocator lists or counts
         // them when a commit needs them (NL1 of `commit.rs`). A count kept
         // here, a read-modify-write of the `Tx` per object, chained each
