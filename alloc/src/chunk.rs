@@ -340,6 +340,7 @@ impl BlockRef {
 
     /// The chunk's base, with the provenance of its whole mapping (for its
     /// side tables, `side::decommit_slots`).
+    #[cfg(not(tmgc_loom))]
     pub(crate) fn chunk_ptr(&self) -> NonNull<SmallChunk> {
         self.chunk
     }

@@ -12,7 +12,11 @@
 //!
 //! Under loom the same two words are the object's first 16 bytes (loom's
 //! atomics would not fit a chunk's tables); every protocol on them is the
-//! same code, which the loom models check.
+//! same code, which the loom models check. There a fresh object's
+//! version-lock word is not zero but the hardest free word a reused
+//! granule can hold (its allocator's own tag, a version past its read
+//! version: `Tx::alloc_raw`), so the models meet the unstamped words of
+//! HD2 and SP1.
 //!
 //! Invariants:
 //! - (HD1) The entry is written when the object is allocated, before it
@@ -117,7 +121,7 @@ impl Header {
     /// # Safety
     /// `this` is an object just allocated by a live heap's allocator (its
     /// chunk mapped, SD1), of type `ty`, not yet published.
-    #[cfg(test)]
+    #[cfg(all(test, not(tmgc_loom)))]
     #[inline(always)]
     pub(crate) unsafe fn init(this: NonNull<Header>, ty: &'static TypeInfo, flags: ObjFlags) {
         // SAFETY: forwarded from the caller.

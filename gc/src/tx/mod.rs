@@ -487,6 +487,17 @@ impl<'tx> Tx<'tx> {
         }
         // SAFETY: a fresh object of type `info`, suitably aligned.
         unsafe { Header::init_coded(h, code, flags) };
+        // Under loom the version-lock word is in the object, written at
+        // `init`; outside it, allocation leaves the word the granule's last
+        // object left (HD2), a free word of any mutator's, whose version
+        // may pass the lazy clock by one. The models see the hardest such
+        // word instead of a zero: this mutator's own tag (a read accepts
+        // its own tag's versions past its snapshot; a commit that finds it
+        // takes ownership, OW1) at a version past our read version. A solo
+        // publication leaves it as it is (SP1).
+        #[cfg(tmgc_loom)]
+        // SAFETY: the object was just given its header.
+        unsafe { h.as_ref() }.vlock().store(vlock::stamp(self.rv + 1, self.core.tag), Ordering::Relaxed);
         // Neither logged nor counted here: the allocator lists or counts
         // them when a commit needs them (NL1 of `commit.rs`). A count kept
         // here, a read-modify-write of the `Tx` per object, chained each
