@@ -22,7 +22,9 @@
 //!   copy's code is used: its objects read the copy, which is equal field
 //!   for field (T1), so nothing but its address differs, and no code
 //!   compares a Rust type's descriptor by address (`Gc::downcast`
-//!   compares `TypeId`s).
+//!   compares `TypeId`s). Each thread remembers the last far descriptor
+//!   it coded, so a program that allocates one far type over and over
+//!   takes the shared map's lock only once per thread and type change.
 //! - (TC3) *Bounded.* The pool holds [`MAX_DYN_TYPES`] dynamic
 //!   descriptors (T3 of `types.rs` refuses more), plus [`RESERVED`] for
 //!   tmgc's own reserved names and far copies; when it is full,
@@ -122,6 +124,25 @@ pub(crate) fn place_with(make: impl FnOnce() -> TypeInfo) -> Result<&'static Typ
 #[cold]
 #[inline(never)]
 fn far_code(info: &'static TypeInfo) -> u32 {
+    thread_local! {
+        /// The last far descriptor this thread coded, and its code.
+        static LAST: std::cell::Cell<(usize, u32)> = const { std::cell::Cell::new((0, 0)) };
+    }
+    let addr = (info as *const TypeInfo).addr();
+    // `try_with`: a destructor may allocate while the thread's locals go.
+    if let Ok(Some(code)) = LAST.try_with(|l| {
+        let (a, c) = l.get();
+        (a == addr).then_some(c)
+    }) {
+        return code;
+    }
+    let code = far_code_shared(info);
+    let _ = LAST.try_with(|l| l.set((addr, code)));
+    code
+}
+
+/// [`far_code`] through the map of copies every thread shares.
+fn far_code_shared(info: &'static TypeInfo) -> u32 {
     type Copies = std::collections::HashMap<usize, &'static TypeInfo>;
     static COPIES: std::sync::OnceLock<std::sync::Mutex<Copies>> = std::sync::OnceLock::new();
     let mut copies = COPIES.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
@@ -169,5 +190,13 @@ mod tests {
         assert!(!std::ptr::eq(copy, far));
         assert_eq!(copy.name(), far.name());
         assert_eq!(copy.object_size(), far.object_size());
+        // Another far descriptor, then the first again (past the thread's
+        // memory of the last one), and from another thread.
+        let other: &'static TypeInfo = Box::leak(Box::new(<u64 as GcType>::TYPE_INFO.clone()));
+        let c2 = far_code(other);
+        assert_ne!(c2, c);
+        assert_eq!(info_of(c2).name(), other.name());
+        assert_eq!(far_code(far), c);
+        assert_eq!(std::thread::spawn(move || far_code(far)).join().unwrap(), c, "one copy for every thread");
     }
 }
