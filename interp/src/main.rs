@@ -139,12 +139,18 @@ fn run(args: Args, stack: usize) -> ExitCode {
 }
 
 /// Read forms from standard input (a form may span lines), print each value.
+/// Prompts only where the input is a terminal: piped input gets its values
+/// alone, a line each.
 fn repl(it: &mut Interp) -> ExitCode {
+    use std::io::IsTerminal;
     let stdin = std::io::stdin();
+    let interactive = stdin.is_terminal();
     let mut pending = String::new();
     let prompt = |p: &str| {
-        print!("{p}");
-        let _ = std::io::stdout().flush();
+        if interactive {
+            print!("{p}");
+            let _ = std::io::stdout().flush();
+        }
     };
     prompt("> ");
     for line in stdin.lock().lines() {
@@ -170,7 +176,9 @@ fn repl(it: &mut Interp) -> ExitCode {
         pending.clear();
         prompt("> ");
     }
-    println!();
+    if interactive {
+        println!();
+    }
     if !pending.trim().is_empty() {
         // The input ended inside a form: say so, as for a file.
         let e = tmgc_scheme::read_all(&pending)

@@ -20,6 +20,24 @@ fn scheme_env(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     )
 }
 
+/// Piped standard input: each value on a line of its own, no prompts; an
+/// error goes to standard error and the REPL goes on.
+#[test]
+fn piped_input_gets_its_values_without_prompts() {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tmgc-scheme"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    child.stdin.take().unwrap().write_all(b"(define (sq x)\n  (* x x))\n(sq 12)\n(car '())\n(+ 1 2)\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "144\n3\n");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("error"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 #[test]
 fn a_failed_event_fails_an_expression_as_it_fails_a_file() {
     let prog = "(spawn-event (lambda () (car 5)))";
