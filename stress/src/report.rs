@@ -177,6 +177,10 @@ impl Report {
                 let assisted: u64 = c.iter().map(|c| c.assisted_objects).sum();
                 format!("{marked} / {assisted} (last 64 cycles)")
             }),
+            ("blocks given back to the OS", {
+                let released: u64 = self.stats.recent.iter().map(|c| c.blocks_released).sum();
+                format!("{released} (last 64 cycles; with their side slots: DC4 of alloc's decommit.rs)")
+            }),
             (
                 "heap size peak / limit",
                 format!("{:.1} / {} MiB (--heap-limit-mib)", mib(self.peak_heap), self.heap_limit_mib),
