@@ -166,6 +166,11 @@ impl<'tx> Tx<'tx> {
     #[track_caller]
     #[inline]
     fn dyn_words(obj: Gc<'tx, Dyn>) -> (&'static TypeInfo, DynShape, NonNull<u8>) {
+        // The word's address waits for the shape, which waits for the
+        // entry, a cache line apart from the payload (V4, docs/HEADER.md):
+        // ask for the payload's first line now, so that a pointer chase
+        // misses on the two lines at once, not one after the other.
+        crate::collector::mark::prefetch(obj.ptr);
         let info = obj.header().type_info();
         // Not `unwrap_or_else`: a panic in a closure names the closure's
         // line, not the caller's (`#[track_caller]`).

@@ -382,10 +382,11 @@ const SHARE_EVERY: u64 = if cfg!(tmgc_loom) { 1 } else { 256 };
 /// Objects in flight between popping and scanning (`trace_stack`).
 const PREFETCH: usize = 8;
 
-/// Hint the CPU to fetch `obj`'s header line. A hint only: it never faults
+/// Hint the CPU to fetch `obj`'s first line (its payload's: the header is
+/// aside, V4; the marker and the dynamic accessors ask). A hint only: it never faults
 /// and is not ordered with locked instructions.
 #[inline(always)]
-fn prefetch(obj: NonNull<Header>) {
+pub(crate) fn prefetch(obj: NonNull<Header>) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch is a hint; it reads nothing and never faults,
     // whatever the address.
