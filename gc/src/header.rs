@@ -79,11 +79,11 @@ pub struct Header {
     _words_are_aside: [std::cell::UnsafeCell<u64>; 0],
 }
 
+#[cfg(not(tmgc_loom))]
 // SAFETY: a `Header` has no bytes; its words, aside, are atomics.
-#[cfg(not(tmgc_loom))]
 unsafe impl Sync for Header {}
-// SAFETY: as above.
 #[cfg(not(tmgc_loom))]
+// SAFETY: as above.
 unsafe impl Send for Header {}
 
 /// An object's header (under loom: its two words, in the object).

@@ -16,7 +16,7 @@
 //!   constants of the program, in its image beside the anchor: within
 //!   reach where the program is linked as one image. Dynamic descriptors
 //!   are placed in [`POOL`], a static of this crate (so in the anchor's
-//!   image too), by [`place`]. A descriptor out of reach all the same (a
+//!   image too), by [`place_with`]. A descriptor out of reach all the same (a
 //!   Rust dylib mapped far away) is copied into the pool the first time
 //!   it is coded ([`far_code`], a cold path keyed by its address), and the
 //!   copy's code is used: its objects read the copy, which is equal field
@@ -28,7 +28,7 @@
 //! - (TC3) *Bounded.* The pool holds [`MAX_DYN_TYPES`] dynamic
 //!   descriptors (T3 of `types.rs` refuses more), plus [`RESERVED`] for
 //!   tmgc's own reserved names and far copies; when it is full,
-//!   [`place`] refuses with [`TypeError::TooManyTypes`].
+//!   [`place_with`] refuses with [`TypeError::TooManyTypes`].
 
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
@@ -52,11 +52,11 @@ const POOL_LEN: usize = 1024 + RESERVED;
 struct Pool {
     slots: [UnsafeCell<MaybeUninit<TypeInfo>>; POOL_LEN],
     /// Slots handed out: each index below it is written exactly once, by
-    /// the `place` that took it, before its reference is returned.
+    /// the `place_with` that took it, before its reference is returned.
     next: AtomicUsize,
 }
 
-// SAFETY: a slot is written once, by the one `place` that took its index
+// SAFETY: a slot is written once, by the one `place_with` that took its index
 // (a `fetch_add`), before any reference to it exists; afterwards it is
 // only read, through `&'static TypeInfo`s (`TypeInfo` is `Sync`).
 unsafe impl Sync for Pool {}
@@ -91,11 +91,6 @@ pub(crate) fn info_of(code: u32) -> &'static TypeInfo {
     // TypeInfo` at exactly this address, whose provenance it exposed;
     // descriptors are never freed (T1).
     unsafe { &*std::ptr::with_exposed_provenance::<TypeInfo>(addr) }
-}
-
-/// Place a new dynamic descriptor in the pool (TC2, TC3).
-pub(crate) fn place(info: TypeInfo) -> Result<&'static TypeInfo, TypeError> {
-    place_with(|| info)
 }
 
 /// Place the descriptor `make` builds, calling it only once a slot is
@@ -150,7 +145,7 @@ fn far_code_shared(info: &'static TypeInfo) -> u32 {
     let copy = match copies.get(&addr) {
         Some(&c) => c,
         None => {
-            let c = place(info.clone()).unwrap_or_else(|_| {
+            let c = place_with(|| info.clone()).unwrap_or_else(|_| {
                 panic!("tmgc: no room left to copy the descriptor of `{}`, which is out of reach (TC3)", info.name())
             });
             copies.insert(addr, c);
