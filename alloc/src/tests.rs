@@ -494,6 +494,37 @@ fn empty_chunks_are_decommitted() {
     assert!(s.release_empty_chunks() >= 1);
 }
 
+/// Fill `blocks` blocks with 1000-byte objects (`each` sees every one, in
+/// order), retire them, and return one object every `every` blocks: the
+/// survivors that keep their blocks, and no chunk, wholly in use.
+fn spread_survivors(
+    a: &mut LocalAllocator,
+    blocks: usize,
+    every: usize,
+    mut each: impl FnMut(usize, NonNull<u8>),
+) -> Vec<NonNull<u8>> {
+    let per_block = BLOCK_BYTES / 1024;
+    let mut kept = Vec::new();
+    for i in 0..blocks * per_block {
+        let p = a.alloc(1000, 8).unwrap();
+        each(i, p);
+        if i % (every * per_block) == 0 {
+            kept.push(p);
+        }
+    }
+    a.retire_all().unwrap();
+    kept
+}
+
+/// One cycle in which exactly `kept` survive.
+fn cycle_keeping(s: &Space, kept: &[NonNull<u8>]) {
+    s.clear_marks();
+    for &p in kept {
+        mark(p);
+    }
+    collect(s);
+}
+
 /// Block-level decommit (`decommit.rs`): a heap whose survivors are spread
 /// over every chunk frees no whole chunk, yet its free blocks go back to
 /// the OS once idle for `IDLE_EPOCHS` cycles, down to `retain`; the
@@ -508,22 +539,8 @@ fn idle_free_blocks_are_decommitted_down_to_retain() {
     let every = 8.min(DATA_BLOCKS);
     let blocks = if cfg!(miri) { 5 * DATA_BLOCKS + every } else { DATA_BLOCKS + 97 };
     let per_block = BLOCK_BYTES / 1024;
-    let mut kept = Vec::new();
-    for i in 0..blocks * per_block {
-        let p = a.alloc(1000, 8).unwrap();
-        fill(p, 1000, 0xAB);
-        if i % (every * per_block) == 0 {
-            kept.push(p);
-        }
-    }
-    a.retire_all().unwrap();
-    let round = |s: &Space| {
-        s.clear_marks();
-        for &p in &kept {
-            mark(p);
-        }
-        collect(s);
-    };
+    let kept = spread_survivors(&mut a, blocks, every, |_, p| fill(p, 1000, 0xAB));
+    let round = |s: &Space| cycle_keeping(s, &kept);
     round(&s);
     let before = s.stats().committed_bytes;
     // Freed by this very sweep, then free through one cycle: not idle
@@ -1461,27 +1478,16 @@ fn released_blocks_give_back_their_side_slots() {
     let mut a = s.allocator();
     let every = 8.min(DATA_BLOCKS);
     let blocks = if cfg!(miri) { 3 * DATA_BLOCKS + every } else { DATA_BLOCKS + 97 };
-    let per_block = BLOCK_BYTES / 1024;
     let mut all = Vec::new();
-    let mut kept = Vec::new();
-    for i in 0..blocks * per_block {
-        let p = a.alloc(1000, 8).unwrap();
+    let kept = spread_survivors(&mut a, blocks, every, |i, p| {
         // SAFETY: an object of this live space.
         let (e, v) = unsafe { (entry(p.as_ptr()), vlock(p.as_ptr())) };
         e.store(0xE000_0000 | i as u32, Ordering::Relaxed);
         v.store(0x7000_0000_0000_0000 | i as u64, Ordering::Relaxed);
         all.push(p);
-        if i % (every * per_block) == 0 {
-            kept.push(p);
-        }
-    }
-    a.retire_all().unwrap();
+    });
     for _ in 0..=crate::decommit::IDLE_EPOCHS {
-        s.clear_marks();
-        for &p in &kept {
-            mark(p);
-        }
-        collect(&s);
+        cycle_keeping(&s, &kept);
     }
     assert!(s.release_free_blocks(0) > 0);
     let page = crate::os::page_size();
