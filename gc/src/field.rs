@@ -7,6 +7,11 @@
 //! accessed atomically: writes with Release, reads with Acquire. A plain
 //! Rust field (a `String`, a `u32`) is allowed too, but it is immutable
 //! after allocation: only `Ref` and `Value` fields change transactionally.
+//! A field with interior mutability (an atomic, a `Mutex` in a `NoTrace`)
+//! can be changed through the `&T` a `Gc` gives, but outside the
+//! transaction: its writes are not logged, not undone by an abort or a
+//! retry, and not seen by conflict detection (fit for statistics, not for
+//! state a transaction must keep consistent).
 //! Reading and writing them goes through a transaction (next issue); here
 //! they provide their layout and tracing.
 

@@ -2,9 +2,10 @@
 //!
 //! A concurrent mark-sweep garbage collector for transactional heaps.
 //!
-//! This crate holds the object model: every object is a [`Header`] (its
-//! [`TypeInfo`] and transactional [`ObjFlags`], and a TL2 version-lock word)
-//! followed by its payload. Payload types are Rust types implementing
+//! This crate holds the object model: an object is its payload alone; its
+//! [`Header`] (its [`TypeInfo`] coded with its transactional [`ObjFlags`],
+//! and a TL2 version-lock word) is two side slots in its chunk's tables,
+//! found from the object's address by arithmetic (docs/HEADER.md). Payload types are Rust types implementing
 //! [`Trace`] (derive it) or [`DynType`]s an interpreter registers at run
 //! time. Mutable fields are atomic words: [`Ref`] for references, [`Value`]
 //! for word-sized data.

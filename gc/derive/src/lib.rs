@@ -25,7 +25,8 @@ use syn::{parse_macro_input, parse_quote, Data, DeriveInput, Fields, GenericPara
 /// |---|---|
 /// | `tmgc::Ref<T>` | a reference, read and written through a transaction (`Tx::load`, `Tx::store`) |
 /// | `tmgc::Value<W>` | word-sized data (integers, `bool`, `f64`, `char`), read and written through a transaction (`Tx::get`, `Tx::set`) |
-/// | primitives, `String`, `Box<str>`, the std atomics | immutable data (set at allocation) |
+/// | primitives, `String`, `Box<str>` | immutable data (set at allocation) |
+/// | the std atomics | data written *outside* the transaction: a store through one is not logged, not undone by an abort or a retry, and not seen by conflict detection (counters, statistics) |
 /// | `Vec<T>`, `[T; N]`, `Option<T>`, `Box<T>` of such types | immutable containers (a `Vec<Ref<T>>` is traced; its references never change after allocation) |
 /// | `tmgc::NoTrace<T>` | any type that holds no reference: `T: NoTraceSafe`, which tmgc implements for the std containers of such types (a `NoTrace<HashMap<String, u64>>` field needs no code of yours) |
 /// | a type of yours with `#[derive(Trace)]` | nested |
@@ -34,7 +35,9 @@ use syn::{parse_macro_input, parse_quote, Data, DeriveInput, Fields, GenericPara
 /// type of your own, `unsafe impl tmgc::NoTraceSafe` for the wrapper (the
 /// promise that no `Ref` is inside), and hold it as `NoTrace<Wrapper>`.
 /// Fields other than `Ref` and `Value` are immutable after allocation
-/// (the transaction layer only writes those two).
+/// (the transaction layer only writes those two), except through interior
+/// mutability (atomics, a `Mutex` in a `NoTrace`), which bypasses the
+/// transaction as the table says.
 ///
 /// (Marked `ignore`, so `cargo test` lists it as ignored: this crate cannot
 /// depend on tmgc to compile it; tmgc's README and `Trace` docs run derives.)
