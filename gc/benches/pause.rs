@@ -13,7 +13,11 @@
 //! clock. On a VM that clock also charges a thread for time it did not
 //! run (the hypervisor holding the vCPU, interrupts), so a pause's CPU
 //! time shows GC work only where it stands clear of the control's in the
-//! same run.
+//! same run. Those clock reads (two system calls a pause) and the control
+//! are the mutator's time outside its pauses, so they dilute its pauses:
+//! they took the MMU at 10 ms from about 75% to about 83% on an Intel Xeon
+//! VM (docs/PERFORMANCE.md). Take the MMU from a build without the
+//! feature; the bench says so when it has it.
 //!
 //! For each live-heap size: one thread builds the live heap (chains of
 //! 10,000 nodes of 32 bytes, each held by a global root), then two mutator
@@ -168,6 +172,12 @@ fn main() {
         marker_name.push_str("-nogiveway");
     }
     println!("{mutators} churning mutators, {marker_name} marker, {CYCLES} back-to-back cycles per size");
+    if cfg!(feature = "pause-cputime") {
+        println!(
+            "pause-cputime: the CPU clock's system calls and the control run between the pauses and dilute them; \
+             take the MMU from a build without the feature"
+        );
+    }
     let mut json = String::new();
     println!(
         "| live heap | cycles | cycle mean | cycle max | mark mean | pause p50 | pause p99 | pause max | MMU 1 / 10 / 100 ms | commits/s |"
@@ -266,6 +276,7 @@ fn main() {
             "cpu_over_1ms": (!c.is_empty()).then(|| c.count_between(1_000_000, u64::MAX / 2)),
             "control_cpu_max_us": (!control.is_empty()).then(|| us(control.max())),
             "control_cpu_over_100us": (!control.is_empty()).then(|| control.count_between(100_000, u64::MAX / 2)),
+            "pause_cputime": cfg!(feature = "pause-cputime"),
             "mmu_1ms": st.mmu[0].utilisation,
             "mmu_10ms": st.mmu[1].utilisation,
             "mmu_100ms": st.mmu[2].utilisation,
