@@ -15,7 +15,7 @@
 //! time shows GC work only where it stands clear of the control's in the
 //! same run. Those clock reads (two system calls a pause) and the control
 //! are the mutator's time outside its pauses, so they dilute its pauses:
-//! they took the MMU at 10 ms from about 75% to about 83% on an Intel Xeon
+//! they took the MMU at 10 ms from about 75% to 82-83% on an Intel Xeon
 //! VM (docs/PERFORMANCE.md). Take the MMU from a build without the
 //! feature; the bench says so when it has it.
 //!
