@@ -170,7 +170,7 @@ impl<'tx> Tx<'tx> {
         // entry, a cache line apart from the payload (V4, docs/HEADER.md):
         // ask for the payload's first line now, so that a pointer chase
         // misses on the two lines at once, not one after the other.
-        crate::collector::mark::prefetch(obj.ptr);
+        Header::prefetch(obj.ptr);
         let info = obj.header().type_info();
         // Not `unwrap_or_else`: a panic in a closure names the closure's
         // line, not the caller's (`#[track_caller]`).

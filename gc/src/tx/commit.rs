@@ -27,12 +27,12 @@
 //! CM2: a commit none of whose new objects can leave the transaction
 //! (no way out of SV1, `collector/survivors.rs`, hands out one of them,
 //! and it allocated no weak cell: `Tx::news_may_escape`) publishes none
-//! of them: it commits as a
-//! read-only transaction, at its read version, and its new objects keep
-//! `NEW` and whatever word their version-lock slots held (HD2 of
-//! `header.rs`: a dead object's free word, or 0). Nothing can reach them from the commit on (a
-//! `Gc` dies with its transaction, and every other way to an unpublished
-//! object is one of SV1's), so they are garbage that no transaction,
+//! of them: it commits as a read-only transaction, at its read version,
+//! and its new objects keep `NEW` and whatever word their version-lock
+//! slots held (HD2 of `header.rs`: a dead object's free word, or 0).
+//! Nothing can reach them from the commit on (a `Gc` dies with its
+//! transaction, and every other way to an unpublished object is one of
+//! SV1's), so they are garbage that no transaction,
 //! marker or commit barrier reads again. While the collector marks,
 //! the barrier shades none of them and walks no survivors. The decision
 //! is taken once, by `commit_general` before the commit point, and kept

@@ -65,8 +65,8 @@
 //! a look in the write log once it has written), a write is logged without
 //! joining a read set, and a commit writes the log back without locking,
 //! validating or advancing any version, and without stamping its new
-//! objects (SP1 of `header.rs`). Writes stay buffered, so aborts, panics and the commit
-//! barrier work as in every transaction. No other transaction overlaps a
+//! objects (SP1 of `header.rs`). Writes stay buffered, so aborts, panics
+//! and the commit barrier work as in every transaction. No other transaction overlaps a
 //! solo one (S2 of `solo`), so none can observe its write-back half done,
 //! and no read set spans it.
 //!

@@ -352,7 +352,7 @@ fn trace_stack(work: &MarkWork<'_>, stack: &mut Vec<Grey>, every: &mut dyn FnMut
         }
         while len < PREFETCH {
             let Some(g) = stack.pop() else { break };
-            prefetch(crate::array::split(g).0);
+            Header::prefetch(crate::array::split(g).0);
             ring[(head + len) % PREFETCH] = g;
             len += 1;
         }
@@ -381,21 +381,6 @@ const SHARE_EVERY: u64 = if cfg!(tmgc_loom) { 1 } else { 256 };
 
 /// Objects in flight between popping and scanning (`trace_stack`).
 const PREFETCH: usize = 8;
-
-/// Hint the CPU to fetch `obj`'s first line (its payload's: the header is
-/// aside, V4; the marker and the dynamic accessors ask). A hint only: it never faults
-/// and is not ordered with locked instructions.
-#[inline(always)]
-pub(crate) fn prefetch(obj: NonNull<Header>) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint; it reads nothing and never faults,
-    // whatever the address.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(obj.as_ptr().cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = obj;
-}
 
 /// One marker thread (the collector's own): pops packets and traces them
 /// depth-first with an explicit stack (M4).
